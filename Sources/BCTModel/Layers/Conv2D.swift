@@ -1,0 +1,165 @@
+import BCTNumerics
+
+/// 2-D convolution, stride 1, zero padding, as im2col + one GEMM per batch.
+/// Weight stored `[outChannels, inChannels*k*k]` (PyTorch's `[out, in, k, k]` flattened).
+public struct Conv2D: Layer {
+  public let inChannels: Int
+  public let outChannels: Int
+  public let kernel: Int
+  public let padding: Int
+  public let height: Int
+  public let width: Int
+
+  public init(inChannels: Int, outChannels: Int, kernel: Int, padding: Int, height: Int, width: Int) {
+    precondition(height + 2 * padding >= kernel && width + 2 * padding >= kernel, "kernel larger than padded input")
+    self.inChannels = inChannels
+    self.outChannels = outChannels
+    self.kernel = kernel
+    self.padding = padding
+    self.height = height
+    self.width = width
+  }
+
+  /// Output height.
+  public var outputHeight: Int { height + 2 * padding - kernel + 1 }
+  /// Output width.
+  public var outputWidthPixels: Int { width + 2 * padding - kernel + 1 }
+  public var inputWidth: Int { inChannels * height * width }
+  public var outputWidth: Int { outChannels * outputHeight * outputWidthPixels }
+  var patchSize: Int { inChannels * kernel * kernel }
+
+  public var parameterSpecs: [ParameterSpec] {
+    [ParameterSpec(name: "weight", rows: outChannels, columns: patchSize,
+                   tensorShape: [outChannels, inChannels, kernel, kernel]),
+     ParameterSpec(name: "bias", rows: 1, columns: outChannels, tensorShape: [outChannels])]
+  }
+
+  public func initialParameters(using generator: inout SeededGenerator) -> [Matrix] {
+    let bound = 1 / Float(patchSize).squareRoot()
+    return [Matrix.uniform(rows: outChannels, columns: patchSize, bound: bound, using: &generator),
+            Matrix.uniform(rows: 1, columns: outChannels, bound: bound, using: &generator)]
+  }
+
+  public func forward(_ input: Matrix, parameters: [Matrix]) -> (output: Matrix, context: LayerContext) {
+    let n = input.rows
+    let pixels = outputHeight * outputWidthPixels
+    let columns = im2col(input)
+    var product = Matrix(rows: outChannels, columns: n * pixels)
+    BLAS.gemm(parameters[0], columns, into: &product)
+    var output = Matrix(rows: n, columns: outputWidth)
+    product.values.withUnsafeBufferPointer { p in
+      parameters[1].values.withUnsafeBufferPointer { bias in
+        output.values.withUnsafeMutableBufferPointer { y in
+          for sample in 0..<n {
+            for channel in 0..<outChannels {
+              let source = p.baseAddress! + channel * n * pixels + sample * pixels
+              let target = y.baseAddress! + (sample * outChannels + channel) * pixels
+              let b = bias[channel]
+              for i in 0..<pixels { target[i] = source[i] + b }
+            }
+          }
+        }
+      }
+    }
+    return (output, .matrix(columns))
+  }
+
+  public func backward(
+    _ outputGradient: Matrix, parameters: [Matrix], context: LayerContext, needsInputGradient: Bool
+  ) -> (inputGradient: Matrix?, parameterGradients: [Matrix]) {
+    guard case .matrix(let columns) = context else { preconditionFailure("Conv2D.backward needs its columns") }
+    let n = outputGradient.rows
+    let pixels = outputHeight * outputWidthPixels
+    // dy [N, out, pixels] -> [out, N*pixels], the layout of the forward product.
+    var gradient = Matrix(rows: outChannels, columns: n * pixels)
+    var biasGradient = Matrix(rows: 1, columns: outChannels)
+    outputGradient.values.withUnsafeBufferPointer { dy in
+      gradient.values.withUnsafeMutableBufferPointer { g in
+        for sample in 0..<n {
+          for channel in 0..<outChannels {
+            let source = dy.baseAddress! + (sample * outChannels + channel) * pixels
+            let target = g.baseAddress! + channel * n * pixels + sample * pixels
+            var sum: Float = 0
+            for i in 0..<pixels {
+              target[i] = source[i]
+              sum += source[i]
+            }
+            biasGradient.values[channel] += sum
+          }
+        }
+      }
+    }
+    var weightGradient = Matrix(rows: outChannels, columns: patchSize)
+    BLAS.gemm(gradient, columns, transposeB: .transposed, into: &weightGradient)
+    var inputGradient: Matrix?
+    if needsInputGradient {
+      var columnGradient = Matrix(rows: patchSize, columns: n * pixels)
+      BLAS.gemm(parameters[0], gradient, transposeA: .transposed, into: &columnGradient)
+      inputGradient = col2im(columnGradient, samples: n)
+    }
+    return (inputGradient, [weightGradient, biasGradient])
+  }
+
+  /// Patches as columns: row `(c, ky, kx)`, column `(n, oy, ox)`.
+  func im2col(_ input: Matrix) -> Matrix {
+    let n = input.rows
+    let (oh, ow) = (outputHeight, outputWidthPixels)
+    var columns = Matrix(rows: patchSize, columns: n * oh * ow)
+    input.values.withUnsafeBufferPointer { x in
+      columns.values.withUnsafeMutableBufferPointer { cols in
+        for c in 0..<inChannels {
+          for ky in 0..<kernel {
+            for kx in 0..<kernel {
+              let row = (c * kernel + ky) * kernel + kx
+              let rowBase = cols.baseAddress! + row * n * oh * ow
+              let xStart = max(0, padding - kx)
+              let xEnd = min(ow, width + padding - kx)
+              for sample in 0..<n {
+                let image = x.baseAddress! + (sample * inChannels + c) * height * width
+                for oy in 0..<oh {
+                  let iy = oy + ky - padding
+                  guard iy >= 0 && iy < height else { continue }
+                  let target = rowBase + (sample * oh + oy) * ow
+                  let source = image + iy * width + kx - padding
+                  for ox in xStart..<max(xStart, xEnd) { target[ox] = source[ox] }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    return columns
+  }
+
+  /// The adjoint of `im2col`: sums patch gradients back onto the input.
+  func col2im(_ columns: Matrix, samples n: Int) -> Matrix {
+    let (oh, ow) = (outputHeight, outputWidthPixels)
+    var dx = Matrix(rows: n, columns: inputWidth)
+    columns.values.withUnsafeBufferPointer { cols in
+      dx.values.withUnsafeMutableBufferPointer { x in
+        for c in 0..<inChannels {
+          for ky in 0..<kernel {
+            for kx in 0..<kernel {
+              let row = (c * kernel + ky) * kernel + kx
+              let rowBase = cols.baseAddress! + row * n * oh * ow
+              let xStart = max(0, padding - kx)
+              let xEnd = min(ow, width + padding - kx)
+              for sample in 0..<n {
+                let image = x.baseAddress! + (sample * inChannels + c) * height * width
+                for oy in 0..<oh {
+                  let iy = oy + ky - padding
+                  guard iy >= 0 && iy < height else { continue }
+                  let source = rowBase + (sample * oh + oy) * ow
+                  let target = image + iy * width + kx - padding
+                  for ox in xStart..<max(xStart, xEnd) { target[ox] += source[ox] }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    return dx
+  }
+}
