@@ -66,11 +66,32 @@ let package = Package(
       dependencies: ["BCTNumerics"]
     ),
 
+    /// Model versions on disk: safetensors weights, manifest.json, head fingerprints.
+    .target(
+      name: "BCTModelRepository",
+      dependencies: ["BCTModel", "BCTNumerics", .product(name: "Crypto", package: "swift-crypto")]
+    ),
+
+    /// Losses (cross-entropy, BCT influence, L2, InfoNCE, new-to-old contrastive),
+    /// optimizers, schedules, augmentations and the training loop.
+    .target(
+      name: "BCTTraining",
+      dependencies: ["BCTData", "BCTModel", "BCTModelRepository", "BCTNumerics"]
+    ),
+
+    /// Retrieval metrics (top-1, top-5, mAP), alignment and uniformity, and the
+    /// cross-version compatibility report.
+    .target(
+      name: "BCTEvaluation",
+      dependencies: ["BCTData", "BCTModelRepository", "BCTNumerics"]
+    ),
+
     // MARK: Executables
 
     .executableTarget(
       name: "bct",
       dependencies: [
+        "BCTData", "BCTEvaluation", "BCTModel", "BCTModelRepository", "BCTTraining",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -96,6 +117,18 @@ let package = Package(
     .testTarget(
       name: "BCTModelTests",
       dependencies: ["BCTModel", "BCTNumerics"]
+    ),
+    .testTarget(
+      name: "BCTModelRepositoryTests",
+      dependencies: ["BCTModelRepository", "BCTModel", "BCTNumerics"]
+    ),
+    .testTarget(
+      name: "BCTTrainingTests",
+      dependencies: ["BCTTraining", "BCTData", "BCTModel", "BCTModelRepository", "BCTNumerics"]
+    ),
+    .testTarget(
+      name: "BCTEvaluationTests",
+      dependencies: ["BCTEvaluation", "BCTNumerics"]
     ),
     .testTarget(
       name: "BCTDataTests",

@@ -12,6 +12,6 @@ struct BCT: AsyncParsableCommand {
       stats and health (retrieval), and demo (the end-to-end upgrade story).
       """,
     version: "0.1.0",
-    subcommands: [Demo.self]
+    subcommands: [Train.self, Eval.self, Demo.self]
   )
 }

@@ -1,0 +1,153 @@
+import BCTModel
+import BCTNumerics
+import Crypto
+import Foundation
+
+/// A model version as stored in a model repository folder:
+/// `manifest.json`, `backbone.safetensors`, `head.safetensors`.
+public struct ModelVersion: Sendable {
+  /// Its manifest.
+  public var manifest: Manifest
+  /// The embedding network.
+  public var backbone: Backbone
+  /// The version's own classifier head.
+  public var head: ClassifierHead
+
+  public init(manifest: Manifest, backbone: Backbone, head: ClassifierHead) {
+    self.manifest = manifest
+    self.backbone = backbone
+    self.head = head
+  }
+
+  /// The version name.
+  public var version: String { manifest.version }
+
+  static let manifestFile = "manifest.json"
+  static let backboneFile = "backbone.safetensors"
+  static let headFile = "head.safetensors"
+
+  /// sha256 (hex) over the head's tensors: for each of "bias", "weight" in order,
+  /// the name, the shape and the little-endian float32 data.
+  public static func fingerprint(of head: ClassifierHead) -> String {
+    var hasher = SHA256()
+    for (name, matrix, shape) in [("bias", head.bias, [head.classCount]),
+                                  ("weight", head.weight, [head.classCount, head.embeddingDim])] {
+      hasher.update(data: Array(name.utf8))
+      hasher.update(data: Array(shape.map(String.init).joined(separator: ",").utf8))
+      matrix.values.withUnsafeBufferPointer { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+    }
+    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+  }
+
+  /// Writes the three files into `directory` (created if missing). Files are
+  /// written to temporary names and renamed, so a reader never sees half a model.
+  public func save(to directory: URL) throws {
+    let fm = FileManager.default
+    try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+    var backboneTensors: [String: Safetensors.Tensor] = [:]
+    for (name, spec, value) in backbone.network.namedParameters {
+      backboneTensors[name] = Safetensors.Tensor(shape: spec.tensorShape, values: value.values)
+    }
+    let headTensors = [
+      "weight": Safetensors.Tensor(shape: [head.classCount, head.embeddingDim], values: head.weight.values),
+      "bias": Safetensors.Tensor(shape: [head.classCount], values: head.bias.values),
+    ]
+    let files: [(String, Data)] = [
+      (Self.backboneFile, Data(Safetensors.encode(backboneTensors, metadata: ["format": "pt", "architecture": backbone.architecture.name]))),
+      (Self.headFile, Data(Safetensors.encode(headTensors, metadata: ["format": "pt", "kind": head.kind.rawValue]))),
+      (Self.manifestFile, try manifest.encoded()),
+    ]
+    for (name, data) in files {
+      let target = directory.appendingPathComponent(name)
+      let temporary = directory.appendingPathComponent(".\(name).tmp")
+      try data.write(to: temporary)
+      if fm.fileExists(atPath: target.path) { try fm.removeItem(at: target) }
+      try fm.moveItem(at: temporary, to: target)
+    }
+  }
+
+  /// Reads and validates a version folder: manifest schema, tensor names and
+  /// shapes against the architecture, and the head fingerprint.
+  public static func load(from directory: URL) throws -> ModelVersion {
+    func read(_ name: String) throws -> Data {
+      let url = directory.appendingPathComponent(name)
+      guard let data = FileManager.default.contents(atPath: url.path) else {
+        throw ModelError("\(directory.path): missing \(name); a model version folder holds \(manifestFile), \(backboneFile) and \(headFile)")
+      }
+      return data
+    }
+    let manifest: Manifest
+    do {
+      manifest = try Manifest.decode(try read(manifestFile))
+    } catch let error as DecodingError {
+      throw ModelError("\(directory.path)/\(manifestFile) is not a valid manifest: \(describe(error))")
+    }
+    let architecture = try Architecture(name: manifest.architecture.name, parameters: manifest.architecture.parameters)
+    let n = manifest.inputNormalization
+    guard n.std != 0, n.scale.isFinite, n.mean.isFinite, n.std.isFinite else {
+      throw ModelError("\(directory.path): input normalisation needs a finite scale and mean and a non-zero std")
+    }
+    let layers = try architecture.layers(inputShape: manifest.inputShape, embeddingDim: manifest.embeddingDim)
+    let backboneTensors: [String: Safetensors.Tensor]
+    let headTensors: [String: Safetensors.Tensor]
+    do {
+      backboneTensors = try Safetensors.decode(Array(try read(backboneFile))).tensors
+      headTensors = try Safetensors.decode(Array(try read(headFile))).tensors
+    } catch let error as Safetensors.FormatError {
+      throw ModelError("\(directory.path): \(error.description)")
+    }
+    var parameters: [[Matrix]] = []
+    for (index, layer) in layers.enumerated() {
+      var layerParameters: [Matrix] = []
+      for spec in layer.parameterSpecs {
+        let name = "\(index).\(spec.name)"
+        guard let tensor = backboneTensors[name] else {
+          throw ModelError("\(directory.path)/\(backboneFile): missing tensor \(name) of shape \(spec.tensorShape) for \(architecture.name)")
+        }
+        guard tensor.shape == spec.tensorShape else {
+          throw ModelError("\(directory.path)/\(backboneFile): tensor \(name) has shape \(tensor.shape), expected \(spec.tensorShape)")
+        }
+        layerParameters.append(Matrix(rows: spec.rows, columns: spec.columns, values: tensor.values))
+      }
+      parameters.append(layerParameters)
+    }
+    let backbone = try Backbone(
+      architecture: architecture, inputShape: manifest.inputShape, embeddingDim: manifest.embeddingDim,
+      normalization: InputNormalization(scale: n.scale, mean: n.mean, std: n.std), parameters: parameters)
+    guard let weight = headTensors["weight"], let bias = headTensors["bias"],
+          weight.shape == [manifest.head.numClasses, manifest.embeddingDim], bias.shape == [manifest.head.numClasses] else {
+      throw ModelError("\(directory.path)/\(headFile): needs weight [\(manifest.head.numClasses), \(manifest.embeddingDim)] and bias [\(manifest.head.numClasses)]")
+    }
+    guard let kind = ClassifierHead.Kind(rawValue: manifest.head.kind) else {
+      throw ModelError("\(directory.path): unknown head kind \"\(manifest.head.kind)\"; expected linear or etf")
+    }
+    let head = ClassifierHead(
+      kind: kind, weight: Matrix(rows: manifest.head.numClasses, columns: manifest.embeddingDim, values: weight.values),
+      bias: Matrix(rows: 1, columns: manifest.head.numClasses, values: bias.values))
+    let fingerprint = Self.fingerprint(of: head)
+    guard fingerprint == manifest.head.fingerprint else {
+      throw ModelError("\(directory.path): head fingerprint is \(fingerprint) but the manifest records \(manifest.head.fingerprint); the head was modified or belongs to another version")
+    }
+    return ModelVersion(manifest: manifest, backbone: backbone, head: head)
+  }
+
+  private static func describe(_ error: DecodingError) -> String {
+    switch error {
+    case .keyNotFound(let key, let context):
+      return "missing field \(path(context.codingPath + [key]))"
+    case .typeMismatch(_, let context), .valueNotFound(_, let context):
+      return "wrong type at \(path(context.codingPath)): \(context.debugDescription)"
+    case .dataCorrupted(let context):
+      return "corrupt JSON at \(path(context.codingPath)): \(context.debugDescription)"
+    @unknown default:
+      return "\(error)"
+    }
+  }
+
+  private static func path(_ keys: [any CodingKey]) -> String {
+    keys.isEmpty ? "<root>" : keys.map { key in
+      key.intValue.map { "[\($0)]" } ?? key.stringValue.replacingOccurrences(
+        of: "([a-z0-9])([A-Z])", with: "$1_$2", options: .regularExpression).lowercased()
+    }.joined(separator: ".")
+  }
+}

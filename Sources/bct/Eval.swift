@@ -1,0 +1,93 @@
+import ArgumentParser
+import BCTData
+import BCTEvaluation
+import BCTModelRepository
+import BCTNumerics
+import Foundation
+
+/// `bct eval`: the query-model x gallery-model matrix and the compatibility criterion.
+struct Eval: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Evaluate model versions against each other and check the compatibility criterion.",
+    discussion: """
+      The test split is both query set and gallery, self-match excluded. Prints top-1, \
+      top-5 and mAP for every (query model, gallery model) pair, alignment and \
+      uniformity per model, and whether M(Q2,D2) > M(Q2,D1) > M(Q1,D1) holds for \
+      every version and each version it was trained to be compatible with. Records \
+      the figures into the manifests unless --no-record.
+      """)
+
+  @Option(help: "Comma-separated model version folders, oldest first.") var models: String
+  @Flag(help: "Print one JSON object instead of tables.") var json = false
+  @Flag(help: "Do not record the results into the manifests.") var noRecord = false
+  @Option(help: "Evaluate on the first N test examples only.") var limit: Int?
+  @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
+  @OptionGroup var data: DataOptions
+
+  func validate() throws {
+    guard !folders.isEmpty else { throw ValidationError("--models needs at least one model folder") }
+    if let limit, limit < 2 { throw ValidationError("--limit must be at least 2") }
+  }
+
+  var folders: [String] { models.split(separator: ",").map(String.init).filter { !$0.isEmpty } }
+
+  func run() async throws {
+    if let threads { BLAS.setThreadCount(threads) }
+    var versions: [ModelVersion] = []
+    for folder in folders {
+      let version = try ModelVersion.load(from: URL(fileURLWithPath: folder))
+      if let clash = versions.first(where: { $0.version == version.version }) {
+        throw ValidationError("two models are named \(clash.version); give each a unique name (bct train --version)")
+      }
+      versions.append(version)
+    }
+    var test = try data.source.load(.test)
+    if let limit, limit < test.count { test = test.subset(Array(0..<limit), name: "\(test.name)[:\(limit)]") }
+    if let mismatch = versions.first(where: { $0.backbone.inputShape != test.sampleShape }) {
+      throw ValidationError("\(mismatch.version) takes inputs \(mismatch.backbone.inputShape) but the test data has \(test.sampleShape)")
+    }
+    let report = CompatibilityReport.evaluate(versions: versions, on: test)
+    if !noRecord {
+      for (folder, var version) in zip(folders, versions) {
+        let records = report.records(for: version.version)
+        version.manifest.evaluations.removeAll { old in
+          records.contains { $0.queryVersion == old.queryVersion && $0.galleryVersion == old.galleryVersion && $0.dataset == old.dataset }
+        }
+        version.manifest.evaluations += records
+        try version.manifest.encoded().write(to: URL(fileURLWithPath: folder).appendingPathComponent("manifest.json"), options: .atomic)
+      }
+    }
+    if json {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+      print(String(decoding: try encoder.encode(report), as: UTF8.self))
+    } else {
+      print(Self.render(report))
+    }
+  }
+
+  static func render(_ report: CompatibilityReport) -> String {
+    func pct(_ x: Double) -> String { String(format: "%5.1f", x * 100) }
+    let width = max(8, report.models.map(\.version.count).max() ?? 0)
+    func pad(_ s: String) -> String { s.padding(toLength: width, withPad: " ", startingAt: 0) }
+    var lines = ["Retrieval on \(report.dataset) (test split as queries and gallery, self-match excluded), in %:", ""]
+    lines.append("\(pad("query"))  \(pad("gallery"))  top-1  top-5    mAP")
+    for cell in report.matrix {
+      lines.append("\(pad(cell.query))  \(pad(cell.gallery))  \(pct(cell.top1))  \(pct(cell.top5))  \(pct(cell.mAP))")
+    }
+    lines += ["", "\(pad("model"))  arch  objective    parent    alignment  uniformity"]
+    for m in report.models {
+      lines.append("\(pad(m.version))  \(m.architecture.padding(toLength: 4, withPad: " ", startingAt: 0))  \(m.compatibilityObjective.padding(toLength: 11, withPad: " ", startingAt: 0))  \((m.parentVersion ?? "-").padding(toLength: 8, withPad: " ", startingAt: 0))  \(String(format: "%9.3f", m.alignment))  \(String(format: "%10.3f", m.uniformity))")
+    }
+    lines += ["", "Compatibility criterion M(Q2,D2) > M(Q2,D1) > M(Q1,D1):"]
+    if report.criterion.pairs.isEmpty {
+      lines.append("  no pair of these versions was trained to be compatible")
+    }
+    for p in report.criterion.pairs {
+      lines.append("  \(p.new) vs \(p.old): top-1 \(pct(p.top1[0])) -> \(pct(p.top1[1])) -> \(pct(p.top1[2]))   mAP \(pct(p.mAP[0])) -> \(pct(p.mAP[1])) -> \(pct(p.mAP[2]))   \(p.holds ? "holds" : "FAILS")")
+      lines.append("  \(String(repeating: " ", count: p.new.count + p.old.count + 4))  cross-model gain: top-1 \(String(format: "%+.1f", (p.top1[1] - p.top1[0]) * 100)), mAP \(String(format: "%+.1f", (p.mAP[1] - p.mAP[0]) * 100)) points")
+    }
+    lines.append("criterion: \(report.criterion.holds ? "holds" : "does not hold")")
+    return lines.joined(separator: "\n")
+  }
+}

@@ -1,0 +1,126 @@
+import ArgumentParser
+import BCTData
+import BCTModel
+import BCTModelRepository
+import BCTNumerics
+import BCTTraining
+import Foundation
+
+/// `bct train`: trains a model version into a model repository folder.
+struct Train: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Train a model version, optionally backward-compatible with an old one.",
+    discussion: """
+      Writes manifest.json, backbone.safetensors and head.safetensors to --out. \
+      With --old, the new version is trained against the old version's frozen head \
+      (and, for l2/contrastive, its frozen backbone), so its embeddings can be \
+      compared with the old version's.
+      """)
+
+  @Option(help: "Backbone architecture: mlp or cnn.") var arch: String = "mlp"
+  @Option(help: "MLP hidden widths, or the CNN's one hidden width.") var hidden: String?
+  @Option(help: "CNN channels per conv block.") var channels: String?
+  @Option(help: "Embedding dimension (shared by a lineage).") var embeddingDim: Int = 128
+  @Option(help: "Epochs.") var epochs: Int = 5
+  @Option(help: "Batch size.") var batchSize: Int = 256
+  @Option(help: "Optimizer: adam or sgd.") var optimizer: String = "adam"
+  @Option(help: "Learning rate.") var lr: Float = 1e-3
+  @Option(help: "SGD momentum.") var momentum: Float = 0.9
+  @Option(help: "L2 weight decay.") var weightDecay: Float = 0
+  @Option(help: "Learning-rate schedule: constant, cosine or step.") var schedule: String = "constant"
+  @Option(help: "Random seed (initialisation, shuffling, augmentation).") var seed: UInt64 = 0
+  @Option(help: "Output folder: the model version's folder in a model repository.") var out: String
+  @Option(help: "Version name (default: the --out folder's name).") var version: String?
+  @Option(help: "Old version folder to be compatible with.") var old: String?
+  @Option(help: "Compatibility objective with --old: contrastive (default), influence, l2 or none.")
+  var compat: String = CompatibilityObjective.contrastive.rawValue
+  @Option(help: "Weight of the influence loss (old head, frozen).") var influenceWeight: Float = 1
+  @Option(help: "Weight of the L2 feature regression (--compat l2).") var l2Weight: Float = 1
+  @Option(help: "Weight of the new-to-old contrastive term.") var contrastiveWeight: Float = 1
+  @Option(help: "Temperature of the new-to-old contrastive term.") var contrastiveTemperature: Float = 0.1
+  @Option(help: "Classifier head: linear, or etf (fixed simplex ETF, compatible by construction).")
+  var head: String = "linear"
+  @Option(help: "Weight of the auxiliary InfoNCE term (0 = off).") var infonceWeight: Float = 0
+  @Option(help: "InfoNCE temperature.") var temperature: Float = 0.1
+  @Option(help: "MoCo-style queue of earlier keys used as extra InfoNCE negatives.") var queueSize: Int = 0
+  @Option(help: "Train on these classes only, e.g. 0-4.") var classes: String?
+  @Option(help: "Train on this fraction of the training split, (0, 1].") var fraction: Double = 1
+  @Option(help: "Seed of the fixed --fraction subset (kept apart from --seed so versions can share it).")
+  var splitSeed: UInt64 = 0
+  @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
+  @Flag(help: "Replace an existing model in --out.") var force = false
+  @OptionGroup var data: DataOptions
+
+  func validate() throws {
+    guard ["mlp", "cnn"].contains(arch) else { throw ValidationError("--arch must be mlp or cnn, got \(arch)") }
+    guard OptimizerKind(rawValue: optimizer) != nil else { throw ValidationError("--optimizer must be adam or sgd") }
+    guard LearningRateSchedule(rawValue: schedule) != nil else { throw ValidationError("--schedule must be constant, cosine or step") }
+    guard CompatibilityObjective(rawValue: compat) != nil else {
+      throw ValidationError("--compat must be contrastive, influence, l2 or none")
+    }
+    guard ClassifierHead.Kind(rawValue: head) != nil else { throw ValidationError("--head must be linear or etf") }
+    guard fraction > 0, fraction <= 1 else { throw ValidationError("--fraction must be in (0, 1], got \(fraction)") }
+    guard epochs > 0, batchSize > 0, embeddingDim > 0 else {
+      throw ValidationError("--epochs, --batch-size and --embedding-dim must be positive")
+    }
+    guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number") }
+    guard queueSize >= 0, infonceWeight >= 0, temperature > 0, contrastiveTemperature > 0 else {
+      throw ValidationError("--queue-size and --infonce-weight must be >= 0, temperatures > 0")
+    }
+  }
+
+  func run() async throws {
+    if let threads { BLAS.setThreadCount(threads) }
+    let outURL = URL(fileURLWithPath: out)
+    if !force, FileManager.default.fileExists(atPath: outURL.appendingPathComponent("manifest.json").path) {
+      throw ValidationError("\(out) already holds a model; pass --force to replace it")
+    }
+    var config = TrainingConfiguration()
+    var parameters: [String: String] = [:]
+    if let hidden { parameters["hidden"] = hidden }
+    if let channels { parameters["channels"] = channels }
+    config.architecture = try Architecture(name: arch, parameters: parameters)
+    config.embeddingDim = embeddingDim
+    config.epochs = epochs
+    config.batchSize = batchSize
+    config.optimizer = OptimizerKind(rawValue: optimizer)!
+    config.learningRate = lr
+    config.momentum = momentum
+    config.weightDecay = weightDecay
+    config.schedule = LearningRateSchedule(rawValue: schedule)!
+    config.seed = seed
+    config.head = ClassifierHead.Kind(rawValue: head)!
+    config.compatibility = CompatibilityObjective(rawValue: compat)!
+    config.influenceWeight = influenceWeight
+    config.l2Weight = l2Weight
+    config.contrastiveWeight = contrastiveWeight
+    config.contrastiveTemperature = contrastiveTemperature
+    config.infoNCEWeight = infonceWeight
+    config.temperature = temperature
+    config.queueSize = queueSize
+
+    let oldVersion = try old.map { try ModelVersion.load(from: URL(fileURLWithPath: $0)) }
+    var train = try data.source.load(.train)
+    let classList = try classes.map(parseClasses)
+    if let classList { train = train.keepingClasses(Set(classList)) }
+    train = train.fraction(fraction, seed: splitSeed)
+    let name = version ?? outURL.lastPathComponent
+    let objective = oldVersion == nil ? "fresh lineage" : "compatible with \(oldVersion!.version) (\(compat))"
+    ProgressBar.write("bct train: \(name) = \(arch) on \(train.count) examples of \(data.source.name), \(objective)\n")
+
+    var bar = ProgressBar()
+    let trainer = Trainer(configuration: config)
+    let model = try trainer.train(
+      on: train, old: oldVersion,
+      run: .init(version: name, dataset: data.source.name, classes: classList, fraction: fraction)
+    ) { p in
+      let eta = Double(p.total - p.seen) / max(p.examplesPerSecond, 1)
+      bar.update(
+        label: "epoch \(p.epoch)/\(p.epochs)", done: p.seen, total: p.total,
+        detail: String(format: "loss %.4f  %.0f ex/s  ETA %.0fs", p.loss, p.examplesPerSecond, eta),
+        finished: p.epochFinished)
+    }
+    try model.save(to: outURL)
+    print("saved \(name) to \(out) (head \(model.manifest.head.fingerprint.prefix(12)), lineage \(model.manifest.lineage.prefix(12)), \(String(format: "%.1f", model.manifest.training.seconds)) s)")
+  }
+}
