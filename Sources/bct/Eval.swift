@@ -32,6 +32,7 @@ struct Eval: AsyncParsableCommand {
   var folders: [String] { models.split(separator: ",").map(String.init).filter { !$0.isEmpty } }
 
   func run() async throws {
+    AllocatorTuning.retainLargeBuffers()
     if let threads { BLAS.setThreadCount(threads) }
     var versions: [ModelVersion] = []
     for folder in folders {

@@ -70,6 +70,7 @@ struct Train: AsyncParsableCommand {
   }
 
   func run() async throws {
+    AllocatorTuning.retainLargeBuffers()
     if let threads { BLAS.setThreadCount(threads) }
     let outURL = URL(fileURLWithPath: out)
     if !force, FileManager.default.fileExists(atPath: outURL.appendingPathComponent("manifest.json").path) {
