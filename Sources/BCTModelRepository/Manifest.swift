@@ -1,3 +1,4 @@
+import BCTModel
 import Foundation
 
 /// `manifest.json` of a model version: everything needed to rebuild, serve and
@@ -12,7 +13,7 @@ public struct Manifest: Codable, Sendable, Equatable {
   /// Shape of one input, e.g. `[1, 28, 28]`.
   public var inputShape: [Int]
   /// Mapping of raw inputs before the backbone.
-  public var inputNormalization: NormalizationInfo
+  public var inputNormalization: InputNormalization
   /// Length of one embedding.
   public var embeddingDim: Int
   /// The version's classifier head.
@@ -31,7 +32,7 @@ public struct Manifest: Codable, Sendable, Equatable {
   public var createdAt: String
 
   public init(
-    version: String, architecture: ArchitectureInfo, inputShape: [Int], inputNormalization: NormalizationInfo,
+    version: String, architecture: ArchitectureInfo, inputShape: [Int], inputNormalization: InputNormalization,
     embeddingDim: Int, head: HeadInfo, lineage: String, parentVersion: String?, compatibleWith: [String],
     training: TrainingInfo, evaluations: [EvaluationRecord], createdAt: String
   ) {
@@ -56,18 +57,6 @@ public struct Manifest: Codable, Sendable, Equatable {
     public init(name: String, parameters: [String: String]) {
       self.name = name
       self.parameters = parameters
-    }
-  }
-
-  public struct NormalizationInfo: Codable, Sendable, Equatable {
-    public var scale: Float
-    public var mean: Float
-    public var std: Float
-
-    public init(scale: Float, mean: Float, std: Float) {
-      self.scale = scale
-      self.mean = mean
-      self.std = std
     }
   }
 

@@ -113,7 +113,7 @@ public struct ModelVersion: Sendable {
     }
     let backbone = try Backbone(
       architecture: architecture, inputShape: manifest.inputShape, embeddingDim: manifest.embeddingDim,
-      normalization: InputNormalization(scale: n.scale, mean: n.mean, std: n.std), parameters: parameters)
+      normalization: n, parameters: parameters)
     guard let weight = headTensors["weight"], let bias = headTensors["bias"],
           weight.shape == [manifest.head.numClasses, manifest.embeddingDim], bias.shape == [manifest.head.numClasses] else {
       throw ModelError("\(directory.path)/\(headFile): needs weight [\(manifest.head.numClasses), \(manifest.embeddingDim)] and bias [\(manifest.head.numClasses)]")

@@ -220,7 +220,7 @@ public struct Trainer: Sendable {
       version: run.version,
       architecture: .init(name: backbone.architecture.name, parameters: backbone.architecture.parameters),
       inputShape: backbone.inputShape,
-      inputNormalization: .init(scale: backbone.normalization.scale, mean: backbone.normalization.mean, std: backbone.normalization.std),
+      inputNormalization: backbone.normalization,
       embeddingDim: backbone.embeddingDim,
       head: .init(kind: head.kind.rawValue, fingerprint: fingerprint, numClasses: head.classCount),
       lineage: compatible ? old!.manifest.lineage : fingerprint,

@@ -1,3 +1,5 @@
+import BCTTraining
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -23,6 +25,15 @@ struct ProgressBar {
     } else if finished {
       Self.write("\(label) \(done)/\(total) \(detail)\n")
     }
+  }
+
+  /// Renders training progress: one bar per epoch with loss, throughput and ETA.
+  mutating func show(_ p: TrainingProgress) {
+    let eta = Double(p.total - p.seen) / max(p.examplesPerSecond, 1)
+    update(
+      label: "epoch \(p.epoch)/\(p.epochs)", done: p.seen, total: p.total,
+      detail: String(format: "loss %.4f  %.0f ex/s  ETA %.0fs", p.loss, p.examplesPerSecond, eta),
+      finished: p.epochFinished)
   }
 
   static func write(_ text: String) {

@@ -114,13 +114,7 @@ struct Train: AsyncParsableCommand {
     let model = try trainer.train(
       on: train, old: oldVersion,
       run: .init(version: name, dataset: data.source.name, classes: classList, fraction: fraction)
-    ) { p in
-      let eta = Double(p.total - p.seen) / max(p.examplesPerSecond, 1)
-      bar.update(
-        label: "epoch \(p.epoch)/\(p.epochs)", done: p.seen, total: p.total,
-        detail: String(format: "loss %.4f  %.0f ex/s  ETA %.0fs", p.loss, p.examplesPerSecond, eta),
-        finished: p.epochFinished)
-    }
+    ) { bar.show($0) }
     try model.save(to: outURL)
     print("saved \(name) to \(out) (head \(model.manifest.head.fingerprint.prefix(12)), lineage \(model.manifest.lineage.prefix(12)), \(String(format: "%.1f", model.manifest.training.seconds)) s)")
   }

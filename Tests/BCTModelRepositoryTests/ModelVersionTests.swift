@@ -18,7 +18,7 @@ struct ModelVersionTests {
     let head = ClassifierHead.linear(classes: 3, embeddingDim: 4, generator: &generator)
     let manifest = Manifest(
       version: "v1", architecture: .init(name: architecture.name, parameters: architecture.parameters),
-      inputShape: [1, 6, 6], inputNormalization: .init(scale: 1.0 / 255, mean: 0.286, std: 0.353),
+      inputShape: [1, 6, 6], inputNormalization: .fashionMNIST,
       embeddingDim: 4, head: .init(kind: "linear", fingerprint: ModelVersion.fingerprint(of: head), numClasses: 3),
       lineage: ModelVersion.fingerprint(of: head), parentVersion: nil, compatibleWith: [],
       training: .init(dataset: "test", seed: 9, classes: [0, 1, 2], fraction: 1, compatibilityObjective: "none",

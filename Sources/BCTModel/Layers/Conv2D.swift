@@ -102,30 +102,11 @@ public struct Conv2D: Layer {
 
   /// Patches as columns: row `(c, ky, kx)`, column `(n, oy, ox)`.
   func im2col(_ input: Matrix) -> Matrix {
-    let n = input.rows
-    let (oh, ow) = (outputHeight, outputWidthPixels)
-    var columns = Matrix(rows: patchSize, columns: n * oh * ow)
+    var columns = Matrix(rows: patchSize, columns: input.rows * outputHeight * outputWidthPixels)
     input.values.withUnsafeBufferPointer { x in
       columns.values.withUnsafeMutableBufferPointer { cols in
-        for c in 0..<inChannels {
-          for ky in 0..<kernel {
-            for kx in 0..<kernel {
-              let row = (c * kernel + ky) * kernel + kx
-              let rowBase = cols.baseAddress! + row * n * oh * ow
-              let xStart = max(0, padding - kx)
-              let xEnd = min(ow, width + padding - kx)
-              for sample in 0..<n {
-                let image = x.baseAddress! + (sample * inChannels + c) * height * width
-                for oy in 0..<oh {
-                  let iy = oy + ky - padding
-                  guard iy >= 0 && iy < height else { continue }
-                  let target = rowBase + (sample * oh + oy) * ow
-                  let source = image + iy * width + kx - padding
-                  for ox in xStart..<max(xStart, xEnd) { target[ox] = source[ox] }
-                }
-              }
-            }
-          }
+        forEachSegment(samples: input.rows) { column, image, range in
+          for ox in range { cols[column + ox] = x[image + ox] }
         }
       }
     }
@@ -134,32 +115,38 @@ public struct Conv2D: Layer {
 
   /// The adjoint of `im2col`: sums patch gradients back onto the input.
   func col2im(_ columns: Matrix, samples n: Int) -> Matrix {
-    let (oh, ow) = (outputHeight, outputWidthPixels)
     var dx = Matrix(rows: n, columns: inputWidth)
     columns.values.withUnsafeBufferPointer { cols in
       dx.values.withUnsafeMutableBufferPointer { x in
-        for c in 0..<inChannels {
-          for ky in 0..<kernel {
-            for kx in 0..<kernel {
-              let row = (c * kernel + ky) * kernel + kx
-              let rowBase = cols.baseAddress! + row * n * oh * ow
-              let xStart = max(0, padding - kx)
-              let xEnd = min(ow, width + padding - kx)
-              for sample in 0..<n {
-                let image = x.baseAddress! + (sample * inChannels + c) * height * width
-                for oy in 0..<oh {
-                  let iy = oy + ky - padding
-                  guard iy >= 0 && iy < height else { continue }
-                  let source = rowBase + (sample * oh + oy) * ow
-                  let target = image + iy * width + kx - padding
-                  for ox in xStart..<max(xStart, xEnd) { target[ox] += source[ox] }
-                }
-              }
+        forEachSegment(samples: n) { column, image, range in
+          for ox in range { x[image + ox] += cols[column + ox] }
+        }
+      }
+    }
+    return dx
+  }
+
+  /// Visits every contiguous run that im2col copies: for each patch row
+  /// `(c, ky, kx)`, sample and output row, the offset of the run in the column
+  /// matrix, the matching offset in the input (shifted so both are indexed by
+  /// `ox`), and the `ox` range that falls inside the image (the rest is padding).
+  private func forEachSegment(samples n: Int, _ body: (_ column: Int, _ image: Int, _ range: Range<Int>) -> Void) {
+    let (oh, ow) = (outputHeight, outputWidthPixels)
+    for c in 0..<inChannels {
+      for ky in 0..<kernel {
+        for kx in 0..<kernel {
+          let row = (c * kernel + ky) * kernel + kx
+          let range = max(0, padding - kx)..<max(max(0, padding - kx), min(ow, width + padding - kx))
+          for sample in 0..<n {
+            let imageBase = (sample * inChannels + c) * height * width
+            for oy in 0..<oh {
+              let iy = oy + ky - padding
+              guard iy >= 0 && iy < height else { continue }
+              body(row * n * oh * ow + (sample * oh + oy) * ow, imageBase + iy * width + kx - padding, range)
             }
           }
         }
       }
     }
-    return dx
   }
 }
