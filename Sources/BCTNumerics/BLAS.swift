@@ -66,7 +66,7 @@ public enum BLAS {
   ) -> Matrix {
     let m = transposeA == .none ? a.rows : a.columns
     let n = transposeB == .none ? b.columns : b.rows
-    var c = Matrix(rows: m, columns: n)
+    var c = Matrix(uninitializedRows: m, columns: n)
     gemm(a, b, transposeA: transposeA, transposeB: transposeB, into: &c)
     return c
   }

@@ -16,6 +16,15 @@ public struct Matrix: Sendable, Equatable {
     self.values = [Float](repeating: value, count: rows * columns)
   }
 
+  /// A matrix whose every element the caller overwrites before reading it (the
+  /// output of a GEMM with beta 0, or of a gather); skips the zero fill.
+  public init(uninitializedRows rows: Int, columns: Int) {
+    precondition(rows >= 0 && columns >= 0, "matrix dimensions must be non-negative")
+    self.rows = rows
+    self.columns = columns
+    self.values = [Float](unsafeUninitializedCapacity: rows * columns) { _, count in count = rows * columns }
+  }
+
   /// A matrix over existing row-major `values`; their count must be `rows * columns`.
   public init(rows: Int, columns: Int, values: [Float]) {
     precondition(rows >= 0 && columns >= 0, "matrix dimensions must be non-negative")

@@ -88,7 +88,13 @@ struct Eval: AsyncParsableCommand {
       lines.append("  \(p.new) vs \(p.old): top-1 \(pct(p.top1[0])) -> \(pct(p.top1[1])) -> \(pct(p.top1[2]))   mAP \(pct(p.mAP[0])) -> \(pct(p.mAP[1])) -> \(pct(p.mAP[2]))   \(p.holds ? "holds" : "FAILS")")
       lines.append("  \(String(repeating: " ", count: p.new.count + p.old.count + 4))  cross-model gain: top-1 \(String(format: "%+.1f", (p.top1[1] - p.top1[0]) * 100)), mAP \(String(format: "%+.1f", (p.mAP[1] - p.mAP[0]) * 100)) points")
     }
-    lines.append("criterion: \(report.criterion.holds ? "holds" : "does not hold")")
+    let holding = report.criterion.pairs.filter(\.holds).map { "\($0.new) vs \($0.old)" }
+    let failing = report.criterion.pairs.filter { !$0.holds }.map { "\($0.new) vs \($0.old)" }
+    if report.criterion.holds {
+      lines.append("criterion: holds for every pair")
+    } else {
+      lines.append("criterion: holds for \(holding.isEmpty ? "no pair" : holding.joined(separator: ", ")); fails for \(failing.joined(separator: ", "))")
+    }
     return lines.joined(separator: "\n")
   }
 }

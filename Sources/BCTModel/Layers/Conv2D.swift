@@ -44,18 +44,20 @@ public struct Conv2D: Layer {
     let n = input.rows
     let pixels = outputHeight * outputWidthPixels
     let columns = im2col(input)
-    var product = Matrix(rows: outChannels, columns: n * pixels)
+    var product = Matrix(uninitializedRows: outChannels, columns: n * pixels)
     BLAS.gemm(parameters[0], columns, into: &product)
-    var output = Matrix(rows: n, columns: outputWidth)
+    var output = Matrix(uninitializedRows: n, columns: outputWidth)
     product.values.withUnsafeBufferPointer { p in
       parameters[1].values.withUnsafeBufferPointer { bias in
         output.values.withUnsafeMutableBufferPointer { y in
-          for sample in 0..<n {
-            for channel in 0..<outChannels {
-              let source = p.baseAddress! + channel * n * pixels + sample * pixels
-              let target = y.baseAddress! + (sample * outChannels + channel) * pixels
-              let b = bias[channel]
-              for i in 0..<pixels { target[i] = source[i] + b }
+          parallelChunks(n, minimumChunk: 8) { samples in
+            for sample in samples {
+              for channel in 0..<outChannels {
+                let source = p.baseAddress! + channel * n * pixels + sample * pixels
+                let target = y.baseAddress! + (sample * outChannels + channel) * pixels
+                let b = bias[channel]
+                for i in 0..<pixels { target[i] = source[i] + b }
+              }
             }
           }
         }
@@ -71,29 +73,33 @@ public struct Conv2D: Layer {
     let n = outputGradient.rows
     let pixels = outputHeight * outputWidthPixels
     // dy [N, out, pixels] -> [out, N*pixels], the layout of the forward product.
-    var gradient = Matrix(rows: outChannels, columns: n * pixels)
+    var gradient = Matrix(uninitializedRows: outChannels, columns: n * pixels)
     var biasGradient = Matrix(rows: 1, columns: outChannels)
     outputGradient.values.withUnsafeBufferPointer { dy in
       gradient.values.withUnsafeMutableBufferPointer { g in
-        for sample in 0..<n {
-          for channel in 0..<outChannels {
-            let source = dy.baseAddress! + (sample * outChannels + channel) * pixels
-            let target = g.baseAddress! + channel * n * pixels + sample * pixels
-            var sum: Float = 0
-            for i in 0..<pixels {
-              target[i] = source[i]
-              sum += source[i]
+        biasGradient.values.withUnsafeMutableBufferPointer { db in
+          parallelChunks(outChannels, minimumChunk: 1) { channels in
+            for channel in channels {
+              var sum: Float = 0
+              for sample in 0..<n {
+                let source = dy.baseAddress! + (sample * outChannels + channel) * pixels
+                let target = g.baseAddress! + channel * n * pixels + sample * pixels
+                for i in 0..<pixels {
+                  target[i] = source[i]
+                  sum += source[i]
+                }
+              }
+              db[channel] = sum
             }
-            biasGradient.values[channel] += sum
           }
         }
       }
     }
-    var weightGradient = Matrix(rows: outChannels, columns: patchSize)
+    var weightGradient = Matrix(uninitializedRows: outChannels, columns: patchSize)
     BLAS.gemm(gradient, columns, transposeB: .transposed, into: &weightGradient)
     var inputGradient: Matrix?
     if needsInputGradient {
-      var columnGradient = Matrix(rows: patchSize, columns: n * pixels)
+      var columnGradient = Matrix(uninitializedRows: patchSize, columns: n * pixels)
       BLAS.gemm(parameters[0], gradient, transposeA: .transposed, into: &columnGradient)
       inputGradient = col2im(columnGradient, samples: n)
     }
@@ -105,8 +111,10 @@ public struct Conv2D: Layer {
     var columns = Matrix(rows: patchSize, columns: input.rows * outputHeight * outputWidthPixels)
     input.values.withUnsafeBufferPointer { x in
       columns.values.withUnsafeMutableBufferPointer { cols in
-        forEachSegment(samples: input.rows) { column, image, range in
-          for ox in range { cols[column + ox] = x[image + ox] }
+        parallelChunks(patchSize, minimumChunk: 1) { patchRows in
+          forEachSegment(patchRows: patchRows, samples: 0..<input.rows, of: input.rows) { column, image, range in
+            for ox in range { cols[column + ox] = x[image + ox] }
+          }
         }
       }
     }
@@ -118,8 +126,10 @@ public struct Conv2D: Layer {
     var dx = Matrix(rows: n, columns: inputWidth)
     columns.values.withUnsafeBufferPointer { cols in
       dx.values.withUnsafeMutableBufferPointer { x in
-        forEachSegment(samples: n) { column, image, range in
-          for ox in range { x[image + ox] += cols[column + ox] }
+        parallelChunks(n, minimumChunk: 8) { samples in
+          forEachSegment(patchRows: 0..<patchSize, samples: samples, of: n) { column, image, range in
+            for ox in range { x[image + ox] += cols[column + ox] }
+          }
         }
       }
     }
@@ -130,21 +140,22 @@ public struct Conv2D: Layer {
   /// `(c, ky, kx)`, sample and output row, the offset of the run in the column
   /// matrix, the matching offset in the input (shifted so both are indexed by
   /// `ox`), and the `ox` range that falls inside the image (the rest is padding).
-  private func forEachSegment(samples n: Int, _ body: (_ column: Int, _ image: Int, _ range: Range<Int>) -> Void) {
+  /// Restricted to some patch rows and samples of a batch of `n`, so that
+  /// workers can split the traversal without sharing output memory.
+  private func forEachSegment(
+    patchRows: Range<Int>, samples: Range<Int>, of n: Int,
+    _ body: (_ column: Int, _ image: Int, _ range: Range<Int>) -> Void
+  ) {
     let (oh, ow) = (outputHeight, outputWidthPixels)
-    for c in 0..<inChannels {
-      for ky in 0..<kernel {
-        for kx in 0..<kernel {
-          let row = (c * kernel + ky) * kernel + kx
-          let range = max(0, padding - kx)..<max(max(0, padding - kx), min(ow, width + padding - kx))
-          for sample in 0..<n {
-            let imageBase = (sample * inChannels + c) * height * width
-            for oy in 0..<oh {
-              let iy = oy + ky - padding
-              guard iy >= 0 && iy < height else { continue }
-              body(row * n * oh * ow + (sample * oh + oy) * ow, imageBase + iy * width + kx - padding, range)
-            }
-          }
+    for row in patchRows {
+      let (c, ky, kx) = (row / (kernel * kernel), row / kernel % kernel, row % kernel)
+      let range = max(0, padding - kx)..<max(max(0, padding - kx), min(ow, width + padding - kx))
+      for sample in samples {
+        let imageBase = (sample * inChannels + c) * height * width
+        for oy in 0..<oh {
+          let iy = oy + ky - padding
+          guard iy >= 0 && iy < height else { continue }
+          body(row * n * oh * ow + (sample * oh + oy) * ow, imageBase + iy * width + kx - padding, range)
         }
       }
     }

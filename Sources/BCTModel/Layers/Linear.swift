@@ -22,7 +22,7 @@ public struct Linear: Layer {
   }
 
   public func forward(_ input: Matrix, parameters: [Matrix]) -> (output: Matrix, context: LayerContext) {
-    var output = Matrix(rows: input.rows, columns: outputWidth)
+    var output = Matrix(uninitializedRows: input.rows, columns: outputWidth)
     BLAS.gemm(input, parameters[0], transposeB: .transposed, into: &output)
     output.addRowVector(parameters[1])
     return (output, .matrix(input))
@@ -32,12 +32,12 @@ public struct Linear: Layer {
     _ outputGradient: Matrix, parameters: [Matrix], context: LayerContext, needsInputGradient: Bool
   ) -> (inputGradient: Matrix?, parameterGradients: [Matrix]) {
     guard case .matrix(let input) = context else { preconditionFailure("Linear.backward needs its input") }
-    var weightGradient = Matrix(rows: outputWidth, columns: inputWidth)
+    var weightGradient = Matrix(uninitializedRows: outputWidth, columns: inputWidth)
     BLAS.gemm(outputGradient, input, transposeA: .transposed, into: &weightGradient)
     let biasGradient = outputGradient.columnSums()
     var inputGradient: Matrix?
     if needsInputGradient {
-      var dx = Matrix(rows: outputGradient.rows, columns: inputWidth)
+      var dx = Matrix(uninitializedRows: outputGradient.rows, columns: inputWidth)
       BLAS.gemm(outputGradient, parameters[0], into: &dx)
       inputGradient = dx
     }

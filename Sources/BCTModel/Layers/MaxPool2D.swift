@@ -22,23 +22,27 @@ public struct MaxPool2D: Layer {
   public func forward(_ input: Matrix, parameters: [Matrix]) -> (output: Matrix, context: LayerContext) {
     let n = input.rows
     let (oh, ow) = (outputHeight, outputWidthPixels)
-    var output = Matrix(rows: n, columns: outputWidth)
+    var output = Matrix(uninitializedRows: n, columns: outputWidth)
     var argmax = [Int32](repeating: 0, count: n * outputWidth)
     input.values.withUnsafeBufferPointer { x in
       output.values.withUnsafeMutableBufferPointer { y in
         argmax.withUnsafeMutableBufferPointer { arg in
-          for plane in 0..<(n * channels) {
-            let inBase = plane * height * width
-            let outBase = plane * oh * ow
-            for oy in 0..<oh {
-              for ox in 0..<ow {
-                let corner = inBase + 2 * oy * width + 2 * ox
-                var best = corner
-                if x[corner + 1] > x[best] { best = corner + 1 }
-                if x[corner + width] > x[best] { best = corner + width }
-                if x[corner + width + 1] > x[best] { best = corner + width + 1 }
-                y[outBase + oy * ow + ox] = x[best]
-                arg[outBase + oy * ow + ox] = Int32(best % (channels * height * width))
+          parallelChunks(n * channels, minimumChunk: 16) { planes in
+            for plane in planes {
+              let inBase = plane * height * width
+              let outBase = plane * oh * ow
+              // argmax is stored relative to the sample, as backward indexes it.
+              let sampleBase = plane / channels * channels * height * width
+              for oy in 0..<oh {
+                for ox in 0..<ow {
+                  let corner = inBase + 2 * oy * width + 2 * ox
+                  var best = corner
+                  if x[corner + 1] > x[best] { best = corner + 1 }
+                  if x[corner + width] > x[best] { best = corner + width }
+                  if x[corner + width + 1] > x[best] { best = corner + width + 1 }
+                  y[outBase + oy * ow + ox] = x[best]
+                  arg[outBase + oy * ow + ox] = Int32(best - sampleBase)
+                }
               }
             }
           }
@@ -57,11 +61,13 @@ public struct MaxPool2D: Layer {
     let outWidth = outputWidth
     outputGradient.values.withUnsafeBufferPointer { dy in
       dx.values.withUnsafeMutableBufferPointer { g in
-        for sample in 0..<outputGradient.rows {
-          let base = sample * inputWidth
-          for i in 0..<outWidth {
-            let o = sample * outWidth + i
-            g[base + Int(argmax[o])] += dy[o]
+        parallelChunks(outputGradient.rows, minimumChunk: 8) { samples in
+          for sample in samples {
+            let base = sample * inputWidth
+            for i in 0..<outWidth {
+              let o = sample * outWidth + i
+              g[base + Int(argmax[o])] += dy[o]
+            }
           }
         }
       }

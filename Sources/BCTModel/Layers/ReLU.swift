@@ -10,7 +10,9 @@ public struct ReLU: Layer {
   public func forward(_ input: Matrix, parameters: [Matrix]) -> (output: Matrix, context: LayerContext) {
     var output = input
     output.values.withUnsafeMutableBufferPointer { v in
-      for i in 0..<v.count where v[i] < 0 { v[i] = 0 }
+      parallelChunks(v.count, minimumChunk: 1 << 16) { range in
+        for i in range { v[i] = max(v[i], 0) }
+      }
     }
     return (output, .matrix(output))
   }
@@ -23,7 +25,9 @@ public struct ReLU: Layer {
     var dx = outputGradient
     dx.values.withUnsafeMutableBufferPointer { g in
       output.values.withUnsafeBufferPointer { y in
-        for i in 0..<g.count where y[i] <= 0 { g[i] = 0 }
+        parallelChunks(g.count, minimumChunk: 1 << 16) { range in
+          for i in range { g[i] = y[i] > 0 ? g[i] : 0 }
+        }
       }
     }
     return (dx, [])
