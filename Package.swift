@@ -17,6 +17,11 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
   ],
   targets: [
     // MARK: C libraries
@@ -88,6 +93,42 @@ let package = Package(
       dependencies: ["BCTData", "BCTModelRepository", "BCTNumerics"]
     ),
 
+    /// What both services share: tensor validation, health, Prometheus metrics and
+    /// their HTTP endpoint, server options, and running a gRPC server under
+    /// swift-service-lifecycle with graceful shutdown.
+    .target(
+      name: "BCTServing",
+      dependencies: [
+        "BCTNumerics", "BCTProto",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+      ]
+    ),
+
+    /// The encoder service: a hot-reloading registry of model versions, dynamic
+    /// batching of concurrent Embed calls, and the bct.v1.Encoder implementation.
+    .target(
+      name: "BCTEncoder",
+      dependencies: [
+        "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTProto", "BCTServing",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+      ]
+    ),
+
+    /// Starting the service executables as child processes (for `bct demo` and tests).
+    .target(name: "BCTProcess"),
+
     // MARK: Executables
 
     .executableTarget(
@@ -100,6 +141,7 @@ let package = Package(
     .executableTarget(
       name: "bct-encoder",
       dependencies: [
+        "BCTEncoder", "BCTServing",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -131,6 +173,22 @@ let package = Package(
     .testTarget(
       name: "BCTEvaluationTests",
       dependencies: ["BCTEvaluation", "BCTNumerics"]
+    ),
+    .testTarget(
+      name: "BCTServingTests",
+      dependencies: [
+        "BCTServing", "BCTProto", "BCTNumerics",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+      ]
+    ),
+    .testTarget(
+      name: "BCTEncoderTests",
+      dependencies: [
+        "BCTEncoder", "BCTServing", "BCTProcess", "BCTProto", "BCTModel", "BCTModelRepository", "BCTNumerics",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
     ),
     .testTarget(
       name: "BCTDataTests",

@@ -22,9 +22,12 @@ public struct ModelVersion: Sendable {
   /// The version name.
   public var version: String { manifest.version }
 
-  static let manifestFile = "manifest.json"
-  static let backboneFile = "backbone.safetensors"
-  static let headFile = "head.safetensors"
+  /// File name of the manifest in a version folder.
+  public static let manifestFile = "manifest.json"
+  /// File name of the backbone weights.
+  public static let backboneFile = "backbone.safetensors"
+  /// File name of the classifier head weights.
+  public static let headFile = "head.safetensors"
 
   /// sha256 (hex) over the head's tensors: for each of "bias", "weight" in order,
   /// the name, the shape and the little-endian float32 data.

@@ -1,12 +1,99 @@
 import ArgumentParser
+import BCTEncoder
+import BCTServing
+import Foundation
+import Logging
+import ServiceLifecycle
 
 /// `bct-encoder`: the gRPC service that hosts versioned embedding backbones.
 @main
 struct EncoderCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bct-encoder",
-    abstract: "Serve versioned embedding backbones over gRPC (bct.v1.Encoder).",
-    discussion: "The service itself arrives with the encoder issue; this build only describes it.",
-    version: "0.1.0"
+    abstract: "Serve versioned embedding backbones over gRPC (bct.v1.Encoder and grpc.health.v1.Health).",
+    discussion: """
+      Loads every version folder of the model repository (manifest.json, backbone.safetensors, \
+      head.safetensors), refuses broken ones without affecting the rest, and picks up new or \
+      changed versions every --reload-interval seconds and on SIGHUP. The default version is the \
+      newest (manifest created_at) unless the repository's DEFAULT file names one. Prints \
+      "bct-encoder listening on HOST:PORT" once serving; SIGTERM or SIGINT shut it down gracefully.
+      """,
+    version: "0.2.0"
   )
+
+  @Option(help: "Model repository folder. Env BCT_MODELS.")
+  var models: String = EnvironmentDefault.string("BCT_MODELS", "models")
+
+  @Option(help: "Address to listen on. Env BCT_HOST.")
+  var host: String = EnvironmentDefault.string("BCT_HOST", "0.0.0.0")
+
+  @Option(help: "gRPC port (0 picks a free one). Env BCT_PORT.")
+  var port: Int = EnvironmentDefault.int("BCT_PORT", 50051)
+
+  @Option(help: "Prometheus /metrics port (0 picks a free one, -1 disables). Env BCT_METRICS_PORT.")
+  var metricsPort: Int = EnvironmentDefault.int("BCT_METRICS_PORT", 9091)
+
+  @Option(help: "Most inputs in one forward pass and in one request. Env BCT_MAX_BATCH.")
+  var maxBatch: Int = EnvironmentDefault.int("BCT_MAX_BATCH", 256)
+
+  @Option(help: "Microseconds a request waits for others to share its forward pass. Env BCT_MAX_WAIT_US.")
+  var maxWaitUs: Int = EnvironmentDefault.int("BCT_MAX_WAIT_US", 1000)
+
+  @Option(help: "Most inputs waiting for a forward pass; beyond it RESOURCE_EXHAUSTED. Env BCT_MAX_QUEUE.")
+  var maxQueue: Int = EnvironmentDefault.int("BCT_MAX_QUEUE", 4096)
+
+  @Option(help: "Seconds between scans of the repository (0: only on SIGHUP). Env BCT_RELOAD_INTERVAL.")
+  var reloadInterval: Double = EnvironmentDefault.double("BCT_RELOAD_INTERVAL", 5)
+
+  @OptionGroup var server: ServerOptions
+
+  func validate() throws {
+    try validatePort(port, flag: "--port")
+    guard metricsPort == -1 || (0...65535).contains(metricsPort) else {
+      throw ValidationError("--metrics-port must be 0-65535, or -1 to disable; got \(metricsPort)")
+    }
+    guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1; got \(maxBatch)") }
+    guard maxWaitUs >= 0 else { throw ValidationError("--max-wait-us must be 0 or more; got \(maxWaitUs)") }
+    guard maxQueue >= maxBatch else {
+      throw ValidationError("--max-queue (\(maxQueue)) must be at least --max-batch (\(maxBatch))")
+    }
+    guard reloadInterval >= 0 else { throw ValidationError("--reload-interval must be 0 or more; got \(reloadInterval)") }
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: models, isDirectory: &isDirectory), isDirectory.boolValue else {
+      throw ValidationError("--models \(models) is not a folder; point it at a model repository (bct train --out DIR/VERSION)")
+    }
+  }
+
+  func run() async throws {
+    let logger = server.logger(label: "bct-encoder")
+    let metrics = ServiceMetrics(service: "encoder")
+    let health = HealthStatusStore(services: ["bct.v1.Encoder"])
+    let registry = ModelRegistry(directory: URL(fileURLWithPath: models), logger: logger)
+    let watcher = ModelWatcher(
+      registry: registry, interval: reloadInterval > 0 ? .seconds(reloadInterval) : nil, health: health,
+      serviceName: "bct.v1.Encoder", metrics: metrics, logger: logger)
+    watcher.refresh()
+    let batcher = EmbeddingBatcher(
+      limits: .init(maxBatch: maxBatch, maxWait: .microseconds(maxWaitUs), maxQueuedRows: maxQueue),
+      metrics: metrics, logger: logger)
+    let grpc = GRPCServerService(
+      name: "bct-encoder", host: host, port: port, options: server,
+      services: [EncoderService(
+        registry: registry, batcher: batcher, metrics: metrics, maxMessageBytes: server.maxMessageBytes, logger: logger)],
+      health: health, logger: logger)
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: watcher), .init(service: batcher)]
+    if metricsPort >= 0 {
+      let host = self.host
+      services.append(.init(service: MetricsHTTPServer(host: host, port: metricsPort, metrics: metrics, logger: logger) { port in
+        print("bct-encoder metrics on \(host):\(port)")
+        fflush(nil)
+      }))
+    }
+    services.append(.init(service: grpc))
+    var configuration = ServiceGroupConfiguration(
+      services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    configuration.maximumGracefulShutdownDuration = .seconds(server.shutdownTimeout)
+    try await ServiceGroup(configuration: configuration).run()
+    logger.info("stopped")
+  }
 }

@@ -1,0 +1,109 @@
+import BCTModelRepository
+import BCTNumerics
+import BCTProto
+import BCTServing
+import GRPCCore
+import Logging
+
+/// `bct.v1.Encoder`: embeds batches with any loaded version and lists the versions.
+public struct EncoderService: Bct_V1_Encoder.SimpleServiceProtocol {
+  private let registry: ModelRegistry
+  private let batcher: EmbeddingBatcher
+  private let metrics: ServiceMetrics
+  private let maxMessageBytes: Int
+  private let logger: Logger
+
+  /// The service over `registry`, embedding through `batcher`, refusing requests
+  /// with more than `maxMessageBytes` of tensor data.
+  public init(
+    registry: ModelRegistry, batcher: EmbeddingBatcher, metrics: ServiceMetrics, maxMessageBytes: Int, logger: Logger
+  ) {
+    self.registry = registry
+    self.batcher = batcher
+    self.metrics = metrics
+    self.maxMessageBytes = maxMessageBytes
+    self.logger = logger
+  }
+
+  public func embed(request: Bct_V1_EmbedRequest, context: ServerContext) async throws -> Bct_V1_EmbedResponse {
+    let catalog = registry.catalog
+    let label = request.modelVersion.isEmpty ? (catalog.defaultVersion ?? "") : request.modelVersion
+    return try await metrics.measure(method: "Embed", version: catalog.models[label] == nil ? "unknown" : label) {
+      let served = try catalog.resolve(request.modelVersion)
+      let normalize: Bool
+      switch request.normalization {
+      case .unspecified, .l2: normalize = true
+      case .none: normalize = false
+      case .UNRECOGNIZED(let value):
+        throw RPCError(code: .invalidArgument, message: "normalization \(value) is not known; use NORMALIZATION_L2 or NORMALIZATION_NONE")
+      }
+      guard request.hasInputs else {
+        throw RPCError(code: .invalidArgument, message: "inputs: missing; expected a tensor of shape [N, \(served.manifest.inputShape.map(String.init).joined(separator: ", "))]")
+      }
+      try TensorCodec.checkPayload(bytes: TensorCodec.payloadBytes(request.inputs), limit: maxMessageBytes)
+      if let rows = request.inputs.shape.first, rows > Int64(batcher.limits.maxBatch) {
+        throw RPCError(code: .resourceExhausted, message: "batch of \(rows) inputs is over the maximum of \(batcher.limits.maxBatch); split it")
+      }
+      let inputs = try TensorCodec.decodeBatch(request.inputs, rowShape: served.manifest.inputShape, what: "inputs")
+      let raw = try await batcher.embed(inputs, with: served)
+      var response = Bct_V1_EmbedResponse()
+      response.modelVersion = served.version
+      response.embeddings = TensorCodec.encode(normalize ? raw.l2NormalizedRows() : raw)
+      response.normalization = normalize ? .l2 : .none
+      return response
+    }
+  }
+
+  public func listModels(request: Bct_V1_ListModelsRequest, context: ServerContext) async throws -> Bct_V1_ListModelsResponse {
+    try await metrics.measure(method: "ListModels", version: "") {
+      let catalog = registry.catalog
+      var response = Bct_V1_ListModelsResponse()
+      response.defaultVersion = catalog.defaultVersion ?? ""
+      response.models = catalog.ordered.map { served in
+        ModelInfoMapping.info(
+          served.manifest, compatibleWith: catalog.compatibleVersions(of: served.version),
+          isDefault: served.version == catalog.defaultVersion)
+      }
+      return response
+    }
+  }
+}
+
+/// Manifest facts as the wire `ModelInfo`.
+public enum ModelInfoMapping {
+  /// The `ModelInfo` of a version.
+  public static func info(_ manifest: Manifest, compatibleWith: [String], isDefault: Bool) -> Bct_V1_ModelInfo {
+    var info = Bct_V1_ModelInfo()
+    info.version = manifest.version
+    info.architecture = manifest.architecture.name
+    info.architectureParameters = manifest.architecture.parameters
+    info.inputShape = manifest.inputShape.map(Int64.init)
+    info.inputNormalization.scale = manifest.inputNormalization.scale
+    info.inputNormalization.mean = manifest.inputNormalization.mean
+    info.inputNormalization.std = manifest.inputNormalization.std
+    info.embeddingDim = Int32(manifest.embeddingDim)
+    info.headFingerprint = manifest.head.fingerprint
+    info.numClasses = Int32(manifest.head.numClasses)
+    info.lineage = manifest.lineage
+    info.parentVersion = manifest.parentVersion ?? ""
+    info.compatibleWith = compatibleWith
+    info.isDefault = isDefault
+    info.evaluations = manifest.evaluations.map { record in
+      var result = Bct_V1_EvaluationResult()
+      result.queryVersion = record.queryVersion
+      result.galleryVersion = record.galleryVersion
+      result.top1 = record.top1
+      result.top5 = record.top5
+      result.meanAveragePrecision = record.meanAveragePrecision
+      result.dataset = record.dataset
+      return result
+    }
+    info.training.dataset = manifest.training.dataset
+    info.training.seed = manifest.training.seed
+    info.training.classes = (manifest.training.classes ?? []).map(Int32.init)
+    info.training.fraction = manifest.training.fraction
+    info.training.compatibilityObjective = manifest.training.compatibilityObjective
+    info.training.epochs = Int32(manifest.training.epochs)
+    return info
+  }
+}

@@ -1,0 +1,111 @@
+import BCTModelRepository
+import Foundation
+import GRPCCore
+
+/// One model version as loaded by the encoder.
+public struct ServedModel: Sendable {
+  /// The version's weights and manifest.
+  public let model: ModelVersion
+  /// The folder (in the repository) it was loaded from.
+  public let folder: String
+  /// A number unique to this load: a version reloaded from changed files gets a
+  /// new one, so batches never mix the old and new weights of one name.
+  public let generation: Int
+  /// The files it was loaded from, to notice changes.
+  public let signature: FolderSignature
+
+  /// A loaded version.
+  public init(model: ModelVersion, folder: String, generation: Int, signature: FolderSignature) {
+    self.model = model
+    self.folder = folder
+    self.generation = generation
+    self.signature = signature
+  }
+
+  /// The version name.
+  public var version: String { model.version }
+  /// The manifest.
+  public var manifest: Manifest { model.manifest }
+}
+
+/// The versions an encoder serves at one moment: an immutable snapshot, so a
+/// request keeps the model it started with while a reload swaps in a new catalog.
+public struct ModelCatalog: Sendable {
+  /// Loaded versions by name.
+  public var models: [String: ServedModel] = [:]
+  /// Version folders that failed validation, with the reason.
+  public var rejected: [String: String] = [:]
+  /// The version used when a request names none; nil when nothing is loaded.
+  public var defaultVersion: String?
+
+  /// An empty catalog.
+  public init() {}
+
+  /// The model for a requested version ("" = the default), or NOT_FOUND naming the known ones.
+  public func resolve(_ requested: String) throws -> ServedModel {
+    let name = requested.isEmpty ? defaultVersion : requested
+    guard let name, let model = models[name] else {
+      let known = models.keys.sorted()
+      if requested.isEmpty {
+        throw RPCError(code: .unavailable, message: "no model version is loaded yet, so there is no default version")
+      }
+      var message = "unknown model version \"\(requested)\"; known versions: \(known.isEmpty ? "none" : known.joined(separator: ", "))"
+      if let reason = rejected[requested] { message += "; \(requested) was rejected: \(reason)" }
+      throw RPCError(code: .notFound, message: message)
+    }
+    return model
+  }
+
+  /// Loaded versions grouped by lineage (oldest lineage first), oldest first within each.
+  public var ordered: [ServedModel] {
+    let byAge = models.values.sorted { ($0.manifest.createdAt, $0.version) < ($1.manifest.createdAt, $1.version) }
+    var lineages: [String] = []
+    for model in byAge where !lineages.contains(model.manifest.lineage) { lineages.append(model.manifest.lineage) }
+    return lineages.flatMap { lineage in byAge.filter { $0.manifest.lineage == lineage } }
+  }
+
+  /// Versions whose embeddings can be compared with `version`'s: those its
+  /// manifest names plus every loaded version of the same lineage.
+  public func compatibleVersions(of version: String) -> [String] {
+    guard let model = models[version] else { return [] }
+    var names = Set(model.manifest.compatibleWith)
+    for other in models.values where other.version != version && other.manifest.lineage == model.manifest.lineage {
+      names.insert(other.version)
+    }
+    names.remove(version)
+    return names.sorted()
+  }
+
+  /// The newest loaded version (by `created_at`, then name), the default unless pinned.
+  public var newestVersion: String? {
+    models.values.max { ($0.manifest.createdAt, $0.version) < ($1.manifest.createdAt, $1.version) }?.version
+  }
+}
+
+/// Sizes and modification times of a version folder's files; a change means reload.
+public struct FolderSignature: Sendable, Equatable {
+  /// `(size, modification time)` per file name; nil for a missing file.
+  public var files: [String: FileStamp?]
+
+  /// Size and modification time of one file.
+  public struct FileStamp: Sendable, Equatable {
+    /// Bytes.
+    public var size: Int
+    /// Modification time, seconds since 1970.
+    public var modified: Double
+  }
+
+  /// Reads the stamps of the model files in `directory`.
+  public init(directory: URL) {
+    var files: [String: FileStamp?] = [:]
+    for name in [ModelVersion.manifestFile, ModelVersion.backboneFile, ModelVersion.headFile] {
+      let attributes = try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(name).path)
+      if let attributes, let size = attributes[.size] as? Int, let date = attributes[.modificationDate] as? Date {
+        files[name] = FileStamp(size: size, modified: date.timeIntervalSince1970)
+      } else {
+        files[name] = .some(nil)
+      }
+    }
+    self.files = files
+  }
+}

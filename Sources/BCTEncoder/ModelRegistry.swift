@@ -1,0 +1,157 @@
+import BCTModelRepository
+import Foundation
+import Logging
+import Synchronization
+
+/// The model versions in a repository folder, loaded, validated and kept current.
+///
+/// `reload()` rescans the folder: new or changed version folders are loaded and
+/// validated (a broken one is refused with a log line and never replaces a healthy
+/// load of the same version), removed ones are dropped, and the catalog is swapped
+/// atomically. Readers take `catalog` snapshots and keep them for a whole request.
+public final class ModelRegistry: Sendable {
+  /// The repository folder (one sub-folder per version).
+  public let directory: URL
+  /// A file in the repository naming the default version, overriding "newest".
+  public static let defaultVersionFile = "DEFAULT"
+
+  private let logger: Logger
+  private let state = Mutex(State())
+
+  private struct State {
+    var catalog = ModelCatalog()
+    var nextGeneration = 1
+    /// Signatures of folders that failed, so an unchanged broken folder is not re-read every poll.
+    var failedSignatures: [String: FolderSignature] = [:]
+  }
+
+  /// A registry over `directory`; nothing is loaded until `reload()`.
+  public init(directory: URL, logger: Logger) {
+    self.directory = directory
+    self.logger = logger
+  }
+
+  /// The versions being served now.
+  public var catalog: ModelCatalog { state.withLock { $0.catalog } }
+
+  /// What a reload changed.
+  public struct ReloadSummary: Sendable, Equatable {
+    /// Versions loaded for the first time or reloaded from changed files.
+    public var loaded: [String] = []
+    /// Versions no longer in the folder.
+    public var removed: [String] = []
+    /// Folders refused, with the reason.
+    public var rejected: [String: String] = [:]
+    /// Whether anything changed.
+    public var changed: Bool { !loaded.isEmpty || !removed.isEmpty || !rejected.isEmpty }
+  }
+
+  /// Rescans the repository and swaps in the new catalog. Never throws: problems
+  /// with single versions are logged and reported in the summary.
+  @discardableResult
+  public func reload() -> ReloadSummary {
+    var summary = ReloadSummary()
+    let (current, failed) = state.withLock { ($0.catalog, $0.failedSignatures) }
+    var next = ModelCatalog()
+    var nextFailed: [String: FolderSignature] = [:]
+    let folders: [URL]
+    do {
+      folders = try FileManager.default.contentsOfDirectory(
+        at: directory, includingPropertiesForKeys: [.isDirectoryKey], options: [.skipsHiddenFiles]
+      ).filter { (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }
+        .sorted { $0.lastPathComponent < $1.lastPathComponent }
+    } catch {
+      logger.error("cannot read the model repository; keeping the loaded versions", metadata: [
+        "directory": "\(directory.path)", "error": "\(error)",
+      ])
+      return summary
+    }
+    var claimedBy: [String: String] = [:]
+    for folder in folders {
+      let name = folder.lastPathComponent
+      let signature = FolderSignature(directory: folder)
+      if let previous = current.models.values.first(where: { $0.folder == name }),
+        previous.signature == signature
+      {
+        next.models[previous.version] = previous
+        claimedBy[previous.version] = name
+        continue
+      }
+      if let reason = current.rejected[name], failed[name] == signature {
+        next.rejected[name] = reason
+        nextFailed[name] = signature
+        keepPrevious(folder: name, from: current, into: &next, claimedBy: &claimedBy)
+        continue
+      }
+      do {
+        let model = try ModelVersion.load(from: folder)
+        if let other = claimedBy[model.version] {
+          throw ModelRegistryError("version \(model.version) is already served from folder \(other)")
+        }
+        let generation = state.withLock { state -> Int in
+          defer { state.nextGeneration += 1 }
+          return state.nextGeneration
+        }
+        next.models[model.version] = ServedModel(
+          model: model, folder: name, generation: generation, signature: signature)
+        claimedBy[model.version] = name
+        summary.loaded.append(model.version)
+        logger.info("loaded model version", metadata: [
+          "version": "\(model.version)", "architecture": "\(model.manifest.architecture.name)",
+          "lineage": "\(model.manifest.lineage.prefix(12))", "parent": "\(model.manifest.parentVersion ?? "-")",
+          "folder": "\(name)",
+        ])
+      } catch {
+        let reason = "\(error)"
+        next.rejected[name] = reason
+        nextFailed[name] = signature
+        summary.rejected[name] = reason
+        logger.error("refused model version folder", metadata: ["folder": "\(name)", "reason": "\(reason)"])
+        keepPrevious(folder: name, from: current, into: &next, claimedBy: &claimedBy)
+      }
+    }
+    for version in current.models.keys where next.models[version] == nil {
+      summary.removed.append(version)
+      logger.warning("model version removed from the repository", metadata: ["version": "\(version)"])
+    }
+    next.defaultVersion = chooseDefault(next)
+    if next.defaultVersion != current.defaultVersion {
+      logger.info("default model version", metadata: ["version": "\(next.defaultVersion ?? "none")"])
+    }
+    state.withLock { state in
+      state.catalog = next
+      state.failedSignatures = nextFailed
+    }
+    return summary
+  }
+
+  /// A folder that became broken keeps serving its last good load.
+  private func keepPrevious(
+    folder: String, from current: ModelCatalog, into next: inout ModelCatalog, claimedBy: inout [String: String]
+  ) {
+    guard let previous = current.models.values.first(where: { $0.folder == folder }),
+      claimedBy[previous.version] == nil
+    else { return }
+    next.models[previous.version] = previous
+    claimedBy[previous.version] = folder
+    logger.warning("keeping the last good load of the version", metadata: ["version": "\(previous.version)"])
+  }
+
+  private func chooseDefault(_ catalog: ModelCatalog) -> String? {
+    let pinFile = directory.appendingPathComponent(Self.defaultVersionFile)
+    if let text = try? String(contentsOf: pinFile, encoding: .utf8) {
+      let pinned = text.trimmingCharacters(in: .whitespacesAndNewlines)
+      if catalog.models[pinned] != nil { return pinned }
+      logger.warning("the repository's DEFAULT names a version that is not loaded; using the newest", metadata: [
+        "pinned": "\(pinned)"
+      ])
+    }
+    return catalog.newestVersion
+  }
+}
+
+/// A problem with the repository as a whole (not one version's files).
+public struct ModelRegistryError: Error, CustomStringConvertible {
+  public let description: String
+  init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import ServiceLifecycle
+
+/// A gRPC server on plain TCP (h2c) run as a swift-service-lifecycle `Service`:
+/// on graceful shutdown it reports NOT_SERVING, closes health watches, stops
+/// accepting, and returns once in-flight RPCs have finished.
+public struct GRPCServerService: Service {
+  private let server: GRPCServer<HTTP2ServerTransport.Posix>
+  private let health: HealthStatusStore
+  private let logger: Logger
+  private let name: String
+  private let onListening: @Sendable (_ host: String, _ port: Int) -> Void
+
+  /// A server for `services` on `host:port` (port 0 picks a free one).
+  ///
+  /// - Parameters:
+  ///   - name: The executable's name, used in the "listening" line.
+  ///   - onListening: Called once bound; the default prints `NAME listening on HOST:PORT`
+  ///     to standard output and flushes it, so a parent process can read the port.
+  public init(
+    name: String, host: String, port: Int, options: ServerOptions,
+    services: [any RegistrableRPCService], interceptors: [any ServerInterceptor] = [],
+    health: HealthStatusStore, logger: Logger,
+    onListening: (@Sendable (_ host: String, _ port: Int) -> Void)? = nil
+  ) {
+    let transport = HTTP2ServerTransport.Posix(
+      address: .ipv4(host: host, port: port),
+      transportSecurity: .plaintext,
+      config: .defaults { config in
+        config.rpc.maxRequestPayloadSize = options.transportPayloadLimit
+        config.http2.maxConcurrentStreams = options.maxConcurrentStreams
+      })
+    self.server = GRPCServer(
+      transport: transport, services: services + [HealthService(store: health)], interceptors: interceptors)
+    self.health = health
+    self.logger = logger
+    self.name = name
+    self.onListening = onListening ?? { host, port in
+      print("\(name) listening on \(host):\(port)")
+      fflush(nil)
+    }
+  }
+
+  public func run() async throws {
+    try await withGracefulShutdownHandler {
+      try await withThrowingDiscardingTaskGroup { group in
+        group.addTask { try await server.serve() }
+        if let address = try await server.listeningAddress?.ipv4 {
+          logger.info("gRPC listening", metadata: ["host": "\(address.host)", "port": "\(address.port)"])
+          onListening(address.host, address.port)
+        }
+      }
+      logger.info("gRPC server stopped")
+    } onGracefulShutdown: { [health, server, logger] in
+      logger.info("graceful shutdown: finishing in-flight RPCs")
+      health.close()
+      server.beginGracefulShutdown()
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import Logging
+
+/// How log lines are written.
+public enum LogFormat: String, Sendable {
+  /// `2026-11-22T10:00:00.000Z info bct-encoder: message key=value ...`
+  case text
+  /// One JSON object per line: `{"ts":...,"level":...,"logger":...,"msg":...,...metadata}`.
+  case json
+}
+
+/// A swift-log handler that writes one structured line per event to standard error.
+public struct LineLogHandler: LogHandler {
+  public var metadata: Logger.Metadata = [:]
+  public var logLevel: Logger.Level = .info
+  private let label: String
+  private let format: LogFormat
+
+  /// A handler for the logger `label`.
+  public init(label: String, format: LogFormat) {
+    self.label = label
+    self.format = format
+  }
+
+  public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    get { metadata[key] }
+    set { metadata[key] = newValue }
+  }
+
+  public func log(event: LogEvent) {
+    var merged = metadata
+    if let extra = event.metadata { merged.merge(extra) { $1 } }
+    let timestamp = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+    let line: String
+    switch format {
+    case .text:
+      let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.quoted("\($0.value)"))" }
+      line = ([timestamp, event.level.rawValue, "\(label):", "\(event.message)"] + fields).joined(separator: " ")
+    case .json:
+      var object: [String: String] = ["ts": timestamp, "level": event.level.rawValue, "logger": label, "msg": "\(event.message)"]
+      for (key, value) in merged { object[key] = "\(value)" }
+      let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+      line = String(decoding: data, as: UTF8.self)
+    }
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+  }
+
+  private static func quoted(_ value: String) -> String {
+    value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) ? "\"\(value.replacingOccurrences(of: "\"", with: "\\\""))\"" : value
+  }
+}

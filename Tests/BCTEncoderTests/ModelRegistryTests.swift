@@ -1,0 +1,83 @@
+import BCTEncoder
+import BCTModelRepository
+import Foundation
+import GRPCCore
+import Logging
+import Testing
+
+@Suite("Model registry")
+struct ModelRegistryTests {
+  let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+
+  @Test("loads valid versions, refuses a broken one without affecting the rest, defaults to the newest")
+  func loadAndRefuse() throws {
+    let repo = TinyRepository.folder()
+    let v1 = try TinyRepository.version("v1", createdAt: "2026-01-01T00:00:00Z")
+    let v2 = try TinyRepository.version("v2", parent: v1, seed: 2, createdAt: "2026-01-02T00:00:00Z")
+    try v1.save(to: repo.appendingPathComponent("v1"))
+    try v2.save(to: repo.appendingPathComponent("v2"))
+    let broken = repo.appendingPathComponent("v3-broken")
+    try TinyRepository.version("v3", parent: v2, seed: 3, createdAt: "2026-01-03T00:00:00Z").save(to: broken)
+    var head = try Data(contentsOf: broken.appendingPathComponent(ModelVersion.headFile))
+    head[head.count - 1] ^= 0xFF
+    try head.write(to: broken.appendingPathComponent(ModelVersion.headFile))
+    try FileManager.default.createDirectory(at: repo.appendingPathComponent("empty"), withIntermediateDirectories: true)
+
+    let registry = ModelRegistry(directory: repo, logger: logger)
+    let summary = registry.reload()
+    #expect(summary.loaded.sorted() == ["v1", "v2"])
+    #expect(summary.rejected.keys.sorted() == ["empty", "v3-broken"])
+    #expect(summary.rejected["v3-broken"]?.contains("fingerprint") == true)
+    #expect(summary.rejected["empty"]?.contains("missing manifest.json") == true)
+    let catalog = registry.catalog
+    #expect(catalog.defaultVersion == "v2")
+    #expect(catalog.ordered.map(\.version) == ["v1", "v2"])
+    #expect(catalog.compatibleVersions(of: "v1") == ["v2"] && catalog.compatibleVersions(of: "v2") == ["v1"])
+    let error = #expect(throws: RPCError.self) { try catalog.resolve("v3") }
+    #expect(error?.code == .notFound)
+    #expect(error?.message.contains("known versions: v1, v2") == true)
+    #expect(try catalog.resolve("").version == "v2")
+
+    #expect(registry.reload().changed == false, "an unchanged repository reloads nothing")
+  }
+
+  @Test("picks up new versions, keeps the last good load of a version whose files break, drops removed ones")
+  func hotReload() throws {
+    let repo = TinyRepository.folder()
+    let v1 = try TinyRepository.version("v1", createdAt: "2026-01-01T00:00:00Z")
+    try v1.save(to: repo.appendingPathComponent("v1"))
+    let registry = ModelRegistry(directory: repo, logger: logger)
+    registry.reload()
+    let firstLoad = try registry.catalog.resolve("v1")
+
+    let v2 = try TinyRepository.version("v2", parent: v1, seed: 2, createdAt: "2026-01-02T00:00:00Z")
+    try v2.save(to: repo.appendingPathComponent("v2"))
+    #expect(registry.reload().loaded == ["v2"])
+    #expect(registry.catalog.defaultVersion == "v2")
+
+    try "v1\n".write(to: repo.appendingPathComponent(ModelRegistry.defaultVersionFile), atomically: true, encoding: .utf8)
+    registry.reload()
+    #expect(registry.catalog.defaultVersion == "v1", "the repository's DEFAULT file pins the default")
+
+    try Data("{not json".utf8).write(to: repo.appendingPathComponent("v1").appendingPathComponent(ModelVersion.manifestFile))
+    let summary = registry.reload()
+    #expect(summary.rejected["v1"]?.contains("not a valid manifest") == true)
+    #expect(try registry.catalog.resolve("v1").generation == firstLoad.generation, "the healthy load keeps serving")
+
+    try FileManager.default.removeItem(at: repo.appendingPathComponent("v2"))
+    #expect(registry.reload().removed == ["v2"])
+    #expect(registry.catalog.models["v2"] == nil)
+  }
+
+  @Test("two folders claiming one version: the second is refused")
+  func duplicateVersion() throws {
+    let repo = TinyRepository.folder()
+    let v1 = try TinyRepository.version("v1", createdAt: "2026-01-01T00:00:00Z")
+    try v1.save(to: repo.appendingPathComponent("a"))
+    try v1.save(to: repo.appendingPathComponent("b"))
+    let registry = ModelRegistry(directory: repo, logger: logger)
+    let summary = registry.reload()
+    #expect(summary.loaded == ["v1"])
+    #expect(summary.rejected["b"]?.contains("already served from folder a") == true)
+  }
+}
