@@ -126,8 +126,49 @@ let package = Package(
       ]
     ),
 
+    /// Typed gRPC clients of the encoder and retrieval services and of health.
+    .target(
+      name: "BCTClient",
+      dependencies: [
+        "BCTNumerics", "BCTProto",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+      ]
+    ),
+
+    /// Vector indexes behind one small protocol (add / remove / search): exact
+    /// inner-product search on BLAS, bounded-heap top-k, per-version segments.
+    .target(
+      name: "BCTIndex",
+      dependencies: ["BCTNumerics", "CBLAS"]
+    ),
+
+    /// Durable files: write-ahead log segments with checksums, atomic snapshots.
+    .target(
+      name: "BCTStorage",
+      dependencies: ["CZlib"]
+    ),
+
+    /// The retrieval service: collection state and its log records, the document
+    /// store, the encoder gateway, backfill, and the bct.v1.Retrieval implementation.
+    .target(
+      name: "BCTRetrieval",
+      dependencies: [
+        "BCTClient", "BCTIndex", "BCTNumerics", "BCTProto", "BCTServing", "BCTStorage",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
+    ),
+
     /// Starting the service executables as child processes (for `bct demo` and tests).
     .target(name: "BCTProcess"),
+
+    /// Fixtures shared by the integration tests (trained repository, service processes).
+    .target(
+      name: "BCTTestSupport",
+      dependencies: ["BCTProcess", .product(name: "GRPCCore", package: "grpc-swift-2")]
+    ),
 
     // MARK: Executables
 
@@ -146,8 +187,16 @@ let package = Package(
       ]
     ),
     .executableTarget(
+      name: "bct-bench",
+      dependencies: [
+        "BCTClient", "BCTData", "BCTModelRepository", "BCTNumerics",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    .executableTarget(
       name: "bct-retrieval",
       dependencies: [
+        "BCTClient", "BCTRetrieval", "BCTServing", "BCTStorage",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -185,6 +234,25 @@ let package = Package(
       name: "BCTEncoderTests",
       dependencies: [
         "BCTEncoder", "BCTServing", "BCTProcess", "BCTProto", "BCTModel", "BCTModelRepository", "BCTNumerics",
+        "BCTTestSupport",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .testTarget(
+      name: "BCTIndexTests",
+      dependencies: ["BCTIndex", "BCTNumerics"]
+    ),
+    .testTarget(
+      name: "BCTStorageTests",
+      dependencies: ["BCTStorage"]
+    ),
+    .testTarget(
+      name: "BCTRetrievalTests",
+      dependencies: [
+        "BCTRetrieval", "BCTClient", "BCTData", "BCTEvaluation", "BCTIndex", "BCTModelRepository", "BCTNumerics",
+        "BCTProcess", "BCTProto", "BCTTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),

@@ -32,6 +32,10 @@ public struct GRPCServerService: Service {
       config: .defaults { config in
         config.rpc.maxRequestPayloadSize = options.transportPayloadLimit
         config.http2.maxConcurrentStreams = options.maxConcurrentStreams
+        // Large windows and frames: a 256-image batch is ~800 KB, which the
+        // 64 KB default window would split into a dozen round trips.
+        config.http2.targetWindowSize = 16 << 20
+        config.http2.maxFrameSize = 1 << 20
       })
     self.server = GRPCServer(
       transport: transport, services: services + [HealthService(store: health)], interceptors: interceptors)

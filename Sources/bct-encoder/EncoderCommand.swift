@@ -30,7 +30,7 @@ struct EncoderCommand: AsyncParsableCommand {
   @Option(help: "gRPC port (0 picks a free one). Env BCT_PORT.")
   var port: Int = EnvironmentDefault.int("BCT_PORT", 50051)
 
-  @Option(help: "Prometheus /metrics port (0 picks a free one, -1 disables). Env BCT_METRICS_PORT.")
+  @Option(help: "Prometheus /metrics port (0 picks a free one). Env BCT_METRICS_PORT (-1 disables).")
   var metricsPort: Int = EnvironmentDefault.int("BCT_METRICS_PORT", 9091)
 
   @Option(help: "Most inputs in one forward pass and in one request. Env BCT_MAX_BATCH.")
@@ -44,6 +44,9 @@ struct EncoderCommand: AsyncParsableCommand {
 
   @Option(help: "Seconds between scans of the repository (0: only on SIGHUP). Env BCT_RELOAD_INTERVAL.")
   var reloadInterval: Double = EnvironmentDefault.double("BCT_RELOAD_INTERVAL", 5)
+
+  @Flag(help: "Serve no /metrics endpoint.")
+  var noMetrics = false
 
   @OptionGroup var server: ServerOptions
 
@@ -82,7 +85,7 @@ struct EncoderCommand: AsyncParsableCommand {
         registry: registry, batcher: batcher, metrics: metrics, maxMessageBytes: server.maxMessageBytes, logger: logger)],
       health: health, logger: logger)
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: watcher), .init(service: batcher)]
-    if metricsPort >= 0 {
+    if metricsPort >= 0 && !noMetrics {
       let host = self.host
       services.append(.init(service: MetricsHTTPServer(host: host, port: metricsPort, metrics: metrics, logger: logger) { port in
         print("bct-encoder metrics on \(host):\(port)")

@@ -1,12 +1,137 @@
 import ArgumentParser
+import BCTClient
+import BCTRetrieval
+import BCTServing
+import BCTStorage
+import Foundation
+import Logging
+import ServiceLifecycle
 
-/// `bct-retrieval`: the gRPC service that indexes and searches versioned embeddings.
+/// `bct-retrieval`: the gRPC service with the versioned in-memory index.
 @main
 struct RetrievalCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bct-retrieval",
-    abstract: "Index and search version-tagged embeddings over gRPC (bct.v1.Retrieval).",
-    discussion: "The service itself arrives with the retrieval issue; this build only describes it.",
-    version: "0.1.0"
+    abstract: "Serve a version-tagged in-memory document index over gRPC (bct.v1.Retrieval and grpc.health.v1.Health).",
+    discussion: """
+      Documents are embedded through the encoder (--encoder) or arrive as ready embeddings with \
+      their version. Searches compare only versions of one lineage (FAILED_PRECONDITION otherwise). \
+      Every acknowledged Upsert/Delete is in the write-ahead log in --data-dir before it is \
+      acknowledged (--fsync always); snapshots bound the log; startup restores both. Raw inputs \
+      are kept with each document so that a backfill can re-embed it. Prints \
+      "bct-retrieval listening on HOST:PORT" once serving; SIGTERM or SIGINT shut it down \
+      gracefully with a final snapshot.
+      """,
+    version: "0.2.0"
   )
+
+  @Option(help: "The encoder, HOST:PORT. Env BCT_ENCODER.")
+  var encoder: String = EnvironmentDefault.string("BCT_ENCODER", "127.0.0.1:50051")
+
+  @Option(help: "Folder for the write-ahead log and snapshots. Env BCT_DATA_DIR.")
+  var dataDir: String = EnvironmentDefault.string("BCT_DATA_DIR", "data")
+
+  @Option(help: "Address to listen on. Env BCT_HOST.")
+  var host: String = EnvironmentDefault.string("BCT_HOST", "0.0.0.0")
+
+  @Option(help: "gRPC port (0 picks a free one). Env BCT_PORT.")
+  var port: Int = EnvironmentDefault.int("BCT_PORT", 50052)
+
+  @Option(help: "Prometheus /metrics port (0 picks a free one). Env BCT_METRICS_PORT (-1 disables).")
+  var metricsPort: Int = EnvironmentDefault.int("BCT_METRICS_PORT", 9092)
+
+  @Option(help: "When the log reaches the disk: always (before acknowledging), interval (each second), never. Env BCT_FSYNC.")
+  var fsync: String = EnvironmentDefault.string("BCT_FSYNC", "always")
+
+  @Option(help: "Seconds between snapshots while there are changes. Env BCT_SNAPSHOT_INTERVAL.")
+  var snapshotInterval: Double = EnvironmentDefault.double("BCT_SNAPSHOT_INTERVAL", 60)
+
+  @Option(help: "Logged changes that trigger a snapshot. Env BCT_SNAPSHOT_CHANGES.")
+  var snapshotChanges: Int = EnvironmentDefault.int("BCT_SNAPSHOT_CHANGES", 1000)
+
+  @Option(help: "Most documents per Upsert or ids per Delete. Env BCT_MAX_UPSERT.")
+  var maxUpsert: Int = EnvironmentDefault.int("BCT_MAX_UPSERT", 1024)
+
+  @Option(help: "Most queries per Search. Env BCT_MAX_QUERIES.")
+  var maxQueries: Int = EnvironmentDefault.int("BCT_MAX_QUERIES", 256)
+
+  @Option(help: "Largest k. Env BCT_MAX_K.")
+  var maxK: Int = EnvironmentDefault.int("BCT_MAX_K", 1000)
+
+  @Option(help: "Inputs per encoder call when embedding documents. Env BCT_EMBED_BATCH.")
+  var embedBatch: Int = EnvironmentDefault.int("BCT_EMBED_BATCH", 256)
+
+  @Option(help: "Attempts per encoder call while it is UNAVAILABLE. Env BCT_ENCODER_ATTEMPTS.")
+  var encoderAttempts: Int = EnvironmentDefault.int("BCT_ENCODER_ATTEMPTS", 3)
+
+  @Flag(help: "Serve no /metrics endpoint.")
+  var noMetrics = false
+
+  @OptionGroup var server: ServerOptions
+
+  func validate() throws {
+    try validatePort(port, flag: "--port")
+    guard metricsPort == -1 || (0...65535).contains(metricsPort) else {
+      throw ValidationError("--metrics-port must be 0-65535, or -1 to disable; got \(metricsPort)")
+    }
+    _ = try ServiceAddress(parsing: encoder)
+    guard DurableLog.SyncPolicy(rawValue: fsync) != nil else {
+      throw ValidationError("--fsync must be always, interval or never; got \(fsync)")
+    }
+    for (flag, value) in [("--max-upsert", maxUpsert), ("--max-queries", maxQueries), ("--max-k", maxK),
+                          ("--embed-batch", embedBatch), ("--encoder-attempts", encoderAttempts), ("--snapshot-changes", snapshotChanges)]
+    where value < 1 {
+      throw ValidationError("\(flag) must be at least 1; got \(value)")
+    }
+    guard snapshotInterval > 0 else { throw ValidationError("--snapshot-interval must be positive") }
+  }
+
+  func run() async throws {
+    let logger = server.logger(label: "bct-retrieval")
+    let metrics = ServiceMetrics(service: "retrieval")
+    let health = HealthStatusStore(services: ["bct.v1.Retrieval"])
+    let directory = URL(fileURLWithPath: dataDir)
+    let store: DocumentStore
+    do {
+      store = try DocumentStore(directory: directory, policy: DurableLog.SyncPolicy(rawValue: fsync)!, logger: logger)
+    } catch {
+      throw ValidationError("cannot open --data-dir \(dataDir): \(error)")
+    }
+    let address = try ServiceAddress(parsing: encoder)
+    let client = try makeGRPCClient(to: address)
+    let gateway = EncoderGateway(
+      client: EncoderClient(client), address: encoder, cacheFile: directory.appendingPathComponent("models.json"),
+      attempts: encoderAttempts, logger: logger)
+    let backfiller = Backfiller(store: store, encoder: gateway, logger: logger)
+    var limits = RetrievalLimits()
+    limits.maxUpsert = maxUpsert
+    limits.maxQueries = maxQueries
+    limits.maxK = maxK
+    limits.embedBatch = embedBatch
+    limits.maxMessageBytes = server.maxMessageBytes
+    let service = RetrievalService(
+      store: store, encoder: gateway, backfiller: backfiller, limits: limits, metrics: metrics, logger: logger)
+    health.set(.serving, for: "bct.v1.Retrieval")
+    health.set(.serving, for: "")
+    let grpc = GRPCServerService(
+      name: "bct-retrieval", host: host, port: port, options: server, services: [service], health: health, logger: logger)
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+      .init(service: StoreMaintenance(store: store, interval: .seconds(snapshotInterval), changes: snapshotChanges, logger: logger)),
+      .init(service: ClientConnections(client)),
+      .init(service: backfiller),
+    ]
+    if metricsPort >= 0 && !noMetrics {
+      let host = self.host
+      services.append(.init(service: MetricsHTTPServer(host: host, port: metricsPort, metrics: metrics, logger: logger) { port in
+        print("bct-retrieval metrics on \(host):\(port)")
+        fflush(nil)
+      }))
+    }
+    services.append(.init(service: grpc))
+    var configuration = ServiceGroupConfiguration(
+      services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    configuration.maximumGracefulShutdownDuration = .seconds(server.shutdownTimeout)
+    try await ServiceGroup(configuration: configuration).run()
+    logger.info("stopped")
+  }
 }

@@ -2,6 +2,7 @@ import BCTModelRepository
 import BCTNumerics
 import BCTProcess
 import BCTProto
+import BCTTestSupport
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -15,32 +16,10 @@ import FoundationNetworking
 /// repository that the real `bct train` made, called over real TCP.
 @Suite("bct-encoder over gRPC", .serialized)
 struct EncoderProcessTests {
-  /// Trains v1 (mlp) and v2 (cnn, compatible) on 1% of Fashion-MNIST, once per test run.
-  static let repository: URL = {
-    let repo = FileManager.default.temporaryDirectory.appendingPathComponent("bct-encoder-it-\(UUID().uuidString)")
-    let bct = try! ServiceProcess.locate("bct")
-    for arguments in [
-      ["train", "--arch", "mlp", "--epochs", "1", "--fraction", "0.01", "--seed", "0", "--out", repo.appendingPathComponent("v1").path],
-      ["train", "--arch", "cnn", "--epochs", "1", "--fraction", "0.01", "--seed", "1", "--channels", "4,8", "--hidden", "32",
-       "--old", repo.appendingPathComponent("v1").path, "--out", repo.appendingPathComponent("v2").path],
-    ] {
-      let process = Process()
-      process.executableURL = bct
-      process.arguments = arguments
-      process.standardOutput = FileHandle.nullDevice
-      process.standardError = FileHandle.nullDevice
-      try! process.run()
-      process.waitUntilExit()
-      precondition(process.terminationStatus == 0, "bct \(arguments.joined(separator: " ")) failed")
-    }
-    return repo
-  }()
+  static var repository: URL { Fixtures.trainedRepository }
 
   static func startEncoder(_ repo: URL, extra: [String] = []) async throws -> ServiceProcess {
-    try await ServiceProcess(
-      executable: try ServiceProcess.locate("bct-encoder"),
-      arguments: ["--models", repo.path, "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0",
-                  "--max-batch", "64", "--max-message-bytes", "1048576"] + extra)
+    try await Fixtures.startEncoder(repo, extra: ["--max-batch", "64", "--max-message-bytes", "1048576"] + extra)
   }
 
   static func withClients<R: Sendable>(

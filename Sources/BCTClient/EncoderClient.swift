@@ -1,0 +1,109 @@
+import BCTNumerics
+import Foundation
+import BCTProto
+import GRPCCore
+import GRPCNIOTransportHTTP2
+
+/// The gRPC transport every client in this package uses: HTTP/2 on plain TCP.
+public typealias ChannelTransport = HTTP2ClientTransport.Posix
+
+/// A long-lived gRPC client to `address`; run `runConnections()` in a task (or use
+/// `withConnection`) for as long as it is used.
+public func makeGRPCClient(to address: ServiceAddress, maxResponseBytes: Int = 256 << 20) throws -> GRPCClient<ChannelTransport> {
+  let transport = try HTTP2ClientTransport.Posix(
+    target: .dns(host: address.host, port: address.port),
+    transportSecurity: .plaintext,
+    config: .defaults { config in
+      config.backoff = .init(initial: .milliseconds(100), max: .seconds(2), multiplier: 1.6, jitter: 0.2)
+      config.http2.targetWindowSize = 16 << 20
+      config.http2.maxFrameSize = 1 << 20
+    })
+  return GRPCClient(transport: transport)
+}
+
+/// Runs `body` with a client connected to `address`, then closes it.
+public func withConnection<Result: Sendable>(
+  to address: ServiceAddress, _ body: (GRPCClient<ChannelTransport>) async throws -> Result
+) async throws -> Result {
+  let client = try makeGRPCClient(to: address)
+  return try await withThrowingTaskGroup(of: Void.self) { group in
+    group.addTask { try await client.runConnections() }
+    defer {
+      client.beginGracefulShutdown()
+    }
+    let result = try await body(client)
+    return result
+  }
+}
+
+/// Call options with a deadline and a generous response size limit.
+public func callOptions(timeout: Duration?, maxResponseBytes: Int = 256 << 20) -> CallOptions {
+  var options = CallOptions.defaults
+  options.timeout = timeout
+  options.maxResponseMessageBytes = maxResponseBytes
+  return options
+}
+
+/// Float arrays as the `float32_le` bytes of a tensor: one copy, no per-element
+/// varint-free packing loop, the cheapest form to send.
+public enum TensorBytes {
+  /// `values` as little-endian float32 bytes.
+  public static func littleEndian(_ values: [Float]) -> Data {
+    #if _endian(little)
+    return values.withUnsafeBytes { Data($0) }
+    #else
+    var data = Data(capacity: values.count * 4)
+    for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+    return data
+    #endif
+  }
+}
+
+/// A typed client of `bct.v1.Encoder`.
+public struct EncoderClient: Sendable {
+  private let stub: Bct_V1_Encoder.Client<ChannelTransport>
+
+  /// A client over a running gRPC client.
+  public init(_ client: GRPCClient<ChannelTransport>) {
+    stub = Bct_V1_Encoder.Client(wrapping: client)
+  }
+
+  /// Embeddings of `inputs` (one row per input, of `rowShape`) with `version` ("" = default).
+  public func embed(
+    _ inputs: Matrix, rowShape: [Int], version: String = "", normalize: Bool = true, timeout: Duration? = .seconds(30)
+  ) async throws -> (version: String, embeddings: Matrix) {
+    var request = Bct_V1_EmbedRequest()
+    request.modelVersion = version
+    request.inputs.shape = [Int64(inputs.rows)] + rowShape.map(Int64.init)
+    request.inputs.float32Le = TensorBytes.littleEndian(inputs.values)
+    request.normalization = normalize ? .l2 : .none
+    let response = try await stub.embed(request, options: callOptions(timeout: timeout))
+    let shape = response.embeddings.shape
+    guard shape.count == 2, Int(shape[0]) == inputs.rows, response.embeddings.values.count == Int(shape[0] * shape[1]) else {
+      throw RPCError(code: .internalError, message: "the encoder answered embeddings of shape \(shape) for \(inputs.rows) inputs")
+    }
+    return (response.modelVersion, Matrix(rows: Int(shape[0]), columns: Int(shape[1]), values: response.embeddings.values))
+  }
+
+  /// Every version the encoder hosts.
+  public func listModels(timeout: Duration? = .seconds(10)) async throws -> Bct_V1_ListModelsResponse {
+    try await stub.listModels(Bct_V1_ListModelsRequest(), options: callOptions(timeout: timeout))
+  }
+}
+
+/// A typed client of `grpc.health.v1.Health`.
+public struct HealthClient: Sendable {
+  private let stub: Grpc_Health_V1_Health.Client<ChannelTransport>
+
+  /// A client over a running gRPC client.
+  public init(_ client: GRPCClient<ChannelTransport>) {
+    stub = Grpc_Health_V1_Health.Client(wrapping: client)
+  }
+
+  /// The serving status of `service` ("" = the whole process).
+  public func check(service: String = "", timeout: Duration? = .seconds(5)) async throws -> Grpc_Health_V1_HealthCheckResponse.ServingStatus {
+    var request = Grpc_Health_V1_HealthCheckRequest()
+    request.service = service
+    return try await stub.check(request, options: callOptions(timeout: timeout)).status
+  }
+}

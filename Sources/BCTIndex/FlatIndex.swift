@@ -1,0 +1,129 @@
+import BCTNumerics
+import CBLAS
+
+/// Exact inner-product search over vectors stored contiguously (row-major), as
+/// Faiss's `IndexFlatIP`: query batches go through SGEMM in blocks of documents,
+/// a single query through SGEMV (memory-bandwidth bound); top-k by bounded heap.
+/// Removal moves the last vector into the freed slot, so storage stays contiguous.
+public struct FlatIndex: VectorIndex {
+  public let dimension: Int
+  private var ids: [String] = []
+  private var slots: [String: Int] = [:]
+  private var storage: [Float] = []
+  /// Documents scored per GEMM block (bounds the score buffer to block x queries).
+  public var blockSize = 16384
+
+  /// An empty index of `dimension`-long vectors.
+  public init(dimension: Int) {
+    precondition(dimension >= 1, "dimension must be positive")
+    self.dimension = dimension
+  }
+
+  public var count: Int { ids.count }
+  public var vectorBytes: Int { storage.count * MemoryLayout<Float>.size }
+  /// The ids held, in storage order.
+  public var allIDs: [String] { ids }
+
+  public mutating func add(ids newIDs: [String], vectors: Matrix) {
+    precondition(vectors.columns == dimension && vectors.rows == newIDs.count, "add needs one \(dimension)-vector per id")
+    vectors.values.withUnsafeBufferPointer { source in
+      for (row, id) in newIDs.enumerated() {
+        let vector = source[(row * dimension)..<((row + 1) * dimension)]
+        if let slot = slots[id] {
+          storage.replaceSubrange((slot * dimension)..<((slot + 1) * dimension), with: vector)
+        } else {
+          slots[id] = ids.count
+          ids.append(id)
+          storage.append(contentsOf: vector)
+        }
+      }
+    }
+  }
+
+  @discardableResult
+  public mutating func remove(ids removed: [String]) -> Int {
+    var count = 0
+    for id in removed {
+      guard let slot = slots.removeValue(forKey: id) else { continue }
+      count += 1
+      let last = ids.count - 1
+      if slot != last {
+        let moved = ids[last]
+        ids[slot] = moved
+        slots[moved] = slot
+        storage.withUnsafeMutableBufferPointer { s in
+          for j in 0..<dimension { s[slot * dimension + j] = s[last * dimension + j] }
+        }
+      }
+      ids.removeLast()
+      storage.removeLast(dimension)
+    }
+    return count
+  }
+
+  public func vector(for id: String) -> [Float]? {
+    guard let slot = slots[id] else { return nil }
+    return Array(storage[(slot * dimension)..<((slot + 1) * dimension)])
+  }
+
+  public func search(_ queries: Matrix, k: Int) -> [[ScoredID]] {
+    var selections = (0..<queries.rows).map { _ in TopK(k: min(k, count)) }
+    offerAll(queries, into: &selections)
+    return selections.map { $0.sorted() }
+  }
+
+  /// Offers every stored vector's score for each query to that query's selection;
+  /// lets a caller merge several indexes into one top-k.
+  public func offerAll(_ queries: Matrix, into selections: inout [TopK]) {
+    precondition(queries.columns == dimension, "queries have \(queries.columns) dimensions, the index \(dimension)")
+    precondition(selections.count == queries.rows, "one selection per query")
+    let n = count
+    guard n > 0, queries.rows > 0 else { return }
+    let d = dimension
+    if queries.rows == 1 {
+      var scores = [Float](repeating: 0, count: n)
+      storage.withUnsafeBufferPointer { docs in
+        queries.values.withUnsafeBufferPointer { q in
+          scores.withUnsafeMutableBufferPointer { out in
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(d), 1, docs.baseAddress!, Int32(d),
+                        q.baseAddress!, 1, 0, out.baseAddress!, 1)
+          }
+        }
+      }
+      scores.withUnsafeBufferPointer { s in
+        for j in 0..<n { selections[0].offer(score: s[j], id: ids[j]) }
+      }
+      return
+    }
+    let q = queries.rows
+    let block = max(1, blockSize)
+    var scores = [Float](repeating: 0, count: q * min(block, n))
+    var start = 0
+    while start < n {
+      let rows = min(block, n - start)
+      storage.withUnsafeBufferPointer { docs in
+        queries.values.withUnsafeBufferPointer { qs in
+          scores.withUnsafeMutableBufferPointer { out in
+            // scores[q, rows] = queries[q, d] * docs[start..<start+rows, d]^T
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(q), Int32(rows), Int32(d), 1,
+                        qs.baseAddress!, Int32(d), docs.baseAddress! + start * d, Int32(d), 0,
+                        out.baseAddress!, Int32(rows))
+          }
+        }
+      }
+      scores.withUnsafeBufferPointer { s in
+        selections.withUnsafeMutableBufferPointer { sel in
+          parallelChunks(q, minimumChunk: 1) { range in
+            for i in range {
+              let row = s.baseAddress! + i * rows
+              for j in 0..<rows where row[j] >= sel[i].threshold {
+                sel[i].offer(score: row[j], id: ids[start + j])
+              }
+            }
+          }
+        }
+      }
+      start += rows
+    }
+  }
+}

@@ -1,0 +1,73 @@
+import BCTNumerics
+
+/// Vectors tagged with the model version that made them: one contiguous
+/// `FlatIndex` per version, searched together for the versions a query may be
+/// compared with, results merged into one ranking.
+public struct VersionedIndex: Sendable {
+  private var segments: [String: FlatIndex] = [:]
+  private var versionOf: [String: String] = [:]
+
+  /// An empty index.
+  public init() {}
+
+  /// Number of vectors of all versions.
+  public var count: Int { versionOf.count }
+  /// Vectors per version (versions with none are absent).
+  public var countsByVersion: [String: Int] { segments.filter { $0.value.count > 0 }.mapValues(\.count) }
+  /// The versions present.
+  public var versions: [String] { countsByVersion.keys.sorted() }
+  /// The embedding dimension of a version present.
+  public func dimension(of version: String) -> Int? { segments[version].map(\.dimension) }
+  /// Bytes of vector storage.
+  public var vectorBytes: Int { segments.values.reduce(0) { $0 + $1.vectorBytes } }
+
+  /// The version of the vector stored for `id`.
+  public func version(of id: String) -> String? { versionOf[id] }
+  /// The vector stored for `id`.
+  public func vector(for id: String) -> [Float]? { versionOf[id].flatMap { segments[$0]?.vector(for: id) } }
+  /// Ids whose vector is of `version`.
+  public func ids(of version: String) -> [String] { segments[version]?.allIDs ?? [] }
+
+  /// Stores `vectors` (one row per id) as made by `version`, replacing what each id had.
+  public mutating func upsert(ids: [String], vectors: Matrix, version: String) {
+    var moving: [String: [String]] = [:]
+    for id in ids {
+      if let old = versionOf[id], old != version { moving[old, default: []].append(id) }
+      versionOf[id] = version
+    }
+    for (old, moved) in moving { segments[old]?.remove(ids: moved) }
+    if segments[version] == nil { segments[version] = FlatIndex(dimension: vectors.columns) }
+    precondition(segments[version]!.dimension == vectors.columns, "version \(version) vectors have another dimension")
+    segments[version]!.add(ids: ids, vectors: vectors)
+  }
+
+  /// Removes `ids`; returns those that were present.
+  @discardableResult
+  public mutating func remove(ids: [String]) -> [String] {
+    var byVersion: [String: [String]] = [:]
+    for id in ids {
+      if let version = versionOf.removeValue(forKey: id) { byVersion[version, default: []].append(id) }
+    }
+    for (version, removed) in byVersion { segments[version]?.remove(ids: removed) }
+    return byVersion.values.flatMap { $0 }
+  }
+
+  /// A hit with the version of the document vector.
+  public struct Hit: Sendable, Equatable {
+    /// Id and score.
+    public var scored: ScoredID
+    /// The document vector's model version.
+    public var version: String
+  }
+
+  /// The `k` best documents of `versions` for each query row, best first.
+  public func search(_ queries: Matrix, k: Int, versions: [String]) -> [[Hit]] {
+    let present = versions.filter { (segments[$0]?.count ?? 0) > 0 }
+    let total = present.reduce(0) { $0 + segments[$1]!.count }
+    var selections = (0..<queries.rows).map { _ in TopK(k: min(k, total)) }
+    for version in present { segments[version]!.offerAll(queries, into: &selections) }
+    return selections.map { selection in
+      selection.sorted().map { Hit(scored: $0, version: versionOf[$0.id] ?? "") }
+    }
+  }
+}

@@ -1,0 +1,131 @@
+import BCTClient
+import BCTNumerics
+import BCTProto
+import Foundation
+import GRPCCore
+import Logging
+import Synchronization
+
+/// What the retrieval service knows about a model version, from the encoder's ListModels.
+public struct VersionInfo: Codable, Sendable, Equatable {
+  /// Version name.
+  public var version: String
+  /// Lineage id; versions of one lineage are compatible.
+  public var lineage: String
+  /// Embedding length.
+  public var dimension: Int
+  /// Shape of one raw input.
+  public var inputShape: [Int]
+  /// Position in the encoder's listing (oldest first within a lineage): newer is larger.
+  public var order: Int
+}
+
+/// The encoder's versions as last seen.
+public struct ModelTable: Codable, Sendable, Equatable {
+  /// Versions by name.
+  public var versions: [String: VersionInfo] = [:]
+  /// The encoder's default version.
+  public var defaultVersion: String = ""
+
+  /// Whether `a` and `b` may be compared (same lineage).
+  public func compatible(_ a: String, _ b: String) -> Bool {
+    guard let x = versions[a], let y = versions[b] else { return a == b }
+    return x.lineage == y.lineage
+  }
+}
+
+/// The retrieval service's way to the encoder: deadlines taken from the caller's
+/// remaining time, bounded retries with backoff on UNAVAILABLE, errors turned into
+/// clear statuses, and the model listing cached (on disk too, so that searches by
+/// embedding keep working while the encoder is down, even after a restart).
+public final class EncoderGateway: Sendable {
+  private let client: EncoderClient
+  private let address: String
+  private let cacheFile: URL
+  private let logger: Logger
+  private let attempts: Int
+  private let table: Mutex<(table: ModelTable, fetched: ContinuousClock.Instant?)>
+  /// Longest a single encoder call may take when the caller set no deadline.
+  public let defaultTimeout: Duration
+
+  /// A gateway through `client` to the encoder at `address`, caching the listing in `cacheFile`.
+  public init(
+    client: EncoderClient, address: String, cacheFile: URL, attempts: Int = 3, defaultTimeout: Duration = .seconds(30),
+    logger: Logger
+  ) {
+    self.client = client
+    self.address = address
+    self.cacheFile = cacheFile
+    self.attempts = max(1, attempts)
+    self.defaultTimeout = defaultTimeout
+    self.logger = logger
+    let cached = (try? Data(contentsOf: cacheFile)).flatMap { try? JSONDecoder().decode(ModelTable.self, from: $0) }
+    table = Mutex((cached ?? ModelTable(), nil))
+  }
+
+  /// The versions as last fetched (possibly from the on-disk cache).
+  public var cachedModels: ModelTable { table.withLock { $0.table } }
+
+  /// The encoder's versions, fetched if the cache is older than `maxAge` (or `force`).
+  /// When the encoder cannot be reached, the cached listing is returned if there is one.
+  public func models(maxAge: Duration = .seconds(5), force: Bool = false, deadline: ContinuousClock.Instant? = nil) async throws -> ModelTable {
+    let (cached, fetched) = table.withLock { ($0.table, $0.fetched) }
+    if !force, let fetched, ContinuousClock.now - fetched < maxAge { return cached }
+    do {
+      let response = try await call(deadline: deadline) { timeout in try await self.client.listModels(timeout: timeout) }
+      var next = ModelTable(defaultVersion: response.defaultVersion)
+      for (order, model) in response.models.enumerated() {
+        next.versions[model.version] = VersionInfo(
+          version: model.version, lineage: model.lineage, dimension: Int(model.embeddingDim),
+          inputShape: model.inputShape.map(Int.init), order: order)
+      }
+      table.withLock { $0 = (next, .now) }
+      if next != cached, let data = try? JSONEncoder().encode(next) {
+        try? data.write(to: cacheFile, options: .atomic)
+      }
+      return next
+    } catch let error as RPCError where error.code == .unavailable && !cached.versions.isEmpty {
+      return cached
+    }
+  }
+
+  /// Embeddings of `inputs` by `version`, L2-normalised.
+  public func embed(_ inputs: Matrix, rowShape: [Int], version: String, deadline: ContinuousClock.Instant?) async throws -> Matrix {
+    try await call(deadline: deadline) { timeout in
+      let result = try await self.client.embed(inputs, rowShape: rowShape, version: version, timeout: timeout)
+      guard result.version == version else {
+        throw RPCError(code: .internalError, message: "the encoder embedded with \(result.version), not \(version)")
+      }
+      return result.embeddings
+    }
+  }
+
+  private func call<Result: Sendable>(
+    deadline: ContinuousClock.Instant?, _ body: (Duration) async throws -> Result
+  ) async throws -> Result {
+    var delay = Duration.milliseconds(50)
+    for attempt in 1...attempts {
+      let remaining = deadline.map { $0 - .now } ?? defaultTimeout
+      guard remaining > .milliseconds(1) else {
+        throw RPCError(code: .deadlineExceeded, message: "the deadline passed while waiting for the encoder at \(address)")
+      }
+      do {
+        return try await body(min(remaining, defaultTimeout))
+      } catch let error as RPCError {
+        switch error.code {
+        case .unavailable where attempt < attempts:
+          logger.warning("encoder unavailable, retrying", metadata: ["attempt": "\(attempt)", "error": "\(error.message)"])
+          try await Task.sleep(for: delay)
+          delay *= 2
+        case .unavailable:
+          throw RPCError(code: .unavailable, message: "the encoder at \(address) is unavailable (\(error.message)) after \(attempts) attempts; retry later — searches by embedding keep working")
+        case .deadlineExceeded:
+          throw RPCError(code: .deadlineExceeded, message: "the encoder at \(address) did not answer within the deadline")
+        default:
+          throw RPCError(code: error.code, message: "encoder: \(error.message)")
+        }
+      }
+    }
+    throw RPCError(code: .unavailable, message: "the encoder at \(address) is unavailable")
+  }
+}

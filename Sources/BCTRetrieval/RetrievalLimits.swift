@@ -1,0 +1,20 @@
+/// Request limits of the retrieval service (all flags of `bct-retrieval`).
+public struct RetrievalLimits: Sendable {
+  /// Most documents per Upsert.
+  public var maxUpsert = 1024
+  /// Most queries per Search.
+  public var maxQueries = 256
+  /// Largest k.
+  public var maxK = 1000
+  /// Longest id in UTF-8 bytes.
+  public var maxIDBytes = 512
+  /// Most metadata bytes (keys + values) per document.
+  public var maxMetadataBytes = 16384
+  /// Inputs per encoder call when embedding raw documents.
+  public var embedBatch = 256
+  /// Largest request tensor payload in bytes.
+  public var maxMessageBytes = 64 << 20
+
+  /// The defaults.
+  public init() {}
+}

@@ -1,0 +1,269 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Write-ahead log segments plus snapshots in one folder.
+///
+/// Records are `u32 length, u32 crc32, u64 sequence, payload`; a record is durable
+/// once `append` returns under the `always` policy (fsync before acknowledging).
+/// A snapshot at sequence S is written to a temporary file, fsynced and renamed
+/// (atomic), and starts a new log segment `wal-S.log`. The two newest snapshots are
+/// kept, and every segment a recovery from the older of them would need, so a
+/// corrupt newest snapshot still leaves a complete history.
+public final class DurableLog: Sendable {
+  /// When appended records reach the disk.
+  public enum SyncPolicy: String, Sendable, CaseIterable {
+    /// fsync before every append returns (no acknowledged write is ever lost).
+    case always
+    /// fsync by `syncIfDue()` at most every second (a crash may lose the last second).
+    case interval
+    /// Leave it to the operating system.
+    case never
+  }
+
+  /// What recovery found.
+  public struct Recovery: Sendable {
+    /// The newest intact snapshot: its sequence and payload.
+    public var snapshot: (sequence: UInt64, payload: [UInt8])?
+    /// Intact log records after the snapshot, in order.
+    public var records: [(sequence: UInt64, payload: [UInt8])] = []
+    /// Human-readable problems found and what was done about them.
+    public var problems: [String] = []
+    /// The last sequence number recovered.
+    public var lastSequence: UInt64 = 0
+  }
+
+  private static let snapshotMagic: [UInt8] = Array("BCTSNAP1".utf8)
+  private static let headerSize = 16
+
+  /// The folder.
+  public let directory: URL
+  /// The sync policy.
+  public let policy: SyncPolicy
+
+  private struct State {
+    var descriptor: Int32 = -1
+    var segmentStart: UInt64 = 0
+    var lastSync = ContinuousClock.now
+    var dirty = false
+  }
+  private let state = Mutex(State())
+
+  /// Opens (creating) the log in `directory`; call `recover()` first, then `open(after:)`.
+  public init(directory: URL, policy: SyncPolicy) throws {
+    self.directory = directory
+    self.policy = policy
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+  }
+
+  deinit {
+    state.withLock { if $0.descriptor >= 0 { close($0.descriptor) } }
+  }
+
+  // MARK: Recovery
+
+  /// Reads the newest intact snapshot and the intact records after it. A torn or
+  /// corrupt record ends its segment: the segment is truncated there (so appends
+  /// never follow garbage) and the problem is reported.
+  public func recover() throws -> Recovery {
+    var recovery = Recovery()
+    let snapshots = try files(prefix: "snapshot-", suffix: ".bin").sorted { $0.sequence > $1.sequence }
+    for file in snapshots {
+      do {
+        recovery.snapshot = (file.sequence, try readSnapshot(file.url))
+        break
+      } catch {
+        recovery.problems.append("snapshot \(file.url.lastPathComponent) is unreadable (\(error)); trying an older one")
+      }
+    }
+    var sequence = recovery.snapshot?.sequence ?? 0
+    let segments = try files(prefix: "wal-", suffix: ".log").sorted { $0.sequence < $1.sequence }
+    segmentLoop: for (index, segment) in segments.enumerated() {
+      let bytes = [UInt8]((try? Data(contentsOf: segment.url)) ?? Data())
+      var offset = 0
+      while offset < bytes.count {
+        guard let (recordSequence, payload, next) = Self.parseRecord(bytes, at: offset) else {
+          let dropped = bytes.count - offset
+          recovery.problems.append("\(segment.url.lastPathComponent): torn or corrupt record at byte \(offset); dropped the \(dropped) bytes from there (never acknowledged under fsync=always)")
+          truncate(segment.url.path, off_t(offset))
+          if index < segments.count - 1 {
+            recovery.problems.append("later log segments are ignored: their records would not follow on")
+            break segmentLoop
+          }
+          break
+        }
+        if recordSequence > sequence {
+          guard recordSequence == sequence + 1 else {
+            recovery.problems.append("\(segment.url.lastPathComponent): sequence jumps from \(sequence) to \(recordSequence); stopped replay there")
+            break segmentLoop
+          }
+          recovery.records.append((recordSequence, payload))
+          sequence = recordSequence
+        }
+        offset = next
+      }
+    }
+    recovery.lastSequence = sequence
+    return recovery
+  }
+
+  /// Opens a new segment for records after `sequence` (the last recovered one).
+  public func open(after sequence: UInt64) throws {
+    try state.withLock { state in
+      if state.descriptor >= 0 { close(state.descriptor) }
+      state.descriptor = try openSegment(startingAfter: sequence)
+      state.segmentStart = sequence
+    }
+  }
+
+  // MARK: Writing
+
+  /// Appends one record; under `always` it is on disk when this returns.
+  public func append(sequence: UInt64, payload: [UInt8]) throws {
+    var body = BinaryWriter()
+    body.write(sequence)
+    body.append(payload)
+    var record = BinaryWriter()
+    record.write(UInt32(body.bytes.count))
+    record.write(crc32(body.bytes))
+    record.append(body.bytes)
+    try state.withLock { state in
+      guard state.descriptor >= 0 else { throw StorageError("the log is not open") }
+      try Self.writeAll(state.descriptor, record.bytes)
+      state.dirty = true
+      if policy == .always {
+        guard fsync(state.descriptor) == 0 else { throw StorageError("fsync failed: \(String(cString: strerror(errno)))") }
+        state.dirty = false
+      }
+    }
+  }
+
+  /// Under the `interval` policy, fsyncs if a second has passed since the last one.
+  public func syncIfDue() {
+    state.withLock { state in
+      guard state.dirty, state.descriptor >= 0, ContinuousClock.now - state.lastSync >= .seconds(1) else { return }
+      fsync(state.descriptor)
+      state.dirty = false
+      state.lastSync = .now
+    }
+  }
+
+  /// fsyncs now.
+  public func sync() {
+    state.withLock { state in
+      if state.descriptor >= 0 { fsync(state.descriptor) }
+      state.dirty = false
+    }
+  }
+
+  /// Writes a snapshot of everything up to `sequence` atomically, starts a new log
+  /// segment after it, and deletes files no recovery needs any more.
+  public func writeSnapshot(sequence: UInt64, payload: [UInt8]) throws {
+    var file = BinaryWriter()
+    file.append(Self.snapshotMagic)
+    file.write(sequence)
+    file.write(UInt64(payload.count))
+    file.write(crc32(payload))
+    file.append(payload)
+    let final = directory.appendingPathComponent(String(format: "snapshot-%020llu.bin", sequence))
+    let temporary = directory.appendingPathComponent(".snapshot.tmp")
+    let fd = Glibc.open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw StorageError("cannot write \(temporary.path): \(String(cString: strerror(errno)))") }
+    do {
+      try Self.writeAll(fd, file.bytes)
+      guard fsync(fd) == 0 else { throw StorageError("fsync of the snapshot failed") }
+      close(fd)
+    } catch {
+      close(fd)
+      throw error
+    }
+    guard rename(temporary.path, final.path) == 0 else { throw StorageError("cannot rename the snapshot: \(String(cString: strerror(errno)))") }
+    syncDirectory()
+    try state.withLock { state in
+      if state.descriptor >= 0 {
+        fsync(state.descriptor)
+        close(state.descriptor)
+      }
+      state.descriptor = try openSegment(startingAfter: sequence)
+      state.segmentStart = sequence
+      state.dirty = false
+    }
+    try pruneFiles()
+  }
+
+  // MARK: Files
+
+  private func openSegment(startingAfter sequence: UInt64) throws -> Int32 {
+    let url = directory.appendingPathComponent(String(format: "wal-%020llu.log", sequence))
+    let fd = Glibc.open(url.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    guard fd >= 0 else { throw StorageError("cannot open \(url.path): \(String(cString: strerror(errno)))") }
+    syncDirectory()
+    return fd
+  }
+
+  private func pruneFiles() throws {
+    let snapshots = try files(prefix: "snapshot-", suffix: ".bin").sorted { $0.sequence > $1.sequence }
+    for old in snapshots.dropFirst(2) { try? FileManager.default.removeItem(at: old.url) }
+    guard snapshots.count >= 2 else { return }
+    let oldestKept = snapshots[1].sequence
+    for segment in try files(prefix: "wal-", suffix: ".log") where segment.sequence < oldestKept {
+      try? FileManager.default.removeItem(at: segment.url)
+    }
+  }
+
+  private func files(prefix: String, suffix: String) throws -> [(url: URL, sequence: UInt64)] {
+    try FileManager.default.contentsOfDirectory(atPath: directory.path).compactMap { name in
+      guard name.hasPrefix(prefix), name.hasSuffix(suffix),
+        let sequence = UInt64(name.dropFirst(prefix.count).dropLast(suffix.count))
+      else { return nil }
+      return (directory.appendingPathComponent(name), sequence)
+    }
+  }
+
+  private func readSnapshot(_ url: URL) throws -> [UInt8] {
+    let bytes = [UInt8](try Data(contentsOf: url))
+    var reader = BinaryReader(bytes)
+    guard try reader.readBytes(8) == Self.snapshotMagic else { throw StorageError("not a bct snapshot") }
+    _ = try reader.read(UInt64.self)
+    let length = Int(try reader.read(UInt64.self))
+    let checksum = try reader.read(UInt32.self)
+    let payload = try reader.readBytes(length)
+    guard crc32(payload) == checksum else { throw StorageError("checksum mismatch") }
+    return payload
+  }
+
+  private static func parseRecord(_ bytes: [UInt8], at offset: Int) -> (UInt64, [UInt8], Int)? {
+    var reader = BinaryReader(bytes, offset: offset)
+    guard let length = try? reader.read(UInt32.self), let checksum = try? reader.read(UInt32.self),
+      length >= 8, let body = try? reader.readBytes(Int(length)), crc32(body) == checksum
+    else { return nil }
+    var bodyReader = BinaryReader(body)
+    guard let sequence = try? bodyReader.read(UInt64.self) else { return nil }
+    return (sequence, Array(body[8...]), reader.offset)
+  }
+
+  private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+    var written = 0
+    try bytes.withUnsafeBytes { raw in
+      while written < raw.count {
+        let n = write(fd, raw.baseAddress! + written, raw.count - written)
+        if n < 0 {
+          if errno == EINTR { continue }
+          throw StorageError("write failed: \(String(cString: strerror(errno)))")
+        }
+        written += n
+      }
+    }
+  }
+
+  private func syncDirectory() {
+    let fd = Glibc.open(directory.path, O_RDONLY)
+    if fd >= 0 {
+      fsync(fd)
+      close(fd)
+    }
+  }
+}

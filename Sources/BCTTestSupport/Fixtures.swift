@@ -1,0 +1,64 @@
+import BCTProcess
+import Foundation
+import GRPCCore
+
+/// Shared fixtures of the integration tests: a model repository trained by the
+/// real `bct train`, and the real service executables on ephemeral loopback ports.
+public enum Fixtures {
+  /// A repository with v1 (mlp) and v2 (a small cnn trained compatible with v1) on
+  /// 1% of Fashion-MNIST, trained once per test process.
+  public static let trainedRepository: URL = {
+    let repo = FileManager.default.temporaryDirectory.appendingPathComponent("bct-fixture-\(UUID().uuidString)")
+    let v1 = repo.appendingPathComponent("v1").path
+    run(["train", "--arch", "mlp", "--epochs", "1", "--fraction", "0.01", "--seed", "0", "--out", v1])
+    run(["train", "--arch", "cnn", "--epochs", "1", "--fraction", "0.01", "--seed", "1", "--channels", "4,8",
+         "--hidden", "32", "--old", v1, "--out", repo.appendingPathComponent("v2").path])
+    return repo
+  }()
+
+  /// Runs `bct` with `arguments` and requires success.
+  public static func run(_ arguments: [String]) {
+    let process = Process()
+    process.executableURL = try! ServiceProcess.locate("bct")
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try! process.run()
+    process.waitUntilExit()
+    precondition(process.terminationStatus == 0, "bct \(arguments.joined(separator: " ")) failed")
+  }
+
+  /// A fresh empty folder.
+  public static func temporaryFolder(_ prefix: String) -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+  }
+
+  /// Starts `bct-encoder` on `repository` (port 0 unless given).
+  public static func startEncoder(_ repository: URL, port: Int = 0, extra: [String] = []) async throws -> ServiceProcess {
+    try await ServiceProcess(
+      executable: try ServiceProcess.locate("bct-encoder"),
+      arguments: ["--models", repository.path, "--host", "127.0.0.1", "--port", "\(port)", "--metrics-port", "0"] + extra)
+  }
+
+  /// Starts `bct-retrieval` against the encoder on `encoderPort`, keeping its data in `dataDirectory`.
+  public static func startRetrieval(encoderPort: Int, dataDirectory: URL, extra: [String] = []) async throws -> ServiceProcess {
+    try await ServiceProcess(
+      executable: try ServiceProcess.locate("bct-retrieval"),
+      arguments: ["--encoder", "127.0.0.1:\(encoderPort)", "--data-dir", dataDirectory.path, "--host", "127.0.0.1",
+                  "--port", "0", "--metrics-port", "0"] + extra)
+  }
+
+  /// The RPC error `call` throws, or nil if it succeeds.
+  public static func rpcError(_ call: () async throws -> some Sendable) async -> RPCError? {
+    do {
+      _ = try await call()
+      return nil
+    } catch let error as RPCError {
+      return error
+    } catch {
+      return RPCError(code: .unknown, message: "not an RPCError: \(error)")
+    }
+  }
+}
