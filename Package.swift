@@ -189,7 +189,7 @@ let package = Package(
     .executableTarget(
       name: "bct-bench",
       dependencies: [
-        "BCTClient", "BCTData", "BCTModelRepository", "BCTNumerics",
+        "BCTClient", "BCTData", "BCTIndex", "BCTModelRepository", "BCTNumerics",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
