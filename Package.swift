@@ -175,7 +175,9 @@ let package = Package(
     .executableTarget(
       name: "bct",
       dependencies: [
-        "BCTData", "BCTEvaluation", "BCTModel", "BCTModelRepository", "BCTTraining",
+        "BCTClient", "BCTData", "BCTEvaluation", "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTProcess",
+        "BCTProto", "BCTServing", "BCTTraining",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -217,7 +219,7 @@ let package = Package(
     ),
     .testTarget(
       name: "BCTTrainingTests",
-      dependencies: ["BCTTraining", "BCTData", "BCTModel", "BCTModelRepository", "BCTNumerics"]
+      dependencies: ["BCTTraining", "BCTData", "BCTEvaluation", "BCTModel", "BCTModelRepository", "BCTNumerics"]
     ),
     .testTarget(
       name: "BCTEvaluationTests",

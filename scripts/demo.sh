@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-swift build -c release --product bct
+for product in bct bct-encoder bct-retrieval; do swift build -c release --product "$product"; done
 bin="$(swift build -c release --show-bin-path)"
 exec "$bin/bct" demo "$@"

@@ -11,7 +11,7 @@ public struct FlatIndex: VectorIndex {
   private var slots: [String: Int] = [:]
   private var storage: [Float] = []
   /// Documents scored per GEMM block (bounds the score buffer to block x queries).
-  public var blockSize = 16384
+  public var blockSize = 4096
 
   /// An empty index of `dimension`-long vectors.
   public init(dimension: Int) {
@@ -91,7 +91,11 @@ public struct FlatIndex: VectorIndex {
         }
       }
       scores.withUnsafeBufferPointer { s in
-        for j in 0..<n { selections[0].offer(score: s[j], id: ids[j]) }
+        var threshold = selections[0].threshold
+        for j in 0..<n where s[j] >= threshold {
+          selections[0].offer(score: s[j], id: ids[j])
+          threshold = selections[0].threshold
+        }
       }
       return
     }
@@ -116,8 +120,10 @@ public struct FlatIndex: VectorIndex {
           parallelChunks(q, minimumChunk: 1) { range in
             for i in range {
               let row = s.baseAddress! + i * rows
-              for j in 0..<rows where row[j] >= sel[i].threshold {
+              var threshold = sel[i].threshold
+              for j in 0..<rows where row[j] >= threshold {
                 sel[i].offer(score: row[j], id: ids[start + j])
+                threshold = sel[i].threshold
               }
             }
           }

@@ -7,11 +7,16 @@ struct BCT: AsyncParsableCommand {
     commandName: "bct",
     abstract: "Train, evaluate, serve and search backward-compatible embeddings.",
     discussion: """
-      Subcommands arrive with the issues that build them: train and eval \
-      (training), models and embed (encoder), upsert, search, delete, backfill, \
-      stats and health (retrieval), and demo (the end-to-end upgrade story).
+      train and eval work on model files; models and embed talk to bct-encoder \
+      (--encoder, env BCT_ENCODER); upsert (alias index), search, delete, backfill and \
+      stats talk to bct-retrieval (--retrieval, env BCT_RETRIEVAL); health checks both; \
+      demo runs the whole upgrade story. Failed calls print the gRPC status and message \
+      on one line and exit non-zero.
       """,
-    version: "0.1.0",
-    subcommands: [Train.self, Eval.self, Demo.self]
+    version: "0.2.0",
+    subcommands: [
+      Train.self, Eval.self, Models.self, Embed.self, Upsert.self, Search.self, Delete.self, Backfill.self,
+      Stats.self, Health.self, Demo.self,
+    ]
   )
 }

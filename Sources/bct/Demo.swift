@@ -1,4 +1,7 @@
 import ArgumentParser
+import BCTClient
+import BCTProcess
+import BCTProto
 import BCTData
 import BCTEvaluation
 import BCTModel
@@ -13,21 +16,19 @@ struct Demo: AsyncParsableCommand {
     abstract: "Run the end-to-end upgrade story on the default data (Fashion-MNIST).",
     discussion: """
       Trains v1 (MLP on a fixed half of the training split) and v2 (CNN on all of it, \
-      trained against v1's frozen head) into --models unless they are there, then \
-      measures M(Q1,D1), M(Q2,D1) and M(Q2,D2) on the test split.
+      trained against v1's frozen head) into --models unless they are there and evaluates \
+      them; then starts bct-encoder and bct-retrieval as child processes on free loopback \
+      ports, indexes the test split with v1, searches with v1 and v2 queries, backfills to \
+      v2, searches again, prints M(Q1,D1), M(Q2,D1), M(Q2,D2) and the backfill time, and \
+      stops the services.
       """)
 
   @Option(help: "Model repository folder.") var models: String = "models"
   @Option(help: "Training epochs for each version.") var epochs: Int = 5
   @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
+  @Option(help: "Test images to index and search with (default all).") var documents: Int = 10000
   @OptionGroup var data: DataOptions
 
-  /// Stages that need the services; they run once those land.
-  static let serviceStages = [
-    "start bct-encoder and bct-retrieval on free loopback ports",
-    "index the test split with v1, search with v1 and with v2 queries",
-    "backfill the index to v2, search again, report the backfill time",
-  ]
 
   func run() async throws {
     AllocatorTuning.retainLargeBuffers()
@@ -40,7 +41,8 @@ struct Demo: AsyncParsableCommand {
       config.architecture = .defaultCNN
       config.seed = 1
     }
-    let test = try data.source.load(.test)
+    let fullTest = try data.source.load(.test)
+    let test = documents < fullTest.count ? fullTest.subset(Array(0..<max(1, documents)), name: fullTest.name) : fullTest
     ProgressBar.write("evaluating v1 and v2 on \(test.count) test examples...\n")
     let report = CompatibilityReport.evaluate(versions: [v1, v2], on: test)
     for (name, var version) in [("v1", v1), ("v2", v2)] {
@@ -48,22 +50,133 @@ struct Demo: AsyncParsableCommand {
       try version.manifest.encoded().write(to: root.appendingPathComponent("\(name)/manifest.json"), options: .atomic)
     }
     guard let pair = report.criterion.pairs.first else { throw ValidationError("v2 is not compatible with v1") }
+    let story = try await serviceStory(models: root, test: test)
     func pct(_ x: Double) -> String { String(format: "%5.1f", x * 100) }
     print("""
 
-      The upgrade story on \(report.dataset) (test split as queries and gallery):
+      The upgrade story on \(report.dataset): \(story.documents) test images indexed, each test image
+      searched as a query (itself excluded); top-1 / top-5 from the services, top-1 / mAP from `bct eval`:
 
-      | step                                   | top-1 | mAP   |
-      |----------------------------------------|-------|-------|
-      | M(Q1,D1)  v1 queries, v1 documents     | \(pct(pair.top1[0])) | \(pct(pair.mAP[0])) |
-      | M(Q2,D1)  v2 queries, v1 documents     | \(pct(pair.top1[1])) | \(pct(pair.mAP[1])) |
-      | M(Q2,D2)  v2 queries, v2 documents     | \(pct(pair.top1[2])) | \(pct(pair.mAP[2])) |
+      | step                                          | service top-1 | top-5 | eval top-1 | mAP   |
+      |-----------------------------------------------|---------------|-------|------------|-------|
+      | M(Q1,D1)  index with v1, v1 queries           | \(pct(story.q1d1.top1))         | \(pct(story.q1d1.top5)) | \(pct(pair.top1[0]))      | \(pct(pair.mAP[0])) |
+      | M(Q2,D1)  v2 queries, no re-indexing          | \(pct(story.q2d1.top1))         | \(pct(story.q2d1.top5)) | \(pct(pair.top1[1]))      | \(pct(pair.mAP[1])) |
+      | M(Q2,D2)  after backfill to v2                | \(pct(story.q2d2.top1))         | \(pct(story.q2d2.top5)) | \(pct(pair.top1[2]))      | \(pct(pair.mAP[2])) |
 
-      Compatibility criterion M(Q2,D2) > M(Q2,D1) > M(Q1,D1): \(pair.holds ? "holds" : "does NOT hold").
-      v2 queries search v1 documents without re-indexing: \(String(format: "%+.1f", (pair.top1[1] - pair.top1[0]) * 100)) top-1 points over v1.
-
-      Still to come with the services: \(Self.serviceStages.joined(separator: "; ")).
+      Indexing \(story.documents) documents with v1 took \(String(format: "%.1f", story.indexSeconds)) s; the backfill to v2 took \(String(format: "%.1f", story.backfillSeconds)) s, \
+      while searches kept working.
+      Compatibility criterion M(Q2,D2) > M(Q2,D1) > M(Q1,D1): \(pair.holds ? "holds" : "does NOT hold") in `bct eval`, \
+      \(story.holds ? "holds" : "does NOT hold") through the services.
+      v2 queries searched v1 documents without re-indexing: \(String(format: "%+.1f", (story.q2d1.top1 - story.q1d1.top1) * 100)) top-1 points over v1.
       """)
+  }
+
+  struct Quality { var top1: Double; var top5: Double }
+
+  struct Story {
+    var documents: Int
+    var q1d1: Quality
+    var q2d1: Quality
+    var q2d2: Quality
+    var indexSeconds: Double
+    var backfillSeconds: Double
+    var holds: Bool { q2d2.top1 > q2d1.top1 && q2d1.top1 > q1d1.top1 }
+  }
+
+  /// Starts both services as child processes, indexes the test split with v1,
+  /// searches with v1 and v2 queries, backfills to v2, searches again, stops them.
+  private func serviceStory(models: URL, test: Dataset) async throws -> Story {
+    let data = FileManager.default.temporaryDirectory.appendingPathComponent("bct-demo-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: data) }
+    ProgressBar.write("starting bct-encoder and bct-retrieval on free loopback ports...\n")
+    let encoder = try await ServiceProcess(
+      executable: try ServiceProcess.locate("bct-encoder"),
+      arguments: ["--models", models.path, "--host", "127.0.0.1", "--port", "0", "--no-metrics"])
+    let retrieval: ServiceProcess
+    do {
+      retrieval = try await ServiceProcess(
+        executable: try ServiceProcess.locate("bct-retrieval"),
+        arguments: ["--encoder", "127.0.0.1:\(encoder.port)", "--data-dir", data.path, "--host", "127.0.0.1",
+                    "--port", "0", "--no-metrics"])
+    } catch {
+      await encoder.terminate()
+      throw error
+    }
+    let count = min(documents, test.count)
+    let story: Story
+    do {
+      story = try await withConnection(to: ServiceAddress(host: "127.0.0.1", port: retrieval.port)) { connection in
+        let client = RetrievalClient(connection)
+        var bar = ProgressBar()
+        let indexStart = ProgressBar.seconds()
+        for offset in stride(from: 0, to: count, by: 500) {
+          let end = min(count, offset + 500)
+          var request = Bct_V1_UpsertRequest()
+          request.modelVersion = "v1"
+          request.documents = (offset..<end).map { i in
+            var doc = Bct_V1_Document()
+            doc.id = "test-\(i)"
+            doc.metadata = ["label": "\(test.labels[i])"]
+            doc.input.shape = test.sampleShape.map(Int64.init)
+            doc.input.float32Le = TensorBytes.littleEndian(Array(test.inputs.values[(i * test.inputs.columns)..<((i + 1) * test.inputs.columns)]))
+            return doc
+          }
+          _ = try await client.upsert(request)
+          bar.update(label: "indexing with v1", done: end, total: count, detail: "", finished: end == count)
+        }
+        let indexSeconds = ProgressBar.seconds() - indexStart
+        let q1d1 = try await measure(client, test: test, count: count, version: "v1")
+        let q2d1 = try await measure(client, test: test, count: count, version: "v2")
+        let backfillStart = ProgressBar.seconds()
+        var backfill = Bct_V1_BackfillRequest()
+        backfill.targetVersion = "v2"
+        backfill.batchSize = 256
+        let last = try await client.backfill(backfill) { progress in
+          var bar = ProgressBar()
+          bar.update(label: "backfill to v2", done: Int(progress.done), total: Int(progress.total),
+                     detail: String(format: "%.0f docs/s", progress.documentsPerSecond), finished: progress.state != .running)
+        }
+        guard last?.state == .completed else {
+          throw ValidationError("the backfill ended \(String(describing: last?.state)): \(last?.message ?? "")")
+        }
+        let backfillSeconds = ProgressBar.seconds() - backfillStart
+        let q2d2 = try await measure(client, test: test, count: count, version: "v2")
+        return Story(documents: count, q1d1: q1d1, q2d1: q2d1, q2d2: q2d2, indexSeconds: indexSeconds, backfillSeconds: backfillSeconds)
+      }
+    } catch {
+      await retrieval.terminate()
+      await encoder.terminate()
+      throw error
+    }
+    let retrievalExit = await retrieval.terminate()
+    let encoderExit = await encoder.terminate()
+    ProgressBar.write("services stopped (exit \(retrievalExit.map(String.init) ?? "killed"), \(encoderExit.map(String.init) ?? "killed"))\n")
+    return story
+  }
+
+  /// Top-1 and top-5 of every indexed test image searched with `version` (itself excluded).
+  private func measure(_ client: RetrievalClient, test: Dataset, count: Int, version: String) async throws -> Quality {
+    var (top1, top5) = (0, 0)
+    var bar = ProgressBar()
+    for offset in stride(from: 0, to: count, by: 256) {
+      let end = min(count, offset + 256)
+      var request = Bct_V1_SearchRequest()
+      var tensor = Bct_V1_Tensor()
+      tensor.shape = [Int64(end - offset)] + test.sampleShape.map(Int64.init)
+      tensor.float32Le = TensorBytes.littleEndian(Array(test.inputs.values[(offset * test.inputs.columns)..<(end * test.inputs.columns)]))
+      request.inputs = tensor
+      request.k = 6
+      request.queryModelVersion = version
+      let response = try await client.search(request, timeout: .seconds(120))
+      for (r, result) in response.results.enumerated() {
+        let q = offset + r
+        let labels = result.hits.filter { $0.id != "test-\(q)" }.prefix(5).map { $0.metadata["label"] }
+        if labels.first == "\(test.labels[q])" { top1 += 1 }
+        if labels.contains("\(test.labels[q])") { top5 += 1 }
+      }
+      bar.update(label: "searching with \(version) queries", done: end, total: count, detail: "", finished: end == count)
+    }
+    return Quality(top1: Double(top1) / Double(count), top5: Double(top5) / Double(count))
   }
 
   /// Loads the version in `folder`, or trains and saves it there.

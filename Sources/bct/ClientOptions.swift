@@ -1,0 +1,137 @@
+import ArgumentParser
+import BCTClient
+import BCTData
+import BCTNumerics
+import BCTProto
+import BCTServing
+import Foundation
+import GRPCCore
+
+/// Where the services are and how long a call may take.
+struct ConnectionOptions: ParsableArguments {
+  @Option(help: "The encoder, HOST:PORT. Env BCT_ENCODER.")
+  var encoder: String = EnvironmentDefault.string("BCT_ENCODER", "127.0.0.1:50051")
+
+  @Option(help: "The retrieval service, HOST:PORT. Env BCT_RETRIEVAL.")
+  var retrieval: String = EnvironmentDefault.string("BCT_RETRIEVAL", "127.0.0.1:50052")
+
+  @Option(help: "Seconds each call may take. Env BCT_DEADLINE.")
+  var deadline: Double = EnvironmentDefault.double("BCT_DEADLINE", 30)
+
+  @Flag(help: "Print JSON instead of a table.")
+  var json = false
+
+  func validate() throws {
+    _ = try ServiceAddress(parsing: encoder)
+    _ = try ServiceAddress(parsing: retrieval)
+    guard deadline > 0 else { throw ValidationError("--deadline must be positive; got \(deadline)") }
+  }
+
+  var timeout: Duration { .seconds(deadline) }
+
+  /// Runs `body` with an encoder client.
+  func withEncoder<R: Sendable>(_ body: (EncoderClient) async throws -> R) async throws -> R {
+    try await withConnection(to: ServiceAddress(parsing: encoder)) { try await body(EncoderClient($0)) }
+  }
+
+  /// Runs `body` with a retrieval client.
+  func withRetrieval<R: Sendable>(_ body: (RetrievalClient) async throws -> R) async throws -> R {
+    try await withConnection(to: ServiceAddress(parsing: retrieval)) { try await body(RetrievalClient($0)) }
+  }
+}
+
+/// Inputs for embed, index and search: a file or a split of the built-in dataset.
+struct InputOptions: ParsableArguments {
+  @Option(help: "An .npy or IDX file (optionally gzipped) whose first axis lists the inputs.")
+  var file: String?
+
+  @Option(help: "A split of the built-in Fashion-MNIST: train or test.")
+  var split: String?
+
+  @Option(help: "Items A-B (inclusive) of the file or split, e.g. 0-99; default all.")
+  var range: String?
+
+  @Option(help: "Folder of the built-in dataset.")
+  var dataDir: String = DataSource.debianFashionMNIST
+
+  func validate() throws {
+    guard (file == nil) != (split == nil) else { throw ValidationError("give exactly one of --file and --split") }
+    if let split, split != "train" && split != "test" { throw ValidationError("--split must be train or test; got \(split)") }
+    if let range { _ = try Self.parseRange(range) }
+  }
+
+  /// The selected inputs (one row each), their labels when known, and the index of the first.
+  func load() throws -> (inputs: Matrix, labels: [Int]?, first: Int, source: String) {
+    let all: Matrix
+    let labels: [Int]?
+    let source: String
+    if let file {
+      let array = try ArrayFile.read(path: file)
+      guard array.shape.count >= 1, array.shape[0] > 0 else { throw ValidationError("\(file) holds no items (shape \(array.shape))") }
+      all = Matrix(rows: array.shape[0], columns: array.values.count / array.shape[0], values: array.values)
+      labels = nil
+      source = URL(fileURLWithPath: file).lastPathComponent
+    } else {
+      let data = try DataSource.fashionMNIST(directory: dataDir).load(split == "train" ? .train : .test)
+      all = data.inputs
+      labels = data.labels
+      source = "fashion-mnist/\(split!)"
+    }
+    var (start, end) = (0, all.rows - 1)
+    if let range { (start, end) = try Self.parseRange(range) }
+    guard start <= end, end < all.rows else {
+      throw ValidationError("--range \(start)-\(end) is outside the \(all.rows) items of \(source)")
+    }
+    return (all.rows(start..<(end + 1)), labels.map { Array($0[start...end]) }, start, source)
+  }
+
+  static func parseRange(_ text: String) throws -> (Int, Int) {
+    let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+    if parts.count == 1, let one = Int(parts[0]), one >= 0 { return (one, one) }
+    guard parts.count == 2, let a = Int(parts[0]), let b = Int(parts[1]), a >= 0, b >= a else {
+      throw ValidationError("--range must look like A-B with 0 <= A <= B; got \(text)")
+    }
+    return (a, b)
+  }
+}
+
+/// Client-command failures as one readable line and a non-zero exit.
+enum ClientFailure {
+  /// Runs `body`; an RPC error becomes `bct: CODE: message` on standard error and exit status 1.
+  static func reporting(_ body: () async throws -> Void) async throws {
+    do {
+      try await body()
+    } catch let error as RPCError {
+      let code = ServiceMetrics.codeName(of: error).uppercased()
+      FileHandle.standardError.write(Data("bct: \(code): \(error.message)\n".utf8))
+      throw ExitCode(1)
+    }
+  }
+}
+
+/// The input shape of `version` (or the default) from the encoder's listing.
+func inputShape(of version: String, in listing: Bct_V1_ListModelsResponse) throws -> [Int] {
+  let name = version.isEmpty ? listing.defaultVersion : version
+  guard let model = listing.models.first(where: { $0.version == name }) else {
+    throw RPCError(code: .notFound, message: "the encoder hosts no version \"\(name)\"; known: \(listing.models.map(\.version).joined(separator: ", "))")
+  }
+  return model.inputShape.map(Int.init)
+}
+
+/// Checks that rows of `width` values fit `shape`.
+func checkWidth(_ width: Int, fits shape: [Int], source: String) throws {
+  guard width == shape.reduce(1, *) else {
+    throw ValidationError("items of \(source) have \(width) values; the model takes \(shape) = \(shape.reduce(1, *))")
+  }
+}
+
+/// Prints `object` as one line of JSON.
+func printJSON(_ object: Any) throws {
+  let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+  print(String(decoding: data, as: UTF8.self))
+}
+
+/// Pads or cuts `text` to `width` columns.
+func column(_ text: String, _ width: Int) -> String {
+  text.count >= width ? String(text.prefix(width)) : text + String(repeating: " ", count: width - text.count)
+}

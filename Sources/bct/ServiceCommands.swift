@@ -1,0 +1,294 @@
+import ArgumentParser
+import BCTClient
+import BCTData
+import BCTNumerics
+import BCTProto
+import Foundation
+import GRPCCore
+
+/// `bct models`: the versions the encoder hosts.
+struct Models: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "List the model versions the encoder hosts.")
+  @OptionGroup var connection: ConnectionOptions
+
+  func run() async throws {
+    try await ClientFailure.reporting {
+      let listing = try await connection.withEncoder { try await $0.listModels(timeout: connection.timeout) }
+      if connection.json {
+        try printJSON(["default_version": listing.defaultVersion, "models": listing.models.map { m in
+          ["version": m.version, "architecture": m.architecture, "embedding_dim": Int(m.embeddingDim),
+           "input_shape": m.inputShape.map(Int.init), "lineage": m.lineage, "parent_version": m.parentVersion,
+           "compatible_with": m.compatibleWith, "head_fingerprint": m.headFingerprint, "is_default": m.isDefault,
+           "objective": m.training.compatibilityObjective] as [String: Any]
+        }])
+        return
+      }
+      print("\(column("version", 16)) \(column("arch", 5)) \(column("dim", 4)) \(column("lineage", 13)) \(column("parent", 10)) compatible with")
+      for m in listing.models {
+        print("\(column(m.version + (m.isDefault ? "*" : ""), 16)) \(column(m.architecture, 5)) \(column("\(m.embeddingDim)", 4)) \(column(String(m.lineage.prefix(12)), 13)) \(column(m.parentVersion.isEmpty ? "-" : m.parentVersion, 10)) \(m.compatibleWith.joined(separator: ", "))")
+      }
+      print("* default version")
+    }
+  }
+}
+
+/// `bct embed`: embeddings of inputs, written as .npy or printed.
+struct Embed: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Embed inputs with a model version; write .npy or print.")
+  @OptionGroup var connection: ConnectionOptions
+  @OptionGroup var input: InputOptions
+  @Option(help: "Model version; default: the encoder's default.") var version: String = ""
+  @Flag(help: "Return the raw backbone output instead of unit-length rows.") var raw = false
+  @Option(help: "Write the embeddings to this .npy file instead of printing them.") var out: String?
+  @Option(help: "Inputs per request.") var batch: Int = 256
+
+  func run() async throws {
+    try await ClientFailure.reporting {
+      let (inputs, _, first, source) = try input.load()
+      let requested = version
+      let (used, embeddings) = try await connection.withEncoder { client -> (String, Matrix) in
+        let shape = try inputShape(of: requested, in: try await client.listModels(timeout: connection.timeout))
+        try checkWidth(inputs.columns, fits: shape, source: source)
+        var rows: [Float] = []
+        var used = requested
+        var dim = 0
+        for start in stride(from: 0, to: inputs.rows, by: max(1, batch)) {
+          let part = inputs.rows(start..<min(inputs.rows, start + batch))
+          let result = try await client.embed(part, rowShape: shape, version: requested, normalize: !raw, timeout: connection.timeout)
+          used = result.version
+          dim = result.embeddings.columns
+          rows += result.embeddings.values
+        }
+        return (used, Matrix(rows: inputs.rows, columns: dim, values: rows))
+      }
+      if let out {
+        try Data(NPY.encode(shape: [embeddings.rows, embeddings.columns], values: embeddings.values)).write(to: URL(fileURLWithPath: out))
+        print("wrote \(embeddings.rows) x \(embeddings.columns) embeddings by \(used) to \(out)")
+      } else if connection.json {
+        try printJSON(["model_version": used, "first": first, "embeddings": (0..<embeddings.rows).map { Array(embeddings.values[($0 * embeddings.columns)..<(($0 + 1) * embeddings.columns)]) }])
+      } else {
+        for r in 0..<embeddings.rows {
+          let row = embeddings.values[(r * embeddings.columns)..<((r + 1) * embeddings.columns)]
+          print("\(first + r) \(used) " + row.map { String(format: "%.5f", $0) }.joined(separator: " "))
+        }
+      }
+    }
+  }
+}
+
+/// `bct upsert` / `bct index`: bulk-load inputs into the retrieval service.
+struct Upsert: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Index inputs (a file or a dataset split) in the retrieval service, in batches.",
+    aliases: ["index"])
+  @OptionGroup var connection: ConnectionOptions
+  @OptionGroup var input: InputOptions
+  @Option(help: "Version to embed with; default: the collection's document version.") var version: String = ""
+  @Option(help: "Ids are this prefix plus the item's index.") var idPrefix: String = "item-"
+  @Option(help: "Documents per request.") var batch: Int = 500
+
+  func run() async throws {
+    try await ClientFailure.reporting {
+      let (inputs, labels, first, source) = try input.load()
+      let shape = try await connection.withEncoder { client in
+        try inputShape(of: version, in: try await client.listModels(timeout: connection.timeout))
+      }
+      try checkWidth(inputs.columns, fits: shape, source: source)
+      var progress = ProgressBar()
+      var (inserted, replaced) = (0, 0)
+      var usedVersion = version
+      let start = ProgressBar.seconds()
+      try await connection.withRetrieval { client in
+        for offset in stride(from: 0, to: inputs.rows, by: max(1, batch)) {
+          let end = min(inputs.rows, offset + batch)
+          var request = Bct_V1_UpsertRequest()
+          request.modelVersion = version
+          request.documents = (offset..<end).map { r in
+            var doc = Bct_V1_Document()
+            doc.id = "\(idPrefix)\(first + r)"
+            doc.metadata = ["source": source, "index": "\(first + r)"]
+            if let labels { doc.metadata["label"] = "\(labels[r])" }
+            doc.input.shape = shape.map(Int64.init)
+            doc.input.float32Le = TensorBytes.littleEndian(Array(inputs.values[(r * inputs.columns)..<((r + 1) * inputs.columns)]))
+            return doc
+          }
+          let response = try await client.upsert(request, timeout: connection.timeout)
+          inserted += Int(response.inserted)
+          replaced += Int(response.replaced)
+          usedVersion = response.modelVersion
+          let rate = Double(end) / max(ProgressBar.seconds() - start, 1e-6)
+          progress.update(label: "indexing", done: end, total: inputs.rows,
+                          detail: String(format: "%.0f docs/s", rate), finished: end == inputs.rows)
+        }
+      }
+      if connection.json {
+        try printJSON(["inserted": inserted, "replaced": replaced, "model_version": usedVersion])
+      } else {
+        print("indexed \(inputs.rows) documents from \(source) with \(usedVersion): \(inserted) new, \(replaced) replaced")
+      }
+    }
+  }
+}
+
+/// `bct search`: nearest documents for queries.
+struct Search: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Search the retrieval service with queries from a file or a dataset split.")
+  @OptionGroup var connection: ConnectionOptions
+  @OptionGroup var input: InputOptions
+  @Option(name: .short, help: "Neighbours per query.") var k: Int = 5
+  @Option(help: "Version to embed the queries with; default: the newest compatible with the index.") var version: String = ""
+
+  func run() async throws {
+    try await ClientFailure.reporting {
+      let (inputs, labels, first, source) = try input.load()
+      let shape = try await connection.withEncoder { client in
+        try inputShape(of: version, in: try await client.listModels(timeout: connection.timeout))
+      }
+      try checkWidth(inputs.columns, fits: shape, source: source)
+      var request = Bct_V1_SearchRequest()
+      var tensor = Bct_V1_Tensor()
+      tensor.shape = [Int64(inputs.rows)] + shape.map(Int64.init)
+      tensor.float32Le = TensorBytes.littleEndian(inputs.values)
+      request.inputs = tensor
+      request.k = Int32(clamping: k)
+      request.queryModelVersion = version
+      let response = try await connection.withRetrieval { try await $0.search(request, timeout: connection.timeout) }
+      if connection.json {
+        try printJSON(["query_model_version": response.queryModelVersion, "document_versions": response.documentVersions,
+                       "results": response.results.enumerated().map { q, result in
+                         ["query": first + q, "hits": result.hits.map { ["id": $0.id, "score": Double($0.score), "document_version": $0.documentVersion, "metadata": $0.metadata] as [String: Any] }] as [String: Any]
+                       }])
+        return
+      }
+      print("queries embedded with \(response.queryModelVersion); documents of \(response.documentVersions.joined(separator: ", "))")
+      for (q, result) in response.results.enumerated() {
+        print("\nquery \(first + q)\(labels.map { " (label \($0[q]))" } ?? "")")
+        print("  rank  \(column("id", 20)) score    version     metadata")
+        for (rank, hit) in result.hits.enumerated() {
+          let metadata = hit.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+          print("  \(column("\(rank + 1)", 4))  \(column(hit.id, 20)) \(String(format: "%.4f", hit.score))  \(column(hit.documentVersion, 10))  \(metadata)")
+        }
+      }
+    }
+  }
+}
+
+/// `bct delete`: remove documents.
+struct Delete: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Delete documents by id.")
+  @OptionGroup var connection: ConnectionOptions
+  @Argument(help: "Document ids.") var ids: [String]
+  @Flag(help: "Skip ids that do not exist instead of failing.") var allowMissing = false
+
+  func run() async throws {
+    try await ClientFailure.reporting {
+      var request = Bct_V1_DeleteRequest()
+      request.ids = ids
+      request.allowMissing = allowMissing
+      let response = try await connection.withRetrieval { try await $0.delete(request, timeout: connection.timeout) }
+      if connection.json {
+        try printJSON(["deleted": Int(response.deleted), "missing": response.missing])
+      } else {
+        print("deleted \(response.deleted)" + (response.missing.isEmpty ? "" : "; not found: \(response.missing.joined(separator: ", "))"))
+      }
+    }
+  }
+}
+
+/// `bct backfill`: move documents to a newer compatible version, with live progress.
+struct Backfill: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Re-embed the index to a newer compatible version; shows progress (Ctrl-C leaves it running, resumable).")
+  @OptionGroup var connection: ConnectionOptions
+  @Option(help: "Target version.") var to: String
+  @Option(help: "Documents per encoder call (0: server default).") var batchSize: Int = 0
+  @Option(help: "Documents per second at most (0: unlimited).") var rate: Double = 0
+  @Flag(help: "Stop the running backfill at the next batch (start it again to resume).") var stop = false
+
+  func run() async throws {
+    try await ClientFailure.reporting {
+      var request = Bct_V1_BackfillRequest()
+      request.targetVersion = to
+      request.batchSize = UInt32(clamping: batchSize)
+      request.maxDocumentsPerSecond = rate
+      request.stop = stop
+      let json = connection.json
+      let last = try await connection.withRetrieval { client in
+        try await client.backfill(request, timeout: nil) { progress in
+          guard !json else { return }
+          var bar = ProgressBar()
+          bar.update(label: "backfill to \(progress.targetVersion)", done: Int(progress.done), total: Int(progress.total),
+                     detail: String(format: "%.0f docs/s  ETA %.0fs %@", progress.documentsPerSecond, progress.etaSeconds, progress.message),
+                     finished: progress.state != .running)
+        }
+      }
+      guard let last else { return }
+      if json {
+        try printJSON(["target_version": last.targetVersion, "state": "\(last.state)", "done": Int(last.done), "total": Int(last.total),
+                       "skipped": Int(last.skipped), "message": last.message])
+      } else {
+        print("backfill to \(last.targetVersion): \(last.state) — \(last.done)/\(last.total) documents\(last.skipped > 0 ? ", \(last.skipped) without raw input" : "")\(last.message.isEmpty ? "" : " (\(last.message))")")
+      }
+      if last.state == .failed { throw ExitCode(1) }
+    }
+  }
+}
+
+/// `bct stats`: what the index holds.
+struct Stats: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Show documents per version, memory and backfill state.")
+  @OptionGroup var connection: ConnectionOptions
+
+  func run() async throws {
+    try await ClientFailure.reporting {
+      let s = try await connection.withRetrieval { try await $0.stats(timeout: connection.timeout) }
+      if connection.json {
+        try printJSON(["documents": Int(s.documents), "versions": Dictionary(uniqueKeysWithValues: s.versions.map { ($0.modelVersion, Int($0.documents)) }),
+                       "document_version": s.documentVersion, "default_query_version": s.defaultQueryVersion, "index_kind": s.indexKind,
+                       "embedding_bytes": Int(s.embeddingBytes), "raw_input_bytes": Int(s.rawInputBytes), "metadata_bytes": Int(s.metadataBytes),
+                       "sequence": Int(s.sequence), "backfill_state": "\(s.backfill.state)"])
+        return
+      }
+      print("documents            \(s.documents)")
+      for v in s.versions { print("  \(column(v.modelVersion, 18)) \(v.documents) (dim \(v.embeddingDim))") }
+      print("document version     \(s.documentVersion.isEmpty ? "-" : s.documentVersion)")
+      print("default query ver.   \(s.defaultQueryVersion.isEmpty ? "-" : s.defaultQueryVersion)")
+      print("index                \(s.indexKind)")
+      print(String(format: "memory               embeddings %.1f MiB, raw inputs %.1f MiB, ids+metadata %.1f MiB",
+                   Double(s.embeddingBytes) / 1048576, Double(s.rawInputBytes) / 1048576, Double(s.metadataBytes) / 1048576))
+      print("log sequence         \(s.sequence)")
+      if !s.backfill.targetVersion.isEmpty {
+        print("backfill             \(s.backfill.state) to \(s.backfill.targetVersion): \(s.backfill.done)/\(s.backfill.total)")
+      }
+    }
+  }
+}
+
+/// `bct health`: the health of both services.
+struct Health: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Check the services' health (exit 0 only if every checked one is SERVING).")
+  @OptionGroup var connection: ConnectionOptions
+  @Option(help: "Which: encoder, retrieval or both.") var service: String = "both"
+
+  func validate() throws {
+    guard ["encoder", "retrieval", "both"].contains(service) else { throw ValidationError("--service must be encoder, retrieval or both") }
+  }
+
+  func run() async throws {
+    var healthy = true
+    var report: [String: String] = [:]
+    for (name, address) in [("encoder", connection.encoder), ("retrieval", connection.retrieval)] where service == "both" || service == name {
+      let status: String
+      do {
+        status = "\(try await withConnection(to: ServiceAddress(parsing: address)) { try await HealthClient($0).check(timeout: connection.timeout) })"
+      } catch let error as RPCError {
+        status = "unreachable (\(error.code))"
+      }
+      report[name] = status
+      healthy = healthy && status == "serving"
+      if !connection.json { print("\(column(name, 10)) \(column(address, 22)) \(status)") }
+    }
+    if connection.json { try printJSON(report) }
+    if !healthy { throw ExitCode(1) }
+  }
+}
