@@ -5,3 +5,6 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 swift build --build-tests
 swift test --skip-build --disable-xctest
+if [ "${BCT_CONTAINER_TEST:-0}" = "1" ]; then
+  scripts/container-test.sh
+fi

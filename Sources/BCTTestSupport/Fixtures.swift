@@ -62,3 +62,38 @@ public enum Fixtures {
     }
   }
 }
+
+/// A finished run of the `bct` CLI.
+public struct CommandResult: Sendable {
+  /// Exit status.
+  public var status: Int32
+  /// Standard output.
+  public var output: String
+  /// Standard error.
+  public var error: String
+}
+
+extension Fixtures {
+  /// Runs `executable` (default `bct`) with `arguments` and `environment` added, to completion.
+  public static func command(
+    _ arguments: [String], executable: String = "bct", environment: [String: String] = [:]
+  ) async throws -> CommandResult {
+    let process = Process()
+    process.executableURL = try ServiceProcess.locate(executable)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let folder = temporaryFolder("bct-cli")
+    let out = folder.appendingPathComponent("out")
+    let err = folder.appendingPathComponent("err")
+    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+    process.standardOutput = try FileHandle(forWritingTo: out)
+    process.standardError = try FileHandle(forWritingTo: err)
+    try process.run()
+    while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+    return CommandResult(
+      status: process.terminationStatus,
+      output: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+      error: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+  }
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Opt-in container test (not in the default test command; `BCT_CONTAINER_TEST=1
+# scripts/test.sh` or run this script): builds docker/Dockerfile's runtime stage
+# from locally built static binaries on a debootstrap'ed Debian base (no registry is
+# needed), starts the encoder and retrieval containers on a podman network the way
+# docker/compose.yaml wires them (service name `encoder`, env configuration,
+# published loopback ports, named data volume), waits for their HEALTHCHECKs, runs
+# an index / search / backfill / stats round from the host through the published
+# ports, and tears everything down.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+work="$root/.build-containers"
+mkdir -p "$work"
+
+missing=()
+for tool in podman buildah runc debootstrap netavark aardvark-dns; do
+  command -v "$tool" >/dev/null || [ -x "/usr/lib/podman/$tool" ] || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    podman buildah runc debootstrap netavark aardvark-dns uidmap >/dev/null
+fi
+cat >"$work/containers.conf" <<'CONF'
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+runtime = "runc"
+[network]
+network_backend = "netavark"
+CONF
+export CONTAINERS_CONF="$work/containers.conf"
+
+echo "== static release binaries"
+for product in bct bct-encoder bct-retrieval; do
+  swift build -c release --static-swift-stdlib --scratch-path .build-static --product "$product" 2>&1 | tail -1
+done
+bin="$(swift build -c release --static-swift-stdlib --scratch-path .build-static --show-bin-path)"
+
+echo "== base image (debootstrap, cached)"
+if ! podman image exists localhost/bct-base:bookworm; then
+  rm -rf "$work/rootfs"
+  debootstrap --variant=minbase --include=libopenblas0-pthread,zlib1g,libstdc++6 \
+    bookworm "$work/rootfs" http://deb.debian.org/debian >/dev/null
+  tar -C "$work/rootfs" -c . | podman import - localhost/bct-base:bookworm >/dev/null
+  rm -rf "$work/rootfs"
+fi
+
+echo "== runtime image from docker/Dockerfile's runtime stage"
+context="$work/context"
+rm -rf "$context" && mkdir -p "$context/bin"
+cp "$bin/bct" "$bin/bct-encoder" "$bin/bct-retrieval" "$context/bin/"
+awk '/^FROM .* AS runtime$/{p=1} /^FROM runtime AS trainer$/{p=0} p' docker/Dockerfile \
+  | sed -e 's|^FROM .* AS runtime$|FROM localhost/bct-base:bookworm|' -e 's|^COPY --from=builder /out/ |COPY bin/ |' \
+  >"$context/Containerfile"
+podman build -q -t localhost/bct:test "$context" >/dev/null
+
+echo "== models (trained on the host with the same binary)"
+models="$work/models"
+if [ ! -f "$models/v2/manifest.json" ]; then
+  rm -rf "$models"
+  "$bin/bct" train --arch mlp --epochs 1 --fraction 0.05 --out "$models/v1" >/dev/null 2>&1
+  "$bin/bct" train --arch cnn --epochs 1 --fraction 0.05 --old "$models/v1" --out "$models/v2" >/dev/null 2>&1
+fi
+
+net=bct-test; encoder=bct-test-encoder; retrieval=bct-test-retrieval; volume=bct-test-data
+cleanup() {
+  podman rm -f -t 5 "$retrieval" "$encoder" >/dev/null 2>&1 || true
+  podman network rm -f "$net" >/dev/null 2>&1 || true
+  podman volume rm -f "$volume" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+cleanup
+podman network create "$net" >/dev/null
+podman volume create "$volume" >/dev/null
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+encoder_port=$(free_port); retrieval_port=$(free_port)
+
+wait_healthy() {
+  for _ in $(seq 60); do
+    if podman healthcheck run "$1" >/dev/null 2>&1; then echo "$1 healthy"; return 0; fi
+    sleep 1
+  done
+  echo "$1 never became healthy"; podman logs "$1" | tail -20; return 1
+}
+
+echo "== containers"
+podman run -d --name "$encoder" --network "$net" --network-alias encoder \
+  -e BCT_MODELS=/models -e BCT_PORT=50051 -e BCT_METRICS_PORT=9091 -e BCT_HEALTH_SERVICE=encoder -e BCT_LOG_FORMAT=json \
+  -v "$models:/models:ro" -p "127.0.0.1:$encoder_port:50051" localhost/bct:test bct-encoder >/dev/null
+wait_healthy "$encoder"
+podman run -d --name "$retrieval" --network "$net" \
+  -e BCT_ENCODER=encoder:50051 -e BCT_DATA_DIR=/data -e BCT_PORT=50052 -e BCT_METRICS_PORT=9092 \
+  -e BCT_HEALTH_SERVICE=retrieval -e BCT_LOG_FORMAT=json \
+  -v "$volume:/data:U" -p "127.0.0.1:$retrieval_port:50052" localhost/bct:test bct-retrieval >/dev/null
+wait_healthy "$retrieval"
+
+echo "== from the host, through the published ports"
+export BCT_ENCODER="127.0.0.1:$encoder_port" BCT_RETRIEVAL="127.0.0.1:$retrieval_port"
+"$bin/bct" health
+"$bin/bct" models
+"$bin/bct" index --split test --range 0-999 --version v1 --id-prefix test-
+"$bin/bct" search --split test --range 0-0 -k 3 --version v1 | tee "$work/search.txt"
+grep -q "test-0" "$work/search.txt"
+"$bin/bct" backfill --to v2 | tee "$work/backfill.txt"
+grep -q "completed" "$work/backfill.txt"
+"$bin/bct" stats
+echo "== restart the retrieval container: the documents are still there"
+podman restart -t 10 "$retrieval" >/dev/null
+wait_healthy "$retrieval"
+"$bin/bct" stats --json | tee "$work/stats.json"
+grep -q '"documents":1000' "$work/stats.json"
+echo "container test passed"
