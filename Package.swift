@@ -192,14 +192,15 @@ let package = Package(
     .executableTarget(
       name: "bct-bench",
       dependencies: [
-        "BCTClient", "BCTData", "BCTIndex", "BCTModelRepository", "BCTNumerics",
+        "BCTClient", "BCTData", "BCTIndex", "BCTModelRepository", "BCTNumerics", "BCTProto",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     .executableTarget(
       name: "bct-retrieval",
       dependencies: [
-        "BCTClient", "BCTRetrieval", "BCTServing", "BCTStorage",
+        "BCTClient", "BCTNumerics", "BCTRetrieval", "BCTServing", "BCTStorage",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -258,6 +259,7 @@ let package = Package(
         "BCTProcess", "BCTProto", "BCTTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
         .product(name: "Logging", package: "swift-log"),
       ]
     ),

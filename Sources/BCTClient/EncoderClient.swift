@@ -9,23 +9,27 @@ public typealias ChannelTransport = HTTP2ClientTransport.Posix
 
 /// A long-lived gRPC client to `address`; run `runConnections()` in a task (or use
 /// `withConnection`) for as long as it is used.
-public func makeGRPCClient(to address: ServiceAddress, maxResponseBytes: Int = 256 << 20) throws -> GRPCClient<ChannelTransport> {
+public func makeGRPCClient(to address: ServiceAddress, security: ClientSecurity = ClientSecurity()) throws -> GRPCClient<ChannelTransport> {
   let transport = try HTTP2ClientTransport.Posix(
-    target: .dns(host: address.host, port: address.port),
-    transportSecurity: .plaintext,
+    // IPv4 literals connect directly (and send no SNI, which may not carry an IP).
+    target: address.isIPv4Literal
+      ? ResolvableTargets.IPv4(addresses: [.init(host: address.host, port: address.port)]) as any ResolvableTarget
+      : ResolvableTargets.DNS(host: address.host, port: address.port),
+    transportSecurity: security.transportSecurity,
     config: .defaults { config in
       config.backoff = .init(initial: .milliseconds(100), max: .seconds(2), multiplier: 1.6, jitter: 0.2)
       config.http2.targetWindowSize = 16 << 20
       config.http2.maxFrameSize = 1 << 20
     })
-  return GRPCClient(transport: transport)
+  return GRPCClient(transport: transport, interceptors: security.interceptors)
 }
 
 /// Runs `body` with a client connected to `address`, then closes it.
 public func withConnection<Result: Sendable>(
-  to address: ServiceAddress, _ body: (GRPCClient<ChannelTransport>) async throws -> Result
+  to address: ServiceAddress, security: ClientSecurity = ClientSecurity(),
+  _ body: (GRPCClient<ChannelTransport>) async throws -> Result
 ) async throws -> Result {
-  let client = try makeGRPCClient(to: address)
+  let client = try makeGRPCClient(to: address, security: security)
   return try await withThrowingTaskGroup(of: Void.self) { group in
     group.addTask { try await client.runConnections() }
     defer {

@@ -22,6 +22,12 @@ public struct ServiceAddress: Sendable, Hashable, CustomStringConvertible {
   }
 
   public var description: String { "\(host):\(port)" }
+
+  /// Whether `host` is a dotted IPv4 address rather than a name.
+  public var isIPv4Literal: Bool {
+    let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+    return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
+  }
 }
 
 /// A malformed `host:port`.

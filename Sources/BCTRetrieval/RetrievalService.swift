@@ -190,6 +190,9 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
       }
       queryVersion = batch.modelVersion
       let table = try await modelTable(needed: false, deadline: deadline)
+      guard table.versions[queryVersion] != nil || present.contains(queryVersion) else {
+        throw RPCError(code: .notFound, message: "query version \(queryVersion) is unknown: the encoder does not list it and no document has it; known: \(table.versions.keys.sorted().joined(separator: ", "))")
+      }
       let dimension = table.versions[queryVersion]?.dimension ?? present.lazy.compactMap { v in self.store.read { $0.index.dimension(of: v) } }.first
       guard let dimension else {
         throw RPCError(code: .notFound, message: "query version \(queryVersion) is unknown (the encoder does not list it and no document has it)")

@@ -9,6 +9,12 @@ public enum EnvironmentDefault {
     return value
   }
 
+  /// The value of `name`, or nil when it is unset or empty.
+  public static func optional(_ name: String) -> String? {
+    let value = string(name, "")
+    return value.isEmpty ? nil : value
+  }
+
   /// The integer value of `name`, or `fallback` when it is unset, empty or not an integer.
   public static func int(_ name: String, _ fallback: Int) -> Int {
     Int(string(name, "")) ?? fallback

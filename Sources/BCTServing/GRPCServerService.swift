@@ -12,6 +12,7 @@ public struct GRPCServerService: Service {
   private let health: HealthStatusStore
   private let logger: Logger
   private let name: String
+  private let securitySummary: String
   private let onListening: @Sendable (_ host: String, _ port: Int) -> Void
 
   /// A server for `services` on `host:port` (port 0 picks a free one).
@@ -21,14 +22,14 @@ public struct GRPCServerService: Service {
   ///   - onListening: Called once bound; the default prints `NAME listening on HOST:PORT`
   ///     to standard output and flushes it, so a parent process can read the port.
   public init(
-    name: String, host: String, port: Int, options: ServerOptions,
-    services: [any RegistrableRPCService], interceptors: [any ServerInterceptor] = [],
+    name: String, host: String, port: Int, options: ServerOptions, security: SecurityOptions = SecurityOptions(),
+    services: [any RegistrableRPCService],
     health: HealthStatusStore, logger: Logger,
     onListening: (@Sendable (_ host: String, _ port: Int) -> Void)? = nil
   ) {
     let transport = HTTP2ServerTransport.Posix(
       address: .ipv4(host: host, port: port),
-      transportSecurity: .plaintext,
+      transportSecurity: security.transportSecurity,
       config: .defaults { config in
         config.rpc.maxRequestPayloadSize = options.transportPayloadLimit
         config.http2.maxConcurrentStreams = options.maxConcurrentStreams
@@ -38,10 +39,11 @@ public struct GRPCServerService: Service {
         config.http2.maxFrameSize = 1 << 20
       })
     self.server = GRPCServer(
-      transport: transport, services: services + [HealthService(store: health)], interceptors: interceptors)
+      transport: transport, services: services + [HealthService(store: health)], interceptors: security.interceptors)
     self.health = health
     self.logger = logger
     self.name = name
+    self.securitySummary = security.summary
     self.onListening = onListening ?? { host, port in
       print("\(name) listening on \(host):\(port)")
       fflush(nil)
@@ -53,7 +55,9 @@ public struct GRPCServerService: Service {
       try await withThrowingDiscardingTaskGroup { group in
         group.addTask { try await server.serve() }
         if let address = try await server.listeningAddress?.ipv4 {
-          logger.info("gRPC listening", metadata: ["host": "\(address.host)", "port": "\(address.port)"])
+          logger.info("gRPC listening", metadata: [
+            "host": "\(address.host)", "port": "\(address.port)", "security": "\(securitySummary)",
+          ])
           onListening(address.host, address.port)
         }
       }

@@ -50,6 +50,8 @@ struct EncoderCommand: AsyncParsableCommand {
 
   @OptionGroup var server: ServerOptions
 
+  @OptionGroup var security: SecurityOptions
+
   func validate() throws {
     try validatePort(port, flag: "--port")
     guard metricsPort == -1 || (0...65535).contains(metricsPort) else {
@@ -80,7 +82,7 @@ struct EncoderCommand: AsyncParsableCommand {
       limits: .init(maxBatch: maxBatch, maxWait: .microseconds(maxWaitUs), maxQueuedRows: maxQueue),
       metrics: metrics, logger: logger)
     let grpc = GRPCServerService(
-      name: "bct-encoder", host: host, port: port, options: server,
+      name: "bct-encoder", host: host, port: port, options: server, security: security,
       services: [EncoderService(
         registry: registry, batcher: batcher, metrics: metrics, maxMessageBytes: server.maxMessageBytes, logger: logger)],
       health: health, logger: logger)

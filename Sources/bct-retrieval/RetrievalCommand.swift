@@ -1,5 +1,6 @@
 import ArgumentParser
 import BCTClient
+import BCTNumerics
 import BCTRetrieval
 import BCTServing
 import BCTStorage
@@ -67,7 +68,36 @@ struct RetrievalCommand: AsyncParsableCommand {
   @Flag(help: "Serve no /metrics endpoint.")
   var noMetrics = false
 
+  @Option(name: .customLong("encoder-ca"), help: "PEM CA that signed the encoder's TLS certificate; turns TLS to the encoder on. Env BCT_ENCODER_CA.")
+  var encoderCAText: String = ""
+
+  @Option(name: .customLong("encoder-cert"), help: "PEM certificate presenting this service to the encoder (mutual TLS). Env BCT_ENCODER_CERT.")
+  var encoderCertText: String = ""
+
+  @Option(name: .customLong("encoder-key"), help: "PEM private key of --encoder-cert. Env BCT_ENCODER_KEY.")
+  var encoderKeyText: String = ""
+
+  @Option(name: .customLong("encoder-token"), help: "Bearer token for the encoder. Env BCT_ENCODER_TOKEN (preferred: flags show in ps).")
+  var encoderTokenText: String = ""
+
+  @Option(help: "OpenBLAS threads for searches (default: all cores). Env BCT_BLAS_THREADS.")
+  var blasThreads: Int = EnvironmentDefault.int("BCT_BLAS_THREADS", 0)
+
   @OptionGroup var server: ServerOptions
+
+  @OptionGroup var security: SecurityOptions
+
+  /// `--encoder-ca`, nil when not given.
+  var encoderCA: String? { encoderCAText.isEmpty ? EnvironmentDefault.optional("BCT_ENCODER_CA") : encoderCAText }
+
+  /// `--encoder-cert`, nil when not given.
+  var encoderCert: String? { encoderCertText.isEmpty ? EnvironmentDefault.optional("BCT_ENCODER_CERT") : encoderCertText }
+
+  /// `--encoder-key`, nil when not given.
+  var encoderKey: String? { encoderKeyText.isEmpty ? EnvironmentDefault.optional("BCT_ENCODER_KEY") : encoderKeyText }
+
+  /// `--encoder-token`, nil when not given.
+  var encoderToken: String? { encoderTokenText.isEmpty ? EnvironmentDefault.optional("BCT_ENCODER_TOKEN") : encoderTokenText }
 
   func validate() throws {
     try validatePort(port, flag: "--port")
@@ -84,6 +114,8 @@ struct RetrievalCommand: AsyncParsableCommand {
       throw ValidationError("\(flag) must be at least 1; got \(value)")
     }
     guard snapshotInterval > 0 else { throw ValidationError("--snapshot-interval must be positive") }
+    guard (encoderCert == nil) == (encoderKey == nil) else { throw ValidationError("--encoder-cert and --encoder-key go together") }
+    guard blasThreads >= 0 else { throw ValidationError("--blas-threads must be 0 (all cores) or more") }
   }
 
   func run() async throws {
@@ -98,7 +130,9 @@ struct RetrievalCommand: AsyncParsableCommand {
       throw ValidationError("cannot open --data-dir \(dataDir): \(error)")
     }
     let address = try ServiceAddress(parsing: encoder)
-    let client = try makeGRPCClient(to: address)
+    if blasThreads > 0 { BLAS.setThreadCount(blasThreads) }
+    let client = try makeGRPCClient(to: address, security: ClientSecurity(
+      caFile: encoderCA, certificateFile: encoderCert, keyFile: encoderKey, token: encoderToken))
     let gateway = EncoderGateway(
       client: EncoderClient(client), address: encoder, cacheFile: directory.appendingPathComponent("models.json"),
       attempts: encoderAttempts, logger: logger)
@@ -114,7 +148,8 @@ struct RetrievalCommand: AsyncParsableCommand {
     health.set(.serving, for: "bct.v1.Retrieval")
     health.set(.serving, for: "")
     let grpc = GRPCServerService(
-      name: "bct-retrieval", host: host, port: port, options: server, services: [service], health: health, logger: logger)
+      name: "bct-retrieval", host: host, port: port, options: server, security: security, services: [service],
+      health: health, logger: logger)
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
       .init(service: StoreMaintenance(store: store, interval: .seconds(snapshotInterval), changes: snapshotChanges, logger: logger)),
       .init(service: ClientConnections(client)),

@@ -21,22 +21,49 @@ struct ConnectionOptions: ParsableArguments {
   @Flag(help: "Print JSON instead of a table.")
   var json = false
 
+  @Option(name: .customLong("ca"), help: "PEM CA that signed the services' TLS certificates; turns TLS on. Env BCT_CA.")
+  var caText: String = ""
+
+  @Option(name: .customLong("cert"), help: "PEM client certificate for mutual TLS. Env BCT_CERT.")
+  var certText: String = ""
+
+  @Option(name: .customLong("key"), help: "PEM private key of --cert. Env BCT_KEY.")
+  var keyText: String = ""
+
+  @Option(name: .customLong("token"), help: "Bearer token for the services. Env BCT_TOKEN (preferred: flags show in ps).")
+  var tokenText: String = ""
+
+  var security: ClientSecurity { ClientSecurity(caFile: ca, certificateFile: cert, keyFile: key, token: token) }
+
+  /// `--ca`, nil when not given.
+  var ca: String? { caText.isEmpty ? EnvironmentDefault.optional("BCT_CA") : caText }
+
+  /// `--cert`, nil when not given.
+  var cert: String? { certText.isEmpty ? EnvironmentDefault.optional("BCT_CERT") : certText }
+
+  /// `--key`, nil when not given.
+  var key: String? { keyText.isEmpty ? EnvironmentDefault.optional("BCT_KEY") : keyText }
+
+  /// `--token`, nil when not given.
+  var token: String? { tokenText.isEmpty ? EnvironmentDefault.optional("BCT_TOKEN") : tokenText }
+
   func validate() throws {
     _ = try ServiceAddress(parsing: encoder)
     _ = try ServiceAddress(parsing: retrieval)
     guard deadline > 0 else { throw ValidationError("--deadline must be positive; got \(deadline)") }
+    guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key go together") }
   }
 
   var timeout: Duration { .seconds(deadline) }
 
   /// Runs `body` with an encoder client.
   func withEncoder<R: Sendable>(_ body: (EncoderClient) async throws -> R) async throws -> R {
-    try await withConnection(to: ServiceAddress(parsing: encoder)) { try await body(EncoderClient($0)) }
+    try await withConnection(to: ServiceAddress(parsing: encoder), security: security) { try await body(EncoderClient($0)) }
   }
 
   /// Runs `body` with a retrieval client.
   func withRetrieval<R: Sendable>(_ body: (RetrievalClient) async throws -> R) async throws -> R {
-    try await withConnection(to: ServiceAddress(parsing: retrieval)) { try await body(RetrievalClient($0)) }
+    try await withConnection(to: ServiceAddress(parsing: retrieval), security: security) { try await body(RetrievalClient($0)) }
   }
 }
 

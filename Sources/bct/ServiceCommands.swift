@@ -280,7 +280,7 @@ struct Health: AsyncParsableCommand {
     for (name, address) in [("encoder", connection.encoder), ("retrieval", connection.retrieval)] where service == "both" || service == name {
       let status: String
       do {
-        status = "\(try await withConnection(to: ServiceAddress(parsing: address)) { try await HealthClient($0).check(timeout: connection.timeout) })"
+        status = "\(try await withConnection(to: ServiceAddress(parsing: address), security: connection.security) { try await HealthClient($0).check(timeout: connection.timeout) })"
       } catch let error as RPCError {
         status = "unreachable (\(error.code))"
       }

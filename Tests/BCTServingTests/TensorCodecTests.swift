@@ -90,3 +90,13 @@ struct ServiceMetricsTests {
     #expect(ServiceMetrics.codeName(of: RPCError(code: .resourceExhausted, message: "")) == "resource_exhausted")
   }
 }
+
+@Suite("Bearer tokens")
+struct BearerTokenTests {
+  @Test("the comparison is exact, whatever the lengths")
+  func equality() {
+    let eq = { (a: String, b: String) in BearerTokenAuth.constantTimeEquals(Array(a.utf8), Array(b.utf8)) }
+    #expect(eq("Bearer abc", "Bearer abc"))
+    #expect(!eq("Bearer abc", "Bearer abd") && !eq("Bearer abc", "Bearer abcd") && !eq("", "Bearer abc") && !eq("Bearer abc", ""))
+  }
+}
