@@ -14,13 +14,13 @@ work="$root/.build-containers"
 mkdir -p "$work"
 
 missing=()
-for tool in podman buildah runc debootstrap netavark aardvark-dns; do
+for tool in podman buildah runc debootstrap netavark aardvark-dns iptables; do
   command -v "$tool" >/dev/null || [ -x "/usr/lib/podman/$tool" ] || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    podman buildah runc debootstrap netavark aardvark-dns uidmap >/dev/null
+    podman buildah runc debootstrap netavark aardvark-dns iptables uidmap >/dev/null
 fi
 cat >"$work/containers.conf" <<'CONF'
 [containers]
@@ -34,7 +34,7 @@ export CONTAINERS_CONF="$work/containers.conf"
 
 echo "== static release binaries"
 for product in bct bct-encoder bct-retrieval; do
-  swift build -c release --static-swift-stdlib --scratch-path .build-static --product "$product" 2>&1 | tail -1
+  swift build -c release --static-swift-stdlib --scratch-path .build-static --product "$product" 2>&1 | grep -E "error|warning: unre|Compiling|Build" | grep -v "^\[" | tail -5
 done
 bin="$(swift build -c release --static-swift-stdlib --scratch-path .build-static --show-bin-path)"
 
@@ -54,7 +54,7 @@ cp "$bin/bct" "$bin/bct-encoder" "$bin/bct-retrieval" "$context/bin/"
 awk '/^FROM .* AS runtime$/{p=1} /^FROM runtime AS trainer$/{p=0} p' docker/Dockerfile \
   | sed -e 's|^FROM .* AS runtime$|FROM localhost/bct-base:bookworm|' -e 's|^COPY --from=builder /out/ |COPY bin/ |' \
   >"$context/Containerfile"
-podman build -q -t localhost/bct:test "$context" >/dev/null
+podman build -q --format docker -t localhost/bct:test "$context" >/dev/null
 
 echo "== models (trained on the host with the same binary)"
 models="$work/models"
