@@ -3,7 +3,6 @@ our safetensors files) run forward in PyTorch CPU and, exported to ONNX, in ONNX
 Runtime, at batch 1 and 256 on the same Fashion-MNIST test images, same thread
 count. Prints one JSON object: embeddings/s per runtime, version and batch size,
 and the largest difference from bct's embedding of the first test image."""
-import gzip
 import io
 import json
 import struct
@@ -14,18 +13,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench_data import idx
+
 MODELS, VERSIONS, THREADS, SECONDS = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), float(sys.argv[4])
 BCT = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
 DATA = "/usr/share/datasets/fashion-mnist"
 torch.set_num_threads(THREADS)
 
-
-def idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    rank = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank).reshape(shape)
 
 
 def safetensors(path):

@@ -1,7 +1,6 @@
 """PyTorch CPU reference for `scripts/bench-training.sh`: one epoch of the same MLP
 and CNN, on the same Fashion-MNIST data, batch size, optimizer and thread count as
 `bct train`. Prints one JSON object with seconds per epoch."""
-import gzip
 import json
 import sys
 import time
@@ -10,18 +9,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench_data import idx
+
 DATA = sys.argv[1] if len(sys.argv) > 1 else "/usr/share/datasets/fashion-mnist"
 THREADS = int(sys.argv[2]) if len(sys.argv) > 2 else 2
 torch.set_num_threads(THREADS)
 torch.manual_seed(0)
 
-
-def idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    rank = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank).reshape(shape)
 
 
 images = idx(f"{DATA}/train-images-idx3-ubyte.gz").astype(np.float32)

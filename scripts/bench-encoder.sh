@@ -10,13 +10,7 @@ cd "$(dirname "$0")/.."
 threads="${1:-2}"
 seconds="${2:-3}"
 scripts/bootstrap.sh
-if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-venv >/dev/null
-fi
-venv=.venv-bench
-[ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$venv"
-"$venv/bin/python" -c 'import onnxruntime, onnx' 2>/dev/null || "$venv/bin/pip" install -q onnxruntime onnx "numpy<2" || true
+source scripts/bench-venv.sh onnxruntime onnx
 for product in bct bct-encoder bct-bench; do swift build -c release --product "$product" 2>&1 | tail -1; done
 bin="$(swift build -c release --show-bin-path)"
 work="$(mktemp -d)"

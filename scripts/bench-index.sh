@@ -10,9 +10,7 @@ count="${1:-1000000}"
 threads="${2:-2}"
 seconds="${3:-5}"
 scripts/bootstrap.sh
-venv=.venv-bench
-[ -x "$venv/bin/python" ] || { command -v python3 >/dev/null; /usr/bin/python3 -m venv --system-site-packages "$venv" 2>/dev/null || python3 -m venv "$venv"; }
-"$venv/bin/python" -c 'import faiss' 2>/dev/null || "$venv/bin/pip" install -q faiss-cpu "numpy<2"
+source scripts/bench-venv.sh faiss-cpu
 swift build -c release --product bct-bench 2>&1 | tail -1
 bin="$(swift build -c release --show-bin-path)"
 work="$(mktemp -d)"

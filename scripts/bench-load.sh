@@ -24,16 +24,18 @@ trap cleanup EXIT
 "$bin/bct" train --arch mlp --epochs 1 --fraction 0.05 --out "$work/models/v1" >/dev/null 2>&1
 "$bin/bct" train --arch cnn --epochs 1 --fraction 0.05 --old "$work/models/v1" --out "$work/models/v2" >/dev/null 2>&1
 
-start() { # name out-file args...
+start() { # name out-file args... ; sets $started_pid and $started_port
   local name="$1" out="$2"; shift 2
   "$bin/$name" "$@" >"$out" 2>"$out.log" &
-  local pid=$!
-  pids+=("$pid")
+  started_pid=$!
+  pids+=("$started_pid")
   for _ in $(seq 200); do grep -q "listening on" "$out" && break; sleep 0.05; done
-  echo "$pid $(sed -n 's/.* listening on .*:\([0-9]*\)$/\1/p' "$out")"
+  started_port=$(sed -n 's/.* listening on .*:\([0-9]*\)$/\1/p' "$out")
 }
-read -r enc_pid enc_port < <(start bct-encoder "$work/encoder.out" --models "$work/models" --host 127.0.0.1 --port 0 --no-metrics)
-read -r ret_pid ret_port < <(start bct-retrieval "$work/retrieval.out" --encoder "127.0.0.1:$enc_port" --data-dir "$work/data" --host 127.0.0.1 --port 0 --no-metrics)
+start bct-encoder "$work/encoder.out" --models "$work/models" --host 127.0.0.1 --port 0 --no-metrics
+enc_pid=$started_pid; enc_port=$started_port
+start bct-retrieval "$work/retrieval.out" --encoder "127.0.0.1:$enc_port" --data-dir "$work/data" --host 127.0.0.1 --port 0 --no-metrics
+ret_pid=$started_pid; ret_port=$started_port
 load() { "$bin/bct-bench" load --encoder "127.0.0.1:$enc_port" --retrieval "127.0.0.1:$ret_port" --pids "$enc_pid,$ret_pid" --seconds "$seconds" "$@"; }
 
 results="$work/results.jsonl"
@@ -43,7 +45,8 @@ load --workload embed --clients 1 >>"$results"
 load --workload embed --clients 32 >>"$results"
 load --workload upsert --clients 8 >>"$results"
 
-read -r small_pid small_port < <(start bct-encoder "$work/small.out" --models "$work/models" --host 127.0.0.1 --port 0 --no-metrics --max-batch 64 --max-queue 128)
+start bct-encoder "$work/small.out" --models "$work/models" --host 127.0.0.1 --port 0 --no-metrics --max-batch 64 --max-queue 128
+small_pid=$started_pid; small_port=$started_port
 "$bin/bct-bench" load --encoder "127.0.0.1:$small_port" --retrieval "127.0.0.1:$ret_port" --pids "$small_pid" \
   --workload embed-batch --rows 64 --clients 32 --seconds "$seconds" >>"$results"
 
@@ -59,8 +62,8 @@ set -e
 term_seconds=$(python3 -c "import time; print(f'{time.time() - $term_start:.2f}')")
 wait "$load_pid" || true
 snapshots=$(ls "$work/data" | grep -c '^snapshot-' || true)
-read -r ret2_pid ret2_port < <(start bct-retrieval "$work/retrieval2.out" --encoder "127.0.0.1:$enc_port" --data-dir "$work/data" --host 127.0.0.1 --port 0 --no-metrics)
-BCT_RETRIEVAL="127.0.0.1:$ret2_port" "$bin/bct" stats --json >"$work/after.json"
+start bct-retrieval "$work/retrieval2.out" --encoder "127.0.0.1:$enc_port" --data-dir "$work/data" --host 127.0.0.1 --port 0 --no-metrics
+BCT_RETRIEVAL="127.0.0.1:$started_port" "$bin/bct" stats --json >"$work/after.json"
 
 python3 - "$results" "$ret_status" "$term_seconds" "$snapshots" "$work/after.json" "$work/retrieval.out.log" <<'PY'
 import json, sys

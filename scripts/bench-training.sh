@@ -7,12 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 threads="${1:-2}"
 scripts/bootstrap.sh
-if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-venv >/dev/null
-fi
-venv=.venv-bench
-[ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$venv"
+source scripts/bench-venv.sh
 swift build -c release --product bct
 bct="$(swift build -c release --show-bin-path)/bct"
 work="$(mktemp -d)"

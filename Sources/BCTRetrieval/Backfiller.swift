@@ -25,8 +25,6 @@ public final class Backfiller: Service, Sendable {
   private let defaultBatchSize: Int
   private let logger: Logger
   private let status = Mutex(Status())
-  private let kicks: AsyncStream<Void>
-  private let kick: AsyncStream<Void>.Continuation
 
   /// A backfiller over `store`, embedding through `encoder`.
   public init(store: DocumentStore, encoder: EncoderGateway, defaultBatchSize: Int = 128, logger: Logger) {
@@ -34,7 +32,6 @@ public final class Backfiller: Service, Sendable {
     self.encoder = encoder
     self.defaultBatchSize = defaultBatchSize
     self.logger = logger
-    (kicks, kick) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
   }
 
   /// Starts a backfill to `target`, or joins the one already running to it.
@@ -58,7 +55,6 @@ public final class Backfiller: Service, Sendable {
     }
     try store.commit(.setBackfill(BackfillPlan(target: target, batchSize: batchSize == 0 ? defaultBatchSize : batchSize, rate: rate)))
     status.withLock { $0 = Status(state: .running, target: target, message: "", started: .now) }
-    kick.yield()
   }
 
   /// Stops the running backfill at the next batch boundary (re-issuing it resumes).
@@ -67,7 +63,6 @@ public final class Backfiller: Service, Sendable {
       throw RPCError(code: .failedPrecondition, message: "no backfill is running")
     }
     status.withLock { $0.stopRequested = true }
-    kick.yield()
   }
 
   /// The current or last backfill's progress.
@@ -98,28 +93,13 @@ public final class Backfiller: Service, Sendable {
   }
 
   public func run() async throws {
-    await withGracefulShutdownHandler {
-      while !Task.isCancelled && !Task.isShuttingDownGracefully {
-        if let plan = store.read({ $0.backfill }) {
-          await execute(plan)
-        } else {
-          await nextKick(timeout: .seconds(1))
-        }
+    while !Task.isCancelled && !Task.isShuttingDownGracefully {
+      if let plan = store.read({ $0.backfill }) {
+        await execute(plan)
+      } else {
+        // Idle: `start` logs the plan before it returns, so a short poll picks it up.
+        try? await Task.sleep(for: .milliseconds(200))
       }
-    } onGracefulShutdown: {
-      self.kick.yield()
-    }
-  }
-
-  private func nextKick(timeout: Duration) async {
-    await withTaskGroup(of: Void.self) { group in
-      group.addTask { [kicks] in
-        var iterator = kicks.makeAsyncIterator()
-        _ = await iterator.next()
-      }
-      group.addTask { try? await Task.sleep(for: timeout) }
-      await group.next()
-      group.cancelAll()
     }
   }
 
@@ -188,7 +168,7 @@ public final class Backfiller: Service, Sendable {
       } catch let error as RPCError where error.code == .unavailable || error.code == .deadlineExceeded {
         status.withLock { $0.message = "waiting for the encoder: \(error.message)" }
         logger.warning("backfill waiting for the encoder", metadata: ["error": "\(error.message)"])
-        await nextKick(timeout: .seconds(1))
+        try? await Task.sleep(for: .seconds(1))
       } catch {
         status.withLock { $0.state = .failed; $0.message = "\(error)" }
         logger.error("backfill failed", metadata: ["error": "\(error)"])

@@ -3,7 +3,6 @@ import BCTEncoder
 import BCTServing
 import Foundation
 import Logging
-import ServiceLifecycle
 
 /// `bct-encoder`: the gRPC service that hosts versioned embedding backbones.
 @main
@@ -54,9 +53,7 @@ struct EncoderCommand: AsyncParsableCommand {
 
   func validate() throws {
     try validatePort(port, flag: "--port")
-    guard metricsPort == -1 || (0...65535).contains(metricsPort) else {
-      throw ValidationError("--metrics-port must be 0-65535, or -1 to disable; got \(metricsPort)")
-    }
+    try ServiceRunner.validateMetricsPort(metricsPort)
     guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1; got \(maxBatch)") }
     guard maxWaitUs >= 0 else { throw ValidationError("--max-wait-us must be 0 or more; got \(maxWaitUs)") }
     guard maxQueue >= maxBatch else {
@@ -86,19 +83,8 @@ struct EncoderCommand: AsyncParsableCommand {
       services: [EncoderService(
         registry: registry, batcher: batcher, metrics: metrics, maxMessageBytes: server.maxMessageBytes, logger: logger)],
       health: health, logger: logger)
-    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: watcher), .init(service: batcher)]
-    if metricsPort >= 0 && !noMetrics {
-      let host = self.host
-      services.append(.init(service: MetricsHTTPServer(host: host, port: metricsPort, metrics: metrics, logger: logger) { port in
-        print("bct-encoder metrics on \(host):\(port)")
-        fflush(nil)
-      }))
-    }
-    services.append(.init(service: grpc))
-    var configuration = ServiceGroupConfiguration(
-      services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-    configuration.maximumGracefulShutdownDuration = .seconds(server.shutdownTimeout)
-    try await ServiceGroup(configuration: configuration).run()
-    logger.info("stopped")
+    try await ServiceRunner.run(
+      name: "bct-encoder", host: host, metricsPort: noMetrics ? -1 : metricsPort, metrics: metrics, server: server,
+      background: [watcher, batcher], grpc: grpc, logger: logger)
   }
 }

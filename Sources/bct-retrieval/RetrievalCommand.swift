@@ -6,7 +6,6 @@ import BCTServing
 import BCTStorage
 import Foundation
 import Logging
-import ServiceLifecycle
 
 /// `bct-retrieval`: the gRPC service with the versioned in-memory index.
 @main
@@ -101,9 +100,7 @@ struct RetrievalCommand: AsyncParsableCommand {
 
   func validate() throws {
     try validatePort(port, flag: "--port")
-    guard metricsPort == -1 || (0...65535).contains(metricsPort) else {
-      throw ValidationError("--metrics-port must be 0-65535, or -1 to disable; got \(metricsPort)")
-    }
+    try ServiceRunner.validateMetricsPort(metricsPort)
     _ = try ServiceAddress(parsing: encoder)
     guard DurableLog.SyncPolicy(rawValue: fsync) != nil else {
       throw ValidationError("--fsync must be always, interval or never; got \(fsync)")
@@ -150,23 +147,12 @@ struct RetrievalCommand: AsyncParsableCommand {
     let grpc = GRPCServerService(
       name: "bct-retrieval", host: host, port: port, options: server, security: security, services: [service],
       health: health, logger: logger)
-    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-      .init(service: StoreMaintenance(store: store, interval: .seconds(snapshotInterval), changes: snapshotChanges, logger: logger)),
-      .init(service: ClientConnections(client)),
-      .init(service: backfiller),
-    ]
-    if metricsPort >= 0 && !noMetrics {
-      let host = self.host
-      services.append(.init(service: MetricsHTTPServer(host: host, port: metricsPort, metrics: metrics, logger: logger) { port in
-        print("bct-retrieval metrics on \(host):\(port)")
-        fflush(nil)
-      }))
-    }
-    services.append(.init(service: grpc))
-    var configuration = ServiceGroupConfiguration(
-      services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-    configuration.maximumGracefulShutdownDuration = .seconds(server.shutdownTimeout)
-    try await ServiceGroup(configuration: configuration).run()
-    logger.info("stopped")
+    try await ServiceRunner.run(
+      name: "bct-retrieval", host: host, metricsPort: noMetrics ? -1 : metricsPort, metrics: metrics, server: server,
+      background: [
+        StoreMaintenance(store: store, interval: .seconds(snapshotInterval), changes: snapshotChanges, logger: logger),
+        ClientConnections(client), backfiller,
+      ],
+      grpc: grpc, logger: logger)
   }
 }
