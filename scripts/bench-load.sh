@@ -50,6 +50,20 @@ small_pid=$started_pid; small_port=$started_port
 "$bin/bct-bench" load --encoder "127.0.0.1:$small_port" --retrieval "127.0.0.1:$ret_port" --pids "$small_pid" \
   --workload embed-batch --rows 64 --clients 32 --seconds "$seconds" >>"$results"
 
+# Encoder outage under load: raw upserts (which need the encoder) from 8 clients;
+# kill -9 the encoder after 2 s, start it again on the same port after 4 s.
+outage_before=$(BCT_RETRIEVAL="127.0.0.1:$ret_port" "$bin/bct" stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["documents"])')
+"$bin/bct-bench" load --encoder "127.0.0.1:$enc_port" --retrieval "127.0.0.1:$ret_port" --workload upsert-raw --clients 8 --seconds 8 >"$work/outage.json" &
+outage_load=$!
+sleep 2
+kill -9 "$enc_pid"
+sleep 2
+start bct-encoder "$work/encoder-again.out" --models "$work/models" --host 127.0.0.1 --port "$enc_port" --no-metrics
+enc_pid=$started_pid
+wait "$outage_load"
+outage_after=$(BCT_RETRIEVAL="127.0.0.1:$ret_port" "$bin/bct" stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["documents"])')
+retrieval_alive=$(kill -0 "$ret_pid" 2>/dev/null && echo yes || echo no)
+
 # Graceful shutdown under load.
 "$bin/bct-bench" load --encoder "127.0.0.1:$enc_port" --retrieval "127.0.0.1:$ret_port" --workload search --clients 32 --seconds 6 >"$work/shutdown-load.json" &
 load_pid=$!
@@ -65,7 +79,8 @@ snapshots=$(ls "$work/data" | grep -c '^snapshot-' || true)
 start bct-retrieval "$work/retrieval2.out" --encoder "127.0.0.1:$enc_port" --data-dir "$work/data" --host 127.0.0.1 --port 0 --no-metrics
 BCT_RETRIEVAL="127.0.0.1:$started_port" "$bin/bct" stats --json >"$work/after.json"
 
-python3 - "$results" "$ret_status" "$term_seconds" "$snapshots" "$work/after.json" "$work/retrieval.out.log" <<'PY'
+python3 - "$results" "$ret_status" "$term_seconds" "$snapshots" "$work/after.json" "$work/retrieval.out.log" \
+  "$work/outage.json" "$outage_before" "$outage_after" "$retrieval_alive" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 names = ["search, 100k docs", "search, 100k docs", "embed (1 image)", "embed (1 image)", "upsert (fsync always)", "overload: embed 64 x 32 clients, queue 128"]
@@ -78,6 +93,10 @@ over = rows[5]
 print(f"overload: {over['errors']} calls refused, p99 latency of a refusal {over['error_p99_ms']:.2f} ms; accepted p99 {over['p99_ms']:.1f} ms")
 after = json.load(open(sys.argv[5]))
 log = open(sys.argv[6]).read()
+o = json.load(open(sys.argv[7]))
+print(f"encoder killed for 2 s under 8-client raw upserts: {o['ok']} acknowledged, errors {o['error_codes']}, "
+      f"retrieval alive: {sys.argv[10]}, documents added {int(sys.argv[9]) - int(sys.argv[8])} "
+      f"(= acknowledged: {int(sys.argv[9]) - int(sys.argv[8]) == o['ok']})")
 print(f"SIGTERM under 32-client load: exit status {sys.argv[2]} after {sys.argv[3]} s; final snapshot written: {'snapshot written' in log}; "
       f"restart restored {after['documents']} documents")
 PY

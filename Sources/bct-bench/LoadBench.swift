@@ -16,7 +16,7 @@ struct LoadBench: AsyncParsableCommand {
 
   @Option(help: "The encoder, HOST:PORT.") var encoder: String
   @Option(help: "The retrieval service, HOST:PORT.") var retrieval: String
-  @Option(help: "What each call does: search (by embedding, k=10), embed (one image), embed-batch (--rows images), upsert (one document by embedding).")
+  @Option(help: "What each call does: search (by embedding, k=10), embed (one image), embed-batch (--rows images), upsert (one document by embedding), upsert-raw (one image, embedded through the encoder).")
   var workload: String = "search"
   @Option(help: "Concurrent clients.") var clients: Int = 32
   @Option(help: "Seconds to run.") var seconds: Double = 10
@@ -80,6 +80,14 @@ struct LoadBench: AsyncParsableCommand {
                     _ = try await embed.embed(images.rows((i % 256)..<(i % 256 + 1)), rowShape: [1, 28, 28], version: "v1", timeout: .seconds(10))
                   case "embed-batch":
                     _ = try await embed.embed(images.rows(0..<min(rows, 256)), rowShape: [1, 28, 28], version: "v1", timeout: .seconds(10))
+                  case "upsert-raw":
+                    var request = Bct_V1_UpsertRequest()
+                    request.documents = [Bct_V1_Document.with {
+                      $0.id = "raw-\(client)-\(i)"
+                      $0.input.shape = [1, 28, 28]
+                      $0.input.values = Array(images.values[((i % 256) * 784)..<((i % 256 + 1) * 784)])
+                    }]
+                    _ = try await search.upsert(request, timeout: .seconds(10))
                   case "upsert":
                     var request = Bct_V1_UpsertRequest()
                     request.documents = [Bct_V1_Document.with {
