@@ -78,8 +78,7 @@ public struct EncoderClient: Sendable {
   ) async throws -> (version: String, embeddings: Matrix) {
     var request = Bct_V1_EmbedRequest()
     request.modelVersion = version
-    request.inputs.shape = [Int64(inputs.rows)] + rowShape.map(Int64.init)
-    request.inputs.float32Le = TensorBytes.littleEndian(inputs.values)
+    request.inputs = Bct_V1_Tensor(batch: inputs, rowShape: rowShape)
     request.normalization = normalize ? .l2 : .none
     let response = try await stub.embed(request, options: callOptions(timeout: timeout))
     let shape = response.embeddings.shape

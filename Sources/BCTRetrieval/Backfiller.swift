@@ -82,8 +82,7 @@ public final class Backfiller: Service, Sendable {
     progress.total = UInt64(total)
     progress.skipped = UInt64(skipped)
     if let started = snapshot.started {
-      let elapsed = ContinuousClock.now - started
-      let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+      let seconds = (ContinuousClock.now - started).inSeconds
       if seconds > 0 && snapshot.reembedded > 0 {
         progress.documentsPerSecond = Double(snapshot.reembedded) / seconds
         progress.etaSeconds = Double(max(0, total - done - skipped)) / progress.documentsPerSecond

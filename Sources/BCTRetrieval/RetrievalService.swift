@@ -68,11 +68,10 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     let (currentVersion, present) = store.read { ($0.documentVersion, $0.index.versions) }
     let rawVersion = request.modelVersion.isEmpty ? (currentVersion ?? table.defaultVersion) : request.modelVersion
     if needsEncoder {
-      guard let info = table.versions[rawVersion] else {
+      guard table.versions[rawVersion] != nil else {
         throw RPCError(code: .notFound, message: "model version \"\(rawVersion)\" is not hosted by the encoder; known: \(table.versions.keys.sorted().joined(separator: ", "))")
       }
       try checkCompatible(rawVersion, with: present, table: table, role: "document version")
-      _ = info
     }
     var stored: [StoredDocument] = []
     stored.reserveCapacity(docs.count)
@@ -193,7 +192,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
       guard table.versions[queryVersion] != nil || present.contains(queryVersion) else {
         throw RPCError(code: .notFound, message: "query version \(queryVersion) is unknown: the encoder does not list it and no document has it; known: \(table.versions.keys.sorted().joined(separator: ", "))")
       }
-      let dimension = table.versions[queryVersion]?.dimension ?? present.lazy.compactMap { v in self.store.read { $0.index.dimension(of: v) } }.first
+      let dimension = table.versions[queryVersion]?.dimension ?? store.read { $0.index.dimension(of: queryVersion) }
       guard let dimension else {
         throw RPCError(code: .notFound, message: "query version \(queryVersion) is unknown (the encoder does not list it and no document has it)")
       }

@@ -73,7 +73,7 @@ struct EncoderBench: AsyncParsableCommand {
       body(calls)
       calls += 1
     }
-    return Double(calls * rowsPerCall) / Self.seconds(clock.now - start)
+    return Double(calls * rowsPerCall) / (clock.now - start).inSeconds
   }
 
   func measureAsync(rowsPerCall: Int, _ body: (Int) async throws -> Void) async throws -> Double {
@@ -85,7 +85,7 @@ struct EncoderBench: AsyncParsableCommand {
       try await body(calls)
       calls += 1
     }
-    return Double(calls * rowsPerCall) / Self.seconds(clock.now - start)
+    return Double(calls * rowsPerCall) / (clock.now - start).inSeconds
   }
 
   /// Rows per second with `clients` concurrent callers of one row each.
@@ -106,10 +106,6 @@ struct EncoderBench: AsyncParsableCommand {
       }
       return try await group.reduce(0, +)
     }
-    return Double(total) / Self.seconds(clock.now - start)
-  }
-
-  static func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    return Double(total) / (clock.now - start).inSeconds
   }
 }

@@ -33,7 +33,7 @@ struct IndexBench: AsyncParsableCommand {
     let ids = (0..<count).map(String.init)
     let addStart = clock.now
     index.add(ids: ids, vectors: vectors)
-    let addSeconds = Self.seconds(clock.now - addStart)
+    let addSeconds = (clock.now - addStart).inSeconds
 
     var single = 0
     let singleStart = clock.now
@@ -41,7 +41,7 @@ struct IndexBench: AsyncParsableCommand {
       _ = index.search(queries.rows((single % 1024)..<(single % 1024 + 1)), k: k)
       single += 1
     }
-    let singleQPS = Double(single) / Self.seconds(clock.now - singleStart)
+    let singleQPS = Double(single) / (clock.now - singleStart).inSeconds
 
     var batches = 0
     let batchStart = clock.now
@@ -50,7 +50,7 @@ struct IndexBench: AsyncParsableCommand {
       _ = index.search(queries.rows(start..<(start + batch)), k: k)
       batches += 1
     }
-    let batchQPS = Double(batches * batch) / Self.seconds(clock.now - batchStart)
+    let batchQPS = Double(batches * batch) / (clock.now - batchStart).inSeconds
 
     let first = index.search(queries.rows(0..<10), k: k).map { $0.map { Int($0.id)! } }
     let result: [String: Any] = [
@@ -71,12 +71,8 @@ struct IndexBench: AsyncParsableCommand {
     for _ in 0..<3 {
       let start = ContinuousClock.now
       BLAS.gemm(a, b, into: &c)
-      best = min(best, seconds(ContinuousClock.now - start))
+      best = min(best, (ContinuousClock.now - start).inSeconds)
     }
     return 2 * pow(Double(size), 3) / best / 1e9
-  }
-
-  static func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
   }
 }

@@ -120,7 +120,7 @@ struct LoadBench: AsyncParsableCommand {
       }
     }
     let elapsed = clock.now - started
-    var result = recorder.summary(seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    var result = recorder.summary(seconds: elapsed.inSeconds)
     result["workload"] = workload
     result["clients"] = clients
     result["memory"] = memory.summary()
@@ -133,7 +133,7 @@ final class Recorder: Sendable {
   private let state = Mutex<(ok: [Double], failed: [Double], codes: [String: Int])>(([], [], [:]))
 
   func record(_ duration: Duration, code: String?) {
-    let ms = Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+    let ms = duration.inSeconds * 1000
     state.withLock { state in
       if let code {
         state.failed.append(ms)

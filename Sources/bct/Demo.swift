@@ -114,12 +114,7 @@ struct Demo: AsyncParsableCommand {
           var request = Bct_V1_UpsertRequest()
           request.modelVersion = "v1"
           request.documents = (offset..<end).map { i in
-            var doc = Bct_V1_Document()
-            doc.id = "test-\(i)"
-            doc.metadata = ["label": "\(test.labels[i])"]
-            doc.input.shape = test.sampleShape.map(Int64.init)
-            doc.input.float32Le = TensorBytes.littleEndian(Array(test.inputs.values[(i * test.inputs.columns)..<((i + 1) * test.inputs.columns)]))
-            return doc
+            Bct_V1_Document(id: "test-\(i)", metadata: ["label": "\(test.labels[i])"], inputs: test.inputs, row: i, shape: test.sampleShape)
           }
           _ = try await client.upsert(request)
           bar.update(label: "indexing with v1", done: end, total: count, detail: "", finished: end == count)
@@ -161,10 +156,7 @@ struct Demo: AsyncParsableCommand {
     for offset in stride(from: 0, to: count, by: 256) {
       let end = min(count, offset + 256)
       var request = Bct_V1_SearchRequest()
-      var tensor = Bct_V1_Tensor()
-      tensor.shape = [Int64(end - offset)] + test.sampleShape.map(Int64.init)
-      tensor.float32Le = TensorBytes.littleEndian(Array(test.inputs.values[(offset * test.inputs.columns)..<(end * test.inputs.columns)]))
-      request.inputs = tensor
+      request.inputs = Bct_V1_Tensor(batch: test.inputs.rows(offset..<end), rowShape: test.sampleShape)
       request.k = 6
       request.queryModelVersion = version
       let response = try await client.search(request, timeout: .seconds(120))

@@ -104,13 +104,9 @@ struct Upsert: AsyncParsableCommand {
           var request = Bct_V1_UpsertRequest()
           request.modelVersion = version
           request.documents = (offset..<end).map { r in
-            var doc = Bct_V1_Document()
-            doc.id = "\(idPrefix)\(first + r)"
-            doc.metadata = ["source": source, "index": "\(first + r)"]
-            if let labels { doc.metadata["label"] = "\(labels[r])" }
-            doc.input.shape = shape.map(Int64.init)
-            doc.input.float32Le = TensorBytes.littleEndian(Array(inputs.values[(r * inputs.columns)..<((r + 1) * inputs.columns)]))
-            return doc
+            var metadata = ["source": source, "index": "\(first + r)"]
+            if let labels { metadata["label"] = "\(labels[r])" }
+            return Bct_V1_Document(id: "\(idPrefix)\(first + r)", metadata: metadata, inputs: inputs, row: r, shape: shape)
           }
           let response = try await client.upsert(request, timeout: connection.timeout)
           inserted += Int(response.inserted)
@@ -146,10 +142,7 @@ struct Search: AsyncParsableCommand {
       }
       try checkWidth(inputs.columns, fits: shape, source: source)
       var request = Bct_V1_SearchRequest()
-      var tensor = Bct_V1_Tensor()
-      tensor.shape = [Int64(inputs.rows)] + shape.map(Int64.init)
-      tensor.float32Le = TensorBytes.littleEndian(inputs.values)
-      request.inputs = tensor
+      request.inputs = Bct_V1_Tensor(batch: inputs, rowShape: shape)
       request.k = Int32(clamping: k)
       request.queryModelVersion = version
       let response = try await connection.withRetrieval { try await $0.search(request, timeout: connection.timeout) }
