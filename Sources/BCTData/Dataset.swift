@@ -80,4 +80,23 @@ public struct Dataset: Sendable {
     let keep = max(1, Int((Double(count) * fraction).rounded()))
     return subset(indices.prefix(keep).sorted())
   }
+
+  /// Splits off a fixed, seeded validation set: `fraction` of the examples (at
+  /// least one when `fraction > 0`) chosen by `seed`, and the rest for training.
+  /// Both keep the original order, and no example is in both.
+  public func validationSplit(fraction: Double, seed: UInt64) -> (train: Dataset, validation: Dataset) {
+    let (train, validation) = Self.validationIndices(count: count, fraction: fraction, seed: seed)
+    return (subset(train), subset(validation, name: "\(name)/validation"))
+  }
+
+  /// The indices of a `count`-example split: `validation` is `fraction` of them
+  /// chosen by `seed`, `train` the rest, both sorted and disjoint.
+  public static func validationIndices(count: Int, fraction: Double, seed: UInt64) -> (train: [Int], validation: [Int]) {
+    guard fraction > 0, count > 1 else { return (Array(0..<count), []) }
+    var generator = SeededGenerator(seed: seed ^ 0x5A11_DA7E)
+    var indices = Array(0..<count)
+    indices.shuffle(using: &generator)
+    let take = min(count - 1, max(1, Int((Double(count) * fraction).rounded())))
+    return (indices.dropFirst(take).sorted(), indices.prefix(take).sorted())
+  }
 }

@@ -22,8 +22,12 @@ public struct Manifest: Codable, Sendable, Equatable {
   public var lineage: String
   /// Version this one was trained against (frozen old head); nil for a root.
   public var parentVersion: String?
-  /// Versions whose embeddings can be compared with this version's.
+  /// Older versions of the lineage this version is certified against (see `compatibility`).
   public var compatibleWith: [String]
+  /// Certificates against older versions of the lineage, measured on held-out
+  /// data when the version was trained (or re-certified by `bct eval --certify`).
+  /// Nil in manifests written before certificates existed.
+  public var compatibility: [CompatibilityCertificate]?
   /// How it was trained.
   public var training: TrainingInfo
   /// Figures recorded by `bct eval`.
@@ -34,8 +38,10 @@ public struct Manifest: Codable, Sendable, Equatable {
   public init(
     version: String, architecture: ArchitectureInfo, inputShape: [Int], inputNormalization: InputNormalization,
     embeddingDim: Int, head: HeadInfo, lineage: String, parentVersion: String?, compatibleWith: [String],
-    training: TrainingInfo, evaluations: [EvaluationRecord], createdAt: String
+    training: TrainingInfo, evaluations: [EvaluationRecord], createdAt: String,
+    compatibility: [CompatibilityCertificate]? = nil
   ) {
+    self.compatibility = compatibility
     self.version = version
     self.architecture = architecture
     self.inputShape = inputShape
@@ -93,12 +99,16 @@ public struct Manifest: Codable, Sendable, Equatable {
     public var examples: Int
     /// Wall-clock seconds of training.
     public var seconds: Double
+    /// The held-out validation split carved from the training data before any
+    /// class or fraction selection; nil when the version trained on all of it.
+    public var validation: ValidationInfo?
 
     public init(
       dataset: String, seed: UInt64, classes: [Int]?, fraction: Double, compatibilityObjective: String,
       epochs: Int, batchSize: Int, optimizer: String, learningRate: Double, options: [String: String],
-      examples: Int, seconds: Double
+      examples: Int, seconds: Double, validation: ValidationInfo? = nil
     ) {
+      self.validation = validation
       self.dataset = dataset
       self.seed = seed
       self.classes = classes
@@ -111,6 +121,22 @@ public struct Manifest: Codable, Sendable, Equatable {
       self.options = options
       self.examples = examples
       self.seconds = seconds
+    }
+  }
+
+  /// Which examples of the training data were held out for validation.
+  public struct ValidationInfo: Codable, Sendable, Equatable {
+    /// Fraction of the training data held out.
+    public var fraction: Double
+    /// Seed choosing them.
+    public var seed: UInt64
+    /// Examples held out.
+    public var examples: Int
+
+    public init(fraction: Double, seed: UInt64, examples: Int) {
+      self.fraction = fraction
+      self.seed = seed
+      self.examples = examples
     }
   }
 

@@ -34,6 +34,16 @@ extension Matrix {
            values: Array(values[(range.lowerBound * columns)..<(range.upperBound * columns)]))
   }
 
+  /// Columns `range` of every row, as a new matrix.
+  public func columns(_ range: Range<Int>) -> Matrix {
+    var out = Matrix(rows: rows, columns: range.count)
+    for r in 0..<rows {
+      out.values.replaceSubrange((r * range.count)..<((r + 1) * range.count),
+                                 with: values[(r * columns + range.lowerBound)..<(r * columns + range.upperBound)])
+    }
+    return out
+  }
+
   /// `self += scale * other`, element by element.
   public mutating func add(_ other: Matrix, scaledBy scale: Float = 1) {
     precondition(rows == other.rows && columns == other.columns, "add: shapes differ")

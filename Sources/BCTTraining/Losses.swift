@@ -1,3 +1,4 @@
+import BCTModel
 import BCTNumerics
 
 #if canImport(Glibc)
@@ -113,6 +114,72 @@ public enum Losses {
     for (i, label) in labels.enumerated() { byClass[label, default: []].append(i) }
     let result = contrastive(anchors: new, candidates: old, temperature: temperature) { byClass[labels[$0]]! }
     return LossResult(value: result.value, gradient: result.anchors)
+  }
+
+  /// BCT's influence loss: the OLD head, frozen, classifies the NEW embeddings
+  /// (cross-entropy); only the embeddings get a gradient. With `cosineScale`, the
+  /// old head is used as a normalised (cosine) classifier: logits = s * cos(f, w_c),
+  /// bias dropped, which matches the cosine similarity retrieval ranks by.
+  public static func influence(
+    oldHead: ClassifierHead, features: Matrix, labels: [Int], cosineScale: Float? = nil
+  ) -> LossResult {
+    guard let scale = cosineScale else {
+      let ce = softmaxCrossEntropy(logits: oldHead.logits(features), labels: labels)
+      let back = oldHead.backward(features: features, logitGradient: ce.gradient, needsParameterGradients: false)
+      return LossResult(value: ce.value, gradient: back.features)
+    }
+    let (unit, norms) = features.l2NormalizedRowsWithNorms()
+    var logits = BLAS.matmul(unit, oldHead.weight.l2NormalizedRows(), transposeB: .transposed)
+    logits.values.withUnsafeMutableBufferPointer { v in
+      for i in 0..<v.count { v[i] *= scale }
+    }
+    var ce = softmaxCrossEntropy(logits: logits, labels: labels)
+    ce.gradient.values.withUnsafeMutableBufferPointer { g in
+      for i in 0..<g.count { g[i] *= scale }
+    }
+    let dUnit = BLAS.matmul(ce.gradient, oldHead.weight.l2NormalizedRows())
+    return LossResult(value: ce.value, gradient: l2NormalizeBackward(normalized: unit, norms: norms, gradient: dUnit))
+  }
+
+  /// The Hot-Refresh / RACT compatibility term (Zhang et al., ICLR 2022), on unit
+  /// vectors: each new embedding's positive is the frozen OLD embedding of the same
+  /// example; its negatives are the old AND the new embeddings of examples of other
+  /// classes (same-class others are left out of the denominator). A low temperature
+  /// (0.01-0.05) makes it a hard margin. The gradient reaches the new embeddings
+  /// both as anchors and as negatives; old embeddings get none.
+  public static func hotRefreshContrastive(
+    new: Matrix, old: Matrix, labels: [Int], temperature: Float
+  ) -> LossResult {
+    precondition(new.rows == old.rows && new.columns == old.columns && new.rows == labels.count, "batch shapes differ")
+    let n = new.rows
+    let candidates = Matrix(rows: 2 * n, columns: new.columns, values: old.values + new.values)
+    let logits = BLAS.matmul(new, candidates, transposeB: .transposed)
+    var dLogits = Matrix(rows: n, columns: 2 * n)
+    var total: Float = 0
+    let scale = 1 / (Float(max(n, 1)) * temperature)
+    logits.values.withUnsafeBufferPointer { l in
+      dLogits.values.withUnsafeMutableBufferPointer { d in
+        for i in 0..<n {
+          let row = l.baseAddress! + i * 2 * n
+          let out = d.baseAddress! + i * 2 * n
+          func included(_ j: Int) -> Bool { j == i || labels[j % n] != labels[i] }
+          var maximum = -Float.infinity
+          for j in 0..<(2 * n) where included(j) { maximum = max(maximum, row[j] / temperature) }
+          var sum: Float = 0
+          for j in 0..<(2 * n) where included(j) {
+            let e = expf(row[j] / temperature - maximum)
+            out[j] = e
+            sum += e
+          }
+          total += maximum + logf(sum) - row[i] / temperature
+          for j in 0..<(2 * n) where included(j) { out[j] = out[j] / sum * scale }
+          out[i] -= scale
+        }
+      }
+    }
+    var dNew = BLAS.matmul(dLogits.columns(n..<(2 * n)), new, transposeA: .transposed)
+    dNew.add(BLAS.matmul(dLogits, candidates))
+    return LossResult(value: total / Float(max(n, 1)), gradient: dNew)
   }
 
   /// Row-wise softmax and log-sum-exp, numerically stable.

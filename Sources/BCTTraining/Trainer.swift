@@ -18,12 +18,17 @@ public struct Trainer: Sendable {
     public var dataset: String
     public var classes: [Int]?
     public var fraction: Double
+    /// The validation split held out of the training data before `classes` and `fraction`.
+    public var validation: Manifest.ValidationInfo?
 
-    public init(version: String, dataset: String, classes: [Int]?, fraction: Double) {
+    public init(
+      version: String, dataset: String, classes: [Int]?, fraction: Double, validation: Manifest.ValidationInfo? = nil
+    ) {
       self.version = version
       self.dataset = dataset
       self.classes = classes
       self.fraction = fraction
+      self.validation = validation
     }
   }
 
@@ -66,7 +71,6 @@ public struct Trainer: Sendable {
     // Old head, frozen: never updated below; extended with synthesized rows for
     // classes the old model never saw (class means of old-model embeddings).
     let oldHead = try old.map { try Self.frozenOldHead($0, for: data) }
-    let needsOldFeatures = compatibility == .l2 || compatibility == .contrastive
 
     var optimizer = Optimizer(kind: config.optimizer, momentum: config.momentum, weightDecay: config.weightDecay)
     var queue = Matrix(rows: 0, columns: config.embeddingDim)
@@ -91,27 +95,33 @@ public struct Trainer: Sendable {
         let headGradients = head.backward(features: features, logitGradient: ce.gradient, needsParameterGradients: headTrainable)
         var featureGradient = headGradients.features
 
-        if let oldHead, compatibility == .influence || compatibility == .contrastive {
+        if let oldHead, compatibility.usesInfluence {
           // Influence loss: L += lambda * CE(old head, frozen, on new embeddings).
-          let influence = Losses.softmaxCrossEntropy(logits: oldHead.logits(features), labels: labels)
+          let influence = Losses.influence(
+            oldHead: oldHead, features: features, labels: labels, cosineScale: config.influenceCosineScale)
           loss += config.influenceWeight * influence.value
-          let back = oldHead.backward(features: features, logitGradient: influence.gradient, needsParameterGradients: false)
-          featureGradient.add(back.features, scaledBy: config.influenceWeight)
+          featureGradient.add(influence.gradient, scaledBy: config.influenceWeight)
         }
-        if needsOldFeatures, let old {
+        if compatibility.usesOldEmbeddings, let old {
           let oldFeatures = old.backbone.embed(raw)
-          if compatibility == .l2 {
+          switch compatibility {
+          case .l2:
             let regression = Losses.featureRegression(new: features, old: oldFeatures)
             loss += config.l2Weight * regression.value
             featureGradient.add(regression.gradient, scaledBy: config.l2Weight)
-          } else {
+          case .contrastive, .ract:
             let (unit, norms) = features.l2NormalizedRowsWithNorms()
-            let contrast = Losses.crossModelContrastive(
-              new: unit, old: oldFeatures.l2NormalizedRows(), labels: labels, temperature: config.contrastiveTemperature)
-            loss += config.contrastiveWeight * contrast.value
+            let (weight, term) = compatibility == .ract
+              ? (config.ractWeight, Losses.hotRefreshContrastive(
+                  new: unit, old: oldFeatures.l2NormalizedRows(), labels: labels, temperature: config.ractTemperature))
+              : (config.contrastiveWeight, Losses.crossModelContrastive(
+                  new: unit, old: oldFeatures.l2NormalizedRows(), labels: labels,
+                  temperature: config.contrastiveTemperature))
+            loss += weight * term.value
             featureGradient.add(
-              l2NormalizeBackward(normalized: unit, norms: norms, gradient: contrast.gradient),
-              scaledBy: config.contrastiveWeight)
+              l2NormalizeBackward(normalized: unit, norms: norms, gradient: term.gradient), scaledBy: weight)
+          case .none, .influence, .procrustes:
+            break
           }
         }
 
@@ -156,9 +166,33 @@ public struct Trainer: Sendable {
           examplesPerSecond: Double(seen) / max(elapsed, 1e-9), epochFinished: seen == data.count))
       }
     }
+    if let old, compatibility == .procrustes {
+      backbone = try Self.rotated(backbone, toward: old, on: data)
+    }
     return makeVersion(
       backbone: backbone, head: head, old: old, compatibility: compatibility, run: run,
       examples: data.count, seconds: Date().timeIntervalSince(started))
+  }
+
+  /// `backbone` with its last linear layer rotated by the orthogonal Procrustes map
+  /// from its unit embeddings to `old`'s, fitted on (at most 20,000 of) `data`.
+  /// A rotation leaves every similarity among its own embeddings unchanged.
+  public static func rotated(_ backbone: Backbone, toward old: ModelVersion, on data: Dataset) throws -> Backbone {
+    let sample = data.count <= 20_000 ? data : data.fraction(20_000 / Double(data.count), seed: 0x9C0)
+    let source = backbone.embed(sample.inputs).l2NormalizedRows()
+    let target = old.backbone.embed(sample.inputs).l2NormalizedRows()
+    guard let rotation = Procrustes.fit(source: source, target: target) else {
+      throw ModelError("the Procrustes fit to \(old.version) did not converge (the two embedding spaces are degenerate)")
+    }
+    let last = backbone.network.layers.count - 1
+    guard last >= 0, backbone.network.layers[last] is Linear else {
+      throw ModelError("the backbone has no final linear layer to rotate")
+    }
+    // e = h W^T + b; e R = h (R^T W)^T + b R.
+    var rotatedBackbone = backbone
+    rotatedBackbone.network.parameters[last][0] = BLAS.matmul(rotation, backbone.network.parameters[last][0], transposeA: .transposed)
+    rotatedBackbone.network.parameters[last][1] = BLAS.matmul(backbone.network.parameters[last][1], rotation)
+    return rotatedBackbone
   }
 
   /// Gradients of the auxiliary InfoNCE term: two augmented views through the
@@ -225,12 +259,12 @@ public struct Trainer: Sendable {
       head: .init(kind: head.kind.rawValue, fingerprint: fingerprint, numClasses: head.classCount),
       lineage: compatible ? old!.manifest.lineage : fingerprint,
       parentVersion: compatible ? old!.version : nil,
-      compatibleWith: compatible ? [old!.version] + old!.manifest.compatibleWith : [],
+      compatibleWith: [],
       training: .init(
         dataset: run.dataset, seed: config.seed, classes: run.classes, fraction: run.fraction,
         compatibilityObjective: compatibility.rawValue, epochs: config.epochs, batchSize: config.batchSize,
         optimizer: config.optimizer.rawValue, learningRate: Double(config.learningRate), options: options,
-        examples: examples, seconds: seconds),
+        examples: examples, seconds: seconds, validation: run.validation),
       evaluations: [],
       createdAt: ISO8601DateFormatter().string(from: Date()))
     return ModelVersion(manifest: manifest, backbone: backbone, head: head)

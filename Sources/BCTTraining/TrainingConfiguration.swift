@@ -10,8 +10,21 @@ public enum CompatibilityObjective: String, Sendable, CaseIterable, Codable {
   case l2
   /// The influence loss plus a new-to-old supervised contrastive term: new embeddings
   /// are pulled to the frozen old embeddings of same-class examples and pushed from
-  /// other classes. The default: it is what new-query/old-gallery retrieval rewards.
+  /// other classes.
   case contrastive
+  /// The influence loss plus the Hot-Refresh / RACT term (Zhang et al., ICLR 2022):
+  /// each new embedding's positive is the old embedding of the same example; the
+  /// old and new embeddings of other classes are its negatives; low temperature.
+  case ract
+  /// Training-free alignment: an independent model whose last layer is then
+  /// rotated by the orthogonal Procrustes map from its space to the old one, fitted
+  /// on the training data (new/new retrieval is unchanged by a rotation).
+  case procrustes
+
+  /// Whether the objective classifies new embeddings with the old head, frozen.
+  public var usesInfluence: Bool { self == .influence || self == .contrastive || self == .ract }
+  /// Whether the objective needs the old backbone's embeddings of each batch.
+  public var usesOldEmbeddings: Bool { self == .l2 || self == .contrastive || self == .ract }
 }
 
 /// Everything that decides how a version is trained.
@@ -32,6 +45,13 @@ public struct TrainingConfiguration: Sendable {
   public var compatibility: CompatibilityObjective = .contrastive
   /// Weight of the influence loss (old head, frozen).
   public var influenceWeight: Float = 1
+  /// With a value, the influence loss uses the old head as a cosine classifier at
+  /// this logit scale (normalised rows and embeddings, no bias); nil = as trained.
+  public var influenceCosineScale: Float?
+  /// Weight of the Hot-Refresh / RACT term.
+  public var ractWeight: Float = 1
+  /// Temperature of the Hot-Refresh / RACT term.
+  public var ractTemperature: Float = 0.05
   /// Weight of the L2 feature regression.
   public var l2Weight: Float = 1
   /// Weight of the new-to-old contrastive term.
@@ -57,13 +77,21 @@ public struct TrainingConfiguration: Sendable {
     ]
     if withOld {
       switch compatibility {
-      case .none: break
+      case .none, .procrustes: break
       case .influence: options["influence-weight"] = "\(influenceWeight)"
       case .l2: options["l2-weight"] = "\(l2Weight)"
       case .contrastive:
         options["influence-weight"] = "\(influenceWeight)"
         options["contrastive-weight"] = "\(contrastiveWeight)"
         options["contrastive-temperature"] = "\(contrastiveTemperature)"
+      case .ract:
+        options["influence-weight"] = "\(influenceWeight)"
+        options["ract-weight"] = "\(ractWeight)"
+        options["ract-temperature"] = "\(ractTemperature)"
+      }
+      if compatibility.usesInfluence, let influenceCosineScale {
+        options["influence-head"] = "cosine"
+        options["influence-cosine-scale"] = "\(influenceCosineScale)"
       }
     }
     if infoNCEWeight > 0 {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BCTData
+import BCTEvaluation
 import BCTModel
 import BCTModelRepository
 import BCTNumerics
@@ -13,8 +14,12 @@ struct Train: AsyncParsableCommand {
     discussion: """
       Writes manifest.json, backbone.safetensors and head.safetensors to --out. \
       With --old, the new version is trained against the old version's frozen head \
-      (and, for l2/contrastive, its frozen backbone), so its embeddings can be \
-      compared with the old version's.
+      (and, for l2/contrastive/ract, its frozen backbone), so its embeddings can be \
+      compared with the old version's. A seeded validation split (--val-fraction of \
+      the training data, taken before --classes and --fraction) is never trained on; \
+      with --old the new version is certified on it against --old and every other \
+      version of the lineage in the repository (--old's folder's parent): the manifest \
+      gets a compatibility section and compatible_with lists the certified versions.
       """)
 
   @Option(help: "Backbone architecture: mlp or cnn.") var arch: String = "mlp"
@@ -32,9 +37,14 @@ struct Train: AsyncParsableCommand {
   @Option(help: "Output folder: the model version's folder in a model repository.") var out: String
   @Option(help: "Version name (default: the --out folder's name).") var version: String?
   @Option(help: "Old version folder to be compatible with.") var old: String?
-  @Option(help: "Compatibility objective with --old: contrastive (default), influence, l2 or none.")
-  var compat: String = CompatibilityObjective.contrastive.rawValue
+  @Option(help: "Compatibility objective with --old: \(CompatibilityObjective.allCases.map(\.rawValue).joined(separator: ", ")) (default \(TrainingConfiguration().compatibility.rawValue)).")
+  var compat: String = TrainingConfiguration().compatibility.rawValue
   @Option(help: "Weight of the influence loss (old head, frozen).") var influenceWeight: Float = 1
+  @Option(help: "Influence loss head: linear (the old head as trained) or cosine (normalised rows and embeddings).")
+  var influenceHead: String = "linear"
+  @Option(help: "Logit scale of the cosine influence head.") var cosineScale: Float = 16
+  @Option(help: "Weight of the Hot-Refresh/RACT term (--compat ract).") var ractWeight: Float = 1
+  @Option(help: "Temperature of the Hot-Refresh/RACT term.") var ractTemperature: Float = 0.05
   @Option(help: "Weight of the L2 feature regression (--compat l2).") var l2Weight: Float = 1
   @Option(help: "Weight of the new-to-old contrastive term.") var contrastiveWeight: Float = 1
   @Option(help: "Temperature of the new-to-old contrastive term.") var contrastiveTemperature: Float = 0.1
@@ -47,6 +57,14 @@ struct Train: AsyncParsableCommand {
   @Option(help: "Train on this fraction of the training split, (0, 1].") var fraction: Double = 1
   @Option(help: "Seed of the fixed --fraction subset (kept apart from --seed so versions can share it).")
   var splitSeed: UInt64 = 0
+  @Option(help: "Fraction of the training data held out as the validation split, [0, 0.5]; 0 = none (no certificate).")
+  var valFraction: Double = 0.1
+  @Option(help: "Seed of the validation split (keep it the same across the versions of a lineage).")
+  var valSeed: UInt64 = 0
+  @Option(help: "Margin, in points, by which every step of the compatibility criterion must hold to certify.")
+  var margin: Double = CompatibilityCertifier.defaultMarginPoints
+  @Option(help: "Model repository holding the lineage's older versions (default: --old's parent folder).")
+  var repository: String?
   @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
   @Flag(help: "Replace an existing model in --out.") var force = false
   @OptionGroup var data: DataOptions
@@ -56,7 +74,13 @@ struct Train: AsyncParsableCommand {
     guard OptimizerKind(rawValue: optimizer) != nil else { throw ValidationError("--optimizer must be adam or sgd") }
     guard LearningRateSchedule(rawValue: schedule) != nil else { throw ValidationError("--schedule must be constant, cosine or step") }
     guard CompatibilityObjective(rawValue: compat) != nil else {
-      throw ValidationError("--compat must be contrastive, influence, l2 or none")
+      throw ValidationError("--compat must be one of \(CompatibilityObjective.allCases.map(\.rawValue).joined(separator: ", ")), got \(compat)")
+    }
+    guard ["linear", "cosine"].contains(influenceHead) else { throw ValidationError("--influence-head must be linear or cosine") }
+    guard valFraction >= 0, valFraction <= 0.5 else { throw ValidationError("--val-fraction must be in [0, 0.5], got \(valFraction)") }
+    guard margin >= 0, margin.isFinite else { throw ValidationError("--margin must be a non-negative number of points") }
+    guard cosineScale > 0, ractTemperature > 0, ractWeight >= 0 else {
+      throw ValidationError("--cosine-scale and --ract-temperature must be > 0, --ract-weight >= 0")
     }
     guard ClassifierHead.Kind(rawValue: head) != nil else { throw ValidationError("--head must be linear or etf") }
     guard fraction > 0, fraction <= 1 else { throw ValidationError("--fraction must be in (0, 1], got \(fraction)") }
@@ -93,6 +117,9 @@ struct Train: AsyncParsableCommand {
     config.head = ClassifierHead.Kind(rawValue: head)!
     config.compatibility = CompatibilityObjective(rawValue: compat)!
     config.influenceWeight = influenceWeight
+    config.influenceCosineScale = influenceHead == "cosine" ? cosineScale : nil
+    config.ractWeight = ractWeight
+    config.ractTemperature = ractTemperature
     config.l2Weight = l2Weight
     config.contrastiveWeight = contrastiveWeight
     config.contrastiveTemperature = contrastiveTemperature
@@ -101,21 +128,52 @@ struct Train: AsyncParsableCommand {
     config.queueSize = queueSize
 
     let oldVersion = try old.map { try ModelVersion.load(from: URL(fileURLWithPath: $0)) }
-    var train = try data.source.load(.train)
+    let (trainPart, validation) = try data.source.load(.train).validationSplit(fraction: valFraction, seed: valSeed)
+    var train = trainPart
     let classList = try classes.map(parseClasses)
     if let classList { train = train.keepingClasses(Set(classList)) }
     train = train.fraction(fraction, seed: splitSeed)
     let name = version ?? outURL.lastPathComponent
     let objective = oldVersion == nil ? "fresh lineage" : "compatible with \(oldVersion!.version) (\(compat))"
-    ProgressBar.write("bct train: \(name) = \(arch) on \(train.count) examples of \(data.source.name), \(objective)\n")
+    ProgressBar.write("bct train: \(name) = \(arch) on \(train.count) examples of \(data.source.name) (\(validation.count) held out for validation), \(objective)\n")
 
     var bar = ProgressBar()
     let trainer = Trainer(configuration: config)
-    let model = try trainer.train(
+    let validationInfo = validation.count > 0
+      ? Manifest.ValidationInfo(fraction: valFraction, seed: valSeed, examples: validation.count) : nil
+    var model = try trainer.train(
       on: train, old: oldVersion,
-      run: .init(version: name, dataset: data.source.name, classes: classList, fraction: fraction)
+      run: .init(version: name, dataset: data.source.name, classes: classList, fraction: fraction, validation: validationInfo)
     ) { bar.show($0) }
+    if let oldVersion, model.manifest.lineage == oldVersion.manifest.lineage {
+      model.manifest = try certify(model, old: oldVersion, validation: validation, classes: classList)
+    }
     try model.save(to: outURL)
     print("saved \(name) to \(out) (head \(model.manifest.head.fingerprint.prefix(12)), lineage \(model.manifest.lineage.prefix(12)), \(String(format: "%.1f", model.manifest.training.seconds)) s)")
+  }
+
+  /// The new version's manifest with certificates against `old` and every other
+  /// version of its lineage in the repository, measured on the validation split
+  /// restricted to the classes the new version serves.
+  private func certify(_ model: ModelVersion, old: ModelVersion, validation: Dataset, classes: [Int]?) throws -> Manifest {
+    guard validation.count > 1 else {
+      print("not certified: --val-fraction 0 leaves no validation split to certify \(model.version) on; compatible_with stays empty")
+      return model.manifest
+    }
+    if let recorded = old.manifest.training.validation, recorded.fraction != valFraction || recorded.seed != valSeed {
+      print("warning: \(old.version) held out a different validation split (fraction \(recorded.fraction), seed \(recorded.seed)); its training data may overlap this one's validation split")
+    } else if old.manifest.training.validation == nil {
+      print("warning: \(old.version) records no validation split, so it may have trained on this one's validation examples")
+    }
+    let repositoryURL = repository.map { URL(fileURLWithPath: $0) }
+      ?? URL(fileURLWithPath: self.old!).standardizedFileURL.deletingLastPathComponent()
+    let others = try LineageScan.versions(
+      in: repositoryURL, lineage: model.manifest.lineage, excluding: [model.version, old.version])
+    let data = classes.map { validation.keepingClasses(Set($0)) } ?? validation
+    let split = String(format: "validation split (%g%% of the training data, seed %llu)", valFraction * 100, valSeed)
+    let certificates = CompatibilityCertifier.certify(
+      new: model, against: others + [old], on: data, split: split, marginPoints: margin)
+    for certificate in certificates { print(certificate.summary(newVersion: model.version)) }
+    return CompatibilityCertifier.recording(certificates, in: model.manifest)
   }
 }
