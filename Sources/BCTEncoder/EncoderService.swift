@@ -61,7 +61,7 @@ public struct EncoderService: Bct_V1_Encoder.SimpleServiceProtocol {
       response.defaultVersion = catalog.defaultVersion ?? ""
       response.models = catalog.ordered.map { served in
         ModelInfoMapping.info(
-          served.manifest, compatibleWith: catalog.compatibleVersions(of: served.version),
+          served.manifest, relations: catalog.relations(of: served.version),
           isDefault: served.version == catalog.defaultVersion)
       }
       return response
@@ -71,8 +71,8 @@ public struct EncoderService: Bct_V1_Encoder.SimpleServiceProtocol {
 
 /// Manifest facts as the wire `ModelInfo`.
 public enum ModelInfoMapping {
-  /// The `ModelInfo` of a version.
-  public static func info(_ manifest: Manifest, compatibleWith: [String], isDefault: Bool) -> Bct_V1_ModelInfo {
+  /// The `ModelInfo` of a version, given its relation to every other hosted version.
+  public static func info(_ manifest: Manifest, relations: [String: PairCompatibility], isDefault: Bool) -> Bct_V1_ModelInfo {
     var info = Bct_V1_ModelInfo()
     info.version = manifest.version
     info.architecture = manifest.architecture.name
@@ -86,7 +86,9 @@ public enum ModelInfoMapping {
     info.numClasses = Int32(manifest.head.numClasses)
     info.lineage = manifest.lineage
     info.parentVersion = manifest.parentVersion ?? ""
-    info.compatibleWith = compatibleWith
+    info.compatibleWith = relations.filter { $0.value == .certified }.keys.sorted()
+    info.compatibility = relations.mapValues(wire)
+    info.certificates = manifest.certificates.map(wire)
     info.isDefault = isDefault
     info.evaluations = manifest.evaluations.map { record in
       var result = Bct_V1_EvaluationResult()
@@ -105,5 +107,38 @@ public enum ModelInfoMapping {
     info.training.compatibilityObjective = manifest.training.compatibilityObjective
     info.training.epochs = Int32(manifest.training.epochs)
     return info
+  }
+
+  /// A pair relation on the wire.
+  public static func wire(_ relation: PairCompatibility) -> Bct_V1_PairCompatibility {
+    switch relation {
+    case .same, .certified: return .certified
+    case .uncertified: return .uncertified
+    case .incompatible: return .incompatible
+    }
+  }
+
+  /// A certificate on the wire.
+  public static func wire(_ certificate: CompatibilityCertificate) -> Bct_V1_CompatibilityCertificate {
+    func figures(_ f: CompatibilityCertificate.Figures) -> Bct_V1_CriterionFigures {
+      var out = Bct_V1_CriterionFigures()
+      out.oldOld = f.oldOld
+      out.newOld = f.newOld
+      out.newNew = f.newNew
+      return out
+    }
+    var out = Bct_V1_CompatibilityCertificate()
+    out.oldVersion = certificate.oldVersion
+    out.oldHeadFingerprint = certificate.oldHeadFingerprint
+    out.top1 = figures(certificate.top1)
+    out.meanAveragePrecision = figures(certificate.meanAveragePrecision)
+    out.marginPoints = certificate.marginPoints
+    out.dataset = certificate.dataset
+    out.split = certificate.split
+    out.examples = Int64(certificate.examples)
+    out.verdict = certificate.verdict == .certified ? .certified : .uncertified
+    out.reasons = certificate.reasons
+    out.issuedAt = certificate.issuedAt
+    return out
   }
 }

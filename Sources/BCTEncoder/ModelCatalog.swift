@@ -64,16 +64,14 @@ public struct ModelCatalog: Sendable {
     return lineages.flatMap { lineage in byAge.filter { $0.manifest.lineage == lineage } }
   }
 
-  /// Versions whose embeddings can be compared with `version`'s: those its
-  /// manifest names plus every loaded version of the same lineage.
-  public func compatibleVersions(of version: String) -> [String] {
-    guard let model = models[version] else { return [] }
-    var names = Set(model.manifest.compatibleWith)
-    for other in models.values where other.version != version && other.manifest.lineage == model.manifest.lineage {
-      names.insert(other.version)
+  /// How `version` relates to every other loaded version (`PairCompatibility.of`).
+  public func relations(of version: String) -> [String: PairCompatibility] {
+    guard let model = models[version] else { return [:] }
+    var relations: [String: PairCompatibility] = [:]
+    for other in models.values where other.version != version {
+      relations[other.version] = PairCompatibility.of(model.manifest, other.manifest)
     }
-    names.remove(version)
-    return names.sorted()
+    return relations
   }
 
   /// The newest loaded version (by `created_at`, then name), the default unless pinned.

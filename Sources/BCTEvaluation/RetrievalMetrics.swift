@@ -39,30 +39,46 @@ public enum RetrievalMetrics {
       let end = min(n, start + block)
       let scores = BLAS.matmul(queries.rows(start..<end), gallery, transposeB: .transposed)
       DispatchQueue.concurrentPerform(iterations: workers) { worker in
-        var ranking: [(Float, Bool)] = []
-        ranking.reserveCapacity(g)
+        var relevantScores: [Float] = []
+        var above: [Int] = []
         for q in stride(from: start + worker, to: end, by: workers) {
           let label = queryLabels[q]
           let relevant = (labelCounts[label] ?? 0) - (excludeSelf && galleryLabels[q] == label ? 1 : 0)
           guard relevant > 0 else { continue }
-          ranking.removeAll(keepingCapacity: true)
           scores.values.withUnsafeBufferPointer { s in
             let row = s.baseAddress! + (q - start) * g
-            for j in 0..<g where !(excludeSelf && j == q) {
-              ranking.append((row[j], galleryLabels[j] == label))
+            // Rank of the k-th best relevant item = k + 1 + the irrelevant items
+            // scoring above it (ties go to the relevant item). Sorting only the
+            // relevant scores and histogramming the rest avoids a full sort.
+            relevantScores.removeAll(keepingCapacity: true)
+            for j in 0..<g where galleryLabels[j] == label && !(excludeSelf && j == q) {
+              relevantScores.append(row[j])
+            }
+            relevantScores.sort(by: >)
+            above.removeAll(keepingCapacity: true)
+            above.append(contentsOf: repeatElement(0, count: relevant + 1))
+            relevantScores.withUnsafeBufferPointer { r in
+              for j in 0..<g where galleryLabels[j] != label {
+                let x = row[j]
+                var low = 0
+                var high = relevant
+                while low < high {
+                  let mid = (low + high) >> 1
+                  if r[mid] >= x { low = mid + 1 } else { high = mid }
+                }
+                above[low] += 1
+              }
             }
           }
-          ranking.sort { $0.0 > $1.0 }
-          var hits = 0
+          var irrelevantAbove = 0
           var sum = 0.0
-          for (rank, item) in ranking.enumerated() where item.1 {
-            hits += 1
-            sum += Double(hits) / Double(rank + 1)
-            if hits == relevant { break }
+          for k in 0..<relevant {
+            irrelevantAbove += above[k]
+            sum += Double(k + 1) / Double(k + 1 + irrelevantAbove)
           }
+          let firstRank = 1 + above[0]
           results.store(
-            q, top1: ranking[0].1 ? 1 : 0, top5: ranking.prefix(5).contains { $0.1 } ? 1 : 0,
-            averagePrecision: sum / Double(relevant))
+            q, top1: firstRank == 1 ? 1 : 0, top5: firstRank <= 5 ? 1 : 0, averagePrecision: sum / Double(relevant))
         }
       }
     }

@@ -68,6 +68,100 @@ public nonisolated enum Bct_V1_Normalization: SwiftProtobuf.Enum, Swift.CaseIter
 
 }
 
+/// Whether a certificate's figures satisfied the compatibility criterion.
+public nonisolated enum Bct_V1_CertificateVerdict: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// Every step of the criterion holds on top-1 and mAP by more than the margin.
+  case certified // = 1
+
+  /// Some step fails; the certificate's reasons say which.
+  case uncertified // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .certified
+    case 2: self = .uncertified
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .certified: return 1
+    case .uncertified: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Bct_V1_CertificateVerdict] = [
+    .unspecified,
+    .certified,
+    .uncertified,
+  ]
+
+}
+
+/// How the embeddings of two hosted versions relate (one rule for every service).
+public nonisolated enum Bct_V1_PairCompatibility: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// Same lineage, and the newer version holds a passing certificate for the
+  /// older one as it is loaded now: new queries may search old documents.
+  case certified // = 1
+
+  /// Same lineage without a passing certificate: comparable in principle, not
+  /// proven; upgrade by re-embedding (shadow backfill), not by mixing.
+  case uncertified // = 2
+
+  /// Different lineages: never comparable.
+  case incompatible // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .certified
+    case 2: self = .uncertified
+    case 3: self = .incompatible
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .certified: return 1
+    case .uncertified: return 2
+    case .incompatible: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Bct_V1_PairCompatibility] = [
+    .unspecified,
+    .certified,
+    .uncertified,
+    .incompatible,
+  ]
+
+}
+
 /// A batch of inputs to embed.
 public nonisolated struct Bct_V1_EmbedRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -206,6 +300,86 @@ public nonisolated struct Bct_V1_EvaluationResult: Sendable {
   public init() {}
 }
 
+/// One metric of the criterion M(Q_new,D_new) > M(Q_new,D_old) > M(Q_old,D_old),
+/// as fractions 0-1.
+public nonisolated struct Bct_V1_CriterionFigures: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The old version searching its own documents.
+  public var oldOld: Double = 0
+
+  /// New queries against old documents (no backfill).
+  public var newOld: Double = 0
+
+  /// New queries against new documents (after a backfill).
+  public var newNew: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Evidence, measured on held-out data, that this version can stand in for an
+/// older version of its lineage.
+public nonisolated struct Bct_V1_CompatibilityCertificate: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The older version it is about.
+  public var oldVersion: String = String()
+
+  /// The older version's head fingerprint when the certificate was issued.
+  public var oldHeadFingerprint: String = String()
+
+  public var top1: Bct_V1_CriterionFigures {
+    get {_top1 ?? Bct_V1_CriterionFigures()}
+    set {_top1 = newValue}
+  }
+  /// Returns true if `top1` has been explicitly set.
+  public var hasTop1: Bool {self._top1 != nil}
+  /// Clears the value of `top1`. Subsequent reads from it will return its default value.
+  public mutating func clearTop1() {self._top1 = nil}
+
+  public var meanAveragePrecision: Bct_V1_CriterionFigures {
+    get {_meanAveragePrecision ?? Bct_V1_CriterionFigures()}
+    set {_meanAveragePrecision = newValue}
+  }
+  /// Returns true if `meanAveragePrecision` has been explicitly set.
+  public var hasMeanAveragePrecision: Bool {self._meanAveragePrecision != nil}
+  /// Clears the value of `meanAveragePrecision`. Subsequent reads from it will return its default value.
+  public mutating func clearMeanAveragePrecision() {self._meanAveragePrecision = nil}
+
+  /// Gain every step must exceed, in points (percent).
+  public var marginPoints: Double = 0
+
+  /// Data the figures were measured on, e.g. "fashion-mnist/train/validation".
+  public var dataset: String = String()
+
+  /// Which part of it, e.g. "validation split (10% of the training data, seed 0)".
+  public var split: String = String()
+
+  /// Examples used as queries and gallery (self-match excluded).
+  public var examples: Int64 = 0
+
+  public var verdict: Bct_V1_CertificateVerdict = .unspecified
+
+  /// For an uncertified pair: each failed step with its numbers.
+  public var reasons: [String] = []
+
+  /// When it was issued, ISO 8601.
+  public var issuedAt: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _top1: Bct_V1_CriterionFigures? = nil
+  fileprivate var _meanAveragePrecision: Bct_V1_CriterionFigures? = nil
+}
+
 /// How a version was trained.
 public nonisolated struct Bct_V1_TrainingInfo: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -306,7 +480,8 @@ public nonisolated struct Bct_V1_ModelInfo: @unchecked Sendable {
     set {_uniqueStorage()._parentVersion = newValue}
   }
 
-  /// Versions whose embeddings can be compared with this version's.
+  /// Versions certified against this one, in either direction (see
+  /// `compatibility`); only these may be compared with it without a backfill.
   public var compatibleWith: [String] {
     get {_storage._compatibleWith}
     set {_uniqueStorage()._compatibleWith = newValue}
@@ -334,6 +509,18 @@ public nonisolated struct Bct_V1_ModelInfo: @unchecked Sendable {
   /// Clears the value of `training`. Subsequent reads from it will return its default value.
   public mutating func clearTraining() {_uniqueStorage()._training = nil}
 
+  /// This version's certificates against older versions of its lineage.
+  public var certificates: [Bct_V1_CompatibilityCertificate] {
+    get {_storage._certificates}
+    set {_uniqueStorage()._certificates = newValue}
+  }
+
+  /// The relation of this version to every other hosted version, by name.
+  public var compatibility: Dictionary<String,Bct_V1_PairCompatibility> {
+    get {_storage._compatibility}
+    set {_uniqueStorage()._compatibility = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -347,6 +534,14 @@ fileprivate nonisolated let _protobuf_package = "bct.v1"
 
 nonisolated extension Bct_V1_Normalization: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0NORMALIZATION_UNSPECIFIED\0\u{1}NORMALIZATION_L2\0\u{1}NORMALIZATION_NONE\0")
+}
+
+nonisolated extension Bct_V1_CertificateVerdict: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CERTIFICATE_VERDICT_UNSPECIFIED\0\u{1}CERTIFICATE_VERDICT_CERTIFIED\0\u{1}CERTIFICATE_VERDICT_UNCERTIFIED\0")
+}
+
+nonisolated extension Bct_V1_PairCompatibility: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PAIR_COMPATIBILITY_UNSPECIFIED\0\u{1}PAIR_COMPATIBILITY_CERTIFIED\0\u{1}PAIR_COMPATIBILITY_UNCERTIFIED\0\u{1}PAIR_COMPATIBILITY_INCOMPATIBLE\0")
 }
 
 nonisolated extension Bct_V1_EmbedRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -586,6 +781,130 @@ nonisolated extension Bct_V1_EvaluationResult: SwiftProtobuf.Message, SwiftProto
   }
 }
 
+nonisolated extension Bct_V1_CriterionFigures: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CriterionFigures"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}old_old\0\u{3}new_old\0\u{3}new_new\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.oldOld) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.newOld) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.newNew) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.oldOld.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.oldOld, fieldNumber: 1)
+    }
+    if self.newOld.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.newOld, fieldNumber: 2)
+    }
+    if self.newNew.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.newNew, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_CriterionFigures, rhs: Bct_V1_CriterionFigures) -> Bool {
+    if lhs.oldOld != rhs.oldOld {return false}
+    if lhs.newOld != rhs.newOld {return false}
+    if lhs.newNew != rhs.newNew {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_CompatibilityCertificate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CompatibilityCertificate"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}old_version\0\u{3}old_head_fingerprint\0\u{1}top1\0\u{3}mean_average_precision\0\u{3}margin_points\0\u{1}dataset\0\u{1}split\0\u{1}examples\0\u{1}verdict\0\u{1}reasons\0\u{3}issued_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.oldVersion) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.oldHeadFingerprint) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._top1) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._meanAveragePrecision) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.marginPoints) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.dataset) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.split) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.examples) }()
+      case 9: try { try decoder.decodeSingularEnumField(value: &self.verdict) }()
+      case 10: try { try decoder.decodeRepeatedStringField(value: &self.reasons) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.issuedAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.oldVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.oldVersion, fieldNumber: 1)
+    }
+    if !self.oldHeadFingerprint.isEmpty {
+      try visitor.visitSingularStringField(value: self.oldHeadFingerprint, fieldNumber: 2)
+    }
+    try { if let v = self._top1 {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try { if let v = self._meanAveragePrecision {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if self.marginPoints.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.marginPoints, fieldNumber: 5)
+    }
+    if !self.dataset.isEmpty {
+      try visitor.visitSingularStringField(value: self.dataset, fieldNumber: 6)
+    }
+    if !self.split.isEmpty {
+      try visitor.visitSingularStringField(value: self.split, fieldNumber: 7)
+    }
+    if self.examples != 0 {
+      try visitor.visitSingularInt64Field(value: self.examples, fieldNumber: 8)
+    }
+    if self.verdict != .unspecified {
+      try visitor.visitSingularEnumField(value: self.verdict, fieldNumber: 9)
+    }
+    if !self.reasons.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.reasons, fieldNumber: 10)
+    }
+    if !self.issuedAt.isEmpty {
+      try visitor.visitSingularStringField(value: self.issuedAt, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_CompatibilityCertificate, rhs: Bct_V1_CompatibilityCertificate) -> Bool {
+    if lhs.oldVersion != rhs.oldVersion {return false}
+    if lhs.oldHeadFingerprint != rhs.oldHeadFingerprint {return false}
+    if lhs._top1 != rhs._top1 {return false}
+    if lhs._meanAveragePrecision != rhs._meanAveragePrecision {return false}
+    if lhs.marginPoints != rhs.marginPoints {return false}
+    if lhs.dataset != rhs.dataset {return false}
+    if lhs.split != rhs.split {return false}
+    if lhs.examples != rhs.examples {return false}
+    if lhs.verdict != rhs.verdict {return false}
+    if lhs.reasons != rhs.reasons {return false}
+    if lhs.issuedAt != rhs.issuedAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Bct_V1_TrainingInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TrainingInfo"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}dataset\0\u{1}seed\0\u{1}classes\0\u{1}fraction\0\u{3}compatibility_objective\0\u{1}epochs\0")
@@ -643,7 +962,7 @@ nonisolated extension Bct_V1_TrainingInfo: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Bct_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}architecture\0\u{3}architecture_parameters\0\u{3}input_shape\0\u{3}input_normalization\0\u{3}embedding_dim\0\u{3}head_fingerprint\0\u{3}num_classes\0\u{1}lineage\0\u{3}parent_version\0\u{3}compatible_with\0\u{1}evaluations\0\u{3}is_default\0\u{1}training\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}architecture\0\u{3}architecture_parameters\0\u{3}input_shape\0\u{3}input_normalization\0\u{3}embedding_dim\0\u{3}head_fingerprint\0\u{3}num_classes\0\u{1}lineage\0\u{3}parent_version\0\u{3}compatible_with\0\u{1}evaluations\0\u{3}is_default\0\u{1}training\0\u{1}certificates\0\u{1}compatibility\0")
 
   fileprivate class _StorageClass {
     var _version: String = String()
@@ -660,6 +979,8 @@ nonisolated extension Bct_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._Me
     var _evaluations: [Bct_V1_EvaluationResult] = []
     var _isDefault: Bool = false
     var _training: Bct_V1_TrainingInfo? = nil
+    var _certificates: [Bct_V1_CompatibilityCertificate] = []
+    var _compatibility: Dictionary<String,Bct_V1_PairCompatibility> = [:]
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -684,6 +1005,8 @@ nonisolated extension Bct_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._Me
       _evaluations = source._evaluations
       _isDefault = source._isDefault
       _training = source._training
+      _certificates = source._certificates
+      _compatibility = source._compatibility
     }
   }
 
@@ -716,6 +1039,8 @@ nonisolated extension Bct_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._Me
         case 12: try { try decoder.decodeRepeatedMessageField(value: &_storage._evaluations) }()
         case 13: try { try decoder.decodeSingularBoolField(value: &_storage._isDefault) }()
         case 14: try { try decoder.decodeSingularMessageField(value: &_storage._training) }()
+        case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._certificates) }()
+        case 16: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufEnumMap<SwiftProtobuf.ProtobufString,Bct_V1_PairCompatibility>.self, value: &_storage._compatibility) }()
         default: break
         }
       }
@@ -770,6 +1095,12 @@ nonisolated extension Bct_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._Me
       try { if let v = _storage._training {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
       } }()
+      if !_storage._certificates.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._certificates, fieldNumber: 15)
+      }
+      if !_storage._compatibility.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufEnumMap<SwiftProtobuf.ProtobufString,Bct_V1_PairCompatibility>.self, value: _storage._compatibility, fieldNumber: 16)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -793,6 +1124,8 @@ nonisolated extension Bct_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._Me
         if _storage._evaluations != rhs_storage._evaluations {return false}
         if _storage._isDefault != rhs_storage._isDefault {return false}
         if _storage._training != rhs_storage._training {return false}
+        if _storage._certificates != rhs_storage._certificates {return false}
+        if _storage._compatibility != rhs_storage._compatibility {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -277,6 +277,96 @@ void   bct__v1__evaluation_result__free_unpacked
   assert(message->base.descriptor == &bct__v1__evaluation_result__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   bct__v1__criterion_figures__init
+                     (Bct__V1__CriterionFigures         *message)
+{
+  static const Bct__V1__CriterionFigures init_value = BCT__V1__CRITERION_FIGURES__INIT;
+  *message = init_value;
+}
+size_t bct__v1__criterion_figures__get_packed_size
+                     (const Bct__V1__CriterionFigures *message)
+{
+  assert(message->base.descriptor == &bct__v1__criterion_figures__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__criterion_figures__pack
+                     (const Bct__V1__CriterionFigures *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__criterion_figures__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__criterion_figures__pack_to_buffer
+                     (const Bct__V1__CriterionFigures *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__criterion_figures__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__CriterionFigures *
+       bct__v1__criterion_figures__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__CriterionFigures *)
+     protobuf_c_message_unpack (&bct__v1__criterion_figures__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__criterion_figures__free_unpacked
+                     (Bct__V1__CriterionFigures *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__criterion_figures__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__compatibility_certificate__init
+                     (Bct__V1__CompatibilityCertificate         *message)
+{
+  static const Bct__V1__CompatibilityCertificate init_value = BCT__V1__COMPATIBILITY_CERTIFICATE__INIT;
+  *message = init_value;
+}
+size_t bct__v1__compatibility_certificate__get_packed_size
+                     (const Bct__V1__CompatibilityCertificate *message)
+{
+  assert(message->base.descriptor == &bct__v1__compatibility_certificate__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__compatibility_certificate__pack
+                     (const Bct__V1__CompatibilityCertificate *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__compatibility_certificate__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__compatibility_certificate__pack_to_buffer
+                     (const Bct__V1__CompatibilityCertificate *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__compatibility_certificate__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__CompatibilityCertificate *
+       bct__v1__compatibility_certificate__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__CompatibilityCertificate *)
+     protobuf_c_message_unpack (&bct__v1__compatibility_certificate__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__compatibility_certificate__free_unpacked
+                     (Bct__V1__CompatibilityCertificate *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__compatibility_certificate__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   bct__v1__training_info__init
                      (Bct__V1__TrainingInfo         *message)
 {
@@ -326,6 +416,12 @@ void   bct__v1__model_info__architecture_parameters_entry__init
                      (Bct__V1__ModelInfo__ArchitectureParametersEntry         *message)
 {
   static const Bct__V1__ModelInfo__ArchitectureParametersEntry init_value = BCT__V1__MODEL_INFO__ARCHITECTURE_PARAMETERS_ENTRY__INIT;
+  *message = init_value;
+}
+void   bct__v1__model_info__compatibility_entry__init
+                     (Bct__V1__ModelInfo__CompatibilityEntry         *message)
+{
+  static const Bct__V1__ModelInfo__CompatibilityEntry init_value = BCT__V1__MODEL_INFO__COMPATIBILITY_ENTRY__INIT;
   *message = init_value;
 }
 void   bct__v1__model_info__init
@@ -737,6 +833,238 @@ const ProtobufCMessageDescriptor bct__v1__evaluation_result__descriptor =
   (ProtobufCMessageInit) bct__v1__evaluation_result__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor bct__v1__criterion_figures__field_descriptors[3] =
+{
+  {
+    "old_old",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CriterionFigures, old_old),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "new_old",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CriterionFigures, new_old),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "new_new",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CriterionFigures, new_new),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__criterion_figures__field_indices_by_name[] = {
+  2,   /* field[2] = new_new */
+  1,   /* field[1] = new_old */
+  0,   /* field[0] = old_old */
+};
+static const ProtobufCIntRange bct__v1__criterion_figures__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor bct__v1__criterion_figures__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.CriterionFigures",
+  "CriterionFigures",
+  "Bct__V1__CriterionFigures",
+  "bct.v1",
+  sizeof(Bct__V1__CriterionFigures),
+  3,
+  bct__v1__criterion_figures__field_descriptors,
+  bct__v1__criterion_figures__field_indices_by_name,
+  1,  bct__v1__criterion_figures__number_ranges,
+  (ProtobufCMessageInit) bct__v1__criterion_figures__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__compatibility_certificate__field_descriptors[11] =
+{
+  {
+    "old_version",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CompatibilityCertificate, old_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "old_head_fingerprint",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CompatibilityCertificate, old_head_fingerprint),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "top1",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CompatibilityCertificate, top1),
+    &bct__v1__criterion_figures__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mean_average_precision",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CompatibilityCertificate, mean_average_precision),
+    &bct__v1__criterion_figures__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "margin_points",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CompatibilityCertificate, margin_points),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dataset",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CompatibilityCertificate, dataset),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "split",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CompatibilityCertificate, split),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "examples",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CompatibilityCertificate, examples),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "verdict",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CompatibilityCertificate, verdict),
+    &bct__v1__certificate_verdict__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reasons",
+    10,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Bct__V1__CompatibilityCertificate, n_reasons),
+    offsetof(Bct__V1__CompatibilityCertificate, reasons),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "issued_at",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CompatibilityCertificate, issued_at),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__compatibility_certificate__field_indices_by_name[] = {
+  5,   /* field[5] = dataset */
+  7,   /* field[7] = examples */
+  10,   /* field[10] = issued_at */
+  4,   /* field[4] = margin_points */
+  3,   /* field[3] = mean_average_precision */
+  1,   /* field[1] = old_head_fingerprint */
+  0,   /* field[0] = old_version */
+  9,   /* field[9] = reasons */
+  6,   /* field[6] = split */
+  2,   /* field[2] = top1 */
+  8,   /* field[8] = verdict */
+};
+static const ProtobufCIntRange bct__v1__compatibility_certificate__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 11 }
+};
+const ProtobufCMessageDescriptor bct__v1__compatibility_certificate__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.CompatibilityCertificate",
+  "CompatibilityCertificate",
+  "Bct__V1__CompatibilityCertificate",
+  "bct.v1",
+  sizeof(Bct__V1__CompatibilityCertificate),
+  11,
+  bct__v1__compatibility_certificate__field_descriptors,
+  bct__v1__compatibility_certificate__field_indices_by_name,
+  1,  bct__v1__compatibility_certificate__number_ranges,
+  (ProtobufCMessageInit) bct__v1__compatibility_certificate__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor bct__v1__training_info__field_descriptors[6] =
 {
   {
@@ -891,7 +1219,58 @@ const ProtobufCMessageDescriptor bct__v1__model_info__architecture_parameters_en
   (ProtobufCMessageInit) bct__v1__model_info__architecture_parameters_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__model_info__field_descriptors[14] =
+static const ProtobufCFieldDescriptor bct__v1__model_info__compatibility_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ModelInfo__CompatibilityEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ModelInfo__CompatibilityEntry, value),
+    &bct__v1__pair_compatibility__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__model_info__compatibility_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange bct__v1__model_info__compatibility_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor bct__v1__model_info__compatibility_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.ModelInfo.CompatibilityEntry",
+  "CompatibilityEntry",
+  "Bct__V1__ModelInfo__CompatibilityEntry",
+  "bct.v1",
+  sizeof(Bct__V1__ModelInfo__CompatibilityEntry),
+  2,
+  bct__v1__model_info__compatibility_entry__field_descriptors,
+  bct__v1__model_info__compatibility_entry__field_indices_by_name,
+  1,  bct__v1__model_info__compatibility_entry__number_ranges,
+  (ProtobufCMessageInit) bct__v1__model_info__compatibility_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__model_info__field_descriptors[16] =
 {
   {
     "version",
@@ -1061,10 +1440,36 @@ static const ProtobufCFieldDescriptor bct__v1__model_info__field_descriptors[14]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "certificates",
+    15,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bct__V1__ModelInfo, n_certificates),
+    offsetof(Bct__V1__ModelInfo, certificates),
+    &bct__v1__compatibility_certificate__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "compatibility",
+    16,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bct__V1__ModelInfo, n_compatibility),
+    offsetof(Bct__V1__ModelInfo, compatibility),
+    &bct__v1__model_info__compatibility_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__model_info__field_indices_by_name[] = {
   1,   /* field[1] = architecture */
   2,   /* field[2] = architecture_parameters */
+  14,   /* field[14] = certificates */
+  15,   /* field[15] = compatibility */
   10,   /* field[10] = compatible_with */
   5,   /* field[5] = embedding_dim */
   11,   /* field[11] = evaluations */
@@ -1081,7 +1486,7 @@ static const unsigned bct__v1__model_info__field_indices_by_name[] = {
 static const ProtobufCIntRange bct__v1__model_info__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 14 }
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor bct__v1__model_info__descriptor =
 {
@@ -1091,7 +1496,7 @@ const ProtobufCMessageDescriptor bct__v1__model_info__descriptor =
   "Bct__V1__ModelInfo",
   "bct.v1",
   sizeof(Bct__V1__ModelInfo),
-  14,
+  16,
   bct__v1__model_info__field_descriptors,
   bct__v1__model_info__field_indices_by_name,
   1,  bct__v1__model_info__number_ranges,
@@ -1126,6 +1531,68 @@ const ProtobufCEnumDescriptor bct__v1__normalization__descriptor =
   bct__v1__normalization__enum_values_by_name,
   1,
   bct__v1__normalization__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue bct__v1__certificate_verdict__enum_values_by_number[3] =
+{
+  { "CERTIFICATE_VERDICT_UNSPECIFIED", "BCT__V1__CERTIFICATE_VERDICT__CERTIFICATE_VERDICT_UNSPECIFIED", 0 },
+  { "CERTIFICATE_VERDICT_CERTIFIED", "BCT__V1__CERTIFICATE_VERDICT__CERTIFICATE_VERDICT_CERTIFIED", 1 },
+  { "CERTIFICATE_VERDICT_UNCERTIFIED", "BCT__V1__CERTIFICATE_VERDICT__CERTIFICATE_VERDICT_UNCERTIFIED", 2 },
+};
+static const ProtobufCIntRange bct__v1__certificate_verdict__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex bct__v1__certificate_verdict__enum_values_by_name[3] =
+{
+  { "CERTIFICATE_VERDICT_CERTIFIED", 1 },
+  { "CERTIFICATE_VERDICT_UNCERTIFIED", 2 },
+  { "CERTIFICATE_VERDICT_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor bct__v1__certificate_verdict__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "bct.v1.CertificateVerdict",
+  "CertificateVerdict",
+  "Bct__V1__CertificateVerdict",
+  "bct.v1",
+  3,
+  bct__v1__certificate_verdict__enum_values_by_number,
+  3,
+  bct__v1__certificate_verdict__enum_values_by_name,
+  1,
+  bct__v1__certificate_verdict__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue bct__v1__pair_compatibility__enum_values_by_number[4] =
+{
+  { "PAIR_COMPATIBILITY_UNSPECIFIED", "BCT__V1__PAIR_COMPATIBILITY__PAIR_COMPATIBILITY_UNSPECIFIED", 0 },
+  { "PAIR_COMPATIBILITY_CERTIFIED", "BCT__V1__PAIR_COMPATIBILITY__PAIR_COMPATIBILITY_CERTIFIED", 1 },
+  { "PAIR_COMPATIBILITY_UNCERTIFIED", "BCT__V1__PAIR_COMPATIBILITY__PAIR_COMPATIBILITY_UNCERTIFIED", 2 },
+  { "PAIR_COMPATIBILITY_INCOMPATIBLE", "BCT__V1__PAIR_COMPATIBILITY__PAIR_COMPATIBILITY_INCOMPATIBLE", 3 },
+};
+static const ProtobufCIntRange bct__v1__pair_compatibility__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex bct__v1__pair_compatibility__enum_values_by_name[4] =
+{
+  { "PAIR_COMPATIBILITY_CERTIFIED", 1 },
+  { "PAIR_COMPATIBILITY_INCOMPATIBLE", 3 },
+  { "PAIR_COMPATIBILITY_UNCERTIFIED", 2 },
+  { "PAIR_COMPATIBILITY_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor bct__v1__pair_compatibility__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "bct.v1.PairCompatibility",
+  "PairCompatibility",
+  "Bct__V1__PairCompatibility",
+  "bct.v1",
+  4,
+  bct__v1__pair_compatibility__enum_values_by_number,
+  4,
+  bct__v1__pair_compatibility__enum_values_by_name,
+  1,
+  bct__v1__pair_compatibility__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCMethodDescriptor bct__v1__encoder__method_descriptors[2] =

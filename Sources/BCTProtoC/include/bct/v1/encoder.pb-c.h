@@ -22,9 +22,12 @@ typedef struct Bct__V1__ListModelsRequest Bct__V1__ListModelsRequest;
 typedef struct Bct__V1__ListModelsResponse Bct__V1__ListModelsResponse;
 typedef struct Bct__V1__InputNormalization Bct__V1__InputNormalization;
 typedef struct Bct__V1__EvaluationResult Bct__V1__EvaluationResult;
+typedef struct Bct__V1__CriterionFigures Bct__V1__CriterionFigures;
+typedef struct Bct__V1__CompatibilityCertificate Bct__V1__CompatibilityCertificate;
 typedef struct Bct__V1__TrainingInfo Bct__V1__TrainingInfo;
 typedef struct Bct__V1__ModelInfo Bct__V1__ModelInfo;
 typedef struct Bct__V1__ModelInfo__ArchitectureParametersEntry Bct__V1__ModelInfo__ArchitectureParametersEntry;
+typedef struct Bct__V1__ModelInfo__CompatibilityEntry Bct__V1__ModelInfo__CompatibilityEntry;
 
 
 /* --- enums --- */
@@ -47,6 +50,42 @@ typedef enum _Bct__V1__Normalization {
   BCT__V1__NORMALIZATION__NORMALIZATION_NONE = 2
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(BCT__V1__NORMALIZATION)
 } Bct__V1__Normalization;
+/*
+ * Whether a certificate's figures satisfied the compatibility criterion.
+ */
+typedef enum _Bct__V1__CertificateVerdict {
+  BCT__V1__CERTIFICATE_VERDICT__CERTIFICATE_VERDICT_UNSPECIFIED = 0,
+  /*
+   * Every step of the criterion holds on top-1 and mAP by more than the margin.
+   */
+  BCT__V1__CERTIFICATE_VERDICT__CERTIFICATE_VERDICT_CERTIFIED = 1,
+  /*
+   * Some step fails; the certificate's reasons say which.
+   */
+  BCT__V1__CERTIFICATE_VERDICT__CERTIFICATE_VERDICT_UNCERTIFIED = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(BCT__V1__CERTIFICATE_VERDICT)
+} Bct__V1__CertificateVerdict;
+/*
+ * How the embeddings of two hosted versions relate (one rule for every service).
+ */
+typedef enum _Bct__V1__PairCompatibility {
+  BCT__V1__PAIR_COMPATIBILITY__PAIR_COMPATIBILITY_UNSPECIFIED = 0,
+  /*
+   * Same lineage, and the newer version holds a passing certificate for the
+   * older one as it is loaded now: new queries may search old documents.
+   */
+  BCT__V1__PAIR_COMPATIBILITY__PAIR_COMPATIBILITY_CERTIFIED = 1,
+  /*
+   * Same lineage without a passing certificate: comparable in principle, not
+   * proven; upgrade by re-embedding (shadow backfill), not by mixing.
+   */
+  BCT__V1__PAIR_COMPATIBILITY__PAIR_COMPATIBILITY_UNCERTIFIED = 2,
+  /*
+   * Different lineages: never comparable.
+   */
+  BCT__V1__PAIR_COMPATIBILITY__PAIR_COMPATIBILITY_INCOMPATIBLE = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(BCT__V1__PAIR_COMPATIBILITY)
+} Bct__V1__PairCompatibility;
 
 /* --- messages --- */
 
@@ -195,6 +234,80 @@ struct  Bct__V1__EvaluationResult
 
 
 /*
+ * One metric of the criterion M(Q_new,D_new) > M(Q_new,D_old) > M(Q_old,D_old),
+ * as fractions 0-1.
+ */
+struct  Bct__V1__CriterionFigures
+{
+  ProtobufCMessage base;
+  /*
+   * The old version searching its own documents.
+   */
+  double old_old;
+  /*
+   * New queries against old documents (no backfill).
+   */
+  double new_old;
+  /*
+   * New queries against new documents (after a backfill).
+   */
+  double new_new;
+};
+#define BCT__V1__CRITERION_FIGURES__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__criterion_figures__descriptor) \
+    , 0, 0, 0 }
+
+
+/*
+ * Evidence, measured on held-out data, that this version can stand in for an
+ * older version of its lineage.
+ */
+struct  Bct__V1__CompatibilityCertificate
+{
+  ProtobufCMessage base;
+  /*
+   * The older version it is about.
+   */
+  char *old_version;
+  /*
+   * The older version's head fingerprint when the certificate was issued.
+   */
+  char *old_head_fingerprint;
+  Bct__V1__CriterionFigures *top1;
+  Bct__V1__CriterionFigures *mean_average_precision;
+  /*
+   * Gain every step must exceed, in points (percent).
+   */
+  double margin_points;
+  /*
+   * Data the figures were measured on, e.g. "fashion-mnist/train/validation".
+   */
+  char *dataset;
+  /*
+   * Which part of it, e.g. "validation split (10% of the training data, seed 0)".
+   */
+  char *split;
+  /*
+   * Examples used as queries and gallery (self-match excluded).
+   */
+  int64_t examples;
+  Bct__V1__CertificateVerdict verdict;
+  /*
+   * For an uncertified pair: each failed step with its numbers.
+   */
+  size_t n_reasons;
+  char **reasons;
+  /*
+   * When it was issued, ISO 8601.
+   */
+  char *issued_at;
+};
+#define BCT__V1__COMPATIBILITY_CERTIFICATE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__compatibility_certificate__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, BCT__V1__CERTIFICATE_VERDICT__CERTIFICATE_VERDICT_UNSPECIFIED, 0,NULL, (char *)protobuf_c_empty_string }
+
+
+/*
  * How a version was trained.
  */
 struct  Bct__V1__TrainingInfo
@@ -240,6 +353,17 @@ struct  Bct__V1__ModelInfo__ArchitectureParametersEntry
 #define BCT__V1__MODEL_INFO__ARCHITECTURE_PARAMETERS_ENTRY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__model_info__architecture_parameters_entry__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Bct__V1__ModelInfo__CompatibilityEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  Bct__V1__PairCompatibility value;
+};
+#define BCT__V1__MODEL_INFO__COMPATIBILITY_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__model_info__compatibility_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, BCT__V1__PAIR_COMPATIBILITY__PAIR_COMPATIBILITY_UNSPECIFIED }
 
 
 /*
@@ -292,7 +416,8 @@ struct  Bct__V1__ModelInfo
    */
   char *parent_version;
   /*
-   * Versions whose embeddings can be compared with this version's.
+   * Versions certified against this one, in either direction (see
+   * `compatibility`); only these may be compared with it without a backfill.
    */
   size_t n_compatible_with;
   char **compatible_with;
@@ -309,10 +434,20 @@ struct  Bct__V1__ModelInfo
    * How the version was trained.
    */
   Bct__V1__TrainingInfo *training;
+  /*
+   * This version's certificates against older versions of its lineage.
+   */
+  size_t n_certificates;
+  Bct__V1__CompatibilityCertificate **certificates;
+  /*
+   * The relation of this version to every other hosted version, by name.
+   */
+  size_t n_compatibility;
+  Bct__V1__ModelInfo__CompatibilityEntry **compatibility;
 };
 #define BCT__V1__MODEL_INFO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__model_info__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, NULL, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, NULL, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, NULL, 0,NULL, 0,NULL }
 
 
 /* Bct__V1__EmbedRequest methods */
@@ -429,6 +564,44 @@ Bct__V1__EvaluationResult *
 void   bct__v1__evaluation_result__free_unpacked
                      (Bct__V1__EvaluationResult *message,
                       ProtobufCAllocator *allocator);
+/* Bct__V1__CriterionFigures methods */
+void   bct__v1__criterion_figures__init
+                     (Bct__V1__CriterionFigures         *message);
+size_t bct__v1__criterion_figures__get_packed_size
+                     (const Bct__V1__CriterionFigures   *message);
+size_t bct__v1__criterion_figures__pack
+                     (const Bct__V1__CriterionFigures   *message,
+                      uint8_t             *out);
+size_t bct__v1__criterion_figures__pack_to_buffer
+                     (const Bct__V1__CriterionFigures   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__CriterionFigures *
+       bct__v1__criterion_figures__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__criterion_figures__free_unpacked
+                     (Bct__V1__CriterionFigures *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__CompatibilityCertificate methods */
+void   bct__v1__compatibility_certificate__init
+                     (Bct__V1__CompatibilityCertificate         *message);
+size_t bct__v1__compatibility_certificate__get_packed_size
+                     (const Bct__V1__CompatibilityCertificate   *message);
+size_t bct__v1__compatibility_certificate__pack
+                     (const Bct__V1__CompatibilityCertificate   *message,
+                      uint8_t             *out);
+size_t bct__v1__compatibility_certificate__pack_to_buffer
+                     (const Bct__V1__CompatibilityCertificate   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__CompatibilityCertificate *
+       bct__v1__compatibility_certificate__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__compatibility_certificate__free_unpacked
+                     (Bct__V1__CompatibilityCertificate *message,
+                      ProtobufCAllocator *allocator);
 /* Bct__V1__TrainingInfo methods */
 void   bct__v1__training_info__init
                      (Bct__V1__TrainingInfo         *message);
@@ -451,6 +624,9 @@ void   bct__v1__training_info__free_unpacked
 /* Bct__V1__ModelInfo__ArchitectureParametersEntry methods */
 void   bct__v1__model_info__architecture_parameters_entry__init
                      (Bct__V1__ModelInfo__ArchitectureParametersEntry         *message);
+/* Bct__V1__ModelInfo__CompatibilityEntry methods */
+void   bct__v1__model_info__compatibility_entry__init
+                     (Bct__V1__ModelInfo__CompatibilityEntry         *message);
 /* Bct__V1__ModelInfo methods */
 void   bct__v1__model_info__init
                      (Bct__V1__ModelInfo         *message);
@@ -490,11 +666,20 @@ typedef void (*Bct__V1__InputNormalization_Closure)
 typedef void (*Bct__V1__EvaluationResult_Closure)
                  (const Bct__V1__EvaluationResult *message,
                   void *closure_data);
+typedef void (*Bct__V1__CriterionFigures_Closure)
+                 (const Bct__V1__CriterionFigures *message,
+                  void *closure_data);
+typedef void (*Bct__V1__CompatibilityCertificate_Closure)
+                 (const Bct__V1__CompatibilityCertificate *message,
+                  void *closure_data);
 typedef void (*Bct__V1__TrainingInfo_Closure)
                  (const Bct__V1__TrainingInfo *message,
                   void *closure_data);
 typedef void (*Bct__V1__ModelInfo__ArchitectureParametersEntry_Closure)
                  (const Bct__V1__ModelInfo__ArchitectureParametersEntry *message,
+                  void *closure_data);
+typedef void (*Bct__V1__ModelInfo__CompatibilityEntry_Closure)
+                 (const Bct__V1__ModelInfo__CompatibilityEntry *message,
                   void *closure_data);
 typedef void (*Bct__V1__ModelInfo_Closure)
                  (const Bct__V1__ModelInfo *message,
@@ -536,15 +721,20 @@ void bct__v1__encoder__list_models(ProtobufCService *service,
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    bct__v1__normalization__descriptor;
+extern const ProtobufCEnumDescriptor    bct__v1__certificate_verdict__descriptor;
+extern const ProtobufCEnumDescriptor    bct__v1__pair_compatibility__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__embed_request__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__embed_response__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__list_models_request__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__list_models_response__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__input_normalization__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__evaluation_result__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__criterion_figures__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__compatibility_certificate__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__training_info__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__model_info__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__model_info__architecture_parameters_entry__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__model_info__compatibility_entry__descriptor;
 extern const ProtobufCServiceDescriptor bct__v1__encoder__descriptor;
 
 PROTOBUF_C__END_DECLS
