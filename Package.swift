@@ -94,6 +94,14 @@ let package = Package(
       dependencies: ["BCTData", "BCTModelRepository", "BCTNumerics"]
     ),
 
+    /// The scenario matrix: upgrades a search team ships (architecture, data
+    /// refresh, capacity, new classes, three generations) x seeds x compatibility
+    /// methods, measured on validation and test with normalised gains.
+    .target(
+      name: "BCTCompatibilityStudy",
+      dependencies: ["BCTData", "BCTEvaluation", "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTTraining"]
+    ),
+
     /// What both services share: tensor validation, health, Prometheus metrics and
     /// their HTTP endpoint, server options, and running a gRPC server under
     /// swift-service-lifecycle with graceful shutdown.
@@ -176,7 +184,7 @@ let package = Package(
     .executableTarget(
       name: "bct",
       dependencies: [
-        "BCTClient", "BCTData", "BCTEvaluation", "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTProcess",
+        "BCTClient", "BCTCompatibilityStudy", "BCTData", "BCTEvaluation", "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTProcess",
         "BCTProto", "BCTServing", "BCTTraining",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -225,7 +233,11 @@ let package = Package(
     ),
     .testTarget(
       name: "BCTEvaluationTests",
-      dependencies: ["BCTEvaluation", "BCTNumerics"]
+      dependencies: ["BCTEvaluation", "BCTModelRepository", "BCTNumerics"]
+    ),
+    .testTarget(
+      name: "BCTCompatibilityStudyTests",
+      dependencies: ["BCTCompatibilityStudy", "BCTData", "BCTModelRepository", "BCTNumerics"]
     ),
     .testTarget(
       name: "BCTServingTests",

@@ -36,6 +36,20 @@ public enum CompatibilityCertifier {
     }
   }
 
+  /// `model` certified against `olds` on `validation` restricted to the classes it
+  /// was trained on, its manifest recording the certificates (see `recording`).
+  public static func certified(
+    _ model: ModelVersion, against olds: [ModelVersion], validation: Dataset, fraction: Double, seed: UInt64,
+    marginPoints: Double = defaultMarginPoints
+  ) -> (model: ModelVersion, certificates: [CompatibilityCertificate]) {
+    let data = model.manifest.training.classes.map { validation.keepingClasses(Set($0)) } ?? validation
+    let split = String(format: "validation split (%g%% of the training data, seed %llu)", fraction * 100, seed)
+    let certificates = certify(new: model, against: olds, on: data, split: split, marginPoints: marginPoints)
+    var model = model
+    model.manifest = recording(certificates, in: model.manifest)
+    return (model, certificates)
+  }
+
   /// `manifest` with `certificates` replacing any earlier ones for the same old
   /// versions, and `compatible_with` = the versions it is now certified against.
   public static func recording(_ certificates: [CompatibilityCertificate], in manifest: Manifest) -> Manifest {

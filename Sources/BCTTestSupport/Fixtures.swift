@@ -6,13 +6,14 @@ import GRPCCore
 /// real `bct train`, and the real service executables on ephemeral loopback ports.
 public enum Fixtures {
   /// A repository with v1 (mlp) and v2 (a small cnn trained compatible with v1) on
-  /// 1% of Fashion-MNIST, trained once per test process.
+  /// 1% of Fashion-MNIST, trained once per test process; v2 is certified (or not)
+  /// against v1 on a 1% validation split.
   public static let trainedRepository: URL = {
     let repo = FileManager.default.temporaryDirectory.appendingPathComponent("bct-fixture-\(UUID().uuidString)")
     let v1 = repo.appendingPathComponent("v1").path
-    run(["train", "--arch", "mlp", "--epochs", "1", "--fraction", "0.01", "--seed", "0", "--out", v1])
-    run(["train", "--arch", "cnn", "--epochs", "1", "--fraction", "0.01", "--seed", "1", "--channels", "4,8",
-         "--hidden", "32", "--old", v1, "--out", repo.appendingPathComponent("v2").path])
+    run(["train", "--arch", "mlp", "--epochs", "1", "--fraction", "0.01", "--val-fraction", "0.01", "--seed", "0", "--out", v1])
+    run(["train", "--arch", "cnn", "--epochs", "1", "--fraction", "0.01", "--val-fraction", "0.01", "--seed", "1",
+         "--channels", "4,8", "--hidden", "32", "--old", v1, "--out", repo.appendingPathComponent("v2").path])
     return repo
   }()
 

@@ -183,15 +183,23 @@ struct Demo: AsyncParsableCommand {
     var config = TrainingConfiguration()
     config.epochs = epochs
     configure(&config)
-    var train = try data.source.load(.train)
+    let (trainPart, validation) = try data.source.load(.train).validationSplit(fraction: 0.1, seed: 0)
     let fraction = old == nil ? 0.5 : 1.0
-    train = train.fraction(fraction, seed: 0)
+    let train = trainPart.fraction(fraction, seed: 0)
     let name = folder.lastPathComponent
     ProgressBar.write("training \(name): \(config.architecture.name) on \(train.count) examples\(old.map { ", compatible with \($0.version) (\(config.compatibility.rawValue))" } ?? "")\n")
     var bar = ProgressBar()
-    let model = try Trainer(configuration: config).train(
-      on: train, old: old, run: .init(version: name, dataset: data.source.name, classes: nil, fraction: fraction)
+    var model = try Trainer(configuration: config).train(
+      on: train, old: old,
+      run: .init(version: name, dataset: data.source.name, classes: nil, fraction: fraction,
+                 validation: .init(fraction: 0.1, seed: 0, examples: validation.count))
     ) { bar.show($0) }
+    if let old {
+      let (certified, certificates) = CompatibilityCertifier.certified(
+        model, against: [old], validation: validation, fraction: 0.1, seed: 0)
+      model = certified
+      for certificate in certificates { ProgressBar.write(certificate.summary(newVersion: name) + "\n") }
+    }
     try model.save(to: folder)
     return model
   }

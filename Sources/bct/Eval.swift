@@ -14,19 +14,33 @@ struct Eval: AsyncParsableCommand {
       top-5 and mAP for every (query model, gallery model) pair, alignment and \
       uniformity per model, and whether M(Q2,D2) > M(Q2,D1) > M(Q1,D1) holds for \
       every version and each version it was trained to be compatible with. Records \
-      the figures into the manifests unless --no-record.
+      the figures into the manifests unless --no-record. With --certify, every \
+      version is (re-)certified against each older version of its lineage among \
+      --models on the evaluation data (any IDX/npy files given, or --split \
+      validation) and the certificates replace the earlier ones in its manifest.
       """)
 
   @Option(help: "Comma-separated model version folders, oldest first.") var models: String
   @Flag(help: "Print one JSON object instead of tables.") var json = false
   @Flag(help: "Do not record the results into the manifests.") var noRecord = false
   @Option(help: "Evaluate on the first N test examples only.") var limit: Int?
+  @Option(help: "Data to evaluate on: test (the test split or --test-images/--test-labels) or validation (the held-out part of the training data).")
+  var split: String = "test"
+  @Option(help: "With --split validation: the fraction held out (as bct train --val-fraction).") var valFraction: Double = 0.1
+  @Option(help: "With --split validation: the seed of the held-out split (as bct train --val-seed).") var valSeed: UInt64 = 0
+  @Flag(help: "Issue compatibility certificates on this data for every newer/older pair of a lineage and record them.")
+  var certify = false
+  @Option(help: "Margin, in points, every step of the criterion must exceed to certify.")
+  var margin: Double = CompatibilityCertifier.defaultMarginPoints
   @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
   @OptionGroup var data: DataOptions
 
   func validate() throws {
     guard !folders.isEmpty else { throw ValidationError("--models needs at least one model folder") }
     if let limit, limit < 2 { throw ValidationError("--limit must be at least 2") }
+    guard ["test", "validation"].contains(split) else { throw ValidationError("--split must be test or validation") }
+    guard valFraction > 0, valFraction <= 0.5 else { throw ValidationError("--val-fraction must be in (0, 0.5]") }
+    guard margin >= 0, margin.isFinite else { throw ValidationError("--margin must be a non-negative number of points") }
   }
 
   var folders: [String] { models.split(separator: ",").map(String.init).filter { !$0.isEmpty } }
@@ -42,12 +56,32 @@ struct Eval: AsyncParsableCommand {
       }
       versions.append(version)
     }
-    var test = try data.source.load(.test)
+    var test = split == "test"
+      ? try data.source.load(.test)
+      : try data.source.load(.train).validationSplit(fraction: valFraction, seed: valSeed).validation
     if let limit, limit < test.count { test = test.subset(Array(0..<limit), name: "\(test.name)[:\(limit)]") }
     if let mismatch = versions.first(where: { $0.backbone.inputShape != test.sampleShape }) {
       throw ValidationError("\(mismatch.version) takes inputs \(mismatch.backbone.inputShape) but the test data has \(test.sampleShape)")
     }
     let report = CompatibilityReport.evaluate(versions: versions, on: test)
+    var certificateLines: [String] = []
+    if certify {
+      let description = split == "test"
+        ? "evaluation data (\(test.name))"
+        : String(format: "validation split (%g%% of the training data, seed %llu)", valFraction * 100, valSeed)
+      for (index, version) in versions.enumerated() {
+        let olds = versions.filter {
+          $0.manifest.lineage == version.manifest.lineage && $0.version != version.version
+            && ($0.manifest.createdAt, $0.version) < (version.manifest.createdAt, version.version)
+        }
+        guard !olds.isEmpty else { continue }
+        let data = version.manifest.training.classes.map { test.keepingClasses(Set($0)) } ?? test
+        let certificates = CompatibilityCertifier.certify(
+          new: version, against: olds, on: data, split: description, marginPoints: margin)
+        certificateLines += certificates.map { $0.summary(newVersion: version.version) }
+        versions[index].manifest = CompatibilityCertifier.recording(certificates, in: version.manifest)
+      }
+    }
     if !noRecord {
       for (folder, var version) in zip(folders, versions) {
         let records = report.records(for: version.version)
@@ -64,6 +98,9 @@ struct Eval: AsyncParsableCommand {
       print(String(decoding: try encoder.encode(report), as: UTF8.self))
     } else {
       print(Self.render(report))
+    }
+    if certify && !json {
+      print(certificateLines.isEmpty ? "\nno two versions of one lineage among --models: nothing to certify" : "\nCertificates:\n" + certificateLines.joined(separator: "\n"))
     }
   }
 

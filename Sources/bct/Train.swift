@@ -146,7 +146,7 @@ struct Train: AsyncParsableCommand {
       run: .init(version: name, dataset: data.source.name, classes: classList, fraction: fraction, validation: validationInfo)
     ) { bar.show($0) }
     if let oldVersion, model.manifest.lineage == oldVersion.manifest.lineage {
-      model.manifest = try certify(model, old: oldVersion, validation: validation, classes: classList)
+      model.manifest = try certify(model, old: oldVersion, validation: validation)
     }
     try model.save(to: outURL)
     print("saved \(name) to \(out) (head \(model.manifest.head.fingerprint.prefix(12)), lineage \(model.manifest.lineage.prefix(12)), \(String(format: "%.1f", model.manifest.training.seconds)) s)")
@@ -155,7 +155,7 @@ struct Train: AsyncParsableCommand {
   /// The new version's manifest with certificates against `old` and every other
   /// version of its lineage in the repository, measured on the validation split
   /// restricted to the classes the new version serves.
-  private func certify(_ model: ModelVersion, old: ModelVersion, validation: Dataset, classes: [Int]?) throws -> Manifest {
+  private func certify(_ model: ModelVersion, old: ModelVersion, validation: Dataset) throws -> Manifest {
     guard validation.count > 1 else {
       print("not certified: --val-fraction 0 leaves no validation split to certify \(model.version) on; compatible_with stays empty")
       return model.manifest
@@ -169,11 +169,9 @@ struct Train: AsyncParsableCommand {
       ?? URL(fileURLWithPath: self.old!).standardizedFileURL.deletingLastPathComponent()
     let others = try LineageScan.versions(
       in: repositoryURL, lineage: model.manifest.lineage, excluding: [model.version, old.version])
-    let data = classes.map { validation.keepingClasses(Set($0)) } ?? validation
-    let split = String(format: "validation split (%g%% of the training data, seed %llu)", valFraction * 100, valSeed)
-    let certificates = CompatibilityCertifier.certify(
-      new: model, against: others + [old], on: data, split: split, marginPoints: margin)
+    let (certified, certificates) = CompatibilityCertifier.certified(
+      model, against: others + [old], validation: validation, fraction: valFraction, seed: valSeed, marginPoints: margin)
     for certificate in certificates { print(certificate.summary(newVersion: model.version)) }
-    return CompatibilityCertifier.recording(certificates, in: model.manifest)
+    return certified.manifest
   }
 }

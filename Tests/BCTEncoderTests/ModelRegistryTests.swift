@@ -1,5 +1,6 @@
 import BCTEncoder
 import BCTModelRepository
+import BCTProto
 import Foundation
 import GRPCCore
 import Logging
@@ -8,6 +9,25 @@ import Testing
 @Suite("Model registry")
 struct ModelRegistryTests {
   let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+
+  @Test("relations follow the certificates: certified, uncertified (failed or missing), incompatible")
+  func relations() throws {
+    let v1 = try TinyRepository.version("v1", createdAt: "2026-01-01T00:00:00Z")
+    let v2 = try TinyRepository.version("v2", parent: v1, seed: 2, createdAt: "2026-01-02T00:00:00Z")
+    let v3 = try TinyRepository.version("v3", parent: v2, certified: false, seed: 3, createdAt: "2026-01-03T00:00:00Z")
+    let w1 = try TinyRepository.version("w1", seed: 4, createdAt: "2026-01-04T00:00:00Z")
+    var catalog = ModelCatalog()
+    for (generation, model) in [v1, v2, v3, w1].enumerated() {
+      catalog.models[model.version] = TinyRepository.served(model, generation: generation)
+    }
+    #expect(catalog.relations(of: "v1") == ["v2": .certified, "v3": .uncertified, "w1": .incompatible])
+    #expect(catalog.relations(of: "v3") == ["v1": .uncertified, "v2": .uncertified, "w1": .incompatible])
+    let info = ModelInfoMapping.info(v3.manifest, relations: catalog.relations(of: "v3"), isDefault: false)
+    #expect(info.compatibleWith.isEmpty && info.compatibility["v2"] == .uncertified && info.compatibility["w1"] == .incompatible)
+    #expect(info.certificates.count == 1 && info.certificates[0].verdict == .uncertified && info.certificates[0].oldVersion == "v2")
+    #expect(info.certificates[0].reasons.first?.contains("top-1: new queries on old documents 40.00") == true)
+    #expect(ModelInfoMapping.info(v2.manifest, relations: catalog.relations(of: "v2"), isDefault: true).compatibleWith == ["v1"])
+  }
 
   @Test("loads valid versions, refuses a broken one without affecting the rest, defaults to the newest")
   func loadAndRefuse() throws {
@@ -32,7 +52,7 @@ struct ModelRegistryTests {
     let catalog = registry.catalog
     #expect(catalog.defaultVersion == "v2")
     #expect(catalog.ordered.map(\.version) == ["v1", "v2"])
-    #expect(catalog.compatibleVersions(of: "v1") == ["v2"] && catalog.compatibleVersions(of: "v2") == ["v1"])
+    #expect(catalog.relations(of: "v1") == ["v2": .certified] && catalog.relations(of: "v2") == ["v1": .certified])
     let error = #expect(throws: RPCError.self) { try catalog.resolve("v3") }
     #expect(error?.code == .notFound)
     #expect(error?.message.contains("known versions: v1, v2") == true)

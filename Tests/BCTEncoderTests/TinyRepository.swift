@@ -12,8 +12,11 @@ enum TinyRepository {
     return url
   }
 
-  /// An MLP version on 1x4x4 inputs with an 8-dimensional embedding; a child shares its parent's lineage.
-  static func version(_ name: String, parent: ModelVersion? = nil, seed: UInt64 = 1, createdAt: String) throws -> ModelVersion {
+  /// An MLP version on 1x4x4 inputs with an 8-dimensional embedding; a child shares its
+  /// parent's lineage and holds a certificate for it that passes when `certified`.
+  static func version(
+    _ name: String, parent: ModelVersion? = nil, certified: Bool = true, seed: UInt64 = 1, createdAt: String
+  ) throws -> ModelVersion {
     var generator = SeededGenerator(seed: seed)
     let architecture = Architecture.mlp(hidden: [12])
     let backbone = try Backbone(
@@ -26,13 +29,20 @@ enum TinyRepository {
       inputShape: [1, 4, 4], inputNormalization: .fashionMNIST, embeddingDim: 8,
       head: .init(kind: "linear", fingerprint: fingerprint, numClasses: 3),
       lineage: parent?.manifest.lineage ?? fingerprint, parentVersion: parent?.version,
-      compatibleWith: parent.map { [$0.version] + $0.manifest.compatibleWith } ?? [],
+      compatibleWith: parent.flatMap { certified ? [$0.version] : nil } ?? [],
       training: .init(dataset: "test", seed: seed, classes: nil, fraction: 1,
                       compatibilityObjective: parent == nil ? "none" : "influence", epochs: 1, batchSize: 2,
                       optimizer: "adam", learningRate: 0.001, options: [:], examples: 3, seconds: 0),
       evaluations: [.init(queryVersion: name, galleryVersion: name, top1: 0.5, top5: 0.9, meanAveragePrecision: 0.4,
                           dataset: "test")],
-      createdAt: createdAt)
+      createdAt: createdAt,
+      compatibility: parent.map { parent in
+        [CompatibilityCertificate(
+          oldVersion: parent.version, oldHeadFingerprint: parent.manifest.head.fingerprint,
+          top1: .init(oldOld: 0.5, newOld: certified ? 0.6 : 0.4, newNew: 0.7),
+          meanAveragePrecision: .init(oldOld: 0.4, newOld: 0.5, newNew: 0.6), marginPoints: 0.5, dataset: "test",
+          split: "validation", examples: 3, issuedAt: createdAt)]
+      })
     return ModelVersion(manifest: manifest, backbone: backbone, head: head)
   }
 

@@ -1,4 +1,6 @@
+import BCTModel
 import BCTNumerics
+import Foundation
 import Testing
 @testable import BCTTraining
 
@@ -40,6 +42,44 @@ struct LossGradientTests {
     let result = Losses.softmaxCrossEntropy(logits: logits, labels: [0])
     #expect(result.value.isFinite && result.gradient.isFinite)
     #expect(abs(result.value - 0.3133) < 1e-3)
+  }
+
+  @Test("Hot-Refresh/RACT term: gradient through anchors and new-model negatives")
+  func hotRefresh() {
+    let new = Self.random(5, 4, seed: 21).l2NormalizedRows(), old = Self.random(5, 4, seed: 22).l2NormalizedRows()
+    let labels = [0, 1, 0, 2, 1]
+    let result = Losses.hotRefreshContrastive(new: new, old: old, labels: labels, temperature: 0.5)
+    Self.check(new, analytic: result.gradient, epsilon: 1e-2, tolerance: 2e-2) {
+      Losses.hotRefreshContrastive(new: $0, old: old, labels: labels, temperature: 0.5).value
+    }
+  }
+
+  @Test("Hot-Refresh/RACT term by hand: same-class others are left out of the denominator")
+  func hotRefreshByHand() {
+    // Two examples of one class: each has only its own old embedding as a candidate, so the loss is 0.
+    let new = Matrix(rows: 2, columns: 2, values: [1, 0, 0, 1])
+    let old = Matrix(rows: 2, columns: 2, values: [0, 1, 1, 0])
+    #expect(abs(Losses.hotRefreshContrastive(new: new, old: old, labels: [3, 3], temperature: 0.1).value) < 1e-6)
+    // Different classes: anchor 0 sees old 0 (positive, cos 0), old 1 and new 1 (cos 1 and 0).
+    let value = Losses.hotRefreshContrastive(new: new, old: old, labels: [0, 1], temperature: 1).value
+    let anchor0 = Foundation.log(2 + M_E)  // -log(e^0 / (e^0 + e^1 + e^0))
+    #expect(abs(value - Float(anchor0)) < 1e-5, "both anchors are symmetric, so the mean equals one anchor's loss")
+  }
+
+  @Test("influence loss, linear and cosine old head: gradient for the new embeddings only")
+  func influence() {
+    var generator = SeededGenerator(seed: 23)
+    let head = ClassifierHead.linear(classes: 3, embeddingDim: 4, generator: &generator)
+    let features = Self.random(4, 4, seed: 24)
+    let labels = [0, 2, 1, 2]
+    for scale in [nil, Float(4)] {
+      let result = Losses.influence(oldHead: head, features: features, labels: labels, cosineScale: scale)
+      Self.check(features, analytic: result.gradient) {
+        Losses.influence(oldHead: head, features: $0, labels: labels, cosineScale: scale).value
+      }
+    }
+    let plain = Losses.influence(oldHead: head, features: features, labels: labels)
+    #expect(plain.value == Losses.softmaxCrossEntropy(logits: head.logits(features), labels: labels).value)
   }
 
   @Test("L2 feature regression")

@@ -1,0 +1,142 @@
+import BCTData
+import BCTEvaluation
+import BCTModel
+import BCTModelRepository
+import BCTNumerics
+import BCTTraining
+import Foundation
+
+/// Trains every scenario x seed x method (plus the independent new* of each new
+/// generation) and measures every old -> new pair on the validation split and on
+/// the test split. Models are cached in `directory`, so an interrupted run resumes.
+public struct ScenarioMatrix: Sendable {
+  public var scenarios: [Scenario]
+  public var methods: [StudyMethod]
+  public var seeds: [UInt64]
+  public var epochs: Int
+  /// Epochs for CNN generations (they cost ~30x an MLP epoch on 2 cores).
+  public var cnnEpochs: Int
+  public var validationFraction = 0.1
+  public var validationSeed: UInt64 = 0
+  public var marginPoints = CompatibilityCertifier.defaultMarginPoints
+  /// Where trained models are kept (and reused from).
+  public var directory: URL
+
+  public init(
+    scenarios: [Scenario], methods: [StudyMethod], seeds: [UInt64], epochs: Int, cnnEpochs: Int, directory: URL
+  ) {
+    self.scenarios = scenarios
+    self.methods = methods
+    self.seeds = seeds
+    self.epochs = epochs
+    self.cnnEpochs = cnnEpochs
+    self.directory = directory
+  }
+
+  /// Runs the study on `trainSplit` (the validation split is carved from it) and
+  /// `test`, reporting each trained model and finished pair through `log`.
+  public func run(trainSplit: Dataset, test: Dataset, log: (String) -> Void) throws -> MatrixReport {
+    let (train, validation) = trainSplit.validationSplit(fraction: validationFraction, seed: validationSeed)
+    guard validation.count > 1 else { throw ModelError("the study needs a validation split; raise the validation fraction") }
+    var cells: [MatrixCell] = []
+    var evaluator = Evaluator(splits: ["validation": validation, "test": test])
+    for scenario in scenarios {
+      for seed in seeds {
+        let folder = directory.appendingPathComponent("\(scenario.id)/seed\(seed)")
+        func model(_ generation: Int, method: StudyMethod?, old: ModelVersion?) throws -> ModelVersion {
+          let name = "g\(generation + 1)" + (generation == 0 ? "" : "-\(method?.name ?? "independent")")
+          let path = folder.appendingPathComponent(name)
+          let spec = scenario.generations[generation]
+          let epochs = spec.architecture == "cnn" ? cnnEpochs : self.epochs
+          if let cached = try? ModelVersion.load(from: path), cached.manifest.training.epochs == epochs,
+             cached.manifest.architecture.name == spec.architecture {
+            return cached
+          }
+          var config = TrainingConfiguration()
+          config.architecture = try Architecture(name: spec.architecture, parameters: spec.parameters)
+          config.epochs = epochs
+          config.seed = seed &* 1000 &+ UInt64(generation)
+          config.compatibility = .none
+          method?.configure(&config)
+          var data = train
+          if let classes = spec.classes { data = data.keepingClasses(Set(classes)) }
+          data = data.fraction(spec.fraction, seed: 0)
+          let started = Date()
+          let trained = try Trainer(configuration: config).train(
+            on: data, old: old,
+            run: .init(version: name, dataset: trainSplit.name, classes: spec.classes, fraction: spec.fraction,
+                       validation: .init(fraction: validationFraction, seed: validationSeed, examples: validation.count)))
+          try trained.save(to: path)
+          log(String(format: "trained %@ %@ seed %llu (%@, %d examples) in %.1f s", scenario.id, name, seed, spec.label, data.count, Date().timeIntervalSince(started)))
+          return trained
+        }
+        let root = try model(0, method: nil, old: nil)
+        var independents: [Int: ModelVersion] = [:]
+        for generation in 1..<scenario.generations.count {
+          independents[generation] = try model(generation, method: nil, old: nil)
+        }
+        for method in methods {
+          var chain = [root]
+          for generation in 1..<scenario.generations.count {
+            chain.append(try model(generation, method: method, old: chain[generation - 1]))
+          }
+          for newIndex in 1..<chain.count {
+            for oldIndex in 0..<newIndex {
+              let (old, new, star) = (chain[oldIndex], chain[newIndex], independents[newIndex]!)
+              let classes = scenario.generations[newIndex].classes
+              for split in ["validation", "test"] {
+                let oo = evaluator.scores(old, old, split: split, classes: classes)
+                let no = evaluator.scores(new, old, split: split, classes: classes)
+                let nn = evaluator.scores(new, new, split: split, classes: classes)
+                let ss = evaluator.scores(star, star, split: split, classes: classes)
+                for (metric, pick) in [("top-1", \RetrievalScores.top1), ("mAP", \RetrievalScores.meanAveragePrecision)] {
+                  cells.append(MatrixCell(
+                    scenario: scenario.id, seed: seed, method: method.name, old: "g\(oldIndex + 1)",
+                    new: "g\(newIndex + 1)", split: split, metric: metric, q1d1: oo[keyPath: pick],
+                    q2d1: no[keyPath: pick], q2d2: nn[keyPath: pick], newStar: ss[keyPath: pick]))
+                }
+              }
+              log(MatrixReport.pairLine(cells.suffix(4), marginPoints: marginPoints))
+            }
+          }
+        }
+      }
+    }
+    return MatrixReport(
+      scenarios: scenarios, methods: methods, seeds: seeds, epochs: epochs, cnnEpochs: cnnEpochs,
+      marginPoints: marginPoints, validationExamples: validation.count, testExamples: test.count, cells: cells)
+  }
+}
+
+/// Retrieval scores with every embedding and self-score computed once.
+struct Evaluator {
+  let splits: [String: Dataset]
+  private var embeddings: [String: Matrix] = [:]
+  private var cache: [String: RetrievalScores] = [:]
+
+  init(splits: [String: Dataset]) { self.splits = splits }
+
+  /// Queries embedded by `query` against documents embedded by `gallery` on
+  /// `split` restricted to `classes`, self-match excluded.
+  mutating func scores(_ query: ModelVersion, _ gallery: ModelVersion, split: String, classes: [Int]?) -> RetrievalScores {
+    let scope = "\(split)|\(classes.map { $0.map(String.init).joined(separator: ",") } ?? "all")"
+    let key = "\(query.manifest.head.fingerprint)|\(query.version)|\(gallery.manifest.head.fingerprint)|\(gallery.version)|\(scope)"
+    if let cached = cache[key] { return cached }
+    var data = splits[split]!
+    if let classes { data = data.keepingClasses(Set(classes)) }
+    let q = embed(query, data, scope)
+    let g = embed(gallery, data, scope)
+    let result = RetrievalMetrics.evaluate(
+      queries: q, queryLabels: data.labels, gallery: g, galleryLabels: data.labels, excludeSelf: true)
+    cache[key] = result
+    return result
+  }
+
+  private mutating func embed(_ model: ModelVersion, _ data: Dataset, _ scope: String) -> Matrix {
+    let key = "\(model.manifest.head.fingerprint)|\(model.version)|\(scope)"
+    if let cached = embeddings[key] { return cached }
+    let z = model.backbone.embed(data.inputs).l2NormalizedRows()
+    embeddings[key] = z
+    return z
+  }
+}

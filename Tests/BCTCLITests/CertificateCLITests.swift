@@ -1,0 +1,71 @@
+import BCTTestSupport
+import Foundation
+import Testing
+
+/// `bct train --old` certificates and `bct eval --certify`, on 1% of Fashion-MNIST.
+@Suite("Compatibility certificates from the CLI", .enabled(if: FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")))
+struct CertificateCLITests {
+  static func manifest(_ folder: URL) throws -> [String: Any] {
+    try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("manifest.json"))) as! [String: Any]
+  }
+
+  static func certificates(_ manifest: [String: Any]) -> [[String: Any]] {
+    manifest["compatibility"] as? [[String: Any]] ?? []
+  }
+
+  static func number(_ value: Any?) -> Double { (value as? NSNumber)?.doubleValue ?? .nan }
+
+  /// The verdict must follow from the recorded figures: every step > margin on both metrics.
+  static func expectConsistent(_ certificate: [String: Any], sourceLocation: SourceLocation = #_sourceLocation) {
+    let margin = Self.number(certificate["margin_points"])
+    var passes = true
+    for metric in ["top1", "mean_average_precision"] {
+      let f = certificate[metric] as? [String: Any] ?? [:]
+      let (oo, no, nn) = (Self.number(f["old_old"]), Self.number(f["new_old"]), Self.number(f["new_new"]))
+      passes = passes && (no - oo) * 100 - margin > 1e-9 && (nn - no) * 100 - margin > 1e-9
+    }
+    #expect(certificate["verdict"] as? String == (passes ? "certified" : "uncertified"), sourceLocation: sourceLocation)
+    #expect((certificate["reasons"] as? [String] ?? []).isEmpty == passes, sourceLocation: sourceLocation)
+  }
+
+  @Test("train --old certifies against every older version of the lineage; eval --certify re-certifies")
+  func certificates() async throws {
+    let repo = Fixtures.temporaryFolder("bct-cert")
+    func bct(_ arguments: String...) async throws -> CommandResult { try await Fixtures.command(arguments) }
+    let common = ["--arch", "mlp", "--hidden", "32", "--epochs", "1", "--fraction", "0.02", "--val-fraction", "0.01"]
+    var result = try await Fixtures.command(["train"] + common + ["--seed", "0", "--out", repo.appendingPathComponent("v1").path])
+    #expect(result.status == 0, "\(result)")
+    let v1 = try Self.manifest(repo.appendingPathComponent("v1"))
+    #expect(Self.certificates(v1).isEmpty && (v1["training"] as? [String: Any])?["validation"] != nil)
+
+    result = try await Fixtures.command(["train"] + common + ["--seed", "1", "--compat", "ract", "--old", repo.appendingPathComponent("v1").path, "--out", repo.appendingPathComponent("v2").path])
+    #expect(result.status == 0 && result.output.contains("v2 vs v1: "), "\(result)")
+    let v2 = try Self.manifest(repo.appendingPathComponent("v2"))
+    let c21 = try #require(Self.certificates(v2).first)
+    #expect(c21["old_version"] as? String == "v1" && c21["examples"] as? Int == 600)
+    #expect((c21["split"] as? String)?.contains("validation split (1% of the training data, seed 0)") == true)
+    #expect(c21["old_head_fingerprint"] as? String == (v1["head"] as? [String: Any])?["fingerprint"] as? String)
+    Self.expectConsistent(c21)
+    #expect((v2["compatible_with"] as? [String]) == (c21["verdict"] as? String == "certified" ? ["v1"] : []))
+    #expect(result.output.contains(c21["verdict"] as? String == "certified" ? "v2 vs v1: certified" : "v2 vs v1: NOT certified"))
+
+    // A third generation trained against v2 is certified against v2 and v1 (found in the repository).
+    result = try await Fixtures.command(["train"] + common + ["--seed", "2", "--old", repo.appendingPathComponent("v2").path, "--out", repo.appendingPathComponent("v3").path])
+    #expect(result.status == 0, "\(result)")
+    let v3 = try Self.certificates(Self.manifest(repo.appendingPathComponent("v3")))
+    #expect(Set(v3.compactMap { $0["old_version"] as? String }) == ["v1", "v2"])
+    v3.forEach { Self.expectConsistent($0) }
+
+    // Re-certify on the first 500 test images with a zero margin.
+    result = try await bct("eval", "--models", ["v1", "v2", "v3"].map { repo.appendingPathComponent($0).path }.joined(separator: ","),
+                           "--certify", "--limit", "500", "--margin", "0")
+    #expect(result.status == 0 && result.output.contains("Certificates:") && result.output.contains("v3 vs v2"), "\(result)")
+    let recertified = Self.certificates(try Self.manifest(repo.appendingPathComponent("v3")))
+    #expect(recertified.count == 2 && recertified.allSatisfy { $0["examples"] as? Int == 500 && Self.number($0["margin_points"]) == 0 })
+    #expect(recertified.allSatisfy { ($0["split"] as? String)?.contains("fashion-mnist/test") == true })
+    recertified.forEach { Self.expectConsistent($0) }
+
+    result = try await bct("train", "--arch", "mlp", "--val-fraction", "0.9", "--out", repo.appendingPathComponent("x").path)
+    #expect(result.status != 0 && result.error.contains("--val-fraction must be in [0, 0.5]"), "\(result)")
+  }
+}
