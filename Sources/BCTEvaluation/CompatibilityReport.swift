@@ -74,11 +74,7 @@ public struct CompatibilityReport: Sendable, Codable {
     func cell(_ q: String, _ g: String) -> Cell { matrix.first { $0.query == q && $0.gallery == g }! }
     var pairs: [Pair] = []
     for new in versions {
-      let olders = versions.filter {
-        $0.manifest.lineage == new.manifest.lineage && $0.version != new.version
-          && ($0.manifest.createdAt, $0.version) < (new.manifest.createdAt, new.version)
-      }
-      for old in olders.map(\.version) {
+      for old in LineageScan.olderVersions(of: new, among: versions).map(\.version) {
         let (oo, no, nn) = (cell(old, old), cell(new.version, old), cell(new.version, new.version))
         let holds = nn.top1 > no.top1 && no.top1 > oo.top1 && nn.mAP > no.mAP && no.mAP > oo.mAP
         pairs.append(Pair(old: old, new: new.version, top1: [oo.top1, no.top1, nn.top1], mAP: [oo.mAP, no.mAP, nn.mAP], holds: holds))

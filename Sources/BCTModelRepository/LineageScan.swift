@@ -18,4 +18,13 @@ public enum LineageScan {
     }
     return found.sorted { ($0.manifest.createdAt, $0.version) < ($1.manifest.createdAt, $1.version) }
   }
+
+  /// The versions of `candidates` in `version`'s lineage created before it
+  /// (`created_at`, then name), in the order given.
+  public static func olderVersions(of version: ModelVersion, among candidates: [ModelVersion]) -> [ModelVersion] {
+    candidates.filter {
+      $0.manifest.lineage == version.manifest.lineage && $0.version != version.version
+        && ($0.manifest.createdAt, $0.version) < (version.manifest.createdAt, version.version)
+    }
+  }
 }

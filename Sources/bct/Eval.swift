@@ -70,10 +70,7 @@ struct Eval: AsyncParsableCommand {
         ? "evaluation data (\(test.name))"
         : String(format: "validation split (%g%% of the training data, seed %llu)", valFraction * 100, valSeed)
       for (index, version) in versions.enumerated() {
-        let olds = versions.filter {
-          $0.manifest.lineage == version.manifest.lineage && $0.version != version.version
-            && ($0.manifest.createdAt, $0.version) < (version.manifest.createdAt, version.version)
-        }
+        let olds = LineageScan.olderVersions(of: version, among: versions)
         guard !olds.isEmpty else { continue }
         let data = version.manifest.training.classes.map { test.keepingClasses(Set($0)) } ?? test
         let certificates = CompatibilityCertifier.certify(

@@ -19,16 +19,39 @@ struct Models: AsyncParsableCommand {
           ["version": m.version, "architecture": m.architecture, "embedding_dim": Int(m.embeddingDim),
            "input_shape": m.inputShape.map(Int.init), "lineage": m.lineage, "parent_version": m.parentVersion,
            "compatible_with": m.compatibleWith, "head_fingerprint": m.headFingerprint, "is_default": m.isDefault,
-           "objective": m.training.compatibilityObjective] as [String: Any]
+           "objective": m.training.compatibilityObjective,
+           "compatibility": m.compatibility.mapValues(relationName),
+           "certificates": m.certificates.map { c in
+             ["old_version": c.oldVersion, "verdict": c.verdict == .certified ? "certified" : "uncertified",
+              "top1": [c.top1.oldOld, c.top1.newOld, c.top1.newNew],
+              "mean_average_precision": [c.meanAveragePrecision.oldOld, c.meanAveragePrecision.newOld, c.meanAveragePrecision.newNew],
+              "margin_points": c.marginPoints, "split": c.split, "examples": Int(c.examples), "reasons": c.reasons] as [String: Any]
+           }] as [String: Any]
         }])
         return
       }
-      print("\(column("version", 16)) \(column("arch", 5)) \(column("dim", 4)) \(column("lineage", 13)) \(column("parent", 10)) compatible with")
+      print("\(column("version", 16)) \(column("arch", 5)) \(column("dim", 4)) \(column("lineage", 13)) \(column("parent", 10)) certified with")
       for m in listing.models {
-        print("\(column(m.version + (m.isDefault ? "*" : ""), 16)) \(column(m.architecture, 5)) \(column("\(m.embeddingDim)", 4)) \(column(String(m.lineage.prefix(12)), 13)) \(column(m.parentVersion.isEmpty ? "-" : m.parentVersion, 10)) \(m.compatibleWith.joined(separator: ", "))")
+        print("\(column(m.version + (m.isDefault ? "*" : ""), 16)) \(column(m.architecture, 5)) \(column("\(m.embeddingDim)", 4)) \(column(String(m.lineage.prefix(12)), 13)) \(column(m.parentVersion.isEmpty ? "-" : m.parentVersion, 10)) \(m.compatibleWith.isEmpty ? "-" : m.compatibleWith.joined(separator: ", "))")
       }
       print("* default version")
+      let certificates = listing.models.flatMap { m in m.certificates.map { (m.version, $0) } }
+      if !certificates.isEmpty { print("\ncertificates (top-1 and mAP: old/old -> new/old -> new/new, %):") }
+      for (version, c) in certificates {
+        func p(_ f: Bct_V1_CriterionFigures) -> String { String(format: "%.1f -> %.1f -> %.1f", f.oldOld * 100, f.newOld * 100, f.newNew * 100) }
+        print("  \(version) vs \(c.oldVersion): \(c.verdict == .certified ? "certified" : "NOT certified")  top-1 \(p(c.top1))  mAP \(p(c.meanAveragePrecision))  (\(c.examples) examples, \(c.split))")
+      }
     }
+  }
+}
+
+/// A pair relation as text.
+func relationName(_ relation: Bct_V1_PairCompatibility) -> String {
+  switch relation {
+  case .certified: return "certified"
+  case .uncertified: return "uncertified"
+  case .incompatible: return "incompatible"
+  default: return "unknown"
   }
 }
 
