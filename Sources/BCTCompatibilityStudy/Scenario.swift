@@ -90,12 +90,15 @@ public struct StudyMethod: Sendable, Codable, Equatable {
   /// Cosine logit scale for the influence term; nil = the old head as trained.
   public var influenceCosineScale: Float?
   public var influenceWeight: Float = 1
+  /// Weight of the new-to-new supervised contrastive term.
+  public var selfContrastiveWeight: Float = 0
 
   /// Applies the method to a training configuration.
   public func configure(_ config: inout TrainingConfiguration) {
     config.compatibility = objective
     config.influenceCosineScale = influenceCosineScale
     config.influenceWeight = influenceWeight
+    config.selfContrastiveWeight = selfContrastiveWeight
   }
 
   /// Every method the study knows, baselines first.
@@ -104,6 +107,8 @@ public struct StudyMethod: Sendable, Codable, Equatable {
     .init(name: "influence-cos", flags: "--compat influence --influence-head cosine", objective: .influence, influenceCosineScale: 16),
     .init(name: "l2", flags: "--compat l2", objective: .l2),
     .init(name: "contrastive", flags: "--compat contrastive", objective: .contrastive),
+    .init(name: "contrastive-self", flags: "--compat contrastive --self-contrastive-weight 1", objective: .contrastive,
+          selfContrastiveWeight: 1),
     .init(name: "ract", flags: "--compat ract", objective: .ract),
     .init(name: "ract-cos", flags: "--compat ract --influence-head cosine", objective: .ract, influenceCosineScale: 16),
     .init(name: "ract-only", flags: "--compat ract --influence-weight 0", objective: .ract, influenceWeight: 0),

@@ -118,8 +118,15 @@ public struct Trainer: Sendable {
                   new: unit, old: oldFeatures.l2NormalizedRows(), labels: labels,
                   temperature: config.contrastiveTemperature))
             loss += weight * term.value
-            featureGradient.add(
-              l2NormalizeBackward(normalized: unit, norms: norms, gradient: term.gradient), scaledBy: weight)
+            var unitGradient = term.gradient.scaled(by: weight)
+            if config.selfContrastiveWeight > 0 {
+              // New-to-new supervised contrastive: the new space stays tighter than the cross-model one.
+              let own = Losses.crossModelContrastive(
+                new: unit, old: unit, labels: labels, temperature: config.contrastiveTemperature)
+              loss += config.selfContrastiveWeight * own.value
+              unitGradient.add(own.gradient, scaledBy: config.selfContrastiveWeight)
+            }
+            featureGradient.add(l2NormalizeBackward(normalized: unit, norms: norms, gradient: unitGradient))
           case .none, .influence, .procrustes:
             break
           }

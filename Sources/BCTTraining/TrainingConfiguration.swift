@@ -48,6 +48,10 @@ public struct TrainingConfiguration: Sendable {
   /// With a value, the influence loss uses the old head as a cosine classifier at
   /// this logit scale (normalised rows and embeddings, no bias); nil = as trained.
   public var influenceCosineScale: Float?
+  /// Weight of a supervised contrastive term among the new embeddings themselves
+  /// (same-class new embeddings as positives, no gradient through the candidates),
+  /// which keeps the new space tighter than the cross-model one (0 = off).
+  public var selfContrastiveWeight: Float = 0
   /// Weight of the Hot-Refresh / RACT term.
   public var ractWeight: Float = 1
   /// Temperature of the Hot-Refresh / RACT term.
@@ -88,6 +92,9 @@ public struct TrainingConfiguration: Sendable {
         options["influence-weight"] = "\(influenceWeight)"
         options["ract-weight"] = "\(ractWeight)"
         options["ract-temperature"] = "\(ractTemperature)"
+      }
+      if selfContrastiveWeight > 0, compatibility == .contrastive || compatibility == .ract {
+        options["self-contrastive-weight"] = "\(selfContrastiveWeight)"
       }
       if compatibility.usesInfluence, let influenceCosineScale {
         options["influence-head"] = "cosine"
