@@ -92,6 +92,8 @@ public struct StudyMethod: Sendable, Codable, Equatable {
   public var influenceWeight: Float = 1
   /// Weight of the new-to-new supervised contrastive term.
   public var selfContrastiveWeight: Float = 0
+  /// Weight of the RACT instance term added to `contrastive`.
+  public var instanceWeight: Float = 0
 
   /// Applies the method to a training configuration.
   public func configure(_ config: inout TrainingConfiguration) {
@@ -99,6 +101,7 @@ public struct StudyMethod: Sendable, Codable, Equatable {
     config.influenceCosineScale = influenceCosineScale
     config.influenceWeight = influenceWeight
     config.selfContrastiveWeight = selfContrastiveWeight
+    config.instanceWeight = instanceWeight
   }
 
   /// Every method the study knows, baselines first.
@@ -109,6 +112,8 @@ public struct StudyMethod: Sendable, Codable, Equatable {
     .init(name: "contrastive", flags: "--compat contrastive", objective: .contrastive),
     .init(name: "contrastive-self", flags: "--compat contrastive --self-contrastive-weight 1", objective: .contrastive,
           selfContrastiveWeight: 1),
+    .init(name: "hybrid", flags: "--compat contrastive --self-contrastive-weight 1 --instance-weight 1",
+          objective: .contrastive, selfContrastiveWeight: 1, instanceWeight: 1),
     .init(name: "ract", flags: "--compat ract", objective: .ract),
     .init(name: "ract-cos", flags: "--compat ract --influence-head cosine", objective: .ract, influenceCosineScale: 16),
     .init(name: "ract-only", flags: "--compat ract --influence-weight 0", objective: .ract, influenceWeight: 0),

@@ -111,14 +111,20 @@ public struct Trainer: Sendable {
             featureGradient.add(regression.gradient, scaledBy: config.l2Weight)
           case .contrastive, .ract:
             let (unit, norms) = features.l2NormalizedRowsWithNorms()
+            let oldUnit = oldFeatures.l2NormalizedRows()
             let (weight, term) = compatibility == .ract
               ? (config.ractWeight, Losses.hotRefreshContrastive(
-                  new: unit, old: oldFeatures.l2NormalizedRows(), labels: labels, temperature: config.ractTemperature))
+                  new: unit, old: oldUnit, labels: labels, temperature: config.ractTemperature))
               : (config.contrastiveWeight, Losses.crossModelContrastive(
-                  new: unit, old: oldFeatures.l2NormalizedRows(), labels: labels,
-                  temperature: config.contrastiveTemperature))
+                  new: unit, old: oldUnit, labels: labels, temperature: config.contrastiveTemperature))
             loss += weight * term.value
             var unitGradient = term.gradient.scaled(by: weight)
+            if compatibility == .contrastive, config.instanceWeight > 0 {
+              let instance = Losses.hotRefreshContrastive(
+                new: unit, old: oldUnit, labels: labels, temperature: config.ractTemperature)
+              loss += config.instanceWeight * instance.value
+              unitGradient.add(instance.gradient, scaledBy: config.instanceWeight)
+            }
             if config.selfContrastiveWeight > 0 {
               // New-to-new supervised contrastive: the new space stays tighter than the cross-model one.
               let own = Losses.crossModelContrastive(

@@ -52,6 +52,10 @@ public struct TrainingConfiguration: Sendable {
   /// (same-class new embeddings as positives, no gradient through the candidates),
   /// which keeps the new space tighter than the cross-model one (0 = off).
   public var selfContrastiveWeight: Float = 0
+  /// With `contrastive`: weight of an added Hot-Refresh/RACT instance term (each new
+  /// embedding's positive = the old embedding of the same example), which keeps new
+  /// queries spread like the old documents instead of collapsing to class centres.
+  public var instanceWeight: Float = 0
   /// Weight of the Hot-Refresh / RACT term.
   public var ractWeight: Float = 1
   /// Temperature of the Hot-Refresh / RACT term.
@@ -91,6 +95,10 @@ public struct TrainingConfiguration: Sendable {
       case .ract:
         options["influence-weight"] = "\(influenceWeight)"
         options["ract-weight"] = "\(ractWeight)"
+        options["ract-temperature"] = "\(ractTemperature)"
+      }
+      if instanceWeight > 0, compatibility == .contrastive {
+        options["instance-weight"] = "\(instanceWeight)"
         options["ract-temperature"] = "\(ractTemperature)"
       }
       if selfContrastiveWeight > 0, compatibility == .contrastive || compatibility == .ract {

@@ -45,6 +45,8 @@ struct Train: AsyncParsableCommand {
   @Option(help: "Logit scale of the cosine influence head.") var cosineScale: Float = 16
   @Option(help: "Weight of the new-to-new supervised contrastive term (--compat contrastive or ract; 0 = off).")
   var selfContrastiveWeight: Float = 0
+  @Option(help: "With --compat contrastive: weight of an added RACT instance term (positive = the same example's old embedding).")
+  var instanceWeight: Float = 0
   @Option(help: "Weight of the Hot-Refresh/RACT term (--compat ract).") var ractWeight: Float = 1
   @Option(help: "Temperature of the Hot-Refresh/RACT term.") var ractTemperature: Float = 0.05
   @Option(help: "Weight of the L2 feature regression (--compat l2).") var l2Weight: Float = 1
@@ -81,8 +83,8 @@ struct Train: AsyncParsableCommand {
     guard ["linear", "cosine"].contains(influenceHead) else { throw ValidationError("--influence-head must be linear or cosine") }
     guard valFraction >= 0, valFraction <= 0.5 else { throw ValidationError("--val-fraction must be in [0, 0.5], got \(valFraction)") }
     guard margin >= 0, margin.isFinite else { throw ValidationError("--margin must be a non-negative number of points") }
-    guard cosineScale > 0, ractTemperature > 0, ractWeight >= 0, selfContrastiveWeight >= 0 else {
-      throw ValidationError("--cosine-scale and --ract-temperature must be > 0, --ract-weight and --self-contrastive-weight >= 0")
+    guard cosineScale > 0, ractTemperature > 0, ractWeight >= 0, selfContrastiveWeight >= 0, instanceWeight >= 0 else {
+      throw ValidationError("--cosine-scale and --ract-temperature must be > 0, --ract-weight, --self-contrastive-weight and --instance-weight >= 0")
     }
     guard ClassifierHead.Kind(rawValue: head) != nil else { throw ValidationError("--head must be linear or etf") }
     guard fraction > 0, fraction <= 1 else { throw ValidationError("--fraction must be in (0, 1], got \(fraction)") }
@@ -122,6 +124,7 @@ struct Train: AsyncParsableCommand {
     config.influenceCosineScale = influenceHead == "cosine" ? cosineScale : nil
     config.ractWeight = ractWeight
     config.selfContrastiveWeight = selfContrastiveWeight
+    config.instanceWeight = instanceWeight
     config.ractTemperature = ractTemperature
     config.l2Weight = l2Weight
     config.contrastiveWeight = contrastiveWeight
