@@ -90,9 +90,10 @@ public struct StudyMethod: Sendable, Codable, Equatable {
   /// Cosine logit scale for the influence term; nil = the old head as trained.
   public var influenceCosineScale: Float?
   public var influenceWeight: Float = 1
-  /// Weight of the new-to-new supervised contrastive term.
+  /// Weight of the new-to-new supervised contrastive term (set explicitly: the
+  /// trainer's default is the chosen method's).
   public var selfContrastiveWeight: Float = 0
-  /// Weight of the RACT instance term added to `contrastive`.
+  /// Weight of the RACT instance term added to `contrastive` (set explicitly too).
   public var instanceWeight: Float = 0
 
   /// Applies the method to a training configuration.
@@ -109,14 +110,17 @@ public struct StudyMethod: Sendable, Codable, Equatable {
     .init(name: "influence", flags: "--compat influence", objective: .influence),
     .init(name: "influence-cos", flags: "--compat influence --influence-head cosine", objective: .influence, influenceCosineScale: 16),
     .init(name: "l2", flags: "--compat l2", objective: .l2),
-    .init(name: "contrastive", flags: "--compat contrastive", objective: .contrastive),
-    .init(name: "contrastive-self", flags: "--compat contrastive --self-contrastive-weight 1", objective: .contrastive,
+    .init(name: "contrastive", flags: "--compat contrastive --self-contrastive-weight 0",
+          objective: .contrastive),
+    .init(name: "contrastive-self", flags: "--compat contrastive (the default)", objective: .contrastive,
           selfContrastiveWeight: 1),
-    .init(name: "hybrid", flags: "--compat contrastive --self-contrastive-weight 1 --instance-weight 1",
+    .init(name: "hybrid", flags: "--compat contrastive --instance-weight 1",
           objective: .contrastive, selfContrastiveWeight: 1, instanceWeight: 1),
     .init(name: "ract", flags: "--compat ract", objective: .ract),
-    .init(name: "ract-cos", flags: "--compat ract --influence-head cosine", objective: .ract, influenceCosineScale: 16),
-    .init(name: "ract-only", flags: "--compat ract --influence-weight 0", objective: .ract, influenceWeight: 0),
+    .init(name: "ract-cos", flags: "--compat ract --influence-head cosine", objective: .ract,
+          influenceCosineScale: 16),
+    .init(name: "ract-only", flags: "--compat ract --influence-weight 0", objective: .ract,
+          influenceWeight: 0),
     .init(name: "procrustes", flags: "--compat procrustes", objective: .procrustes),
   ]
 

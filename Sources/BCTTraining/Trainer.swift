@@ -125,7 +125,7 @@ public struct Trainer: Sendable {
               loss += config.instanceWeight * instance.value
               unitGradient.add(instance.gradient, scaledBy: config.instanceWeight)
             }
-            if config.selfContrastiveWeight > 0 {
+            if compatibility == .contrastive, config.selfContrastiveWeight > 0 {
               // New-to-new supervised contrastive: the new space stays tighter than the cross-model one.
               let own = Losses.crossModelContrastive(
                 new: unit, old: unit, labels: labels, temperature: config.contrastiveTemperature)

@@ -10,7 +10,8 @@ public enum CompatibilityObjective: String, Sendable, CaseIterable, Codable {
   case l2
   /// The influence loss plus a new-to-old supervised contrastive term: new embeddings
   /// are pulled to the frozen old embeddings of same-class examples and pushed from
-  /// other classes.
+  /// other classes. With the default weights it also carries the new-to-new term
+  /// ("contrastive-self" in the scenario matrix, the method chosen on validation).
   case contrastive
   /// The influence loss plus the Hot-Refresh / RACT term (Zhang et al., ICLR 2022):
   /// each new embedding's positive is the old embedding of the same example; the
@@ -48,10 +49,10 @@ public struct TrainingConfiguration: Sendable {
   /// With a value, the influence loss uses the old head as a cosine classifier at
   /// this logit scale (normalised rows and embeddings, no bias); nil = as trained.
   public var influenceCosineScale: Float?
-  /// Weight of a supervised contrastive term among the new embeddings themselves
+  /// With `contrastive`: weight of a supervised contrastive term among the new embeddings themselves
   /// (same-class new embeddings as positives, no gradient through the candidates),
   /// which keeps the new space tighter than the cross-model one (0 = off).
-  public var selfContrastiveWeight: Float = 0
+  public var selfContrastiveWeight: Float = 1
   /// With `contrastive`: weight of an added Hot-Refresh/RACT instance term (each new
   /// embedding's positive = the old embedding of the same example), which keeps new
   /// queries spread like the old documents instead of collapsing to class centres.
@@ -101,7 +102,7 @@ public struct TrainingConfiguration: Sendable {
         options["instance-weight"] = "\(instanceWeight)"
         options["ract-temperature"] = "\(ractTemperature)"
       }
-      if selfContrastiveWeight > 0, compatibility == .contrastive || compatibility == .ract {
+      if selfContrastiveWeight > 0, compatibility == .contrastive {
         options["self-contrastive-weight"] = "\(selfContrastiveWeight)"
       }
       if compatibility.usesInfluence, let influenceCosineScale {

@@ -43,10 +43,10 @@ struct Train: AsyncParsableCommand {
   @Option(help: "Influence loss head: linear (the old head as trained) or cosine (normalised rows and embeddings).")
   var influenceHead: String = "linear"
   @Option(help: "Logit scale of the cosine influence head.") var cosineScale: Float = 16
-  @Option(help: "Weight of the new-to-new supervised contrastive term (--compat contrastive or ract; 0 = off).")
-  var selfContrastiveWeight: Float = 0
+  @Option(help: "With --compat contrastive: weight of the new-to-new supervised contrastive term (0 = off).")
+  var selfContrastiveWeight: Float = TrainingConfiguration().selfContrastiveWeight
   @Option(help: "With --compat contrastive: weight of an added RACT instance term (positive = the same example's old embedding).")
-  var instanceWeight: Float = 0
+  var instanceWeight: Float = TrainingConfiguration().instanceWeight
   @Option(help: "Weight of the Hot-Refresh/RACT term (--compat ract).") var ractWeight: Float = 1
   @Option(help: "Temperature of the Hot-Refresh/RACT term.") var ractTemperature: Float = 0.05
   @Option(help: "Weight of the L2 feature regression (--compat l2).") var l2Weight: Float = 1
