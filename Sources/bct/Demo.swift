@@ -68,6 +68,7 @@ struct Demo: AsyncParsableCommand {
       Compatibility criterion M(Q2,D2) > M(Q2,D1) > M(Q1,D1): \(pair.holds ? "holds" : "does NOT hold") in `bct eval`, \
       \(story.holds ? "holds" : "does NOT hold") through the services.
       v2 queries searched v1 documents without re-indexing: \(String(format: "%+.1f", (story.q2d1.top1 - story.q1d1.top1) * 100)) top-1 points over v1.
+      Certificate (measured by training on the validation split, margin 0.5 point): \(v2.manifest.certificate(for: v1.version)?.summary(newVersion: v2.version) ?? "none (v2 was trained before certificates existed; bct eval --certify issues one)").
       """)
   }
 
