@@ -10,8 +10,8 @@ public enum CompatibilityObjective: String, Sendable, CaseIterable, Codable {
   case l2
   /// The influence loss plus a new-to-old supervised contrastive term: new embeddings
   /// are pulled to the frozen old embeddings of same-class examples and pushed from
-  /// other classes. With the default weights it also carries the new-to-new term
-  /// ("contrastive-self" in the scenario matrix, the method chosen on validation).
+  /// other classes. With the default weights it also carries the new-to-new term and
+  /// a RACT instance term ("hybrid" in the scenario matrix, chosen on validation).
   case contrastive
   /// The influence loss plus the Hot-Refresh / RACT term (Zhang et al., ICLR 2022):
   /// each new embedding's positive is the old embedding of the same example; the
@@ -56,7 +56,7 @@ public struct TrainingConfiguration: Sendable {
   /// With `contrastive`: weight of an added Hot-Refresh/RACT instance term (each new
   /// embedding's positive = the old embedding of the same example), which keeps new
   /// queries spread like the old documents instead of collapsing to class centres.
-  public var instanceWeight: Float = 0
+  public var instanceWeight: Float = 1
   /// Weight of the Hot-Refresh / RACT term.
   public var ractWeight: Float = 1
   /// Temperature of the Hot-Refresh / RACT term.
