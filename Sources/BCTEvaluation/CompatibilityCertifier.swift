@@ -36,15 +36,19 @@ public enum CompatibilityCertifier {
     }
   }
 
-  /// `model` certified against `olds` on `validation` restricted to the classes it
-  /// was trained on, its manifest recording the certificates (see `recording`).
+  /// How certificates name a validation split carved by `Dataset.validationSplit`.
+  public static func validationSplitDescription(fraction: Double, seed: UInt64) -> String {
+    String(format: "validation split (%g%% of the training data, seed %llu)", fraction * 100, seed)
+  }
+
+  /// `model` certified against `olds` on `data` restricted to the classes it was
+  /// trained on, its manifest recording the certificates (see `recording`).
   public static func certified(
-    _ model: ModelVersion, against olds: [ModelVersion], validation: Dataset, fraction: Double, seed: UInt64,
+    _ model: ModelVersion, against olds: [ModelVersion], on data: Dataset, split: String,
     marginPoints: Double = defaultMarginPoints
   ) -> (model: ModelVersion, certificates: [CompatibilityCertificate]) {
-    let data = model.manifest.training.classes.map { validation.keepingClasses(Set($0)) } ?? validation
-    let split = String(format: "validation split (%g%% of the training data, seed %llu)", fraction * 100, seed)
-    let certificates = certify(new: model, against: olds, on: data, split: split, marginPoints: marginPoints)
+    let served = model.manifest.training.classes.map { data.keepingClasses(Set($0)) } ?? data
+    let certificates = certify(new: model, against: olds, on: served, split: split, marginPoints: marginPoints)
     var model = model
     model.manifest = recording(certificates, in: model.manifest)
     return (model, certificates)

@@ -129,7 +129,8 @@ public enum Losses {
       return LossResult(value: ce.value, gradient: back.features)
     }
     let (unit, norms) = features.l2NormalizedRowsWithNorms()
-    var logits = BLAS.matmul(unit, oldHead.weight.l2NormalizedRows(), transposeB: .transposed)
+    let unitRows = oldHead.weight.l2NormalizedRows()
+    var logits = BLAS.matmul(unit, unitRows, transposeB: .transposed)
     logits.values.withUnsafeMutableBufferPointer { v in
       for i in 0..<v.count { v[i] *= scale }
     }
@@ -137,7 +138,7 @@ public enum Losses {
     ce.gradient.values.withUnsafeMutableBufferPointer { g in
       for i in 0..<g.count { g[i] *= scale }
     }
-    let dUnit = BLAS.matmul(ce.gradient, oldHead.weight.l2NormalizedRows())
+    let dUnit = BLAS.matmul(ce.gradient, unitRows)
     return LossResult(value: ce.value, gradient: l2NormalizeBackward(normalized: unit, norms: norms, gradient: dUnit))
   }
 

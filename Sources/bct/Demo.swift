@@ -197,7 +197,8 @@ struct Demo: AsyncParsableCommand {
     ) { bar.show($0) }
     if let old {
       let (certified, certificates) = CompatibilityCertifier.certified(
-        model, against: [old], validation: validation, fraction: 0.1, seed: 0)
+        model, against: [old], on: validation,
+        split: CompatibilityCertifier.validationSplitDescription(fraction: 0.1, seed: 0))
       model = certified
       for certificate in certificates { ProgressBar.write(certificate.summary(newVersion: name) + "\n") }
     }

@@ -68,15 +68,14 @@ struct Eval: AsyncParsableCommand {
     if certify {
       let description = split == "test"
         ? "evaluation data (\(test.name))"
-        : String(format: "validation split (%g%% of the training data, seed %llu)", valFraction * 100, valSeed)
+        : CompatibilityCertifier.validationSplitDescription(fraction: valFraction, seed: valSeed)
       for (index, version) in versions.enumerated() {
         let olds = LineageScan.olderVersions(of: version, among: versions)
         guard !olds.isEmpty else { continue }
-        let data = version.manifest.training.classes.map { test.keepingClasses(Set($0)) } ?? test
-        let certificates = CompatibilityCertifier.certify(
-          new: version, against: olds, on: data, split: description, marginPoints: margin)
+        let (certified, certificates) = CompatibilityCertifier.certified(
+          version, against: olds, on: test, split: description, marginPoints: margin)
         certificateLines += certificates.map { $0.summary(newVersion: version.version) }
-        versions[index].manifest = CompatibilityCertifier.recording(certificates, in: version.manifest)
+        versions[index] = certified
       }
     }
     if !noRecord {

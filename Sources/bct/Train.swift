@@ -176,7 +176,8 @@ struct Train: AsyncParsableCommand {
     let others = try LineageScan.versions(
       in: repositoryURL, lineage: model.manifest.lineage, excluding: [model.version, old.version])
     let (certified, certificates) = CompatibilityCertifier.certified(
-      model, against: others + [old], validation: validation, fraction: valFraction, seed: valSeed, marginPoints: margin)
+      model, against: others + [old], on: validation,
+      split: CompatibilityCertifier.validationSplitDescription(fraction: valFraction, seed: valSeed), marginPoints: margin)
     for certificate in certificates { print(certificate.summary(newVersion: model.version)) }
     return certified.manifest
   }
