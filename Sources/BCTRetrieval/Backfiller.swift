@@ -6,14 +6,19 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Re-embeds stored documents to a newer compatible version in the background,
-/// in batches, rate-limited. The plan is in the write-ahead log, so a backfill
-/// interrupted by a crash or shutdown resumes on restart; every re-embedded batch
-/// is logged, so no work is redone. Searches keep working over the mixed index.
+/// Moves the index to another version in the background, in batches,
+/// rate-limited. To a target certified against every document version: in
+/// place (each batch replaces searched vectors). Otherwise: a shadow backfill
+/// (each batch adds target vectors beside the searched ones), then one logged
+/// switch once every document has its target vector, then the previous copy is
+/// dropped when the grace period ends or on finalize; a rollback before that
+/// loses nothing. Plans, batches and switches are in the write-ahead log, so
+/// a backfill interrupted by a crash or shutdown resumes where it was.
 public final class Backfiller: Service, Sendable {
   private struct Status {
     var state: Bct_V1_BackfillState = .unspecified
     var target = ""
+    var shadow = false
     var message = ""
     var started: ContinuousClock.Instant?
     var reembedded = 0
@@ -21,40 +26,114 @@ public final class Backfiller: Service, Sendable {
   }
 
   private let store: DocumentStore
-  private let encoder: EncoderGateway
+  private let encoder: any EncoderBackend
   private let defaultBatchSize: Int
+  private let defaultGraceSeconds: Double
   private let logger: Logger
   private let status = Mutex(Status())
 
-  /// A backfiller over `store`, embedding through `encoder`.
-  public init(store: DocumentStore, encoder: EncoderGateway, defaultBatchSize: Int = 128, logger: Logger) {
+  /// A backfiller over `store`, embedding through `encoder`; a switched shadow
+  /// upgrade keeps the previous copy `defaultGraceSeconds` unless its request said otherwise.
+  public init(
+    store: DocumentStore, encoder: any EncoderBackend, defaultBatchSize: Int = 128, defaultGraceSeconds: Double = 86_400,
+    logger: Logger
+  ) {
     self.store = store
     self.encoder = encoder
     self.defaultBatchSize = defaultBatchSize
+    self.defaultGraceSeconds = defaultGraceSeconds
     self.logger = logger
   }
 
-  /// Starts a backfill to `target`, or joins the one already running to it.
-  public func start(target: String, batchSize: Int, rate: Double, table: ModelTable) throws {
+  /// What a Backfill request asks for.
+  public struct Request: Sendable {
+    /// The version to move to.
+    public var target: String
+    /// Documents per encoder call (0: default).
+    public var batchSize: Int = 0
+    /// Documents per second at most (0: unlimited).
+    public var rate: Double = 0
+    /// In place or shadow; nil lets the version policy choose.
+    public var mode: UpgradeMode?
+    /// Seconds the previous copy is kept after a shadow switch (0: default).
+    public var graceSeconds: Double = 0
+
+    /// A request to move to `target`.
+    public init(target: String, batchSize: Int = 0, rate: Double = 0, mode: UpgradeMode? = nil, graceSeconds: Double = 0) {
+      self.target = target
+      self.batchSize = batchSize
+      self.rate = rate
+      self.mode = mode
+      self.graceSeconds = graceSeconds
+    }
+  }
+
+  /// Starts a backfill, or joins the one already running to the same target.
+  public func start(_ request: Request, table: ModelTable) throws {
+    let target = request.target
     guard !target.isEmpty else { throw RPCError(code: .invalidArgument, message: "target_version is empty") }
     guard table.versions[target] != nil else {
       throw RPCError(code: .notFound, message: "target version \"\(target)\" is not hosted by the encoder; known: \(table.versions.keys.sorted().joined(separator: ", "))")
     }
-    guard rate >= 0, rate.isFinite, batchSize >= 0, batchSize <= 4096 else {
+    guard request.rate >= 0, request.rate.isFinite, request.batchSize >= 0, request.batchSize <= 4096 else {
       throw RPCError(code: .invalidArgument, message: "batch_size must be 0-4096 and max_documents_per_second 0 or more")
     }
-    let (present, current) = store.read { ($0.index.versions, $0.backfill) }
-    for version in present where !table.compatible(target, version) {
-      throw RPCError(code: .failedPrecondition, message: "target version \(target) is not compatible with document version \(version) in the index; a backfill can only move documents within one lineage")
+    guard request.graceSeconds >= 0, request.graceSeconds.isFinite else {
+      throw RPCError(code: .invalidArgument, message: "grace_seconds must be 0 (the server default) or more")
     }
-    if let current {
-      guard current.target == target else {
-        throw RPCError(code: .failedPrecondition, message: "a backfill to \(current.target) is running; stop it first or wait for it")
+    let batchSize = request.batchSize == 0 ? defaultBatchSize : request.batchSize
+    let policy = VersionPolicy(table: table)
+    var mode = UpgradeMode.inPlace
+    var reason = ""
+    try store.commit { state in
+      if let shadow = state.shadow {
+        guard shadow.target == target else {
+          throw RPCError(code: .failedPrecondition, message: "a shadow upgrade to \(shadow.target) is in progress; roll it back\(shadow.switched ? " or finalize it" : "") first")
+        }
+        guard !shadow.switched else {
+          throw RPCError(code: .failedPrecondition, message: "the index already switched to \(target) (shadow upgrade in its grace period); finalize it or roll it back")
+        }
+        mode = .shadow
+        // Resume (or join) the shadow backfill of this upgrade.
+        return state.backfill == nil ? [.setBackfill(BackfillPlan(target: target, batchSize: batchSize, rate: request.rate, shadow: true))] : []
       }
-      return
+      if let current = state.backfill {
+        guard current.target == target else {
+          throw RPCError(code: .failedPrecondition, message: "a backfill to \(current.target) is running; stop it first or wait for it")
+        }
+        mode = current.shadow ? .shadow : .inPlace
+        return []
+      }
+      (mode, reason) = try policy.upgradeMode(to: target, from: state.index.versions, requested: request.mode)
+      if mode == .inPlace { return [.setBackfill(BackfillPlan(target: target, batchSize: batchSize, rate: request.rate))] }
+      let withoutInput = state.documents.values.filter { $0.input.isEmpty }.count
+      guard withoutInput == 0 else {
+        throw RPCError(code: .failedPrecondition, message: "a shadow backfill to \(target) re-embeds every document, and \(withoutInput) have no raw input (stored as embeddings only); re-upsert them with their input or delete them first")
+      }
+      let upgrade = ShadowUpgrade(
+        target: target, previousVersions: state.index.versions, previousDocumentVersion: state.documentVersion,
+        graceSeconds: request.graceSeconds == 0 ? defaultGraceSeconds : request.graceSeconds, reason: reason)
+      return [.startShadow(upgrade, BackfillPlan(target: target, batchSize: batchSize, rate: request.rate, shadow: true))]
     }
-    try store.commit(.setBackfill(BackfillPlan(target: target, batchSize: batchSize == 0 ? defaultBatchSize : batchSize, rate: rate)))
-    status.withLock { $0 = Status(state: .running, target: target, message: "", started: .now) }
+    if !reason.isEmpty { logger.info("backfill started", metadata: ["target": "\(target)", "mode": "\(mode.rawValue)", "reason": "\(reason)"]) }
+    status.withLock { status in
+      if status.target != target || status.state != .running {
+        status = Status(state: .running, target: target, shadow: mode == .shadow, started: .now)
+      }
+    }
+  }
+
+  /// Drops the previous copy of a switched shadow upgrade now.
+  public func finalize() throws {
+    try store.commit { state in
+      guard let shadow = state.shadow else { throw RPCError(code: .failedPrecondition, message: "no shadow upgrade to finalize") }
+      guard shadow.switched else {
+        throw RPCError(code: .failedPrecondition, message: "the shadow upgrade to \(shadow.target) has not switched yet (\(state.counterpart.count)/\(state.documents.count) documents have their \(shadow.target) embedding); wait for it or roll it back")
+      }
+      return [.finalizeShadow]
+    }
+    status.withLock { $0.message = "finalized: previous embeddings dropped" }
+    logger.info("shadow upgrade finalized")
   }
 
   /// Stops the running backfill at the next batch boundary (re-issuing it resumes).
@@ -65,6 +144,18 @@ public final class Backfiller: Service, Sendable {
     status.withLock { $0.stopRequested = true }
   }
 
+  /// Abandons a shadow upgrade: searches use the previous copy again and the target copy is dropped.
+  public func rollback() throws {
+    var target = ""
+    try store.commit { state in
+      guard let shadow = state.shadow else { throw RPCError(code: .failedPrecondition, message: "no shadow upgrade to roll back (an in-place backfill is undone by a backfill back to the old version)") }
+      target = shadow.target
+      return [.rollbackShadow]
+    }
+    status.withLock { $0 = Status(state: .stopped, target: target, shadow: true, message: "rolled back: searches use the previous version again") }
+    logger.info("shadow upgrade rolled back", metadata: ["target": "\(target)"])
+  }
+
   /// The current or last backfill's progress.
   public func progress() -> Bct_V1_BackfillProgress {
     let snapshot = status.withLock { $0 }
@@ -73,15 +164,21 @@ public final class Backfiller: Service, Sendable {
     progress.state = snapshot.state
     progress.message = snapshot.message
     guard !snapshot.target.isEmpty else { return progress }
-    let (done, total, skipped) = store.read { state -> (Int, Int, Int) in
+    progress.mode = snapshot.shadow ? .shadow : .inPlace
+    let (done, total, skipped, shadow) = store.read { state -> (Int, Int, Int, Bct_V1_ShadowStatus?) in
+      if let upgrade = state.shadow, upgrade.target == snapshot.target {
+        let status = Self.shadowStatus(state)
+        return (Int(status.shadowDocuments), state.documents.count, 0, status)
+      }
       let done = state.index.countsByVersion[snapshot.target] ?? 0
       let withoutInput = state.documents.filter { $0.value.input.isEmpty && state.index.version(of: $0.key) != snapshot.target }.count
-      return (done, state.documents.count, withoutInput)
+      return (done, state.documents.count, withoutInput, nil)
     }
     progress.done = UInt64(done)
     progress.total = UInt64(total)
     progress.skipped = UInt64(skipped)
-    if let started = snapshot.started {
+    if let shadow { progress.shadow = shadow }
+    if let started = snapshot.started, snapshot.state == .running {
       let seconds = (ContinuousClock.now - started).inSeconds
       if seconds > 0 && snapshot.reembedded > 0 {
         progress.documentsPerSecond = Double(snapshot.reembedded) / seconds
@@ -91,25 +188,77 @@ public final class Backfiller: Service, Sendable {
     return progress
   }
 
+  /// The shadow upgrade of `state` as reported by Stats and the Backfill stream.
+  public static func shadowStatus(_ state: CollectionState, now: Date = Date()) -> Bct_V1_ShadowStatus {
+    var out = Bct_V1_ShadowStatus()
+    guard let upgrade = state.shadow else { return out }
+    out.targetVersion = upgrade.target
+    out.phase = upgrade.switched ? .switched : .filling
+    out.previousVersions = upgrade.previousVersions
+    out.shadowDocuments = UInt64(state.targetCopy?.count ?? 0)
+    out.documents = UInt64(state.documents.count)
+    out.searchedEmbeddingBytes = UInt64(state.index.vectorBytes)
+    out.otherEmbeddingBytes = UInt64(state.counterpart.vectorBytes)
+    out.reason = upgrade.reason
+    if let at = upgrade.switchedAt {
+      out.switchedAt = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: at))
+      out.graceRemainingSeconds = max(0, at + upgrade.graceSeconds - now.timeIntervalSince1970)
+    }
+    return out
+  }
+
   public func run() async throws {
     while !Task.isCancelled && !Task.isShuttingDownGracefully {
       if let plan = store.read({ $0.backfill }) {
         await execute(plan)
       } else {
+        finalizeIfGraceEnded()
         // Idle: `start` logs the plan before it returns, so a short poll picks it up.
         try? await Task.sleep(for: .milliseconds(200))
       }
     }
   }
 
+  private func finalizeIfGraceEnded() {
+    guard let upgrade = store.read({ $0.shadow }), let at = upgrade.switchedAt,
+      Date().timeIntervalSince1970 >= at + upgrade.graceSeconds
+    else { return }
+    do {
+      try store.commit { state in
+        guard state.shadow == upgrade else { throw CancellationError() }
+        return [.finalizeShadow]
+      }
+      logger.info("shadow upgrade finalized: grace period over", metadata: ["target": "\(upgrade.target)"])
+    } catch is CancellationError {
+    } catch {
+      logger.error("cannot log the end of the grace period", metadata: ["error": "\(error)"])
+    }
+  }
+
+  /// Ids of documents that still need a vector of the plan's target.
+  private func pendingIDs(_ plan: BackfillPlan, in state: CollectionState, skipping skipped: Set<String>) -> [String] {
+    if plan.shadow {
+      guard let upgrade = state.shadow, !upgrade.switched, upgrade.target == plan.target else { return [] }
+      return state.documents.keys.filter { state.counterpart.version(of: $0) != plan.target }
+    }
+    return state.index.versions.filter { $0 != plan.target }.flatMap { state.index.ids(of: $0) }.filter { !skipped.contains($0) }
+  }
+
+  /// Whether document `id` still needs a vector of the plan's target.
+  private func needs(_ id: String, _ plan: BackfillPlan, in state: CollectionState) -> Bool {
+    plan.shadow ? state.documents[id] != nil && state.counterpart.version(of: id) != plan.target
+      : state.index.version(of: id).map { $0 != plan.target } ?? false
+  }
+
   private func execute(_ plan: BackfillPlan) async {
     status.withLock { status in
       if status.target != plan.target || status.state != .running {
-        status = Status(state: .running, target: plan.target, message: "", started: .now)
+        status = Status(state: .running, target: plan.target, shadow: plan.shadow, message: "", started: .now)
       }
     }
-    logger.info("backfill running", metadata: ["target": "\(plan.target)", "batch": "\(plan.batchSize)"])
+    logger.info("backfill running", metadata: ["target": "\(plan.target)", "batch": "\(plan.batchSize)", "mode": "\(plan.shadow ? "shadow" : "in place")"])
     var skipped = Set<String>()
+    var queue: ArraySlice<String> = []
     while true {
       if Task.isShuttingDownGracefully || Task.isCancelled {
         status.withLock { $0.state = .stopped; $0.message = "stopped by shutdown; resumes on restart" }
@@ -121,59 +270,135 @@ public final class Backfiller: Service, Sendable {
         logger.info("backfill stopped on request", metadata: ["target": "\(plan.target)"])
         return
       }
-      let batch = store.read { state -> [StoredDocument] in
-        var batch: [StoredDocument] = []
-        for version in state.index.versions where version != plan.target {
-          for id in state.index.ids(of: version) where !skipped.contains(id) {
-            guard let doc = state.document(id) else { continue }
-            guard !doc.input.isEmpty else {
-              skipped.insert(id)
-              continue
-            }
-            batch.append(doc)
-            if batch.count == plan.batchSize { return batch }
-          }
+      guard store.read({ $0.backfill }) == plan else { return }
+      if queue.isEmpty {
+        queue = store.read { pendingIDs(plan, in: $0, skipping: skipped) }[...]
+        if queue.isEmpty {
+          complete(plan, skipped: skipped.count)
+          return
         }
-        return batch
       }
-      if batch.isEmpty {
-        do {
-          try store.commit(.setDocumentVersion(plan.target))
-          try store.commit(.setBackfill(nil))
-          status.withLock { $0.state = .completed; $0.message = skipped.isEmpty ? "" : "\(skipped.count) documents have no raw input and keep their version" }
-          logger.info("backfill completed", metadata: ["target": "\(plan.target)", "skipped": "\(skipped.count)"])
-        } catch {
-          status.withLock { $0.state = .failed; $0.message = "cannot log completion: \(error)" }
-        }
+      let ids = queue.prefix(plan.batchSize)
+      queue = queue.dropFirst(ids.count)
+      var batch = store.read { state in ids.filter { needs($0, plan, in: state) }.compactMap { state.document($0) } }
+      // Documents without a raw input keep their version in place; a shadow backfill cannot switch without them.
+      if plan.shadow, let stuck = batch.first(where: { $0.input.isEmpty && $0.version != plan.target }) {
+        fail(plan, "document \(stuck.id) has no raw input to embed with \(plan.target); re-upsert it with its input or delete it, then start the backfill again")
         return
       }
+      for doc in batch where doc.input.isEmpty { skipped.insert(doc.id) }
+      batch.removeAll { $0.input.isEmpty && $0.version != plan.target }
+      if batch.isEmpty { continue }
       let started = ContinuousClock.now
       do {
-        let shape = batch[0].inputShape
-        let sameShape = batch.prefix { $0.inputShape == shape }
-        let inputs = Matrix(rows: sameShape.count, columns: sameShape[0].input.count, values: sameShape.flatMap(\.input))
-        let vectors = try await encoder.embed(inputs, rowShape: shape, version: plan.target, deadline: .now + .seconds(60))
-        let items = sameShape.enumerated().map { r, doc in
-          Mutation.Reembedded(id: doc.id, version: plan.target,
-                              vector: Array(vectors.values[(r * vectors.columns)..<((r + 1) * vectors.columns)]))
+        let items = try await embed(batch, to: plan.target)
+        try store.commit { state in
+          guard state.backfill == plan else { throw CancellationError() }
+          return [plan.shadow ? .shadowEmbed(items) : .reembed(items)]
         }
-        try store.commit(.reembed(items))
         status.withLock { $0.reembedded += items.count; $0.message = "" }
         if plan.rate > 0 {
           let budget = Duration.seconds(Double(items.count) / plan.rate)
           let spent = ContinuousClock.now - started
           if budget > spent { try? await Task.sleep(for: budget - spent) }
         }
+      } catch is CancellationError {
+        return
       } catch let error as RPCError where error.code == .unavailable || error.code == .deadlineExceeded {
         status.withLock { $0.message = "waiting for the encoder: \(error.message)" }
         logger.warning("backfill waiting for the encoder", metadata: ["error": "\(error.message)"])
         try? await Task.sleep(for: .seconds(1))
+      } catch let error as RPCError where plan.shadow && error.code == .invalidArgument {
+        // A raw input the target cannot take: the switch cannot happen; leave the upgrade resumable.
+        fail(plan, "\(error.message); roll the shadow upgrade back or replace the document")
+        return
       } catch {
-        status.withLock { $0.state = .failed; $0.message = "\(error)" }
-        logger.error("backfill failed", metadata: ["error": "\(error)"])
-        _ = try? store.commit(.setBackfill(nil))
+        fail(plan, "\(error)")
         return
       }
     }
+  }
+
+  /// Target-version vectors of `docs`: copied for documents already of the
+  /// target, embedded from the raw input (one encoder call per input shape) otherwise.
+  private func embed(_ docs: [StoredDocument], to target: String) async throws -> [Mutation.Reembedded] {
+    var items = docs.filter { $0.version == target }.map { Mutation.Reembedded(id: $0.id, version: target, vector: $0.vector) }
+    let toEmbed = docs.filter { $0.version != target }
+    guard let shape = toEmbed.first?.inputShape else { return items }
+    let same = toEmbed.filter { $0.inputShape == shape }
+    let inputs = Matrix(rows: same.count, columns: same[0].input.count, values: same.flatMap(\.input))
+    let vectors = try await encoder.embed(inputs, rowShape: shape, version: target, deadline: .now + .seconds(60))
+    for (r, doc) in same.enumerated() {
+      items.append(.init(id: doc.id, version: target, vector: Array(vectors.values[(r * vectors.columns)..<((r + 1) * vectors.columns)])))
+    }
+    return items
+  }
+
+  /// Ends the plan: an in-place backfill sets the document version; a shadow one
+  /// switches, if (checked with writers excluded) every document has its target vector.
+  private func complete(_ plan: BackfillPlan, skipped: Int) {
+    do {
+      if plan.shadow {
+        try store.commit { state in
+          guard state.backfill == plan, let upgrade = state.shadow, !upgrade.switched,
+            state.documents.keys.allSatisfy({ state.counterpart.version(of: $0) == plan.target })
+          else { throw CancellationError() }
+          return [.switchShadow(at: Date().timeIntervalSince1970)]
+        }
+        status.withLock { $0.state = .completed; $0.message = "switched: searches use \(plan.target); previous embeddings kept for the grace period (finalize or roll back)" }
+        logger.info("shadow upgrade switched", metadata: ["target": "\(plan.target)"])
+      } else {
+        try store.commit { state in
+          guard state.backfill == plan else { throw CancellationError() }
+          return [.setDocumentVersion(plan.target), .setBackfill(nil)]
+        }
+        status.withLock { $0.state = .completed; $0.message = skipped == 0 ? "" : "\(skipped) documents have no raw input and keep their version" }
+        logger.info("backfill completed", metadata: ["target": "\(plan.target)", "skipped": "\(skipped)"])
+      }
+    } catch is CancellationError {
+      // The state moved (an upsert without a shadow vector, a rollback): the loop looks again.
+    } catch {
+      fail(plan, "cannot log completion: \(error)")
+    }
+  }
+
+  private func fail(_ plan: BackfillPlan, _ message: String) {
+    status.withLock { $0.state = .failed; $0.message = message }
+    logger.error("backfill failed", metadata: ["target": "\(plan.target)", "error": "\(message)"])
+    _ = try? store.commit(.setBackfill(nil))
+  }
+}
+
+extension Backfiller {
+  /// Carries out a Backfill request (start or join, stop, finalize, roll back);
+  /// returns whether the caller should follow progress until the job ends.
+  public func handle(_ request: Bct_V1_BackfillRequest, encoder: any EncoderBackend, deadline: ContinuousClock.Instant?) async throws -> Bool {
+    let actions = [request.stop, request.finalize, request.rollback].filter { $0 }.count
+    guard actions <= 1 else {
+      throw RPCError(code: .invalidArgument, message: "stop, finalize and rollback exclude each other; set one")
+    }
+    if request.stop {
+      try stop()
+      return true
+    }
+    if request.finalize {
+      try finalize()
+      return false
+    }
+    if request.rollback {
+      try rollback()
+      return false
+    }
+    let mode: UpgradeMode?
+    switch request.mode {
+    case .auto: mode = nil
+    case .inPlace: mode = .inPlace
+    case .shadow: mode = .shadow
+    case .UNRECOGNIZED(let value): throw RPCError(code: .invalidArgument, message: "mode \(value) is not a BackfillMode")
+    }
+    let table = try await encoder.models(deadline: deadline)
+    try start(Request(target: request.targetVersion, batchSize: Int(request.batchSize), rate: request.maxDocumentsPerSecond,
+                      mode: mode, graceSeconds: request.graceSeconds), table: table)
+    return true
   }
 }

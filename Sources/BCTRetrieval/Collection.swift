@@ -1,9 +1,23 @@
 import BCTIndex
 import BCTNumerics
-import BCTStorage
+
+/// An embedding with the version that made it.
+public struct VersionedVector: Sendable, Equatable {
+  /// The model version.
+  public var version: String
+  /// The embedding.
+  public var vector: [Float]
+
+  /// An embedding of `version`.
+  public init(version: String, vector: [Float]) {
+    self.version = version
+    self.vector = vector
+  }
+}
 
 /// A document as stored: metadata, the raw input it was embedded from (kept so a
-/// backfill can re-embed it), and its vector with the version that made it.
+/// backfill can re-embed it), and its vector with the version that made it —
+/// during a shadow upgrade, also its embedding on the other side of the upgrade.
 public struct StoredDocument: Sendable, Equatable {
   /// Caller-chosen id.
   public var id: String
@@ -17,19 +31,27 @@ public struct StoredDocument: Sendable, Equatable {
   public var version: String
   /// The embedding.
   public var vector: [Float]
+  /// During a shadow upgrade: the embedding for the copy searches do not use
+  /// (the target before the switch, the previous version after it); `vector`
+  /// is the one they use.
+  public var counterpart: VersionedVector?
 
   /// A document.
-  public init(id: String, metadata: [String: String], inputShape: [Int], input: [Float], version: String, vector: [Float]) {
+  public init(
+    id: String, metadata: [String: String], inputShape: [Int], input: [Float], version: String, vector: [Float],
+    counterpart: VersionedVector? = nil
+  ) {
     self.id = id
     self.metadata = metadata
     self.inputShape = inputShape
     self.input = input
     self.version = version
     self.vector = vector
+    self.counterpart = counterpart
   }
 }
 
-/// A backfill in progress: re-embed every document whose vector is not of `target`.
+/// A backfill in progress: give every document an embedding of `target`.
 public struct BackfillPlan: Sendable, Equatable {
   /// The version to re-embed to.
   public var target: String
@@ -37,27 +59,70 @@ public struct BackfillPlan: Sendable, Equatable {
   public var batchSize: Int
   /// Documents per second at most (0: unlimited).
   public var rate: Double
+  /// In place, or into the shadow copy.
+  public var shadow: Bool
 
   /// A plan.
-  public init(target: String, batchSize: Int, rate: Double) {
+  public init(target: String, batchSize: Int, rate: Double, shadow: Bool = false) {
     self.target = target
     self.batchSize = batchSize
     self.rate = rate
+    self.shadow = shadow
   }
+}
+
+/// A shadow upgrade: the target copy fills beside the searched one, then one
+/// record switches searches to it; the previous copy is kept until finalized.
+public struct ShadowUpgrade: Sendable, Equatable {
+  /// The version documents move to.
+  public var target: String
+  /// Versions searched before the switch.
+  public var previousVersions: [String]
+  /// The document version before the switch (restored by a rollback).
+  public var previousDocumentVersion: String?
+  /// Seconds the previous copy is kept after the switch.
+  public var graceSeconds: Double
+  /// Why the upgrade is a shadow one.
+  public var reason: String
+  /// When searches switched to the target (seconds since 1970); nil while filling.
+  public var switchedAt: Double?
+
+  /// An upgrade that has not switched yet.
+  public init(target: String, previousVersions: [String], previousDocumentVersion: String?, graceSeconds: Double, reason: String, switchedAt: Double? = nil) {
+    self.target = target
+    self.previousVersions = previousVersions
+    self.previousDocumentVersion = previousDocumentVersion
+    self.graceSeconds = graceSeconds
+    self.reason = reason
+    self.switchedAt = switchedAt
+  }
+
+  /// Whether searches use the target copy.
+  public var switched: Bool { switchedAt != nil }
 }
 
 /// One logged change of a collection; replaying them in order rebuilds it.
 public enum Mutation: Sendable, Equatable {
   /// Insert or replace documents.
   case upsert([StoredDocument])
-  /// Remove documents by id.
+  /// Remove documents by id (from both copies during a shadow upgrade).
   case delete([String])
-  /// Replace the vectors of existing documents (a backfill batch): id, version, vector.
+  /// Replace the searched vectors of existing documents (an in-place backfill batch).
   case reembed([Reembedded])
+  /// Add target-version vectors to the shadow copy (a shadow backfill batch).
+  case shadowEmbed([Reembedded])
   /// The version new raw documents are embedded with.
   case setDocumentVersion(String)
   /// Start (or, with nil, end) a backfill.
   case setBackfill(BackfillPlan?)
+  /// Start a shadow upgrade with its backfill.
+  case startShadow(ShadowUpgrade, BackfillPlan)
+  /// Switch searches to the (complete) shadow copy, at a time in seconds since 1970.
+  case switchShadow(at: Double)
+  /// Abandon the shadow upgrade: searches use the previous copy, the target one is dropped.
+  case rollbackShadow
+  /// Drop the previous copy of a switched upgrade.
+  case finalizeShadow
 
   /// A re-embedded vector.
   public struct Reembedded: Sendable, Equatable {
@@ -81,15 +146,24 @@ public enum Mutation: Sendable, Equatable {
 public struct CollectionState: Sendable {
   /// Documents without their vectors (those live in `index`).
   public private(set) var documents: [String: DocumentBody] = [:]
-  /// Vectors by version.
+  /// The vectors searches use, by version.
   public private(set) var index = VersionedIndex()
+  /// During a shadow upgrade, the other copy: target vectors before the switch,
+  /// previous vectors after it. Empty otherwise.
+  public private(set) var counterpart = VersionedIndex()
   /// The version raw upserts are embedded with; nil until the first one.
   public private(set) var documentVersion: String?
   /// The backfill in progress, if any.
   public private(set) var backfill: BackfillPlan?
+  /// The shadow upgrade in progress, if any.
+  public private(set) var shadow: ShadowUpgrade?
   /// Bytes of raw inputs and metadata kept.
   public private(set) var rawInputBytes = 0
   public private(set) var metadataBytes = 0
+  /// Changes each time the versions a write must carry change (document
+  /// version, shadow phase); not persisted. A write decided under one layout
+  /// commits only if it is still current.
+  public private(set) var layout = 0
 
   /// What is kept per document besides its vector.
   public struct DocumentBody: Sendable, Equatable {
@@ -104,42 +178,83 @@ public struct CollectionState: Sendable {
   /// An empty collection.
   public init() {}
 
-  /// The stored document `id`, with its vector.
+  /// The copy that holds target vectors during a shadow upgrade.
+  public var targetCopy: VersionedIndex? {
+    guard let shadow else { return nil }
+    return shadow.switched ? index : counterpart
+  }
+
+  /// The stored document `id`, with its searched vector and its counterpart.
   public func document(_ id: String) -> StoredDocument? {
     guard let body = documents[id], let version = index.version(of: id), let vector = index.vector(for: id) else { return nil }
-    return StoredDocument(id: id, metadata: body.metadata, inputShape: body.inputShape, input: body.input, version: version, vector: vector)
+    let other = counterpart.version(of: id).flatMap { v in counterpart.vector(for: id).map { VersionedVector(version: v, vector: $0) } }
+    return StoredDocument(id: id, metadata: body.metadata, inputShape: body.inputShape, input: body.input, version: version, vector: vector, counterpart: other)
   }
 
   /// Applies one change.
   public mutating func apply(_ mutation: Mutation) {
     switch mutation {
     case .upsert(let docs):
-      var byVersion: [String: [StoredDocument]] = [:]
+      var searched: [Mutation.Reembedded] = []
+      var others: [Mutation.Reembedded] = []
+      var staleCounterparts: [String] = []
       for doc in docs {
         account(removing: documents[doc.id])
         let body = DocumentBody(metadata: doc.metadata, inputShape: doc.inputShape, input: doc.input)
         documents[doc.id] = body
         account(adding: body)
-        byVersion[doc.version, default: []].append(doc)
+        searched.append(.init(id: doc.id, version: doc.version, vector: doc.vector))
+        if shadow != nil, let other = doc.counterpart {
+          others.append(.init(id: doc.id, version: other.version, vector: other.vector))
+        } else if shadow != nil {
+          staleCounterparts.append(doc.id)
+        }
       }
-      for (version, group) in byVersion.sorted(by: { $0.key < $1.key }) {
-        let dim = group[0].vector.count
-        index.upsert(ids: group.map(\.id), vectors: Matrix(rows: group.count, columns: dim, values: group.flatMap(\.vector)), version: version)
-      }
+      index.upsert(grouping: searched)
+      counterpart.remove(ids: staleCounterparts)
+      counterpart.upsert(grouping: others)
     case .delete(let ids):
       for id in ids { account(removing: documents.removeValue(forKey: id)) }
       index.remove(ids: ids)
+      counterpart.remove(ids: ids)
     case .reembed(let items):
-      var byVersion: [String: [Mutation.Reembedded]] = [:]
-      for item in items where documents[item.id] != nil { byVersion[item.version, default: []].append(item) }
-      for (version, group) in byVersion.sorted(by: { $0.key < $1.key }) {
-        let dim = group[0].vector.count
-        index.upsert(ids: group.map(\.id), vectors: Matrix(rows: group.count, columns: dim, values: group.flatMap(\.vector)), version: version)
-      }
+      index.upsert(grouping: items.filter { documents[$0.id] != nil })
+    case .shadowEmbed(let items):
+      guard let shadow, !shadow.switched else { return }
+      counterpart.upsert(grouping: items.filter { documents[$0.id] != nil && $0.version == shadow.target })
     case .setDocumentVersion(let version):
       documentVersion = version
+      layout += 1
     case .setBackfill(let plan):
       backfill = plan
+    case .startShadow(let upgrade, let plan):
+      shadow = upgrade
+      backfill = plan
+      counterpart = VersionedIndex()
+      layout += 1
+    case .switchShadow(let at):
+      guard var upgrade = shadow, !upgrade.switched else { return }
+      upgrade.switchedAt = at
+      shadow = upgrade
+      swap(&index, &counterpart)
+      documentVersion = upgrade.target
+      backfill = nil
+      layout += 1
+    case .rollbackShadow:
+      guard let upgrade = shadow else { return }
+      if upgrade.switched {
+        swap(&index, &counterpart)
+        documentVersion = upgrade.previousDocumentVersion
+      }
+      counterpart = VersionedIndex()
+      shadow = nil
+      backfill = nil
+      layout += 1
+    case .finalizeShadow:
+      guard shadow?.switched == true else { return }
+      counterpart = VersionedIndex()
+      shadow = nil
+      layout += 1
     }
   }
 
@@ -155,123 +270,14 @@ public struct CollectionState: Sendable {
   }
 }
 
-// MARK: Encoding
-
-extension Mutation {
-  private enum Kind: UInt8 { case upsert = 1, delete, reembed, setDocumentVersion, setBackfill }
-
-  /// The mutation's log record.
-  public func encoded() -> [UInt8] {
-    var w = BinaryWriter()
-    switch self {
-    case .upsert(let docs):
-      w.write(Kind.upsert.rawValue)
-      w.write(UInt32(docs.count))
-      for doc in docs { doc.encode(into: &w) }
-    case .delete(let ids):
-      w.write(Kind.delete.rawValue)
-      w.write(UInt32(ids.count))
-      for id in ids { w.write(id) }
-    case .reembed(let items):
-      w.write(Kind.reembed.rawValue)
-      w.write(UInt32(items.count))
-      for item in items {
-        w.write(item.id)
-        w.write(item.version)
-        w.write(item.vector)
-      }
-    case .setDocumentVersion(let version):
-      w.write(Kind.setDocumentVersion.rawValue)
-      w.write(version)
-    case .setBackfill(let plan):
-      w.write(Kind.setBackfill.rawValue)
-      w.write(UInt8(plan == nil ? 0 : 1))
-      if let plan {
-        w.write(plan.target)
-        w.write(UInt32(plan.batchSize))
-        w.write(plan.rate.bitPattern)
-      }
+extension VersionedIndex {
+  /// Stores each item's vector under its version, one batch per version.
+  mutating func upsert(grouping items: [Mutation.Reembedded]) {
+    var byVersion: [String: [Mutation.Reembedded]] = [:]
+    for item in items { byVersion[item.version, default: []].append(item) }
+    for (version, group) in byVersion.sorted(by: { $0.key < $1.key }) {
+      let dim = group[0].vector.count
+      upsert(ids: group.map(\.id), vectors: Matrix(rows: group.count, columns: dim, values: group.flatMap(\.vector)), version: version)
     }
-    return w.bytes
-  }
-
-  /// Decodes a log record.
-  public static func decode(_ bytes: [UInt8]) throws -> Mutation {
-    var r = BinaryReader(bytes)
-    guard let kind = Kind(rawValue: try r.read(UInt8.self)) else { throw StorageError("unknown record kind") }
-    switch kind {
-    case .upsert:
-      let count = Int(try r.read(UInt32.self))
-      return .upsert(try (0..<count).map { _ in try StoredDocument.decode(from: &r) })
-    case .delete:
-      let count = Int(try r.read(UInt32.self))
-      return .delete(try (0..<count).map { _ in try r.readString() })
-    case .reembed:
-      let count = Int(try r.read(UInt32.self))
-      return .reembed(try (0..<count).map { _ in
-        Reembedded(id: try r.readString(), version: try r.readString(), vector: try r.readFloats())
-      })
-    case .setDocumentVersion:
-      return .setDocumentVersion(try r.readString())
-    case .setBackfill:
-      guard try r.read(UInt8.self) == 1 else { return .setBackfill(nil) }
-      return .setBackfill(BackfillPlan(
-        target: try r.readString(), batchSize: Int(try r.read(UInt32.self)), rate: Double(bitPattern: try r.read(UInt64.self))))
-    }
-  }
-}
-
-extension StoredDocument {
-  func encode(into w: inout BinaryWriter) {
-    w.write(id)
-    w.write(metadata)
-    w.write(inputShape)
-    w.write(input)
-    w.write(version)
-    w.write(vector)
-  }
-
-  static func decode(from r: inout BinaryReader) throws -> StoredDocument {
-    StoredDocument(
-      id: try r.readString(), metadata: try r.readMap(), inputShape: try r.readInts(), input: try r.readFloats(),
-      version: try r.readString(), vector: try r.readFloats())
-  }
-}
-
-extension CollectionState {
-  /// The whole state as a snapshot payload.
-  public func encoded() -> [UInt8] {
-    var w = BinaryWriter()
-    w.write(documentVersion ?? "")
-    w.write(UInt8(backfill == nil ? 0 : 1))
-    if let backfill {
-      w.write(backfill.target)
-      w.write(UInt32(backfill.batchSize))
-      w.write(backfill.rate.bitPattern)
-    }
-    w.write(UInt32(documents.count))
-    for id in documents.keys.sorted() { document(id)!.encode(into: &w) }
-    return w.bytes
-  }
-
-  /// Rebuilds a state from a snapshot payload.
-  public static func decode(_ bytes: [UInt8]) throws -> CollectionState {
-    var r = BinaryReader(bytes)
-    var state = CollectionState()
-    let version = try r.readString()
-    if !version.isEmpty { state.apply(.setDocumentVersion(version)) }
-    let plan: BackfillPlan?
-    if try r.read(UInt8.self) == 1 {
-      plan = BackfillPlan(target: try r.readString(), batchSize: Int(try r.read(UInt32.self)), rate: Double(bitPattern: try r.read(UInt64.self)))
-    } else {
-      plan = nil
-    }
-    state.apply(.setBackfill(plan))
-    let count = Int(try r.read(UInt32.self))
-    var docs: [StoredDocument] = []
-    docs.reserveCapacity(count)
-    for _ in 0..<count { docs.append(try StoredDocument.decode(from: &r)) }
-    state.apply(.upsert(docs))
-    return state
   }
 }

@@ -55,13 +55,26 @@ public final class DocumentStore: Sendable {
   /// Logs `mutation` durably, applies it, and returns its sequence number.
   @discardableResult
   public func commit(_ mutation: Mutation) throws -> UInt64 {
+    try commit { _ in [mutation] }
+  }
+
+  /// Logs and applies the mutations `decide` returns for the current state, with
+  /// every other writer excluded from the decision to the write (so a check and
+  /// the change it allows are one step); returns the last sequence number.
+  /// `decide` throws to refuse, and nothing is written then.
+  @discardableResult
+  public func commit(deciding decide: (CollectionState) throws -> [Mutation]) throws -> UInt64 {
     try writer.withLock { _ in
-      let sequence = state.withLock { $0.sequence } + 1
-      try log.append(sequence: sequence, payload: mutation.encoded())
-      state.withLock { state in
-        state.collection.apply(mutation)
-        state.sequence = sequence
-        state.changesSinceSnapshot += 1
+      let mutations = try state.withLock { try decide($0.collection) }
+      var sequence = state.withLock { $0.sequence }
+      for mutation in mutations {
+        sequence += 1
+        try log.append(sequence: sequence, payload: mutation.encoded())
+        state.withLock { state in
+          state.collection.apply(mutation)
+          state.sequence = sequence
+          state.changesSinceSnapshot += 1
+        }
       }
       return sequence
     }

@@ -10,7 +10,7 @@ import Synchronization
 public struct VersionInfo: Codable, Sendable, Equatable {
   /// Version name.
   public var version: String
-  /// Lineage id; versions of one lineage are compatible.
+  /// Lineage id: the root version's head fingerprint.
   public var lineage: String
   /// Embedding length.
   public var dimension: Int
@@ -18,6 +18,10 @@ public struct VersionInfo: Codable, Sendable, Equatable {
   public var inputShape: [Int]
   /// Position in the encoder's listing (oldest first within a lineage): newer is larger.
   public var order: Int
+  /// How this version relates to every other hosted version (`ModelInfo.compatibility`).
+  public var relations: [String: VersionRelation] = [:]
+  /// This version's certificates, by older version.
+  public var certificates: [String: CertificateQuote] = [:]
 }
 
 /// The encoder's versions as last seen.
@@ -27,10 +31,41 @@ public struct ModelTable: Codable, Sendable, Equatable {
   /// The encoder's default version.
   public var defaultVersion: String = ""
 
-  /// Whether `a` and `b` may be compared (same lineage).
-  public func compatible(_ a: String, _ b: String) -> Bool {
-    guard let x = versions[a], let y = versions[b] else { return a == b }
-    return x.lineage == y.lineage
+  /// The table of a ListModels response.
+  public init(_ response: Bct_V1_ListModelsResponse) {
+    defaultVersion = response.defaultVersion
+    for (order, model) in response.models.enumerated() {
+      versions[model.version] = VersionInfo(
+        version: model.version, lineage: model.lineage, dimension: Int(model.embeddingDim),
+        inputShape: model.inputShape.map(Int.init), order: order,
+        relations: model.compatibility.mapValues { relation in
+          switch relation {
+          case .certified: return .certified
+          case .uncertified: return .uncertified
+          default: return .incompatible
+          }
+        },
+        certificates: Dictionary(model.certificates.map { ($0.oldVersion, CertificateQuote($0)) }) { _, last in last })
+    }
+  }
+
+  /// An empty table, or one built by hand.
+  public init(versions: [String: VersionInfo] = [:], defaultVersion: String = "") {
+    self.versions = versions
+    self.defaultVersion = defaultVersion
+  }
+}
+
+extension CertificateQuote {
+  /// The quote of a certificate on the wire.
+  public init(_ certificate: Bct_V1_CompatibilityCertificate) {
+    func p(_ x: Double) -> String { String(format: "%.1f", x * 100) }
+    let t = certificate.top1, m = certificate.meanAveragePrecision
+    passed = certificate.verdict == .certified
+    figures = "top-1 \(p(t.oldOld)) -> \(p(t.newOld)) -> \(p(t.newNew)), mAP \(p(m.oldOld)) -> \(p(m.newOld)) -> \(p(m.newNew)) "
+      + "as Q_old/D_old -> Q_new/D_old -> Q_new/D_new on \(certificate.split.isEmpty ? certificate.dataset : certificate.split), "
+      + "margin \(String(format: "%.2g", certificate.marginPoints)) point"
+    reasons = certificate.reasons
   }
 }
 
@@ -38,7 +73,7 @@ public struct ModelTable: Codable, Sendable, Equatable {
 /// remaining time, bounded retries with backoff on UNAVAILABLE, errors turned into
 /// clear statuses, and the model listing cached (on disk too, so that searches by
 /// embedding keep working while the encoder is down, even after a restart).
-public final class EncoderGateway: Sendable {
+public final class EncoderGateway: EncoderBackend {
   private let client: EncoderClient
   private let address: String
   private let cacheFile: URL
@@ -68,17 +103,12 @@ public final class EncoderGateway: Sendable {
 
   /// The encoder's versions, fetched if the cache is older than `maxAge` (or `force`).
   /// When the encoder cannot be reached, the cached listing is returned if there is one.
-  public func models(maxAge: Duration = .seconds(5), force: Bool = false, deadline: ContinuousClock.Instant? = nil) async throws -> ModelTable {
+  public func models(maxAge: Duration, force: Bool, deadline: ContinuousClock.Instant?) async throws -> ModelTable {
     let (cached, fetched) = table.withLock { ($0.table, $0.fetched) }
     if !force, let fetched, ContinuousClock.now - fetched < maxAge { return cached }
     do {
       let response = try await call(deadline: deadline) { timeout in try await self.client.listModels(timeout: timeout) }
-      var next = ModelTable(defaultVersion: response.defaultVersion)
-      for (order, model) in response.models.enumerated() {
-        next.versions[model.version] = VersionInfo(
-          version: model.version, lineage: model.lineage, dimension: Int(model.embeddingDim),
-          inputShape: model.inputShape.map(Int.init), order: order)
-      }
+      let next = ModelTable(response)
       table.withLock { $0 = (next, .now) }
       if next != cached, let data = try? JSONEncoder().encode(next) {
         try? data.write(to: cacheFile, options: .atomic)

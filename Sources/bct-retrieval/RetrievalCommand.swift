@@ -46,6 +46,9 @@ struct RetrievalCommand: AsyncParsableCommand {
   @Option(help: "Seconds between snapshots while there are changes. Env BCT_SNAPSHOT_INTERVAL.")
   var snapshotInterval: Double = EnvironmentDefault.double("BCT_SNAPSHOT_INTERVAL", 60)
 
+  @Option(help: "Seconds a switched shadow upgrade keeps the previous embeddings (rollback possible) before dropping them; a Backfill request may set its own. Env BCT_SHADOW_GRACE.")
+  var shadowGrace: Double = EnvironmentDefault.double("BCT_SHADOW_GRACE", 86_400)
+
   @Option(help: "Logged changes that trigger a snapshot. Env BCT_SNAPSHOT_CHANGES.")
   var snapshotChanges: Int = EnvironmentDefault.int("BCT_SNAPSHOT_CHANGES", 1000)
 
@@ -111,6 +114,7 @@ struct RetrievalCommand: AsyncParsableCommand {
       throw ValidationError("\(flag) must be at least 1; got \(value)")
     }
     guard snapshotInterval > 0 else { throw ValidationError("--snapshot-interval must be positive") }
+    guard shadowGrace >= 0, shadowGrace.isFinite else { throw ValidationError("--shadow-grace must be 0 or more seconds") }
     guard (encoderCert == nil) == (encoderKey == nil) else { throw ValidationError("--encoder-cert and --encoder-key go together") }
     guard blasThreads >= 0 else { throw ValidationError("--blas-threads must be 0 (all cores) or more") }
   }
@@ -133,7 +137,7 @@ struct RetrievalCommand: AsyncParsableCommand {
     let gateway = EncoderGateway(
       client: EncoderClient(client), address: encoder, cacheFile: directory.appendingPathComponent("models.json"),
       attempts: encoderAttempts, logger: logger)
-    let backfiller = Backfiller(store: store, encoder: gateway, logger: logger)
+    let backfiller = Backfiller(store: store, encoder: gateway, defaultGraceSeconds: shadowGrace, logger: logger)
     var limits = RetrievalLimits()
     limits.maxUpsert = maxUpsert
     limits.maxQueries = maxQueries

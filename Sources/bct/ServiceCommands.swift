@@ -107,6 +107,7 @@ struct Upsert: AsyncParsableCommand {
   @OptionGroup var connection: ConnectionOptions
   @OptionGroup var input: InputOptions
   @Option(help: "Version to embed with; default: the collection's document version.") var version: String = ""
+  @Flag(help: "Store documents of a version not certified against those in the index (same lineage).") var allowUncertified = false
   @Option(help: "Ids are this prefix plus the item's index.") var idPrefix: String = "item-"
   @Option(help: "Documents per request.") var batch: Int = 500
 
@@ -126,6 +127,7 @@ struct Upsert: AsyncParsableCommand {
           let end = min(inputs.rows, offset + batch)
           var request = Bct_V1_UpsertRequest()
           request.modelVersion = version
+          request.allowUncertified = allowUncertified
           request.documents = (offset..<end).map { r in
             var metadata = ["source": source, "index": "\(first + r)"]
             if let labels { metadata["label"] = "\(labels[r])" }
@@ -155,7 +157,8 @@ struct Search: AsyncParsableCommand {
   @OptionGroup var connection: ConnectionOptions
   @OptionGroup var input: InputOptions
   @Option(name: .short, help: "Neighbours per query.") var k: Int = 5
-  @Option(help: "Version to embed the queries with; default: the newest compatible with the index.") var version: String = ""
+  @Option(help: "Version to embed the queries with; default: the newest certified against every document version in the index.") var version: String = ""
+  @Flag(help: "Compare with document versions the query version holds no passing certificate for (same lineage).") var allowUncertified = false
 
   func run() async throws {
     try await ClientFailure.reporting {
@@ -168,6 +171,7 @@ struct Search: AsyncParsableCommand {
       request.inputs = Bct_V1_Tensor(batch: inputs, rowShape: shape)
       request.k = Int32(clamping: k)
       request.queryModelVersion = version
+      request.allowUncertified = allowUncertified
       let response = try await connection.withRetrieval { try await $0.search(request, timeout: connection.timeout) }
       if connection.json {
         try printJSON(["query_model_version": response.queryModelVersion, "document_versions": response.documentVersions,
@@ -214,12 +218,29 @@ struct Delete: AsyncParsableCommand {
 /// `bct backfill`: move documents to a newer compatible version, with live progress.
 struct Backfill: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Re-embed the index to a newer compatible version; shows progress (Ctrl-C leaves it running, resumable).")
+    abstract: "Move the index to another version; shows progress (Ctrl-C leaves it running, resumable).",
+    discussion: """
+      To a version certified against every document version in the index, the backfill runs in \
+      place. Otherwise it is a shadow backfill: searches keep using the current embeddings while \
+      every document gains one of the target, then one durable switch moves searches to the target; \
+      the previous embeddings are kept for the grace period. --finalize drops them now; --rollback \
+      returns to them (before the switch, or within the grace period) with nothing lost.
+      """)
   @OptionGroup var connection: ConnectionOptions
-  @Option(help: "Target version.") var to: String
+  @Option(help: "Target version (not needed with --finalize or --rollback).") var to: String = ""
   @Option(help: "Documents per encoder call (0: server default).") var batchSize: Int = 0
   @Option(help: "Documents per second at most (0: unlimited).") var rate: Double = 0
+  @Option(help: "auto (the version policy chooses), in-place or shadow.") var mode: String = "auto"
+  @Option(help: "Seconds a shadow upgrade keeps the previous embeddings after the switch (0: server default).") var grace: Double = 0
   @Flag(help: "Stop the running backfill at the next batch (start it again to resume).") var stop = false
+  @Flag(help: "Drop the previous embeddings of a switched shadow upgrade now.") var finalize = false
+  @Flag(help: "Abandon the shadow upgrade: searches return to the previous embeddings, nothing is lost.") var rollback = false
+
+  func validate() throws {
+    guard ["auto", "in-place", "shadow"].contains(mode) else { throw ValidationError("--mode must be auto, in-place or shadow") }
+    guard [stop, finalize, rollback].filter({ $0 }).count <= 1 else { throw ValidationError("--stop, --finalize and --rollback exclude each other") }
+    guard !to.isEmpty || finalize || rollback else { throw ValidationError("--to is required to start a backfill") }
+  }
 
   func run() async throws {
     try await ClientFailure.reporting {
@@ -228,25 +249,42 @@ struct Backfill: AsyncParsableCommand {
       request.batchSize = UInt32(clamping: batchSize)
       request.maxDocumentsPerSecond = rate
       request.stop = stop
+      request.finalize = finalize
+      request.rollback = rollback
+      request.graceSeconds = grace
+      request.mode = mode == "shadow" ? .shadow : mode == "in-place" ? .inPlace : .auto
       let json = connection.json
       let last = try await connection.withRetrieval { client in
         try await client.backfill(request, timeout: nil) { progress in
-          guard !json else { return }
+          guard !json, !finalize, !rollback else { return }
           var bar = ProgressBar()
-          bar.update(label: "backfill to \(progress.targetVersion)", done: Int(progress.done), total: Int(progress.total),
+          bar.update(label: "\(progress.mode == .shadow ? "shadow backfill" : "backfill") to \(progress.targetVersion)", done: Int(progress.done), total: Int(progress.total),
                      detail: String(format: "%.0f docs/s  ETA %.0fs %@", progress.documentsPerSecond, progress.etaSeconds, progress.message),
                      finished: progress.state != .running)
         }
       }
       guard let last else { return }
       if json {
-        try printJSON(["target_version": last.targetVersion, "state": "\(last.state)", "done": Int(last.done), "total": Int(last.total),
-                       "skipped": Int(last.skipped), "message": last.message])
+        try printJSON(["target_version": last.targetVersion, "state": "\(last.state)", "mode": "\(last.mode)", "done": Int(last.done), "total": Int(last.total),
+                       "skipped": Int(last.skipped), "message": last.message, "shadow_phase": "\(last.shadow.phase)"])
       } else {
-        print("backfill to \(last.targetVersion): \(last.state) — \(last.done)/\(last.total) documents\(last.skipped > 0 ? ", \(last.skipped) without raw input" : "")\(last.message.isEmpty ? "" : " (\(last.message))")")
+        let mode = last.mode == .shadow ? "shadow backfill" : "backfill"
+        print("\(mode) to \(last.targetVersion): \(last.state) — \(last.done)/\(last.total) documents\(last.skipped > 0 ? ", \(last.skipped) without raw input" : "")\(last.message.isEmpty ? "" : " (\(last.message))")")
+        if last.hasShadow && last.shadow.phase != .unspecified { print(ShadowLines.describe(last.shadow).joined(separator: "\n")) }
       }
       if last.state == .failed { throw ExitCode(1) }
     }
+  }
+}
+
+/// Lines describing a shadow upgrade, for `bct backfill` and `bct stats`.
+enum ShadowLines {
+  static func describe(_ s: Bct_V1_ShadowStatus) -> [String] {
+    let mib = { (bytes: UInt64) in String(format: "%.1f MiB", Double(bytes) / 1048576) }
+    var lines = ["shadow upgrade       to \(s.targetVersion) from \(s.previousVersions.joined(separator: ", ")): \(s.phase == .switched ? "switched at \(s.switchedAt), previous embeddings kept \(Int(s.graceRemainingSeconds)) s more" : "filling, \(s.shadowDocuments)/\(s.documents) documents")"]
+    lines.append("  memory             searched \(mib(s.searchedEmbeddingBytes)), other copy \(mib(s.otherEmbeddingBytes))")
+    if !s.reason.isEmpty { lines.append("  why shadow         \(s.reason)") }
+    return lines
   }
 }
 
@@ -262,7 +300,10 @@ struct Stats: AsyncParsableCommand {
         try printJSON(["documents": Int(s.documents), "versions": Dictionary(uniqueKeysWithValues: s.versions.map { ($0.modelVersion, Int($0.documents)) }),
                        "document_version": s.documentVersion, "default_query_version": s.defaultQueryVersion, "index_kind": s.indexKind,
                        "embedding_bytes": Int(s.embeddingBytes), "raw_input_bytes": Int(s.rawInputBytes), "metadata_bytes": Int(s.metadataBytes),
-                       "sequence": Int(s.sequence), "backfill_state": "\(s.backfill.state)"])
+                       "sequence": Int(s.sequence), "backfill_state": "\(s.backfill.state)",
+                       "shadow": ["target_version": s.shadow.targetVersion, "phase": "\(s.shadow.phase)", "shadow_documents": Int(s.shadow.shadowDocuments),
+                                  "searched_embedding_bytes": Int(s.shadow.searchedEmbeddingBytes), "other_embedding_bytes": Int(s.shadow.otherEmbeddingBytes),
+                                  "grace_remaining_seconds": s.shadow.graceRemainingSeconds]])
         return
       }
       print("documents            \(s.documents)")
@@ -273,6 +314,7 @@ struct Stats: AsyncParsableCommand {
       print(String(format: "memory               embeddings %.1f MiB, raw inputs %.1f MiB, ids+metadata %.1f MiB",
                    Double(s.embeddingBytes) / 1048576, Double(s.rawInputBytes) / 1048576, Double(s.metadataBytes) / 1048576))
       print("log sequence         \(s.sequence)")
+      if s.hasShadow { print(ShadowLines.describe(s.shadow).joined(separator: "\n")) }
       if !s.backfill.targetVersion.isEmpty {
         print("backfill             \(s.backfill.state) to \(s.backfill.targetVersion): \(s.backfill.done)/\(s.backfill.total)")
       }

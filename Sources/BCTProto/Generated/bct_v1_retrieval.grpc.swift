@@ -1,6 +1,8 @@
 // The retrieval service: an in-memory document index whose every vector is
-// tagged with the model version that produced it, searchable across
-// compatible versions, backfillable to newer versions.
+// tagged with the model version that produced it. Queries of one version
+// search documents of another only when the encoder reports the pair
+// certified (ModelInfo.compatibility); otherwise the index moves to a new
+// version by a shadow backfill and one atomic switch.
 
 // DO NOT EDIT.
 // swift-format-ignore-file
@@ -132,9 +134,11 @@ extension Bct_V1_Retrieval {
         /// >
         /// > Inserts or replaces documents. Acknowledged writes are durable.
         /// > INVALID_ARGUMENT: empty batch, empty or duplicate id, bad tensor.
-        /// > NOT_FOUND: unknown version. FAILED_PRECONDITION: version incompatible
-        /// > with the documents already stored. UNAVAILABLE: the encoder is down and
-        /// > a raw input needed embedding.
+        /// > NOT_FOUND: unknown version. FAILED_PRECONDITION: a version that is not
+        /// > certified against the documents already stored (without
+        /// > allow_uncertified), or another lineage; an embedding-only document while
+        /// > a shadow backfill needs every document's raw input. UNAVAILABLE: the
+        /// > encoder is down and a raw input needed embedding.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Bct_V1_UpsertRequest` messages.
@@ -171,8 +175,10 @@ extension Bct_V1_Retrieval {
         /// > Source IDL Documentation:
         /// >
         /// > Finds the k documents nearest to each query (inner product).
-        /// > FAILED_PRECONDITION: the query version shares no lineage with a document
-        /// > version present in the index.
+        /// > FAILED_PRECONDITION: the query version is not certified against a
+        /// > document version present in the index (the message quotes the
+        /// > certificate's figures; allow_uncertified overrides within a lineage), or
+        /// > belongs to another lineage.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Bct_V1_SearchRequest` messages.
@@ -190,9 +196,14 @@ extension Bct_V1_Retrieval {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Re-embeds stored documents with a newer compatible version in the
-        /// > background, streaming progress until done. The job keeps running if the
-        /// > caller goes away, and resumes after a restart.
+        /// > Moves the index to another version in the background, streaming
+        /// > progress until done; also finalizes or rolls back a shadow upgrade. To a
+        /// > target certified against every document version: in place (searches mix
+        /// > certified versions meanwhile). Otherwise: a shadow backfill (every
+        /// > document gains a target embedding while searches keep using the current
+        /// > ones), then one durable switch; the previous embeddings are kept for a
+        /// > grace period so that a rollback loses nothing. The job keeps running if
+        /// > the caller goes away, and resumes after a restart.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Bct_V1_BackfillRequest` messages.
@@ -243,9 +254,11 @@ extension Bct_V1_Retrieval {
         /// >
         /// > Inserts or replaces documents. Acknowledged writes are durable.
         /// > INVALID_ARGUMENT: empty batch, empty or duplicate id, bad tensor.
-        /// > NOT_FOUND: unknown version. FAILED_PRECONDITION: version incompatible
-        /// > with the documents already stored. UNAVAILABLE: the encoder is down and
-        /// > a raw input needed embedding.
+        /// > NOT_FOUND: unknown version. FAILED_PRECONDITION: a version that is not
+        /// > certified against the documents already stored (without
+        /// > allow_uncertified), or another lineage; an embedding-only document while
+        /// > a shadow backfill needs every document's raw input. UNAVAILABLE: the
+        /// > encoder is down and a raw input needed embedding.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Bct_V1_UpsertRequest` message.
@@ -282,8 +295,10 @@ extension Bct_V1_Retrieval {
         /// > Source IDL Documentation:
         /// >
         /// > Finds the k documents nearest to each query (inner product).
-        /// > FAILED_PRECONDITION: the query version shares no lineage with a document
-        /// > version present in the index.
+        /// > FAILED_PRECONDITION: the query version is not certified against a
+        /// > document version present in the index (the message quotes the
+        /// > certificate's figures; allow_uncertified overrides within a lineage), or
+        /// > belongs to another lineage.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Bct_V1_SearchRequest` message.
@@ -301,9 +316,14 @@ extension Bct_V1_Retrieval {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Re-embeds stored documents with a newer compatible version in the
-        /// > background, streaming progress until done. The job keeps running if the
-        /// > caller goes away, and resumes after a restart.
+        /// > Moves the index to another version in the background, streaming
+        /// > progress until done; also finalizes or rolls back a shadow upgrade. To a
+        /// > target certified against every document version: in place (searches mix
+        /// > certified versions meanwhile). Otherwise: a shadow backfill (every
+        /// > document gains a target embedding while searches keep using the current
+        /// > ones), then one durable switch; the previous embeddings are kept for a
+        /// > grace period so that a rollback loses nothing. The job keeps running if
+        /// > the caller goes away, and resumes after a restart.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Bct_V1_BackfillRequest` message.
@@ -352,9 +372,11 @@ extension Bct_V1_Retrieval {
         /// >
         /// > Inserts or replaces documents. Acknowledged writes are durable.
         /// > INVALID_ARGUMENT: empty batch, empty or duplicate id, bad tensor.
-        /// > NOT_FOUND: unknown version. FAILED_PRECONDITION: version incompatible
-        /// > with the documents already stored. UNAVAILABLE: the encoder is down and
-        /// > a raw input needed embedding.
+        /// > NOT_FOUND: unknown version. FAILED_PRECONDITION: a version that is not
+        /// > certified against the documents already stored (without
+        /// > allow_uncertified), or another lineage; an embedding-only document while
+        /// > a shadow backfill needs every document's raw input. UNAVAILABLE: the
+        /// > encoder is down and a raw input needed embedding.
         ///
         /// - Parameters:
         ///   - request: A `Bct_V1_UpsertRequest` message.
@@ -391,8 +413,10 @@ extension Bct_V1_Retrieval {
         /// > Source IDL Documentation:
         /// >
         /// > Finds the k documents nearest to each query (inner product).
-        /// > FAILED_PRECONDITION: the query version shares no lineage with a document
-        /// > version present in the index.
+        /// > FAILED_PRECONDITION: the query version is not certified against a
+        /// > document version present in the index (the message quotes the
+        /// > certificate's figures; allow_uncertified overrides within a lineage), or
+        /// > belongs to another lineage.
         ///
         /// - Parameters:
         ///   - request: A `Bct_V1_SearchRequest` message.
@@ -410,9 +434,14 @@ extension Bct_V1_Retrieval {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Re-embeds stored documents with a newer compatible version in the
-        /// > background, streaming progress until done. The job keeps running if the
-        /// > caller goes away, and resumes after a restart.
+        /// > Moves the index to another version in the background, streaming
+        /// > progress until done; also finalizes or rolls back a shadow upgrade. To a
+        /// > target certified against every document version: in place (searches mix
+        /// > certified versions meanwhile). Otherwise: a shadow backfill (every
+        /// > document gains a target embedding while searches keep using the current
+        /// > ones), then one durable switch; the previous embeddings are kept for a
+        /// > grace period so that a rollback loses nothing. The job keeps running if
+        /// > the caller goes away, and resumes after a restart.
         ///
         /// - Parameters:
         ///   - request: A `Bct_V1_BackfillRequest` message.
@@ -660,9 +689,11 @@ extension Bct_V1_Retrieval {
         /// >
         /// > Inserts or replaces documents. Acknowledged writes are durable.
         /// > INVALID_ARGUMENT: empty batch, empty or duplicate id, bad tensor.
-        /// > NOT_FOUND: unknown version. FAILED_PRECONDITION: version incompatible
-        /// > with the documents already stored. UNAVAILABLE: the encoder is down and
-        /// > a raw input needed embedding.
+        /// > NOT_FOUND: unknown version. FAILED_PRECONDITION: a version that is not
+        /// > certified against the documents already stored (without
+        /// > allow_uncertified), or another lineage; an embedding-only document while
+        /// > a shadow backfill needs every document's raw input. UNAVAILABLE: the
+        /// > encoder is down and a raw input needed embedding.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Bct_V1_UpsertRequest` message.
@@ -709,8 +740,10 @@ extension Bct_V1_Retrieval {
         /// > Source IDL Documentation:
         /// >
         /// > Finds the k documents nearest to each query (inner product).
-        /// > FAILED_PRECONDITION: the query version shares no lineage with a document
-        /// > version present in the index.
+        /// > FAILED_PRECONDITION: the query version is not certified against a
+        /// > document version present in the index (the message quotes the
+        /// > certificate's figures; allow_uncertified overrides within a lineage), or
+        /// > belongs to another lineage.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Bct_V1_SearchRequest` message.
@@ -733,9 +766,14 @@ extension Bct_V1_Retrieval {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Re-embeds stored documents with a newer compatible version in the
-        /// > background, streaming progress until done. The job keeps running if the
-        /// > caller goes away, and resumes after a restart.
+        /// > Moves the index to another version in the background, streaming
+        /// > progress until done; also finalizes or rolls back a shadow upgrade. To a
+        /// > target certified against every document version: in place (searches mix
+        /// > certified versions meanwhile). Otherwise: a shadow backfill (every
+        /// > document gains a target embedding while searches keep using the current
+        /// > ones), then one durable switch; the previous embeddings are kept for a
+        /// > grace period so that a rollback loses nothing. The job keeps running if
+        /// > the caller goes away, and resumes after a restart.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Bct_V1_BackfillRequest` message.
@@ -804,9 +842,11 @@ extension Bct_V1_Retrieval {
         /// >
         /// > Inserts or replaces documents. Acknowledged writes are durable.
         /// > INVALID_ARGUMENT: empty batch, empty or duplicate id, bad tensor.
-        /// > NOT_FOUND: unknown version. FAILED_PRECONDITION: version incompatible
-        /// > with the documents already stored. UNAVAILABLE: the encoder is down and
-        /// > a raw input needed embedding.
+        /// > NOT_FOUND: unknown version. FAILED_PRECONDITION: a version that is not
+        /// > certified against the documents already stored (without
+        /// > allow_uncertified), or another lineage; an embedding-only document while
+        /// > a shadow backfill needs every document's raw input. UNAVAILABLE: the
+        /// > encoder is down and a raw input needed embedding.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Bct_V1_UpsertRequest` message.
@@ -875,8 +915,10 @@ extension Bct_V1_Retrieval {
         /// > Source IDL Documentation:
         /// >
         /// > Finds the k documents nearest to each query (inner product).
-        /// > FAILED_PRECONDITION: the query version shares no lineage with a document
-        /// > version present in the index.
+        /// > FAILED_PRECONDITION: the query version is not certified against a
+        /// > document version present in the index (the message quotes the
+        /// > certificate's figures; allow_uncertified overrides within a lineage), or
+        /// > belongs to another lineage.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Bct_V1_SearchRequest` message.
@@ -910,9 +952,14 @@ extension Bct_V1_Retrieval {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Re-embeds stored documents with a newer compatible version in the
-        /// > background, streaming progress until done. The job keeps running if the
-        /// > caller goes away, and resumes after a restart.
+        /// > Moves the index to another version in the background, streaming
+        /// > progress until done; also finalizes or rolls back a shadow upgrade. To a
+        /// > target certified against every document version: in place (searches mix
+        /// > certified versions meanwhile). Otherwise: a shadow backfill (every
+        /// > document gains a target embedding while searches keep using the current
+        /// > ones), then one durable switch; the previous embeddings are kept for a
+        /// > grace period so that a rollback loses nothing. The job keeps running if
+        /// > the caller goes away, and resumes after a restart.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Bct_V1_BackfillRequest` message.
@@ -985,9 +1032,11 @@ extension Bct_V1_Retrieval.ClientProtocol {
     /// >
     /// > Inserts or replaces documents. Acknowledged writes are durable.
     /// > INVALID_ARGUMENT: empty batch, empty or duplicate id, bad tensor.
-    /// > NOT_FOUND: unknown version. FAILED_PRECONDITION: version incompatible
-    /// > with the documents already stored. UNAVAILABLE: the encoder is down and
-    /// > a raw input needed embedding.
+    /// > NOT_FOUND: unknown version. FAILED_PRECONDITION: a version that is not
+    /// > certified against the documents already stored (without
+    /// > allow_uncertified), or another lineage; an embedding-only document while
+    /// > a shadow backfill needs every document's raw input. UNAVAILABLE: the
+    /// > encoder is down and a raw input needed embedding.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Bct_V1_UpsertRequest` message.
@@ -1046,8 +1095,10 @@ extension Bct_V1_Retrieval.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Finds the k documents nearest to each query (inner product).
-    /// > FAILED_PRECONDITION: the query version shares no lineage with a document
-    /// > version present in the index.
+    /// > FAILED_PRECONDITION: the query version is not certified against a
+    /// > document version present in the index (the message quotes the
+    /// > certificate's figures; allow_uncertified overrides within a lineage), or
+    /// > belongs to another lineage.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Bct_V1_SearchRequest` message.
@@ -1076,9 +1127,14 @@ extension Bct_V1_Retrieval.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Re-embeds stored documents with a newer compatible version in the
-    /// > background, streaming progress until done. The job keeps running if the
-    /// > caller goes away, and resumes after a restart.
+    /// > Moves the index to another version in the background, streaming
+    /// > progress until done; also finalizes or rolls back a shadow upgrade. To a
+    /// > target certified against every document version: in place (searches mix
+    /// > certified versions meanwhile). Otherwise: a shadow backfill (every
+    /// > document gains a target embedding while searches keep using the current
+    /// > ones), then one durable switch; the previous embeddings are kept for a
+    /// > grace period so that a rollback loses nothing. The job keeps running if
+    /// > the caller goes away, and resumes after a restart.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Bct_V1_BackfillRequest` message.
@@ -1140,9 +1196,11 @@ extension Bct_V1_Retrieval.ClientProtocol {
     /// >
     /// > Inserts or replaces documents. Acknowledged writes are durable.
     /// > INVALID_ARGUMENT: empty batch, empty or duplicate id, bad tensor.
-    /// > NOT_FOUND: unknown version. FAILED_PRECONDITION: version incompatible
-    /// > with the documents already stored. UNAVAILABLE: the encoder is down and
-    /// > a raw input needed embedding.
+    /// > NOT_FOUND: unknown version. FAILED_PRECONDITION: a version that is not
+    /// > certified against the documents already stored (without
+    /// > allow_uncertified), or another lineage; an embedding-only document while
+    /// > a shadow backfill needs every document's raw input. UNAVAILABLE: the
+    /// > encoder is down and a raw input needed embedding.
     ///
     /// - Parameters:
     ///   - message: request message to send.
@@ -1209,8 +1267,10 @@ extension Bct_V1_Retrieval.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Finds the k documents nearest to each query (inner product).
-    /// > FAILED_PRECONDITION: the query version shares no lineage with a document
-    /// > version present in the index.
+    /// > FAILED_PRECONDITION: the query version is not certified against a
+    /// > document version present in the index (the message quotes the
+    /// > certificate's figures; allow_uncertified overrides within a lineage), or
+    /// > belongs to another lineage.
     ///
     /// - Parameters:
     ///   - message: request message to send.
@@ -1243,9 +1303,14 @@ extension Bct_V1_Retrieval.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Re-embeds stored documents with a newer compatible version in the
-    /// > background, streaming progress until done. The job keeps running if the
-    /// > caller goes away, and resumes after a restart.
+    /// > Moves the index to another version in the background, streaming
+    /// > progress until done; also finalizes or rolls back a shadow upgrade. To a
+    /// > target certified against every document version: in place (searches mix
+    /// > certified versions meanwhile). Otherwise: a shadow backfill (every
+    /// > document gains a target embedding while searches keep using the current
+    /// > ones), then one durable switch; the previous embeddings are kept for a
+    /// > grace period so that a rollback loses nothing. The job keeps running if
+    /// > the caller goes away, and resumes after a restart.
     ///
     /// - Parameters:
     ///   - message: request message to send.

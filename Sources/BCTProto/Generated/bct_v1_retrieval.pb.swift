@@ -9,8 +9,10 @@
 //   https://github.com/apple/swift-protobuf/
 
 // The retrieval service: an in-memory document index whose every vector is
-// tagged with the model version that produced it, searchable across
-// compatible versions, backfillable to newer versions.
+// tagged with the model version that produced it. Queries of one version
+// search documents of another only when the encoder reports the pair
+// certified (ModelInfo.compatibility); otherwise the index moves to a new
+// version by a shadow backfill and one atomic switch.
 
 import SwiftProtobuf
 
@@ -24,6 +26,97 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// How a backfill moves the index.
+public nonisolated enum Bct_V1_BackfillMode: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Chosen by the version policy: in place when the target is certified
+  /// against every document version present, shadow otherwise.
+  case auto // = 0
+
+  /// Re-embed documents one batch at a time; searches mix the versions.
+  case inPlace // = 1
+
+  /// Build a complete copy at the target version beside the current one, then
+  /// switch atomically.
+  case shadow // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .auto
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .auto
+    case 1: self = .inPlace
+    case 2: self = .shadow
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .auto: return 0
+    case .inPlace: return 1
+    case .shadow: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Bct_V1_BackfillMode] = [
+    .auto,
+    .inPlace,
+    .shadow,
+  ]
+
+}
+
+/// Phase of a shadow upgrade.
+public nonisolated enum Bct_V1_ShadowPhase: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// Documents are gaining target embeddings; searches use the current ones.
+  case filling // = 1
+
+  /// Searches use the target embeddings; the previous ones are kept until the
+  /// grace period ends or the upgrade is finalized (rollback possible).
+  case switched // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .filling
+    case 2: self = .switched
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .filling: return 1
+    case .switched: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Bct_V1_ShadowPhase] = [
+    .unspecified,
+    .filling,
+    .switched,
+  ]
+
+}
+
 /// State of a backfill job.
 public nonisolated enum Bct_V1_BackfillState: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
@@ -32,7 +125,8 @@ public nonisolated enum Bct_V1_BackfillState: SwiftProtobuf.Enum, Swift.CaseIter
   /// Re-embedding documents.
   case running // = 1
 
-  /// Every document is at the target version.
+  /// Every document is at the target version (for a shadow backfill: the
+  /// switch is done; finalize or roll back within the grace period).
   case completed // = 2
 
   /// Stopped on request or by shutdown; resumable.
@@ -137,6 +231,11 @@ public nonisolated struct Bct_V1_UpsertRequest: Sendable {
   /// document version (the encoder's default for an empty index).
   public var modelVersion: String = String()
 
+  /// Store documents of a version that is not certified against the versions
+  /// already in the index (same lineage only). Searches will then need
+  /// allow_uncertified too; a backfill is the safe way.
+  public var allowUncertified: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -233,9 +332,15 @@ public nonisolated struct Bct_V1_SearchRequest: Sendable {
   /// Neighbours per query, 1 to the server's maximum.
   public var k: Int32 = 0
 
-  /// Version to embed raw queries with; empty means the newest version that is
-  /// compatible with every document version in the index.
+  /// Version to embed raw queries with; empty means the newest hosted version
+  /// that is the same as, or certified against, every document version in the
+  /// index.
   public var queryModelVersion: String = String()
+
+  /// Compare a query version with document versions of its lineage that it
+  /// holds no passing certificate for. Results may be worse than the old
+  /// version's own; without this flag such a search is FAILED_PRECONDITION.
+  public var allowUncertified: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -308,14 +413,55 @@ public nonisolated struct Bct_V1_SearchResponse: Sendable {
   public init() {}
 }
 
-/// Starts, joins or stops a backfill.
+/// A shadow upgrade in progress: what searches use and what it costs.
+public nonisolated struct Bct_V1_ShadowStatus: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Version the documents are moving to.
+  public var targetVersion: String = String()
+
+  public var phase: Bct_V1_ShadowPhase = .unspecified
+
+  /// Version(s) searched before the switch (kept for rollback after it).
+  public var previousVersions: [String] = []
+
+  /// Documents that have a target embedding.
+  public var shadowDocuments: UInt64 = 0
+
+  /// Documents in the index.
+  public var documents: UInt64 = 0
+
+  /// Bytes of the embeddings searches use now.
+  public var searchedEmbeddingBytes: UInt64 = 0
+
+  /// Bytes of the other copy (target before the switch, previous after it).
+  public var otherEmbeddingBytes: UInt64 = 0
+
+  /// When the switch happened, ISO 8601; empty before it.
+  public var switchedAt: String = String()
+
+  /// Seconds until the previous embeddings are dropped; 0 before the switch.
+  public var graceRemainingSeconds: Double = 0
+
+  /// Why the upgrade is a shadow one (the pair and its certificate figures).
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Starts, joins or stops a backfill, or finalizes or rolls back a shadow one.
 public nonisolated struct Bct_V1_BackfillRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Version to move documents to; must be compatible with every version
-  /// present and hosted by the encoder.
+  /// Version to move documents to; must be hosted by the encoder. Of another
+  /// lineage, or not certified against a version present: shadow backfill.
+  /// May be empty with finalize or rollback.
   public var targetVersion: String = String()
 
   /// Documents re-embedded per encoder call; 0 means the server default.
@@ -327,44 +473,101 @@ public nonisolated struct Bct_V1_BackfillRequest: Sendable {
   /// Stop a running backfill at the next batch boundary; it stays resumable.
   public var stop: Bool = false
 
+  /// In place or shadow; AUTO (the default) lets the version policy choose.
+  /// IN_PLACE to a target that is not certified is FAILED_PRECONDITION.
+  public var mode: Bct_V1_BackfillMode = .auto
+
+  /// Shadow upgrades: seconds the previous embeddings are kept after the
+  /// switch; 0 means the server's default (--shadow-grace).
+  public var graceSeconds: Double = 0
+
+  /// Drop the previous embeddings of a switched shadow upgrade now.
+  public var finalize: Bool = false
+
+  /// Abandon a shadow upgrade: before the switch, drop the target embeddings;
+  /// after it (within the grace period), search the previous ones again.
+  public var rollback: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
 /// Progress of a backfill.
-public nonisolated struct Bct_V1_BackfillProgress: Sendable {
+public nonisolated struct Bct_V1_BackfillProgress: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Version documents are moving to.
-  public var targetVersion: String = String()
+  public var targetVersion: String {
+    get {_storage._targetVersion}
+    set {_uniqueStorage()._targetVersion = newValue}
+  }
 
   /// Job state.
-  public var state: Bct_V1_BackfillState = .unspecified
+  public var state: Bct_V1_BackfillState {
+    get {_storage._state}
+    set {_uniqueStorage()._state = newValue}
+  }
 
   /// Documents at the target version.
-  public var done: UInt64 = 0
+  public var done: UInt64 {
+    get {_storage._done}
+    set {_uniqueStorage()._done = newValue}
+  }
 
   /// Documents in the job.
-  public var total: UInt64 = 0
+  public var total: UInt64 {
+    get {_storage._total}
+    set {_uniqueStorage()._total = newValue}
+  }
 
   /// Recent throughput, documents per second.
-  public var documentsPerSecond: Double = 0
+  public var documentsPerSecond: Double {
+    get {_storage._documentsPerSecond}
+    set {_uniqueStorage()._documentsPerSecond = newValue}
+  }
 
   /// Estimated seconds to completion; 0 when unknown or done.
-  public var etaSeconds: Double = 0
+  public var etaSeconds: Double {
+    get {_storage._etaSeconds}
+    set {_uniqueStorage()._etaSeconds = newValue}
+  }
 
   /// Documents without a stored raw input, which cannot be re-embedded.
-  public var skipped: UInt64 = 0
+  public var skipped: UInt64 {
+    get {_storage._skipped}
+    set {_uniqueStorage()._skipped = newValue}
+  }
 
   /// Human-readable detail (the error for FAILED).
-  public var message: String = String()
+  public var message: String {
+    get {_storage._message}
+    set {_uniqueStorage()._message = newValue}
+  }
+
+  /// How the index is moving (IN_PLACE or SHADOW).
+  public var mode: Bct_V1_BackfillMode {
+    get {_storage._mode}
+    set {_uniqueStorage()._mode = newValue}
+  }
+
+  /// For a shadow backfill: its state, progress and memory.
+  public var shadow: Bct_V1_ShadowStatus {
+    get {_storage._shadow ?? Bct_V1_ShadowStatus()}
+    set {_uniqueStorage()._shadow = newValue}
+  }
+  /// Returns true if `shadow` has been explicitly set.
+  public var hasShadow: Bool {_storage._shadow != nil}
+  /// Clears the value of `shadow`. Subsequent reads from it will return its default value.
+  public mutating func clearShadow() {_uniqueStorage()._shadow = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Asks for index statistics.
@@ -468,6 +671,16 @@ public nonisolated struct Bct_V1_StatsResponse: @unchecked Sendable {
   /// Clears the value of `backfill`. Subsequent reads from it will return its default value.
   public mutating func clearBackfill() {_uniqueStorage()._backfill = nil}
 
+  /// The shadow upgrade in progress, if any (memory of both copies included).
+  public var shadow: Bct_V1_ShadowStatus {
+    get {_storage._shadow ?? Bct_V1_ShadowStatus()}
+    set {_uniqueStorage()._shadow = newValue}
+  }
+  /// Returns true if `shadow` has been explicitly set.
+  public var hasShadow: Bool {_storage._shadow != nil}
+  /// Clears the value of `shadow`. Subsequent reads from it will return its default value.
+  public mutating func clearShadow() {_uniqueStorage()._shadow = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -478,6 +691,14 @@ public nonisolated struct Bct_V1_StatsResponse: @unchecked Sendable {
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "bct.v1"
+
+nonisolated extension Bct_V1_BackfillMode: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0BACKFILL_MODE_AUTO\0\u{1}BACKFILL_MODE_IN_PLACE\0\u{1}BACKFILL_MODE_SHADOW\0")
+}
+
+nonisolated extension Bct_V1_ShadowPhase: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SHADOW_PHASE_UNSPECIFIED\0\u{1}SHADOW_PHASE_FILLING\0\u{1}SHADOW_PHASE_SWITCHED\0")
+}
 
 nonisolated extension Bct_V1_BackfillState: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0BACKFILL_STATE_UNSPECIFIED\0\u{1}BACKFILL_STATE_RUNNING\0\u{1}BACKFILL_STATE_COMPLETED\0\u{1}BACKFILL_STATE_STOPPED\0\u{1}BACKFILL_STATE_FAILED\0")
@@ -534,7 +755,7 @@ nonisolated extension Bct_V1_Document: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Bct_V1_UpsertRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpsertRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}documents\0\u{3}model_version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}documents\0\u{3}model_version\0\u{3}allow_uncertified\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -544,6 +765,7 @@ nonisolated extension Bct_V1_UpsertRequest: SwiftProtobuf.Message, SwiftProtobuf
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.documents) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.modelVersion) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.allowUncertified) }()
       default: break
       }
     }
@@ -556,12 +778,16 @@ nonisolated extension Bct_V1_UpsertRequest: SwiftProtobuf.Message, SwiftProtobuf
     if !self.modelVersion.isEmpty {
       try visitor.visitSingularStringField(value: self.modelVersion, fieldNumber: 2)
     }
+    if self.allowUncertified != false {
+      try visitor.visitSingularBoolField(value: self.allowUncertified, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Bct_V1_UpsertRequest, rhs: Bct_V1_UpsertRequest) -> Bool {
     if lhs.documents != rhs.documents {return false}
     if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs.allowUncertified != rhs.allowUncertified {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -689,7 +915,7 @@ nonisolated extension Bct_V1_DeleteResponse: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Bct_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SearchRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}inputs\0\u{1}embeddings\0\u{1}k\0\u{3}query_model_version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}inputs\0\u{1}embeddings\0\u{1}k\0\u{3}query_model_version\0\u{3}allow_uncertified\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -725,6 +951,7 @@ nonisolated extension Bct_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf
       }()
       case 3: try { try decoder.decodeSingularInt32Field(value: &self.k) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.queryModelVersion) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.allowUncertified) }()
       default: break
       }
     }
@@ -752,6 +979,9 @@ nonisolated extension Bct_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf
     if !self.queryModelVersion.isEmpty {
       try visitor.visitSingularStringField(value: self.queryModelVersion, fieldNumber: 4)
     }
+    if self.allowUncertified != false {
+      try visitor.visitSingularBoolField(value: self.allowUncertified, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -759,6 +989,7 @@ nonisolated extension Bct_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.query != rhs.query {return false}
     if lhs.k != rhs.k {return false}
     if lhs.queryModelVersion != rhs.queryModelVersion {return false}
+    if lhs.allowUncertified != rhs.allowUncertified {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -879,9 +1110,84 @@ nonisolated extension Bct_V1_SearchResponse: SwiftProtobuf.Message, SwiftProtobu
   }
 }
 
+nonisolated extension Bct_V1_ShadowStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ShadowStatus"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}target_version\0\u{1}phase\0\u{3}previous_versions\0\u{3}shadow_documents\0\u{1}documents\0\u{3}searched_embedding_bytes\0\u{3}other_embedding_bytes\0\u{3}switched_at\0\u{3}grace_remaining_seconds\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.targetVersion) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.phase) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.previousVersions) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.shadowDocuments) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.documents) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.searchedEmbeddingBytes) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.otherEmbeddingBytes) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.switchedAt) }()
+      case 9: try { try decoder.decodeSingularDoubleField(value: &self.graceRemainingSeconds) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.targetVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.targetVersion, fieldNumber: 1)
+    }
+    if self.phase != .unspecified {
+      try visitor.visitSingularEnumField(value: self.phase, fieldNumber: 2)
+    }
+    if !self.previousVersions.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.previousVersions, fieldNumber: 3)
+    }
+    if self.shadowDocuments != 0 {
+      try visitor.visitSingularUInt64Field(value: self.shadowDocuments, fieldNumber: 4)
+    }
+    if self.documents != 0 {
+      try visitor.visitSingularUInt64Field(value: self.documents, fieldNumber: 5)
+    }
+    if self.searchedEmbeddingBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.searchedEmbeddingBytes, fieldNumber: 6)
+    }
+    if self.otherEmbeddingBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.otherEmbeddingBytes, fieldNumber: 7)
+    }
+    if !self.switchedAt.isEmpty {
+      try visitor.visitSingularStringField(value: self.switchedAt, fieldNumber: 8)
+    }
+    if self.graceRemainingSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.graceRemainingSeconds, fieldNumber: 9)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 10)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_ShadowStatus, rhs: Bct_V1_ShadowStatus) -> Bool {
+    if lhs.targetVersion != rhs.targetVersion {return false}
+    if lhs.phase != rhs.phase {return false}
+    if lhs.previousVersions != rhs.previousVersions {return false}
+    if lhs.shadowDocuments != rhs.shadowDocuments {return false}
+    if lhs.documents != rhs.documents {return false}
+    if lhs.searchedEmbeddingBytes != rhs.searchedEmbeddingBytes {return false}
+    if lhs.otherEmbeddingBytes != rhs.otherEmbeddingBytes {return false}
+    if lhs.switchedAt != rhs.switchedAt {return false}
+    if lhs.graceRemainingSeconds != rhs.graceRemainingSeconds {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Bct_V1_BackfillRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BackfillRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}target_version\0\u{3}batch_size\0\u{3}max_documents_per_second\0\u{1}stop\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}target_version\0\u{3}batch_size\0\u{3}max_documents_per_second\0\u{1}stop\0\u{1}mode\0\u{3}grace_seconds\0\u{1}finalize\0\u{1}rollback\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -893,6 +1199,10 @@ nonisolated extension Bct_V1_BackfillRequest: SwiftProtobuf.Message, SwiftProtob
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.batchSize) }()
       case 3: try { try decoder.decodeSingularDoubleField(value: &self.maxDocumentsPerSecond) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.stop) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.mode) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.graceSeconds) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.finalize) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.rollback) }()
       default: break
       }
     }
@@ -911,6 +1221,18 @@ nonisolated extension Bct_V1_BackfillRequest: SwiftProtobuf.Message, SwiftProtob
     if self.stop != false {
       try visitor.visitSingularBoolField(value: self.stop, fieldNumber: 4)
     }
+    if self.mode != .auto {
+      try visitor.visitSingularEnumField(value: self.mode, fieldNumber: 5)
+    }
+    if self.graceSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.graceSeconds, fieldNumber: 6)
+    }
+    if self.finalize != false {
+      try visitor.visitSingularBoolField(value: self.finalize, fieldNumber: 7)
+    }
+    if self.rollback != false {
+      try visitor.visitSingularBoolField(value: self.rollback, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -919,6 +1241,10 @@ nonisolated extension Bct_V1_BackfillRequest: SwiftProtobuf.Message, SwiftProtob
     if lhs.batchSize != rhs.batchSize {return false}
     if lhs.maxDocumentsPerSecond != rhs.maxDocumentsPerSecond {return false}
     if lhs.stop != rhs.stop {return false}
+    if lhs.mode != rhs.mode {return false}
+    if lhs.graceSeconds != rhs.graceSeconds {return false}
+    if lhs.finalize != rhs.finalize {return false}
+    if lhs.rollback != rhs.rollback {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -926,64 +1252,132 @@ nonisolated extension Bct_V1_BackfillRequest: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Bct_V1_BackfillProgress: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BackfillProgress"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}target_version\0\u{1}state\0\u{1}done\0\u{1}total\0\u{3}documents_per_second\0\u{3}eta_seconds\0\u{1}skipped\0\u{1}message\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}target_version\0\u{1}state\0\u{1}done\0\u{1}total\0\u{3}documents_per_second\0\u{3}eta_seconds\0\u{1}skipped\0\u{1}message\0\u{1}mode\0\u{1}shadow\0")
+
+  fileprivate class _StorageClass {
+    var _targetVersion: String = String()
+    var _state: Bct_V1_BackfillState = .unspecified
+    var _done: UInt64 = 0
+    var _total: UInt64 = 0
+    var _documentsPerSecond: Double = 0
+    var _etaSeconds: Double = 0
+    var _skipped: UInt64 = 0
+    var _message: String = String()
+    var _mode: Bct_V1_BackfillMode = .auto
+    var _shadow: Bct_V1_ShadowStatus? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _targetVersion = source._targetVersion
+      _state = source._state
+      _done = source._done
+      _total = source._total
+      _documentsPerSecond = source._documentsPerSecond
+      _etaSeconds = source._etaSeconds
+      _skipped = source._skipped
+      _message = source._message
+      _mode = source._mode
+      _shadow = source._shadow
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.targetVersion) }()
-      case 2: try { try decoder.decodeSingularEnumField(value: &self.state) }()
-      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.done) }()
-      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.total) }()
-      case 5: try { try decoder.decodeSingularDoubleField(value: &self.documentsPerSecond) }()
-      case 6: try { try decoder.decodeSingularDoubleField(value: &self.etaSeconds) }()
-      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.skipped) }()
-      case 8: try { try decoder.decodeSingularStringField(value: &self.message) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._targetVersion) }()
+        case 2: try { try decoder.decodeSingularEnumField(value: &_storage._state) }()
+        case 3: try { try decoder.decodeSingularUInt64Field(value: &_storage._done) }()
+        case 4: try { try decoder.decodeSingularUInt64Field(value: &_storage._total) }()
+        case 5: try { try decoder.decodeSingularDoubleField(value: &_storage._documentsPerSecond) }()
+        case 6: try { try decoder.decodeSingularDoubleField(value: &_storage._etaSeconds) }()
+        case 7: try { try decoder.decodeSingularUInt64Field(value: &_storage._skipped) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._message) }()
+        case 9: try { try decoder.decodeSingularEnumField(value: &_storage._mode) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._shadow) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.targetVersion.isEmpty {
-      try visitor.visitSingularStringField(value: self.targetVersion, fieldNumber: 1)
-    }
-    if self.state != .unspecified {
-      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 2)
-    }
-    if self.done != 0 {
-      try visitor.visitSingularUInt64Field(value: self.done, fieldNumber: 3)
-    }
-    if self.total != 0 {
-      try visitor.visitSingularUInt64Field(value: self.total, fieldNumber: 4)
-    }
-    if self.documentsPerSecond.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.documentsPerSecond, fieldNumber: 5)
-    }
-    if self.etaSeconds.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.etaSeconds, fieldNumber: 6)
-    }
-    if self.skipped != 0 {
-      try visitor.visitSingularUInt64Field(value: self.skipped, fieldNumber: 7)
-    }
-    if !self.message.isEmpty {
-      try visitor.visitSingularStringField(value: self.message, fieldNumber: 8)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._targetVersion.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._targetVersion, fieldNumber: 1)
+      }
+      if _storage._state != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._state, fieldNumber: 2)
+      }
+      if _storage._done != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._done, fieldNumber: 3)
+      }
+      if _storage._total != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._total, fieldNumber: 4)
+      }
+      if _storage._documentsPerSecond.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._documentsPerSecond, fieldNumber: 5)
+      }
+      if _storage._etaSeconds.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._etaSeconds, fieldNumber: 6)
+      }
+      if _storage._skipped != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._skipped, fieldNumber: 7)
+      }
+      if !_storage._message.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._message, fieldNumber: 8)
+      }
+      if _storage._mode != .auto {
+        try visitor.visitSingularEnumField(value: _storage._mode, fieldNumber: 9)
+      }
+      try { if let v = _storage._shadow {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Bct_V1_BackfillProgress, rhs: Bct_V1_BackfillProgress) -> Bool {
-    if lhs.targetVersion != rhs.targetVersion {return false}
-    if lhs.state != rhs.state {return false}
-    if lhs.done != rhs.done {return false}
-    if lhs.total != rhs.total {return false}
-    if lhs.documentsPerSecond != rhs.documentsPerSecond {return false}
-    if lhs.etaSeconds != rhs.etaSeconds {return false}
-    if lhs.skipped != rhs.skipped {return false}
-    if lhs.message != rhs.message {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._targetVersion != rhs_storage._targetVersion {return false}
+        if _storage._state != rhs_storage._state {return false}
+        if _storage._done != rhs_storage._done {return false}
+        if _storage._total != rhs_storage._total {return false}
+        if _storage._documentsPerSecond != rhs_storage._documentsPerSecond {return false}
+        if _storage._etaSeconds != rhs_storage._etaSeconds {return false}
+        if _storage._skipped != rhs_storage._skipped {return false}
+        if _storage._message != rhs_storage._message {return false}
+        if _storage._mode != rhs_storage._mode {return false}
+        if _storage._shadow != rhs_storage._shadow {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1050,7 +1444,7 @@ nonisolated extension Bct_V1_VersionStats: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Bct_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}documents\0\u{1}versions\0\u{3}index_kind\0\u{3}document_version\0\u{3}default_query_version\0\u{3}embedding_bytes\0\u{3}raw_input_bytes\0\u{3}metadata_bytes\0\u{1}sequence\0\u{1}backfill\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}documents\0\u{1}versions\0\u{3}index_kind\0\u{3}document_version\0\u{3}default_query_version\0\u{3}embedding_bytes\0\u{3}raw_input_bytes\0\u{3}metadata_bytes\0\u{1}sequence\0\u{1}backfill\0\u{1}shadow\0")
 
   fileprivate class _StorageClass {
     var _documents: UInt64 = 0
@@ -1063,6 +1457,7 @@ nonisolated extension Bct_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtobuf
     var _metadataBytes: UInt64 = 0
     var _sequence: UInt64 = 0
     var _backfill: Bct_V1_BackfillProgress? = nil
+    var _shadow: Bct_V1_ShadowStatus? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1083,6 +1478,7 @@ nonisolated extension Bct_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtobuf
       _metadataBytes = source._metadataBytes
       _sequence = source._sequence
       _backfill = source._backfill
+      _shadow = source._shadow
     }
   }
 
@@ -1111,6 +1507,7 @@ nonisolated extension Bct_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtobuf
         case 8: try { try decoder.decodeSingularUInt64Field(value: &_storage._metadataBytes) }()
         case 9: try { try decoder.decodeSingularUInt64Field(value: &_storage._sequence) }()
         case 10: try { try decoder.decodeSingularMessageField(value: &_storage._backfill) }()
+        case 11: try { try decoder.decodeSingularMessageField(value: &_storage._shadow) }()
         default: break
         }
       }
@@ -1153,6 +1550,9 @@ nonisolated extension Bct_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtobuf
       try { if let v = _storage._backfill {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
       } }()
+      try { if let v = _storage._shadow {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1172,6 +1572,7 @@ nonisolated extension Bct_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._metadataBytes != rhs_storage._metadataBytes {return false}
         if _storage._sequence != rhs_storage._sequence {return false}
         if _storage._backfill != rhs_storage._backfill {return false}
+        if _storage._shadow != rhs_storage._shadow {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -424,6 +424,51 @@ void   bct__v1__search_response__free_unpacked
   assert(message->base.descriptor == &bct__v1__search_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   bct__v1__shadow_status__init
+                     (Bct__V1__ShadowStatus         *message)
+{
+  static const Bct__V1__ShadowStatus init_value = BCT__V1__SHADOW_STATUS__INIT;
+  *message = init_value;
+}
+size_t bct__v1__shadow_status__get_packed_size
+                     (const Bct__V1__ShadowStatus *message)
+{
+  assert(message->base.descriptor == &bct__v1__shadow_status__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__shadow_status__pack
+                     (const Bct__V1__ShadowStatus *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__shadow_status__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__shadow_status__pack_to_buffer
+                     (const Bct__V1__ShadowStatus *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__shadow_status__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__ShadowStatus *
+       bct__v1__shadow_status__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__ShadowStatus *)
+     protobuf_c_message_unpack (&bct__v1__shadow_status__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__shadow_status__free_unpacked
+                     (Bct__V1__ShadowStatus *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__shadow_status__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   bct__v1__backfill_request__init
                      (Bct__V1__BackfillRequest         *message)
 {
@@ -777,7 +822,7 @@ const ProtobufCMessageDescriptor bct__v1__document__descriptor =
   (ProtobufCMessageInit) bct__v1__document__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__upsert_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor bct__v1__upsert_request__field_descriptors[3] =
 {
   {
     "documents",
@@ -803,15 +848,28 @@ static const ProtobufCFieldDescriptor bct__v1__upsert_request__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "allow_uncertified",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__UpsertRequest, allow_uncertified),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__upsert_request__field_indices_by_name[] = {
+  2,   /* field[2] = allow_uncertified */
   0,   /* field[0] = documents */
   1,   /* field[1] = model_version */
 };
 static const ProtobufCIntRange bct__v1__upsert_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor bct__v1__upsert_request__descriptor =
 {
@@ -821,7 +879,7 @@ const ProtobufCMessageDescriptor bct__v1__upsert_request__descriptor =
   "Bct__V1__UpsertRequest",
   "bct.v1",
   sizeof(Bct__V1__UpsertRequest),
-  2,
+  3,
   bct__v1__upsert_request__field_descriptors,
   bct__v1__upsert_request__field_indices_by_name,
   1,  bct__v1__upsert_request__number_ranges,
@@ -1020,7 +1078,7 @@ const ProtobufCMessageDescriptor bct__v1__delete_response__descriptor =
   (ProtobufCMessageInit) bct__v1__delete_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__search_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor bct__v1__search_request__field_descriptors[5] =
 {
   {
     "inputs",
@@ -1070,8 +1128,21 @@ static const ProtobufCFieldDescriptor bct__v1__search_request__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "allow_uncertified",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__SearchRequest, allow_uncertified),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__search_request__field_indices_by_name[] = {
+  4,   /* field[4] = allow_uncertified */
   1,   /* field[1] = embeddings */
   0,   /* field[0] = inputs */
   2,   /* field[2] = k */
@@ -1080,7 +1151,7 @@ static const unsigned bct__v1__search_request__field_indices_by_name[] = {
 static const ProtobufCIntRange bct__v1__search_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor bct__v1__search_request__descriptor =
 {
@@ -1090,7 +1161,7 @@ const ProtobufCMessageDescriptor bct__v1__search_request__descriptor =
   "Bct__V1__SearchRequest",
   "bct.v1",
   sizeof(Bct__V1__SearchRequest),
-  4,
+  5,
   bct__v1__search_request__field_descriptors,
   bct__v1__search_request__field_indices_by_name,
   1,  bct__v1__search_request__number_ranges,
@@ -1327,7 +1398,162 @@ const ProtobufCMessageDescriptor bct__v1__search_response__descriptor =
   (ProtobufCMessageInit) bct__v1__search_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__backfill_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor bct__v1__shadow_status__field_descriptors[10] =
+{
+  {
+    "target_version",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ShadowStatus, target_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "phase",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ShadowStatus, phase),
+    &bct__v1__shadow_phase__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "previous_versions",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Bct__V1__ShadowStatus, n_previous_versions),
+    offsetof(Bct__V1__ShadowStatus, previous_versions),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "shadow_documents",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ShadowStatus, shadow_documents),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "documents",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ShadowStatus, documents),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "searched_embedding_bytes",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ShadowStatus, searched_embedding_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "other_embedding_bytes",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ShadowStatus, other_embedding_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "switched_at",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ShadowStatus, switched_at),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "grace_remaining_seconds",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ShadowStatus, grace_remaining_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ShadowStatus, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__shadow_status__field_indices_by_name[] = {
+  4,   /* field[4] = documents */
+  8,   /* field[8] = grace_remaining_seconds */
+  6,   /* field[6] = other_embedding_bytes */
+  1,   /* field[1] = phase */
+  2,   /* field[2] = previous_versions */
+  9,   /* field[9] = reason */
+  5,   /* field[5] = searched_embedding_bytes */
+  3,   /* field[3] = shadow_documents */
+  7,   /* field[7] = switched_at */
+  0,   /* field[0] = target_version */
+};
+static const ProtobufCIntRange bct__v1__shadow_status__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 10 }
+};
+const ProtobufCMessageDescriptor bct__v1__shadow_status__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.ShadowStatus",
+  "ShadowStatus",
+  "Bct__V1__ShadowStatus",
+  "bct.v1",
+  sizeof(Bct__V1__ShadowStatus),
+  10,
+  bct__v1__shadow_status__field_descriptors,
+  bct__v1__shadow_status__field_indices_by_name,
+  1,  bct__v1__shadow_status__number_ranges,
+  (ProtobufCMessageInit) bct__v1__shadow_status__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__backfill_request__field_descriptors[8] =
 {
   {
     "target_version",
@@ -1377,17 +1603,69 @@ static const ProtobufCFieldDescriptor bct__v1__backfill_request__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "mode",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__BackfillRequest, mode),
+    &bct__v1__backfill_mode__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "grace_seconds",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__BackfillRequest, grace_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "finalize",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__BackfillRequest, finalize),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rollback",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__BackfillRequest, rollback),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__backfill_request__field_indices_by_name[] = {
   1,   /* field[1] = batch_size */
+  6,   /* field[6] = finalize */
+  5,   /* field[5] = grace_seconds */
   2,   /* field[2] = max_documents_per_second */
+  4,   /* field[4] = mode */
+  7,   /* field[7] = rollback */
   3,   /* field[3] = stop */
   0,   /* field[0] = target_version */
 };
 static const ProtobufCIntRange bct__v1__backfill_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor bct__v1__backfill_request__descriptor =
 {
@@ -1397,14 +1675,14 @@ const ProtobufCMessageDescriptor bct__v1__backfill_request__descriptor =
   "Bct__V1__BackfillRequest",
   "bct.v1",
   sizeof(Bct__V1__BackfillRequest),
-  4,
+  8,
   bct__v1__backfill_request__field_descriptors,
   bct__v1__backfill_request__field_indices_by_name,
   1,  bct__v1__backfill_request__number_ranges,
   (ProtobufCMessageInit) bct__v1__backfill_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__backfill_progress__field_descriptors[8] =
+static const ProtobufCFieldDescriptor bct__v1__backfill_progress__field_descriptors[10] =
 {
   {
     "target_version",
@@ -1502,12 +1780,38 @@ static const ProtobufCFieldDescriptor bct__v1__backfill_progress__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "mode",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__BackfillProgress, mode),
+    &bct__v1__backfill_mode__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "shadow",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__BackfillProgress, shadow),
+    &bct__v1__shadow_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__backfill_progress__field_indices_by_name[] = {
   4,   /* field[4] = documents_per_second */
   2,   /* field[2] = done */
   5,   /* field[5] = eta_seconds */
   7,   /* field[7] = message */
+  8,   /* field[8] = mode */
+  9,   /* field[9] = shadow */
   6,   /* field[6] = skipped */
   1,   /* field[1] = state */
   0,   /* field[0] = target_version */
@@ -1516,7 +1820,7 @@ static const unsigned bct__v1__backfill_progress__field_indices_by_name[] = {
 static const ProtobufCIntRange bct__v1__backfill_progress__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor bct__v1__backfill_progress__descriptor =
 {
@@ -1526,7 +1830,7 @@ const ProtobufCMessageDescriptor bct__v1__backfill_progress__descriptor =
   "Bct__V1__BackfillProgress",
   "bct.v1",
   sizeof(Bct__V1__BackfillProgress),
-  8,
+  10,
   bct__v1__backfill_progress__field_descriptors,
   bct__v1__backfill_progress__field_indices_by_name,
   1,  bct__v1__backfill_progress__number_ranges,
@@ -1615,7 +1919,7 @@ const ProtobufCMessageDescriptor bct__v1__version_stats__descriptor =
   (ProtobufCMessageInit) bct__v1__version_stats__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__stats_response__field_descriptors[10] =
+static const ProtobufCFieldDescriptor bct__v1__stats_response__field_descriptors[11] =
 {
   {
     "documents",
@@ -1737,6 +2041,18 @@ static const ProtobufCFieldDescriptor bct__v1__stats_response__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "shadow",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__StatsResponse, shadow),
+    &bct__v1__shadow_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__stats_response__field_indices_by_name[] = {
   9,   /* field[9] = backfill */
@@ -1748,12 +2064,13 @@ static const unsigned bct__v1__stats_response__field_indices_by_name[] = {
   7,   /* field[7] = metadata_bytes */
   6,   /* field[6] = raw_input_bytes */
   8,   /* field[8] = sequence */
+  10,   /* field[10] = shadow */
   1,   /* field[1] = versions */
 };
 static const ProtobufCIntRange bct__v1__stats_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor bct__v1__stats_response__descriptor =
 {
@@ -1763,12 +2080,72 @@ const ProtobufCMessageDescriptor bct__v1__stats_response__descriptor =
   "Bct__V1__StatsResponse",
   "bct.v1",
   sizeof(Bct__V1__StatsResponse),
-  10,
+  11,
   bct__v1__stats_response__field_descriptors,
   bct__v1__stats_response__field_indices_by_name,
   1,  bct__v1__stats_response__number_ranges,
   (ProtobufCMessageInit) bct__v1__stats_response__init,
   NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue bct__v1__backfill_mode__enum_values_by_number[3] =
+{
+  { "BACKFILL_MODE_AUTO", "BCT__V1__BACKFILL_MODE__BACKFILL_MODE_AUTO", 0 },
+  { "BACKFILL_MODE_IN_PLACE", "BCT__V1__BACKFILL_MODE__BACKFILL_MODE_IN_PLACE", 1 },
+  { "BACKFILL_MODE_SHADOW", "BCT__V1__BACKFILL_MODE__BACKFILL_MODE_SHADOW", 2 },
+};
+static const ProtobufCIntRange bct__v1__backfill_mode__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex bct__v1__backfill_mode__enum_values_by_name[3] =
+{
+  { "BACKFILL_MODE_AUTO", 0 },
+  { "BACKFILL_MODE_IN_PLACE", 1 },
+  { "BACKFILL_MODE_SHADOW", 2 },
+};
+const ProtobufCEnumDescriptor bct__v1__backfill_mode__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "bct.v1.BackfillMode",
+  "BackfillMode",
+  "Bct__V1__BackfillMode",
+  "bct.v1",
+  3,
+  bct__v1__backfill_mode__enum_values_by_number,
+  3,
+  bct__v1__backfill_mode__enum_values_by_name,
+  1,
+  bct__v1__backfill_mode__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue bct__v1__shadow_phase__enum_values_by_number[3] =
+{
+  { "SHADOW_PHASE_UNSPECIFIED", "BCT__V1__SHADOW_PHASE__SHADOW_PHASE_UNSPECIFIED", 0 },
+  { "SHADOW_PHASE_FILLING", "BCT__V1__SHADOW_PHASE__SHADOW_PHASE_FILLING", 1 },
+  { "SHADOW_PHASE_SWITCHED", "BCT__V1__SHADOW_PHASE__SHADOW_PHASE_SWITCHED", 2 },
+};
+static const ProtobufCIntRange bct__v1__shadow_phase__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex bct__v1__shadow_phase__enum_values_by_name[3] =
+{
+  { "SHADOW_PHASE_FILLING", 1 },
+  { "SHADOW_PHASE_SWITCHED", 2 },
+  { "SHADOW_PHASE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor bct__v1__shadow_phase__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "bct.v1.ShadowPhase",
+  "ShadowPhase",
+  "Bct__V1__ShadowPhase",
+  "bct.v1",
+  3,
+  bct__v1__shadow_phase__enum_values_by_number,
+  3,
+  bct__v1__shadow_phase__enum_values_by_name,
+  1,
+  bct__v1__shadow_phase__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCEnumValue bct__v1__backfill_state__enum_values_by_number[5] =
 {

@@ -27,6 +27,7 @@ typedef struct Bct__V1__SearchHit Bct__V1__SearchHit;
 typedef struct Bct__V1__SearchHit__MetadataEntry Bct__V1__SearchHit__MetadataEntry;
 typedef struct Bct__V1__SearchResult Bct__V1__SearchResult;
 typedef struct Bct__V1__SearchResponse Bct__V1__SearchResponse;
+typedef struct Bct__V1__ShadowStatus Bct__V1__ShadowStatus;
 typedef struct Bct__V1__BackfillRequest Bct__V1__BackfillRequest;
 typedef struct Bct__V1__BackfillProgress Bct__V1__BackfillProgress;
 typedef struct Bct__V1__StatsRequest Bct__V1__StatsRequest;
@@ -37,6 +38,42 @@ typedef struct Bct__V1__StatsResponse Bct__V1__StatsResponse;
 /* --- enums --- */
 
 /*
+ * How a backfill moves the index.
+ */
+typedef enum _Bct__V1__BackfillMode {
+  /*
+   * Chosen by the version policy: in place when the target is certified
+   * against every document version present, shadow otherwise.
+   */
+  BCT__V1__BACKFILL_MODE__BACKFILL_MODE_AUTO = 0,
+  /*
+   * Re-embed documents one batch at a time; searches mix the versions.
+   */
+  BCT__V1__BACKFILL_MODE__BACKFILL_MODE_IN_PLACE = 1,
+  /*
+   * Build a complete copy at the target version beside the current one, then
+   * switch atomically.
+   */
+  BCT__V1__BACKFILL_MODE__BACKFILL_MODE_SHADOW = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(BCT__V1__BACKFILL_MODE)
+} Bct__V1__BackfillMode;
+/*
+ * Phase of a shadow upgrade.
+ */
+typedef enum _Bct__V1__ShadowPhase {
+  BCT__V1__SHADOW_PHASE__SHADOW_PHASE_UNSPECIFIED = 0,
+  /*
+   * Documents are gaining target embeddings; searches use the current ones.
+   */
+  BCT__V1__SHADOW_PHASE__SHADOW_PHASE_FILLING = 1,
+  /*
+   * Searches use the target embeddings; the previous ones are kept until the
+   * grace period ends or the upgrade is finalized (rollback possible).
+   */
+  BCT__V1__SHADOW_PHASE__SHADOW_PHASE_SWITCHED = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(BCT__V1__SHADOW_PHASE)
+} Bct__V1__ShadowPhase;
+/*
  * State of a backfill job.
  */
 typedef enum _Bct__V1__BackfillState {
@@ -46,7 +83,8 @@ typedef enum _Bct__V1__BackfillState {
    */
   BCT__V1__BACKFILL_STATE__BACKFILL_STATE_RUNNING = 1,
   /*
-   * Every document is at the target version.
+   * Every document is at the target version (for a shadow backfill: the
+   * switch is done; finalize or roll back within the grace period).
    */
   BCT__V1__BACKFILL_STATE__BACKFILL_STATE_COMPLETED = 2,
   /*
@@ -122,10 +160,16 @@ struct  Bct__V1__UpsertRequest
    * document version (the encoder's default for an empty index).
    */
   char *model_version;
+  /*
+   * Store documents of a version that is not certified against the versions
+   * already in the index (same lineage only). Searches will then need
+   * allow_uncertified too; a backfill is the safe way.
+   */
+  protobuf_c_boolean allow_uncertified;
 };
 #define BCT__V1__UPSERT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__upsert_request__descriptor) \
-    , 0,NULL, (char *)protobuf_c_empty_string }
+    , 0,NULL, (char *)protobuf_c_empty_string, 0 }
 
 
 /*
@@ -221,10 +265,17 @@ struct  Bct__V1__SearchRequest
    */
   int32_t k;
   /*
-   * Version to embed raw queries with; empty means the newest version that is
-   * compatible with every document version in the index.
+   * Version to embed raw queries with; empty means the newest hosted version
+   * that is the same as, or certified against, every document version in the
+   * index.
    */
   char *query_model_version;
+  /*
+   * Compare a query version with document versions of its lineage that it
+   * holds no passing certificate for. Results may be worse than the old
+   * version's own; without this flag such a search is FAILED_PRECONDITION.
+   */
+  protobuf_c_boolean allow_uncertified;
   Bct__V1__SearchRequest__QueryCase query_case;
   union {
     /*
@@ -239,7 +290,7 @@ struct  Bct__V1__SearchRequest
 };
 #define BCT__V1__SEARCH_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__search_request__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, BCT__V1__SEARCH_REQUEST__QUERY__NOT_SET, {0} }
+    , 0, (char *)protobuf_c_empty_string, 0, BCT__V1__SEARCH_REQUEST__QUERY__NOT_SET, {0} }
 
 
 struct  Bct__V1__SearchHit__MetadataEntry
@@ -326,14 +377,65 @@ struct  Bct__V1__SearchResponse
 
 
 /*
- * Starts, joins or stops a backfill.
+ * A shadow upgrade in progress: what searches use and what it costs.
+ */
+struct  Bct__V1__ShadowStatus
+{
+  ProtobufCMessage base;
+  /*
+   * Version the documents are moving to.
+   */
+  char *target_version;
+  Bct__V1__ShadowPhase phase;
+  /*
+   * Version(s) searched before the switch (kept for rollback after it).
+   */
+  size_t n_previous_versions;
+  char **previous_versions;
+  /*
+   * Documents that have a target embedding.
+   */
+  uint64_t shadow_documents;
+  /*
+   * Documents in the index.
+   */
+  uint64_t documents;
+  /*
+   * Bytes of the embeddings searches use now.
+   */
+  uint64_t searched_embedding_bytes;
+  /*
+   * Bytes of the other copy (target before the switch, previous after it).
+   */
+  uint64_t other_embedding_bytes;
+  /*
+   * When the switch happened, ISO 8601; empty before it.
+   */
+  char *switched_at;
+  /*
+   * Seconds until the previous embeddings are dropped; 0 before the switch.
+   */
+  double grace_remaining_seconds;
+  /*
+   * Why the upgrade is a shadow one (the pair and its certificate figures).
+   */
+  char *reason;
+};
+#define BCT__V1__SHADOW_STATUS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__shadow_status__descriptor) \
+    , (char *)protobuf_c_empty_string, BCT__V1__SHADOW_PHASE__SHADOW_PHASE_UNSPECIFIED, 0,NULL, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Starts, joins or stops a backfill, or finalizes or rolls back a shadow one.
  */
 struct  Bct__V1__BackfillRequest
 {
   ProtobufCMessage base;
   /*
-   * Version to move documents to; must be compatible with every version
-   * present and hosted by the encoder.
+   * Version to move documents to; must be hosted by the encoder. Of another
+   * lineage, or not certified against a version present: shadow backfill.
+   * May be empty with finalize or rollback.
    */
   char *target_version;
   /*
@@ -348,10 +450,29 @@ struct  Bct__V1__BackfillRequest
    * Stop a running backfill at the next batch boundary; it stays resumable.
    */
   protobuf_c_boolean stop;
+  /*
+   * In place or shadow; AUTO (the default) lets the version policy choose.
+   * IN_PLACE to a target that is not certified is FAILED_PRECONDITION.
+   */
+  Bct__V1__BackfillMode mode;
+  /*
+   * Shadow upgrades: seconds the previous embeddings are kept after the
+   * switch; 0 means the server's default (--shadow-grace).
+   */
+  double grace_seconds;
+  /*
+   * Drop the previous embeddings of a switched shadow upgrade now.
+   */
+  protobuf_c_boolean finalize;
+  /*
+   * Abandon a shadow upgrade: before the switch, drop the target embeddings;
+   * after it (within the grace period), search the previous ones again.
+   */
+  protobuf_c_boolean rollback;
 };
 #define BCT__V1__BACKFILL_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__backfill_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, BCT__V1__BACKFILL_MODE__BACKFILL_MODE_AUTO, 0, 0, 0 }
 
 
 /*
@@ -392,10 +513,18 @@ struct  Bct__V1__BackfillProgress
    * Human-readable detail (the error for FAILED).
    */
   char *message;
+  /*
+   * How the index is moving (IN_PLACE or SHADOW).
+   */
+  Bct__V1__BackfillMode mode;
+  /*
+   * For a shadow backfill: its state, progress and memory.
+   */
+  Bct__V1__ShadowStatus *shadow;
 };
 #define BCT__V1__BACKFILL_PROGRESS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__backfill_progress__descriptor) \
-    , (char *)protobuf_c_empty_string, BCT__V1__BACKFILL_STATE__BACKFILL_STATE_UNSPECIFIED, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, BCT__V1__BACKFILL_STATE__BACKFILL_STATE_UNSPECIFIED, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, BCT__V1__BACKFILL_MODE__BACKFILL_MODE_AUTO, NULL }
 
 
 /*
@@ -481,10 +610,14 @@ struct  Bct__V1__StatsResponse
    * The current or last backfill, if any.
    */
   Bct__V1__BackfillProgress *backfill;
+  /*
+   * The shadow upgrade in progress, if any (memory of both copies included).
+   */
+  Bct__V1__ShadowStatus *shadow;
 };
 #define BCT__V1__STATS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__stats_response__descriptor) \
-    , 0, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, NULL }
+    , 0, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, NULL, NULL }
 
 
 /* Bct__V1__Document__MetadataEntry methods */
@@ -664,6 +797,25 @@ Bct__V1__SearchResponse *
 void   bct__v1__search_response__free_unpacked
                      (Bct__V1__SearchResponse *message,
                       ProtobufCAllocator *allocator);
+/* Bct__V1__ShadowStatus methods */
+void   bct__v1__shadow_status__init
+                     (Bct__V1__ShadowStatus         *message);
+size_t bct__v1__shadow_status__get_packed_size
+                     (const Bct__V1__ShadowStatus   *message);
+size_t bct__v1__shadow_status__pack
+                     (const Bct__V1__ShadowStatus   *message,
+                      uint8_t             *out);
+size_t bct__v1__shadow_status__pack_to_buffer
+                     (const Bct__V1__ShadowStatus   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__ShadowStatus *
+       bct__v1__shadow_status__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__shadow_status__free_unpacked
+                     (Bct__V1__ShadowStatus *message,
+                      ProtobufCAllocator *allocator);
 /* Bct__V1__BackfillRequest methods */
 void   bct__v1__backfill_request__init
                      (Bct__V1__BackfillRequest         *message);
@@ -794,6 +946,9 @@ typedef void (*Bct__V1__SearchResult_Closure)
 typedef void (*Bct__V1__SearchResponse_Closure)
                  (const Bct__V1__SearchResponse *message,
                   void *closure_data);
+typedef void (*Bct__V1__ShadowStatus_Closure)
+                 (const Bct__V1__ShadowStatus *message,
+                  void *closure_data);
 typedef void (*Bct__V1__BackfillRequest_Closure)
                  (const Bct__V1__BackfillRequest *message,
                   void *closure_data);
@@ -872,6 +1027,8 @@ void bct__v1__retrieval__stats(ProtobufCService *service,
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    bct__v1__backfill_mode__descriptor;
+extern const ProtobufCEnumDescriptor    bct__v1__shadow_phase__descriptor;
 extern const ProtobufCEnumDescriptor    bct__v1__backfill_state__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__document__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__document__metadata_entry__descriptor;
@@ -884,6 +1041,7 @@ extern const ProtobufCMessageDescriptor bct__v1__search_hit__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__search_hit__metadata_entry__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__search_result__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__search_response__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__shadow_status__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__backfill_request__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__backfill_progress__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__stats_request__descriptor;

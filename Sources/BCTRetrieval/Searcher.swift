@@ -1,0 +1,112 @@
+import BCTIndex
+import BCTNumerics
+import BCTProto
+import BCTServing
+import GRPCCore
+
+/// Searches: picks the query version by the version policy, embeds raw queries,
+/// and ranks the searched copy of the index (never a shadow copy being filled).
+public struct Searcher: Sendable {
+  private let store: DocumentStore
+  private let encoder: any EncoderBackend
+  private let limits: RetrievalLimits
+
+  /// Searches of `store`, embedding raw queries through `encoder`.
+  public init(store: DocumentStore, encoder: any EncoderBackend, limits: RetrievalLimits) {
+    self.store = store
+    self.encoder = encoder
+    self.limits = limits
+  }
+
+  /// The model table, or the cached one when the encoder is down and the call can do without it.
+  private func modelTable(needed: Bool, deadline: ContinuousClock.Instant?) async throws -> ModelTable {
+    do {
+      return try await encoder.models(deadline: deadline)
+    } catch let error as RPCError where !needed && error.code == .unavailable {
+      return encoder.cachedModels
+    }
+  }
+
+  /// The results of `request`.
+  public func search(_ request: Bct_V1_SearchRequest, deadline: ContinuousClock.Instant?) async throws -> Bct_V1_SearchResponse {
+    guard request.k >= 1 && Int(request.k) <= limits.maxK else {
+      throw RPCError(code: .invalidArgument, message: "k is \(request.k); it must be 1 to \(limits.maxK)")
+    }
+    guard let query = request.query else {
+      throw RPCError(code: .invalidArgument, message: "no query: set inputs (raw) or embeddings (with their model_version)")
+    }
+    let queries: Matrix
+    let queryVersion: String
+    let table: ModelTable
+    switch query {
+    case .embeddings(let batch):
+      guard !batch.modelVersion.isEmpty else {
+        throw RPCError(code: .invalidArgument, message: "embeddings.model_version is empty; say which version made the query embeddings")
+      }
+      if !request.queryModelVersion.isEmpty && request.queryModelVersion != batch.modelVersion {
+        throw RPCError(code: .invalidArgument, message: "query_model_version \(request.queryModelVersion) differs from embeddings.model_version \(batch.modelVersion)")
+      }
+      queryVersion = batch.modelVersion
+      table = try await modelTable(needed: false, deadline: deadline)
+      let dimension = table.versions[queryVersion]?.dimension ?? store.read { $0.index.dimension(of: queryVersion) }
+      guard let dimension else {
+        throw RPCError(code: .notFound, message: "query version \(queryVersion) is unknown: the encoder does not list it and no document has it; known: \(table.versions.keys.sorted().joined(separator: ", "))")
+      }
+      try checkRows(batch.vectors.shape.first)
+      try TensorCodec.checkPayload(bytes: TensorCodec.payloadBytes(batch.vectors), limit: limits.maxMessageBytes)
+      queries = try TensorCodec.decodeBatch(batch.vectors, rowShape: [dimension], what: "embeddings.vectors")
+    case .inputs(let tensor):
+      table = try await modelTable(needed: true, deadline: deadline)
+      if request.queryModelVersion.isEmpty {
+        queryVersion = try VersionPolicy(table: table).defaultQueryVersion(documents: store.read { $0.index.versions })
+      } else {
+        guard table.versions[request.queryModelVersion] != nil else {
+          throw RPCError(code: .notFound, message: "query_model_version \"\(request.queryModelVersion)\" is not hosted by the encoder; known: \(table.versions.keys.sorted().joined(separator: ", "))")
+        }
+        queryVersion = request.queryModelVersion
+      }
+      try VersionPolicy(table: table).checkQuery(queryVersion, against: store.read { $0.index.versions }, allowUncertified: request.allowUncertified)
+      try checkRows(tensor.shape.first)
+      try TensorCodec.checkPayload(bytes: TensorCodec.payloadBytes(tensor), limit: limits.maxMessageBytes)
+      let shape = table.versions[queryVersion]!.inputShape
+      let inputs = try TensorCodec.decodeBatch(tensor, rowShape: shape, what: "inputs")
+      queries = try await encoder.embed(inputs, rowShape: shape, version: queryVersion, deadline: deadline)
+    }
+    let policy = VersionPolicy(table: table)
+    let k = Int(request.k)
+    // The decision and the ranking read the same state: a switch in between cannot mix copies.
+    let (present, hits, metadata) = try store.read { state -> ([String], [[VersionedIndex.Hit]], [String: [String: String]]) in
+      let present = state.index.versions
+      try policy.checkQuery(queryVersion, against: present, allowUncertified: request.allowUncertified)
+      for version in present where state.index.dimension(of: version) != queries.columns {
+        throw RPCError(code: .failedPrecondition, message: "query version \(queryVersion) embeds in \(queries.columns) dimensions, document version \(version) in \(state.index.dimension(of: version) ?? 0)")
+      }
+      let hits = state.index.search(queries, k: k, versions: present)
+      var metadata: [String: [String: String]] = [:]
+      for hit in hits.joined() { metadata[hit.scored.id] = state.documents[hit.scored.id]?.metadata ?? [:] }
+      return (present, hits, metadata)
+    }
+    var response = Bct_V1_SearchResponse()
+    response.queryModelVersion = queryVersion
+    response.documentVersions = present
+    response.results = hits.map { row in
+      var result = Bct_V1_SearchResult()
+      result.hits = row.map { hit in
+        var out = Bct_V1_SearchHit()
+        out.id = hit.scored.id
+        out.score = hit.scored.score
+        out.documentVersion = hit.version
+        out.metadata = metadata[hit.scored.id] ?? [:]
+        return out
+      }
+      return result
+    }
+    return response
+  }
+
+  private func checkRows(_ rows: Int64?) throws {
+    if let rows, rows > Int64(limits.maxQueries) {
+      throw RPCError(code: .resourceExhausted, message: "\(rows) queries in one Search, over the maximum of \(limits.maxQueries)")
+    }
+  }
+}

@@ -1,0 +1,130 @@
+import GRPCCore
+
+/// How two versions' embeddings relate, as the encoder reports it
+/// (`ModelInfo.compatibility`); the retrieval service adds no rule of its own.
+public enum VersionRelation: String, Codable, Sendable {
+  /// The same version.
+  case same
+  /// Same lineage and a passing certificate: a query of one may search documents of the other.
+  case certified
+  /// Same lineage without a passing certificate: comparable in principle, not proven.
+  case uncertified
+  /// Different lineages, or a version the encoder does not list: never comparable.
+  case incompatible
+}
+
+/// A certificate's figures as quoted in refusals: "top-1 84.0 -> 83.1 -> 86.2, ...".
+public struct CertificateQuote: Codable, Sendable, Equatable {
+  /// Whether it certifies.
+  public var passed: Bool
+  /// The criterion's figures, the margin and where they were measured.
+  public var figures: String
+  /// Each failed step with its numbers.
+  public var reasons: [String]
+}
+
+/// How the index moves to a target version.
+public enum UpgradeMode: String, Sendable, Equatable {
+  /// Re-embed document by document; searches mix certified versions meanwhile.
+  case inPlace = "in place"
+  /// Build a complete target copy beside the current one, then switch atomically.
+  case shadow
+}
+
+/// The one rule for which versions may meet in a search, which versions may be
+/// stored side by side, and how a backfill moves the index: the encoder's
+/// certificates (`ModelTable`) applied to the document versions present.
+public struct VersionPolicy: Sendable {
+  /// The encoder's versions and their relations.
+  public let table: ModelTable
+
+  /// The policy of `table`.
+  public init(table: ModelTable) { self.table = table }
+
+  /// The relation between versions `a` and `b`; a version the encoder does not
+  /// list relates only to itself.
+  public func relation(_ a: String, _ b: String) -> VersionRelation {
+    if a == b { return .same }
+    if let known = table.versions[a]?.relations[b] ?? table.versions[b]?.relations[a] { return known }
+    return .incompatible
+  }
+
+  /// Whether a query of `query` may search documents of every version in `documents`.
+  public func certified(_ query: String, against documents: [String]) -> Bool {
+    documents.allSatisfy { [.same, .certified].contains(relation(query, $0)) }
+  }
+
+  /// The version raw queries are embedded with when a request names none: the
+  /// newest hosted version that is the same as or certified against every
+  /// document version present (the encoder's default when it qualifies).
+  public func defaultQueryVersion(documents: [String]) throws -> String {
+    if !table.defaultVersion.isEmpty && certified(table.defaultVersion, against: documents) { return table.defaultVersion }
+    let candidates = table.versions.values.filter { certified($0.version, against: documents) }
+    guard let newest = candidates.max(by: { $0.order < $1.order }) else {
+      guard !table.versions.isEmpty else { throw RPCError(code: .unavailable, message: "the encoder lists no model versions") }
+      throw RPCError(code: .failedPrecondition, message: "no version hosted by the encoder is certified against every document version in the index (\(documents.joined(separator: ", "))); name query_model_version with allow_uncertified, or backfill the index to one version")
+    }
+    return newest.version
+  }
+
+  /// Checks that a query of `query` may search documents of `documents`: certified
+  /// pairs always, uncertified pairs of one lineage only with `allowUncertified`.
+  public func checkQuery(_ query: String, against documents: [String], allowUncertified: Bool) throws {
+    try check(query, against: documents, allowUncertified: allowUncertified, role: "query version",
+              remedy: "query with a certified version, set allow_uncertified to compare anyway, or backfill the index to \(query) (a shadow backfill keeps searches on the current version until it switches)")
+  }
+
+  /// Checks that documents of `version` may be stored beside documents of `present`.
+  public func checkDocument(_ version: String, against present: [String], allowUncertified: Bool) throws {
+    try check(version, against: present, allowUncertified: allowUncertified, role: "document version",
+              remedy: "upsert with a version certified against them, set allow_uncertified, or backfill the index to \(version) first")
+  }
+
+  /// How a backfill to `target` moves documents of `present`: in place when the
+  /// target is certified against all of them, shadow otherwise. `requested`
+  /// in place for a target that is not certified is refused.
+  public func upgradeMode(to target: String, from present: [String], requested: UpgradeMode?) throws -> (mode: UpgradeMode, reason: String) {
+    let uncertified = present.filter { ![.same, .certified].contains(relation(target, $0)) }
+    guard let first = uncertified.first else {
+      return (requested ?? .inPlace, requested == .shadow ? "shadow requested" : "\(target) is certified against every document version present")
+    }
+    let reason = explain(target, first)
+    if requested == .inPlace {
+      throw RPCError(code: .failedPrecondition, message: "an in-place backfill to \(target) would mix spaces that are not certified: \(reason); use a shadow backfill (the default)")
+    }
+    return (.shadow, reason)
+  }
+
+  /// Why `a` and `b` may not be compared, with the certificate's figures.
+  public func explain(_ a: String, _ b: String) -> String {
+    switch relation(a, b) {
+    case .same, .certified:
+      return "\(a) and \(b) are certified"
+    case .incompatible:
+      let lineage = { (v: String) in self.table.versions[v].map { "lineage \($0.lineage.prefix(12))" } ?? "not hosted by the encoder" }
+      return "\(a) (\(lineage(a))) and \(b) (\(lineage(b))) do not share a lineage; their embeddings cannot be compared"
+    case .uncertified:
+      let (newer, older) = (table.versions[a]?.order ?? 0) >= (table.versions[b]?.order ?? 0) ? (a, b) : (b, a)
+      guard let quote = table.versions[newer]?.certificates[older] else {
+        return "\(newer) holds no certificate for \(older)"
+      }
+      let verdict = quote.passed ? "its certificate was issued for other \(older) weights" : "NOT certified"
+      return "\(newer) vs \(older): \(verdict) (\(quote.figures))\(quote.reasons.isEmpty ? "" : ": " + quote.reasons.joined(separator: "; "))"
+    }
+  }
+
+  private func check(_ version: String, against present: [String], allowUncertified: Bool, role: String, remedy: String) throws {
+    for other in Set(present).sorted() {
+      switch relation(version, other) {
+      case .same, .certified:
+        continue
+      case .uncertified where allowUncertified:
+        continue
+      case .uncertified:
+        throw RPCError(code: .failedPrecondition, message: "\(role) \(version) is not certified against document version \(other) in the index — \(explain(version, other)); \(remedy)")
+      case .incompatible:
+        throw RPCError(code: .failedPrecondition, message: "\(role) \(version) cannot be compared with document version \(other) in the index — \(explain(version, other)); use a version of that lineage, or backfill the index to \(version)")
+      }
+    }
+  }
+}
