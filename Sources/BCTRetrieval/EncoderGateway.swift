@@ -22,6 +22,20 @@ public struct VersionInfo: Codable, Sendable, Equatable {
   public var relations: [String: VersionRelation] = [:]
   /// This version's certificates, by older version.
   public var certificates: [String: CertificateQuote] = [:]
+
+  /// A version as listed.
+  public init(
+    version: String, lineage: String, dimension: Int, inputShape: [Int], order: Int,
+    relations: [String: VersionRelation] = [:], certificates: [String: CertificateQuote] = [:]
+  ) {
+    self.version = version
+    self.lineage = lineage
+    self.dimension = dimension
+    self.inputShape = inputShape
+    self.order = order
+    self.relations = relations
+    self.certificates = certificates
+  }
 }
 
 /// The encoder's versions as last seen.

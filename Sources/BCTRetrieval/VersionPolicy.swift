@@ -21,6 +21,13 @@ public struct CertificateQuote: Codable, Sendable, Equatable {
   public var figures: String
   /// Each failed step with its numbers.
   public var reasons: [String]
+
+  /// A quote.
+  public init(passed: Bool, figures: String, reasons: [String]) {
+    self.passed = passed
+    self.figures = figures
+    self.reasons = reasons
+  }
 }
 
 /// How the index moves to a target version.
@@ -81,9 +88,13 @@ public struct VersionPolicy: Sendable {
   }
 
   /// How a backfill to `target` moves documents of `present`: in place when the
-  /// target is certified against all of them, shadow otherwise. `requested`
-  /// in place for a target that is not certified is refused.
+  /// target is certified against all of them, shadow otherwise. A target of
+  /// another lineage needs shadow `requested` explicitly; in place requested
+  /// for a target that is not certified is refused.
   public func upgradeMode(to target: String, from present: [String], requested: UpgradeMode?) throws -> (mode: UpgradeMode, reason: String) {
+    if requested != .shadow, let other = present.first(where: { relation(target, $0) == .incompatible }) {
+      throw RPCError(code: .failedPrecondition, message: "target version \(target) cannot be compared with document version \(other) in the index — \(explain(target, other)); moving the index to another lineage re-embeds every document: ask for a shadow backfill (mode SHADOW) explicitly")
+    }
     let uncertified = present.filter { ![.same, .certified].contains(relation(target, $0)) }
     guard let first = uncertified.first else {
       return (requested ?? .inPlace, requested == .shadow ? "shadow requested" : "\(target) is certified against every document version present")

@@ -73,8 +73,9 @@ struct EncoderProcessTests {
       #expect(list.defaultVersion == "v2")
       #expect(list.models.map(\.version) == ["v1", "v2"])
       let (m1, m2) = (list.models[0], list.models[1])
-      #expect(m1.architecture == "mlp" && m2.architecture == "cnn")
+      #expect(m1.architecture == "mlp" && m2.architecture == "mlp")
       #expect(m2.inputShape == [1, 28, 28] && m2.embeddingDim == 128 && m2.numClasses == 10)
+      #expect(m2.compatibility["v1"] == .certified && m2.compatibleWith == ["v1"])
       #expect(m1.lineage == m2.lineage && m2.parentVersion == "v1")
       // v2's certificate against v1, measured by `bct train` on its validation split, decides the pair.
       #expect(m2.certificates.count == 1 && m2.certificates[0].oldVersion == "v1" && m1.certificates.isEmpty)

@@ -459,9 +459,10 @@ public nonisolated struct Bct_V1_BackfillRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Version to move documents to; must be hosted by the encoder. Of another
-  /// lineage, or not certified against a version present: shadow backfill.
-  /// May be empty with finalize or rollback.
+  /// Version to move documents to; must be hosted by the encoder. Not
+  /// certified against a version present: shadow backfill. Of another lineage:
+  /// FAILED_PRECONDITION unless mode is SHADOW. May be empty with finalize or
+  /// rollback.
   public var targetVersion: String = String()
 
   /// Documents re-embedded per encoder call; 0 means the server default.

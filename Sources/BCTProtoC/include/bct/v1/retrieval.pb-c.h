@@ -433,9 +433,10 @@ struct  Bct__V1__BackfillRequest
 {
   ProtobufCMessage base;
   /*
-   * Version to move documents to; must be hosted by the encoder. Of another
-   * lineage, or not certified against a version present: shadow backfill.
-   * May be empty with finalize or rollback.
+   * Version to move documents to; must be hosted by the encoder. Not
+   * certified against a version present: shadow backfill. Of another lineage:
+   * FAILED_PRECONDITION unless mode is SHADOW. May be empty with finalize or
+   * rollback.
    */
   char *target_version;
   /*

@@ -1,0 +1,296 @@
+import BCTClient
+import BCTNumerics
+import BCTProto
+import BCTRetrieval
+import BCTTestSupport
+import Foundation
+import GRPCCore
+import Logging
+import Testing
+
+/// The retrieval logic in process, over a real store on disk and a fake encoder:
+/// the version policy, in-place and shadow backfills, switch, rollback, finalize,
+/// grace period, and restarts at every phase.
+@Suite("Upgrades in process: version policy, shadow backfill, switch, rollback")
+struct UpgradeTests {
+  static let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+
+  /// The retrieval components over one store.
+  struct Node {
+    let store: DocumentStore
+    let encoder: FakeEncoder
+    let intake: DocumentIntake
+    let searcher: Searcher
+    let backfiller: Backfiller
+
+    init(_ dir: URL, encoder: FakeEncoder, grace: Double = 3600) throws {
+      store = try DocumentStore(directory: dir, policy: .always, logger: UpgradeTests.logger)
+      self.encoder = encoder
+      intake = DocumentIntake(store: store, encoder: encoder, limits: RetrievalLimits())
+      searcher = Searcher(store: store, encoder: encoder, limits: RetrievalLimits())
+      backfiller = Backfiller(store: store, encoder: encoder, defaultBatchSize: 7, defaultGraceSeconds: grace, logger: UpgradeTests.logger)
+    }
+
+    func upsert(_ ids: Range<Int>, version: String = "", allowUncertified: Bool = false) async throws -> Bct_V1_UpsertResponse {
+      var request = Bct_V1_UpsertRequest()
+      request.modelVersion = version
+      request.allowUncertified = allowUncertified
+      request.documents = ids.map { i in
+        Bct_V1_Document(id: "d\(i)", metadata: ["n": "\(i)"], inputs: Matrix(rows: 1, columns: FakeEncoder.inputWidth, values: FakeEncoder.input(i)), row: 0, shape: [FakeEncoder.inputWidth])
+      }
+      return try await intake.upsert(request, deadline: nil)
+    }
+
+    func search(_ queries: Range<Int>, version: String = "", allowUncertified: Bool = false, k: Int = 5) async throws -> Bct_V1_SearchResponse {
+      var request = Bct_V1_SearchRequest()
+      request.inputs = Bct_V1_Tensor(batch: UpgradeTests.inputs(queries), rowShape: [FakeEncoder.inputWidth])
+      request.k = Int32(k)
+      request.queryModelVersion = version
+      request.allowUncertified = allowUncertified
+      return try await searcher.search(request, deadline: nil)
+    }
+
+    func backfill(_ target: String, mode: Bct_V1_BackfillMode = .auto, grace: Double = 0) async throws {
+      var request = Bct_V1_BackfillRequest()
+      request.targetVersion = target
+      request.mode = mode
+      request.graceSeconds = grace
+      _ = try await backfiller.handle(request, encoder: encoder, deadline: nil)
+    }
+
+    /// Runs the backfiller while `body` runs.
+    func running<R: Sendable>(_ body: () async throws -> R) async throws -> R {
+      let task = Task { try await backfiller.run() }
+      defer { task.cancel() }
+      return try await body()
+    }
+  }
+
+  static func inputs(_ range: Range<Int>) -> Matrix {
+    Matrix(rows: range.count, columns: FakeEncoder.inputWidth, values: range.flatMap { FakeEncoder.input($0 + 5000) })
+  }
+
+  /// The exact top-k ids of queries `queries` (embedded with `version`) against documents `docs` (embedded with `documentVersion`, default the same).
+  static func exact(_ queries: Range<Int>, docs: [Int], version: String, documentVersion: String? = nil, k: Int = 5, encoder: FakeEncoder) throws -> [[String]] {
+    let q = try FakeEncoder.embed(inputs(queries), version: version, table: encoder.table)
+    let d = try FakeEncoder.embed(Matrix(rows: docs.count, columns: FakeEncoder.inputWidth, values: docs.flatMap { FakeEncoder.input($0) }), version: documentVersion ?? version, table: encoder.table)
+    return (0..<q.rows).map { r in
+      let scores = (0..<d.rows).map { j in (0..<q.columns).reduce(Float(0)) { $0 + q.values[r * q.columns + $1] * d.values[j * d.columns + $1] } }
+      return docs.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : "d\(docs[$0])" < "d\(docs[$1])" }.prefix(k).map { "d\(docs[$0])" }
+    }
+  }
+
+  static func ids(_ response: Bct_V1_SearchResponse) -> [[String]] { response.results.map { $0.hits.map(\.id) } }
+
+  static func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: () throws -> Bool) async throws {
+    let end = ContinuousClock.now + timeout
+    while try !condition() {
+      guard ContinuousClock.now < end else { throw RPCError(code: .deadlineExceeded, message: "timed out waiting for \(what)") }
+      try await Task.sleep(for: .milliseconds(5))
+    }
+  }
+
+  @Test("certified: newer queries search older documents at once; uncertified: refused with the certificate's figures unless allowed; other lineage: always refused")
+  func policy() async throws {
+    let node = try Node(Fixtures.temporaryFolder("bct-upgrade"), encoder: FakeEncoder())
+    _ = try await node.upsert(0..<30, version: "v1")
+    let certified = try await node.search(0..<4)
+    #expect(certified.queryModelVersion == "v2")
+    #expect(certified.documentVersions == ["v1"])
+    let refused = await Fixtures.rpcError { try await node.search(0..<4, version: "v3") }
+    #expect(refused?.code == .failedPrecondition)
+    #expect(refused?.message.contains("v3 vs v1: NOT certified") == true)
+    #expect(refused?.message.contains("top-1 80.0 -> 71.5 -> 86.0") == true)
+    #expect(refused?.message.contains("allow_uncertified") == true)
+    let allowed = try await node.search(0..<4, version: "v3", allowUncertified: true)
+    #expect(allowed.queryModelVersion == "v3")
+    let other = await Fixtures.rpcError { try await node.search(0..<4, version: "w1", allowUncertified: true) }
+    #expect(other?.code == .failedPrecondition)
+    #expect(other?.message.contains("do not share a lineage") == true)
+    // Upserting documents of an uncertified version beside v1 ones needs the flag too.
+    let mixed = await Fixtures.rpcError { try await node.upsert(30..<32, version: "v3") }
+    #expect(mixed?.code == .failedPrecondition)
+    _ = try await node.upsert(30..<32, version: "v2")
+    #expect(node.store.read { $0.index.versions } == ["v1", "v2"])
+    // With v1 and v2 documents, the default query version must be certified against both: v2.
+    #expect(try await node.search(0..<2).queryModelVersion == "v2")
+    let inPlace = await Fixtures.rpcError { try await node.backfill("v3", mode: .inPlace) }
+    #expect(inPlace?.code == .failedPrecondition)
+  }
+
+  @Test("backfill to a certified target runs in place and ends with every document at the target")
+  func inPlace() async throws {
+    let node = try Node(Fixtures.temporaryFolder("bct-upgrade"), encoder: FakeEncoder())
+    _ = try await node.upsert(0..<40, version: "v1")
+    try await node.running {
+      try await node.backfill("v2")
+      #expect(node.backfiller.progress().mode == .inPlace)
+      try await Self.eventually("the in-place backfill") { node.backfiller.progress().state == .completed }
+    }
+    #expect(node.store.read { $0.index.versions == ["v2"] && $0.documentVersion == "v2" && $0.shadow == nil })
+    #expect(Self.ids(try await node.search(0..<10)) == (try Self.exact(0..<10, docs: Array(0..<40), version: "v2", encoder: node.encoder)))
+  }
+
+  @Test("shadow backfill: searches stay exactly the old version's until the switch, then are the target's exact results; upserts get both embeddings, deletes remove both; rollback and finalize")
+  func shadow() async throws {
+    let dir = Fixtures.temporaryFolder("bct-upgrade")
+    let encoder = FakeEncoder()
+    let node = try Node(dir, encoder: encoder)
+    _ = try await node.upsert(0..<60, version: "v1")
+    let before = Self.ids(try await node.search(0..<12))
+    #expect(before == (try Self.exact(0..<12, docs: Array(0..<60), version: "v2", documentVersion: "v1", encoder: encoder)))
+    encoder.hold("v3")
+    try await node.running {
+      try await node.backfill("v3")
+      let progress = node.backfiller.progress()
+      #expect(progress.mode == .shadow)
+      #expect(progress.shadow.reason.contains("NOT certified"))
+      // Frozen mid-way: the shadow copy fills, searches do not move.
+      encoder.hold("v3", after: 2)
+      try await Self.eventually("a few shadow batches") { node.store.read { $0.counterpart.count } >= 14 }
+      #expect(Self.ids(try await node.search(0..<12)) == before)
+      #expect(try await node.search(0..<1).queryModelVersion == "v2")
+      let preview = await Fixtures.rpcError { try await node.search(0..<1, version: "v3") }
+      #expect(preview?.code == .failedPrecondition)
+      // An upsert while filling carries both embeddings; a delete removes both.
+      let upserting = Task { try await node.upsert(60..<62) }
+      try await Task.sleep(for: .milliseconds(30))
+      encoder.release("v3")
+      let response = try await upserting.value
+      #expect(response.modelVersion == "v1")
+      #expect(node.store.read { $0.document("d60")?.counterpart?.version } == "v3")
+      _ = try node.store.delete(Bct_V1_DeleteRequest.with { $0.ids = ["d5"] }, limits: RetrievalLimits())
+      #expect(node.store.read { $0.index.version(of: "d5") == nil && $0.counterpart.version(of: "d5") == nil && $0.document("d5") == nil })
+      try await Self.eventually("the switch") { node.store.read { $0.shadow?.switched == true } }
+    }
+    let docs = (0..<62).filter { $0 != 5 }
+    let after = try await node.search(0..<12)
+    #expect(after.queryModelVersion == "v3")
+    #expect(after.documentVersions == ["v3"])
+    #expect(Self.ids(after) == (try Self.exact(0..<12, docs: docs, version: "v3", encoder: encoder)))
+    let stats = CollectionReport.stats(store: node.store, table: encoder.table, backfill: node.backfiller.progress())
+    #expect(stats.shadow.phase == .switched)
+    #expect(stats.shadow.searchedEmbeddingBytes == UInt64(docs.count * 6 * 4))
+    #expect(stats.shadow.otherEmbeddingBytes == UInt64(docs.count * 6 * 4))
+    #expect(stats.shadow.graceRemainingSeconds > 3000)
+    // Writes after the switch still carry the previous version, so a rollback loses nothing.
+    _ = try await node.upsert(62..<63)
+    #expect(node.store.read { $0.document("d62")?.counterpart?.version } == "v1")
+    try node.backfiller.rollback()
+    let rolledBack = try await node.search(0..<12)
+    #expect(rolledBack.queryModelVersion == "v2")
+    // Rolled back: v2 queries over v1 documents exactly as before the upgrade (with d60-62, without d5).
+    #expect(Self.ids(rolledBack) == (try Self.exact(0..<12, docs: docs + [62], version: "v2", documentVersion: "v1", encoder: encoder)))
+    #expect(node.store.read { $0.index.versions == ["v1"] && $0.counterpart.count == 0 && $0.shadow == nil && $0.documentVersion == "v1" })
+    // Upgrade again, switch, finalize: the previous copy is gone.
+    try await node.running {
+      try await node.backfill("v3")
+      try await Self.eventually("the second switch") { node.store.read { $0.shadow?.switched == true } }
+    }
+    try node.backfiller.finalize()
+    #expect(node.store.read { $0.index.versions == ["v3"] && $0.counterpart.count == 0 && $0.shadow == nil })
+    let noShadow = await Fixtures.rpcError { try node.backfiller.rollback() }
+    #expect(noShadow?.code == .failedPrecondition)
+  }
+
+  @Test("a restart at any phase of a shadow upgrade (log replay and snapshot) restores the same state")
+  func restartAtEveryPhase() async throws {
+    let dir = Fixtures.temporaryFolder("bct-upgrade")
+    let encoder = FakeEncoder()
+    func reopen(snapshot: Bool) throws -> (state: [String], shadow: ShadowUpgrade?) {
+      let node = try Node(dir, encoder: encoder)
+      if snapshot { try node.store.snapshot() }
+      return node.store.read { state in
+        (state.documents.keys.sorted().map { id in
+          let doc = state.document(id)!
+          return "\(id):\(doc.version):\(doc.vector.first ?? 0):\(doc.counterpart?.version ?? "-"):\(doc.counterpart?.vector.first ?? 0)"
+        }, state.shadow)
+      }
+    }
+    func current(_ node: Node) -> (state: [String], shadow: ShadowUpgrade?) {
+      node.store.read { state in
+        (state.documents.keys.sorted().map { id in
+          let doc = state.document(id)!
+          return "\(id):\(doc.version):\(doc.vector.first ?? 0):\(doc.counterpart?.version ?? "-"):\(doc.counterpart?.vector.first ?? 0)"
+        }, state.shadow)
+      }
+    }
+    var expected: (state: [String], shadow: ShadowUpgrade?)
+    do {
+      let node = try Node(dir, encoder: encoder)
+      _ = try await node.upsert(0..<20, version: "v1")
+      encoder.hold("v3", after: 1)
+      try await node.running {
+        try await node.backfill("v3")
+        try await Self.eventually("a shadow batch") { node.store.read { $0.counterpart.count } >= 7 }
+        try await Task.sleep(for: .milliseconds(20))
+      }
+      expected = current(node)
+    }
+    #expect(expected.shadow?.switched == false)
+    for snapshot in [false, true] {
+      let restored = try reopen(snapshot: snapshot)
+      #expect(restored.state == expected.state)
+      #expect(restored.shadow == expected.shadow)
+    }
+    encoder.release("v3")
+    do {
+      let node = try Node(dir, encoder: encoder)
+      try await node.running {
+        // The plan is in the log: the backfill resumes by itself.
+        try await Self.eventually("the switch after restart") { node.store.read { $0.shadow?.switched == true } }
+      }
+      #expect(encoder.embedded("v3") <= 20 + 7)
+      expected = current(node)
+    }
+    for snapshot in [false, true] {
+      let restored = try reopen(snapshot: snapshot)
+      #expect(restored.state == expected.state)
+      #expect(restored.shadow == expected.shadow)
+    }
+    do {
+      let node = try Node(dir, encoder: encoder)
+      try node.backfiller.rollback()
+    }
+    let rolledBack = try reopen(snapshot: false)
+    #expect(rolledBack.shadow == nil)
+    #expect(rolledBack.state.allSatisfy { $0.contains(":v1:") && $0.contains(":-:") })
+  }
+
+  @Test("the grace period ends by itself: the previous copy is dropped")
+  func graceEnds() async throws {
+    let node = try Node(Fixtures.temporaryFolder("bct-upgrade"), encoder: FakeEncoder(), grace: 3600)
+    _ = try await node.upsert(0..<10, version: "v1")
+    try await node.running {
+      try await node.backfill("v3", grace: 0.3)
+      try await Self.eventually("the switch") { node.store.read { $0.shadow?.switched == true } }
+      try await Self.eventually("the end of the grace period") { node.store.read { $0.shadow == nil } }
+    }
+    #expect(node.store.read { $0.index.versions == ["v3"] && $0.counterpart.count == 0 })
+  }
+
+  @Test("a shadow backfill needs every document's raw input; embedding-only upserts are refused while one runs")
+  func shadowNeedsInputs() async throws {
+    let encoder = FakeEncoder()
+    let node = try Node(Fixtures.temporaryFolder("bct-upgrade"), encoder: encoder)
+    var request = Bct_V1_UpsertRequest()
+    var doc = Bct_V1_Document()
+    doc.id = "e0"
+    doc.embedding.modelVersion = "v1"
+    doc.embedding.values = try FakeEncoder.embed(Self.inputs(0..<1), version: "v1", table: encoder.table).values
+    request.documents = [doc]
+    _ = try await node.intake.upsert(request, deadline: nil)
+    _ = try await node.upsert(0..<5, version: "v1")
+    let refused = await Fixtures.rpcError { try await node.backfill("v3") }
+    #expect(refused?.code == .failedPrecondition)
+    #expect(refused?.message.contains("1 have no raw input") == true)
+    _ = try node.store.delete(Bct_V1_DeleteRequest.with { $0.ids = ["e0"] }, limits: RetrievalLimits())
+    encoder.hold("v3")
+    try await node.backfill("v3")
+    doc.id = "e1"
+    request.documents = [doc]
+    let during = await Fixtures.rpcError { try await node.intake.upsert(request, deadline: nil) }
+    #expect(during?.code == .failedPrecondition)
+    #expect(during?.message.contains("no raw input") == true)
+  }
+}
