@@ -27,11 +27,26 @@ public struct Searcher: Sendable {
     }
   }
 
-  /// The results of `request`.
+  /// The results of `request`. When the query version is the default and the
+  /// index switches versions while the queries are embedded, it decides again.
   public func search(_ request: Bct_V1_SearchRequest, deadline: ContinuousClock.Instant?) async throws -> Bct_V1_SearchResponse {
     guard request.k >= 1 && Int(request.k) <= limits.maxK else {
       throw RPCError(code: .invalidArgument, message: "k is \(request.k); it must be 1 to \(limits.maxK)")
     }
+    var attempt = 0
+    while true {
+      attempt += 1
+      let decidedOn = store.read { $0.index.versions }
+      do {
+        return try await search(request, deadline: deadline, present: decidedOn)
+      } catch let error as RPCError where error.code == .failedPrecondition && attempt < 3 && request.queryModelVersion.isEmpty
+        && store.read({ $0.index.versions }) != decidedOn {
+        continue
+      }
+    }
+  }
+
+  private func search(_ request: Bct_V1_SearchRequest, deadline: ContinuousClock.Instant?, present decidedOn: [String]) async throws -> Bct_V1_SearchResponse {
     guard let query = request.query else {
       throw RPCError(code: .invalidArgument, message: "no query: set inputs (raw) or embeddings (with their model_version)")
     }
@@ -58,14 +73,14 @@ public struct Searcher: Sendable {
     case .inputs(let tensor):
       table = try await modelTable(needed: true, deadline: deadline)
       if request.queryModelVersion.isEmpty {
-        queryVersion = try VersionPolicy(table: table).defaultQueryVersion(documents: store.read { $0.index.versions })
+        queryVersion = try VersionPolicy(table: table).defaultQueryVersion(documents: decidedOn)
       } else {
         guard table.versions[request.queryModelVersion] != nil else {
           throw RPCError(code: .notFound, message: "query_model_version \"\(request.queryModelVersion)\" is not hosted by the encoder; known: \(table.versions.keys.sorted().joined(separator: ", "))")
         }
         queryVersion = request.queryModelVersion
       }
-      try VersionPolicy(table: table).checkQuery(queryVersion, against: store.read { $0.index.versions }, allowUncertified: request.allowUncertified)
+      try VersionPolicy(table: table).checkQuery(queryVersion, against: decidedOn, allowUncertified: request.allowUncertified)
       try checkRows(tensor.shape.first)
       try TensorCodec.checkPayload(bytes: TensorCodec.payloadBytes(tensor), limit: limits.maxMessageBytes)
       let shape = table.versions[queryVersion]!.inputShape

@@ -5,7 +5,7 @@ import GRPCCore
 /// Shared fixtures of the integration tests: a model repository trained by the
 /// real `bct train`, and the real service executables on ephemeral loopback ports.
 public enum Fixtures {
-  /// A repository with v1 (mlp on 5% of Fashion-MNIST) and v2 (a wider mlp on 30%,
+  /// A repository with v1 (mlp on 5% of Fashion-MNIST) and v2 (an mlp on 30%,
   /// trained compatible with v1), trained once per test process; v2 is certified
   /// against v1 on a 5% validation split with gains of 2 points and more (about
   /// 75 -> 77 -> 81 top-1), so the certified path is taken wherever the tests run.

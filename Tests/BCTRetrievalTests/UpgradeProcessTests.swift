@@ -1,0 +1,162 @@
+import BCTClient
+import BCTNumerics
+import BCTProcess
+import BCTProto
+import BCTTestSupport
+import Foundation
+import GRPCCore
+import Testing
+
+/// Upgrades through the real `bct-encoder` and `bct-retrieval` processes, with
+/// models trained by `bct train` in the test: v2 certified against v1, v3 of the
+/// same lineage certified against neither.
+@Suite("Upgrades through the real services: certified in place, uncertified by shadow backfill", .serialized)
+struct UpgradeProcessTests {
+  static let repository = Fixtures.repositoryWithUncertifiedVersion()
+  typealias Ranked = [[String]]
+
+  static func ids(_ response: Bct_V1_SearchResponse) -> Ranked { response.results.map { $0.hits.map(\.id) } }
+
+  static func search(_ client: RetrievalClient, version: String = "", allowUncertified: Bool = false) async throws -> Bct_V1_SearchResponse {
+    var request = RetrievalProcessTests.rawSearch(0..<20, k: 10, version: version)
+    request.allowUncertified = allowUncertified
+    return try await client.search(request, timeout: .seconds(30))
+  }
+
+  /// The exact top-10 of queries 0..<20 over documents 0..<count, everything embedded with `version` by the encoder.
+  static func exact(_ encoder: EncoderClient, version: String, count: Int) async throws -> Ranked {
+    let test = RetrievalProcessTests.test
+    var values: [Float] = []
+    for start in stride(from: 0, to: count, by: 200) {
+      values += try await encoder.embed(test.inputs.rows(start..<min(count, start + 200)), rowShape: [1, 28, 28], version: version).embeddings.values
+    }
+    let docs = Matrix(rows: count, columns: values.count / count, values: values)
+    let queries = try await encoder.embed(test.inputs.rows(0..<20), rowShape: [1, 28, 28], version: version).embeddings
+    return (0..<queries.rows).map { q in
+      let scores = (0..<docs.rows).map { d in (0..<docs.columns).reduce(Float(0)) { $0 + queries.values[q * docs.columns + $1] * docs.values[d * docs.columns + $1] } }
+      return (0..<docs.rows).sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : "test-\($0)" < "test-\($1)" }.prefix(10).map { "test-\($0)" }
+    }
+  }
+
+  static func index(_ client: RetrievalClient, count: Int) async throws {
+    for start in stride(from: 0, to: count, by: 200) {
+      _ = try await client.upsert(RetrievalProcessTests.upsertRequest(start..<min(count, start + 200), version: "v1"))
+    }
+  }
+
+  static func backfillRequest(_ target: String, batch: UInt32, rate: Double) -> Bct_V1_BackfillRequest {
+    var request = Bct_V1_BackfillRequest()
+    request.targetVersion = target
+    request.batchSize = batch
+    request.maxDocumentsPerSecond = rate
+    return request
+  }
+
+  /// Rankings agree when the ids match, allowing swaps of neighbours whose
+  /// scores differ by float rounding (the service ranks with SGEMM, the test with a loop).
+  static func same(_ a: Ranked, _ b: Ranked) -> Bool {
+    zip(a, b).allSatisfy { x, y in Set(x.prefix(9)).isSubset(of: Set(y)) && x.first == y.first } && a.count == b.count
+  }
+
+  @Test("certified v2 searches v1 documents at once; uncertified v3 is refused with its figures; its shadow backfill leaves results exactly v1's until the switch, then v3's exact results; rollback, then finalize")
+  func certifiedAndShadow() async throws {
+    let encoder = try await Fixtures.startEncoder(Self.repository)
+    defer { Task { await encoder.kill9() } }
+    let retrieval = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-shadow"))
+    try await RetrievalProcessTests.withClients(retrieval.port, { client, encoderClient in
+      try await Self.index(client, count: 400)
+      let certified = try await Self.search(client)
+      #expect(certified.queryModelVersion == "v2" && certified.documentVersions == ["v1"], "the newest version certified against v1 is v2")
+      let refused = await Fixtures.rpcError { try await Self.search(client, version: "v3") }
+      #expect(refused?.code == .failedPrecondition)
+      #expect(refused?.message.contains("v3 vs v1: NOT certified") == true && refused?.message.contains("top-1") == true, "\(String(describing: refused))")
+      #expect(try await Self.search(client, version: "v3", allowUncertified: true).queryModelVersion == "v3")
+      let before = Self.ids(try await Self.search(client))
+      let expectedAfter = try await Self.exact(encoderClient, version: "v3", count: 400)
+
+      // Shadow backfill, rate-limited so that searches run while it fills.
+      let progress = ProgressLog()
+      let backfill = Task {
+        try await client.backfill(Self.backfillRequest("v3", batch: 20, rate: 400)) { await progress.add($0) }
+      }
+      var searchedWhileFilling = 0
+      while true {
+        let stats = try await client.stats()
+        let response = try await Self.search(client)
+        if response.queryModelVersion == "v3" { break }
+        #expect(response.documentVersions == ["v1"])
+        #expect(Self.ids(response) == before, "while filling, results are exactly v2-on-v1's")
+        if stats.shadow.phase == .filling && stats.shadow.shadowDocuments > 0 { searchedWhileFilling += 1 }
+        try await Task.sleep(for: .milliseconds(50))
+      }
+      let last = try await backfill.value
+      #expect(searchedWhileFilling >= 3, "searches ran during the shadow fill")
+      #expect(last?.state == .completed && last?.mode == .shadow && last?.shadow.phase == .switched)
+      #expect(await progress.items.contains { $0.mode == .shadow && $0.shadow.phase == .filling && $0.shadow.otherEmbeddingBytes > 0 })
+      let after = try await Self.search(client)
+      #expect(after.queryModelVersion == "v3" && after.documentVersions == ["v3"])
+      #expect(Self.same(Self.ids(after), expectedAfter), "after the switch, results are v3's exact results")
+      let switched = try await client.stats()
+      #expect(switched.shadow.phase == .switched && switched.shadow.otherEmbeddingBytes == 400 * 128 * 4)
+      #expect(switched.embeddingBytes == 2 * 400 * 128 * 4)
+      #expect(switched.defaultQueryVersion == "v3" && switched.documentVersion == "v3")
+
+      // Rollback within the grace period: back to exactly the old results.
+      let rolledBack = try await client.backfill(.with { $0.rollback = true })
+      #expect(rolledBack?.state == .stopped)
+      let again = try await Self.search(client)
+      #expect(again.queryModelVersion == "v2" && Self.ids(again) == before)
+      #expect(try await client.stats().hasShadow == false)
+
+      // Upgrade again, then finalize: one copy left.
+      _ = try await client.backfill(Self.backfillRequest("v3", batch: 100, rate: 0))
+      try await client.backfill(.with { $0.finalize = true })
+      let final = try await client.stats()
+      #expect(!final.hasShadow && final.embeddingBytes == 400 * 128 * 4 && final.versions.map(\.modelVersion) == ["v3"])
+      #expect(Self.same(Self.ids(try await Self.search(client)), expectedAfter))
+    }, encoderPort: encoder.port)
+    #expect(await retrieval.terminate() == 0)
+  }
+
+  @Test("kill -9 during the shadow backfill and around the switch: every restart searches all-old or all-new, never a mix, and the upgrade completes")
+  func killDuringShadow() async throws {
+    let encoder = try await Fixtures.startEncoder(Self.repository)
+    defer { Task { await encoder.kill9() } }
+    let data = Fixtures.temporaryFolder("bct-shadow-kill")
+    var retrieval = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: data, extra: ["--snapshot-changes", "5"])
+    let (before, expectedAfter) = try await RetrievalProcessTests.withClients(retrieval.port, { client, encoderClient in
+      try await Self.index(client, count: 300)
+      let before = Self.ids(try await Self.search(client))
+      let expectedAfter = try await Self.exact(encoderClient, version: "v3", count: 300)
+      // Start it and leave: the job runs without its caller.
+      let started = Task { try await client.backfill(Self.backfillRequest("v3", batch: 10, rate: 250)) }
+      try await Task.sleep(for: .milliseconds(100))
+      started.cancel()
+      return (before, expectedAfter)
+    }, encoderPort: encoder.port)
+    var lastDone: UInt64 = 0
+    var sawFilling = false
+    var switched = false
+    for round in 0..<30 where !switched {
+      try await Task.sleep(for: .milliseconds(150 + 40 * (round % 5)))
+      await retrieval.kill9()
+      retrieval = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: data, extra: ["--snapshot-changes", "5"])
+      try await RetrievalProcessTests.withClients(retrieval.port, { client, _ in
+        let stats = try await client.stats()
+        let response = try await Self.search(client)
+        if stats.shadow.phase == .switched {
+          switched = true
+          #expect(response.queryModelVersion == "v3" && Self.same(Self.ids(response), expectedAfter), "round \(round): switched, v3's exact results")
+        } else {
+          sawFilling = true
+          #expect(stats.shadow.phase == .filling, "round \(round): the upgrade survived the crash")
+          #expect(stats.shadow.shadowDocuments >= lastDone, "round \(round): no shadow embedding lost")
+          lastDone = stats.shadow.shadowDocuments
+          #expect(response.queryModelVersion == "v2" && Self.ids(response) == before, "round \(round): still exactly the old results")
+        }
+      }, encoderPort: encoder.port)
+    }
+    #expect(sawFilling && switched)
+    #expect(await retrieval.terminate() == 0)
+  }
+}
