@@ -9,18 +9,22 @@ import BCTModelRepository
 import BCTNumerics
 import BCTTraining
 import Foundation
+import GRPCCore
 
 /// `bct demo`: the end-to-end upgrade story on Fashion-MNIST.
 struct Demo: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Run the end-to-end upgrade story on the default data (Fashion-MNIST).",
     discussion: """
-      Trains v1 (MLP on a fixed half of the training split) and v2 (CNN on all of it, \
-      trained against v1's frozen head) into --models unless they are there and evaluates \
-      them; then starts bct-encoder and bct-retrieval as child processes on free loopback \
-      ports, indexes the test split with v1, searches with v1 and v2 queries, backfills to \
-      v2, searches again, prints M(Q1,D1), M(Q2,D1), M(Q2,D2) and the backfill time, and \
-      stops the services.
+      Trains v1 (MLP on a fixed half of the training split), v2 (CNN on all of it, \
+      trained against v1's frozen head) and v3 (a wide MLP trained against v2) into --models \
+      unless they are there, certifies each against the older ones on the validation split, \
+      and evaluates v1 and v2; then starts bct-encoder and bct-retrieval as child processes \
+      on free loopback ports. Story 1, a certified upgrade: index the test split with v1, \
+      search with v1 and v2 queries, backfill to v2 in place, search again. Story 2, an \
+      uncertified upgrade: v3 queries on v2 documents are refused; a shadow backfill to v3 \
+      leaves every search exactly as it was until one switch; then the team keeps v3 \
+      (finalize) if it searches better than v2, or rolls back. Prints the figures of both.
       """)
 
   @Option(help: "Model repository folder.") var models: String = "models"
@@ -41,6 +45,10 @@ struct Demo: AsyncParsableCommand {
       config.architecture = .defaultCNN
       config.seed = 1
     }
+    let v3 = try trainIfMissing(root.appendingPathComponent("v3"), old: v2, lineage: [v1]) { config in
+      config.architecture = .mlp(hidden: [1024, 512])
+      config.seed = 2
+    }
     let fullTest = try data.source.load(.test)
     let test = documents < fullTest.count ? fullTest.subset(Array(0..<max(1, documents)), name: fullTest.name) : fullTest
     ProgressBar.write("evaluating v1 and v2 on \(test.count) test examples...\n")
@@ -50,7 +58,7 @@ struct Demo: AsyncParsableCommand {
       try version.manifest.encoded().write(to: root.appendingPathComponent("\(name)/manifest.json"), options: .atomic)
     }
     guard let pair = report.criterion.pairs.first else { throw ValidationError("v2 is not compatible with v1") }
-    let story = try await serviceStory(models: root, test: test)
+    let (story, shadow) = try await serviceStory(models: root, test: test)
     func pct(_ x: Double) -> String { String(format: "%5.1f", x * 100) }
     print("""
 
@@ -69,7 +77,36 @@ struct Demo: AsyncParsableCommand {
       \(story.holds ? "holds" : "does NOT hold") through the services.
       v2 queries searched v1 documents without re-indexing: \(String(format: "%+.1f", (story.q2d1.top1 - story.q1d1.top1) * 100)) top-1 points over v1.
       Certificate (measured by training on the validation split, margin 0.5 point): \(v2.manifest.certificate(for: v1.version)?.summary(newVersion: v2.version) ?? "none (v2 was trained before certificates existed; bct eval --certify issues one)").
+
+      Story 2, an upgrade the certificate refuses: v3 (\(v3.manifest.architecture.name), trained against v2's head).
+      \(v3.manifest.certificates.map { "Certificate: " + $0.summary(newVersion: v3.version) }.joined(separator: "\n"))
+      With v2 documents in the index, a v3 search is refused: \(shadow.refusal)
+
+      | step                                                   | service top-1 | top-5 |
+      |--------------------------------------------------------|---------------|-------|
+      | M(Q2,D2)  before the upgrade                           | \(pct(shadow.before.top1))         | \(pct(shadow.before.top5)) |
+      | M(Q3,D2)  what mixing would give (allow_uncertified)   | \(pct(shadow.mixed.top1))         | \(pct(shadow.mixed.top5)) |
+      | M(Q3,D3)  after the shadow backfill and the switch     | \(pct(shadow.after.top1))         | \(pct(shadow.after.top5)) |
+
+      The shadow backfill of \(story.documents) documents took \(String(format: "%.1f", shadow.fillSeconds)) s; \(shadow.searchesDuringFill) searches ran while it filled and \
+      \(shadow.identicalDuringFill == shadow.searchesDuringFill ? "every one returned exactly the results from before" : "\(shadow.searchesDuringFill - shadow.identicalDuringFill) of them differed from before (a bug)").
+      Memory while both copies were kept: \(shadow.memoryDuringGrace); after the \(shadow.kept ? "finalize" : "rollback"): \(shadow.memoryAfter).
+      Decision: \(shadow.kept ? "v3 searches better than v2 did, so the upgrade was finalized" : "v3 searches worse than v2 did, so the upgrade was rolled back within its grace period; searches returned exactly v2's results again: \(shadow.identicalAfterRollback ? "yes" : "NO")").
       """)
+  }
+
+  struct ShadowStory {
+    var refusal: String
+    var before: Quality
+    var mixed: Quality
+    var after: Quality
+    var fillSeconds: Double
+    var searchesDuringFill: Int
+    var identicalDuringFill: Int
+    var memoryDuringGrace: String
+    var memoryAfter: String
+    var kept: Bool
+    var identicalAfterRollback: Bool
   }
 
   struct Quality { var top1: Double; var top5: Double }
@@ -86,7 +123,7 @@ struct Demo: AsyncParsableCommand {
 
   /// Starts both services as child processes, indexes the test split with v1,
   /// searches with v1 and v2 queries, backfills to v2, searches again, stops them.
-  private func serviceStory(models: URL, test: Dataset) async throws -> Story {
+  private func serviceStory(models: URL, test: Dataset) async throws -> (Story, ShadowStory) {
     let data = FileManager.default.temporaryDirectory.appendingPathComponent("bct-demo-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: data) }
     ProgressBar.write("starting bct-encoder and bct-retrieval on free loopback ports...\n")
@@ -104,7 +141,7 @@ struct Demo: AsyncParsableCommand {
       throw error
     }
     let count = min(documents, test.count)
-    let story: Story
+    let story: (Story, ShadowStory)
     do {
       story = try await withConnection(to: ServiceAddress(host: "127.0.0.1", port: retrieval.port)) { connection in
         let client = RetrievalClient(connection)
@@ -137,7 +174,8 @@ struct Demo: AsyncParsableCommand {
         }
         let backfillSeconds = ProgressBar.seconds() - backfillStart
         let q2d2 = try await measure(client, test: test, count: count, version: "v2")
-        return Story(documents: count, q1d1: q1d1, q2d1: q2d1, q2d2: q2d2, indexSeconds: indexSeconds, backfillSeconds: backfillSeconds)
+        let shadow = try await shadowStory(client, test: test, count: count, before: q2d2)
+        return (Story(documents: count, q1d1: q1d1, q2d1: q2d1, q2d2: q2d2, indexSeconds: indexSeconds, backfillSeconds: backfillSeconds), shadow)
       }
     } catch {
       await retrieval.terminate()
@@ -150,8 +188,63 @@ struct Demo: AsyncParsableCommand {
     return story
   }
 
+  /// Story 2 on the index of v2 documents: the refusal, what mixing would give, a
+  /// shadow backfill to v3 with searches checked against the results from before,
+  /// the switch, and finalize or rollback by the measured quality.
+  private func shadowStory(_ client: RetrievalClient, test: Dataset, count: Int, before: Quality) async throws -> ShadowStory {
+    var probe = Bct_V1_SearchRequest()
+    probe.inputs = Bct_V1_Tensor(batch: test.inputs.rows(0..<min(count, 256)), rowShape: test.sampleShape)
+    probe.k = 10
+    let refusal: String
+    do {
+      var request = probe
+      request.queryModelVersion = "v3"
+      _ = try await client.search(request)
+      refusal = "NOT refused (v3 is certified against v2 after all; the upgrade will run in place)"
+    } catch let error as RPCError {
+      refusal = "\(error.code): \(error.message)"
+    }
+    let mixed = try await measure(client, test: test, count: count, version: "v3", allowUncertified: true)
+    let baseline = try await client.search(probe).results.map { $0.hits.map(\.id) }
+    let fillStart = ProgressBar.seconds()
+    var backfill = Bct_V1_BackfillRequest()
+    backfill.targetVersion = "v3"
+    backfill.batchSize = 256
+    backfill.maxDocumentsPerSecond = Double(count) / 4
+    let job = Task {
+      try await client.backfill(backfill) { progress in
+        var bar = ProgressBar()
+        bar.update(label: "shadow backfill to v3", done: Int(progress.done), total: Int(progress.total),
+                   detail: String(format: "%.0f docs/s", progress.documentsPerSecond), finished: progress.state != .running)
+      }
+    }
+    var (searches, identical) = (0, 0)
+    while true {
+      let response = try await client.search(probe)
+      if response.queryModelVersion == "v3" { break }
+      searches += 1
+      if response.results.map({ $0.hits.map(\.id) }) == baseline { identical += 1 }
+      try await Task.sleep(for: .milliseconds(100))
+    }
+    guard let last = try await job.value, last.state == .completed else { throw ValidationError("the shadow backfill did not complete") }
+    let fillSeconds = ProgressBar.seconds() - fillStart
+    let memory = { (s: Bct_V1_StatsResponse) in String(format: "embeddings %.1f MiB", Double(s.embeddingBytes) / 1048576) }
+    let during = try await client.stats()
+    let duringText = memory(during) + (during.hasShadow ? String(format: " (searched %.1f MiB + previous %.1f MiB)", Double(during.shadow.searchedEmbeddingBytes) / 1048576, Double(during.shadow.otherEmbeddingBytes) / 1048576) : "")
+    let after = try await measure(client, test: test, count: count, version: "v3")
+    let kept = after.top1 > before.top1
+    var closing = Bct_V1_BackfillRequest()
+    if kept { closing.finalize = true } else { closing.rollback = true }
+    _ = try await client.backfill(closing)
+    let identicalAfterRollback = kept ? false : try await client.search(probe).results.map { $0.hits.map(\.id) } == baseline
+    return ShadowStory(
+      refusal: refusal, before: before, mixed: mixed, after: after, fillSeconds: fillSeconds, searchesDuringFill: searches,
+      identicalDuringFill: identical, memoryDuringGrace: duringText, memoryAfter: memory(try await client.stats()), kept: kept,
+      identicalAfterRollback: identicalAfterRollback)
+  }
+
   /// Top-1 and top-5 of every indexed test image searched with `version` (itself excluded).
-  private func measure(_ client: RetrievalClient, test: Dataset, count: Int, version: String) async throws -> Quality {
+  private func measure(_ client: RetrievalClient, test: Dataset, count: Int, version: String, allowUncertified: Bool = false) async throws -> Quality {
     var (top1, top5) = (0, 0)
     var bar = ProgressBar()
     for offset in stride(from: 0, to: count, by: 256) {
@@ -160,6 +253,7 @@ struct Demo: AsyncParsableCommand {
       request.inputs = Bct_V1_Tensor(batch: test.inputs.rows(offset..<end), rowShape: test.sampleShape)
       request.k = 6
       request.queryModelVersion = version
+      request.allowUncertified = allowUncertified
       let response = try await client.search(request, timeout: .seconds(120))
       for (r, result) in response.results.enumerated() {
         let q = offset + r
@@ -174,7 +268,7 @@ struct Demo: AsyncParsableCommand {
 
   /// Loads the version in `folder`, or trains and saves it there.
   private func trainIfMissing(
-    _ folder: URL, old: ModelVersion?, configure: (inout TrainingConfiguration) -> Void
+    _ folder: URL, old: ModelVersion?, lineage: [ModelVersion] = [], configure: (inout TrainingConfiguration) -> Void
   ) throws -> ModelVersion {
     if FileManager.default.fileExists(atPath: folder.appendingPathComponent("manifest.json").path) {
       let model = try ModelVersion.load(from: folder)
@@ -197,7 +291,7 @@ struct Demo: AsyncParsableCommand {
     ) { bar.show($0) }
     if let old {
       let (certified, certificates) = CompatibilityCertifier.certified(
-        model, against: [old], on: validation,
+        model, against: lineage + [old], on: validation,
         split: CompatibilityCertifier.validationSplitDescription(fraction: 0.1, seed: 0))
       model = certified
       for certificate in certificates { ProgressBar.write(certificate.summary(newVersion: name) + "\n") }
