@@ -1,10 +1,6 @@
-import BCTIndex
-import BCTNumerics
 import BCTProto
 import BCTServing
-import Foundation
 import GRPCCore
-import Logging
 
 /// `bct.v1.Retrieval`: each handler reads the request's deadline, calls one
 /// domain function (`DocumentIntake`, `Searcher`, `Backfiller`, `CollectionReport`)
@@ -21,7 +17,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
   /// The service.
   public init(
     store: DocumentStore, encoder: any EncoderBackend, backfiller: Backfiller, limits: RetrievalLimits,
-    metrics: ServiceMetrics, logger: Logger
+    metrics: ServiceMetrics
   ) {
     self.store = store
     self.encoder = encoder

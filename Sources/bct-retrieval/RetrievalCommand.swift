@@ -145,7 +145,7 @@ struct RetrievalCommand: AsyncParsableCommand {
     limits.embedBatch = embedBatch
     limits.maxMessageBytes = server.maxMessageBytes
     let service = RetrievalService(
-      store: store, encoder: gateway, backfiller: backfiller, limits: limits, metrics: metrics, logger: logger)
+      store: store, encoder: gateway, backfiller: backfiller, limits: limits, metrics: metrics)
     health.set(.serving, for: "bct.v1.Retrieval")
     health.set(.serving, for: "")
     let grpc = GRPCServerService(

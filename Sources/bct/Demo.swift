@@ -58,7 +58,9 @@ struct Demo: AsyncParsableCommand {
       try version.manifest.encoded().write(to: root.appendingPathComponent("\(name)/manifest.json"), options: .atomic)
     }
     guard let pair = report.criterion.pairs.first else { throw ValidationError("v2 is not compatible with v1") }
-    let (story, shadow) = try await serviceStory(models: root, test: test)
+    // Keep v3 after the switch only if it beats v2 on the validation split (never decided on test figures).
+    let keepV3 = v3.manifest.certificate(for: v2.version).map { $0.top1.newNew > $0.top1.oldOld && $0.meanAveragePrecision.newNew > $0.meanAveragePrecision.oldOld } ?? false
+    let (story, shadow) = try await serviceStory(models: root, test: test, keepV3: keepV3)
     func pct(_ x: Double) -> String { String(format: "%5.1f", x * 100) }
     print("""
 
@@ -91,7 +93,8 @@ struct Demo: AsyncParsableCommand {
       The shadow backfill of \(story.documents) documents took \(String(format: "%.1f", shadow.fillSeconds)) s; \(shadow.searchesDuringFill) searches ran while it filled and \
       \(shadow.identicalDuringFill == shadow.searchesDuringFill ? "every one returned exactly the results from before" : "\(shadow.searchesDuringFill - shadow.identicalDuringFill) of them differed from before (a bug)").
       Memory while both copies were kept: \(shadow.memoryDuringGrace); after the \(shadow.kept ? "finalize" : "rollback"): \(shadow.memoryAfter).
-      Decision: \(shadow.kept ? "v3 searches better than v2 did, so the upgrade was finalized" : "v3 searches worse than v2 did, so the upgrade was rolled back within its grace period; searches returned exactly v2's results again: \(shadow.identicalAfterRollback ? "yes" : "NO")").
+      Decision, made on the validation split (v3's own figures vs v2's in its certificate), never on these test figures: \
+      \(shadow.kept ? "v3 beats v2, so the upgrade was finalized" : "v3 does not beat v2, so the upgrade was rolled back within its grace period; searches returned exactly v2's results again: \(shadow.identicalAfterRollback ? "yes" : "NO")").
       """)
   }
 
@@ -123,7 +126,7 @@ struct Demo: AsyncParsableCommand {
 
   /// Starts both services as child processes, indexes the test split with v1,
   /// searches with v1 and v2 queries, backfills to v2, searches again, stops them.
-  private func serviceStory(models: URL, test: Dataset) async throws -> (Story, ShadowStory) {
+  private func serviceStory(models: URL, test: Dataset, keepV3: Bool) async throws -> (Story, ShadowStory) {
     let data = FileManager.default.temporaryDirectory.appendingPathComponent("bct-demo-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: data) }
     ProgressBar.write("starting bct-encoder and bct-retrieval on free loopback ports...\n")
@@ -174,7 +177,7 @@ struct Demo: AsyncParsableCommand {
         }
         let backfillSeconds = ProgressBar.seconds() - backfillStart
         let q2d2 = try await measure(client, test: test, count: count, version: "v2")
-        let shadow = try await shadowStory(client, test: test, count: count, before: q2d2)
+        let shadow = try await shadowStory(client, test: test, count: count, before: q2d2, keep: keepV3)
         return (Story(documents: count, q1d1: q1d1, q2d1: q2d1, q2d2: q2d2, indexSeconds: indexSeconds, backfillSeconds: backfillSeconds), shadow)
       }
     } catch {
@@ -190,8 +193,8 @@ struct Demo: AsyncParsableCommand {
 
   /// Story 2 on the index of v2 documents: the refusal, what mixing would give, a
   /// shadow backfill to v3 with searches checked against the results from before,
-  /// the switch, and finalize or rollback by the measured quality.
-  private func shadowStory(_ client: RetrievalClient, test: Dataset, count: Int, before: Quality) async throws -> ShadowStory {
+  /// the switch, then finalize (`keep`, decided on validation figures) or rollback.
+  private func shadowStory(_ client: RetrievalClient, test: Dataset, count: Int, before: Quality, keep kept: Bool) async throws -> ShadowStory {
     var probe = Bct_V1_SearchRequest()
     probe.inputs = Bct_V1_Tensor(batch: test.inputs.rows(0..<min(count, 256)), rowShape: test.sampleShape)
     probe.k = 10
@@ -232,7 +235,6 @@ struct Demo: AsyncParsableCommand {
     let during = try await client.stats()
     let duringText = memory(during) + (during.hasShadow ? String(format: " (searched %.1f MiB + previous %.1f MiB)", Double(during.shadow.searchedEmbeddingBytes) / 1048576, Double(during.shadow.otherEmbeddingBytes) / 1048576) : "")
     let after = try await measure(client, test: test, count: count, version: "v3")
-    let kept = after.top1 > before.top1
     var closing = Bct_V1_BackfillRequest()
     if kept { closing.finalize = true } else { closing.rollback = true }
     _ = try await client.backfill(closing)

@@ -101,9 +101,14 @@ struct UpgradeProcessTests {
       #expect(switched.embeddingBytes == 2 * 400 * 128 * 4)
       #expect(switched.defaultQueryVersion == "v3" && switched.documentVersion == "v3")
 
-      // Rollback within the grace period: back to exactly the old results.
-      let rolledBack = try await client.backfill(.with { $0.rollback = true })
-      #expect(rolledBack?.state == .stopped)
+      // What an operator sees, then rollback within the grace period (through the CLI): back to exactly the old results.
+      let address = ["--retrieval", "127.0.0.1:\(retrieval.port)", "--encoder", "127.0.0.1:\(encoder.port)"]
+      let stats = try await Fixtures.command(["stats"] + address)
+      #expect(stats.status == 0 && stats.output.contains("shadow upgrade       to v3 from v1: switched") && stats.output.contains("other copy 0.2 MiB"), "\(stats.output)")
+      let wrongMode = try await Fixtures.command(["backfill", "--to", "v1", "--mode", "in-place"] + address)
+      #expect(wrongMode.status == 1 && wrongMode.error.contains("FAILED_PRECONDITION"), "\(wrongMode.error)")
+      let rolledBack = try await Fixtures.command(["backfill", "--rollback"] + address)
+      #expect(rolledBack.status == 0 && rolledBack.output.contains("rolled back"), "\(rolledBack.output) \(rolledBack.error)")
       let again = try await Self.search(client)
       #expect(again.queryModelVersion == "v2" && Self.ids(again) == before)
       #expect(try await client.stats().hasShadow == false)
