@@ -280,7 +280,13 @@ public final class Backfiller: Service, Sendable {
       }
       let ids = queue.prefix(plan.batchSize)
       queue = queue.dropFirst(ids.count)
-      var batch = store.read { state in ids.filter { needs($0, plan, in: state) }.compactMap { state.document($0) } }
+      var generations: [String: UInt64] = [:]
+      var batch = store.read { state in
+        ids.filter { needs($0, plan, in: state) }.compactMap { id -> StoredDocument? in
+          generations[id] = state.documents[id]?.generation
+          return state.document(id)
+        }
+      }
       // Documents without a raw input keep their version in place; a shadow backfill cannot switch without them.
       if plan.shadow, let stuck = batch.first(where: { $0.input.isEmpty && $0.version != plan.target }) {
         fail(plan, "document \(stuck.id) has no raw input to embed with \(plan.target); re-upsert it with its input or delete it, then start the backfill again")
@@ -294,7 +300,9 @@ public final class Backfiller: Service, Sendable {
         let items = try await embed(batch, to: plan.target)
         try store.commit { state in
           guard state.backfill == plan else { throw CancellationError() }
-          return [plan.shadow ? .shadowEmbed(items) : .reembed(items)]
+          // A document replaced while its batch was embedded keeps its new vectors (the next pass sees it again).
+          let current = items.filter { state.documents[$0.id]?.generation == generations[$0.id] }
+          return current.isEmpty ? [] : [plan.shadow ? .shadowEmbed(current) : .reembed(current)]
         }
         status.withLock { $0.reembedded += items.count; $0.message = "" }
         if plan.rate > 0 {

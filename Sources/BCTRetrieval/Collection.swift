@@ -164,6 +164,7 @@ public struct CollectionState: Sendable {
   /// version, shadow phase); not persisted. A write decided under one layout
   /// commits only if it is still current.
   public private(set) var layout = 0
+  private var nextGeneration: UInt64 = 1
 
   /// What is kept per document besides its vector.
   public struct DocumentBody: Sendable, Equatable {
@@ -173,6 +174,9 @@ public struct CollectionState: Sendable {
     public var inputShape: [Int]
     /// Raw input values.
     public var input: [Float]
+    /// Which write made this body (in memory only): work read from one body
+    /// (a backfill batch) commits only if the document was not replaced meanwhile.
+    public var generation: UInt64 = 0
   }
 
   /// An empty collection.
@@ -200,7 +204,8 @@ public struct CollectionState: Sendable {
       var staleCounterparts: [String] = []
       for doc in docs {
         account(removing: documents[doc.id])
-        let body = DocumentBody(metadata: doc.metadata, inputShape: doc.inputShape, input: doc.input)
+        let body = DocumentBody(metadata: doc.metadata, inputShape: doc.inputShape, input: doc.input, generation: nextGeneration)
+        nextGeneration += 1
         documents[doc.id] = body
         account(adding: body)
         searched.append(.init(id: doc.id, version: doc.version, vector: doc.vector))

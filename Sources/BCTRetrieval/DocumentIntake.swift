@@ -160,7 +160,11 @@ public struct DocumentIntake: Sendable {
         let shape = table.versions[given?.version ?? searchedVersion]?.inputShape ?? doc.input.shape.map(Int.init)
         var tensor = doc.input
         if tensor.shape.count == shape.count { tensor.shape = [1] + tensor.shape }
-        input = try TensorCodec.decodeBatch(tensor, rowShape: shape, what: "documents[\(i)].input").values
+        let decoded = try TensorCodec.decodeBatch(tensor, rowShape: shape, what: "documents[\(i)].input")
+        guard decoded.rows == 1 else {
+          throw RPCError(code: .invalidArgument, message: "documents[\(i)].input holds \(decoded.rows) inputs of shape \(shape); a document has exactly one")
+        }
+        input = decoded.values
         inputShape = shape
       }
       let searched = given.map { layout.shadow == nil || $0.version == searchedVersion ? $0 : nil } ?? nil

@@ -32,7 +32,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     request: ServerRequest<Bct_V1_UpsertRequest>, context: ServerContext
   ) async throws -> ServerResponse<Bct_V1_UpsertResponse> {
     let deadline = CallDeadline.from(request.metadata)
-    return ServerResponse(message: try await metrics.measure(method: "Upsert", version: request.message.modelVersion) {
+    return ServerResponse(message: try await metrics.measure(method: "Upsert", version: label(request.message.modelVersion)) {
       try await intake.upsert(request.message, deadline: deadline)
     })
   }
@@ -49,7 +49,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     request: ServerRequest<Bct_V1_SearchRequest>, context: ServerContext
   ) async throws -> ServerResponse<Bct_V1_SearchResponse> {
     let deadline = CallDeadline.from(request.metadata)
-    return ServerResponse(message: try await metrics.measure(method: "Search", version: request.message.queryModelVersion) {
+    return ServerResponse(message: try await metrics.measure(method: "Search", version: label(request.message.queryModelVersion)) {
       try await searcher.search(request.message, deadline: deadline)
     })
   }
@@ -59,7 +59,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
   ) async throws -> StreamingServerResponse<Bct_V1_BackfillProgress> {
     let deadline = CallDeadline.from(request.metadata)
     let message = request.message
-    let follow = try await metrics.measure(method: "Backfill", version: message.targetVersion) {
+    let follow = try await metrics.measure(method: "Backfill", version: label(message.targetVersion)) {
       try await backfiller.handle(message, encoder: encoder, deadline: deadline)
     }
     return StreamingServerResponse { writer in
@@ -75,6 +75,12 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
       }
       return [:]
     }
+  }
+
+  /// A metrics label for a client-supplied version: the version if the encoder
+  /// lists it, "unknown" otherwise, so clients cannot create series at will.
+  private func label(_ version: String) -> String {
+    version.isEmpty || encoder.cachedModels.versions[version] != nil ? version : "unknown"
   }
 
   public func stats(

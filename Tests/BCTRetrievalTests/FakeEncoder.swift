@@ -12,6 +12,7 @@ final class FakeEncoder: EncoderBackend {
   /// Embed calls each held version may still make (absent: unlimited).
   private let budget = Mutex<[String: Int]>([:])
   private let calls = Mutex<[String: Int]>([:])
+  private let entered = Mutex<[String: Int]>([:])
   static let inputWidth = 8
 
   /// Versions `v1` (lineage A), `v2` certified against v1, `v3` of lineage A not
@@ -38,6 +39,7 @@ final class FakeEncoder: EncoderBackend {
   func models(maxAge: Duration, force: Bool, deadline: ContinuousClock.Instant?) async throws -> ModelTable { table }
 
   func embed(_ inputs: Matrix, rowShape: [Int], version: String, deadline: ContinuousClock.Instant?) async throws -> Matrix {
+    entered.withLock { $0[version, default: 0] += 1 }
     while !budget.withLock({ budget in
       guard let left = budget[version] else { return true }
       if left > 0 { budget[version] = left - 1 }
@@ -52,6 +54,8 @@ final class FakeEncoder: EncoderBackend {
   /// Makes embed calls of `version` wait until `release`, after `calls` more.
   func hold(_ version: String, after calls: Int = 0) { budget.withLock { $0[version] = calls } }
   func release(_ version: String) { budget.withLock { _ = $0.removeValue(forKey: version) } }
+  /// Embed calls of `version` begun so far (held ones included).
+  func calls(_ version: String) -> Int { entered.withLock { $0[version] ?? 0 } }
   /// Inputs embedded with `version` so far.
   func embedded(_ version: String) -> Int { calls.withLock { $0[version] ?? 0 } }
 

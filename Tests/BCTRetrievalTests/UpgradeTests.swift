@@ -295,3 +295,49 @@ struct UpgradeTests {
     #expect(during?.message.contains("no raw input") == true)
   }
 }
+
+@Suite("Document intake: shapes that are valid alone but not as one document")
+struct IntakeShapeTests {
+  @Test("an input tensor holding two inputs is refused, in a batch with a valid one, and nothing is stored")
+  func twoInputsInOneDocument() async throws {
+    let node = try UpgradeTests.Node(Fixtures.temporaryFolder("bct-intake"), encoder: FakeEncoder())
+    var request = Bct_V1_UpsertRequest()
+    request.documents = [
+      Bct_V1_Document(id: "ok", metadata: [:], inputs: Matrix(rows: 1, columns: 8, values: FakeEncoder.input(0)), row: 0, shape: [8]),
+      Bct_V1_Document.with {
+        $0.id = "two"
+        $0.input = Bct_V1_Tensor(batch: Matrix(rows: 2, columns: 8, values: FakeEncoder.input(1) + FakeEncoder.input(2)), rowShape: [8])
+      },
+    ]
+    let error = await Fixtures.rpcError { try await node.intake.upsert(request, deadline: nil) }
+    #expect(error?.code == .invalidArgument)
+    #expect(error?.message.contains("holds 2 inputs") == true)
+    #expect(node.store.read { $0.documents.isEmpty })
+  }
+}
+
+@Suite("Backfill against concurrent writes")
+struct BackfillRaceTests {
+  @Test("a document re-upserted while its backfill batch is being embedded keeps its new input's vector, not the old input's")
+  func reupsertDuringBatch() async throws {
+    let encoder = FakeEncoder()
+    let node = try UpgradeTests.Node(Fixtures.temporaryFolder("bct-race"), encoder: encoder)
+    _ = try await node.upsert(0..<10, version: "v1")
+    encoder.hold("v2")
+    try await node.running {
+      try await node.backfill("v2")
+      try await UpgradeTests.eventually("the first batch to reach the encoder") { encoder.calls("v2") == 1 }
+      // Replace d0's input (embedded with v1, which is not held) while the batch holding d0 waits for v2.
+      var request = Bct_V1_UpsertRequest()
+      request.documents = [Bct_V1_Document(id: "d0", metadata: [:], inputs: Matrix(rows: 1, columns: 8, values: FakeEncoder.input(99)), row: 0, shape: [8])]
+      _ = try await node.intake.upsert(request, deadline: nil)
+      encoder.release("v2")
+      try await UpgradeTests.eventually("the backfill") { node.backfiller.progress().state == .completed }
+    }
+    let expected = try FakeEncoder.embed(Matrix(rows: 1, columns: 8, values: FakeEncoder.input(99)), version: "v2", table: encoder.table).values
+    let stored = node.store.read { $0.document("d0") }
+    #expect(stored?.version == "v2")
+    #expect(stored?.vector == expected, "d0's vector is v2 of its new input")
+    #expect(stored?.input == FakeEncoder.input(99))
+  }
+}
