@@ -1,5 +1,6 @@
 import BCTStorage
 import Foundation
+import GRPCCore
 import Logging
 import Synchronization
 
@@ -22,9 +23,9 @@ public final class DocumentStore: Sendable {
   public let recoveryProblems: [String]
 
   /// Opens the store in `directory`, restoring what it holds.
-  public init(directory: URL, policy: DurableLog.SyncPolicy, logger: Logger) throws {
+  public init(directory: URL, policy: DurableLog.SyncPolicy, operations: FileOperations = .system, logger: Logger) throws {
     self.logger = logger
-    log = try DurableLog(directory: directory, policy: policy)
+    log = try DurableLog(directory: directory, policy: policy, operations: operations)
     let recovery = try log.recover()
     var restored = State()
     var problems = recovery.problems
@@ -69,7 +70,12 @@ public final class DocumentStore: Sendable {
       var sequence = state.withLock { $0.sequence }
       for mutation in mutations {
         sequence += 1
-        try log.append(sequence: sequence, payload: mutation.encoded())
+        do {
+          try log.append(sequence: sequence, payload: mutation.encoded())
+        } catch {
+          logger.error("write-ahead log append failed", metadata: ["sequence": "\(sequence)", "error": "\(error)"])
+          throw RPCError(code: .unavailable, message: "the change could not be written to the write-ahead log (\(error)); it was not stored")
+        }
         state.withLock { state in
           state.collection.apply(mutation)
           state.sequence = sequence
@@ -102,8 +108,8 @@ public final class DocumentStore: Sendable {
   }
 
   /// fsyncs the log if the interval policy is due.
-  public func syncIfDue() { log.syncIfDue() }
+  public func syncIfDue() throws { try log.syncIfDue() }
 
   /// fsyncs the log now.
-  public func sync() { log.sync() }
+  public func sync() throws { try log.sync() }
 }

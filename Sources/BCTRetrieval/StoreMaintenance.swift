@@ -22,14 +22,22 @@ public struct StoreMaintenance: Service {
     var last = ContinuousClock.now
     while !Task.isShuttingDownGracefully && !Task.isCancelled {
       try? await Task.sleep(for: .milliseconds(200))
-      store.syncIfDue()
+      do {
+        try store.syncIfDue()
+      } catch {
+        logger.critical("log fsync failed; writes are refused until restart", metadata: ["error": "\(error)"])
+      }
       let pending = store.changesSinceSnapshot
       if pending >= changes || (pending > 0 && ContinuousClock.now - last >= interval) {
         snapshot()
         last = .now
       }
     }
-    store.sync()
+    do {
+      try store.sync()
+    } catch {
+      logger.critical("final log fsync failed", metadata: ["error": "\(error)"])
+    }
     if store.changesSinceSnapshot > 0 { snapshot() }
     logger.info("store closed", metadata: ["sequence": "\(store.sequence)"])
   }

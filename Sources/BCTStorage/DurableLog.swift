@@ -5,6 +5,31 @@ import Synchronization
 import Glibc
 #endif
 
+/// The file-system calls the log makes on its segment; tests inject faults here.
+/// Each returns what the system call returns, with `errno` set on failure.
+public struct FileOperations: Sendable {
+  /// write(2).
+  public var write: @Sendable (Int32, UnsafeRawPointer, Int) -> Int
+  /// fsync(2).
+  public var fsync: @Sendable (Int32) -> Int32
+  /// ftruncate(2).
+  public var truncate: @Sendable (Int32, off_t) -> Int32
+
+  /// Operations from the given calls.
+  public init(
+    write: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int, fsync: @escaping @Sendable (Int32) -> Int32,
+    truncate: @escaping @Sendable (Int32, off_t) -> Int32
+  ) {
+    self.write = write
+    self.fsync = fsync
+    self.truncate = truncate
+  }
+
+  /// The operating system's.
+  public static let system = FileOperations(
+    write: { Glibc.write($0, $1, $2) }, fsync: { Glibc.fsync($0) }, truncate: { ftruncate($0, $1) })
+}
+
 /// Write-ahead log segments plus snapshots in one folder.
 ///
 /// Records are `u32 length, u32 crc32, u64 sequence, payload`; a record is durable
@@ -13,6 +38,12 @@ import Glibc
 /// (atomic), and starts a new log segment `wal-S.log`. The two newest snapshots are
 /// kept, and every segment a recovery from the older of them would need, so a
 /// corrupt newest snapshot still leaves a complete history.
+///
+/// A failed append is cut back: the segment is truncated to where the record
+/// began, so no partial record stays for a later one to follow. When that cut
+/// fails, or an fsync fails (the kernel's page cache is then in an unknown
+/// state), the log refuses every later write until the process restarts and
+/// recovers from what is on disk; no error of a write or an fsync is ignored.
 public final class DurableLog: Sendable {
   /// When appended records reach the disk.
   public enum SyncPolicy: String, Sendable, CaseIterable {
@@ -47,15 +78,21 @@ public final class DurableLog: Sendable {
   private struct State {
     var descriptor: Int32 = -1
     var segmentStart: UInt64 = 0
+    /// Bytes in the open segment: where the next record begins.
+    var size: off_t = 0
     var lastSync = ContinuousClock.now
     var dirty = false
+    /// Why the log refuses writes, once a failure left it in an unknown state.
+    var failure: String?
   }
   private let state = Mutex(State())
+  private let operations: FileOperations
 
   /// Opens (creating) the log in `directory`; call `recover()` first, then `open(after:)`.
-  public init(directory: URL, policy: SyncPolicy) throws {
+  public init(directory: URL, policy: SyncPolicy, operations: FileOperations = .system) throws {
     self.directory = directory
     self.policy = policy
+    self.operations = operations
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
   }
 
@@ -116,8 +153,12 @@ public final class DurableLog: Sendable {
       if state.descriptor >= 0 { close(state.descriptor) }
       state.descriptor = try openSegment(startingAfter: sequence)
       state.segmentStart = sequence
+      state.size = lseek(state.descriptor, 0, SEEK_END)
     }
   }
+
+  /// Why the log refuses writes, if it does.
+  public var failure: String? { state.withLock { $0.failure } }
 
   // MARK: Writing
 
@@ -132,31 +173,56 @@ public final class DurableLog: Sendable {
     record.append(body.bytes)
     try state.withLock { state in
       guard state.descriptor >= 0 else { throw StorageError("the log is not open") }
-      try Self.writeAll(state.descriptor, record.bytes)
+      if let failure = state.failure { throw StorageError("the log refuses writes since \(failure); restart the service to recover from what is on disk") }
+      let start = state.size
+      do {
+        try Self.writeAll(operations, state.descriptor, record.bytes)
+      } catch {
+        // Cut the partial record off; if that fails, no later record may follow it.
+        if operations.truncate(state.descriptor, start) != 0 {
+          state.failure = "a failed write could not be cut back (\(String(cString: strerror(errno))))"
+        }
+        throw error
+      }
+      state.size = start + off_t(record.bytes.count)
       state.dirty = true
       if policy == .always {
-        guard fsync(state.descriptor) == 0 else { throw StorageError("fsync failed: \(String(cString: strerror(errno)))") }
+        guard operations.fsync(state.descriptor) == 0 else {
+          let reason = String(cString: strerror(errno))
+          if operations.truncate(state.descriptor, start) == 0 { state.size = start }
+          state.failure = "fsync failed (\(reason))"
+          throw StorageError("fsync failed: \(reason); the record was not acknowledged")
+        }
         state.dirty = false
       }
     }
   }
 
-  /// Under the `interval` policy, fsyncs if a second has passed since the last one.
-  public func syncIfDue() {
-    state.withLock { state in
-      guard state.dirty, state.descriptor >= 0, ContinuousClock.now - state.lastSync >= .seconds(1) else { return }
-      fsync(state.descriptor)
-      state.dirty = false
-      state.lastSync = .now
+  /// Under the `interval` policy, fsyncs if a second has passed since the last
+  /// one. A failure stops all later writes (see the type's documentation).
+  public func syncIfDue() throws {
+    try state.withLock { state in
+      guard state.dirty, state.failure == nil, state.descriptor >= 0, ContinuousClock.now - state.lastSync >= .seconds(1) else { return }
+      try Self.sync(&state, operations)
     }
   }
 
-  /// fsyncs now.
-  public func sync() {
-    state.withLock { state in
-      if state.descriptor >= 0 { fsync(state.descriptor) }
-      state.dirty = false
+  /// fsyncs now. A failure stops all later writes.
+  public func sync() throws {
+    try state.withLock { state in
+      guard state.descriptor >= 0, state.dirty else { return }
+      try Self.sync(&state, operations)
     }
+  }
+
+  private static func sync(_ state: inout State, _ operations: FileOperations) throws {
+    guard operations.fsync(state.descriptor) == 0 else {
+      let reason = String(cString: strerror(errno))
+      state.failure = "fsync failed (\(reason))"
+      throw StorageError("fsync of the log failed: \(reason); records since the last good fsync may be lost on power failure, and writes are refused until restart")
+    }
+    state.dirty = false
+    state.lastSync = .now
   }
 
   /// Writes a snapshot of everything up to `sequence` atomically, starts a new log
@@ -173,7 +239,7 @@ public final class DurableLog: Sendable {
     let fd = Glibc.open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { throw StorageError("cannot write \(temporary.path): \(String(cString: strerror(errno)))") }
     do {
-      try Self.writeAll(fd, file.bytes)
+      try Self.writeAll(.system, fd, file.bytes)
       guard fsync(fd) == 0 else { throw StorageError("fsync of the snapshot failed") }
       close(fd)
     } catch {
@@ -181,14 +247,13 @@ public final class DurableLog: Sendable {
       throw error
     }
     guard rename(temporary.path, final.path) == 0 else { throw StorageError("cannot rename the snapshot: \(String(cString: strerror(errno)))") }
-    syncDirectory()
+    try syncDirectory()
     try state.withLock { state in
-      if state.descriptor >= 0 {
-        fsync(state.descriptor)
-        close(state.descriptor)
-      }
+      // Everything in the old segment is in the snapshot, which is on disk now.
+      if state.descriptor >= 0 { close(state.descriptor) }
       state.descriptor = try openSegment(startingAfter: sequence)
       state.segmentStart = sequence
+      state.size = lseek(state.descriptor, 0, SEEK_END)
       state.dirty = false
     }
     try pruneFiles()
@@ -200,7 +265,12 @@ public final class DurableLog: Sendable {
     let url = directory.appendingPathComponent(String(format: "wal-%020llu.log", sequence))
     let fd = Glibc.open(url.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
     guard fd >= 0 else { throw StorageError("cannot open \(url.path): \(String(cString: strerror(errno)))") }
-    syncDirectory()
+    do {
+      try syncDirectory()
+    } catch {
+      close(fd)
+      throw error
+    }
     return fd
   }
 
@@ -245,11 +315,11 @@ public final class DurableLog: Sendable {
     return (sequence, Array(body[8...]), reader.offset)
   }
 
-  private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+  private static func writeAll(_ operations: FileOperations, _ fd: Int32, _ bytes: [UInt8]) throws {
     var written = 0
     try bytes.withUnsafeBytes { raw in
       while written < raw.count {
-        let n = write(fd, raw.baseAddress! + written, raw.count - written)
+        let n = operations.write(fd, raw.baseAddress! + written, raw.count - written)
         if n < 0 {
           if errno == EINTR { continue }
           throw StorageError("write failed: \(String(cString: strerror(errno)))")
@@ -259,11 +329,10 @@ public final class DurableLog: Sendable {
     }
   }
 
-  private func syncDirectory() {
+  private func syncDirectory() throws {
     let fd = Glibc.open(directory.path, O_RDONLY)
-    if fd >= 0 {
-      fsync(fd)
-      close(fd)
-    }
+    guard fd >= 0 else { throw StorageError("cannot open \(directory.path) to sync it: \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    guard Glibc.fsync(fd) == 0 else { throw StorageError("fsync of \(directory.path) failed: \(String(cString: strerror(errno)))") }
   }
 }

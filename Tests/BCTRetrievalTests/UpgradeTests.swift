@@ -2,8 +2,10 @@ import BCTClient
 import BCTNumerics
 import BCTProto
 import BCTRetrieval
+import BCTStorage
 import BCTTestSupport
 import Foundation
+import Synchronization
 import GRPCCore
 import Logging
 import Testing
@@ -339,5 +341,50 @@ struct BackfillRaceTests {
     #expect(stored?.version == "v2")
     #expect(stored?.vector == expected, "d0's vector is v2 of its new input")
     #expect(stored?.input == FakeEncoder.input(99))
+  }
+}
+
+@Suite("A write the log cannot keep")
+struct CommitFailureTests {
+  @Test("fsync fails: the upsert gets UNAVAILABLE, nothing is applied, later writes are refused, searches still work, and a restart recovers every acknowledged document")
+  func fsyncFailsDuringUpsert() async throws {
+    let dir = Fixtures.temporaryFolder("bct-eio")
+    let failing = Mutex(false)
+    let operations = FileOperations(
+      write: { Glibc.write($0, $1, $2) },
+      fsync: { fd in
+        if failing.withLock({ $0 }) {
+          errno = EIO
+          return -1
+        }
+        return Glibc.fsync(fd)
+      },
+      truncate: { ftruncate($0, $1) })
+    let encoder = FakeEncoder()
+    do {
+      let store = try DocumentStore(directory: dir, policy: .always, operations: operations, logger: UpgradeTests.logger)
+      let intake = DocumentIntake(store: store, encoder: encoder, limits: RetrievalLimits())
+      var request = Bct_V1_UpsertRequest()
+      request.modelVersion = "v1"
+      request.documents = (0..<5).map { Bct_V1_Document(id: "d\($0)", metadata: [:], inputs: Matrix(rows: 1, columns: 8, values: FakeEncoder.input($0)), row: 0, shape: [8]) }
+      _ = try await intake.upsert(request, deadline: nil)
+      failing.withLock { $0 = true }
+      request.documents = [Bct_V1_Document(id: "lost", metadata: [:], inputs: Matrix(rows: 1, columns: 8, values: FakeEncoder.input(9)), row: 0, shape: [8])]
+      let error = await Fixtures.rpcError { try await intake.upsert(request, deadline: nil) }
+      #expect(error?.code == .unavailable)
+      #expect(error?.message.contains("write-ahead log") == true && error?.message.contains("not stored") == true)
+      #expect(store.read { $0.documents["lost"] == nil && $0.documents.count == 5 })
+      failing.withLock { $0 = false }
+      let again = await Fixtures.rpcError { try await intake.upsert(request, deadline: nil) }
+      #expect(again?.code == .unavailable && again?.message.contains("restart") == true, "writes stay refused until restart")
+      let searcher = Searcher(store: store, encoder: encoder, limits: RetrievalLimits())
+      var search = Bct_V1_SearchRequest()
+      search.inputs = Bct_V1_Tensor(batch: Matrix(rows: 1, columns: 8, values: FakeEncoder.input(0)), rowShape: [8])
+      search.k = 3
+      #expect(try await searcher.search(search, deadline: nil).results[0].hits.count == 3)
+    }
+    let restarted = try DocumentStore(directory: dir, policy: .always, logger: UpgradeTests.logger)
+    #expect(restarted.read { $0.documents.keys.sorted() } == ["d0", "d1", "d2", "d3", "d4"])
+    #expect(restarted.sequence == 2)
   }
 }
