@@ -88,6 +88,9 @@ public final class ModelRegistry: Sendable {
         if let other = claimedBy[model.version] {
           throw ModelRegistryError("version \(model.version) is already served from folder \(other)")
         }
+        if let previous = current.models[model.version], let change = Self.change(from: previous.model, to: model) {
+          throw ModelRegistryError("refused to replace version \(model.version) under the same name: \(change) changed; embeddings already stored with \(model.version) would no longer match its queries. Give the changed model a new version name")
+        }
         let generation = state.withLock { state -> Int in
           defer { state.nextGeneration += 1 }
           return state.nextGeneration
@@ -123,6 +126,23 @@ public final class ModelRegistry: Sendable {
       state.failedSignatures = nextFailed
     }
     return summary
+  }
+
+  /// What differs between two loads of one version in a way that changes its
+  /// embeddings (weights, head, embedding size, lineage, input handling); nil
+  /// when only the manifest's records (evaluations, certificates) changed.
+  static func change(from old: ModelVersion, to new: ModelVersion) -> String? {
+    if old.backbone.embeddingDim != new.backbone.embeddingDim {
+      return "the embedding size (\(old.backbone.embeddingDim) -> \(new.backbone.embeddingDim))"
+    }
+    if old.manifest.lineage != new.manifest.lineage { return "the lineage" }
+    if old.manifest.head.fingerprint != new.manifest.head.fingerprint { return "the classifier head" }
+    if old.backbone.architecture != new.backbone.architecture || old.backbone.inputShape != new.backbone.inputShape {
+      return "the architecture"
+    }
+    if old.backbone.normalization != new.backbone.normalization { return "the input normalization" }
+    if old.backbone.network.parameters != new.backbone.network.parameters { return "the backbone weights" }
+    return nil
   }
 
   /// A folder that became broken keeps serving its last good load.

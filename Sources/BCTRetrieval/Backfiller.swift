@@ -239,14 +239,14 @@ public final class Backfiller: Service, Sendable {
   private func pendingIDs(_ plan: BackfillPlan, in state: CollectionState, skipping skipped: Set<String>) -> [String] {
     if plan.shadow {
       guard let upgrade = state.shadow, !upgrade.switched, upgrade.target == plan.target else { return [] }
-      return state.documents.keys.filter { state.counterpart.version(of: $0) != plan.target }
+      return state.documents.keys.filter { state.index.version(of: $0) != nil && state.counterpart.version(of: $0) != plan.target }
     }
     return state.index.versions.filter { $0 != plan.target }.flatMap { state.index.ids(of: $0) }.filter { !skipped.contains($0) }
   }
 
   /// Whether document `id` still needs a vector of the plan's target.
   private func needs(_ id: String, _ plan: BackfillPlan, in state: CollectionState) -> Bool {
-    plan.shadow ? state.documents[id] != nil && state.counterpart.version(of: id) != plan.target
+    plan.shadow ? state.index.version(of: id) != nil && state.counterpart.version(of: id) != plan.target
       : state.index.version(of: id).map { $0 != plan.target } ?? false
   }
 
@@ -302,6 +302,9 @@ public final class Backfiller: Service, Sendable {
           guard state.backfill == plan else { throw CancellationError() }
           // A document replaced while its batch was embedded keeps its new vectors (the next pass sees it again).
           let current = items.filter { state.documents[$0.id]?.generation == generations[$0.id] }
+          if let conflict = state.dimensionConflict(current.map { VersionedVector(version: $0.version, vector: $0.vector) }) {
+            throw RPCError(code: .failedPrecondition, message: conflict)
+          }
           return current.isEmpty ? [] : [plan.shadow ? .shadowEmbed(current) : .reembed(current)]
         }
         status.withLock { $0.reembedded += items.count; $0.message = "" }
@@ -349,7 +352,7 @@ public final class Backfiller: Service, Sendable {
       if plan.shadow {
         try store.commit { state in
           guard state.backfill == plan, let upgrade = state.shadow, !upgrade.switched,
-            state.documents.keys.allSatisfy({ state.counterpart.version(of: $0) == plan.target })
+            state.documents.keys.allSatisfy({ state.index.version(of: $0) == nil || state.counterpart.version(of: $0) == plan.target })
           else { throw CancellationError() }
           return [.switchShadow(at: Date().timeIntervalSince1970)]
         }

@@ -215,18 +215,18 @@ public struct CollectionState: Sendable {
           staleCounterparts.append(doc.id)
         }
       }
-      index.upsert(grouping: searched)
+      note(refused: index.upsert(grouping: searched))
       counterpart.remove(ids: staleCounterparts)
-      counterpart.upsert(grouping: others)
+      note(refused: counterpart.upsert(grouping: others))
     case .delete(let ids):
       for id in ids { account(removing: documents.removeValue(forKey: id)) }
       index.remove(ids: ids)
       counterpart.remove(ids: ids)
     case .reembed(let items):
-      index.upsert(grouping: items.filter { documents[$0.id] != nil })
+      note(refused: index.upsert(grouping: items.filter { documents[$0.id] != nil }))
     case .shadowEmbed(let items):
       guard let shadow, !shadow.switched else { return }
-      counterpart.upsert(grouping: items.filter { documents[$0.id] != nil && $0.version == shadow.target })
+      note(refused: counterpart.upsert(grouping: items.filter { documents[$0.id] != nil && $0.version == shadow.target }))
     case .setDocumentVersion(let version):
       documentVersion = version
       layout += 1
@@ -263,6 +263,15 @@ public struct CollectionState: Sendable {
     }
   }
 
+  /// Vectors left out while applying changes (wrong length for their version), for the log.
+  public private(set) var problems: [String] = []
+
+  private mutating func note(refused: [Mutation.Reembedded]) {
+    for item in refused.prefix(10) {
+      problems.append("document \(item.id): a \(item.version) vector of \(item.vector.count) values does not match the other \(item.version) vectors; left out")
+    }
+  }
+
   private mutating func account(adding body: DocumentBody) {
     rawInputBytes += body.input.count * 4
     metadataBytes += body.metadata.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
@@ -276,13 +285,41 @@ public struct CollectionState: Sendable {
 }
 
 extension VersionedIndex {
-  /// Stores each item's vector under its version, one batch per version.
-  mutating func upsert(grouping items: [Mutation.Reembedded]) {
+  /// Stores each item's vector under its version, one batch per version. A
+  /// vector whose length differs from its version's others (a log written
+  /// before writes were checked) is left out and returned, never trapped on.
+  @discardableResult
+  mutating func upsert(grouping items: [Mutation.Reembedded]) -> [Mutation.Reembedded] {
     var byVersion: [String: [Mutation.Reembedded]] = [:]
-    for item in items { byVersion[item.version, default: []].append(item) }
+    var refused: [Mutation.Reembedded] = []
+    for item in items {
+      let expected = dimension(of: item.version) ?? byVersion[item.version]?.first?.vector.count ?? item.vector.count
+      if item.vector.count == expected && expected > 0 {
+        byVersion[item.version, default: []].append(item)
+      } else {
+        refused.append(item)
+      }
+    }
     for (version, group) in byVersion.sorted(by: { $0.key < $1.key }) {
       let dim = group[0].vector.count
       upsert(ids: group.map(\.id), vectors: Matrix(rows: group.count, columns: dim, values: group.flatMap(\.vector)), version: version)
     }
+    return refused
+  }
+}
+
+extension CollectionState {
+  /// Why a write with these vectors cannot be applied: a vector whose length
+  /// differs from what the collection already holds for its version (the
+  /// encoder changed a version's embedding size under the same name).
+  public func dimensionConflict(_ vectors: [VersionedVector]) -> String? {
+    for vector in vectors {
+      for copy in [index, counterpart] {
+        if let held = copy.dimension(of: vector.version), copy.countsByVersion[vector.version] != nil, held != vector.vector.count {
+          return "version \(vector.version) now embeds in \(vector.vector.count) dimensions, but the index holds \(vector.version) vectors of \(held); the encoder changed the version under the same name"
+        }
+      }
+    }
+    return nil
   }
 }

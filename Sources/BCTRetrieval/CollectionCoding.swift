@@ -181,8 +181,10 @@ extension CollectionState {
     w.write(documentVersion ?? "")
     BackfillPlan.encode(backfill, into: &w)
     ShadowUpgrade.encode(shadow, into: &w)
-    w.write(UInt32(documents.count))
-    for id in documents.keys.sorted() { document(id)!.encode(into: &w) }
+    // A document without a searchable vector (left out at replay, see `problems`) is not carried on.
+    let kept = documents.keys.sorted().compactMap { document($0) }
+    w.write(UInt32(kept.count))
+    for doc in kept { doc.encode(into: &w) }
     return w.bytes
   }
 

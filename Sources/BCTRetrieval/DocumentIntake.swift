@@ -52,6 +52,9 @@ public struct DocumentIntake: Sendable {
       do {
         sequence = try store.commit { state in
           guard state.layout == layout.epoch else { throw LayoutChanged() }
+          if let conflict = state.dimensionConflict(docs.flatMap { [VersionedVector(version: $0.version, vector: $0.vector)] + ($0.counterpart.map { [$0] } ?? []) }) {
+            throw RPCError(code: .failedPrecondition, message: conflict)
+          }
           replaced = docs.filter { state.documents[$0.id] != nil }.count
           return mutations
         }

@@ -43,6 +43,7 @@ public final class DocumentStore: Sendable {
         break
       }
     }
+    problems += restored.collection.problems
     try log.open(after: restored.sequence)
     state = Mutex(restored)
     recoveryProblems = problems

@@ -89,6 +89,34 @@ struct ModelRegistryTests {
     #expect(registry.catalog.models["v2"] == nil)
   }
 
+  @Test("a version's weights, head or embedding size are never replaced under the same name; manifest records may change")
+  func refusesReplacement() throws {
+    let repo = TinyRepository.folder()
+    let v1 = try TinyRepository.version("v1", createdAt: "2026-01-01T00:00:00Z")
+    try v1.save(to: repo.appendingPathComponent("v1"))
+    let registry = ModelRegistry(directory: repo, logger: logger)
+    registry.reload()
+    let firstLoad = try registry.catalog.resolve("v1")
+    // Recorded evaluations change: reloaded.
+    var annotated = v1
+    annotated.manifest.evaluations = []
+    try annotated.save(to: repo.appendingPathComponent("v1"))
+    #expect(registry.reload().loaded == ["v1"])
+    // Other weights (and head) under the same name: refused, the served load stays.
+    let other = try TinyRepository.version("v1", seed: 9, createdAt: "2026-01-01T00:00:00Z")
+    try other.save(to: repo.appendingPathComponent("v1"))
+    let summary = registry.reload()
+    #expect(summary.rejected["v1"]?.contains("refused to replace version v1 under the same name") == true, "\(summary)")
+    let served = try registry.catalog.resolve("v1")
+    #expect(served.model.manifest.head.fingerprint == firstLoad.model.manifest.head.fingerprint)
+    #expect(served.model.backbone.network.parameters == v1.backbone.network.parameters)
+    // Same head, other backbone weights: refused too.
+    var retrained = v1
+    retrained.backbone = other.backbone
+    try retrained.save(to: repo.appendingPathComponent("v1"))
+    #expect(registry.reload().rejected["v1"]?.contains("the backbone weights changed") == true)
+  }
+
   @Test("two folders claiming one version: the second is refused")
   func duplicateVersion() throws {
     let repo = TinyRepository.folder()

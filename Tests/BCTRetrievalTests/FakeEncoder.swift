@@ -8,7 +8,8 @@ import Synchronization
 /// inputs to unit vectors, with the relations the test declares. A version can
 /// be held (its embed calls wait) to freeze a backfill mid-way.
 final class FakeEncoder: EncoderBackend {
-  let table: ModelTable
+  private let listing: Mutex<ModelTable>
+  var table: ModelTable { listing.withLock { $0 } }
   /// Embed calls each held version may still make (absent: unlimited).
   private let budget = Mutex<[String: Int]>([:])
   private let calls = Mutex<[String: Int]>([:])
@@ -24,15 +25,18 @@ final class FakeEncoder: EncoderBackend {
     let failed = CertificateQuote(
       passed: false, figures: "top-1 80.0 -> 71.5 -> 86.0, mAP 70.0 -> 60.2 -> 78.0 on validation split, margin 0.5 point",
       reasons: ["top-1: new queries on old documents 71.50 vs old on old 80.00 (gain -8.50, needs > 0.50)"])
-    table = ModelTable(versions: [
+    listing = Mutex(ModelTable(versions: [
       "v1": info("v1", lineage: "A", dim: 6, order: 0, relations: ["v2": .certified, "v3": .uncertified, "w1": .incompatible]),
       "v2": info("v2", lineage: "A", dim: 6, order: 1, relations: ["v1": .certified, "v3": .uncertified, "w1": .incompatible],
                  certificates: ["v1": CertificateQuote(passed: true, figures: "top-1 80.0 -> 82.0 -> 85.0", reasons: [])]),
       "v3": info("v3", lineage: "A", dim: 6, order: 2, relations: ["v1": .uncertified, "v2": .uncertified, "w1": .incompatible],
                  certificates: ["v1": failed, "v2": failed]),
       "w1": info("w1", lineage: "B", dim: 4, order: 3, relations: ["v1": .incompatible, "v2": .incompatible, "v3": .incompatible]),
-    ], defaultVersion: "v2")
+    ], defaultVersion: "v2"))
   }
+
+  /// Changes a version's embedding size under the same name (a bad hot reload).
+  func redefine(_ version: String, dimension: Int) { listing.withLock { $0.versions[version]?.dimension = dimension } }
 
   var cachedModels: ModelTable { table }
 

@@ -388,3 +388,34 @@ struct CommitFailureTests {
     #expect(restarted.sequence == 2)
   }
 }
+
+@Suite("A version whose embedding size changed under the same name")
+struct DimensionChangeTests {
+  @Test("writes of the new size are FAILED_PRECONDITION naming both sizes; nothing is stored; the service keeps running")
+  func refusedAtWrite() async throws {
+    let encoder = FakeEncoder()
+    let node = try UpgradeTests.Node(Fixtures.temporaryFolder("bct-dim"), encoder: encoder)
+    _ = try await node.upsert(0..<5, version: "v1")
+    encoder.redefine("v1", dimension: 5)
+    let error = await Fixtures.rpcError { try await node.upsert(5..<6, version: "v1") }
+    #expect(error?.code == .failedPrecondition)
+    #expect(error?.message.contains("now embeds in 5 dimensions, but the index holds v1 vectors of 6") == true, "\(String(describing: error))")
+    #expect(node.store.read { $0.documents.count } == 5)
+  }
+
+  @Test("a log holding vectors of two sizes for one version (written before writes were checked) replays without trapping and reports it")
+  func replayDoesNotTrap() throws {
+    let dir = Fixtures.temporaryFolder("bct-dim-replay")
+    do {
+      let store = try DocumentStore(directory: dir, policy: .always, logger: UpgradeTests.logger)
+      try store.commit(.upsert([StoredDocument(id: "a", metadata: [:], inputShape: [], input: [], version: "v1", vector: [1, 0, 0])]))
+      try store.commit(.upsert([StoredDocument(id: "b", metadata: [:], inputShape: [], input: [], version: "v1", vector: [1, 0])]))
+    }
+    for snapshot in [false, true] {
+      let store = try DocumentStore(directory: dir, policy: .always, logger: UpgradeTests.logger)
+      #expect(store.recoveryProblems.contains { $0.contains("document b") && $0.contains("left out") } || snapshot)
+      #expect(store.read { $0.document("a") != nil && $0.index.count == 1 })
+      if snapshot { try store.snapshot() }
+    }
+  }
+}
