@@ -14,6 +14,8 @@ public struct RetrievalLimits: Sendable {
   public var embedBatch = 256
   /// Largest request tensor payload in bytes.
   public var maxMessageBytes = 64 << 20
+  /// Largest Search reply: ids, metadata and per-hit fields of every hit, in bytes.
+  public var maxReplyBytes = 64 << 20
 
   /// The defaults.
   public init() {}

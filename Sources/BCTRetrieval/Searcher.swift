@@ -98,7 +98,16 @@ public struct Searcher: Sendable {
       }
       let hits = state.index.search(queries, k: k, versions: present)
       var metadata: [String: [String: String]] = [:]
-      for hit in hits.joined() { metadata[hit.scored.id] = state.documents[hit.scored.id]?.metadata ?? [:] }
+      var replyBytes = 0
+      for hit in hits.joined() {
+        let fields = state.documents[hit.scored.id]?.metadata ?? [:]
+        metadata[hit.scored.id] = fields
+        // Each hit carries its id, version, score and metadata (map entries cost a few bytes of framing each).
+        replyBytes += hit.scored.id.utf8.count + hit.version.utf8.count + 16 + fields.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 }
+      }
+      guard replyBytes <= limits.maxReplyBytes else {
+        throw RPCError(code: .resourceExhausted, message: "the reply would hold \(hits.joined().count) hits (\(queries.rows) queries x k = \(k)) taking about \(replyBytes) bytes with their metadata, over the maximum of \(limits.maxReplyBytes); lower k or send fewer queries per Search")
+      }
       return (present, hits, metadata)
     }
     var response = Bct_V1_SearchResponse()

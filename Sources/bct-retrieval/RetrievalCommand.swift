@@ -49,6 +49,9 @@ struct RetrievalCommand: AsyncParsableCommand {
   @Option(help: "Seconds a switched shadow upgrade keeps the previous embeddings (rollback possible) before dropping them; a Backfill request may set its own. Env BCT_SHADOW_GRACE.")
   var shadowGrace: Double = EnvironmentDefault.double("BCT_SHADOW_GRACE", 86_400)
 
+  @Option(help: "Largest Search reply in bytes (hits with their ids and metadata); larger ones are RESOURCE_EXHAUSTED. Env BCT_MAX_REPLY_BYTES.")
+  var maxReplyBytes: Int = EnvironmentDefault.int("BCT_MAX_REPLY_BYTES", 64 << 20)
+
   @Option(help: "Logged changes that trigger a snapshot. Env BCT_SNAPSHOT_CHANGES.")
   var snapshotChanges: Int = EnvironmentDefault.int("BCT_SNAPSHOT_CHANGES", 1000)
 
@@ -109,7 +112,7 @@ struct RetrievalCommand: AsyncParsableCommand {
       throw ValidationError("--fsync must be always, interval or never; got \(fsync)")
     }
     for (flag, value) in [("--max-upsert", maxUpsert), ("--max-queries", maxQueries), ("--max-k", maxK),
-                          ("--embed-batch", embedBatch), ("--encoder-attempts", encoderAttempts), ("--snapshot-changes", snapshotChanges)]
+                          ("--embed-batch", embedBatch), ("--max-reply-bytes", maxReplyBytes), ("--encoder-attempts", encoderAttempts), ("--snapshot-changes", snapshotChanges)]
     where value < 1 {
       throw ValidationError("\(flag) must be at least 1; got \(value)")
     }
@@ -144,6 +147,7 @@ struct RetrievalCommand: AsyncParsableCommand {
     limits.maxK = maxK
     limits.embedBatch = embedBatch
     limits.maxMessageBytes = server.maxMessageBytes
+    limits.maxReplyBytes = maxReplyBytes
     let service = RetrievalService(
       store: store, encoder: gateway, backfiller: backfiller, limits: limits, metrics: metrics)
     health.set(.serving, for: "bct.v1.Retrieval")

@@ -419,3 +419,29 @@ struct DimensionChangeTests {
     }
   }
 }
+
+@Suite("Search reply size")
+struct ReplyCapTests {
+  @Test("a reply whose hits and metadata exceed the cap is RESOURCE_EXHAUSTED with the numbers; a smaller k passes")
+  func cap() async throws {
+    let encoder = FakeEncoder()
+    let node = try UpgradeTests.Node(Fixtures.temporaryFolder("bct-reply"), encoder: encoder)
+    var request = Bct_V1_UpsertRequest()
+    request.modelVersion = "v1"
+    request.documents = (0..<50).map { i in
+      Bct_V1_Document(id: "d\(i)", metadata: ["blob": String(repeating: "x", count: 1000)], inputs: Matrix(rows: 1, columns: 8, values: FakeEncoder.input(i)), row: 0, shape: [8])
+    }
+    _ = try await node.intake.upsert(request, deadline: nil)
+    var limits = RetrievalLimits()
+    limits.maxReplyBytes = 20_000
+    let searcher = Searcher(store: node.store, encoder: encoder, limits: limits)
+    var search = Bct_V1_SearchRequest()
+    search.inputs = Bct_V1_Tensor(batch: UpgradeTests.inputs(0..<4), rowShape: [8])
+    search.k = 10
+    let error = await Fixtures.rpcError { try await searcher.search(search, deadline: nil) }
+    #expect(error?.code == .resourceExhausted)
+    #expect(error?.message.contains("40 hits (4 queries x k = 10)") == true && error?.message.contains("maximum of 20000") == true, "\(String(describing: error))")
+    search.k = 4
+    #expect(try await searcher.search(search, deadline: nil).results.count == 4)
+  }
+}
