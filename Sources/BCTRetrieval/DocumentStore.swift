@@ -15,8 +15,11 @@ public final class DocumentStore: Sendable {
   }
 
   private let log: DurableLog
-  private let state: Mutex<State>
+  private let state: ReadWriteLock<State>
+  /// Held by one writer from its decision to its applied change (readers go on).
   private let writer = Mutex(())
+  /// One snapshot at a time.
+  private let snapshotting = Mutex(())
   private let logger: Logger
 
   /// What recovery reported at startup (torn tails, unreadable snapshots).
@@ -45,7 +48,7 @@ public final class DocumentStore: Sendable {
     }
     problems += restored.collection.problems
     try log.open(after: restored.sequence)
-    state = Mutex(restored)
+    state = ReadWriteLock(restored)
     recoveryProblems = problems
     for problem in problems { logger.error("recovery", metadata: ["problem": "\(problem)"]) }
     logger.info("restored collection", metadata: [
@@ -67,8 +70,8 @@ public final class DocumentStore: Sendable {
   @discardableResult
   public func commit(deciding decide: (CollectionState) throws -> [Mutation]) throws -> UInt64 {
     try writer.withLock { _ in
-      let mutations = try state.withLock { try decide($0.collection) }
-      var sequence = state.withLock { $0.sequence }
+      let mutations = try state.read { try decide($0.collection) }
+      var sequence = state.read { $0.sequence }
       for mutation in mutations {
         sequence += 1
         do {
@@ -77,7 +80,7 @@ public final class DocumentStore: Sendable {
           logger.error("write-ahead log append failed", metadata: ["sequence": "\(sequence)", "error": "\(error)"])
           throw RPCError(code: .unavailable, message: "the change could not be written to the write-ahead log (\(error)); it was not stored")
         }
-        state.withLock { state in
+        state.write { state in
           state.collection.apply(mutation)
           state.sequence = sequence
           state.changesSinceSnapshot += 1
@@ -89,21 +92,29 @@ public final class DocumentStore: Sendable {
 
   /// Reads the collection under the lock (searches, stats).
   public func read<Result>(_ body: (CollectionState) throws -> Result) rethrows -> Result {
-    try state.withLock { try body($0.collection) }
+    try state.read { try body($0.collection) }
   }
 
   /// The sequence number of the last applied change.
-  public var sequence: UInt64 { state.withLock { $0.sequence } }
+  public var sequence: UInt64 { state.read { $0.sequence } }
 
   /// Changes since the last snapshot.
-  public var changesSinceSnapshot: Int { state.withLock { $0.changesSinceSnapshot } }
+  public var changesSinceSnapshot: Int { state.read { $0.changesSinceSnapshot } }
 
   /// Writes a snapshot of everything committed and starts a fresh log segment.
+  /// Writers wait only while the collection is copied (copy-on-write, cheap) and
+  /// the segment rotates; the encoding and the file write run beside searches
+  /// and writes. A change applied meanwhile copies the buffers it touches once.
   public func snapshot() throws {
-    try writer.withLock { _ in
-      let (payload, sequence) = state.withLock { ($0.collection.encoded(), $0.sequence) }
+    try snapshotting.withLock { _ in
+      let (copy, sequence, changes) = try writer.withLock { _ in
+        let (collection, sequence, changes) = state.read { ($0.collection, $0.sequence, $0.changesSinceSnapshot) }
+        try log.rotate(after: sequence)
+        return (collection, sequence, changes)
+      }
+      let payload = copy.encoded()
       try log.writeSnapshot(sequence: sequence, payload: payload)
-      state.withLock { $0.changesSinceSnapshot = 0 }
+      state.write { $0.changesSinceSnapshot -= changes }
       logger.info("snapshot written", metadata: ["sequence": "\(sequence)", "bytes": "\(payload.count)"])
     }
   }

@@ -225,9 +225,35 @@ public final class DurableLog: Sendable {
     state.lastSync = .now
   }
 
-  /// Writes a snapshot of everything up to `sequence` atomically, starts a new log
-  /// segment after it, and deletes files no recovery needs any more.
+  /// Starts a new log segment for the records after `sequence`, the last one a
+  /// snapshot about to be written will hold. Cheap: the snapshot itself can then
+  /// be encoded and written (`writeSnapshot`) while appends continue.
+  public func rotate(after sequence: UInt64) throws {
+    try state.withLock { state in
+      let next = try openSegment(startingAfter: sequence)
+      // Everything in the old segment is flushed by the next fsync of the policy or the snapshot.
+      if state.descriptor >= 0 {
+        if state.dirty, let failure = Self.fsyncFailure(operations, state.descriptor) { state.failure = failure }
+        close(state.descriptor)
+      }
+      state.descriptor = next
+      state.segmentStart = sequence
+      state.size = lseek(next, 0, SEEK_END)
+      state.dirty = false
+    }
+  }
+
+  private static func fsyncFailure(_ operations: FileOperations, _ fd: Int32) -> String? {
+    operations.fsync(fd) == 0 ? nil : "fsync failed (\(String(cString: strerror(errno))))"
+  }
+
+  /// Writes a snapshot of everything up to `sequence` atomically (after
+  /// `rotate(after: sequence)`), then deletes files no recovery needs any more.
   public func writeSnapshot(sequence: UInt64, payload: [UInt8]) throws {
+    // Pruning after this snapshot relies on no record after `sequence` sitting in an older segment.
+    guard state.withLock({ $0.segmentStart }) == sequence else {
+      throw StorageError("a snapshot at \(sequence) needs rotate(after: \(sequence)) first")
+    }
     var file = BinaryWriter()
     file.append(Self.snapshotMagic)
     file.write(sequence)
@@ -248,14 +274,6 @@ public final class DurableLog: Sendable {
     }
     guard rename(temporary.path, final.path) == 0 else { throw StorageError("cannot rename the snapshot: \(String(cString: strerror(errno)))") }
     try syncDirectory()
-    try state.withLock { state in
-      // Everything in the old segment is in the snapshot, which is on disk now.
-      if state.descriptor >= 0 { close(state.descriptor) }
-      state.descriptor = try openSegment(startingAfter: sequence)
-      state.segmentStart = sequence
-      state.size = lseek(state.descriptor, 0, SEEK_END)
-      state.dirty = false
-    }
     try pruneFiles()
   }
 

@@ -16,7 +16,7 @@ struct DurableLogTests {
     try log.open(after: recovered.lastSequence)
     for i in records {
       try log.append(sequence: UInt64(i), payload: payload(i))
-      if i == snapshotAt { try log.writeSnapshot(sequence: UInt64(i), payload: Array("state@\(i)".utf8)) }
+      if i == snapshotAt { try log.rotate(after: UInt64(i)); try log.writeSnapshot(sequence: UInt64(i), payload: Array("state@\(i)".utf8)) }
     }
   }
 
