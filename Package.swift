@@ -197,10 +197,20 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
+    /// A structure-aware fuzzer of both services: requests generated from the
+    /// schema's descriptors, sent raw, failures reported with their seed.
+    .target(
+      name: "BCTFuzzing",
+      dependencies: [
+        "BCTNumerics", "BCTProto", "BCTProtoC",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+      ]
+    ),
     .executableTarget(
       name: "bct-bench",
       dependencies: [
-        "BCTClient", "BCTData", "BCTIndex", "BCTModelRepository", "BCTNumerics", "BCTProto",
+        "BCTClient", "BCTData", "BCTFuzzing", "BCTIndex", "BCTModelRepository", "BCTNumerics", "BCTProto",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
@@ -267,7 +277,7 @@ let package = Package(
     .testTarget(
       name: "BCTRetrievalTests",
       dependencies: [
-        "BCTRetrieval", "BCTClient", "BCTData", "BCTEvaluation", "BCTIndex", "BCTModelRepository", "BCTNumerics",
+        "BCTRetrieval", "BCTClient", "BCTData", "BCTEvaluation", "BCTFuzzing", "BCTIndex", "BCTModelRepository", "BCTNumerics",
         "BCTProcess", "BCTProto", "BCTTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -19,4 +19,8 @@ size_t bct_c_pack_search_response(uint8_t **out);
 size_t bct_c_pack_list_models_response(uint8_t **out);
 size_t bct_c_pack_backfill_progress(uint8_t **out);
 
+/* The descriptor of a request message by full name (e.g. "bct.v1.UpsertRequest"),
+ * or NULL; see descriptors.c. */
+const ProtobufCMessageDescriptor *bct_c_message_descriptor(const char *full_name);
+
 #endif
