@@ -207,6 +207,12 @@ let package = Package(
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
       ]
     ),
+    /// libFuzzer targets of the pure decoders (`scripts/fuzz-decoders.sh`); built
+    /// normally, a replayer of corpus and regression inputs.
+    .executableTarget(
+      name: "bct-fuzz-decoders",
+      dependencies: ["BCTData", "BCTModelRepository", "BCTProto", "BCTRetrieval", "BCTServing"]
+    ),
     .executableTarget(
       name: "bct-bench",
       dependencies: [

@@ -36,4 +36,12 @@ struct FuzzProcessTests {
     #expect(report.codes["ok", default: 0] > 0 && report.codes.count >= 3, "the generator reaches valid and invalid requests alike")
     #expect(await retrieval.terminate() == 0)
   }
+
+  @Test("the decoder corpus and every regression input replay through the decoders without a trap")
+  func decoderCorpus() async throws {
+    let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("FuzzCorpus")
+    let result = try await Fixtures.command([corpus.path], executable: "bct-fuzz-decoders")
+    #expect(result.status == 0, "\(result.error)")
+    #expect(result.output.contains("replayed") && !result.output.contains("replayed 0 "), "\(result.output)")
+  }
 }

@@ -4,6 +4,9 @@ import BCTProcess
 import BCTProto
 import BCTTestSupport
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import GRPCCore
 import Testing
 
@@ -162,6 +165,28 @@ struct UpgradeProcessTests {
       }, encoderPort: encoder.port)
     }
     #expect(sawFilling && switched)
+    #expect(await retrieval.terminate() == 0)
+  }
+
+  @Test("client-chosen version strings never become metric labels: rejected requests are counted under \"unknown\"")
+  func metricsLabelsAreBounded() async throws {
+    let encoder = try await Fixtures.startEncoder(Self.repository)
+    defer { Task { await encoder.kill9() } }
+    let retrieval = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-labels"))
+    try await RetrievalProcessTests.withClients(retrieval.port, { client, _ in
+      try await Self.index(client, count: 10)
+      for i in 0..<20 {
+        _ = await Fixtures.rpcError { try await Self.search(client, version: "evil-\(i)-\(UUID().uuidString)") }
+        var upsert = RetrievalProcessTests.upsertRequest(0..<1, version: "bogus-\(i)")
+        upsert.documents[0].id = "x\(i)"
+        _ = await Fixtures.rpcError { try await client.upsert(upsert) }
+      }
+      _ = try await Self.search(client, version: "v2")
+    }, encoderPort: encoder.port)
+    let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(retrieval.metricsPort!)/metrics")!)
+    let metrics = String(decoding: data, as: UTF8.self)
+    #expect(!metrics.contains("evil-") && !metrics.contains("bogus-"))
+    #expect(metrics.contains("version=\"unknown\"") && metrics.contains("version=\"v2\""), "\(metrics.prefix(2000))")
     #expect(await retrieval.terminate() == 0)
   }
 }

@@ -496,3 +496,20 @@ struct ConcurrencyTests {
     #expect(restored == final)
   }
 }
+
+@Suite("Version decisions against concurrent writes")
+struct VersionRaceTests {
+  @Test("two first upserts of different lineages: the one that commits second decides again and is refused")
+  func racingFirstUpserts() async throws {
+    let encoder = FakeEncoder()
+    let node = try UpgradeTests.Node(Fixtures.temporaryFolder("bct-first"), encoder: encoder)
+    encoder.hold("v1")
+    let first = Task { try await node.upsert(0..<3, version: "v1") }
+    try await UpgradeTests.eventually("the v1 upsert to reach the encoder") { encoder.calls("v1") == 1 }
+    _ = try await node.upsert(10..<13, version: "w1")
+    encoder.release("v1")
+    let error = await Fixtures.rpcError { try await first.value }
+    #expect(error?.code == .failedPrecondition, "\(String(describing: error))")
+    #expect(node.store.read { $0.index.versions == ["w1"] && $0.documentVersion == "w1" && $0.documents.count == 3 })
+  }
+}
