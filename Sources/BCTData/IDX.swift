@@ -33,8 +33,9 @@ public enum IDX {
       shape.append(size)
       count = count.multipliedReportingOverflow(by: size).overflow ? Int.max : count * size
     }
-    let expected = headerSize + count * elementSize
-    guard count != Int.max, bytes.count == expected else {
+    let (payload, overflow) = count.multipliedReportingOverflow(by: elementSize)
+    let expected = count == Int.max || overflow || payload > Int.max - headerSize ? Int.max : headerSize + payload
+    guard expected != Int.max, bytes.count == expected else {
       throw DataError(path: path, "IDX shape \(shape) needs \(expected) bytes, file has \(bytes.count) (truncated or trailing data)")
     }
     var values = [Float](repeating: 0, count: count)

@@ -46,10 +46,9 @@ public enum NPY {
     guard let (size, convert) = converter(for: descr) else {
       throw DataError(path: path, ".npy dtype '\(descr)' is not supported; expected one of <f4 <f8 |u1 |i1 <i2 <i4 <i8 <u2 <u4 (little-endian)")
     }
-    let count = shape.reduce(1, *)
     let dataStart = headerStart + headerLength
-    guard bytes.count - dataStart == count * size else {
-      throw DataError(path: path, ".npy shape \(shape) of '\(descr)' needs \(count * size) data bytes, file has \(bytes.count - dataStart)")
+    guard let count = checkedProduct(shape), let dataBytes = checkedProduct([count, size]), bytes.count - dataStart == dataBytes else {
+      throw DataError(path: path, ".npy shape \(shape) of '\(descr)' needs \(checkedProduct(shape + [size]).map(String.init) ?? "more than Int.max") data bytes, file has \(bytes.count - dataStart)")
     }
     var values = [Float](repeating: 0, count: count)
     bytes.withUnsafeBufferPointer { raw in
@@ -131,4 +130,16 @@ extension String {
   fileprivate func trimmed(_ characters: String) -> String {
     trimmingCharacters(in: CharacterSet(charactersIn: characters))
   }
+}
+
+/// The product of `factors` (all non-negative), or nil when it overflows or a factor is negative.
+func checkedProduct(_ factors: [Int]) -> Int? {
+  var product = 1
+  for factor in factors {
+    guard factor >= 0 else { return nil }
+    let (next, overflow) = product.multipliedReportingOverflow(by: factor)
+    if overflow { return nil }
+    product = next
+  }
+  return product
 }

@@ -79,8 +79,10 @@ public enum Safetensors {
       guard dtype == "F32" else {
         throw FormatError(description: "tensor \"\(name)\" is \(dtype); only F32 is supported (export with tensor.float())")
       }
-      let count = shape.reduce(1, *)
-      guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[1] <= dataSize,
+      let count = shape.reduce(into: Int?(1)) { product, d in
+        product = product.flatMap { p in d < 0 ? nil : p.multipliedReportingOverflow(by: d).overflow ? nil : p * d }
+      }
+      guard let count, count <= Int.max / 4, offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= dataSize,
             offsets[1] - offsets[0] == count * 4 else {
         throw FormatError(description: "tensor \"\(name)\" of shape \(shape) has byte range \(offsets), outside the \(dataSize)-byte data or of the wrong size")
       }

@@ -54,10 +54,10 @@ extension Mutation {
     guard let kind = Kind(rawValue: try r.read(UInt8.self)) else { throw StorageError("unknown record kind") }
     switch kind {
     case .legacyUpsert, .upsert:
-      let count = Int(try r.read(UInt32.self))
+      let count = try r.readCount(elementBytes: StoredDocument.minimumEncodedBytes)
       return .upsert(try (0..<count).map { _ in try StoredDocument.decode(from: &r, withCounterpart: kind == .upsert) })
     case .delete:
-      let count = Int(try r.read(UInt32.self))
+      let count = try r.readCount(elementBytes: 4)
       return .delete(try (0..<count).map { _ in try r.readString() })
     case .reembed:
       return .reembed(try Reembedded.decodeAll(from: &r))
@@ -92,7 +92,7 @@ extension Mutation.Reembedded {
   }
 
   static func decodeAll(from r: inout BinaryReader) throws -> [Self] {
-    let count = Int(try r.read(UInt32.self))
+    let count = try r.readCount(elementBytes: 12)
     return try (0..<count).map { _ in Self(id: try r.readString(), version: try r.readString(), vector: try r.readFloats()) }
   }
 }
@@ -133,7 +133,7 @@ extension ShadowUpgrade {
   static func decode(from r: inout BinaryReader) throws -> ShadowUpgrade? {
     guard try r.read(UInt8.self) == 1 else { return nil }
     let target = try r.readString()
-    let previous = try (0..<Int(try r.read(UInt32.self))).map { _ in try r.readString() }
+    let previous = try (0..<(try r.readCount(elementBytes: 4))).map { _ in try r.readString() }
     let documentVersion = try r.readString()
     let grace = Double(bitPattern: try r.read(UInt64.self))
     let reason = try r.readString()
@@ -144,6 +144,9 @@ extension ShadowUpgrade {
 }
 
 extension StoredDocument {
+  /// Bytes of the smallest encoded document (empty id, metadata, shape, input, version, vector).
+  static let minimumEncodedBytes = 24
+
   func encode(into w: inout BinaryWriter) {
     w.write(id)
     w.write(metadata)
@@ -198,7 +201,7 @@ extension CollectionState {
     let version = try r.readString()
     let plan = try BackfillPlan.decode(from: &r, withMode: current)
     let upgrade = current ? try ShadowUpgrade.decode(from: &r) : nil
-    let count = Int(try r.read(UInt32.self))
+    let count = try r.readCount(elementBytes: StoredDocument.minimumEncodedBytes)
     var docs: [StoredDocument] = []
     docs.reserveCapacity(count)
     for _ in 0..<count { docs.append(try StoredDocument.decode(from: &r, withCounterpart: current)) }

@@ -71,6 +71,17 @@ public struct BinaryReader {
     return value
   }
 
+  /// Reads a count prefix of elements that take at least `elementBytes` each,
+  /// refusing a count the remaining bytes cannot hold (so a corrupt count never
+  /// makes a reader allocate or loop for elements that are not there).
+  public mutating func readCount(elementBytes: Int) throws -> Int {
+    let count = Int(try read(UInt32.self))
+    guard count <= remaining / max(1, elementBytes) else {
+      throw StorageError("a count of \(count) at offset \(offset) exceeds what the \(remaining) remaining bytes can hold")
+    }
+    return count
+  }
+
   /// Reads a length-prefixed UTF-8 string.
   public mutating func readString() throws -> String {
     let count = Int(try read(UInt32.self))
@@ -100,7 +111,7 @@ public struct BinaryReader {
 
   /// Reads a string map.
   public mutating func readMap() throws -> [String: String] {
-    let count = Int(try read(UInt32.self))
+    let count = try readCount(elementBytes: 8)
     var map: [String: String] = [:]
     for _ in 0..<count { map[try readString()] = try readString() }
     return map

@@ -38,9 +38,10 @@ enum DecoderFuzz {
 }
 
 #if FUZZING
+/// libFuzzer's entry point; libFuzzer supplies `main` (the script links it by hand).
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-  DecoderFuzz.run(Array(UnsafeBufferPointer(start: data, count: size)))
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+  DecoderFuzz.run(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
   return 0
 }
 #else
