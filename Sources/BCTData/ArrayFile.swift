@@ -6,7 +6,7 @@ public struct ArrayFile: Sendable, Equatable {
   public let values: [Float]
 
   public init(shape: [Int], values: [Float]) {
-    precondition(shape.reduce(1, *) == values.count, "shape \(shape) does not match \(values.count) values")
+    precondition(checkedProduct(shape) == values.count, "shape \(shape) does not match \(values.count) values")
     self.shape = shape
     self.values = values
   }

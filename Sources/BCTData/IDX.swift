@@ -25,17 +25,15 @@ public enum IDX {
     guard bytes.count >= headerSize else {
       throw DataError(path: path, "truncated IDX header: need \(headerSize) bytes for rank \(rank), file has \(bytes.count)")
     }
-    var shape: [Int] = []
-    var count = 1
-    for d in 0..<rank {
+    let shape = (0..<rank).map { d in
       let o = 4 + 4 * d
-      let size = Int(bytes[o]) << 24 | Int(bytes[o + 1]) << 16 | Int(bytes[o + 2]) << 8 | Int(bytes[o + 3])
-      shape.append(size)
-      count = count.multipliedReportingOverflow(by: size).overflow ? Int.max : count * size
+      return Int(bytes[o]) << 24 | Int(bytes[o + 1]) << 16 | Int(bytes[o + 2]) << 8 | Int(bytes[o + 3])
     }
-    let (payload, overflow) = count.multipliedReportingOverflow(by: elementSize)
-    let expected = count == Int.max || overflow || payload > Int.max - headerSize ? Int.max : headerSize + payload
-    guard expected != Int.max, bytes.count == expected else {
+    // Every partial product must fit: a zero dimension after an overflowing one does not make it fit.
+    let count = checkedProduct(shape) ?? Int.max
+    let payload = checkedProduct([count, elementSize]) ?? Int.max
+    let expected = payload > Int.max - headerSize ? Int.max : headerSize + payload
+    guard count != Int.max, expected != Int.max, bytes.count == expected else {
       throw DataError(path: path, "IDX shape \(shape) needs \(expected) bytes, file has \(bytes.count) (truncated or trailing data)")
     }
     var values = [Float](repeating: 0, count: count)
