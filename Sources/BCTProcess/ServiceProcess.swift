@@ -57,6 +57,11 @@ public final class ServiceProcess: Sendable {
       }
       try await Task.sleep(for: .milliseconds(20))
     }
+    // The metrics listener starts beside the gRPC one: when it was asked for, wait for its line too.
+    let wantsMetrics = !arguments.contains("--no-metrics") && arguments.firstIndex(of: "--metrics-port").map { arguments.indices.contains($0 + 1) && arguments[$0 + 1] != "-1" } == true
+    while wantsMetrics && output.port(after: "\(name) metrics on ") == nil && process.isRunning && clock.now < deadline {
+      try await Task.sleep(for: .milliseconds(20))
+    }
     self.name = name
     self.port = port!
     self.metricsPort = output.port(after: "\(name) metrics on ")

@@ -315,6 +315,10 @@ public final class Backfiller: Service, Sendable {
         }
       } catch is CancellationError {
         return
+      } catch where Task.isCancelled || Task.isShuttingDownGracefully {
+        // The encoder call was cut by shutdown: the plan stays in the log and resumes on restart.
+        status.withLock { $0.state = .stopped; $0.message = "stopped by shutdown; resumes on restart" }
+        return
       } catch let error as RPCError where error.code == .unavailable || error.code == .deadlineExceeded {
         status.withLock { $0.message = "waiting for the encoder: \(error.message)" }
         logger.warning("backfill waiting for the encoder", metadata: ["error": "\(error.message)"])

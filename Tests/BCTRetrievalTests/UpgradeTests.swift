@@ -63,8 +63,16 @@ struct UpgradeTests {
     /// Runs the backfiller while `body` runs.
     func running<R: Sendable>(_ body: () async throws -> R) async throws -> R {
       let task = Task { try await backfiller.run() }
-      defer { task.cancel() }
-      return try await body()
+      do {
+        let result = try await body()
+        task.cancel()
+        _ = await task.result
+        return result
+      } catch {
+        task.cancel()
+        _ = await task.result
+        throw error
+      }
     }
   }
 
@@ -205,7 +213,7 @@ struct UpgradeTests {
       if snapshot { try node.store.snapshot() }
       return node.store.read { state in
         (state.documents.keys.sorted().map { id in
-          let doc = state.document(id)!
+          guard let doc = state.document(id) else { return "\(id): no searched vector" }
           return "\(id):\(doc.version):\(doc.vector.first ?? 0):\(doc.counterpart?.version ?? "-"):\(doc.counterpart?.vector.first ?? 0)"
         }, state.shadow)
       }
@@ -213,7 +221,7 @@ struct UpgradeTests {
     func current(_ node: Node) -> (state: [String], shadow: ShadowUpgrade?) {
       node.store.read { state in
         (state.documents.keys.sorted().map { id in
-          let doc = state.document(id)!
+          guard let doc = state.document(id) else { return "\(id): no searched vector" }
           return "\(id):\(doc.version):\(doc.vector.first ?? 0):\(doc.counterpart?.version ?? "-"):\(doc.counterpart?.vector.first ?? 0)"
         }, state.shadow)
       }
