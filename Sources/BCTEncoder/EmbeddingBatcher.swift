@@ -42,6 +42,9 @@ public final class EmbeddingBatcher: Service, Sendable {
     var queue: [Job] = []
     var queuedRows = 0
     var closed = false
+    /// Whether the queue was empty when the last forward pass was taken: no
+    /// burst is under way, so a lone request need not wait for company.
+    var idle = true
   }
 
   /// The limits in force.
@@ -110,15 +113,21 @@ public final class EmbeddingBatcher: Service, Sendable {
   }
 
   /// Takes the next batch: the oldest job's model, after waiting up to `maxWait`
-  /// from that job's arrival unless the batch is already full or shutting down.
+  /// from that job's arrival for others to join — unless the batch is already
+  /// full, the service is shutting down, or the request came alone to an idle
+  /// batcher (nothing else queued, none left over from the last pass): then it
+  /// runs at once, and batch-1 latency carries no wait window.
   private func nextBatch() async -> [Job]? {
-    let pending = state.withLock { state -> (rows: Int, since: ContinuousClock.Instant, closed: Bool)? in
-      guard let first = state.queue.first else { return nil }
+    let pending = state.withLock { state -> (rows: Int, since: ContinuousClock.Instant, closed: Bool, alone: Bool)? in
+      guard let first = state.queue.first else {
+        state.idle = true
+        return nil
+      }
       let rows = state.queue.lazy.filter { $0.model.generation == first.model.generation }.reduce(0) { $0 + $1.inputs.rows }
-      return (rows, first.enqueued, state.closed)
+      return (rows, first.enqueued, state.closed, state.idle && state.queue.count == 1)
     }
     guard let pending else { return nil }
-    if pending.rows < limits.maxBatch && !pending.closed {
+    if pending.rows < limits.maxBatch && !pending.closed && !pending.alone {
       let deadline = pending.since + limits.maxWait
       if deadline > .now { try? await Task.sleep(until: deadline, clock: .continuous) }
     }
@@ -137,6 +146,8 @@ public final class EmbeddingBatcher: Service, Sendable {
       }
       state.queue = rest
       state.queuedRows -= rows
+      // Jobs left behind, or arriving during this pass, mean a burst: the next batch waits to fill.
+      state.idle = false
       return taken
     }
   }

@@ -49,6 +49,18 @@ struct EmbeddingBatcherTests {
     #expect(text.contains(#"bct_encoder_embedded_rows_total{version="v1"} 15"#))
   }
 
+  @Test("a lone request to an idle batcher runs at once, not after the wait window")
+  func loneRequestDoesNotWait() async throws {
+    let model = TinyRepository.served(try TinyRepository.version("v1", createdAt: "x"), generation: 1)
+    try await Self.withBatcher(.init(maxBatch: 64, maxWait: .seconds(2), maxQueuedRows: 256)) { batcher in
+      for request in 0..<3 {
+        let started = ContinuousClock.now
+        _ = try await batcher.embed(Self.inputs(rows: 1, seed: Float(request)), with: model)
+        #expect(ContinuousClock.now - started < .milliseconds(500), "request \(request) waited for company")
+      }
+    }
+  }
+
   @Test("a full queue refuses at once with RESOURCE_EXHAUSTED; an oversized batch too")
   func bounded() async throws {
     let model = TinyRepository.served(try TinyRepository.version("v1", createdAt: "x"), generation: 1)
