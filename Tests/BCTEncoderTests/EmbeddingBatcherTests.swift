@@ -52,11 +52,12 @@ struct EmbeddingBatcherTests {
   @Test("a lone request to an idle batcher runs at once, not after the wait window")
   func loneRequestDoesNotWait() async throws {
     let model = TinyRepository.served(try TinyRepository.version("v1", createdAt: "x"), generation: 1)
-    try await Self.withBatcher(.init(maxBatch: 64, maxWait: .seconds(2), maxQueuedRows: 256)) { batcher in
+    try await Self.withBatcher(.init(maxBatch: 64, maxWait: .seconds(60), maxQueuedRows: 256)) { batcher in
       for request in 0..<3 {
         let started = ContinuousClock.now
         _ = try await batcher.embed(Self.inputs(rows: 1, seed: Float(request)), with: model)
-        #expect(ContinuousClock.now - started < .milliseconds(500), "request \(request) waited for company")
+        // A 60 s window: anything well under it ran at once, even on a loaded CI machine.
+        #expect(ContinuousClock.now - started < .seconds(20), "request \(request) waited for company")
       }
     }
   }
