@@ -28,6 +28,9 @@ extension Matrix {
     return out
   }
 
+  /// Row `r` as an array.
+  public func row(_ r: Int) -> [Float] { Array(values[(r * columns)..<((r + 1) * columns)]) }
+
   /// Rows `range` as a new matrix.
   public func rows(_ range: Range<Int>) -> Matrix {
     Matrix(rows: range.count, columns: columns,

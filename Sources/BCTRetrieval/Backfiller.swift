@@ -239,7 +239,7 @@ public final class Backfiller: Service, Sendable {
   private func pendingIDs(_ plan: BackfillPlan, in state: CollectionState, skipping skipped: Set<String>) -> [String] {
     if plan.shadow {
       guard let upgrade = state.shadow, !upgrade.switched, upgrade.target == plan.target else { return [] }
-      return state.documents.keys.filter { state.index.version(of: $0) != nil && state.counterpart.version(of: $0) != plan.target }
+      return state.documents.keys.filter { needs($0, plan, in: state) }
     }
     return state.index.versions.filter { $0 != plan.target }.flatMap { state.index.ids(of: $0) }.filter { !skipped.contains($0) }
   }
@@ -344,7 +344,7 @@ public final class Backfiller: Service, Sendable {
     let inputs = Matrix(rows: same.count, columns: same[0].input.count, values: same.flatMap(\.input))
     let vectors = try await encoder.embed(inputs, rowShape: shape, version: target, deadline: .now + .seconds(60))
     for (r, doc) in same.enumerated() {
-      items.append(.init(id: doc.id, version: target, vector: Array(vectors.values[(r * vectors.columns)..<((r + 1) * vectors.columns)])))
+      items.append(.init(id: doc.id, version: target, vector: vectors.row(r)))
     }
     return items
   }
@@ -356,7 +356,7 @@ public final class Backfiller: Service, Sendable {
       if plan.shadow {
         try store.commit { state in
           guard state.backfill == plan, let upgrade = state.shadow, !upgrade.switched,
-            state.documents.keys.allSatisfy({ state.index.version(of: $0) == nil || state.counterpart.version(of: $0) == plan.target })
+            !state.documents.keys.contains(where: { needs($0, plan, in: state) })
           else { throw CancellationError() }
           return [.switchShadow(at: Date().timeIntervalSince1970)]
         }

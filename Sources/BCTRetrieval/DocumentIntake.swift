@@ -212,7 +212,7 @@ public struct DocumentIntake: Sendable {
       let chunk = docs[start..<min(docs.count, start + limits.embedBatch)]
       let inputs = Matrix(rows: chunk.count, columns: width, values: chunk.flatMap(\.input))
       let vectors = try await encoder.embed(inputs, rowShape: info.inputShape, version: version, deadline: deadline)
-      for r in 0..<vectors.rows { out.append(Array(vectors.values[(r * vectors.columns)..<((r + 1) * vectors.columns)])) }
+      for r in 0..<vectors.rows { out.append(vectors.row(r)) }
     }
     return out
   }

@@ -88,10 +88,10 @@ struct Embed: AsyncParsableCommand {
         try Data(NPY.encode(shape: [embeddings.rows, embeddings.columns], values: embeddings.values)).write(to: URL(fileURLWithPath: out))
         print("wrote \(embeddings.rows) x \(embeddings.columns) embeddings by \(used) to \(out)")
       } else if connection.json {
-        try printJSON(["model_version": used, "first": first, "embeddings": (0..<embeddings.rows).map { Array(embeddings.values[($0 * embeddings.columns)..<(($0 + 1) * embeddings.columns)]) }])
+        try printJSON(["model_version": used, "first": first, "embeddings": (0..<embeddings.rows).map { embeddings.row($0) }])
       } else {
         for r in 0..<embeddings.rows {
-          let row = embeddings.values[(r * embeddings.columns)..<((r + 1) * embeddings.columns)]
+          let row = embeddings.row(r)
           print("\(first + r) \(used) " + row.map { String(format: "%.5f", $0) }.joined(separator: " "))
         }
       }
