@@ -110,6 +110,7 @@ let package = Package(
       dependencies: [
         "BCTNumerics", "BCTProto",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),
@@ -193,7 +194,7 @@ let package = Package(
     .executableTarget(
       name: "bct-encoder",
       dependencies: [
-        "BCTEncoder", "BCTServing",
+        "BCTEncoder", "BCTNumerics", "BCTServing",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -216,7 +217,7 @@ let package = Package(
     .executableTarget(
       name: "bct-bench",
       dependencies: [
-        "BCTClient", "BCTData", "BCTFuzzing", "BCTIndex", "BCTModelRepository", "BCTNumerics", "BCTProto",
+        "BCTClient", "BCTData", "BCTFuzzing", "BCTIndex", "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTProto",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]

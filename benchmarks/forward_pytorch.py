@@ -111,6 +111,9 @@ for version in VERSIONS:
             z = session.run(None, {"x": batch})[0]
             return z / np.linalg.norm(z, axis=1, keepdims=True)
 
+        if version in BCT.get("first_embedding", {}):
+            out.setdefault("max_abs_diff_ort", {})[version] = float(
+                np.abs(ort_embed(xn[:1]).ravel() - np.array(BCT["first_embedding"][version])).max())
         out["onnxruntime"][version] = {
             "1": rate(lambda i: ort_embed(xn[i % 256:i % 256 + 1]), 1),
             "256": rate(lambda i: ort_embed(xn), 256),

@@ -1,5 +1,4 @@
 import BCTNumerics
-import CBLAS
 
 /// Exact inner-product search over vectors stored contiguously (row-major), as
 /// Faiss's `IndexFlatIP`: query batches go through SGEMM in blocks of documents,
@@ -85,8 +84,7 @@ public struct FlatIndex: VectorIndex {
       storage.withUnsafeBufferPointer { docs in
         queries.values.withUnsafeBufferPointer { q in
           scores.withUnsafeMutableBufferPointer { out in
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(d), 1, docs.baseAddress!, Int32(d),
-                        q.baseAddress!, 1, 0, out.baseAddress!, 1)
+            BLAS.gemv(rows: n, columns: d, a: docs.baseAddress!, lda: d, x: q.baseAddress!, y: out.baseAddress!)
           }
         }
       }
@@ -109,9 +107,8 @@ public struct FlatIndex: VectorIndex {
         queries.values.withUnsafeBufferPointer { qs in
           scores.withUnsafeMutableBufferPointer { out in
             // scores[q, rows] = queries[q, d] * docs[start..<start+rows, d]^T
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(q), Int32(rows), Int32(d), 1,
-                        qs.baseAddress!, Int32(d), docs.baseAddress! + start * d, Int32(d), 0,
-                        out.baseAddress!, Int32(rows))
+            BLAS.gemm(m: q, n: rows, k: d, a: qs.baseAddress!, lda: d,
+                      b: docs.baseAddress! + start * d, ldb: d, .transposed, c: out.baseAddress!, ldc: rows)
           }
         }
       }

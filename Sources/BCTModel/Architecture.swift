@@ -70,12 +70,14 @@ public enum Architecture: Sendable, Equatable {
       var (c, h, w) = (inputShape[0], inputShape[1], inputShape[2])
       for out in channels {
         guard h >= 2, w >= 2 else { throw ModelError("input \(inputShape) is too small for \(channels.count) conv+pool blocks") }
-        layers.append(Conv2D(inChannels: c, outChannels: out, kernel: 3, padding: 1, height: h, width: w))
+        layers.append(Conv2D(
+          inChannels: c, outChannels: out, kernel: 3, padding: 1, height: h, width: w,
+          inputLayout: layers.isEmpty ? .channelsFirst : .channelsLast))
         layers.append(ReLU(width: out * h * w))
         layers.append(MaxPool2D(channels: out, height: h, width: w))
         (c, h, w) = (out, h / 2, w / 2)
       }
-      layers.append(Flatten(width: c * h * w))
+      layers.append(Flatten(channels: c, height: h, width: w))
       layers.append(Linear(inputs: c * h * w, outputs: hidden))
       layers.append(ReLU(width: hidden))
       layers.append(Linear(inputs: hidden, outputs: embeddingDim))

@@ -1,4 +1,5 @@
 import BCTNumerics
+import Synchronization
 
 /// A versioned embedding network: raw inputs in, embeddings out.
 public struct Backbone: Sendable {
@@ -11,7 +12,11 @@ public struct Backbone: Sendable {
   /// Applied to raw inputs before the network.
   public let normalization: InputNormalization
   /// The network and its parameters.
-  public var network: Sequential
+  public var network: Sequential {
+    didSet { prepared = PreparedInference() }
+  }
+  /// `network` prepared for inference, built at first use after each change.
+  private var prepared = PreparedInference()
 
   /// A freshly initialised backbone.
   public init(
@@ -54,18 +59,27 @@ public struct Backbone: Sendable {
   /// Width of one raw input row.
   public var inputWidth: Int { inputShape.reduce(1, *) }
 
-  /// Raw (unnormalised) embeddings of raw inputs, computed in batches of `batchSize` rows.
-  public func embed(_ raw: Matrix, batchSize: Int = 1024) -> Matrix {
+  /// The network prepared for inference (fused steps, reordered weights, reused
+  /// scratch memory); built once per parameter change and shared by copies.
+  public var inference: InferenceNetwork { prepared.network(network, normalization: normalization) }
+
+  /// Raw (unnormalised) embeddings of raw inputs.
+  public func embed(_ raw: Matrix) -> Matrix {
     precondition(raw.columns == inputWidth, "inputs have \(raw.columns) values per row, expected \(inputWidth)")
-    guard raw.rows > batchSize else { return network(normalization.apply(raw)) }
-    var out = Matrix(rows: raw.rows, columns: embeddingDim)
-    var start = 0
-    while start < raw.rows {
-      let end = min(raw.rows, start + batchSize)
-      let part = network(normalization.apply(raw.rows(start..<end)))
-      out.values.replaceSubrange((start * embeddingDim)..<(end * embeddingDim), with: part.values)
-      start = end
+    return inference(raw)
+  }
+}
+
+/// Holds a backbone's `InferenceNetwork` once built.
+private final class PreparedInference: Sendable {
+  private let built = Mutex<InferenceNetwork?>(nil)
+
+  func network(_ network: Sequential, normalization: InputNormalization) -> InferenceNetwork {
+    built.withLock { built in
+      if let built { return built }
+      let prepared = InferenceNetwork(network, normalization: normalization)
+      built = prepared
+      return prepared
     }
-    return out
   }
 }

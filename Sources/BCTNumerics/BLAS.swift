@@ -33,6 +33,19 @@ public enum BLAS {
       beta, c, Int32(ldc))
   }
 
+  /// Matrix-vector product on a row-major buffer: `y = alpha * op(a) * x + beta * y`,
+  /// `a` stored `rows x columns` with row stride `lda`.
+  public static func gemv(
+    rows: Int, columns: Int, alpha: Float = 1,
+    a: UnsafePointer<Float>, lda: Int, _ transpose: Transpose = .none,
+    x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>
+  ) {
+    guard rows > 0, columns > 0 else { return }
+    cblas_sgemv(
+      CblasRowMajor, transpose.cblas, Int32(rows), Int32(columns),
+      alpha, a, Int32(lda), x, 1, beta, y, 1)
+  }
+
   /// Matrix product `c = alpha * op(a) * op(b) + beta * c` on `Matrix` values.
   public static func gemm(
     _ a: Matrix, _ b: Matrix,
@@ -78,4 +91,8 @@ public enum BLAS {
   public static func setThreadCount(_ count: Int) {
     openblas_set_num_threads(Int32(max(1, count)))
   }
+
+  /// OpenBLAS's name for the kernel set it runs (e.g. "Cooperlake", "Haswell"):
+  /// its own pick for the CPU, unless the environment's `OPENBLAS_CORETYPE` names one.
+  public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
 }

@@ -15,15 +15,17 @@ public struct GRPCServerService: Service {
   private let securitySummary: String
   private let onListening: @Sendable (_ host: String, _ port: Int) -> Void
 
-  /// A server for `services` on `host:port` (port 0 picks a free one).
+  /// A server for `services` on `host:port` (port 0 picks a free one), with
+  /// `grpc.health.v1` and gRPC server reflection (v1 and v1alpha) beside them.
   ///
   /// - Parameters:
   ///   - name: The executable's name, used in the "listening" line.
+  ///   - serviceNames: Fully qualified names of `services`, listed by reflection.
   ///   - onListening: Called once bound; the default prints `NAME listening on HOST:PORT`
   ///     to standard output and flushes it, so a parent process can read the port.
   public init(
     name: String, host: String, port: Int, options: ServerOptions, security: SecurityOptions = SecurityOptions(),
-    services: [any RegistrableRPCService],
+    services: [any RegistrableRPCService], serviceNames: [String],
     health: HealthStatusStore, logger: Logger,
     onListening: (@Sendable (_ host: String, _ port: Int) -> Void)? = nil
   ) {
@@ -38,8 +40,17 @@ public struct GRPCServerService: Service {
         config.http2.targetWindowSize = 16 << 20
         config.http2.maxFrameSize = 1 << 20
       })
+    let schema: SchemaIndex
+    do {
+      schema = try SchemaIndex.bundled()
+    } catch {
+      preconditionFailure("the schema compiled into this program does not parse: \(error)")
+    }
+    let reflection = ReflectionService(services: serviceNames + ["grpc.health.v1.Health"], schema: schema)
     self.server = GRPCServer(
-      transport: transport, services: services + [HealthService(store: health)], interceptors: security.interceptors)
+      transport: transport,
+      services: services + [HealthService(store: health), reflection.v1, reflection.v1alpha],
+      interceptors: security.interceptors)
     self.health = health
     self.logger = logger
     self.name = name

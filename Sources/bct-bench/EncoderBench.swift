@@ -1,6 +1,7 @@
 import ArgumentParser
 import BCTClient
 import BCTData
+import BCTModel
 import BCTModelRepository
 import BCTNumerics
 import Foundation
@@ -21,19 +22,41 @@ struct EncoderBench: AsyncParsableCommand {
   func run() async throws {
     let test = try DataSource.fashionMNIST(directory: DataSource.debianFashionMNIST).load(.test)
     let batch256 = test.inputs.rows(0..<256)
-    var result: [String: Any] = ["seconds": seconds, "threads": BLAS.threadCount]
-    var inProcess: [String: Any] = [:]
+    let threads = BLAS.threadCount
+    var result: [String: Any] = [
+      "seconds": seconds, "threads": threads, "blas_core": BLAS.coreName,
+      "blas_coretype_env": ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "",
+      "sgemm_gflops": IndexBench.sgemmGFLOPs(),
+    ]
+    // Two ways to use the cores: OpenBLAS spreads each GEMM (the network runs chunks
+    // one after another), or OpenBLAS runs single-threaded and the network runs
+    // chunks (or, for one row, GEMM slices) on every core. Best of the two is reported.
+    var modes: [String: [String: [String: Double]]] = ["blas_threads": [:], "network_threads": [:]]
     var firstRows: [String: [Float]] = [:]
+    var flops: [String: Int] = [:]
     for version in versions.split(separator: ",").map(String.init) {
       let model = try ModelVersion.load(from: URL(fileURLWithPath: models).appendingPathComponent(version))
       let backbone = model.backbone
+      flops[version] = Self.flopsPerEmbedding(backbone)
       firstRows[version] = backbone.embed(test.inputs.rows(0..<1)).l2NormalizedRows().values
-      var rates: [String: Double] = [:]
-      rates["1"] = measure(rowsPerCall: 1) { i in _ = backbone.embed(test.inputs.rows((i % 256)..<(i % 256 + 1))).l2NormalizedRows() }
-      rates["256"] = measure(rowsPerCall: 256) { _ in _ = backbone.embed(batch256).l2NormalizedRows() }
-      inProcess[version] = rates
+      for (mode, blasThreads) in [("blas_threads", threads), ("network_threads", 1)] {
+        BLAS.setThreadCount(blasThreads)
+        var rates: [String: Double] = [:]
+        rates["1"] = measure(rowsPerCall: 1) { i in _ = backbone.embed(test.inputs.rows((i % 256)..<(i % 256 + 1))).l2NormalizedRows() }
+        rates["256"] = measure(rowsPerCall: 256) { _ in _ = backbone.embed(batch256).l2NormalizedRows() }
+        modes[mode]![version] = rates
+      }
+      BLAS.setThreadCount(threads)
+    }
+    var inProcess: [String: [String: Double]] = [:]
+    for version in flops.keys {
+      for batch in ["1", "256"] {
+        inProcess[version, default: [:]][batch] = modes.values.compactMap { $0[version]?[batch] }.max()
+      }
     }
     result["in_process"] = inProcess
+    result["in_process_modes"] = modes
+    result["flops_per_embedding"] = flops
     result["first_embedding"] = firstRows
     if let encoder {
       let address = try ServiceAddress(parsing: encoder)
@@ -58,9 +81,29 @@ struct EncoderBench: AsyncParsableCommand {
         grpc[version] = rates
       }
       result["grpc"] = grpc
+      // Batch-1 latency budget: a bare unary RPC (ListModels, no forward pass) plus
+      // the forward pass as the encoder runs it (OpenBLAS single-threaded).
+      let bare = try await withConnection(to: address) { connection -> Double in
+        let client = EncoderClient(connection)
+        _ = try await client.listModels()
+        return try await measureAsync(rowsPerCall: 1) { _ in _ = try await client.listModels() }
+      }
+      result["bare_rpc_per_second"] = bare
     }
     let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))
+  }
+
+  /// Floating-point operations of one embedding: 2 per multiply-add of every
+  /// convolution and fully connected layer.
+  static func flopsPerEmbedding(_ backbone: Backbone) -> Int {
+    backbone.network.layers.reduce(0) { total, layer in
+      switch layer {
+      case let conv as Conv2D: return total + 2 * conv.shape.pixels * conv.shape.outChannels * conv.shape.patchSize
+      case let linear as Linear: return total + 2 * linear.inputWidth * linear.outputWidth
+      default: return total
+      }
+    }
   }
 
   /// Rows per second of `body` called repeatedly for `seconds` (after a warm-up call).

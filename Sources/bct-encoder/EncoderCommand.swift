@@ -1,5 +1,6 @@
 import ArgumentParser
 import BCTEncoder
+import BCTNumerics
 import BCTServing
 import Foundation
 import Logging
@@ -44,6 +45,13 @@ struct EncoderCommand: AsyncParsableCommand {
   @Option(help: "Seconds between scans of the repository (0: only on SIGHUP). Env BCT_RELOAD_INTERVAL.")
   var reloadInterval: Double = EnvironmentDefault.double("BCT_RELOAD_INTERVAL", 5)
 
+  @Option(help: """
+    OpenBLAS threads per GEMM. 1 (default): each forward pass spreads its batch over \
+    every core itself, faster for batches; 0 keeps OpenBLAS's own setting \
+    (OPENBLAS_NUM_THREADS). Env BCT_BLAS_THREADS.
+    """)
+  var blasThreads: Int = EnvironmentDefault.int("BCT_BLAS_THREADS", 1)
+
   @Flag(help: "Serve no /metrics endpoint.")
   var noMetrics = false
 
@@ -59,6 +67,7 @@ struct EncoderCommand: AsyncParsableCommand {
     guard maxQueue >= maxBatch else {
       throw ValidationError("--max-queue (\(maxQueue)) must be at least --max-batch (\(maxBatch))")
     }
+    guard blasThreads >= 0 else { throw ValidationError("--blas-threads must be 0 or more; got \(blasThreads)") }
     guard reloadInterval >= 0 else { throw ValidationError("--reload-interval must be 0 or more; got \(reloadInterval)") }
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: models, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -68,6 +77,8 @@ struct EncoderCommand: AsyncParsableCommand {
 
   func run() async throws {
     let logger = server.logger(label: "bct-encoder")
+    if blasThreads > 0 { BLAS.setThreadCount(blasThreads) }
+    logger.info("forward passes: OpenBLAS \(BLAS.coreName) kernels, \(BLAS.threadCount) BLAS thread(s), \(ProcessInfo.processInfo.activeProcessorCount) cores")
     let metrics = ServiceMetrics(service: "encoder")
     let health = HealthStatusStore(services: ["bct.v1.Encoder"])
     let registry = ModelRegistry(directory: URL(fileURLWithPath: models), logger: logger)
@@ -82,7 +93,7 @@ struct EncoderCommand: AsyncParsableCommand {
       name: "bct-encoder", host: host, port: port, options: server, security: security,
       services: [EncoderService(
         registry: registry, batcher: batcher, metrics: metrics, maxMessageBytes: server.maxMessageBytes, logger: logger)],
-      health: health, logger: logger)
+      serviceNames: ["bct.v1.Encoder"], health: health, logger: logger)
     try await ServiceRunner.run(
       name: "bct-encoder", host: host, metricsPort: noMetrics ? -1 : metricsPort, metrics: metrics, server: server,
       background: [watcher, batcher], grpc: grpc, logger: logger)

@@ -154,7 +154,7 @@ struct RetrievalCommand: AsyncParsableCommand {
     health.set(.serving, for: "")
     let grpc = GRPCServerService(
       name: "bct-retrieval", host: host, port: port, options: server, security: security, services: [service],
-      health: health, logger: logger)
+      serviceNames: ["bct.v1.Retrieval"], health: health, logger: logger)
     try await ServiceRunner.run(
       name: "bct-retrieval", host: host, metricsPort: noMetrics ? -1 : metricsPort, metrics: metrics, server: server,
       background: [

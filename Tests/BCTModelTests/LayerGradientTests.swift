@@ -13,6 +13,13 @@ struct LayerGradientTests {
   @Test("Conv2D without padding") func convValid() {
     GradientCheck.check(Conv2D(inChannels: 1, outChannels: 2, kernel: 3, padding: 0, height: 6, width: 5))
   }
+  @Test("Conv2D over channels-first input") func convChannelsFirst() {
+    GradientCheck.check(Conv2D(
+      inChannels: 3, outChannels: 2, kernel: 3, padding: 1, height: 4, width: 5, inputLayout: .channelsFirst))
+  }
+  @Test("Flatten of channels-last images") func flattenImages() {
+    GradientCheck.check(Flatten(channels: 3, height: 2, width: 2))
+  }
   @Test("MaxPool2D") func pool() { GradientCheck.check(MaxPool2D(channels: 2, height: 4, width: 6)) }
 
   @Test("a whole CNN backbone backpropagates to its input")
@@ -47,7 +54,7 @@ struct LayerGradientTests {
     }
   }
 
-  @Test("Conv2D matches a direct convolution")
+  @Test("Conv2D matches a direct convolution (channels-last in and out)")
   func convDirect() {
     let conv = Conv2D(inChannels: 2, outChannels: 2, kernel: 3, padding: 1, height: 4, width: 3)
     var generator = SeededGenerator(seed: 11)
@@ -64,11 +71,11 @@ struct LayerGradientTests {
                 for kx in 0..<3 {
                   let iy = oy + ky - 1, ix = ox + kx - 1
                   guard iy >= 0, iy < 4, ix >= 0, ix < 3 else { continue }
-                  sum += p[0][o, (c * 3 + ky) * 3 + kx] * x[n, (c * 4 + iy) * 3 + ix]
+                  sum += p[0][o, (c * 3 + ky) * 3 + kx] * x[n, (iy * 3 + ix) * 2 + c]
                 }
               }
             }
-            #expect(abs(y[n, (o * 4 + oy) * 3 + ox] - sum) < 1e-4)
+            #expect(abs(y[n, (oy * 3 + ox) * 2 + o] - sum) < 1e-4)
           }
         }
       }

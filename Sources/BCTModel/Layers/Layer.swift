@@ -8,7 +8,8 @@ public enum LayerContext: Sendable {
 }
 
 /// One differentiable step of a network. Activations are matrices with one row
-/// per example; image activations are flattened NCHW (channel, row, column).
+/// per example; image activations between layers are channels-last `(row, column,
+/// channel)` (`ImageLayout`); a network's raw input is channels-first, as PyTorch's.
 public protocol Layer: Sendable {
   /// Width of one input row.
   var inputWidth: Int { get }

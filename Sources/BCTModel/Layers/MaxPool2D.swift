@@ -1,6 +1,6 @@
 import BCTNumerics
 
-/// 2x2 max pooling with stride 2 over `[N, C, H, W]` activations (odd edges dropped).
+/// 2x2 max pooling with stride 2 over channels-last `[N, H, W, C]` activations (odd edges dropped).
 public struct MaxPool2D: Layer {
   public let channels: Int
   public let height: Int
@@ -21,30 +21,17 @@ public struct MaxPool2D: Layer {
 
   public func forward(_ input: Matrix, parameters: [Matrix]) -> (output: Matrix, context: LayerContext) {
     let n = input.rows
-    let (oh, ow) = (outputHeight, outputWidthPixels)
     var output = Matrix(uninitializedRows: n, columns: outputWidth)
     var argmax = [Int32](repeating: 0, count: n * outputWidth)
     input.values.withUnsafeBufferPointer { x in
       output.values.withUnsafeMutableBufferPointer { y in
         argmax.withUnsafeMutableBufferPointer { arg in
-          parallelChunks(n * channels, minimumChunk: 16) { planes in
-            for plane in planes {
-              let inBase = plane * height * width
-              let outBase = plane * oh * ow
-              // argmax is stored relative to the sample, as backward indexes it.
-              let sampleBase = plane / channels * channels * height * width
-              for oy in 0..<oh {
-                for ox in 0..<ow {
-                  let corner = inBase + 2 * oy * width + 2 * ox
-                  var best = corner
-                  if x[corner + 1] > x[best] { best = corner + 1 }
-                  if x[corner + width] > x[best] { best = corner + width }
-                  if x[corner + width + 1] > x[best] { best = corner + width + 1 }
-                  y[outBase + oy * ow + ox] = x[best]
-                  arg[outBase + oy * ow + ox] = Int32(best - sampleBase)
-                }
-              }
-            }
+          parallelChunks(n, minimumChunk: 8) { samples in
+            ImageKernels.maxPool(
+              x.baseAddress! + samples.lowerBound * inputWidth, images: samples.count,
+              height: height, width: width, channels: channels,
+              into: y.baseAddress! + samples.lowerBound * outputWidth,
+              argmax: arg.baseAddress! + samples.lowerBound * outputWidth)
           }
         }
       }

@@ -1,0 +1,232 @@
+import BCTNumerics
+import Foundation
+import Synchronization
+
+/// A network prepared for inference: layers fused into a few steps, weights laid
+/// out once for the kernels, and scratch memory reused across calls.
+///
+/// - A convolution with its ReLU and max pool is one step: patch rows for a block
+///   of images (sized to stay in cache), one GEMM, then one bias + pool + ReLU pass.
+/// - A `Linear` with its ReLU is one GEMM over the chunk plus one bias + ReLU pass.
+/// - `Flatten` costs nothing: the next layer's weight columns are reordered once to
+///   the channels-last order of the activations.
+///
+/// Threads: when OpenBLAS runs single-threaded (`BLAS.threadCount == 1`, as in the
+/// encoder), a batch is cut into chunks run on all cores at once (a batch smaller
+/// than two rows per core runs on the calling thread: splitting its GEMMs through
+/// Dispatch measured slower than not splitting); when OpenBLAS is already parallel,
+/// chunks run one after another and OpenBLAS spreads each GEMM.
+public final class InferenceNetwork: Sendable {
+  enum Step: Sendable {
+    case convolution(ConvolutionShape, weights: [Float], bias: [Float], relu: Bool, pool: Bool)
+    case linear(inputs: Int, outputs: Int, weights: [Float], bias: [Float], relu: Bool)
+    case pool(channels: Int, height: Int, width: Int, relu: Bool)
+    case relu(width: Int)
+
+    var outputWidth: Int {
+      switch self {
+      case .convolution(let s, _, _, _, let pool):
+        return pool ? s.outChannels * (s.outputHeight / 2) * (s.outputWidth / 2) : s.outChannels * s.pixels
+      case .linear(_, let outputs, _, _, _): return outputs
+      case .pool(let c, let h, let w, _): return c * (h / 2) * (w / 2)
+      case .relu(let width): return width
+      }
+    }
+  }
+
+  let steps: [Step]
+  let normalization: InputNormalization
+  /// Width of one raw input row.
+  public let inputWidth: Int
+  /// Width of one output row.
+  public let outputWidth: Int
+  private let workspaces = Mutex<[Workspace]>([])
+
+  /// Most images one worker runs through the network at a time.
+  static let chunkImages = 64
+  /// GEMM rows per convolution block: the patch matrix of a block stays in cache.
+  static let blockRows = 1568
+
+  /// Prepares `network` (whose raw inputs are first mapped by `normalization`).
+  public init(_ network: Sequential, normalization: InputNormalization) {
+    var steps: [Step] = []
+    // Set by a Flatten of channels-last images: how the next Linear's columns are reordered.
+    var pendingFlatten: Flatten?
+    var index = 0
+    let layers = network.layers
+    func followedBy<T: Layer>(_ type: T.Type, at position: Int) -> Bool {
+      position < layers.count && layers[position] is T
+    }
+    while index < layers.count {
+      let layer = layers[index]
+      let parameters = network.parameters[index]
+      index += 1
+      switch layer {
+      case let conv as Conv2D:
+        let relu = followedBy(ReLU.self, at: index)
+        if relu { index += 1 }
+        let pool = followedBy(MaxPool2D.self, at: index)
+        if pool { index += 1 }
+        steps.append(.convolution(
+          conv.shape, weights: ImageKernels.patchMajorWeights(conv.shape, parameters[0]).values,
+          bias: parameters[1].values, relu: relu, pool: pool))
+      case let linear as Linear:
+        let relu = followedBy(ReLU.self, at: index)
+        if relu { index += 1 }
+        var weights = parameters[0]
+        if let flatten = pendingFlatten, flatten.channels > 1, flatten.height * flatten.width > 1 {
+          weights = Self.channelsLastColumns(weights, flatten)
+        }
+        pendingFlatten = nil
+        steps.append(.linear(
+          inputs: linear.inputWidth, outputs: linear.outputWidth, weights: weights.values,
+          bias: parameters[1].values, relu: relu))
+      case let flatten as Flatten:
+        pendingFlatten = flatten
+      case let pool as MaxPool2D:
+        let relu = followedBy(ReLU.self, at: index)
+        if relu { index += 1 }
+        steps.append(.pool(channels: pool.channels, height: pool.height, width: pool.width, relu: relu))
+      case let relu as ReLU:
+        steps.append(.relu(width: relu.inputWidth))
+      default:
+        preconditionFailure("InferenceNetwork has no step for \(type(of: layer))")
+      }
+    }
+    precondition(pendingFlatten == nil, "a Flatten must be followed by a Linear layer")
+    self.steps = steps
+    self.normalization = normalization
+    self.inputWidth = network.inputWidth
+    self.outputWidth = network.outputWidth
+  }
+
+  /// A `Linear` weight over PyTorch's `(c, y, x)` flatten, reordered to read `(y, x, c)` activations.
+  private static func channelsLastColumns(_ weight: Matrix, _ f: Flatten) -> Matrix {
+    var out = Matrix(uninitializedRows: weight.rows, columns: weight.columns)
+    let plane = f.height * f.width
+    for o in 0..<weight.rows {
+      for c in 0..<f.channels {
+        for p in 0..<plane { out[o, p * f.channels + c] = weight[o, c * plane + p] }
+      }
+    }
+    return out
+  }
+
+  /// The network's outputs for raw (unnormalised) input rows.
+  public func callAsFunction(_ raw: Matrix) -> Matrix {
+    precondition(raw.columns == inputWidth, "inputs have \(raw.columns) values per row, expected \(inputWidth)")
+    let n = raw.rows
+    var output = Matrix(uninitializedRows: n, columns: outputWidth)
+    guard n > 0 else { return output }
+    let cores = BLAS.threadCount == 1 ? ProcessInfo.processInfo.activeProcessorCount : 1
+    let chunks = cores > 1 && n >= 2 * cores
+      ? max(cores, (n + Self.chunkImages - 1) / Self.chunkImages)
+      : (n + Self.chunkImages - 1) / Self.chunkImages
+    raw.values.withUnsafeBufferPointer { input in
+      output.values.withUnsafeMutableBufferPointer { out in
+        parallelChunks(cores > 1 ? chunks : 1, minimumChunk: 1) { range in
+          let workspace = takeWorkspace()
+          defer { returnWorkspace(workspace) }
+          for chunk in cores > 1 ? range : 0..<chunks {
+            let start = n * chunk / chunks
+            let count = n * (chunk + 1) / chunks - start
+            run(
+              input.baseAddress! + start * inputWidth, images: count, workspace: workspace,
+              into: out.baseAddress! + start * outputWidth)
+          }
+        }
+      }
+    }
+    return output
+  }
+
+  private func takeWorkspace() -> Workspace {
+    workspaces.withLock { $0.popLast() } ?? Workspace()
+  }
+
+  private func returnWorkspace(_ workspace: Workspace) {
+    workspaces.withLock { $0.append(workspace) }
+  }
+
+  /// Runs `images` rows through every step on the calling thread.
+  private func run(
+    _ raw: UnsafePointer<Float>, images n: Int, workspace w: Workspace,
+    into output: UnsafeMutablePointer<Float>
+  ) {
+    let widest = steps.reduce(inputWidth) { max($0, $1.outputWidth) }
+    var current = w.buffer(.first, count: n * widest)
+    var next = w.buffer(.second, count: n * widest)
+    let a = normalization.scale / normalization.std
+    let b = -normalization.mean / normalization.std
+    for i in 0..<(n * inputWidth) { current[i] = raw[i] * a + b }
+    for step in steps {
+      switch step {
+      case .convolution(let s, let weights, let bias, let relu, let pool):
+        let block = max(1, Self.blockRows / s.pixels)
+        let columns = w.buffer(.columns, count: min(block, n) * s.pixels * s.patchSize)
+        let product = pool ? w.buffer(.product, count: min(block, n) * s.pixels * s.outChannels) : next
+        var start = 0
+        while start < n {
+          let count = min(block, n - start)
+          ImageKernels.im2col(s, input: current + start * s.inputSize, images: count, into: columns)
+          let target = pool ? product : next + start * s.pixels * s.outChannels
+          weights.withUnsafeBufferPointer { wt in
+            Self.gemm(
+              m: count * s.pixels, n: s.outChannels, k: s.patchSize, a: columns, b: wt.baseAddress!,
+              c: target)
+          }
+          bias.withUnsafeBufferPointer { bias in
+            if pool {
+              ImageKernels.biasMaxPoolReLU(
+                product, images: count, height: s.outputHeight, width: s.outputWidth, channels: s.outChannels,
+                bias: bias.baseAddress!, relu: relu, into: next + start * step.outputWidth)
+            } else {
+              ImageKernels.addBias(target, rows: count * s.pixels, width: s.outChannels, bias: bias.baseAddress!, relu: relu)
+            }
+          }
+          start += count
+        }
+      case .linear(let inputs, let outputs, let weights, let bias, let relu):
+        weights.withUnsafeBufferPointer { wt in
+          Self.gemm(m: n, n: outputs, k: inputs, a: current, b: wt.baseAddress!, c: next)
+        }
+        bias.withUnsafeBufferPointer { bias in
+          ImageKernels.addBias(next, rows: n, width: outputs, bias: bias.baseAddress!, relu: relu)
+        }
+      case .pool(let c, let h, let width, let relu):
+        ImageKernels.biasMaxPoolReLU(
+          current, images: n, height: h, width: width, channels: c, bias: nil, relu: relu, into: next)
+      case .relu(let width):
+        for i in 0..<(n * width) { next[i] = max(current[i], 0) }
+      }
+      swap(&current, &next)
+    }
+    output.update(from: current, count: n * outputWidth)
+  }
+
+  /// `c[m, n] = a[m, k] * b[n, k]^T`.
+  private static func gemm(
+    m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>
+  ) {
+    BLAS.gemm(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, .transposed, c: c, ldc: n)
+  }
+}
+
+/// One worker's scratch memory, grown on demand and kept for the next call.
+final class Workspace: @unchecked Sendable {
+  enum Slot: Int, CaseIterable { case first, second, columns, product }
+  private var buffers: [UnsafeMutableBufferPointer<Float>] = Slot.allCases.map { _ in .init(start: nil, count: 0) }
+
+  /// The slot's memory, at least `count` values (contents unspecified).
+  func buffer(_ slot: Slot, count: Int) -> UnsafeMutablePointer<Float> {
+    if buffers[slot.rawValue].count < count {
+      buffers[slot.rawValue].deallocate()
+      buffers[slot.rawValue] = .allocate(capacity: max(count, 1))
+    }
+    return buffers[slot.rawValue].baseAddress!
+  }
+
+  deinit {
+    for buffer in buffers where buffer.baseAddress != nil { buffer.deallocate() }
+  }
+}
