@@ -259,8 +259,10 @@ let package = Package(
     .testTarget(
       name: "BCTServingTests",
       dependencies: [
-        "BCTServing", "BCTProto", "BCTNumerics",
+        "BCTServing", "BCTProto", "BCTNumerics", "BCTProcess", "BCTTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]
     ),
     .testTarget(

