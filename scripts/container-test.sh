@@ -100,8 +100,8 @@ echo "== from the host, through the published ports"
 export BCT_ENCODER="127.0.0.1:$encoder_port" BCT_RETRIEVAL="127.0.0.1:$retrieval_port"
 "$bin/bct" health
 "$bin/bct" models
-"$bin/bct" index --split test --range 0-999 --version v1 --id-prefix test-
-"$bin/bct" search --split test --range 0-0 -k 3 --version v1 | tee "$work/search.txt"
+"$bin/bct" index --split test --range 0-999 --model-version v1 --id-prefix test-
+"$bin/bct" search --split test --range 0-0 -k 3 --model-version v1 | tee "$work/search.txt"
 grep -q "test-0" "$work/search.txt"
 "$bin/bct" backfill --to v2 | tee "$work/backfill.txt"
 grep -q "completed" "$work/backfill.txt"

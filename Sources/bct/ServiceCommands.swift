@@ -60,7 +60,7 @@ struct Embed: AsyncParsableCommand {
   static let configuration = CommandConfiguration(abstract: "Embed inputs with a model version; write .npy or print.")
   @OptionGroup var connection: ConnectionOptions
   @OptionGroup var input: InputOptions
-  @Option(help: "Model version; default: the encoder's default.") var version: String = ""
+  @Option(name: .customLong("model-version"), help: "Model version; default: the encoder's default.") var version: String = ""
   @Flag(help: "Return the raw backbone output instead of unit-length rows.") var raw = false
   @Option(help: "Write the embeddings to this .npy file instead of printing them.") var out: String?
   @Option(help: "Inputs per request.") var batch: Int = 256
@@ -106,7 +106,7 @@ struct Upsert: AsyncParsableCommand {
     aliases: ["index"])
   @OptionGroup var connection: ConnectionOptions
   @OptionGroup var input: InputOptions
-  @Option(help: "Version to embed with; default: the collection's document version.") var version: String = ""
+  @Option(name: .customLong("model-version"), help: "Version to embed with; default: the collection's document version.") var version: String = ""
   @Flag(help: "Store documents of a version not certified against those in the index (same lineage).") var allowUncertified = false
   @Option(help: "Ids are this prefix plus the item's index.") var idPrefix: String = "item-"
   @Option(help: "Documents per request.") var batch: Int = 500
@@ -157,7 +157,7 @@ struct Search: AsyncParsableCommand {
   @OptionGroup var connection: ConnectionOptions
   @OptionGroup var input: InputOptions
   @Option(name: .short, help: "Neighbours per query.") var k: Int = 5
-  @Option(help: "Version to embed the queries with; default: the newest certified against every document version in the index.") var version: String = ""
+  @Option(name: .customLong("model-version"), help: "Version to embed the queries with; default: the newest certified against every document version in the index.") var version: String = ""
   @Flag(help: "Compare with document versions the query version holds no passing certificate for (same lineage).") var allowUncertified = false
 
   func run() async throws {

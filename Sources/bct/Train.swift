@@ -35,7 +35,7 @@ struct Train: AsyncParsableCommand {
   @Option(help: "Learning-rate schedule: constant, cosine or step.") var schedule: String = "constant"
   @Option(help: "Random seed (initialisation, shuffling, augmentation).") var seed: UInt64 = 0
   @Option(help: "Output folder: the model version's folder in a model repository.") var out: String
-  @Option(help: "Version name (default: the --out folder's name).") var version: String?
+  @Option(name: .customLong("model-version"), help: "Version name (default: the --out folder's name).") var version: String?
   @Option(help: "Old version folder to be compatible with.") var old: String?
   @Option(help: "Compatibility objective with --old: \(CompatibilityObjective.allCases.map(\.rawValue).joined(separator: ", ")) (default \(TrainingConfiguration().compatibility.rawValue)).")
   var compat: String = TrainingConfiguration().compatibility.rawValue

@@ -6,6 +6,30 @@ import Testing
 /// The `bct` client commands against the real services, success and failure paths.
 @Suite("bct CLI against the running services", .serialized)
 struct CLITests {
+  @Test("no command's help lists an option twice (the model flag is --model-version, beside --version)")
+  func noOptionClash() async throws {
+    let top = try await Fixtures.command(["--help"])
+    let commands = top.output.components(separatedBy: "SUBCOMMANDS:").last!
+      .split(separator: "\n").compactMap { line -> String? in
+        guard line.hasPrefix("  "), !line.hasPrefix("   "), let name = line.split(separator: " ").first else { return nil }
+        return String(name).trimmingCharacters(in: CharacterSet(charactersIn: ","))
+      }
+      .filter { $0 != "See" }
+    #expect(commands.count >= 12, "\(commands)")
+    for command in commands {
+      let help = try await Fixtures.command([command, "--help"])
+      let names = help.output.split(separator: "\n").compactMap { line -> String? in
+        let words = line.split(separator: " ")
+        guard let option = words.first(where: { $0.hasPrefix("--") }), line.hasPrefix("  -") else { return nil }
+        return String(option.split(separator: "=").first!).trimmingCharacters(in: CharacterSet(charactersIn: ","))
+      }
+      #expect(Set(names).count == names.count, "bct \(command): \(names)")
+      if ["embed", "upsert", "search", "train"].contains(command) {
+        #expect(names.contains("--model-version") && names.contains("--version"), "bct \(command): \(names)")
+      }
+    }
+  }
+
   @Test("every client command, its output and exit status, and the failure paths")
   func commands() async throws {
     let encoder = try await Fixtures.startEncoder(Fixtures.trainedRepository)
@@ -25,14 +49,14 @@ struct CLITests {
     #expect(result.output.contains("v2*") && result.output.contains("mlp"))
 
     let npy = Fixtures.temporaryFolder("bct-cli-embed").appendingPathComponent("e.npy")
-    result = try await bct("embed", "--split", "test", "--range", "0-2", "--version", "v1", "--out", npy.path)
+    result = try await bct("embed", "--split", "test", "--range", "0-2", "--model-version", "v1", "--out", npy.path)
     #expect(result.status == 0 && result.output.contains("3 x 128"), "\(result)")
     #expect(try ArrayFile.read(path: npy.path).shape == [3, 128])
 
-    result = try await bct("index", "--split", "test", "--range", "0-199", "--version", "v1", "--id-prefix", "test-", "--batch", "64")
+    result = try await bct("index", "--split", "test", "--range", "0-199", "--model-version", "v1", "--id-prefix", "test-", "--batch", "64")
     #expect(result.status == 0 && result.output.contains("indexed 200 documents") && result.output.contains("200 new"), "\(result)")
 
-    result = try await bct("search", "--split", "test", "--range", "0-1", "-k", "3", "--version", "v1", "--json")
+    result = try await bct("search", "--split", "test", "--range", "0-1", "-k", "3", "--model-version", "v1", "--json")
     let search = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
     let firstHits = ((search?["results"] as? [[String: Any]])?.first?["hits"] as? [[String: Any]]) ?? []
     #expect(result.status == 0 && firstHits.count == 3 && firstHits.first?["id"] as? String == "test-0", "\(result)")
@@ -54,7 +78,7 @@ struct CLITests {
     // Failure paths: one readable line, non-zero exit.
     result = try await bct("delete", "test-0")
     #expect(result.status == 1 && result.error.hasPrefix("bct: NOT_FOUND: no document with id \"test-0\""), "\(result)")
-    result = try await bct("embed", "--split", "test", "--range", "0-0", "--version", "v9")
+    result = try await bct("embed", "--split", "test", "--range", "0-0", "--model-version", "v9")
     #expect(result.status == 1 && result.error.contains("NOT_FOUND") && result.error.contains("v9"), "\(result)")
     result = try await bct("search", "--split", "test", "--range", "0-0", "-k", "0")
     #expect(result.status == 1 && result.error.contains("INVALID_ARGUMENT"), "\(result)")
