@@ -40,6 +40,8 @@ public final class InferenceNetwork: Sendable {
   public let inputWidth: Int
   /// Width of one output row.
   public let outputWidth: Int
+  /// Widest activation row of any step (input included): the size of the ping-pong buffers.
+  private let widestRow: Int
   private let workspaces = Mutex<[Workspace]>([])
 
   /// Most images one worker runs through the network at a time.
@@ -98,6 +100,7 @@ public final class InferenceNetwork: Sendable {
     self.normalization = normalization
     self.inputWidth = network.inputWidth
     self.outputWidth = network.outputWidth
+    self.widestRow = steps.reduce(network.inputWidth) { max($0, $1.outputWidth) }
   }
 
   /// A `Linear` weight over PyTorch's `(c, y, x)` flatten, reordered to read `(y, x, c)` activations.
@@ -153,9 +156,8 @@ public final class InferenceNetwork: Sendable {
     _ raw: UnsafePointer<Float>, images n: Int, workspace w: Workspace,
     into output: UnsafeMutablePointer<Float>
   ) {
-    let widest = steps.reduce(inputWidth) { max($0, $1.outputWidth) }
-    var current = w.buffer(.first, count: n * widest)
-    var next = w.buffer(.second, count: n * widest)
+    var current = w.buffer(.first, count: n * widestRow)
+    var next = w.buffer(.second, count: n * widestRow)
     let a = normalization.scale / normalization.std
     let b = -normalization.mean / normalization.std
     for i in 0..<(n * inputWidth) { current[i] = raw[i] * a + b }
