@@ -102,13 +102,23 @@ let package = Package(
       dependencies: ["BCTData", "BCTEvaluation", "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTTraining"]
     ),
 
+    /// W3C trace context: `traceparent` parsing and ids, the server interceptor that
+    /// continues a trace and logs each RPC, the client interceptor that passes it on.
+    .target(
+      name: "BCTTracing",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+
     /// What both services share: tensor validation, health, Prometheus metrics and
     /// their HTTP endpoint, server options, and running a gRPC server under
     /// swift-service-lifecycle with graceful shutdown.
     .target(
       name: "BCTServing",
       dependencies: [
-        "BCTNumerics", "BCTProto",
+        "BCTNumerics", "BCTProto", "BCTTracing",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -140,7 +150,7 @@ let package = Package(
     .target(
       name: "BCTClient",
       dependencies: [
-        "BCTNumerics", "BCTProto",
+        "BCTNumerics", "BCTProto", "BCTTracing",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
       ]
@@ -186,8 +196,9 @@ let package = Package(
       name: "bct",
       dependencies: [
         "BCTClient", "BCTCompatibilityStudy", "BCTData", "BCTEvaluation", "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTProcess",
-        "BCTProto", "BCTServing", "BCTTraining",
+        "BCTProto", "BCTServing", "BCTTracing", "BCTTraining",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -259,7 +270,7 @@ let package = Package(
     .testTarget(
       name: "BCTServingTests",
       dependencies: [
-        "BCTServing", "BCTProto", "BCTNumerics", "BCTProcess", "BCTTestSupport",
+        "BCTServing", "BCTTracing", "BCTProto", "BCTNumerics", "BCTProcess", "BCTTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),

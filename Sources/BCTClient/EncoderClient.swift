@@ -1,6 +1,7 @@
 import BCTNumerics
 import Foundation
 import BCTProto
+import BCTTracing
 import GRPCCore
 import GRPCNIOTransportHTTP2
 
@@ -21,7 +22,7 @@ public func makeGRPCClient(to address: ServiceAddress, security: ClientSecurity 
       config.http2.targetWindowSize = 16 << 20
       config.http2.maxFrameSize = 1 << 20
     })
-  return GRPCClient(transport: transport, interceptors: security.interceptors)
+  return GRPCClient(transport: transport, interceptors: [ClientTracing()] + security.interceptors)
 }
 
 /// Runs `body` with a client connected to `address`, then closes it.

@@ -35,6 +35,8 @@ public struct ModelCatalog: Sendable {
   public var models: [String: ServedModel] = [:]
   /// Version folders that failed validation, with the reason.
   public var rejected: [String: String] = [:]
+  /// The version each refused folder's manifest names, where it could be read.
+  public var rejectedVersions: [String: String] = [:]
   /// The version used when a request names none; nil when nothing is loaded.
   public var defaultVersion: String?
 

@@ -48,8 +48,11 @@ public final class ModelRegistry: Sendable {
 
   /// Rescans the repository and swaps in the new catalog. Never throws: problems
   /// with single versions are logged and reported in the summary.
+  ///
+  /// - Parameter loading: Called with the version a new or changed folder's
+  ///   manifest names, before its weights are read and validated.
   @discardableResult
-  public func reload() -> ReloadSummary {
+  public func reload(loading: (String) -> Void = { _ in }) -> ReloadSummary {
     var summary = ReloadSummary()
     let (current, failed) = state.withLock { ($0.catalog, $0.failedSignatures) }
     var next = ModelCatalog()
@@ -79,10 +82,13 @@ public final class ModelRegistry: Sendable {
       }
       if let reason = current.rejected[name], failed[name] == signature {
         next.rejected[name] = reason
+        next.rejectedVersions[name] = current.rejectedVersions[name]
         nextFailed[name] = signature
         keepPrevious(folder: name, from: current, into: &next, claimedBy: &claimedBy)
         continue
       }
+      let declared = ModelVersion.declaredVersion(in: folder)
+      if let declared { loading(declared) }
       do {
         let model = try ModelVersion.load(from: folder)
         if let other = claimedBy[model.version] {
@@ -107,6 +113,7 @@ public final class ModelRegistry: Sendable {
       } catch {
         let reason = "\(error)"
         next.rejected[name] = reason
+        next.rejectedVersions[name] = declared
         nextFailed[name] = signature
         summary.rejected[name] = reason
         logger.error("refused model version folder", metadata: ["folder": "\(name)", "reason": "\(reason)"])

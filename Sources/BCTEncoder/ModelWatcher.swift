@@ -5,6 +5,10 @@ import UnixSignals
 
 /// Keeps the registry current: reloads every `interval` (when set) and on SIGHUP,
 /// and reports SERVING through health while at least one version is loaded.
+///
+/// Each version also has its own health name, `SERVICE/VERSION` (e.g.
+/// `bct.v1.Encoder/v2`): SERVING while it is loaded; NOT_SERVING while a new
+/// version loads, after it was refused, and after it left the repository.
 public struct ModelWatcher: Service {
   private let registry: ModelRegistry
   private let interval: Duration?
@@ -28,9 +32,18 @@ public struct ModelWatcher: Service {
 
   /// Reloads once and publishes the result to health and metrics.
   public func refresh() {
-    registry.reload()
+    registry.reload { version in
+      let name = healthName(of: version)
+      if health.status(of: name) != .serving { health.set(.notServing, for: name) }
+    }
     let catalog = registry.catalog
     let status: HealthStatusStore.Status = catalog.models.isEmpty ? .notServing : .serving
+    for version in catalog.models.keys { health.set(.serving, for: healthName(of: version)) }
+    let refused = catalog.rejected.keys.map { catalog.rejectedVersions[$0] ?? $0 }
+    for name in health.services(prefixed: serviceName + "/") + refused.map(healthName(of:))
+    where catalog.models[String(name.dropFirst(serviceName.count + 1))] == nil {
+      health.set(.notServing, for: name)
+    }
     health.set(status, for: serviceName)
     health.set(status, for: "")
     metrics?.gauge("bct_encoder_models_loaded", help: "Model versions being served.").set(Double(catalog.models.count))
@@ -41,6 +54,11 @@ public struct ModelWatcher: Service {
         "directory": "\(registry.directory.path)"
       ])
     }
+  }
+
+  /// The health name of one version: `SERVICE/VERSION`.
+  public func healthName(of version: String) -> String {
+    "\(serviceName)/\(version)"
   }
 
   public func run() async throws {

@@ -69,6 +69,16 @@ public struct ModelVersion: Sendable {
     }
   }
 
+  /// The version a folder's manifest names, read without loading or validating
+  /// anything else; nil when the manifest is missing or names none.
+  public static func declaredVersion(in directory: URL) -> String? {
+    struct Named: Decodable { let version: String }
+    guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent(manifestFile).path) else {
+      return nil
+    }
+    return try? JSONDecoder().decode(Named.self, from: data).version
+  }
+
   /// Reads and validates a version folder: manifest schema, tensor names and
   /// shapes against the architecture, and the head fingerprint.
   public static func load(from directory: URL) throws -> ModelVersion {

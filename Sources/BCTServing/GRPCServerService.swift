@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import BCTTracing
 import ServiceLifecycle
 
 /// A gRPC server on plain TCP (h2c) run as a swift-service-lifecycle `Service`:
@@ -50,7 +51,7 @@ public struct GRPCServerService: Service {
     self.server = GRPCServer(
       transport: transport,
       services: services + [HealthService(store: health), reflection.v1, reflection.v1alpha],
-      interceptors: security.interceptors)
+      interceptors: [ServerTracing(logger: logger)] + security.interceptors)
     self.health = health
     self.logger = logger
     self.name = name

@@ -47,6 +47,11 @@ public final class HealthStatusStore: Sendable {
     for service in services { set(status, for: service) }
   }
 
+  /// The known service names that start with `prefix`.
+  public func services(prefixed prefix: String) -> [String] {
+    state.withLock { $0.statuses.keys.filter { $0.hasPrefix(prefix) }.sorted() }
+  }
+
   /// The status of `service`, or nil if it is not known.
   public func status(of service: String) -> Status? {
     state.withLock { $0.statuses[service] }

@@ -13,13 +13,16 @@ public enum LogFormat: String, Sendable {
 public struct LineLogHandler: LogHandler {
   public var metadata: Logger.Metadata = [:]
   public var logLevel: Logger.Level = .info
+  public var metadataProvider: Logger.MetadataProvider?
   private let label: String
   private let format: LogFormat
 
-  /// A handler for the logger `label`.
-  public init(label: String, format: LogFormat) {
+  /// A handler for the logger `label`; `metadataProvider` adds context (e.g. the
+  /// current trace) to every line.
+  public init(label: String, format: LogFormat, metadataProvider: Logger.MetadataProvider? = nil) {
     self.label = label
     self.format = format
+    self.metadataProvider = metadataProvider
   }
 
   public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -29,6 +32,7 @@ public struct LineLogHandler: LogHandler {
 
   public func log(event: LogEvent) {
     var merged = metadata
+    if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
     if let extra = event.metadata { merged.merge(extra) { $1 } }
     let timestamp = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
     let line: String

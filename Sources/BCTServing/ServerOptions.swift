@@ -1,4 +1,5 @@
 import ArgumentParser
+import BCTTracing
 import Logging
 
 /// Options every service accepts, each also settable through the environment
@@ -48,7 +49,9 @@ public struct ServerOptions: ParsableArguments {
   /// A logger with the chosen level and format, writing to standard error.
   public func logger(label: String) -> Logger {
     let format = LogFormat(rawValue: logFormat) ?? .text
-    var logger = Logger(label: label) { label in LineLogHandler(label: label, format: format) }
+    var logger = Logger(label: label) { label in
+      LineLogHandler(label: label, format: format, metadataProvider: TraceContext.metadataProvider)
+    }
     logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
     return logger
   }

@@ -4,8 +4,10 @@ import BCTData
 import BCTNumerics
 import BCTProto
 import BCTServing
+import BCTTracing
 import Foundation
 import GRPCCore
+import Logging
 
 /// Where the services are and how long a call may take.
 struct ConnectionOptions: ParsableArguments {
@@ -33,6 +35,12 @@ struct ConnectionOptions: ParsableArguments {
   @Option(name: .customLong("token"), help: "Bearer token for the services. Env BCT_TOKEN (preferred: flags show in ps).")
   var tokenText: String = ""
 
+  @Option(help: "Continue this W3C trace (a traceparent value) instead of starting a new one. Env TRACEPARENT.")
+  var traceparent: String = EnvironmentDefault.string("TRACEPARENT", "")
+
+  @Option(help: "Log level of this command's lines on standard error; info logs each command with its trace id. Env BCT_CLI_LOG_LEVEL.")
+  var logLevel: String = EnvironmentDefault.string("BCT_CLI_LOG_LEVEL", "warning")
+
   var security: ClientSecurity { ClientSecurity(caFile: ca, certificateFile: cert, keyFile: key, token: token) }
 
   /// `--ca`, nil when not given.
@@ -52,6 +60,36 @@ struct ConnectionOptions: ParsableArguments {
     _ = try ServiceAddress(parsing: retrieval)
     guard deadline > 0 else { throw ValidationError("--deadline must be positive; got \(deadline)") }
     guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key go together") }
+    guard traceparent.isEmpty || TraceContext(header: traceparent) != nil else {
+      throw ValidationError("--traceparent must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>); got \(traceparent)")
+    }
+    guard Logger.Level(rawValue: logLevel) != nil else {
+      throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got \(logLevel)")
+    }
+  }
+
+  /// Runs the client command `name` as one span of a trace (a new trace, or
+  /// `--traceparent`'s): every call it makes carries the trace to the services,
+  /// the command's log line names it, and an RPC error becomes
+  /// `bct: CODE: message (trace_id ...)` on standard error and exit status 1.
+  func traced(_ name: String, _ body: () async throws -> Void) async throws {
+    let span = TraceContext(header: traceparent)?.child() ?? TraceContext.newTrace()
+    var logger = Logger(label: "bct") { LineLogHandler(label: $0, format: .text) }
+    logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
+    var metadata = span.logMetadata
+    metadata["command"] = "\(name)"
+    let start = ContinuousClock.now
+    do {
+      try await TraceContext.$current.withValue(span) { try await body() }
+      metadata["ms"] = "\(Int(((ContinuousClock.now - start) / .milliseconds(1)).rounded()))"
+      logger.info("command finished", metadata: metadata)
+    } catch let error as RPCError {
+      let code = ServiceMetrics.codeName(of: error).uppercased()
+      metadata["code"] = "\(code)"
+      logger.info("command failed", metadata: metadata)
+      FileHandle.standardError.write(Data("bct: \(code): \(error.message) (trace_id \(span.traceID))\n".utf8))
+      throw ExitCode(1)
+    }
   }
 
   var timeout: Duration { .seconds(deadline) }
@@ -119,20 +157,6 @@ struct InputOptions: ParsableArguments {
       throw ValidationError("--range must look like A-B with 0 <= A <= B; got \(text)")
     }
     return (a, b)
-  }
-}
-
-/// Client-command failures as one readable line and a non-zero exit.
-enum ClientFailure {
-  /// Runs `body`; an RPC error becomes `bct: CODE: message` on standard error and exit status 1.
-  static func reporting(_ body: () async throws -> Void) async throws {
-    do {
-      try await body()
-    } catch let error as RPCError {
-      let code = ServiceMetrics.codeName(of: error).uppercased()
-      FileHandle.standardError.write(Data("bct: \(code): \(error.message)\n".utf8))
-      throw ExitCode(1)
-    }
   }
 }
 

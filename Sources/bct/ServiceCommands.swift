@@ -12,7 +12,7 @@ struct Models: AsyncParsableCommand {
   @OptionGroup var connection: ConnectionOptions
 
   func run() async throws {
-    try await ClientFailure.reporting {
+    try await connection.traced("models") {
       let listing = try await connection.withEncoder { try await $0.listModels(timeout: connection.timeout) }
       if connection.json {
         try printJSON(["default_version": listing.defaultVersion, "models": listing.models.map { m in
@@ -66,7 +66,7 @@ struct Embed: AsyncParsableCommand {
   @Option(help: "Inputs per request.") var batch: Int = 256
 
   func run() async throws {
-    try await ClientFailure.reporting {
+    try await connection.traced("embed") {
       let (inputs, _, first, source) = try input.load()
       let requested = version
       let (used, embeddings) = try await connection.withEncoder { client -> (String, Matrix) in
@@ -112,7 +112,7 @@ struct Upsert: AsyncParsableCommand {
   @Option(help: "Documents per request.") var batch: Int = 500
 
   func run() async throws {
-    try await ClientFailure.reporting {
+    try await connection.traced("upsert") {
       let (inputs, labels, first, source) = try input.load()
       let shape = try await connection.withEncoder { client in
         try inputShape(of: version, in: try await client.listModels(timeout: connection.timeout))
@@ -161,7 +161,7 @@ struct Search: AsyncParsableCommand {
   @Flag(help: "Compare with document versions the query version holds no passing certificate for (same lineage).") var allowUncertified = false
 
   func run() async throws {
-    try await ClientFailure.reporting {
+    try await connection.traced("search") {
       let (inputs, labels, first, source) = try input.load()
       let shape = try await connection.withEncoder { client in
         try inputShape(of: version, in: try await client.listModels(timeout: connection.timeout))
@@ -201,7 +201,7 @@ struct Delete: AsyncParsableCommand {
   @Flag(help: "Skip ids that do not exist instead of failing.") var allowMissing = false
 
   func run() async throws {
-    try await ClientFailure.reporting {
+    try await connection.traced("delete") {
       var request = Bct_V1_DeleteRequest()
       request.ids = ids
       request.allowMissing = allowMissing
@@ -243,7 +243,7 @@ struct Backfill: AsyncParsableCommand {
   }
 
   func run() async throws {
-    try await ClientFailure.reporting {
+    try await connection.traced("backfill") {
       var request = Bct_V1_BackfillRequest()
       request.targetVersion = to
       request.batchSize = UInt32(clamping: batchSize)
@@ -294,7 +294,7 @@ struct Stats: AsyncParsableCommand {
   @OptionGroup var connection: ConnectionOptions
 
   func run() async throws {
-    try await ClientFailure.reporting {
+    try await connection.traced("stats") {
       let s = try await connection.withRetrieval { try await $0.stats(timeout: connection.timeout) }
       if connection.json {
         try printJSON(["documents": Int(s.documents), "versions": Dictionary(uniqueKeysWithValues: s.versions.map { ($0.modelVersion, Int($0.documents)) }),
@@ -327,24 +327,34 @@ struct Health: AsyncParsableCommand {
   static let configuration = CommandConfiguration(abstract: "Check the services' health (exit 0 only if every checked one is SERVING).")
   @OptionGroup var connection: ConnectionOptions
   @Option(help: "Which: encoder, retrieval or both.") var service: String = "both"
+  @Option(help: "Check only this model version on the encoder (health name bct.v1.Encoder/VERSION).")
+  var modelVersion: String?
 
   func validate() throws {
     guard ["encoder", "retrieval", "both"].contains(service) else { throw ValidationError("--service must be encoder, retrieval or both") }
+    if let modelVersion, modelVersion.isEmpty { throw ValidationError("--model-version must not be empty") }
   }
 
   func run() async throws {
     var healthy = true
     var report: [String: String] = [:]
-    for (name, address) in [("encoder", connection.encoder), ("retrieval", connection.retrieval)] where service == "both" || service == name {
+    let targets: [(name: String, address: String, health: String)] = if let modelVersion {
+      [("encoder/\(modelVersion)", connection.encoder, "bct.v1.Encoder/\(modelVersion)")]
+    } else {
+      [("encoder", connection.encoder, ""), ("retrieval", connection.retrieval, "")].filter { service == "both" || service == $0.name }
+    }
+    for (name, address, healthName) in targets {
       let status: String
       do {
-        status = "\(try await withConnection(to: ServiceAddress(parsing: address), security: connection.security) { try await HealthClient($0).check(timeout: connection.timeout) })"
+        status = "\(try await withConnection(to: ServiceAddress(parsing: address), security: connection.security) { try await HealthClient($0).check(service: healthName, timeout: connection.timeout) })"
+      } catch let error as RPCError where error.code == .notFound {
+        status = "unknown"
       } catch let error as RPCError {
         status = "unreachable (\(error.code))"
       }
       report[name] = status
       healthy = healthy && status == "serving"
-      if !connection.json { print("\(column(name, 10)) \(column(address, 22)) \(status)") }
+      if !connection.json { print("\(column(name, max(10, name.count + 1))) \(column(address, 22)) \(status)") }
     }
     if connection.json { try printJSON(report) }
     if !healthy { throw ExitCode(1) }

@@ -108,6 +108,13 @@ struct ReflectionTests {
     #expect(shape.count == 2 && shape.first == "1")
     #expect((embeddings?["values"] as? [Any])?.count == Int(shape.last ?? "") && !shape.isEmpty)
 
+    // A caller's trace is continued and answered in the traceresponse header.
+    let traced = try await Self.grpcurl([
+      "-plaintext", "-v", "-H", "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", e,
+      "bct.v1.Encoder/ListModels"])
+    #expect(traced.status == 0 && traced.output.contains("traceresponse: 00-0af7651916cd43dd8448eb211c80319c-"),
+            "\(traced.output)\(traced.error)")
+
     // A bad request still gets its status through grpcurl.
     let bad = try await Self.grpcurl(["-plaintext", "-d", #"{"model_version": "v9"}"#, e, "bct.v1.Encoder/Embed"])
     #expect(bad.status != 0 && bad.error.contains("NotFound"), "\(bad.error)")
