@@ -65,15 +65,15 @@ public struct FlatIndex: VectorIndex {
     return Array(storage[(slot * dimension)..<((slot + 1) * dimension)])
   }
 
-  public func search(_ queries: Matrix, k: Int) -> [[ScoredID]] {
-    var selections = (0..<queries.rows).map { _ in TopK(k: min(k, count)) }
-    offerAll(queries, into: &selections)
-    return selections.map { $0.sorted() }
+  public var description: IndexDescription {
+    IndexDescription(
+      kind: "flat", hnsw: nil, memoryBytes: storage.capacity * 4 + ids.capacity * 16 + slots.capacity * 24, deletedNodes: 0)
   }
 
-  /// Offers every stored vector's score for each query to that query's selection;
-  /// lets a caller merge several indexes into one top-k.
-  public func offerAll(_ queries: Matrix, into selections: inout [TopK]) {
+  public func detached() -> any VectorIndex { self }
+
+  /// Offers every stored vector's score for each query to that query's selection.
+  public func search(_ queries: Matrix, into selections: inout [TopK], options: SearchOptions) {
     precondition(queries.columns == dimension, "queries have \(queries.columns) dimensions, the index \(dimension)")
     precondition(selections.count == queries.rows, "one selection per query")
     let n = count

@@ -1,14 +1,19 @@
 import BCTNumerics
 
-/// Vectors tagged with the model version that made them: one contiguous
-/// `FlatIndex` per version, searched together for the versions a query may be
-/// compared with, results merged into one ranking.
+/// Vectors tagged with the model version that made them: one index segment per
+/// version (of one `IndexKind`), searched together for the versions a query may
+/// be compared with, results merged into one ranking. A composite over
+/// `VectorIndex`es, the way Faiss composites are themselves indexes.
 public struct VersionedIndex: Sendable {
-  private var segments: [String: FlatIndex] = [:]
+  /// The kind of index each new segment gets.
+  public let kind: IndexKind
+  private var segments: [String: any VectorIndex] = [:]
   private var versionOf: [String: String] = [:]
 
-  /// An empty index.
-  public init() {}
+  /// An empty index whose segments are of `kind`.
+  public init(kind: IndexKind = .flat) {
+    self.kind = kind
+  }
 
   /// Number of vectors of all versions.
   public var count: Int { versionOf.count }
@@ -20,6 +25,8 @@ public struct VersionedIndex: Sendable {
   public func dimension(of version: String) -> Int? { segments[version].map(\.dimension) }
   /// Bytes of vector storage.
   public var vectorBytes: Int { segments.values.reduce(0) { $0 + $1.vectorBytes } }
+  /// Kind, parameters and memory of each version's segment.
+  public func description(of version: String) -> IndexDescription? { segments[version]?.description }
 
   /// The version of the vector stored for `id`.
   public func version(of id: String) -> String? { versionOf[id] }
@@ -27,6 +34,13 @@ public struct VersionedIndex: Sendable {
   public func vector(for id: String) -> [Float]? { versionOf[id].flatMap { segments[$0]?.vector(for: id) } }
   /// Ids whose vector is of `version`.
   public func ids(of version: String) -> [String] { segments[version]?.allIDs ?? [] }
+
+  /// A copy that shares no search structure with this one (see `VectorIndex.detached`).
+  public func detached() -> VersionedIndex {
+    var copy = self
+    copy.segments = segments.mapValues { $0.detached() }
+    return copy
+  }
 
   /// Stores `vectors` (one row per id) as made by `version`, replacing what each id had.
   public mutating func upsert(ids: [String], vectors: Matrix, version: String) {
@@ -36,7 +50,7 @@ public struct VersionedIndex: Sendable {
       versionOf[id] = version
     }
     for (old, moved) in moving { segments[old]?.remove(ids: moved) }
-    if segments[version] == nil { segments[version] = FlatIndex(dimension: vectors.columns) }
+    if segments[version] == nil { segments[version] = kind.make(dimension: vectors.columns) }
     precondition(segments[version]!.dimension == vectors.columns, "version \(version) vectors have another dimension")
     segments[version]!.add(ids: ids, vectors: vectors)
   }
@@ -61,11 +75,13 @@ public struct VersionedIndex: Sendable {
   }
 
   /// The `k` best documents of `versions` for each query row, best first.
-  public func search(_ queries: Matrix, k: Int, versions: [String]) -> [[Hit]] {
+  public func search(
+    _ queries: Matrix, k: Int, versions: [String], options: SearchOptions = SearchOptions()
+  ) -> [[Hit]] {
     let present = versions.filter { (segments[$0]?.count ?? 0) > 0 }
     let total = present.reduce(0) { $0 + segments[$1]!.count }
     var selections = (0..<queries.rows).map { _ in TopK(k: min(k, total)) }
-    for version in present { segments[version]!.offerAll(queries, into: &selections) }
+    for version in present { segments[version]!.search(queries, into: &selections, options: options) }
     return selections.map { selection in
       selection.sorted().map { Hit(scored: $0, version: versionOf[$0.id] ?? "") }
     }

@@ -147,10 +147,10 @@ public struct CollectionState: Sendable {
   /// Documents without their vectors (those live in `index`).
   public private(set) var documents: [String: DocumentBody] = [:]
   /// The vectors searches use, by version.
-  public private(set) var index = VersionedIndex()
+  public private(set) var index: VersionedIndex
   /// During a shadow upgrade, the other copy: target vectors before the switch,
   /// previous vectors after it. Empty otherwise.
-  public private(set) var counterpart = VersionedIndex()
+  public private(set) var counterpart: VersionedIndex
   /// The version raw upserts are embedded with; nil until the first one.
   public private(set) var documentVersion: String?
   /// The backfill in progress, if any.
@@ -179,8 +179,21 @@ public struct CollectionState: Sendable {
     public var generation: UInt64 = 0
   }
 
-  /// An empty collection.
-  public init() {}
+  /// An empty collection whose version segments are indexes of `indexKind`.
+  public init(indexKind: IndexKind = .flat) {
+    index = VersionedIndex(kind: indexKind)
+    counterpart = VersionedIndex(kind: indexKind)
+  }
+
+  /// A copy for a snapshot: the same documents and vectors (copy-on-write), no
+  /// search structure shared with this state, so that encoding it may run while
+  /// writes go on.
+  public func detached() -> CollectionState {
+    var copy = self
+    copy.index = index.detached()
+    copy.counterpart = counterpart.detached()
+    return copy
+  }
 
   /// The copy that holds target vectors during a shadow upgrade.
   public var targetCopy: VersionedIndex? {
@@ -235,7 +248,7 @@ public struct CollectionState: Sendable {
     case .startShadow(let upgrade, let plan):
       shadow = upgrade
       backfill = plan
-      counterpart = VersionedIndex()
+      counterpart = VersionedIndex(kind: index.kind)
       layout += 1
     case .switchShadow(let at):
       guard var upgrade = shadow, !upgrade.switched else { return }
@@ -251,13 +264,13 @@ public struct CollectionState: Sendable {
         swap(&index, &counterpart)
         documentVersion = upgrade.previousDocumentVersion
       }
-      counterpart = VersionedIndex()
+      counterpart = VersionedIndex(kind: index.kind)
       shadow = nil
       backfill = nil
       layout += 1
     case .finalizeShadow:
       guard shadow?.switched == true else { return }
-      counterpart = VersionedIndex()
+      counterpart = VersionedIndex(kind: index.kind)
       shadow = nil
       layout += 1
     }

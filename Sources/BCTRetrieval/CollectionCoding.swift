@@ -1,3 +1,4 @@
+import BCTIndex
 import BCTStorage
 
 /// Log records and snapshots of a collection. Records and snapshots written
@@ -191,13 +192,14 @@ extension CollectionState {
     return w.bytes
   }
 
-  /// Rebuilds a state from a snapshot payload.
-  public static func decode(_ bytes: [UInt8]) throws -> CollectionState {
+  /// Rebuilds a state from a snapshot payload, its segments indexed as `indexKind`
+  /// (snapshots hold vectors, not index structures: an HNSW graph is rebuilt).
+  public static func decode(_ bytes: [UInt8], indexKind: IndexKind = .flat) throws -> CollectionState {
     var r = BinaryReader(bytes)
     var probe = r
     let current = try probe.read(UInt32.self) == formatMarker
     if current { r = probe }
-    var state = CollectionState()
+    var state = CollectionState(indexKind: indexKind)
     let version = try r.readString()
     let plan = try BackfillPlan.decode(from: &r, withMode: current)
     let upgrade = current ? try ShadowUpgrade.decode(from: &r) : nil

@@ -13,9 +13,22 @@ public enum CollectionReport {
         stats.modelVersion = version
         stats.documents = UInt64(count)
         stats.embeddingDim = Int32(state.index.dimension(of: version) ?? 0)
+        if let description = state.index.description(of: version) {
+          var index = Bct_V1_SegmentIndex()
+          index.kind = description.kind
+          index.m = UInt32(description.hnsw?.m ?? 0)
+          index.efConstruction = UInt32(description.hnsw?.efConstruction ?? 0)
+          index.efSearch = UInt32(description.hnsw?.efSearch ?? 0)
+          index.memoryBytes = UInt64(description.memoryBytes)
+          index.deletedNodes = UInt64(description.deletedNodes)
+          stats.index = index
+        }
         return stats
       }
-      response.indexKind = "flat-ip (exact inner product, OpenBLAS)"
+      response.indexKind = switch state.index.kind {
+      case .flat: "flat-ip (exact inner product, OpenBLAS)"
+      case .hnsw: "\(state.index.kind.name) (approximate inner product, hnswlib)"
+      }
       response.documentVersion = state.documentVersion ?? ""
       response.embeddingBytes = UInt64(state.index.vectorBytes + state.counterpart.vectorBytes)
       response.rawInputBytes = UInt64(state.rawInputBytes)

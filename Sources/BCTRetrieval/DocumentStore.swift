@@ -1,3 +1,4 @@
+import BCTIndex
 import BCTStorage
 import Foundation
 import GRPCCore
@@ -9,7 +10,7 @@ import Synchronization
 /// the log; construction restores snapshot + log.
 public final class DocumentStore: Sendable {
   private struct State {
-    var collection = CollectionState()
+    var collection: CollectionState
     var sequence: UInt64 = 0
     var changesSinceSnapshot = 0
   }
@@ -25,15 +26,20 @@ public final class DocumentStore: Sendable {
   /// What recovery reported at startup (torn tails, unreadable snapshots).
   public let recoveryProblems: [String]
 
-  /// Opens the store in `directory`, restoring what it holds.
-  public init(directory: URL, policy: DurableLog.SyncPolicy, operations: FileOperations = .system, logger: Logger) throws {
+  /// Opens the store in `directory`, restoring what it holds into segments
+  /// indexed as `indexKind`.
+  public init(
+    directory: URL, policy: DurableLog.SyncPolicy, operations: FileOperations = .system, indexKind: IndexKind = .flat,
+    logger: Logger
+  ) throws {
     self.logger = logger
     log = try DurableLog(directory: directory, policy: policy, operations: operations)
     let recovery = try log.recover()
-    var restored = State()
+    let started = ContinuousClock.now
+    var restored = State(collection: CollectionState(indexKind: indexKind))
     var problems = recovery.problems
     if let snapshot = recovery.snapshot {
-      restored.collection = try CollectionState.decode(snapshot.payload)
+      restored.collection = try CollectionState.decode(snapshot.payload, indexKind: indexKind)
       restored.sequence = snapshot.sequence
     }
     for record in recovery.records {
@@ -54,6 +60,7 @@ public final class DocumentStore: Sendable {
     logger.info("restored collection", metadata: [
       "documents": "\(restored.collection.documents.count)", "sequence": "\(restored.sequence)",
       "snapshot": "\(recovery.snapshot.map { "\($0.sequence)" } ?? "none")", "replayed": "\(recovery.records.count)",
+      "index": "\(indexKind.name)", "seconds": "\(((ContinuousClock.now - started) / .milliseconds(1)).rounded() / 1000)",
     ])
   }
 
@@ -108,7 +115,7 @@ public final class DocumentStore: Sendable {
   public func snapshot() throws {
     try snapshotting.withLock { _ in
       let (copy, sequence, changes) = try writer.withLock { _ in
-        let (collection, sequence, changes) = state.read { ($0.collection, $0.sequence, $0.changesSinceSnapshot) }
+        let (collection, sequence, changes) = state.read { ($0.collection.detached(), $0.sequence, $0.changesSinceSnapshot) }
         try log.rotate(after: sequence)
         return (collection, sequence, changes)
       }

@@ -17,6 +17,10 @@ public struct RetrievalLimits: Sendable {
   /// Largest Search reply: ids, metadata and per-hit fields of every hit, in bytes.
   public var maxReplyBytes = 64 << 20
 
+  /// Largest per-request HNSW candidate list (`ef_search`): beyond it a search
+  /// costs about as much as an exact scan, and the list's memory grows with it.
+  public static let maxEfSearch: UInt32 = 10_000
+
   /// The defaults.
   public init() {}
 }

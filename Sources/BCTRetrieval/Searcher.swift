@@ -33,6 +33,9 @@ public struct Searcher: Sendable {
     guard request.k >= 1 && Int(request.k) <= limits.maxK else {
       throw RPCError(code: .invalidArgument, message: "k is \(request.k); it must be 1 to \(limits.maxK)")
     }
+    guard request.efSearch <= RetrievalLimits.maxEfSearch else {
+      throw RPCError(code: .invalidArgument, message: "ef_search is \(request.efSearch); it must be 0 (the server's default) to \(RetrievalLimits.maxEfSearch)")
+    }
     var attempt = 0
     while true {
       attempt += 1
@@ -96,7 +99,9 @@ public struct Searcher: Sendable {
       for version in present where state.index.dimension(of: version) != queries.columns {
         throw RPCError(code: .failedPrecondition, message: "query version \(queryVersion) embeds in \(queries.columns) dimensions, document version \(version) in \(state.index.dimension(of: version) ?? 0)")
       }
-      let hits = state.index.search(queries, k: k, versions: present)
+      let hits = state.index.search(
+        queries, k: k, versions: present,
+        options: SearchOptions(efSearch: request.efSearch == 0 ? nil : Int(request.efSearch)))
       var metadata: [String: [String: String]] = [:]
       var replyBytes = 0
       for hit in hits.joined() {

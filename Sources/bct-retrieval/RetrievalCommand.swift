@@ -1,5 +1,6 @@
 import ArgumentParser
 import BCTClient
+import BCTIndex
 import BCTNumerics
 import BCTRetrieval
 import BCTServing
@@ -88,6 +89,18 @@ struct RetrievalCommand: AsyncParsableCommand {
   @Option(help: "OpenBLAS threads for searches (default: all cores). Env BCT_BLAS_THREADS.")
   var blasThreads: Int = EnvironmentDefault.int("BCT_BLAS_THREADS", 0)
 
+  @Option(help: "Index of each version segment: flat (exact) or hnsw (approximate, hnswlib). Env BCT_INDEX.")
+  var index: String = EnvironmentDefault.string("BCT_INDEX", "flat")
+
+  @Option(name: .customLong("hnsw-m"), help: "HNSW links per node. Env BCT_HNSW_M.")
+  var hnswM: Int = EnvironmentDefault.int("BCT_HNSW_M", 16)
+
+  @Option(name: .customLong("hnsw-ef-construction"), help: "HNSW candidate list while building. Env BCT_HNSW_EF_CONSTRUCTION.")
+  var hnswEfConstruction: Int = EnvironmentDefault.int("BCT_HNSW_EF_CONSTRUCTION", 200)
+
+  @Option(name: .customLong("hnsw-ef-search"), help: "HNSW candidate list while searching (a Search may set ef_search). Env BCT_HNSW_EF_SEARCH.")
+  var hnswEfSearch: Int = EnvironmentDefault.int("BCT_HNSW_EF_SEARCH", 64)
+
   @OptionGroup var server: ServerOptions
 
   @OptionGroup var security: SecurityOptions
@@ -120,6 +133,24 @@ struct RetrievalCommand: AsyncParsableCommand {
     guard shadowGrace >= 0, shadowGrace.isFinite else { throw ValidationError("--shadow-grace must be 0 or more seconds") }
     guard (encoderCert == nil) == (encoderKey == nil) else { throw ValidationError("--encoder-cert and --encoder-key go together") }
     guard blasThreads >= 0 else { throw ValidationError("--blas-threads must be 0 (all cores) or more") }
+    _ = try indexKind
+  }
+
+  /// The index `--index` and the HNSW flags describe.
+  var indexKind: IndexKind {
+    get throws {
+      switch index {
+      case "flat": return .flat
+      case "hnsw":
+        let parameters = HNSWParameters(m: hnswM, efConstruction: hnswEfConstruction, efSearch: hnswEfSearch)
+        if let problem = parameters.problem { throw ValidationError("--hnsw-*: \(problem)") }
+        guard hnswEfSearch <= Int(RetrievalLimits.maxEfSearch) else {
+          throw ValidationError("--hnsw-ef-search must be at most \(RetrievalLimits.maxEfSearch); got \(hnswEfSearch)")
+        }
+        return .hnsw(parameters)
+      default: throw ValidationError("--index must be flat or hnsw; got \(index)")
+      }
+    }
   }
 
   func run() async throws {
@@ -129,7 +160,8 @@ struct RetrievalCommand: AsyncParsableCommand {
     let directory = URL(fileURLWithPath: dataDir)
     let store: DocumentStore
     do {
-      store = try DocumentStore(directory: directory, policy: DurableLog.SyncPolicy(rawValue: fsync)!, logger: logger)
+      store = try DocumentStore(
+        directory: directory, policy: DurableLog.SyncPolicy(rawValue: fsync)!, indexKind: try indexKind, logger: logger)
     } catch {
       throw ValidationError("cannot open --data-dir \(dataDir): \(error)")
     }

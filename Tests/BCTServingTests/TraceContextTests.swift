@@ -46,7 +46,7 @@ struct TraceContextTests {
     #expect(Set(traces.map(\.traceID)).count == 100)
     for trace in traces { #expect(TraceContext(header: trace.header)?.traceID == trace.traceID) }
     #expect(TraceContext.metadataProvider.get().isEmpty)
-    await TraceContext.$current.withValue(traces[0]) {
+    TraceContext.$current.withValue(traces[0]) {
       #expect(TraceContext.metadataProvider.get()["trace_id"] == "\(traces[0].traceID)")
     }
   }

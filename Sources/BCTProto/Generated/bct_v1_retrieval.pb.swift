@@ -342,6 +342,11 @@ public nonisolated struct Bct_V1_SearchRequest: Sendable {
   /// version's own; without this flag such a search is FAILED_PRECONDITION.
   public var allowUncertified: Bool = false
 
+  /// Candidate list size of an approximate (HNSW) search for this request; 0
+  /// uses the server's --ef-search. Raised to k when smaller; ignored by exact
+  /// indexes. Larger is slower and finds more of the true neighbours.
+  public var efSearch: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// The queries.
@@ -596,6 +601,47 @@ public nonisolated struct Bct_V1_VersionStats: Sendable {
 
   /// Embedding dimension of this version.
   public var embeddingDim: Int32 = 0
+
+  /// How this version's segment is indexed.
+  public var index: Bct_V1_SegmentIndex {
+    get {_index ?? Bct_V1_SegmentIndex()}
+    set {_index = newValue}
+  }
+  /// Returns true if `index` has been explicitly set.
+  public var hasIndex: Bool {self._index != nil}
+  /// Clears the value of `index`. Subsequent reads from it will return its default value.
+  public mutating func clearIndex() {self._index = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _index: Bct_V1_SegmentIndex? = nil
+}
+
+/// The index of one version segment.
+public nonisolated struct Bct_V1_SegmentIndex: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "flat" (exact inner product) or "hnsw" (approximate, hnswlib).
+  public var kind: String = String()
+
+  /// HNSW: links per node (0 for flat).
+  public var m: UInt32 = 0
+
+  /// HNSW: candidate list size while building (0 for flat).
+  public var efConstruction: UInt32 = 0
+
+  /// HNSW: default candidate list size while searching (0 for flat).
+  public var efSearch: UInt32 = 0
+
+  /// Bytes the index holds: vectors, and for HNSW the graph.
+  public var memoryBytes: UInt64 = 0
+
+  /// HNSW: removed or moved-away nodes kept marked deleted until reused.
+  public var deletedNodes: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -916,7 +962,7 @@ nonisolated extension Bct_V1_DeleteResponse: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Bct_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SearchRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}inputs\0\u{1}embeddings\0\u{1}k\0\u{3}query_model_version\0\u{3}allow_uncertified\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}inputs\0\u{1}embeddings\0\u{1}k\0\u{3}query_model_version\0\u{3}allow_uncertified\0\u{3}ef_search\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -953,6 +999,7 @@ nonisolated extension Bct_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf
       case 3: try { try decoder.decodeSingularInt32Field(value: &self.k) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.queryModelVersion) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.allowUncertified) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.efSearch) }()
       default: break
       }
     }
@@ -983,6 +1030,9 @@ nonisolated extension Bct_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf
     if self.allowUncertified != false {
       try visitor.visitSingularBoolField(value: self.allowUncertified, fieldNumber: 5)
     }
+    if self.efSearch != 0 {
+      try visitor.visitSingularUInt32Field(value: self.efSearch, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -991,6 +1041,7 @@ nonisolated extension Bct_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.k != rhs.k {return false}
     if lhs.queryModelVersion != rhs.queryModelVersion {return false}
     if lhs.allowUncertified != rhs.allowUncertified {return false}
+    if lhs.efSearch != rhs.efSearch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1405,7 +1456,7 @@ nonisolated extension Bct_V1_StatsRequest: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Bct_V1_VersionStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".VersionStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_version\0\u{1}documents\0\u{3}embedding_dim\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_version\0\u{1}documents\0\u{3}embedding_dim\0\u{1}index\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1416,12 +1467,17 @@ nonisolated extension Bct_V1_VersionStats: SwiftProtobuf.Message, SwiftProtobuf.
       case 1: try { try decoder.decodeSingularStringField(value: &self.modelVersion) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.documents) }()
       case 3: try { try decoder.decodeSingularInt32Field(value: &self.embeddingDim) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._index) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.modelVersion.isEmpty {
       try visitor.visitSingularStringField(value: self.modelVersion, fieldNumber: 1)
     }
@@ -1431,6 +1487,9 @@ nonisolated extension Bct_V1_VersionStats: SwiftProtobuf.Message, SwiftProtobuf.
     if self.embeddingDim != 0 {
       try visitor.visitSingularInt32Field(value: self.embeddingDim, fieldNumber: 3)
     }
+    try { if let v = self._index {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1438,6 +1497,62 @@ nonisolated extension Bct_V1_VersionStats: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.modelVersion != rhs.modelVersion {return false}
     if lhs.documents != rhs.documents {return false}
     if lhs.embeddingDim != rhs.embeddingDim {return false}
+    if lhs._index != rhs._index {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_SegmentIndex: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SegmentIndex"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}m\0\u{3}ef_construction\0\u{3}ef_search\0\u{3}memory_bytes\0\u{3}deleted_nodes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.kind) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.m) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.efConstruction) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.efSearch) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.memoryBytes) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.deletedNodes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.kind.isEmpty {
+      try visitor.visitSingularStringField(value: self.kind, fieldNumber: 1)
+    }
+    if self.m != 0 {
+      try visitor.visitSingularUInt32Field(value: self.m, fieldNumber: 2)
+    }
+    if self.efConstruction != 0 {
+      try visitor.visitSingularUInt32Field(value: self.efConstruction, fieldNumber: 3)
+    }
+    if self.efSearch != 0 {
+      try visitor.visitSingularUInt32Field(value: self.efSearch, fieldNumber: 4)
+    }
+    if self.memoryBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.memoryBytes, fieldNumber: 5)
+    }
+    if self.deletedNodes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.deletedNodes, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_SegmentIndex, rhs: Bct_V1_SegmentIndex) -> Bool {
+    if lhs.kind != rhs.kind {return false}
+    if lhs.m != rhs.m {return false}
+    if lhs.efConstruction != rhs.efConstruction {return false}
+    if lhs.efSearch != rhs.efSearch {return false}
+    if lhs.memoryBytes != rhs.memoryBytes {return false}
+    if lhs.deletedNodes != rhs.deletedNodes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -649,6 +649,51 @@ void   bct__v1__version_stats__free_unpacked
   assert(message->base.descriptor == &bct__v1__version_stats__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   bct__v1__segment_index__init
+                     (Bct__V1__SegmentIndex         *message)
+{
+  static const Bct__V1__SegmentIndex init_value = BCT__V1__SEGMENT_INDEX__INIT;
+  *message = init_value;
+}
+size_t bct__v1__segment_index__get_packed_size
+                     (const Bct__V1__SegmentIndex *message)
+{
+  assert(message->base.descriptor == &bct__v1__segment_index__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__segment_index__pack
+                     (const Bct__V1__SegmentIndex *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__segment_index__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__segment_index__pack_to_buffer
+                     (const Bct__V1__SegmentIndex *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__segment_index__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__SegmentIndex *
+       bct__v1__segment_index__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__SegmentIndex *)
+     protobuf_c_message_unpack (&bct__v1__segment_index__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__segment_index__free_unpacked
+                     (Bct__V1__SegmentIndex *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__segment_index__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   bct__v1__stats_response__init
                      (Bct__V1__StatsResponse         *message)
 {
@@ -1078,7 +1123,7 @@ const ProtobufCMessageDescriptor bct__v1__delete_response__descriptor =
   (ProtobufCMessageInit) bct__v1__delete_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__search_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor bct__v1__search_request__field_descriptors[6] =
 {
   {
     "inputs",
@@ -1140,9 +1185,22 @@ static const ProtobufCFieldDescriptor bct__v1__search_request__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "ef_search",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__SearchRequest, ef_search),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__search_request__field_indices_by_name[] = {
   4,   /* field[4] = allow_uncertified */
+  5,   /* field[5] = ef_search */
   1,   /* field[1] = embeddings */
   0,   /* field[0] = inputs */
   2,   /* field[2] = k */
@@ -1151,7 +1209,7 @@ static const unsigned bct__v1__search_request__field_indices_by_name[] = {
 static const ProtobufCIntRange bct__v1__search_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor bct__v1__search_request__descriptor =
 {
@@ -1161,7 +1219,7 @@ const ProtobufCMessageDescriptor bct__v1__search_request__descriptor =
   "Bct__V1__SearchRequest",
   "bct.v1",
   sizeof(Bct__V1__SearchRequest),
-  5,
+  6,
   bct__v1__search_request__field_descriptors,
   bct__v1__search_request__field_indices_by_name,
   1,  bct__v1__search_request__number_ranges,
@@ -1855,7 +1913,7 @@ const ProtobufCMessageDescriptor bct__v1__stats_request__descriptor =
   (ProtobufCMessageInit) bct__v1__stats_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__version_stats__field_descriptors[3] =
+static const ProtobufCFieldDescriptor bct__v1__version_stats__field_descriptors[4] =
 {
   {
     "model_version",
@@ -1893,16 +1951,29 @@ static const ProtobufCFieldDescriptor bct__v1__version_stats__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "index",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__VersionStats, index),
+    &bct__v1__segment_index__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__version_stats__field_indices_by_name[] = {
   1,   /* field[1] = documents */
   2,   /* field[2] = embedding_dim */
+  3,   /* field[3] = index */
   0,   /* field[0] = model_version */
 };
 static const ProtobufCIntRange bct__v1__version_stats__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor bct__v1__version_stats__descriptor =
 {
@@ -1912,11 +1983,114 @@ const ProtobufCMessageDescriptor bct__v1__version_stats__descriptor =
   "Bct__V1__VersionStats",
   "bct.v1",
   sizeof(Bct__V1__VersionStats),
-  3,
+  4,
   bct__v1__version_stats__field_descriptors,
   bct__v1__version_stats__field_indices_by_name,
   1,  bct__v1__version_stats__number_ranges,
   (ProtobufCMessageInit) bct__v1__version_stats__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__segment_index__field_descriptors[6] =
+{
+  {
+    "kind",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__SegmentIndex, kind),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "m",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__SegmentIndex, m),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ef_construction",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__SegmentIndex, ef_construction),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ef_search",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__SegmentIndex, ef_search),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "memory_bytes",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__SegmentIndex, memory_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "deleted_nodes",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__SegmentIndex, deleted_nodes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__segment_index__field_indices_by_name[] = {
+  5,   /* field[5] = deleted_nodes */
+  2,   /* field[2] = ef_construction */
+  3,   /* field[3] = ef_search */
+  0,   /* field[0] = kind */
+  1,   /* field[1] = m */
+  4,   /* field[4] = memory_bytes */
+};
+static const ProtobufCIntRange bct__v1__segment_index__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor bct__v1__segment_index__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.SegmentIndex",
+  "SegmentIndex",
+  "Bct__V1__SegmentIndex",
+  "bct.v1",
+  sizeof(Bct__V1__SegmentIndex),
+  6,
+  bct__v1__segment_index__field_descriptors,
+  bct__v1__segment_index__field_indices_by_name,
+  1,  bct__v1__segment_index__number_ranges,
+  (ProtobufCMessageInit) bct__v1__segment_index__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor bct__v1__stats_response__field_descriptors[11] =

@@ -32,6 +32,7 @@ typedef struct Bct__V1__BackfillRequest Bct__V1__BackfillRequest;
 typedef struct Bct__V1__BackfillProgress Bct__V1__BackfillProgress;
 typedef struct Bct__V1__StatsRequest Bct__V1__StatsRequest;
 typedef struct Bct__V1__VersionStats Bct__V1__VersionStats;
+typedef struct Bct__V1__SegmentIndex Bct__V1__SegmentIndex;
 typedef struct Bct__V1__StatsResponse Bct__V1__StatsResponse;
 
 
@@ -276,6 +277,12 @@ struct  Bct__V1__SearchRequest
    * version's own; without this flag such a search is FAILED_PRECONDITION.
    */
   protobuf_c_boolean allow_uncertified;
+  /*
+   * Candidate list size of an approximate (HNSW) search for this request; 0
+   * uses the server's --ef-search. Raised to k when smaller; ignored by exact
+   * indexes. Larger is slower and finds more of the true neighbours.
+   */
+  uint32_t ef_search;
   Bct__V1__SearchRequest__QueryCase query_case;
   union {
     /*
@@ -290,7 +297,7 @@ struct  Bct__V1__SearchRequest
 };
 #define BCT__V1__SEARCH_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__search_request__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0, BCT__V1__SEARCH_REQUEST__QUERY__NOT_SET, {0} }
+    , 0, (char *)protobuf_c_empty_string, 0, 0, BCT__V1__SEARCH_REQUEST__QUERY__NOT_SET, {0} }
 
 
 struct  Bct__V1__SearchHit__MetadataEntry
@@ -558,10 +565,50 @@ struct  Bct__V1__VersionStats
    * Embedding dimension of this version.
    */
   int32_t embedding_dim;
+  /*
+   * How this version's segment is indexed.
+   */
+  Bct__V1__SegmentIndex *index;
 };
 #define BCT__V1__VERSION_STATS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__version_stats__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, NULL }
+
+
+/*
+ * The index of one version segment.
+ */
+struct  Bct__V1__SegmentIndex
+{
+  ProtobufCMessage base;
+  /*
+   * "flat" (exact inner product) or "hnsw" (approximate, hnswlib).
+   */
+  char *kind;
+  /*
+   * HNSW: links per node (0 for flat).
+   */
+  uint32_t m;
+  /*
+   * HNSW: candidate list size while building (0 for flat).
+   */
+  uint32_t ef_construction;
+  /*
+   * HNSW: default candidate list size while searching (0 for flat).
+   */
+  uint32_t ef_search;
+  /*
+   * Bytes the index holds: vectors, and for HNSW the graph.
+   */
+  uint64_t memory_bytes;
+  /*
+   * HNSW: removed or moved-away nodes kept marked deleted until reused.
+   */
+  uint64_t deleted_nodes;
+};
+#define BCT__V1__SEGMENT_INDEX__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__segment_index__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0 }
 
 
 /*
@@ -893,6 +940,25 @@ Bct__V1__VersionStats *
 void   bct__v1__version_stats__free_unpacked
                      (Bct__V1__VersionStats *message,
                       ProtobufCAllocator *allocator);
+/* Bct__V1__SegmentIndex methods */
+void   bct__v1__segment_index__init
+                     (Bct__V1__SegmentIndex         *message);
+size_t bct__v1__segment_index__get_packed_size
+                     (const Bct__V1__SegmentIndex   *message);
+size_t bct__v1__segment_index__pack
+                     (const Bct__V1__SegmentIndex   *message,
+                      uint8_t             *out);
+size_t bct__v1__segment_index__pack_to_buffer
+                     (const Bct__V1__SegmentIndex   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__SegmentIndex *
+       bct__v1__segment_index__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__segment_index__free_unpacked
+                     (Bct__V1__SegmentIndex *message,
+                      ProtobufCAllocator *allocator);
 /* Bct__V1__StatsResponse methods */
 void   bct__v1__stats_response__init
                      (Bct__V1__StatsResponse         *message);
@@ -961,6 +1027,9 @@ typedef void (*Bct__V1__StatsRequest_Closure)
                   void *closure_data);
 typedef void (*Bct__V1__VersionStats_Closure)
                  (const Bct__V1__VersionStats *message,
+                  void *closure_data);
+typedef void (*Bct__V1__SegmentIndex_Closure)
+                 (const Bct__V1__SegmentIndex *message,
                   void *closure_data);
 typedef void (*Bct__V1__StatsResponse_Closure)
                  (const Bct__V1__StatsResponse *message,
@@ -1047,6 +1116,7 @@ extern const ProtobufCMessageDescriptor bct__v1__backfill_request__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__backfill_progress__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__stats_request__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__version_stats__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__segment_index__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__stats_response__descriptor;
 extern const ProtobufCServiceDescriptor bct__v1__retrieval__descriptor;
 

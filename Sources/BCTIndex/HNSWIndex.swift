@@ -1,0 +1,239 @@
+import BCTNumerics
+import CHNSW
+
+/// Settings of an HNSW graph.
+public struct HNSWParameters: Sendable, Hashable {
+  /// Links per node on the upper levels (twice as many on level 0).
+  public var m: Int
+  /// Candidate list size while inserting: larger builds slower, a better graph.
+  public var efConstruction: Int
+  /// Default candidate list size while searching (a request may override it).
+  public var efSearch: Int
+  /// Seed of the level draw, so that a rebuild gives the same graph for the same insert order.
+  public var seed: Int
+
+  /// Parameters; the defaults are hnswlib's and Faiss's usual M=16, efConstruction=200.
+  public init(m: Int = 16, efConstruction: Int = 200, efSearch: Int = 64, seed: Int = 100) {
+    self.m = m
+    self.efConstruction = efConstruction
+    self.efSearch = efSearch
+    self.seed = seed
+  }
+
+  /// Why these parameters cannot build a graph, or nil.
+  public var problem: String? {
+    if !(2...512).contains(m) { return "M must be 2-512; got \(m)" }
+    if !(1...100_000).contains(efConstruction) { return "efConstruction must be 1-100000; got \(efConstruction)" }
+    if !(1...100_000).contains(efSearch) { return "efSearch must be 1-100000; got \(efSearch)" }
+    if seed < 0 { return "seed must be 0 or more; got \(seed)" }
+    return nil
+  }
+}
+
+/// Approximate inner-product search on hnswlib's HNSW graph (Debian
+/// `libhnswlib-dev`, through the `CHNSW` C surface).
+///
+/// Each id owns a label (a slot); removing an id marks its node deleted (never
+/// returned, still a routing node) and frees the label, and the next new id takes
+/// that label over, replacing the node's vector and relinking it: hnswlib 0.6's
+/// mark-deleted plus replace. Vectors are also kept in a Swift array by label, so
+/// `vector(for:)`, serialisation and snapshots never read the graph while a
+/// writer changes it; the graph is a derived structure and is rebuilt from them
+/// (a copy that is mutated while another copy shares its graph rebuilds its own).
+/// Bulk adds insert from every core.
+public struct HNSWIndex: VectorIndex {
+  public let dimension: Int
+  /// The graph's settings.
+  public let parameters: HNSWParameters
+  private var graph: HNSWGraph?
+  private var labels: [String: Int] = [:]
+  private var idAt: [String?] = []
+  private var storage: [Float] = []
+  private var freeLabels: [Int] = []
+
+  /// An empty index of `dimension`-long vectors.
+  public init(dimension: Int, parameters: HNSWParameters = HNSWParameters()) {
+    precondition(dimension >= 1, "dimension must be positive")
+    precondition(parameters.problem == nil, parameters.problem ?? "")
+    self.dimension = dimension
+    self.parameters = parameters
+  }
+
+  public var count: Int { labels.count }
+  public var vectorBytes: Int { labels.count * dimension * MemoryLayout<Float>.size }
+  public var allIDs: [String] { idAt.compactMap { $0 } }
+
+  public var description: IndexDescription {
+    let graphBytes = graph.map { chnsw_memory_bytes($0.pointer) } ?? 0
+    return IndexDescription(
+      kind: "hnsw", hnsw: parameters,
+      memoryBytes: graphBytes + storage.capacity * 4 + idAt.capacity * 16 + labels.capacity * 24,
+      deletedNodes: graph.map { chnsw_deleted_count($0.pointer) } ?? 0)
+  }
+
+  public func vector(for id: String) -> [Float]? {
+    guard let label = labels[id] else { return nil }
+    return Array(storage[(label * dimension)..<((label + 1) * dimension)])
+  }
+
+  public func detached() -> any VectorIndex {
+    var copy = self
+    copy.graph = nil
+    return copy
+  }
+
+  public mutating func add(ids newIDs: [String], vectors: Matrix) {
+    precondition(vectors.columns == dimension && vectors.rows == newIDs.count, "add needs one \(dimension)-vector per id")
+    var lastRow: [String: Int] = [:]
+    for (row, id) in newIDs.enumerated() { lastRow[id] = row }
+    let graph = uniqueGraph(extra: lastRow.count)
+    var work: [(label: Int, row: Int)] = []
+    work.reserveCapacity(lastRow.count)
+    for (row, id) in newIDs.enumerated() where lastRow[id] == row {
+      let label: Int
+      if let held = labels[id] {
+        label = held
+      } else if let free = freeLabels.popLast() {
+        label = free
+      } else {
+        label = idAt.count
+        idAt.append(nil)
+        storage.append(contentsOf: repeatElement(0, count: dimension))
+      }
+      labels[id] = label
+      idAt[label] = id
+      work.append((label, row))
+    }
+    let d = dimension
+    storage.withUnsafeMutableBufferPointer { store in
+      vectors.values.withUnsafeBufferPointer { source in
+        for (label, row) in work {
+          (store.baseAddress! + label * d).update(from: source.baseAddress! + row * d, count: d)
+        }
+      }
+    }
+    storage.withUnsafeBufferPointer { store in
+      work.withUnsafeBufferPointer { items in
+        parallelChunks(items.count, minimumChunk: 256) { range in
+          for i in range { graph.add(store.baseAddress! + items[i].label * d, label: items[i].label) }
+        }
+      }
+    }
+  }
+
+  @discardableResult
+  public mutating func remove(ids removed: [String]) -> Int {
+    var count = 0
+    let graph = uniqueGraph(extra: 0)
+    for id in removed {
+      guard let label = labels.removeValue(forKey: id) else { continue }
+      count += 1
+      idAt[label] = nil
+      freeLabels.append(label)
+      chnsw_mark_deleted(graph.pointer, UInt64(label))
+    }
+    return count
+  }
+
+  public func search(_ queries: Matrix, into selections: inout [TopK], options: SearchOptions) {
+    precondition(queries.columns == dimension, "queries have \(queries.columns) dimensions, the index \(dimension)")
+    precondition(selections.count == queries.rows, "one selection per query")
+    guard !labels.isEmpty, queries.rows > 0 else { return }
+    guard let graph else {
+      exactSearch(queries, into: &selections)
+      return
+    }
+    let ef = max(1, options.efSearch ?? parameters.efSearch)
+    let d = dimension
+    queries.values.withUnsafeBufferPointer { q in
+      selections.withUnsafeMutableBufferPointer { sel in
+        parallelChunks(queries.rows, minimumChunk: 16) { range in
+          var found = [UInt64](repeating: 0, count: 0)
+          var scores = [Float](repeating: 0, count: 0)
+          for i in range {
+            let k = sel[i].k
+            guard k > 0 else { continue }
+            if found.count < k {
+              found = [UInt64](repeating: 0, count: k)
+              scores = [Float](repeating: 0, count: k)
+            }
+            let n = found.withUnsafeMutableBufferPointer { f in
+              scores.withUnsafeMutableBufferPointer { s in
+                chnsw_search(graph.pointer, q.baseAddress! + i * d, k, ef, f.baseAddress!, s.baseAddress!)
+              }
+            }
+            for j in 0..<n {
+              if let id = idAt[Int(found[j])] { sel[i].offer(score: scores[j], id: id) }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// Every held vector scored against every query: what a detached copy (no
+  /// graph) answers with.
+  private func exactSearch(_ queries: Matrix, into selections: inout [TopK]) {
+    var flat = FlatIndex(dimension: dimension)
+    let ids = allIDs
+    flat.add(ids: ids, vectors: Matrix(rows: ids.count, columns: dimension, values: ids.flatMap { vector(for: $0)! }))
+    flat.search(queries, into: &selections, options: SearchOptions())
+  }
+
+  /// The graph, this copy's own, with room for `extra` more nodes; rebuilt from
+  /// the stored vectors when there is none or another copy shares it.
+  private mutating func uniqueGraph(extra: Int) -> HNSWGraph {
+    if !isKnownUniquelyReferenced(&graph) {
+      let rebuilt = HNSWGraph(dimension: dimension, capacity: max(1024, idAt.count + extra), parameters: parameters)
+      let live = idAt.indices.filter { idAt[$0] != nil }
+      let d = dimension
+      storage.withUnsafeBufferPointer { store in
+        parallelChunks(live.count, minimumChunk: 256) { range in
+          for i in range { rebuilt.add(store.baseAddress! + live[i] * d, label: live[i]) }
+        }
+      }
+      graph = rebuilt
+    }
+    graph!.reserve(idAt.count + extra)
+    return graph!
+  }
+}
+
+/// Owns one hnswlib graph. Concurrent adds of distinct labels and concurrent
+/// searches are safe (hnswlib locks per node); `reserve` and mark-deleted run
+/// with no add or search at once (callers hold the index exclusively then).
+final class HNSWGraph: @unchecked Sendable {
+  let pointer: OpaquePointer
+
+  init(dimension: Int, capacity: Int, parameters: HNSWParameters) {
+    var error = [CChar](repeating: 0, count: 256)
+    guard let made = chnsw_create(dimension, capacity, parameters.m, parameters.efConstruction, parameters.seed, &error, error.count) else {
+      fatalError("hnswlib could not allocate a graph of \(capacity) nodes: \(Self.text(error))")
+    }
+    pointer = made
+  }
+
+  deinit { chnsw_free(pointer) }
+
+  private static func text(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  }
+
+  /// Grows room (doubling) so that `needed` nodes fit.
+  func reserve(_ needed: Int) {
+    let capacity = chnsw_capacity(pointer)
+    guard needed > capacity else { return }
+    var error = [CChar](repeating: 0, count: 256)
+    guard chnsw_reserve(pointer, max(needed, capacity * 2), &error, error.count) == 0 else {
+      fatalError("hnswlib could not grow the graph to \(needed) nodes: \(Self.text(error))")
+    }
+  }
+
+  /// Inserts or replaces the node of `label`.
+  func add(_ vector: UnsafePointer<Float>, label: Int) {
+    var error = [CChar](repeating: 0, count: 256)
+    guard chnsw_add(pointer, vector, UInt64(label), &error, error.count) == 0 else {
+      fatalError("hnswlib refused node \(label): \(Self.text(error))")
+    }
+  }
+}
