@@ -206,15 +206,9 @@ public struct DocumentIntake: Sendable {
     if let bad = docs.first(where: { $0.input.count != width }) {
       throw RPCError(code: .invalidArgument, message: "document \(bad.id)'s input has \(bad.input.count) values; \(version) takes \(info.inputShape)")
     }
-    var out: [[Float]] = []
-    out.reserveCapacity(docs.count)
-    for start in stride(from: 0, to: docs.count, by: limits.embedBatch) {
-      let chunk = docs[start..<min(docs.count, start + limits.embedBatch)]
-      let inputs = Matrix(rows: chunk.count, columns: width, values: chunk.flatMap(\.input))
-      let vectors = try await encoder.embed(inputs, rowShape: info.inputShape, version: version, deadline: deadline)
-      for r in 0..<vectors.rows { out.append(vectors.row(r)) }
-    }
-    return out
+    let inputs = Matrix(rows: docs.count, columns: width, values: docs.flatMap(\.input))
+    let vectors = try await encoder.embed(inputs, rowShape: info.inputShape, version: version, deadline: deadline)
+    return (0..<vectors.rows).map { vectors.row($0) }
   }
 }
 

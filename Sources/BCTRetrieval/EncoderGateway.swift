@@ -96,13 +96,17 @@ public final class EncoderGateway: EncoderBackend {
   private let table: Mutex<(table: ModelTable, fetched: ContinuousClock.Instant?)>
   /// Longest a single encoder call may take when the caller set no deadline.
   public let defaultTimeout: Duration
+  /// Most inputs per Embed call; larger batches are split (the encoder refuses
+  /// batches over its --max-batch).
+  public let embedBatch: Int
 
   /// A gateway through `client` to the encoder at `address`, caching the listing in `cacheFile`.
   public init(
     client: EncoderClient, address: String, cacheFile: URL, attempts: Int = 3, defaultTimeout: Duration = .seconds(30),
-    logger: Logger
+    embedBatch: Int = 256, logger: Logger
   ) {
     self.client = client
+    self.embedBatch = max(1, embedBatch)
     self.address = address
     self.cacheFile = cacheFile
     self.attempts = max(1, attempts)
@@ -133,15 +137,25 @@ public final class EncoderGateway: EncoderBackend {
     }
   }
 
-  /// Embeddings of `inputs` by `version`, L2-normalised.
+  /// Embeddings of `inputs` by `version`, L2-normalised, in calls of at most
+  /// `embedBatch` inputs.
   public func embed(_ inputs: Matrix, rowShape: [Int], version: String, deadline: ContinuousClock.Instant?) async throws -> Matrix {
-    try await call(deadline: deadline) { timeout in
-      let result = try await self.client.embed(inputs, rowShape: rowShape, version: version, timeout: timeout)
-      guard result.version == version else {
-        throw RPCError(code: .internalError, message: "the encoder embedded with \(result.version), not \(version)")
+    var values: [Float] = []
+    var columns = 0
+    for start in stride(from: 0, to: inputs.rows, by: embedBatch) {
+      let chunk = inputs.rows <= embedBatch ? inputs : inputs.rows(start..<min(inputs.rows, start + embedBatch))
+      let embeddings = try await call(deadline: deadline) { timeout in
+        let result = try await self.client.embed(chunk, rowShape: rowShape, version: version, timeout: timeout)
+        guard result.version == version else {
+          throw RPCError(code: .internalError, message: "the encoder embedded with \(result.version), not \(version)")
+        }
+        return result.embeddings
       }
-      return result.embeddings
+      if inputs.rows <= embedBatch { return embeddings }
+      columns = embeddings.columns
+      values.append(contentsOf: embeddings.values)
     }
+    return Matrix(rows: inputs.rows, columns: columns, values: values)
   }
 
   private func call<Result: Sendable>(

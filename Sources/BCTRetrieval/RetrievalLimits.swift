@@ -10,8 +10,6 @@ public struct RetrievalLimits: Sendable {
   public var maxIDBytes = 512
   /// Most metadata bytes (keys + values) per document.
   public var maxMetadataBytes = 16384
-  /// Inputs per encoder call when embedding raw documents.
-  public var embedBatch = 256
   /// Largest request tensor payload in bytes.
   public var maxMessageBytes = 64 << 20
   /// Largest Search reply: ids, metadata and per-hit fields of every hit, in bytes.

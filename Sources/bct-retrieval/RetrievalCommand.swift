@@ -171,13 +171,12 @@ struct RetrievalCommand: AsyncParsableCommand {
       caFile: encoderCA, certificateFile: encoderCert, keyFile: encoderKey, token: encoderToken))
     let gateway = EncoderGateway(
       client: EncoderClient(client), address: encoder, cacheFile: directory.appendingPathComponent("models.json"),
-      attempts: encoderAttempts, logger: logger)
+      attempts: encoderAttempts, embedBatch: embedBatch, logger: logger)
     let backfiller = Backfiller(store: store, encoder: gateway, defaultGraceSeconds: shadowGrace, logger: logger)
     var limits = RetrievalLimits()
     limits.maxUpsert = maxUpsert
     limits.maxQueries = maxQueries
     limits.maxK = maxK
-    limits.embedBatch = embedBatch
     limits.maxMessageBytes = server.maxMessageBytes
     limits.maxReplyBytes = maxReplyBytes
     let service = RetrievalService(

@@ -158,6 +158,95 @@ struct RetrievalProcessTests {
     #expect(await encoder.terminate() == 0)
   }
 
+  /// Mean share of `exact`'s hits per query that `approximate` found.
+  static func recall(_ approximate: Bct_V1_SearchResponse, _ exact: Bct_V1_SearchResponse) -> Double {
+    zip(approximate.results, exact.results).map { a, e in
+      Double(Set(a.hits.map(\.id)).intersection(e.hits.map(\.id)).count) / Double(max(1, e.hits.count))
+    }.reduce(0, +) / Double(max(1, exact.results.count))
+  }
+
+  @Test("--index hnsw: agrees with exact search, ef per request, deletes, backfill across segments, restarts keep results")
+  func hnswService() async throws {
+    let encoder = try await Fixtures.startEncoder(Self.repository)
+    let data = Fixtures.temporaryFolder("bct-hnsw")
+    var hnsw = try await Fixtures.startRetrieval(
+      encoderPort: encoder.port, dataDirectory: data, extra: ["--index", "hnsw", "--hnsw-ef-search", "40"])
+    let exact = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-hnsw-exact"))
+    defer {
+      let last = hnsw
+      Task { await last.kill9(); await exact.kill9(); await encoder.kill9() }
+    }
+    let documents = 3000
+    let queries = Self.rawSearch(0..<100, k: 10)
+    var wide = queries
+    wide.efSearch = 400
+    var before = Bct_V1_SearchResponse()
+    try await Self.withClients(exact.port, { flat, _ in
+      try await Self.withClients(hnsw.port, { client, _ in
+        for start in stride(from: 0, to: documents, by: 1000) {
+          _ = try await client.upsert(Self.upsertRequest(start..<(start + 1000), version: "v1"))
+          _ = try await flat.upsert(Self.upsertRequest(start..<(start + 1000), version: "v1"))
+        }
+        var stats = try await client.stats()
+        #expect(stats.indexKind.hasPrefix("hnsw(M=16,efConstruction=200,efSearch=40)"), "\(stats.indexKind)")
+        let segment = stats.versions.first?.index
+        #expect(segment?.kind == "hnsw" && segment?.m == 16 && segment?.efConstruction == 200 && segment?.efSearch == 40)
+        #expect((segment?.memoryBytes ?? 0) > UInt64(documents * 128 * 4))
+        #expect(try await flat.stats().versions.first?.index.kind == "flat")
+
+        let truth = try await flat.search(queries)
+        let approximate = try await client.search(queries)
+        #expect(Self.recall(approximate, truth) >= 0.95, "recall@10 \(Self.recall(approximate, truth))")
+        #expect(try await Self.recall(client.search(wide), truth) >= Self.recall(approximate, truth))
+        var tooWide = queries
+        tooWide.efSearch = 10_001
+        let refused = await Fixtures.rpcError { try await client.search(tooWide) }
+        #expect(refused?.code == .invalidArgument && refused?.message.contains("ef_search") == true)
+
+        // Deleted documents never come back, even for their own vectors as queries.
+        let removed = (0..<100).map { "test-\($0)" }
+        _ = try await client.delete(.with { $0.ids = removed })
+        _ = try await flat.delete(.with { $0.ids = removed })
+        let afterDelete = try await client.search(wide)
+        #expect(afterDelete.results.allSatisfy { $0.hits.count == 10 && $0.hits.allSatisfy { !removed.contains($0.id) } })
+
+        // Backfill moves every document from v1's graph to v2's.
+        for service in [client, flat] {
+          let last = try await service.backfill(.with { $0.targetVersion = "v2"; $0.batchSize = 500 }) { _ in }
+          #expect(last?.state == .completed)
+        }
+        stats = try await client.stats()
+        #expect(stats.versions.map(\.modelVersion) == ["v2"] && stats.versions[0].documents == UInt64(documents - 100))
+        let truthV2 = try await flat.search(queries)
+        before = try await client.search(queries)
+        #expect(before.documentVersions == ["v2"] && Self.recall(before, truthV2) >= 0.95, "\(Self.recall(before, truthV2))")
+      }, encoderPort: encoder.port)
+    }, encoderPort: encoder.port)
+
+    // A graceful restart (snapshot) and a kill -9 (log replay) both rebuild the graph from the stored vectors.
+    var expected = documents - 100
+    for restart in ["terminate", "kill -9"] {
+      if restart == "terminate" { #expect(await hnsw.terminate() == 0) } else { await hnsw.kill9() }
+      hnsw = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: data, extra: ["--index", "hnsw", "--hnsw-ef-search", "40"])
+      try await Self.withClients(hnsw.port, { client, _ in
+        #expect(try await client.stats().documents == UInt64(expected))
+        let after = try await client.search(queries)
+        if restart == "terminate" {
+          #expect(Self.recall(after, before) >= 0.95, "\(restart): \(Self.recall(after, before))")
+          #expect(after.results.allSatisfy { $0.hits.allSatisfy { Int($0.id.dropFirst(5))! >= 100 } })
+          // Logged after the snapshot: the kill -9 restart replays it into the rebuilt graph.
+          _ = try await client.upsert(Self.upsertRequest(0..<10))
+          expected += 10
+        } else {
+          let restored = (0..<10).map { q in after.results[q].hits.first?.id == "test-\(q)" }
+          #expect(restored.filter { $0 }.count >= 9, "documents logged after the snapshot are found: \(restored)")
+          #expect(after.results.allSatisfy { $0.hits.allSatisfy { !(10..<100).contains(Int($0.id.dropFirst(5))!) } })
+        }
+      }, encoderPort: encoder.port)
+    }
+    #expect(await hnsw.terminate() == 0)
+  }
+
   @Test("kill -9 during ingest, restart: every acknowledged document is there")
   func crashDuringIngest() async throws {
     let encoder = try await Fixtures.startEncoder(Self.repository)
