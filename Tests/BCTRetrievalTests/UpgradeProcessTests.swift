@@ -137,7 +137,7 @@ struct UpgradeProcessTests {
       let before = Self.ids(try await Self.search(client))
       let expectedAfter = try await Self.exact(encoderClient, version: "v3", count: 300)
       // Start it and leave: the job runs without its caller.
-      let started = Task { try await client.backfill(Self.backfillRequest("v3", batch: 10, rate: 250)) }
+      let started = Task { try await client.backfill(Self.backfillRequest("v3", batch: 10, rate: 80)) }
       let end = ContinuousClock.now + .seconds(20)
       while try await !client.stats().hasShadow && ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(10)) }
       started.cancel()
