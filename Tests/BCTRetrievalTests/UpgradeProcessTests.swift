@@ -80,7 +80,7 @@ struct UpgradeProcessTests {
       // Shadow backfill, rate-limited so that searches run while it fills.
       let progress = ProgressLog()
       let backfill = Task {
-        try await client.backfill(Self.backfillRequest("v3", batch: 20, rate: 150)) { await progress.add($0) }
+        try await client.backfill(Self.backfillRequest("v3", batch: 20, rate: 40)) { await progress.add($0) }
       }
       var searchedWhileFilling = 0
       while true {
