@@ -167,7 +167,7 @@ let package = Package(
     /// inner-product search on BLAS, bounded-heap top-k, per-version segments.
     .target(
       name: "BCTIndex",
-      dependencies: ["BCTNumerics", "CBLAS", "CHNSW"]
+      dependencies: ["BCTNumerics", "BCTStorage", "CBLAS", "CHNSW"]
     ),
 
     /// Durable files: write-ahead log segments with checksums, atomic snapshots.

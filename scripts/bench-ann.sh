@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Approximate search, one run, same vectors: bct's HNSWIndex (hnswlib) vs faiss-cpu
 # IndexHNSWFlat with the same M and efConstruction (pip, in the bench venv), inner
-# product, k=10. Two data sets: random unit vectors (COUNT x 128, default 1M) and the
-# embeddings of Fashion-MNIST (train = base, test = queries) by a small trained model.
+# product, k=10. Three data sets: random unit vectors (COUNT x 128, default 1M; uniform
+# on the sphere, the hardest case for any graph index: recall stays low at every ef),
+# the embeddings of Fashion-MNIST (train = base, test = queries) by a small trained
+# model, and a COUNT-row catalogue of such embeddings (the train images and shifted,
+# rescaled, noisy copies of them; test queries), real-embedding structure at 1M.
 # Prints build time and memory per vector, then recall@10 (against exact ground truth,
 # checked to agree between the two sides) and batch-1 QPS per efSearch, and QPS at
 # equal recall (interpolated). Usage: scripts/bench-ann.sh [COUNT] [THREADS] [SECONDS]
@@ -50,13 +53,15 @@ print(f"{'ef':>5} {'recall bct':>11} {'recall faiss':>13} {'QPS bct':>9} {'QPS f
 for a, b in zip(o["results"], f["results"]):
     print(f"{a['ef']:5d} {a['recall']:11.4f} {b['recall']:13.4f} {a['qps_1']:9.0f} {b['qps_1']:10.0f} {a['qps_1'] / b['qps_1']:6.2f}x")
 def qps_at(rows, target):
-    rows = sorted(rows, key=lambda r: r["recall"])
+    """The best QPS of a setting reaching `target` recall: a measured ef, or one
+    interpolated (log QPS, linear in recall) between two neighbouring efs."""
+    best = [r["qps_1"] for r in rows if r["recall"] >= target]
     for lo, hi in zip(rows, rows[1:]):
-        if lo["recall"] <= target <= hi["recall"]:
-            t = (target - lo["recall"]) / max(1e-9, hi["recall"] - lo["recall"])
-            return np.exp(np.log(lo["qps_1"]) * (1 - t) + np.log(hi["qps_1"]) * t)
-    return None
-for target in (0.90, 0.95, 0.99):
+        if lo["recall"] < target <= hi["recall"]:
+            t = (target - lo["recall"]) / (hi["recall"] - lo["recall"])
+            best.append(np.exp(np.log(lo["qps_1"]) * (1 - t) + np.log(hi["qps_1"]) * t))
+    return max(best) if best else None
+for target in (0.50, 0.60, 0.90, 0.95, 0.99):
     a, b = qps_at(o["results"], target), qps_at(f["results"], target)
     if a and b:
         print(f"QPS at recall {target:.2f}: bct {a:.0f}, faiss {b:.0f} -> {a / b:.2f}x")
@@ -66,3 +71,5 @@ PY
 }
 run "random unit vectors" "$work/random.npy" "$work/random-queries.npy"
 run "Fashion-MNIST embeddings (train 60k base, test queries)" "$work/fm-base.npy" "$work/fm-queries.npy" --embed-model "$work/model"
+run "Fashion-MNIST embeddings grown to $count (train + shifted/noisy copies base, test queries)" \
+  "$work/fm-grown-base.npy" "$work/fm-grown-queries.npy" --embed-model "$work/model" --augment-to "$count"

@@ -1,4 +1,5 @@
 import BCTNumerics
+import BCTStorage
 
 /// One search result: a document id and its inner-product score.
 public struct ScoredID: Sendable, Equatable {
@@ -84,19 +85,17 @@ extension VectorIndex {
   /// The index as bytes: its kind and parameters, then every id and vector.
   /// `IndexKind.deserialize` rebuilds it (an HNSW graph is rebuilt, not stored).
   public func serialized() -> [UInt8] {
-    var bytes: [UInt8] = Array("BCTX".utf8)
-    func put(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
-    let kind = description.hnsw.map(IndexKind.hnsw) ?? .flat
-    bytes.append(contentsOf: kind.tag)
-    put(UInt64(dimension))
+    var writer = BinaryWriter()
+    writer.append(IndexKind.mark)
+    (description.hnsw.map(IndexKind.hnsw) ?? .flat).write(to: &writer)
+    writer.write(UInt32(dimension))
     let ids = allIDs
-    put(UInt64(ids.count))
+    writer.write(UInt32(ids.count))
     for id in ids {
-      put(UInt64(id.utf8.count))
-      bytes.append(contentsOf: id.utf8)
-      for value in vector(for: id) ?? [] { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+      writer.write(id)
+      for value in vector(for: id) ?? [] { writer.write(value.bitPattern) }
     }
-    return bytes
+    return writer.bytes
   }
 }
 
@@ -123,58 +122,56 @@ public enum IndexKind: Sendable, Equatable {
     }
   }
 
-  fileprivate var tag: [UInt8] {
+  fileprivate static let mark = Array("BCTX".utf8)
+
+  fileprivate func write(to writer: inout BinaryWriter) {
     switch self {
-    case .flat: [0]
-    case .hnsw(let p): [1] + [p.m, p.efConstruction, p.efSearch, p.seed].flatMap { value in
-        withUnsafeBytes(of: UInt64(value).littleEndian) { Array($0) }
+    case .flat: writer.write(UInt8(0))
+    case .hnsw(let p):
+      writer.write(UInt8(1))
+      for value in [p.m, p.efConstruction, p.efSearch, p.seed] { writer.write(UInt64(truncatingIfNeeded: value)) }
+    }
+  }
+
+  fileprivate static func read(from reader: inout BinaryReader) throws -> IndexKind {
+    switch try reader.read(UInt8.self) {
+    case 0: return .flat
+    case 1:
+      let words = try (0..<4).map { _ in
+        let raw = try reader.read(UInt64.self)
+        guard let value = Int(exactly: raw) else { throw IndexFormatError("an HNSW parameter of \(raw) is out of range") }
+        return value
       }
+      let parameters = HNSWParameters(m: words[0], efConstruction: words[1], efSearch: words[2], seed: words[3])
+      if let problem = parameters.problem { throw IndexFormatError("bad HNSW parameters: \(problem)") }
+      return .hnsw(parameters)
+    case let other: throw IndexFormatError("unknown index kind \(other)")
     }
   }
 
   /// Rebuilds an index written by `serialized()`.
   public static func deserialize(_ bytes: [UInt8]) throws -> any VectorIndex {
-    var offset = 0
-    func take(_ n: Int) throws -> ArraySlice<UInt8> {
-      guard n >= 0, bytes.count - offset >= n else { throw IndexFormatError("the index ends early (at byte \(offset), \(n) more needed)") }
-      defer { offset += n }
-      return bytes[offset..<(offset + n)]
-    }
-    func word() throws -> Int {
-      let raw = try take(8).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-      guard raw <= UInt64(Int32.max) else { throw IndexFormatError("a size of \(raw) at byte \(offset - 8) is out of range") }
-      return Int(raw)
-    }
-    guard Array(try take(4)) == Array("BCTX".utf8) else { throw IndexFormatError("not a serialised index (no BCTX mark)") }
-    let kind: IndexKind
-    switch try take(1).first! {
-    case 0: kind = .flat
-    case 1:
-      let (m, efC, ef, seed) = (try word(), try word(), try word(), try word())
-      let parameters = HNSWParameters(m: m, efConstruction: efC, efSearch: ef, seed: seed)
-      if let problem = parameters.problem { throw IndexFormatError("bad HNSW parameters: \(problem)") }
-      kind = .hnsw(parameters)
-    case let other: throw IndexFormatError("unknown index kind \(other)")
-    }
-    let dimension = try word()
-    let count = try word()
-    guard dimension >= 1, count <= (bytes.count - offset) / (8 + dimension * 4) else {
-      throw IndexFormatError("dimension \(dimension) and count \(count) do not fit the \(bytes.count) bytes")
-    }
-    var ids: [String] = []
-    var values: [Float] = []
-    values.reserveCapacity(count * dimension)
-    for _ in 0..<count {
-      ids.append(String(decoding: try take(try word()), as: UTF8.self))
-      let raw = try take(dimension * 4)
-      for start in stride(from: raw.startIndex, to: raw.endIndex, by: 4) {
-        values.append(Float(bitPattern: raw[start..<(start + 4)].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }))
+    var reader = BinaryReader(bytes)
+    do {
+      guard try reader.readBytes(mark.count) == mark else { throw IndexFormatError("not a serialised index (no BCTX mark)") }
+      let kind = try read(from: &reader)
+      let dimension = Int(try reader.read(UInt32.self))
+      guard dimension >= 1 else { throw IndexFormatError("dimension \(dimension) is not positive") }
+      let count = try reader.readCount(elementBytes: 4 + dimension * 4)
+      var ids: [String] = []
+      var values: [Float] = []
+      values.reserveCapacity(count * dimension)
+      for _ in 0..<count {
+        ids.append(try reader.readString())
+        for _ in 0..<dimension { values.append(Float(bitPattern: try reader.read(UInt32.self))) }
       }
+      guard Set(ids).count == ids.count else { throw IndexFormatError("an id appears twice") }
+      var index = kind.make(dimension: dimension)
+      index.add(ids: ids, vectors: Matrix(rows: count, columns: dimension, values: values))
+      return index
+    } catch let error as StorageError {
+      throw IndexFormatError(error.description)
     }
-    guard Set(ids).count == ids.count else { throw IndexFormatError("an id appears twice") }
-    var index = kind.make(dimension: dimension)
-    index.add(ids: ids, vectors: Matrix(rows: count, columns: dimension, values: values))
-    return index
   }
 }
 

@@ -140,22 +140,26 @@ public final class EncoderGateway: EncoderBackend {
   /// Embeddings of `inputs` by `version`, L2-normalised, in calls of at most
   /// `embedBatch` inputs.
   public func embed(_ inputs: Matrix, rowShape: [Int], version: String, deadline: ContinuousClock.Instant?) async throws -> Matrix {
+    if inputs.rows <= embedBatch { return try await embedChunk(inputs, rowShape: rowShape, version: version, deadline: deadline) }
     var values: [Float] = []
     var columns = 0
     for start in stride(from: 0, to: inputs.rows, by: embedBatch) {
-      let chunk = inputs.rows <= embedBatch ? inputs : inputs.rows(start..<min(inputs.rows, start + embedBatch))
-      let embeddings = try await call(deadline: deadline) { timeout in
-        let result = try await self.client.embed(chunk, rowShape: rowShape, version: version, timeout: timeout)
-        guard result.version == version else {
-          throw RPCError(code: .internalError, message: "the encoder embedded with \(result.version), not \(version)")
-        }
-        return result.embeddings
-      }
-      if inputs.rows <= embedBatch { return embeddings }
+      let chunk = inputs.rows(start..<min(inputs.rows, start + embedBatch))
+      let embeddings = try await embedChunk(chunk, rowShape: rowShape, version: version, deadline: deadline)
       columns = embeddings.columns
       values.append(contentsOf: embeddings.values)
     }
     return Matrix(rows: inputs.rows, columns: columns, values: values)
+  }
+
+  private func embedChunk(_ chunk: Matrix, rowShape: [Int], version: String, deadline: ContinuousClock.Instant?) async throws -> Matrix {
+    try await call(deadline: deadline) { timeout in
+      let result = try await self.client.embed(chunk, rowShape: rowShape, version: version, timeout: timeout)
+      guard result.version == version else {
+        throw RPCError(code: .internalError, message: "the encoder embedded with \(result.version), not \(version)")
+      }
+      return result.embeddings
+    }
   }
 
   private func call<Result: Sendable>(

@@ -24,8 +24,8 @@ public struct ServerTracing: ServerInterceptor {
     context: ServerContext,
     next: (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
   ) async throws -> StreamingServerResponse<Output> {
-    let state = request.metadata[stringValues: TraceContext.stateHeaderName].first(where: { _ in true }) ?? ""
-    let caller = request.metadata[stringValues: TraceContext.headerName].first(where: { _ in true })
+    let state = request.metadata.firstString(TraceContext.stateHeaderName) ?? ""
+    let caller = request.metadata.firstString(TraceContext.headerName)
       .flatMap { TraceContext(header: $0, state: state) }
     let span = caller?.child() ?? TraceContext.newTrace()
     let start = ContinuousClock.now
@@ -101,7 +101,7 @@ public struct ClientTracing: ClientInterceptor {
     context: ClientContext,
     next: (StreamingClientRequest<Input>, ClientContext) async throws -> StreamingClientResponse<Output>
   ) async throws -> StreamingClientResponse<Output> {
-    guard request.metadata[stringValues: TraceContext.headerName].first(where: { _ in true }) == nil else {
+    guard request.metadata.firstString(TraceContext.headerName) == nil else {
       return try await next(request, context)
     }
     let span = TraceContext.current ?? TraceContext.newTrace()
@@ -109,5 +109,12 @@ public struct ClientTracing: ClientInterceptor {
     request.metadata.replaceOrAddString(span.header, forKey: TraceContext.headerName)
     if !span.state.isEmpty { request.metadata.replaceOrAddString(span.state, forKey: TraceContext.stateHeaderName) }
     return try await next(request, context)
+  }
+}
+
+extension Metadata {
+  /// The first string value under `key`, if any.
+  fileprivate func firstString(_ key: String) -> String? {
+    self[stringValues: key].first(where: { _ in true })
   }
 }

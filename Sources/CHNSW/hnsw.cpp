@@ -1,7 +1,8 @@
-// The C surface of chnsw.h over hnswlib's HierarchicalNSW<float> with InnerProductSpace.
+// The C surface of chnsw.h over hnswlib's HierarchicalNSW<float> with an inner-product space.
 #include "chnsw.h"
 
 #include <hnswlib/hnswlib.h>
+#include <immintrin.h>
 
 #include <algorithm>
 #include <cstring>
@@ -10,8 +11,76 @@
 #include <queue>
 #include <vector>
 
+namespace {
+// hnswlib's inner-product distance, 1 - <a, b>, with the widest SIMD this CPU
+// runs, chosen at run time (the rest of the target is built for AVX only, so the
+// library still runs on CPUs without AVX-512).
+float ip_distance_scalar(const void *a, const void *b, const void *param) {
+  size_t d = *static_cast<const size_t *>(param);
+  auto *x = static_cast<const float *>(a), *y = static_cast<const float *>(b);
+  float sum = 0;
+  for (size_t i = 0; i < d; i++) sum += x[i] * y[i];
+  return 1.0f - sum;
+}
+
+__attribute__((target("avx2,fma"))) float ip_distance_avx2(const void *a, const void *b, const void *param) {
+  size_t d = *static_cast<const size_t *>(param);
+  auto *x = static_cast<const float *>(a), *y = static_cast<const float *>(b);
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 16 <= d; i += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
+  }
+  for (; i + 8 <= d; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+  __m256 s = _mm256_add_ps(s0, s1);
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_movehdup_ps(h));
+  float sum = _mm_cvtss_f32(h);
+  for (; i < d; i++) sum += x[i] * y[i];
+  return 1.0f - sum;
+}
+
+__attribute__((target("avx512f"))) float ip_distance_avx512(const void *a, const void *b, const void *param) {
+  size_t d = *static_cast<const size_t *>(param);
+  auto *x = static_cast<const float *>(a), *y = static_cast<const float *>(b);
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= d; i += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), s1);
+  }
+  for (; i + 16 <= d; i += 16) s0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), s0);
+  if (i < d) {
+    __mmask16 tail = static_cast<__mmask16>((1u << (d - i)) - 1);
+    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, x + i), _mm512_maskz_loadu_ps(tail, y + i), s1);
+  }
+  return 1.0f - _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+hnswlib::DISTFUNC<float> best_ip_distance() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return ip_distance_avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return ip_distance_avx2;
+  return ip_distance_scalar;
+}
+
+class InnerProductDistance : public hnswlib::SpaceInterface<float> {
+ public:
+  explicit InnerProductDistance(size_t dimension) : dimension_(dimension), distance_(best_ip_distance()) {}
+  size_t get_data_size() override { return dimension_ * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return distance_; }
+  void *get_dist_func_param() override { return &dimension_; }
+
+ private:
+  size_t dimension_;
+  hnswlib::DISTFUNC<float> distance_;
+};
+}  // namespace
+
 struct chnsw_graph {
-  hnswlib::InnerProductSpace space;
+  InnerProductDistance space;
   hnswlib::HierarchicalNSW<float> index;
 
   chnsw_graph(size_t dimension, size_t capacity, size_t m, size_t ef_construction, size_t seed)

@@ -18,6 +18,8 @@ struct ANNBench: AsyncParsableCommand {
   @Option(help: "Query vectors (.npy, rows).") var queries: String
   @Option(help: "Write Fashion-MNIST embeddings by this model version folder to --base and --queries first.")
   var embedModel: String?
+  @Option(help: "With --embed-model: grow the base to this many rows with shifted, rescaled and noisy copies of the train images (0: the train split as is).")
+  var augmentTo: Int = 0
   @Option(help: "Folder of the built-in dataset.") var dataDir: String = DataSource.debianFashionMNIST
   @Option(help: "HNSW links per node.") var m: Int = 16
   @Option(help: "HNSW efConstruction.") var efConstruction: Int = 200
@@ -31,8 +33,15 @@ struct ANNBench: AsyncParsableCommand {
       let model = try ModelVersion.load(from: URL(fileURLWithPath: embedModel))
       let source = try DataSource.fashionMNIST(directory: dataDir)
       for (split, path) in [(DataSource.Split.train, base), (.test, queries)] {
-        let embeddings = model.backbone.embed(try source.load(split).inputs).l2NormalizedRows()
-        try Data(NPY.encode(shape: [embeddings.rows, embeddings.columns], values: embeddings.values))
+        let data = try source.load(split)
+        let rows = split == .train ? max(augmentTo, data.count) : data.count
+        var values: [Float] = []
+        values.reserveCapacity(rows * model.backbone.embeddingDim)
+        for start in stride(from: 0, to: rows, by: 8192) {
+          let images = Self.augmented(data, rows: start..<min(rows, start + 8192))
+          values += model.backbone.embed(images).l2NormalizedRows().values
+        }
+        try Data(NPY.encode(shape: [rows, model.backbone.embeddingDim], values: values))
           .write(to: URL(fileURLWithPath: path))
       }
     }
@@ -81,6 +90,34 @@ struct ANNBench: AsyncParsableCommand {
       "first_truth": (0..<5).map { exact.search(queryRows.rows($0..<($0 + 1)), k: k)[0].map { Int($0.id)! } },
     ]
     print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+  }
+
+  /// Rows `range` of a catalogue made of `data`'s images (rows below `data.count`)
+  /// then copies of them, each shifted by up to 2 pixels, scaled in brightness
+  /// by 0.8-1.2 and given Gaussian noise (sigma 8 of 255); row i's copy is seeded by i.
+  static func augmented(_ data: Dataset, rows range: Range<Int>) -> Matrix {
+    let (height, width) = (data.sampleShape[data.sampleShape.count - 2], data.sampleShape[data.sampleShape.count - 1])
+    let columns = data.inputs.columns
+    var out = Matrix(rows: range.count, columns: columns)
+    for (row, i) in range.enumerated() {
+      let source = i % data.count
+      guard i >= data.count else {
+        for j in 0..<columns { out[row, j] = data.inputs[source, j] }
+        continue
+      }
+      var random = SeededGenerator(seed: UInt64(i))
+      let dy = Int(random.next() % 5) - 2
+      let dx = Int(random.next() % 5) - 2
+      let scale = 0.8 + 0.4 * random.nextUniform()
+      for j in 0..<columns {
+        let (plane, y, x) = (j / (height * width), j / width % height, j % width)
+        let (sy, sx) = (y - dy, x - dx)
+        let pixel = (0..<height).contains(sy) && (0..<width).contains(sx)
+          ? data.inputs[source, plane * height * width + sy * width + sx] : 0
+        out[row, j] = min(255, max(0, pixel * scale + 8 * random.nextGaussian()))
+      }
+    }
+    return out
   }
 
   static func matrix(_ path: String) throws -> Matrix {

@@ -78,7 +78,7 @@ struct EncoderCommand: AsyncParsableCommand {
   func run() async throws {
     let logger = server.logger(label: "bct-encoder")
     if blasThreads > 0 { BLAS.setThreadCount(blasThreads) }
-    logger.info("forward passes: OpenBLAS \(BLAS.coreName) kernels, \(BLAS.threadCount) BLAS thread(s), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+    logger.info("forward passes: OpenBLAS \(BLAS.coreName) kernels, \(BLAS.threadCount) BLAS thread(s), \(processorCount) cores")
     let metrics = ServiceMetrics(service: "encoder")
     let health = HealthStatusStore(services: ["bct.v1.Encoder"])
     let registry = ModelRegistry(directory: URL(fileURLWithPath: models), logger: logger)

@@ -121,7 +121,7 @@ public final class InferenceNetwork: Sendable {
     let n = raw.rows
     var output = Matrix(uninitializedRows: n, columns: outputWidth)
     guard n > 0 else { return output }
-    let cores = BLAS.threadCount == 1 ? ProcessInfo.processInfo.activeProcessorCount : 1
+    let cores = BLAS.threadCount == 1 ? processorCount : 1
     let chunks = cores > 1 && n >= 2 * cores
       ? max(cores, (n + Self.chunkImages - 1) / Self.chunkImages)
       : (n + Self.chunkImages - 1) / Self.chunkImages
