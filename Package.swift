@@ -40,6 +40,13 @@ let package = Package(
       name: "CHNSW",
       cxxSettings: [.define("NDEBUG"), .unsafeFlags(["-O3", "-mavx"])]
     ),
+    /// Hand-vectorised kernels the BLAS has no good call for: the direct 3x3
+    /// convolution of single-channel images (a CNN's first layer). AVX-512 chosen at
+    /// run time; optimised even in debug builds.
+    .target(
+      name: "CKernels",
+      cSettings: [.unsafeFlags(["-O3"])]
+    ),
     /// glibc's malloc tuning interface (`mallopt`).
     .systemLibrary(name: "CMalloc"),
     /// zlib, for gzip-compressed dataset files.
@@ -78,7 +85,7 @@ let package = Package(
     /// Layers, backbones (mlp, cnn) and classifier heads, forward and backward.
     .target(
       name: "BCTModel",
-      dependencies: ["BCTNumerics"]
+      dependencies: ["BCTNumerics", "CKernels"]
     ),
 
     /// Model versions on disk: safetensors weights, manifest.json, head fingerprints.

@@ -15,9 +15,10 @@ struct InferenceNetworkTests {
   }
 
   @Test("equals the training layers' forward pass, every batch size and thread mode",
-        arguments: [[1, 8, 8], [3, 9, 6]])
+        arguments: [[1, 8, 8], [3, 9, 6], [1, 7, 9]])
   func matchesTraining(inputShape: [Int]) throws {
-    for architecture in [Self.cnn, .mlp(hidden: [9, 6])] {
+    // 4 channels: the generic direct first convolution; 32: its AVX-512 blocks.
+    for architecture in [Self.cnn, .cnn(channels: [32, 16], hidden: 7), .mlp(hidden: [9, 6])] {
       let backbone = try Self.backbone(architecture, inputShape: inputShape)
       var generator = SeededGenerator(seed: 9)
       let previous = BLAS.threadCount
