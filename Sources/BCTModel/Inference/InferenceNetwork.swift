@@ -223,10 +223,12 @@ public final class InferenceNetwork: Sendable {
     output.update(from: current, count: n * outputWidth)
   }
 
-  /// `c[m, n] = a[m, k] * b[n, k]^T`.
+  /// `c[m, n] = a[m, k] * b[n, k]^T`; one row as a matrix-vector product (OpenBLAS's
+  /// small-matrix GEMM path is slower for it).
   private static func gemm(
     m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>
   ) {
+    if m == 1 { return BLAS.gemv(rows: n, columns: k, a: b, lda: k, x: a, y: c) }
     BLAS.gemm(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, .transposed, c: c, ldc: n)
   }
 }
