@@ -87,32 +87,39 @@ public struct HNSWIndex: VectorIndex {
     var lastRow: [String: Int] = [:]
     for (row, id) in newIDs.enumerated() { lastRow[id] = row }
     let graph = uniqueGraph(extra: lastRow.count)
+    // Nodes already in the graph (a replaced id, a freed node taken over) are
+    // relinked one at a time: hnswlib 0.6 counts un-deletes in a plain integer and
+    // shares one generator across updates, so only new nodes are added in parallel.
     var work: [(label: Int, row: Int)] = []
+    var relinks: [(label: Int, row: Int)] = []
     work.reserveCapacity(lastRow.count)
     for (row, id) in newIDs.enumerated() where lastRow[id] == row {
       let label: Int
       if let held = labels[id] {
         label = held
+        relinks.append((label, row))
       } else if let free = freeLabels.popLast() {
         label = free
+        relinks.append((label, row))
       } else {
         label = idAt.count
         idAt.append(nil)
         storage.append(contentsOf: repeatElement(0, count: dimension))
+        work.append((label, row))
       }
       labels[id] = label
       idAt[label] = id
-      work.append((label, row))
     }
     let d = dimension
     storage.withUnsafeMutableBufferPointer { store in
       vectors.values.withUnsafeBufferPointer { source in
-        for (label, row) in work {
+        for (label, row) in work + relinks {
           (store.baseAddress! + label * d).update(from: source.baseAddress! + row * d, count: d)
         }
       }
     }
     storage.withUnsafeBufferPointer { store in
+      for (label, _) in relinks { graph.add(store.baseAddress! + label * d, label: label) }
       work.withUnsafeBufferPointer { items in
         parallelChunks(items.count, minimumChunk: 256) { range in
           for i in range { graph.add(store.baseAddress! + items[i].label * d, label: items[i].label) }
