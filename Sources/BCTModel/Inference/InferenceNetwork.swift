@@ -44,6 +44,8 @@ public final class InferenceNetwork: Sendable {
 
   let steps: [Step]
   let normalization: InputNormalization
+  /// Whether the first step's weights already apply `normalization`.
+  private let normalizationFolded: Bool
   /// Width of one raw input row.
   public let inputWidth: Int
   /// Width of one output row.
@@ -111,6 +113,21 @@ public final class InferenceNetwork: Sendable {
       }
     }
     precondition(pendingFlatten == nil, "a Flatten must be followed by a Linear layer")
+    // A first Linear layer takes the input normalisation into its weights and bias:
+    // W(ax + b) + c = (aW)x + (c + b * rowsum(W)), so the GEMM reads raw rows and
+    // no pass over the input is left. (Not for a convolution: its zero padding is
+    // zero after normalisation, not before.)
+    let a = normalization.scale / normalization.std
+    let b = -normalization.mean / normalization.std
+    if case .linear(let inputs, let outputs, let weights, let bias, let relu) = steps.first {
+      let folded = (0..<outputs).map { o in
+        bias[o] + b * weights[(o * inputs)..<((o + 1) * inputs)].reduce(0, +)
+      }
+      steps[0] = .linear(inputs: inputs, outputs: outputs, weights: weights.map { $0 * a }, bias: folded, relu: relu)
+      self.normalizationFolded = true
+    } else {
+      self.normalizationFolded = false
+    }
     self.steps = steps
     self.normalization = normalization
     self.inputWidth = network.inputWidth
@@ -173,9 +190,13 @@ public final class InferenceNetwork: Sendable {
   ) {
     var current = w.buffer(.first, count: n * widestRow)
     var next = w.buffer(.second, count: n * widestRow)
-    let a = normalization.scale / normalization.std
-    let b = -normalization.mean / normalization.std
-    for i in 0..<(n * inputWidth) { current[i] = raw[i] * a + b }
+    if !normalizationFolded {
+      let a = normalization.scale / normalization.std
+      let b = -normalization.mean / normalization.std
+      for i in 0..<(n * inputWidth) { current[i] = raw[i] * a + b }
+    }
+    // What the next step reads: the raw rows when the first step folded the normalisation.
+    var input = normalizationFolded ? raw : UnsafePointer(current)
     for step in steps {
       switch step {
       case .convolution(let s, let weights, let bias, let relu, let pool):
@@ -185,7 +206,7 @@ public final class InferenceNetwork: Sendable {
         var start = 0
         while start < n {
           let count = min(block, n - start)
-          ImageKernels.im2col(s, input: current + start * s.inputSize, images: count, into: columns)
+          ImageKernels.im2col(s, input: input + start * s.inputSize, images: count, into: columns)
           let target = pool ? product : next + start * s.pixels * s.outChannels
           weights.withUnsafeBufferPointer { wt in
             Self.gemm(
@@ -204,21 +225,22 @@ public final class InferenceNetwork: Sendable {
           start += count
         }
       case .pooledSingleChannelConvolution(let s, let weights, let bias, let relu):
-        ck_conv3x3_pool_single_channel(current, n, s.height, s.width, weights, bias, s.outChannels, relu ? 1 : 0, next)
+        ck_conv3x3_pool_single_channel(input, n, s.height, s.width, weights, bias, s.outChannels, relu ? 1 : 0, next)
       case .linear(let inputs, let outputs, let weights, let bias, let relu):
         weights.withUnsafeBufferPointer { wt in
-          Self.gemm(m: n, n: outputs, k: inputs, a: current, b: wt.baseAddress!, c: next)
+          Self.gemm(m: n, n: outputs, k: inputs, a: input, b: wt.baseAddress!, c: next)
         }
         bias.withUnsafeBufferPointer { bias in
           ImageKernels.addBias(next, rows: n, width: outputs, bias: bias.baseAddress!, relu: relu)
         }
       case .pool(let c, let h, let width, let relu):
         ImageKernels.biasMaxPoolReLU(
-          current, images: n, height: h, width: width, channels: c, bias: nil, relu: relu, into: next)
+          input, images: n, height: h, width: width, channels: c, bias: nil, relu: relu, into: next)
       case .relu(let width):
-        for i in 0..<(n * width) { next[i] = max(current[i], 0) }
+        for i in 0..<(n * width) { next[i] = max(input[i], 0) }
       }
       swap(&current, &next)
+      input = UnsafePointer(current)
     }
     output.update(from: current, count: n * outputWidth)
   }
