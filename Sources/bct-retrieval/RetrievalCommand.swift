@@ -159,6 +159,13 @@ struct RetrievalCommand: AsyncParsableCommand {
     let health = HealthStatusStore(services: ["bct.v1.Retrieval"])
     let directory = URL(fileURLWithPath: dataDir)
     let store: DocumentStore
+    let lock: DirectoryLock
+    do {
+      lock = try DirectoryLock(directory)
+    } catch {
+      throw ValidationError("cannot open --data-dir \(dataDir): \(error); one bct-retrieval per data directory")
+    }
+    defer { withExtendedLifetime(lock) {} }
     do {
       store = try DocumentStore(
         directory: directory, policy: DurableLog.SyncPolicy(rawValue: fsync)!, indexKind: try indexKind, logger: logger)

@@ -247,6 +247,23 @@ struct RetrievalProcessTests {
     #expect(await hnsw.terminate() == 0)
   }
 
+  @Test("one bct-retrieval per data directory: a second is refused while the first runs, and starts after a kill -9")
+  func dataDirectoryLock() async throws {
+    let encoder = try await Fixtures.startEncoder(Self.repository)
+    let data = Fixtures.temporaryFolder("bct-lock")
+    let first = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: data)
+    let second = try await Fixtures.command(
+      ["--encoder", "127.0.0.1:\(encoder.port)", "--data-dir", data.path, "--host", "127.0.0.1", "--port", "0",
+       "--no-metrics"], executable: "bct-retrieval")
+    #expect(second.status != 0)
+    #expect(second.error.contains("is locked") && second.error.contains("one bct-retrieval per data directory"), "\(second.error)")
+    #expect(first.isRunning)
+    await first.kill9()
+    let third = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: data)
+    await third.kill9()
+    await encoder.kill9()
+  }
+
   @Test("kill -9 during ingest, restart: every acknowledged document is there")
   func crashDuringIngest() async throws {
     let encoder = try await Fixtures.startEncoder(Self.repository)

@@ -113,3 +113,20 @@ struct DurableLogTests {
     #expect(throws: StorageError.self) { try short.readString() }
   }
 }
+
+@Suite("Data directory lock")
+struct DirectoryLockTests {
+  @Test("one holder per folder: a second lock is refused at once, and granted after the first is released")
+  func exclusive() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bct-lock-\(UUID().uuidString)")
+    var first: DirectoryLock? = try DirectoryLock(dir)
+    #expect(first?.directory == dir)
+    #expect {
+      try DirectoryLock(dir)
+    } throws: { error in
+      "\(error)".contains("is locked") && "\(error)".contains("another process holds it")
+    }
+    first = nil
+    _ = try DirectoryLock(dir)
+  }
+}
