@@ -25,7 +25,8 @@ public final class InferenceNetwork: Sendable {
     /// A 3x3, padding-1 convolution of one-channel images and its 2x2 max pool,
     /// computed directly; weights tap-major (`[ky * 3 + kx][channel]`).
     case pooledSingleChannelConvolution(ConvolutionShape, weights: [Float], bias: [Float], relu: Bool)
-    case linear(inputs: Int, outputs: Int, weights: [Float], bias: [Float], relu: Bool)
+    /// `packed`: the weights laid out for `ck_packed_gemm` (nil where the CPU lacks AVX-512).
+    case linear(inputs: Int, outputs: Int, weights: [Float], bias: [Float], relu: Bool, packed: [Float]?)
     case pool(channels: Int, height: Int, width: Int, relu: Bool)
     case relu(width: Int)
 
@@ -35,7 +36,7 @@ public final class InferenceNetwork: Sendable {
         return pool ? s.outChannels * (s.outputHeight / 2) * (s.outputWidth / 2) : s.outChannels * s.pixels
       case .pooledSingleChannelConvolution(let s, _, _, _):
         return s.outChannels * (s.outputHeight / 2) * (s.outputWidth / 2)
-      case .linear(_, let outputs, _, _, _): return outputs
+      case .linear(_, let outputs, _, _, _, _): return outputs
       case .pool(let c, let h, let w, _): return c * (h / 2) * (w / 2)
       case .relu(let width): return width
       }
@@ -99,7 +100,7 @@ public final class InferenceNetwork: Sendable {
         pendingFlatten = nil
         steps.append(.linear(
           inputs: linear.inputWidth, outputs: linear.outputWidth, weights: weights.values,
-          bias: parameters[1].values, relu: relu))
+          bias: parameters[1].values, relu: relu, packed: nil))
       case let flatten as Flatten:
         pendingFlatten = flatten
       case let pool as MaxPool2D:
@@ -119,14 +120,24 @@ public final class InferenceNetwork: Sendable {
     // zero after normalisation, not before.)
     let a = normalization.scale / normalization.std
     let b = -normalization.mean / normalization.std
-    if case .linear(let inputs, let outputs, let weights, let bias, let relu) = steps.first {
+    if case .linear(let inputs, let outputs, let weights, let bias, let relu, _) = steps.first {
       let folded = (0..<outputs).map { o in
         bias[o] + b * weights[(o * inputs)..<((o + 1) * inputs)].reduce(0, +)
       }
-      steps[0] = .linear(inputs: inputs, outputs: outputs, weights: weights.map { $0 * a }, bias: folded, relu: relu)
+      steps[0] = .linear(
+        inputs: inputs, outputs: outputs, weights: weights.map { $0 * a }, bias: folded, relu: relu, packed: nil)
       self.normalizationFolded = true
     } else {
       self.normalizationFolded = false
+    }
+    // Weights packed once for the AVX-512 kernel (OpenBLAS packs them on every call).
+    if ck_packed_gemm_available() != 0 {
+      for (i, step) in steps.enumerated() {
+        guard case .linear(let inputs, let outputs, let weights, let bias, let relu, _) = step else { continue }
+        var packed = [Float](repeating: 0, count: ck_packed_size(outputs, inputs))
+        ck_pack_weights(weights, outputs, inputs, &packed)
+        steps[i] = .linear(inputs: inputs, outputs: outputs, weights: weights, bias: bias, relu: relu, packed: packed)
+      }
     }
     self.steps = steps
     self.normalization = normalization
@@ -226,7 +237,9 @@ public final class InferenceNetwork: Sendable {
         }
       case .pooledSingleChannelConvolution(let s, let weights, let bias, let relu):
         ck_conv3x3_pool_single_channel(input, n, s.height, s.width, weights, bias, s.outChannels, relu ? 1 : 0, next)
-      case .linear(let inputs, let outputs, let weights, let bias, let relu):
+      case .linear(let inputs, let outputs, _, let bias, let relu, let packed?) where n > 1:
+        ck_packed_gemm(input, n, inputs, packed, outputs, bias, relu ? 1 : 0, next)
+      case .linear(let inputs, let outputs, let weights, let bias, let relu, _):
         weights.withUnsafeBufferPointer { wt in
           Self.gemm(m: n, n: outputs, k: inputs, a: input, b: wt.baseAddress!, c: next)
         }

@@ -21,6 +21,23 @@ void ck_conv3x3_pool_single_channel(const float *input, size_t images, size_t he
                                     const float *weights, const float *bias, size_t channels, int relu,
                                     float *output);
 
+/// Whether this CPU runs `ck_packed_gemm` (AVX-512).
+int ck_packed_gemm_available(void);
+
+/// Floats `ck_pack_weights` writes for an `n x k` weight.
+size_t ck_packed_size(size_t n, size_t k);
+
+/// Lays out a row-major `n x k` weight (one row per output) once, in panels of 32
+/// outputs, k-major inside each panel (zero-padded to a multiple of 32 outputs).
+void ck_pack_weights(const float *weights, size_t n, size_t k, float *packed);
+
+/// `c[m, n] = max(a[m, k] * weights^T + bias, floor)` with the weights packed by
+/// `ck_pack_weights`: floor 0 with `relu`, none otherwise. Single-threaded; blocks
+/// of 128 along k keep a weight panel in L1 across rows. Needs AVX-512
+/// (`ck_packed_gemm_available`).
+void ck_packed_gemm(const float *a, size_t m, size_t k, const float *packed, size_t n, const float *bias, int relu,
+                    float *c);
+
 #ifdef __cplusplus
 }
 #endif
