@@ -41,8 +41,8 @@ let package = Package(
       cxxSettings: [.define("NDEBUG"), .unsafeFlags(["-O3", "-mavx"])]
     ),
     /// Hand-vectorised kernels the BLAS has no good call for: the direct 3x3
-    /// convolution of single-channel images (a CNN's first layer). AVX-512 chosen at
-    /// run time; optimised even in debug builds.
+    /// convolution of single-channel images (a CNN's first layer) and a GEMM on
+    /// weights packed once. AVX-512 chosen at run time; optimised even in debug builds.
     .target(
       name: "CKernels",
       cSettings: [.unsafeFlags(["-O3"])]

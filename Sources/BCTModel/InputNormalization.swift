@@ -18,10 +18,14 @@ public struct InputNormalization: Sendable, Equatable, Codable {
   /// Fashion-MNIST's pixel statistics.
   public static let fashionMNIST = InputNormalization(scale: 1.0 / 255.0, mean: 0.2860, std: 0.3530)
 
+  /// The map as one multiply-add, `x' = x * slope + offset`.
+  public var slope: Float { scale / std }
+  /// See `slope`.
+  public var offset: Float { -mean / std }
+
   /// The normalised copy of `raw`.
   public func apply(_ raw: Matrix) -> Matrix {
-    let a = scale / std
-    let b = -mean / std
+    let (a, b) = (slope, offset)
     var out = raw
     out.values.withUnsafeMutableBufferPointer { v in
       for i in 0..<v.count { v[i] = v[i] * a + b }

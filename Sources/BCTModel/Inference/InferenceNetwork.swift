@@ -98,9 +98,17 @@ public final class InferenceNetwork: Sendable {
           weights = Self.channelsLastColumns(weights, flatten)
         }
         pendingFlatten = nil
-        steps.append(.linear(
-          inputs: linear.inputWidth, outputs: linear.outputWidth, weights: weights.values,
-          bias: parameters[1].values, relu: relu, packed: nil))
+        var bias = parameters[1].values
+        // A first Linear layer takes the input normalisation into its weights and
+        // bias: W(ax + b) + c = (aW)x + (c + b * rowsum(W)), so the GEMM reads raw
+        // rows and no pass over the input is left. (Not for a convolution: its zero
+        // padding is zero after normalisation, not before.)
+        if steps.isEmpty {
+          for o in 0..<weights.rows { bias[o] += normalization.offset * weights.row(o).reduce(0, +) }
+          weights.values = weights.values.map { $0 * normalization.slope }
+        }
+        steps.append(Self.linear(
+          inputs: linear.inputWidth, outputs: linear.outputWidth, weights: weights.values, bias: bias, relu: relu))
       case let flatten as Flatten:
         pendingFlatten = flatten
       case let pool as MaxPool2D:
@@ -114,36 +122,24 @@ public final class InferenceNetwork: Sendable {
       }
     }
     precondition(pendingFlatten == nil, "a Flatten must be followed by a Linear layer")
-    // A first Linear layer takes the input normalisation into its weights and bias:
-    // W(ax + b) + c = (aW)x + (c + b * rowsum(W)), so the GEMM reads raw rows and
-    // no pass over the input is left. (Not for a convolution: its zero padding is
-    // zero after normalisation, not before.)
-    let a = normalization.scale / normalization.std
-    let b = -normalization.mean / normalization.std
-    if case .linear(let inputs, let outputs, let weights, let bias, let relu, _) = steps.first {
-      let folded = (0..<outputs).map { o in
-        bias[o] + b * weights[(o * inputs)..<((o + 1) * inputs)].reduce(0, +)
-      }
-      steps[0] = .linear(
-        inputs: inputs, outputs: outputs, weights: weights.map { $0 * a }, bias: folded, relu: relu, packed: nil)
-      self.normalizationFolded = true
-    } else {
-      self.normalizationFolded = false
-    }
-    // Weights packed once for the AVX-512 kernel (OpenBLAS packs them on every call).
-    if ck_packed_gemm_available() != 0 {
-      for (i, step) in steps.enumerated() {
-        guard case .linear(let inputs, let outputs, let weights, let bias, let relu, _) = step else { continue }
-        var packed = [Float](repeating: 0, count: ck_packed_size(outputs, inputs))
-        ck_pack_weights(weights, outputs, inputs, &packed)
-        steps[i] = .linear(inputs: inputs, outputs: outputs, weights: weights, bias: bias, relu: relu, packed: packed)
-      }
-    }
+    if case .linear = steps.first { self.normalizationFolded = true } else { self.normalizationFolded = false }
     self.steps = steps
     self.normalization = normalization
     self.inputWidth = network.inputWidth
     self.outputWidth = network.outputWidth
     self.widestRow = steps.reduce(network.inputWidth) { max($0, $1.outputWidth) }
+  }
+
+  /// A `Linear` step, its weights also packed for `ck_packed_gemm` where the CPU runs
+  /// it (OpenBLAS packs them again on every call).
+  private static func linear(inputs: Int, outputs: Int, weights: [Float], bias: [Float], relu: Bool) -> Step {
+    var packed: [Float]?
+    if ck_packed_gemm_available() != 0 {
+      var buffer = [Float](repeating: 0, count: ck_packed_size(outputs, inputs))
+      ck_pack_weights(weights, outputs, inputs, &buffer)
+      packed = buffer
+    }
+    return .linear(inputs: inputs, outputs: outputs, weights: weights, bias: bias, relu: relu, packed: packed)
   }
 
   /// A `Linear` weight over PyTorch's `(c, y, x)` flatten, reordered to read `(y, x, c)` activations.
@@ -202,8 +198,7 @@ public final class InferenceNetwork: Sendable {
     var current = w.buffer(.first, count: n * widestRow)
     var next = w.buffer(.second, count: n * widestRow)
     if !normalizationFolded {
-      let a = normalization.scale / normalization.std
-      let b = -normalization.mean / normalization.std
+      let (a, b) = (normalization.slope, normalization.offset)
       for i in 0..<(n * inputWidth) { current[i] = raw[i] * a + b }
     }
     // What the next step reads: the raw rows when the first step folded the normalisation.
