@@ -79,8 +79,10 @@ __attribute__((target("avx512f"))) static inline void micro(const float *a, size
 __attribute__((target("avx512f"))) void ck_packed_gemm(const float *a, size_t m, size_t k, const float *packed,
                                                        size_t n, const float *bias, int relu, float *c) {
   size_t panels = (n + NR - 1) / NR;
-  for (size_t k0 = 0; k0 < k; k0 += KC) {
-    size_t kc = k - k0 < KC ? k - k0 : KC;
+  // k blocks of equal size, none above KC (784 runs as 7 x 112, not 6 x 128 + 16).
+  size_t blocks = (k + KC - 1) / KC, step = (k + blocks - 1) / blocks;
+  for (size_t k0 = 0; k0 < k; k0 += step) {
+    size_t kc = k - k0 < step ? k - k0 : step;
     int first = k0 == 0, last = k0 + kc == k;
     for (size_t p = 0; p < panels; p++) {
       size_t cols = n - p * NR < NR ? n - p * NR : NR;

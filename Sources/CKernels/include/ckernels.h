@@ -32,8 +32,8 @@ size_t ck_packed_size(size_t n, size_t k);
 void ck_pack_weights(const float *weights, size_t n, size_t k, float *packed);
 
 /// `c[m, n] = max(a[m, k] * weights^T + bias, floor)` with the weights packed by
-/// `ck_pack_weights`: floor 0 with `relu`, none otherwise. Single-threaded; blocks
-/// of 128 along k keep a weight panel in L1 across rows. Needs AVX-512
+/// `ck_pack_weights`: floor 0 with `relu`, none otherwise. Single-threaded; equal blocks
+/// of at most 128 along k keep a weight panel in L1 across rows. Needs AVX-512
 /// (`ck_packed_gemm_available`).
 void ck_packed_gemm(const float *a, size_t m, size_t k, const float *packed, size_t n, const float *bias, int relu,
                     float *c);
