@@ -71,6 +71,28 @@ let package = Package(
       ],
       exclude: ["Generated/protos.sha256"]
     ),
+    /// Generated swift-protobuf messages and a grpc-swift 2 client for the part of
+    /// Milvus's gRPC API that the Milvus store calls (from pymilvus's descriptors).
+    /// Regenerate with `scripts/generate-milvus-client.sh`; never edit.
+    .target(
+      name: "BCTMilvusProto",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+    /// A small typed Milvus client: collections of documents (string id, embedding,
+    /// JSON metadata, raw input), upsert, delete, flush, load, search and fetch by id,
+    /// with deadlines, retries and errors that map to gRPC status codes.
+    .target(
+      name: "BCTMilvus",
+      dependencies: [
+        "BCTClient", "BCTMilvusProto",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
     /// Dense float matrices and the BLAS calls every matrix product goes through.
     .target(
       name: "BCTNumerics",
@@ -298,6 +320,13 @@ let package = Package(
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .testTarget(
+      name: "BCTMilvusTests",
+      dependencies: [
+        "BCTMilvus", "BCTClient", "BCTTestSupport",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
       ]
     ),
     .testTarget(

@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 source scripts/test-clients.sh
+source scripts/milvus-venv.sh
 swift build --build-tests
 swift test --skip-build --disable-xctest
 if [ "${BCT_CONTAINER_TEST:-0}" = "1" ]; then

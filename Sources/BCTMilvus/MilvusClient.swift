@@ -1,0 +1,399 @@
+import BCTClient
+import BCTMilvusProto
+import Foundation
+import GRPCCore
+import SwiftProtobuf
+
+/// A typed client of the Milvus calls bct's Milvus store makes.
+///
+/// Every call runs under `timeout` and is retried (`attempts` in all, backoff from
+/// 100 ms) when the server cannot be reached or the deadline passes: every call here
+/// is idempotent (upserts and deletes by primary key). Milvus reports most errors in
+/// a `Status` inside the reply, not as a gRPC status; both become `MilvusError`.
+public struct MilvusClient: Sendable {
+  private let stub: Milvus_Proto_Milvus_MilvusService.Client<ChannelTransport>
+  /// The server's address, for messages.
+  public let address: String
+  /// Deadline of one attempt.
+  public let timeout: Duration
+  /// Attempts per call, the first included.
+  public let attempts: Int
+
+  /// Wraps `client`, a gRPC client to the Milvus at `address`.
+  public init(_ client: GRPCClient<ChannelTransport>, address: String, timeout: Duration = .seconds(10), attempts: Int = 3) {
+    stub = Milvus_Proto_Milvus_MilvusService.Client(wrapping: client)
+    self.address = address
+    self.timeout = timeout
+    self.attempts = max(1, attempts)
+  }
+
+  // MARK: Server
+
+  /// The server's version string, e.g. `v2.5.4` or `milvus_lite-3.2.2`.
+  public func serverVersion() async throws -> String {
+    try await call("GetVersion", status: \.status) { try await stub.getVersion(.init(), options: $0) }.version
+  }
+
+  /// Checks that the server runs an API version this client supports and returns it.
+  ///
+  /// - Throws: `MilvusError.unsupportedServer` naming the version otherwise.
+  @discardableResult
+  public func checkSupported() async throws -> String {
+    let version = try await serverVersion()
+    guard MilvusVersion.isSupported(version) else {
+      throw MilvusError.unsupportedServer(
+        address: address, detail: "server version \"\(version)\"; supported: \(MilvusVersion.supportedDescription)")
+    }
+    return version
+  }
+
+  // MARK: Collections
+
+  /// Whether a collection of that name exists.
+  public func hasCollection(_ name: String) async throws -> Bool {
+    let request = Milvus_Proto_Milvus_HasCollectionRequest.with { $0.collectionName = name }
+    return try await call("HasCollection", status: \.status) { try await stub.hasCollection(request, options: $0) }.value
+  }
+
+  /// Creates `collection` with its indexes unless it exists (then checks that its
+  /// fields match), and loads it for search.
+  public func ensureCollection(_ collection: MilvusDocumentCollection) async throws {
+    if try await hasCollection(collection.name) {
+      try await checkLayout(collection)
+    } else {
+      try await createCollection(collection)
+    }
+    try await load(collection.name)
+  }
+
+  private func createCollection(_ collection: MilvusDocumentCollection) async throws {
+    let schema = Milvus_Proto_Schema_CollectionSchema.with {
+      $0.name = collection.name
+      $0.description_p = "bct documents"
+      $0.fields = [
+        .with {
+          $0.name = MilvusDocumentCollection.idField
+          $0.isPrimaryKey = true
+          $0.dataType = .varChar
+          $0.typeParams = [.pair("max_length", "\(MilvusDocumentCollection.maxIDLength)")]
+        },
+        .with {
+          $0.name = MilvusDocumentCollection.embeddingField
+          $0.dataType = .floatVector
+          $0.typeParams = [.pair("dim", "\(collection.dimension)")]
+        },
+        .with {
+          $0.name = MilvusDocumentCollection.metadataField
+          $0.dataType = .json
+        },
+        .with {
+          $0.name = MilvusDocumentCollection.inputField
+          $0.dataType = .floatVector
+          $0.typeParams = [.pair("dim", "\(collection.inputSize)")]
+        },
+      ]
+    }
+    let request = try Milvus_Proto_Milvus_CreateCollectionRequest.with {
+      $0.collectionName = collection.name
+      $0.schema = try schema.serializedBytes()
+      $0.consistencyLevel = .strong
+    }
+    do {
+      try await call("CreateCollection", status: { $0 }) { try await stub.createCollection(request, options: $0) }
+    } catch let error as MilvusError {
+      // A retried create whose first attempt went through, or a replica that created it first.
+      guard case .rejected = error, try await hasCollection(collection.name) else { throw error }
+    }
+    try await createIndex(
+      collection.name, field: MilvusDocumentCollection.embeddingField,
+      params: ["index_type": "HNSW", "metric_type": "IP",
+               "params": "{\"M\":\(collection.m),\"efConstruction\":\(collection.efConstruction)}"])
+    try await createIndex(
+      collection.name, field: MilvusDocumentCollection.inputField, params: ["index_type": "FLAT", "metric_type": "L2"])
+  }
+
+  private func createIndex(_ collection: String, field: String, params: [String: String]) async throws {
+    let request = Milvus_Proto_Milvus_CreateIndexRequest.with {
+      $0.collectionName = collection
+      $0.fieldName = field
+      $0.extraParams = params.sorted { $0.key < $1.key }.map { .pair($0.key, $0.value) }
+    }
+    try await call("CreateIndex", status: { $0 }) { try await stub.createIndex(request, options: $0) }
+  }
+
+  /// Throws unless the existing collection has this layout's fields and sizes.
+  private func checkLayout(_ collection: MilvusDocumentCollection) async throws {
+    let request = Milvus_Proto_Milvus_DescribeCollectionRequest.with { $0.collectionName = collection.name }
+    let reply = try await call("DescribeCollection", status: \.status) { try await stub.describeCollection(request, options: $0) }
+    var found: [String: (Milvus_Proto_Schema_DataType, String?)] = [:]
+    for field in reply.schema.fields {
+      found[field.name] = (field.dataType, field.typeParams.first { $0.key == "dim" }?.value)
+    }
+    let expected: [String: (Milvus_Proto_Schema_DataType, String?)] = [
+      MilvusDocumentCollection.idField: (.varChar, nil),
+      MilvusDocumentCollection.embeddingField: (.floatVector, "\(collection.dimension)"),
+      MilvusDocumentCollection.metadataField: (.json, nil),
+      MilvusDocumentCollection.inputField: (.floatVector, "\(collection.inputSize)"),
+    ]
+    for (name, (type, dim)) in expected.sorted(by: { $0.key < $1.key }) {
+      guard let actual = found[name], actual.0 == type, actual.1 == dim else {
+        throw MilvusError.unsupportedServer(
+          address: address,
+          detail: "collection \(collection.name) exists with another layout (field \(name): expected \(type)\(dim.map { " dim \($0)" } ?? ""), found \(found[name].map { "\($0.0)\($0.1.map { " dim \($0)" } ?? "")" } ?? "none"))")
+      }
+    }
+  }
+
+  /// Drops a collection and its data (no error if it does not exist).
+  public func dropCollection(_ name: String) async throws {
+    let request = Milvus_Proto_Milvus_DropCollectionRequest.with { $0.collectionName = name }
+    try await call("DropCollection", status: { $0 }) { try await stub.dropCollection(request, options: $0) }
+  }
+
+  /// Loads a collection for search and waits (up to `wait`) until it is loaded.
+  public func load(_ name: String, wait: Duration = .seconds(120)) async throws {
+    let request = Milvus_Proto_Milvus_LoadCollectionRequest.with { $0.collectionName = name }
+    try await call("LoadCollection", status: { $0 }) { try await stub.loadCollection(request, options: $0) }
+    let clock = ContinuousClock()
+    let deadline = clock.now + wait
+    let stateRequest = Milvus_Proto_Milvus_GetLoadStateRequest.with { $0.collectionName = name }
+    while true {
+      let state = try await call("GetLoadState", status: \.status) { try await stub.getLoadState(stateRequest, options: $0) }.state
+      if state == .loaded { return }
+      guard clock.now < deadline else {
+        throw MilvusError.unreachable(address: address, detail: "collection \(name) not loaded after \(wait) (state \(state))")
+      }
+      try await Task.sleep(for: .milliseconds(50))
+    }
+  }
+
+  /// Seals the collections' growing segments to disk (rows search fast only after it).
+  public func flush(_ names: [String]) async throws {
+    let request = Milvus_Proto_Milvus_FlushRequest.with { $0.collectionNames = names }
+    _ = try await call("Flush", status: \.status) { try await stub.flush(request, options: $0) }
+  }
+
+  // MARK: Documents
+
+  /// Inserts `documents`, replacing those whose ids exist; returns how many were written.
+  @discardableResult
+  public func upsert(_ collection: MilvusDocumentCollection, _ documents: [MilvusDocument]) async throws -> Int {
+    guard !documents.isEmpty else { return 0 }
+    for document in documents {
+      precondition(
+        document.embedding.count == collection.dimension && document.input.count == collection.inputSize,
+        "a document's sizes differ from its collection's (the store checks requests first)")
+    }
+    let request = Milvus_Proto_Milvus_UpsertRequest.with {
+      $0.collectionName = collection.name
+      $0.numRows = UInt32(documents.count)
+      $0.fieldsData = [
+        .strings(MilvusDocumentCollection.idField, documents.map(\.id)),
+        .vectors(MilvusDocumentCollection.embeddingField, dimension: collection.dimension, documents.flatMap(\.embedding)),
+        .json(MilvusDocumentCollection.metadataField, documents.map(\.metadata)),
+        .vectors(MilvusDocumentCollection.inputField, dimension: collection.inputSize, documents.flatMap(\.input)),
+      ]
+    }
+    let reply = try await call("Upsert", status: \.status) { try await stub.upsert(request, options: $0) }
+    return Int(reply.upsertCnt)
+  }
+
+  /// Deletes the documents with these ids (absent ids are ignored).
+  public func delete(_ collection: String, ids: [String]) async throws {
+    for chunk in Self.chunks(ids) {
+      let request = Milvus_Proto_Milvus_DeleteRequest.with {
+        $0.collectionName = collection
+        $0.expr = Self.idsExpression(chunk)
+        $0.consistencyLevel = .strong
+      }
+      _ = try await call("Delete", status: \.status) { try await stub.delete(request, options: $0) }
+    }
+  }
+
+  /// The stored documents with these ids, in no particular order (absent ids are skipped).
+  public func fetch(_ collection: MilvusDocumentCollection, ids: [String]) async throws -> [MilvusDocument] {
+    var documents: [MilvusDocument] = []
+    for chunk in Self.chunks(ids) {
+      let request = Milvus_Proto_Milvus_QueryRequest.with {
+        $0.collectionName = collection.name
+        $0.expr = Self.idsExpression(chunk)
+        $0.outputFields = [
+          MilvusDocumentCollection.idField, MilvusDocumentCollection.embeddingField,
+          MilvusDocumentCollection.metadataField, MilvusDocumentCollection.inputField,
+        ]
+        $0.consistencyLevel = .strong
+      }
+      let reply = try await call("Query", status: \.status) { try await stub.query(request, options: $0) }
+      let columns = try MilvusColumns(reply.fieldsData, call: "Query")
+      let found = try columns.strings(MilvusDocumentCollection.idField)
+      let embeddings = try columns.vectors(MilvusDocumentCollection.embeddingField, dimension: collection.dimension, rows: found.count)
+      let metadata = try columns.json(MilvusDocumentCollection.metadataField, rows: found.count)
+      let inputs = try columns.vectors(MilvusDocumentCollection.inputField, dimension: collection.inputSize, rows: found.count)
+      documents += found.indices.map {
+        MilvusDocument(id: found[$0], embedding: embeddings[$0], metadata: metadata[$0], input: inputs[$0])
+      }
+    }
+    return documents
+  }
+
+  /// Documents in a collection, counted by the server.
+  public func count(_ collection: String) async throws -> Int {
+    let request = Milvus_Proto_Milvus_QueryRequest.with {
+      $0.collectionName = collection
+      $0.outputFields = ["count(*)"]
+      $0.consistencyLevel = .strong
+    }
+    let reply = try await call("Query", status: \.status) { try await stub.query(request, options: $0) }
+    guard let field = reply.fieldsData.first, case .longData(let counts)? = field.scalars.data, let total = counts.data.first else {
+      throw MilvusError.malformedReply(call: "Query", detail: "no count(*) column")
+    }
+    return Int(total)
+  }
+
+  /// The `k` documents of largest inner product with each query, best first.
+  ///
+  /// `ef` is HNSW's search beam (raised to `k` where smaller).
+  public func search(
+    _ collection: MilvusDocumentCollection, queries: [[Float]], k: Int, ef: Int? = nil
+  ) async throws -> [[MilvusHit]] {
+    guard !queries.isEmpty else { return [] }
+    precondition(k > 0 && queries.allSatisfy { $0.count == collection.dimension }, "the store checks queries first")
+    let placeholders = Milvus_Proto_Common_PlaceholderGroup.with {
+      $0.placeholders = [.with {
+        $0.tag = "$0"
+        $0.type = .floatVector
+        $0.values = queries.map(TensorBytes.littleEndian)
+      }]
+    }
+    let request = try Milvus_Proto_Milvus_SearchRequest.with {
+      $0.collectionName = collection.name
+      $0.dslType = .boolExprV1
+      $0.placeholderGroup = try placeholders.serializedBytes()
+      $0.nq = Int64(queries.count)
+      $0.searchParams = [
+        .pair("anns_field", MilvusDocumentCollection.embeddingField),
+        .pair("topk", "\(k)"),
+        .pair("metric_type", "IP"),
+        .pair("params", "{\"ef\":\(max(k, ef ?? max(k, 64)))}"),
+        .pair("round_decimal", "-1"),
+      ]
+      $0.consistencyLevel = .strong
+    }
+    let reply = try await call("Search", status: \.status) { try await stub.search(request, options: $0) }
+    let results = reply.results
+    guard case .strID(let ids) = results.ids.idField ?? .strID(.init()) else {
+      throw MilvusError.malformedReply(call: "Search", detail: "ids are not strings")
+    }
+    let counts = results.topks.map { Int($0) }
+    guard counts.count == queries.count, counts.reduce(0, +) == ids.data.count, ids.data.count == results.scores.count else {
+      throw MilvusError.malformedReply(
+        call: "Search", detail: "\(counts.count) result lists for \(queries.count) queries, \(ids.data.count) ids, \(results.scores.count) scores")
+    }
+    var hits: [[MilvusHit]] = []
+    var start = 0
+    for count in counts {
+      hits.append((start..<(start + count)).map { MilvusHit(id: ids.data[$0], score: results.scores[$0]) })
+      start += count
+    }
+    return hits
+  }
+
+  // MARK: Calls
+
+  /// Ids per expression, so no expression grows past what a server parses.
+  static let idsPerExpression = 256
+
+  static func chunks(_ ids: [String]) -> [ArraySlice<String>] {
+    stride(from: 0, to: ids.count, by: idsPerExpression).map { ids[$0..<min($0 + idsPerExpression, ids.count)] }
+  }
+
+  /// `id in ["a", "b"]` with every id a quoted, escaped string literal (milvus-lite does
+  /// not take expression templates, so ids are quoted rather than passed as values).
+  static func idsExpression(_ ids: ArraySlice<String>) -> String {
+    "\(MilvusDocumentCollection.idField) in [" + ids.map(quoted).joined(separator: ",") + "]"
+  }
+
+  /// `text` as a double-quoted expression literal: backslash and quote escaped, so no
+  /// id can end the literal early; newline, return and tab as their escapes. Milvus's
+  /// parser knows no numeric escapes (\\u, \\x, octal) and takes other control
+  /// characters as they are.
+  static func quoted(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+      switch scalar {
+      case "\\": out += "\\\\"
+      case "\"": out += "\\\""
+      case "\n": out += "\\n"
+      case "\r": out += "\\r"
+      case "\t": out += "\\t"
+      default: out.unicodeScalars.append(scalar)
+      }
+    }
+    return out + "\""
+  }
+
+  /// Runs one call with deadline and retries, and turns a Milvus error status into `MilvusError`.
+  @discardableResult
+  private func call<Reply: Sendable>(
+    _ name: String, status: (Reply) -> Milvus_Proto_Common_Status,
+    _ body: (CallOptions) async throws -> Reply
+  ) async throws -> Reply {
+    let options = callOptions(timeout: timeout)
+    var delay = Duration.milliseconds(100)
+    for attempt in 1...attempts {
+      do {
+        let reply = try await body(options)
+        let outcome = status(reply)
+        guard outcome.code == 0, outcome.errorCode == .success else {
+          throw MilvusError.rejected(call: name, code: outcome.code != 0 ? outcome.code : Int32(outcome.errorCode.rawValue), reason: outcome.reason)
+        }
+        return reply
+      } catch let error as RPCError {
+        switch error.code {
+        case .unavailable, .deadlineExceeded:
+          guard attempt < attempts else {
+            throw MilvusError.unreachable(address: address, detail: "\(name): \(error.message)")
+          }
+          try await Task.sleep(for: delay)
+          delay *= 2
+        case .unimplemented:
+          throw MilvusError.unsupportedServer(address: address, detail: "it does not implement \(name)")
+        default:
+          throw MilvusError.rejected(call: name, code: Int32(-error.code.rawValue), reason: "\(error.code): \(error.message)")
+        }
+      }
+    }
+    throw MilvusError.unreachable(address: address, detail: name)
+  }
+}
+
+/// Which Milvus servers this client supports: Milvus 2.4 and later (string primary keys,
+/// JSON fields, upsert, expression templates) and milvus-lite 3 and later.
+public enum MilvusVersion {
+  /// In words, for error messages.
+  public static let supportedDescription = "Milvus >= 2.4, milvus-lite >= 3.0"
+
+  /// Whether `version` (as GetVersion reports it) is supported.
+  public static func isSupported(_ version: String) -> Bool {
+    if version.hasPrefix("milvus_lite-") {
+      return (numbers(version.dropFirst("milvus_lite-".count)).first ?? 0) >= 3
+    }
+    let parts = numbers(version.hasPrefix("v") ? version.dropFirst() : Substring(version))
+    guard parts.count >= 2 else { return false }
+    return parts[0] > 2 || (parts[0] == 2 && parts[1] >= 4)
+  }
+
+  private static func numbers(_ text: Substring) -> [Int] {
+    let core = text.prefix { $0.isNumber || $0 == "." }
+    return core.split(separator: ".").compactMap { Int($0) }
+  }
+}
+
+extension Milvus_Proto_Common_KeyValuePair {
+  static func pair(_ key: String, _ value: String) -> Self {
+    .with {
+      $0.key = key
+      $0.value = value
+    }
+  }
+}

@@ -1,0 +1,82 @@
+import Foundation
+
+/// The layout of one bct document collection in Milvus (one per embedding space).
+///
+/// Fields: `id` (VarChar primary key, bct's document id), `embedding` (FloatVector,
+/// metric IP, HNSW index), `metadata` (JSON) and `input` (FloatVector, the raw model
+/// input, FLAT index). The raw input is a vector field, not JSON or a string: it stays
+/// exact float32 on the wire and on disk (no text encoding, 4 bytes per value), and
+/// Milvus only loads a collection once every vector field has an index, which FLAT
+/// gives without a build. Milvus caps vector fields at 32,768 dimensions.
+public struct MilvusDocumentCollection: Sendable, Hashable {
+  /// The collection's name in Milvus.
+  public var name: String
+  /// Embedding dimension.
+  public var dimension: Int
+  /// Values per raw input.
+  public var inputSize: Int
+  /// HNSW graph degree.
+  public var m: Int
+  /// HNSW build beam width.
+  public var efConstruction: Int
+
+  /// Field names, fixed by this layout.
+  public static let idField = "id"
+  public static let embeddingField = "embedding"
+  public static let metadataField = "metadata"
+  public static let inputField = "input"
+  /// Longest document id a collection accepts (bytes of UTF-8).
+  public static let maxIDLength = 512
+  /// Largest vector dimension Milvus accepts.
+  public static let maxDimension = 32_768
+
+  /// A layout; throws for sizes Milvus cannot hold.
+  public init(name: String, dimension: Int, inputSize: Int, m: Int = 16, efConstruction: Int = 200) throws {
+    guard MilvusLocation.isValidName(name), name.count <= 255 else {
+      throw MilvusLocationError(text: name, reason: "not a Milvus collection name")
+    }
+    for (what, size) in [("embedding dimension", dimension), ("input size", inputSize)]
+    where !(1...Self.maxDimension).contains(size) {
+      throw MilvusLocationError(text: "\(size)", reason: "a Milvus \(what) must be 1-\(Self.maxDimension)")
+    }
+    self.name = name
+    self.dimension = dimension
+    self.inputSize = inputSize
+    self.m = m
+    self.efConstruction = efConstruction
+  }
+}
+
+/// One document as stored in Milvus.
+public struct MilvusDocument: Sendable, Hashable {
+  /// bct's document id (the primary key).
+  public var id: String
+  /// The embedding, `dimension` values.
+  public var embedding: [Float]
+  /// The metadata as a JSON object's UTF-8 bytes.
+  public var metadata: Data
+  /// The raw model input, `inputSize` values.
+  public var input: [Float]
+
+  /// A document from its parts.
+  public init(id: String, embedding: [Float], metadata: Data = Data("{}".utf8), input: [Float]) {
+    self.id = id
+    self.embedding = embedding
+    self.metadata = metadata
+    self.input = input
+  }
+}
+
+/// One search result: a document id and its inner-product score.
+public struct MilvusHit: Sendable, Hashable {
+  /// The document id.
+  public var id: String
+  /// Inner product of the query and the document's embedding.
+  public var score: Float
+
+  /// A hit from its parts.
+  public init(id: String, score: Float) {
+    self.id = id
+    self.score = score
+  }
+}
