@@ -88,7 +88,7 @@ let package = Package(
     .target(
       name: "BCTMilvus",
       dependencies: [
-        "BCTClient", "BCTMilvusProto",
+        "BCTClient", "BCTIndex", "BCTMilvusProto",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]

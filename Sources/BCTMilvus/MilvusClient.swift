@@ -1,4 +1,5 @@
 import BCTClient
+import BCTIndex
 import BCTMilvusProto
 import Foundation
 import GRPCCore
@@ -255,7 +256,7 @@ public struct MilvusClient: Sendable {
   /// `ef` is HNSW's search beam (raised to `k` where smaller).
   public func search(
     _ collection: MilvusDocumentCollection, queries: [[Float]], k: Int, ef: Int? = nil
-  ) async throws -> [[MilvusHit]] {
+  ) async throws -> [[ScoredID]] {
     guard !queries.isEmpty else { return [] }
     precondition(k > 0 && queries.allSatisfy { $0.count == collection.dimension }, "the store checks queries first")
     let placeholders = Milvus_Proto_Common_PlaceholderGroup.with {
@@ -289,10 +290,10 @@ public struct MilvusClient: Sendable {
       throw MilvusError.malformedReply(
         call: "Search", detail: "\(counts.count) result lists for \(queries.count) queries, \(ids.data.count) ids, \(results.scores.count) scores")
     }
-    var hits: [[MilvusHit]] = []
+    var hits: [[ScoredID]] = []
     var start = 0
     for count in counts {
-      hits.append((start..<(start + count)).map { MilvusHit(id: ids.data[$0], score: results.scores[$0]) })
+      hits.append((start..<(start + count)).map { ScoredID(id: ids.data[$0], score: results.scores[$0]) })
       start += count
     }
     return hits

@@ -66,17 +66,3 @@ public struct MilvusDocument: Sendable, Hashable {
     self.input = input
   }
 }
-
-/// One search result: a document id and its inner-product score.
-public struct MilvusHit: Sendable, Hashable {
-  /// The document id.
-  public var id: String
-  /// Inner product of the query and the document's embedding.
-  public var score: Float
-
-  /// A hit from its parts.
-  public init(id: String, score: Float) {
-    self.id = id
-    self.score = score
-  }
-}
