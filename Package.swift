@@ -264,7 +264,8 @@ let package = Package(
     .executableTarget(
       name: "bct-bench",
       dependencies: [
-        "BCTClient", "BCTData", "BCTFuzzing", "BCTIndex", "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTProto",
+        "BCTClient", "BCTData", "BCTFuzzing", "BCTIndex", "BCTMilvus", "BCTModel", "BCTModelRepository", "BCTNumerics",
+        "BCTProto",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
@@ -325,7 +326,7 @@ let package = Package(
     .testTarget(
       name: "BCTMilvusTests",
       dependencies: [
-        "BCTMilvus", "BCTClient", "BCTTestSupport",
+        "BCTMilvus", "BCTClient", "BCTNumerics", "BCTTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
       ]
     ),

@@ -19,13 +19,19 @@ public struct MilvusClient: Sendable {
   public let timeout: Duration
   /// Attempts per call, the first included.
   public let attempts: Int
+  /// What searches, fetches and counts wait for before they read.
+  public let readConsistency: MilvusConsistency
 
   /// Wraps `client`, a gRPC client to the Milvus at `address`.
-  public init(_ client: GRPCClient<ChannelTransport>, address: String, timeout: Duration = .seconds(10), attempts: Int = 3) {
+  public init(
+    _ client: GRPCClient<ChannelTransport>, address: String, timeout: Duration = .seconds(10), attempts: Int = 3,
+    readConsistency: MilvusConsistency = .strong
+  ) {
     stub = Milvus_Proto_Milvus_MilvusService.Client(wrapping: client)
     self.address = address
     self.timeout = timeout
     self.attempts = max(1, attempts)
+    self.readConsistency = readConsistency
   }
 
   // MARK: Server
@@ -168,6 +174,36 @@ public struct MilvusClient: Sendable {
     }
   }
 
+  /// Waits (up to `wait`) until the embedding index covers every flushed row; returns
+  /// the rows indexed. Milvus builds indexes in the background after a flush, and
+  /// searches rows without one by brute force until then.
+  @discardableResult
+  public func waitForIndex(_ collection: String, wait: Duration = .seconds(600)) async throws -> Int {
+    let request = Milvus_Proto_Milvus_DescribeIndexRequest.with {
+      $0.collectionName = collection
+      $0.fieldName = MilvusDocumentCollection.embeddingField
+    }
+    let clock = ContinuousClock()
+    let deadline = clock.now + wait
+    while true {
+      let reply = try await call("DescribeIndex", status: \.status) { try await stub.describeIndex(request, options: $0) }
+      guard let index = reply.indexDescriptions.first(where: { $0.fieldName == MilvusDocumentCollection.embeddingField }) else {
+        throw MilvusError.malformedReply(call: "DescribeIndex", detail: "no index on \(MilvusDocumentCollection.embeddingField)")
+      }
+      if index.state == .failed {
+        throw MilvusError.rejected(call: "DescribeIndex", code: 0, reason: "index build failed: \(index.indexStateFailReason)")
+      }
+      if index.state == .finished && index.pendingIndexRows == 0 && index.indexedRows >= index.totalRows {
+        return Int(index.indexedRows)
+      }
+      guard clock.now < deadline else {
+        throw MilvusError.unreachable(
+          address: address, detail: "index of \(collection) covers \(index.indexedRows) of \(index.totalRows) rows after \(wait)")
+      }
+      try await Task.sleep(for: .milliseconds(100))
+    }
+  }
+
   /// Seals the collections' growing segments to disk (rows search fast only after it).
   public func flush(_ names: [String]) async throws {
     let request = Milvus_Proto_Milvus_FlushRequest.with { $0.collectionNames = names }
@@ -222,7 +258,7 @@ public struct MilvusClient: Sendable {
           MilvusDocumentCollection.idField, MilvusDocumentCollection.embeddingField,
           MilvusDocumentCollection.metadataField, MilvusDocumentCollection.inputField,
         ]
-        $0.consistencyLevel = .strong
+        $0.consistencyLevel = readConsistency.level
       }
       let reply = try await call("Query", status: \.status) { try await stub.query(request, options: $0) }
       let columns = try MilvusColumns(reply.fieldsData, call: "Query")
@@ -242,7 +278,7 @@ public struct MilvusClient: Sendable {
     let request = Milvus_Proto_Milvus_QueryRequest.with {
       $0.collectionName = collection
       $0.outputFields = ["count(*)"]
-      $0.consistencyLevel = .strong
+      $0.consistencyLevel = readConsistency.level
     }
     let reply = try await call("Query", status: \.status) { try await stub.query(request, options: $0) }
     guard let field = reply.fieldsData.first, case .longData(let counts)? = field.scalars.data, let total = counts.data.first else {
@@ -278,7 +314,7 @@ public struct MilvusClient: Sendable {
         .pair("params", "{\"ef\":\(max(k, ef ?? max(k, 64)))}"),
         .pair("round_decimal", "-1"),
       ]
-      $0.consistencyLevel = .strong
+      $0.consistencyLevel = readConsistency.level
     }
     let reply = try await call("Search", status: \.status) { try await stub.search(request, options: $0) }
     let results = reply.results
@@ -365,6 +401,27 @@ public struct MilvusClient: Sendable {
       }
     }
     throw MilvusError.unreachable(address: address, detail: name)
+  }
+}
+
+/// What a read waits for (Milvus's consistency levels).
+public enum MilvusConsistency: String, Sendable, CaseIterable {
+  /// Every write acknowledged before the read started is visible (the read waits for it).
+  case strong
+  /// This client's own acknowledged writes are visible.
+  case session
+  /// Writes older than the server's staleness bound (seconds) are visible.
+  case bounded
+  /// No wait: whatever the queried nodes hold.
+  case eventually
+
+  var level: Milvus_Proto_Common_ConsistencyLevel {
+    switch self {
+    case .strong: .strong
+    case .session: .session
+    case .bounded: .bounded
+    case .eventually: .eventually
+    }
   }
 }
 

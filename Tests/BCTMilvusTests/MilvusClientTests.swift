@@ -1,5 +1,6 @@
 import BCTClient
 import BCTMilvus
+import BCTNumerics
 import BCTTestSupport
 import Foundation
 import GRPCCore
@@ -36,9 +37,9 @@ struct MilvusLocationTests {
 @Suite("Milvus client against milvus-lite", .serialized)
 struct MilvusClientTests {
   static func unitRows(_ count: Int, _ dimension: Int, seed: UInt64) -> [[Float]] {
-    var generator = SplitMix(seed)
+    var generator = SeededGenerator(seed: seed)
     return (0..<count).map { _ in
-      let row = (0..<dimension).map { _ in Float(generator.nextGaussian()) }
+      let row = (0..<dimension).map { _ in generator.nextGaussian() }
       let norm = row.reduce(0) { $0 + $1 * $1 }.squareRoot()
       return row.map { $0 / norm }
     }
@@ -148,23 +149,5 @@ struct MilvusClientTests {
     }
     #expect(error?.rpcError.code == .unavailable)
     #expect(ContinuousClock.now - started < .seconds(10))
-  }
-}
-
-/// A small seeded generator (SplitMix64) with Gaussian draws, for reproducible test vectors.
-struct SplitMix {
-  var state: UInt64
-  init(_ seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-  mutating func nextGaussian() -> Double {
-    let u = (Double(next() >> 11) + 1) / Double(1 << 53)
-    let v = Double(next() >> 11) / Double(1 << 53)
-    return (-2 * Foundation.log(u)).squareRoot() * cos(2 * .pi * v)
   }
 }
