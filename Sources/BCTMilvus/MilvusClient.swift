@@ -7,30 +7,32 @@ import SwiftProtobuf
 
 /// A typed client of the Milvus calls bct's Milvus store makes.
 ///
-/// Every call runs under `timeout` and is retried (`attempts` in all, backoff from
-/// 100 ms) when the server cannot be reached or the deadline passes: every call here
-/// is idempotent (upserts and deletes by primary key). Milvus reports most errors in
-/// a `Status` inside the reply, not as a gRPC status; both become `MilvusError`.
+/// Every call runs under `timeout` and is retried for up to `retryFor` (backoff from
+/// 100 ms, at most 1 s apart) when the server cannot be reached or the deadline passes,
+/// so a restarting server is waited for: every call here is idempotent (upserts and
+/// deletes by primary key). Reads of a collection that a restarted server has not
+/// loaded load it and run again. Milvus reports most errors in a `Status` inside the
+/// reply, not as a gRPC status; both become `MilvusError`.
 public struct MilvusClient: Sendable {
   private let stub: Milvus_Proto_Milvus_MilvusService.Client<ChannelTransport>
   /// The server's address, for messages.
   public let address: String
   /// Deadline of one attempt.
   public let timeout: Duration
-  /// Attempts per call, the first included.
-  public let attempts: Int
+  /// How long a call is retried while the server cannot be reached.
+  public let retryFor: Duration
   /// What searches, fetches and counts wait for before they read.
   public let readConsistency: MilvusConsistency
 
   /// Wraps `client`, a gRPC client to the Milvus at `address`.
   public init(
-    _ client: GRPCClient<ChannelTransport>, address: String, timeout: Duration = .seconds(10), attempts: Int = 3,
+    _ client: GRPCClient<ChannelTransport>, address: String, timeout: Duration = .seconds(10), retryFor: Duration = .seconds(30),
     readConsistency: MilvusConsistency = .strong
   ) {
     stub = Milvus_Proto_Milvus_MilvusService.Client(wrapping: client)
     self.address = address
     self.timeout = timeout
-    self.attempts = max(1, attempts)
+    self.retryFor = retryFor
     self.readConsistency = readConsistency
   }
 
@@ -260,7 +262,9 @@ public struct MilvusClient: Sendable {
         ]
         $0.consistencyLevel = readConsistency.level
       }
-      let reply = try await call("Query", status: \.status) { try await stub.query(request, options: $0) }
+      let reply = try await loadingIfReleased(collection.name) {
+        try await call("Query", status: \.status) { try await stub.query(request, options: $0) }
+      }
       let columns = try MilvusColumns(reply.fieldsData, call: "Query")
       let found = try columns.strings(MilvusDocumentCollection.idField)
       let embeddings = try columns.vectors(MilvusDocumentCollection.embeddingField, dimension: collection.dimension, rows: found.count)
@@ -280,7 +284,9 @@ public struct MilvusClient: Sendable {
       $0.outputFields = ["count(*)"]
       $0.consistencyLevel = readConsistency.level
     }
-    let reply = try await call("Query", status: \.status) { try await stub.query(request, options: $0) }
+    let reply = try await loadingIfReleased(collection) {
+      try await call("Query", status: \.status) { try await stub.query(request, options: $0) }
+    }
     guard let field = reply.fieldsData.first, case .longData(let counts)? = field.scalars.data, let total = counts.data.first else {
       throw MilvusError.malformedReply(call: "Query", detail: "no count(*) column")
     }
@@ -316,7 +322,9 @@ public struct MilvusClient: Sendable {
       ]
       $0.consistencyLevel = readConsistency.level
     }
-    let reply = try await call("Search", status: \.status) { try await stub.search(request, options: $0) }
+    let reply = try await loadingIfReleased(collection.name) {
+      try await call("Search", status: \.status) { try await stub.search(request, options: $0) }
+    }
     let results = reply.results
     guard case .strID(let ids) = results.ids.idField ?? .strID(.init()) else {
       throw MilvusError.malformedReply(call: "Search", detail: "ids are not strings")
@@ -376,8 +384,10 @@ public struct MilvusClient: Sendable {
     _ body: (CallOptions) async throws -> Reply
   ) async throws -> Reply {
     let options = callOptions(timeout: timeout)
+    let clock = ContinuousClock()
+    let giveUp = clock.now + retryFor
     var delay = Duration.milliseconds(100)
-    for attempt in 1...attempts {
+    while true {
       do {
         let reply = try await body(options)
         let outcome = status(reply)
@@ -388,11 +398,11 @@ public struct MilvusClient: Sendable {
       } catch let error as RPCError {
         switch error.code {
         case .unavailable, .deadlineExceeded:
-          guard attempt < attempts else {
+          guard clock.now + delay < giveUp else {
             throw MilvusError.unreachable(address: address, detail: "\(name): \(error.message)")
           }
           try await Task.sleep(for: delay)
-          delay *= 2
+          delay = min(delay * 2, .seconds(1))
         case .unimplemented:
           throw MilvusError.unsupportedServer(address: address, detail: "it does not implement \(name)")
         default:
@@ -400,7 +410,19 @@ public struct MilvusClient: Sendable {
         }
       }
     }
-    throw MilvusError.unreachable(address: address, detail: name)
+  }
+
+  /// Milvus's code for a read of a collection that is not loaded (after a server restart).
+  static let collectionNotLoaded: Int32 = 101
+
+  /// Runs `read`; if the server has not loaded `collection` (it restarted), loads it and runs `read` again.
+  private func loadingIfReleased<Result>(_ collection: String, _ read: () async throws -> Result) async throws -> Result {
+    do {
+      return try await read()
+    } catch MilvusError.rejected(_, Self.collectionNotLoaded, _) {
+      try await load(collection)
+      return try await read()
+    }
   }
 }
 

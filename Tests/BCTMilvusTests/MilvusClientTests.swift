@@ -4,6 +4,7 @@ import BCTNumerics
 import BCTTestSupport
 import Foundation
 import GRPCCore
+import Synchronization
 import Testing
 
 @Suite("Milvus locations and versions")
@@ -137,6 +138,42 @@ struct MilvusClientTests {
     await restarted.stop()
   }
 
+  @Test("the server restarted under load: writes wait for it, no acknowledged upsert is lost, reads load the collection again")
+  func restartUnderLoad() async throws {
+    try await MilvusLiteServer.with { server in
+      let address = ServiceAddress(host: "127.0.0.1", port: server.port)
+      let collection = try MilvusDocumentCollection(name: "bct_restart", dimension: 8, inputSize: 4)
+      let vectors = Self.unitRows(2000, 8, seed: 3)
+      try await withConnection(to: address) { grpc in
+        let client = MilvusClient(grpc, address: "\(address)", timeout: .seconds(5), retryFor: .seconds(60))
+        try await client.ensureCollection(collection)
+        let acknowledged = Mutex(0)
+        async let writes: Void = {
+          for batch in 0..<40 {
+            let documents = (batch * 50..<(batch + 1) * 50).map {
+              MilvusDocument(id: "r-\($0)", embedding: vectors[$0], input: [1, 2, 3, 4])
+            }
+            #expect(try await client.upsert(collection, documents) == 50)
+            acknowledged.withLock { $0 += 50 }
+            try await Task.sleep(for: .milliseconds(50))
+          }
+        }()
+        while acknowledged.withLock({ $0 }) < 200 { try await Task.sleep(for: .milliseconds(10)) }
+        await server.stop()
+        let atStop = acknowledged.withLock { $0 }
+        let restarted = try await MilvusLiteServer(dataDirectory: server.dataDirectory, port: server.port)
+        try await writes
+        #expect(atStop < 2000, "the restart came after every write (\(atStop))")
+        #expect(acknowledged.withLock { $0 } == 2000)
+        // The restarted server has not loaded the collection: reads load it again.
+        #expect(try await client.count(collection.name) == 2000)
+        let hits = try await client.search(collection, queries: [vectors[1234]], k: 1, ef: 128)
+        #expect(hits.first?.first?.id == "r-1234")
+        await restarted.kill9()
+      }
+    }
+  }
+
   @Test("an unreachable server is UNAVAILABLE after the retries, within the deadlines")
   func unreachable() async throws {
     let port = try MilvusLiteServer.freePort()
@@ -144,7 +181,7 @@ struct MilvusClientTests {
     let started = ContinuousClock.now
     let error = await #expect(throws: MilvusError.self) {
       try await withConnection(to: address) { grpc in
-        try await MilvusClient(grpc, address: "\(address)", timeout: .seconds(1), attempts: 2).serverVersion()
+        try await MilvusClient(grpc, address: "\(address)", timeout: .seconds(1), retryFor: .seconds(1)).serverVersion()
       }
     }
     #expect(error?.rpcError.code == .unavailable)
