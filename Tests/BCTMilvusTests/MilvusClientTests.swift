@@ -147,23 +147,26 @@ struct MilvusClientTests {
       try await withConnection(to: address) { grpc in
         let client = MilvusClient(grpc, address: "\(address)", timeout: .seconds(5), retryFor: .seconds(60))
         try await client.ensureCollection(collection)
+        // Four batches before the stop; the writer then goes on while the server is down and starting.
         let acknowledged = Mutex(0)
+        let stopped = Mutex(false)
         async let writes: Void = {
           for batch in 0..<40 {
+            if batch == 4 { while !stopped.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) } }
             let documents = (batch * 50..<(batch + 1) * 50).map {
               MilvusDocument(id: "r-\($0)", embedding: vectors[$0], input: [1, 2, 3, 4])
             }
             #expect(try await client.upsert(collection, documents) == 50)
             acknowledged.withLock { $0 += 50 }
-            try await Task.sleep(for: .milliseconds(50))
           }
         }()
         while acknowledged.withLock({ $0 }) < 200 { try await Task.sleep(for: .milliseconds(10)) }
         await server.stop()
-        let atStop = acknowledged.withLock { $0 }
+        #expect(!server.isRunning)
+        stopped.withLock { $0 = true }
+        try await Task.sleep(for: .milliseconds(300))
         let restarted = try await MilvusLiteServer(dataDirectory: server.dataDirectory, port: server.port)
         try await writes
-        #expect(atStop < 2000, "the restart came after every write (\(atStop))")
         #expect(acknowledged.withLock { $0 } == 2000)
         // The restarted server has not loaded the collection: reads load it again.
         #expect(try await client.count(collection.name) == 2000)
@@ -185,6 +188,6 @@ struct MilvusClientTests {
       }
     }
     #expect(error?.rpcError.code == .unavailable)
-    #expect(ContinuousClock.now - started < .seconds(10))
+    #expect(ContinuousClock.now - started < .seconds(30))
   }
 }

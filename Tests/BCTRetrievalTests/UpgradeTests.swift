@@ -92,7 +92,9 @@ struct UpgradeTests {
 
   static func ids(_ response: Bct_V1_SearchResponse) -> [[String]] { response.results.map { $0.hits.map(\.id) } }
 
-  static func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: () throws -> Bool) async throws {
+  /// Polls `condition` until it holds. The timeout is generous: Swift Testing runs suites side by side on a
+  /// cooperative pool of one thread per core, and on a 2-core CI machine CPU-bound suites can hold both for tens of seconds.
+  static func eventually(_ what: String, timeout: Duration = .seconds(90), _ condition: () throws -> Bool) async throws {
     let end = ContinuousClock.now + timeout
     while try !condition() {
       guard ContinuousClock.now < end else { throw RPCError(code: .deadlineExceeded, message: "timed out waiting for \(what)") }
