@@ -79,28 +79,7 @@ public struct MilvusClient: Sendable {
     let schema = Milvus_Proto_Schema_CollectionSchema.with {
       $0.name = collection.name
       $0.description_p = "bct documents"
-      $0.fields = [
-        .with {
-          $0.name = MilvusDocumentCollection.idField
-          $0.isPrimaryKey = true
-          $0.dataType = .varChar
-          $0.typeParams = [.pair("max_length", "\(MilvusDocumentCollection.maxIDLength)")]
-        },
-        .with {
-          $0.name = MilvusDocumentCollection.embeddingField
-          $0.dataType = .floatVector
-          $0.typeParams = [.pair("dim", "\(collection.dimension)")]
-        },
-        .with {
-          $0.name = MilvusDocumentCollection.metadataField
-          $0.dataType = .json
-        },
-        .with {
-          $0.name = MilvusDocumentCollection.inputField
-          $0.dataType = .floatVector
-          $0.typeParams = [.pair("dim", "\(collection.inputSize)")]
-        },
-      ]
+      $0.fields = collection.fieldSchemas
     }
     let request = try Milvus_Proto_Milvus_CreateCollectionRequest.with {
       $0.collectionName = collection.name
@@ -134,22 +113,15 @@ public struct MilvusClient: Sendable {
   private func checkLayout(_ collection: MilvusDocumentCollection) async throws {
     let request = Milvus_Proto_Milvus_DescribeCollectionRequest.with { $0.collectionName = collection.name }
     let reply = try await call("DescribeCollection", status: \.status) { try await stub.describeCollection(request, options: $0) }
-    var found: [String: (Milvus_Proto_Schema_DataType, String?)] = [:]
-    for field in reply.schema.fields {
-      found[field.name] = (field.dataType, field.typeParams.first { $0.key == "dim" }?.value)
+    // Name, type and dimension of each field; other type parameters (max_length) are not compared.
+    func shape(_ field: Milvus_Proto_Schema_FieldSchema) -> String {
+      "\(field.dataType)" + (field.typeParams.first { $0.key == "dim" }.map { " dim \($0.value)" } ?? "")
     }
-    let expected: [String: (Milvus_Proto_Schema_DataType, String?)] = [
-      MilvusDocumentCollection.idField: (.varChar, nil),
-      MilvusDocumentCollection.embeddingField: (.floatVector, "\(collection.dimension)"),
-      MilvusDocumentCollection.metadataField: (.json, nil),
-      MilvusDocumentCollection.inputField: (.floatVector, "\(collection.inputSize)"),
-    ]
-    for (name, (type, dim)) in expected.sorted(by: { $0.key < $1.key }) {
-      guard let actual = found[name], actual.0 == type, actual.1 == dim else {
-        throw MilvusError.unsupportedServer(
-          address: address,
-          detail: "collection \(collection.name) exists with another layout (field \(name): expected \(type)\(dim.map { " dim \($0)" } ?? ""), found \(found[name].map { "\($0.0)\($0.1.map { " dim \($0)" } ?? "")" } ?? "none"))")
-      }
+    let found = Dictionary(reply.schema.fields.map { ($0.name, shape($0)) }) { first, _ in first }
+    for field in collection.fieldSchemas where found[field.name] != shape(field) {
+      throw MilvusError.unsupportedServer(
+        address: address,
+        detail: "collection \(collection.name) exists with another layout (field \(field.name): expected \(shape(field)), found \(found[field.name] ?? "none"))")
     }
   }
 
@@ -163,16 +135,13 @@ public struct MilvusClient: Sendable {
   public func load(_ name: String, wait: Duration = .seconds(120)) async throws {
     let request = Milvus_Proto_Milvus_LoadCollectionRequest.with { $0.collectionName = name }
     try await call("LoadCollection", status: { $0 }) { try await stub.loadCollection(request, options: $0) }
-    let clock = ContinuousClock()
-    let deadline = clock.now + wait
     let stateRequest = Milvus_Proto_Milvus_GetLoadStateRequest.with { $0.collectionName = name }
-    while true {
-      let state = try await call("GetLoadState", status: \.status) { try await stub.getLoadState(stateRequest, options: $0) }.state
-      if state == .loaded { return }
-      guard clock.now < deadline else {
-        throw MilvusError.unreachable(address: address, detail: "collection \(name) not loaded after \(wait) (state \(state))")
-      }
-      try await Task.sleep(for: .milliseconds(50))
+    var state = Milvus_Proto_Common_LoadState.notExist
+    try await poll(every: .milliseconds(50), for: wait) {
+      state = try await call("GetLoadState", status: \.status) { try await stub.getLoadState(stateRequest, options: $0) }.state
+      return state == .loaded ? () : nil
+    } timedOut: {
+      "collection \(name) not loaded after \(wait) (state \(state))"
     }
   }
 
@@ -185,9 +154,8 @@ public struct MilvusClient: Sendable {
       $0.collectionName = collection
       $0.fieldName = MilvusDocumentCollection.embeddingField
     }
-    let clock = ContinuousClock()
-    let deadline = clock.now + wait
-    while true {
+    var (indexed, total) = (Int64(0), Int64(0))
+    return try await poll(every: .milliseconds(100), for: wait) {
       let reply = try await call("DescribeIndex", status: \.status) { try await stub.describeIndex(request, options: $0) }
       guard let index = reply.indexDescriptions.first(where: { $0.fieldName == MilvusDocumentCollection.embeddingField }) else {
         throw MilvusError.malformedReply(call: "DescribeIndex", detail: "no index on \(MilvusDocumentCollection.embeddingField)")
@@ -195,14 +163,11 @@ public struct MilvusClient: Sendable {
       if index.state == .failed {
         throw MilvusError.rejected(call: "DescribeIndex", code: 0, reason: "index build failed: \(index.indexStateFailReason)")
       }
-      if index.state == .finished && index.pendingIndexRows == 0 && index.indexedRows >= index.totalRows {
-        return Int(index.indexedRows)
-      }
-      guard clock.now < deadline else {
-        throw MilvusError.unreachable(
-          address: address, detail: "index of \(collection) covers \(index.indexedRows) of \(index.totalRows) rows after \(wait)")
-      }
-      try await Task.sleep(for: .milliseconds(100))
+      (indexed, total) = (index.indexedRows, index.totalRows)
+      let done = index.state == .finished && index.pendingIndexRows == 0 && index.indexedRows >= index.totalRows
+      return done ? Int(index.indexedRows) : nil
+    } timedOut: {
+      "index of \(collection) covers \(indexed) of \(total) rows after \(wait)"
     }
   }
 
@@ -256,10 +221,7 @@ public struct MilvusClient: Sendable {
       let request = Milvus_Proto_Milvus_QueryRequest.with {
         $0.collectionName = collection.name
         $0.expr = Self.idsExpression(chunk)
-        $0.outputFields = [
-          MilvusDocumentCollection.idField, MilvusDocumentCollection.embeddingField,
-          MilvusDocumentCollection.metadataField, MilvusDocumentCollection.inputField,
-        ]
+        $0.outputFields = collection.fieldSchemas.map(\.name)
         $0.consistencyLevel = readConsistency.level
       }
       let reply = try await loadingIfReleased(collection.name) {
@@ -360,7 +322,7 @@ public struct MilvusClient: Sendable {
 
   /// `text` as a double-quoted expression literal: backslash and quote escaped, so no
   /// id can end the literal early; newline, return and tab as their escapes. Milvus's
-  /// parser knows no numeric escapes (\\u, \\x, octal) and takes other control
+  /// parser knows no numeric escapes (\u, \x, octal) and takes other control
   /// characters as they are.
   static func quoted(_ text: String) -> String {
     var out = "\""
@@ -412,6 +374,20 @@ public struct MilvusClient: Sendable {
     }
   }
 
+  /// Runs `check` every `interval` until it returns a value, for up to `wait`.
+  ///
+  /// - Throws: `MilvusError.unreachable` with `timedOut()` when the wait ends first.
+  private func poll<Value>(
+    every interval: Duration, for wait: Duration, _ check: () async throws -> Value?, timedOut: () -> String
+  ) async throws -> Value {
+    let deadline = ContinuousClock.now + wait
+    while true {
+      if let value = try await check() { return value }
+      guard ContinuousClock.now < deadline else { throw MilvusError.unreachable(address: address, detail: timedOut()) }
+      try await Task.sleep(for: interval)
+    }
+  }
+
   /// Milvus's code for a read of a collection that is not loaded (after a server restart).
   static let collectionNotLoaded: Int32 = 101
 
@@ -448,7 +424,7 @@ public enum MilvusConsistency: String, Sendable, CaseIterable {
 }
 
 /// Which Milvus servers this client supports: Milvus 2.4 and later (string primary keys,
-/// JSON fields, upsert, expression templates) and milvus-lite 3 and later.
+/// JSON fields, upsert) and milvus-lite 3 and later.
 public enum MilvusVersion {
   /// In words, for error messages.
   public static let supportedDescription = "Milvus >= 2.4, milvus-lite >= 3.0"
@@ -466,6 +442,35 @@ public enum MilvusVersion {
   private static func numbers(_ text: Substring) -> [Int] {
     let core = text.prefix { $0.isNumber || $0 == "." }
     return core.split(separator: ".").compactMap { Int($0) }
+  }
+}
+
+extension MilvusDocumentCollection {
+  /// The collection's fields as Milvus schema: the one description that creating,
+  /// checking and reading a collection all use.
+  var fieldSchemas: [Milvus_Proto_Schema_FieldSchema] {
+    [
+      .with {
+        $0.name = Self.idField
+        $0.isPrimaryKey = true
+        $0.dataType = .varChar
+        $0.typeParams = [.pair("max_length", "\(Self.maxIDLength)")]
+      },
+      .with {
+        $0.name = Self.embeddingField
+        $0.dataType = .floatVector
+        $0.typeParams = [.pair("dim", "\(dimension)")]
+      },
+      .with {
+        $0.name = Self.metadataField
+        $0.dataType = .json
+      },
+      .with {
+        $0.name = Self.inputField
+        $0.dataType = .floatVector
+        $0.typeParams = [.pair("dim", "\(inputSize)")]
+      },
+    ]
   }
 }
 

@@ -121,7 +121,8 @@ public final class ServiceProcess: Sendable {
     if process.isRunning { kill(process.processIdentifier, SIGKILL) }
   }
 
-  private static func tail(of url: URL, lines: Int = 40) -> String {
+  /// The last `lines` lines of a log file (empty if unreadable), for error messages.
+  public static func tail(of url: URL, lines: Int = 40) -> String {
     let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
     return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
   }

@@ -1,3 +1,4 @@
+import BCTProcess
 import Foundation
 
 #if canImport(Glibc)
@@ -14,7 +15,6 @@ public final class MilvusLiteServer: Sendable {
   /// Its data directory (kept across restarts).
   public let dataDirectory: URL
   private let process: Process
-  private let log: URL
 
   /// Starts a server on `dataDirectory` (a fresh folder unless given), on `port` (a free one unless given).
   public init(dataDirectory: URL? = nil, port: Int? = nil, timeout: Duration = .seconds(60)) async throws {
@@ -41,18 +41,17 @@ public final class MilvusLiteServer: Sendable {
     let ready = "listening on 127.0.0.1:\(port)"
     while !((try? String(contentsOf: log, encoding: .utf8))?.contains(ready) ?? false) {
       guard process.isRunning else {
-        throw MilvusLiteError("milvus-lite exited with status \(process.terminationStatus): \(Self.tail(log))")
+        throw MilvusLiteError("milvus-lite exited with status \(process.terminationStatus): \(ServiceProcess.tail(of: log, lines: 20))")
       }
       guard clock.now < deadline else {
         process.terminate()
-        throw MilvusLiteError("milvus-lite did not listen within \(timeout): \(Self.tail(log))")
+        throw MilvusLiteError("milvus-lite did not listen within \(timeout): \(ServiceProcess.tail(of: log, lines: 20))")
       }
       try await Task.sleep(for: .milliseconds(50))
     }
     self.port = port
     self.dataDirectory = folder
     self.process = process
-    self.log = log
   }
 
   /// Stops the server with SIGTERM and waits for it to exit (SIGKILL after `grace`).
@@ -86,14 +85,6 @@ public final class MilvusLiteServer: Sendable {
 
   /// Whether the process still runs.
   public var isRunning: Bool { process.isRunning }
-
-  /// The last lines of its log.
-  public var logTail: String { Self.tail(log) }
-
-  private static func tail(_ log: URL) -> String {
-    let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-    return text.split(separator: "\n").suffix(20).joined(separator: "\n")
-  }
 
   private static func executable() throws -> URL {
     if let path = ProcessInfo.processInfo.environment["BCT_MILVUS_LITE"], !path.isEmpty {

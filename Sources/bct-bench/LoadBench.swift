@@ -148,14 +148,12 @@ final class Recorder: Sendable {
     state.withLock { state in
       let ok = state.ok.sorted()
       let failed = state.failed.sorted()
-      func pct(_ values: [Double], _ p: Double) -> Double {
-        values.isEmpty ? 0 : values[min(values.count - 1, Int(Double(values.count) * p))]
-      }
       return [
         "seconds": seconds, "ok": ok.count, "errors": failed.count, "error_codes": state.codes,
         "qps": Double(ok.count) / seconds,
-        "p50_ms": pct(ok, 0.50), "p95_ms": pct(ok, 0.95), "p99_ms": pct(ok, 0.99), "max_ms": ok.last ?? 0,
-        "error_p99_ms": pct(failed, 0.99),
+        "p50_ms": percentile(sorted: ok, 0.50), "p95_ms": percentile(sorted: ok, 0.95),
+        "p99_ms": percentile(sorted: ok, 0.99), "max_ms": ok.last ?? 0,
+        "error_p99_ms": percentile(sorted: failed, 0.99),
       ]
     }
   }
@@ -193,4 +191,9 @@ final class MemorySampler: Sendable {
       return out
     }
   }
+}
+
+/// The `p` quantile (0-1) of ascending `values` (the nearest rank below); 0 when empty.
+func percentile(sorted values: [Double], _ p: Double) -> Double {
+  values.isEmpty ? 0 : values[min(values.count - 1, Int(Double(values.count) * p))]
 }

@@ -112,8 +112,8 @@ struct MilvusBench: AsyncParsableCommand {
       "memory": ["build_seconds": memoryBuild, "adds_per_second": Double(count) / memoryBuild, "search": memory] as [String: Any],
       "milvus": [
         "upsert_seconds": figures.upsertSeconds, "upserts_per_second": Double(count) / figures.upsertSeconds,
-        "upsert_batch_p50_ms": Self.percentile(figures.upsertLatencies, 0.5),
-        "upsert_batch_p99_ms": Self.percentile(figures.upsertLatencies, 0.99),
+        "upsert_batch_p50_ms": percentile(sorted: figures.upsertLatencies.sorted(), 0.5),
+        "upsert_batch_p99_ms": percentile(sorted: figures.upsertLatencies.sorted(), 0.99),
         "flush_seconds": figures.flushSeconds, "index_wait_seconds": figures.indexSeconds, "indexed": figures.indexed, "stored": figures.stored, "search": figures.search,
       ],
     ]
@@ -136,8 +136,9 @@ struct MilvusBench: AsyncParsableCommand {
       latencies.append((ContinuousClock.now - t).inSeconds * 1000)
     }
     let elapsed = (ContinuousClock.now - start).inSeconds
+    latencies.sort()
     return [
-      "qps": Double(latencies.count) / elapsed, "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99),
+      "qps": Double(latencies.count) / elapsed, "p50_ms": percentile(sorted: latencies, 0.5), "p99_ms": percentile(sorted: latencies, 0.99),
       "recall": Double(found) / Double(checked * truth[0].count),
     ]
   }
@@ -152,10 +153,5 @@ struct MilvusBench: AsyncParsableCommand {
     var indexed: Int
     var stored: Int
     var search: [String: Double]
-  }
-
-  static func percentile(_ values: [Double], _ p: Double) -> Double {
-    let sorted = values.sorted()
-    return sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
   }
 }
