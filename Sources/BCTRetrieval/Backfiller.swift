@@ -25,17 +25,19 @@ public final class Backfiller: Service, Sendable {
     var stopRequested = false
   }
 
-  private let store: DocumentStore
+  private let store: any CollectionStore
   private let encoder: any EncoderBackend
   private let defaultBatchSize: Int
   private let defaultGraceSeconds: Double
   private let logger: Logger
   private let status = Mutex(Status())
+  /// Pending ids read from the store at a time.
+  static let queueLength = 65_536
 
   /// A backfiller over `store`, embedding through `encoder`; a switched shadow
   /// upgrade keeps the previous copy `defaultGraceSeconds` unless its request said otherwise.
   public init(
-    store: DocumentStore, encoder: any EncoderBackend, defaultBatchSize: Int = 128, defaultGraceSeconds: Double = 86_400,
+    store: any CollectionStore, encoder: any EncoderBackend, defaultBatchSize: Int = 128, defaultGraceSeconds: Double = 86_400,
     logger: Logger
   ) {
     self.store = store
@@ -69,7 +71,7 @@ public final class Backfiller: Service, Sendable {
   }
 
   /// Starts a backfill, or joins the one already running to the same target.
-  public func start(_ request: Request, table: ModelTable) throws {
+  public func start(_ request: Request, table: ModelTable) async throws {
     let target = request.target
     guard !target.isEmpty else { throw RPCError(code: .invalidArgument, message: "target_version is empty") }
     guard table.versions[target] != nil else {
@@ -83,9 +85,7 @@ public final class Backfiller: Service, Sendable {
     }
     let batchSize = request.batchSize == 0 ? defaultBatchSize : request.batchSize
     let policy = VersionPolicy(table: table)
-    var mode = UpgradeMode.inPlace
-    var reason = ""
-    try store.commit { state in
+    let (_, (mode, reason)) = try await store.commit(reading: ViewQuery(withoutInputOutside: "")) { state -> ([Mutation], (UpgradeMode, String)) in
       if let shadow = state.shadow {
         guard shadow.target == target else {
           throw RPCError(code: .failedPrecondition, message: "a shadow upgrade to \(shadow.target) is in progress; roll it back\(shadow.switched ? " or finalize it" : "") first")
@@ -93,27 +93,25 @@ public final class Backfiller: Service, Sendable {
         guard !shadow.switched else {
           throw RPCError(code: .failedPrecondition, message: "the index already switched to \(target) (shadow upgrade in its grace period); finalize it or roll it back")
         }
-        mode = .shadow
         // Resume (or join) the shadow backfill of this upgrade.
-        return state.backfill == nil ? [.setBackfill(BackfillPlan(target: target, batchSize: batchSize, rate: request.rate, shadow: true))] : []
+        return (state.backfill == nil ? [.setBackfill(BackfillPlan(target: target, batchSize: batchSize, rate: request.rate, shadow: true))] : [], (.shadow, ""))
       }
       if let current = state.backfill {
         guard current.target == target else {
           throw RPCError(code: .failedPrecondition, message: "a backfill to \(current.target) is running; stop it first or wait for it")
         }
-        mode = current.shadow ? .shadow : .inPlace
-        return []
+        return ([], (current.shadow ? .shadow : .inPlace, ""))
       }
-      (mode, reason) = try policy.upgradeMode(to: target, from: state.index.versions, requested: request.mode)
-      if mode == .inPlace { return [.setBackfill(BackfillPlan(target: target, batchSize: batchSize, rate: request.rate))] }
-      let withoutInput = state.documents.values.filter { $0.input.isEmpty }.count
+      let (mode, reason) = try policy.upgradeMode(to: target, from: state.searched, requested: request.mode)
+      if mode == .inPlace { return ([.setBackfill(BackfillPlan(target: target, batchSize: batchSize, rate: request.rate))], (mode, reason)) }
+      let withoutInput = state.withoutInput
       guard withoutInput == 0 else {
         throw RPCError(code: .failedPrecondition, message: "a shadow backfill to \(target) re-embeds every document, and \(withoutInput) have no raw input (stored as embeddings only); re-upsert them with their input or delete them first")
       }
       let upgrade = ShadowUpgrade(
-        target: target, previousVersions: state.index.versions, previousDocumentVersion: state.documentVersion,
+        target: target, previousVersions: state.searched, previousDocumentVersion: state.documentVersion,
         graceSeconds: request.graceSeconds == 0 ? defaultGraceSeconds : request.graceSeconds, reason: reason)
-      return [.startShadow(upgrade, BackfillPlan(target: target, batchSize: batchSize, rate: request.rate, shadow: true))]
+      return ([.startShadow(upgrade, BackfillPlan(target: target, batchSize: batchSize, rate: request.rate, shadow: true))], (mode, reason))
     }
     if !reason.isEmpty { logger.info("backfill started", metadata: ["target": "\(target)", "mode": "\(mode.rawValue)", "reason": "\(reason)"]) }
     status.withLock { status in
@@ -124,11 +122,11 @@ public final class Backfiller: Service, Sendable {
   }
 
   /// Drops the previous copy of a switched shadow upgrade now.
-  public func finalize() throws {
-    try store.commit { state in
+  public func finalize() async throws {
+    try await store.commit { state in
       guard let shadow = state.shadow else { throw RPCError(code: .failedPrecondition, message: "no shadow upgrade to finalize") }
       guard shadow.switched else {
-        throw RPCError(code: .failedPrecondition, message: "the shadow upgrade to \(shadow.target) has not switched yet (\(state.counterpart.count)/\(state.documents.count) documents have their \(shadow.target) embedding); wait for it or roll it back")
+        throw RPCError(code: .failedPrecondition, message: "the shadow upgrade to \(shadow.target) has not switched yet (\(state.targetCopyCount)/\(state.documentCount) documents have their \(shadow.target) embedding); wait for it or roll it back")
       }
       return [.finalizeShadow]
     }
@@ -137,27 +135,25 @@ public final class Backfiller: Service, Sendable {
   }
 
   /// Stops the running backfill at the next batch boundary (re-issuing it resumes).
-  public func stop() throws {
-    guard store.read({ $0.backfill }) != nil else {
+  public func stop() async throws {
+    guard try await store.view(ViewQuery()).backfill != nil else {
       throw RPCError(code: .failedPrecondition, message: "no backfill is running")
     }
     status.withLock { $0.stopRequested = true }
   }
 
   /// Abandons a shadow upgrade: searches use the previous copy again and the target copy is dropped.
-  public func rollback() throws {
-    var target = ""
-    try store.commit { state in
+  public func rollback() async throws {
+    let (_, target) = try await store.commit(reading: ViewQuery()) { state in
       guard let shadow = state.shadow else { throw RPCError(code: .failedPrecondition, message: "no shadow upgrade to roll back (an in-place backfill is undone by a backfill back to the old version)") }
-      target = shadow.target
-      return [.rollbackShadow]
+      return ([Mutation.rollbackShadow], shadow.target)
     }
     status.withLock { $0 = Status(state: .stopped, target: target, shadow: true, message: "rolled back: searches use the previous version again") }
     logger.info("shadow upgrade rolled back", metadata: ["target": "\(target)"])
   }
 
   /// The current or last backfill's progress.
-  public func progress() -> Bct_V1_BackfillProgress {
+  public func progress() async throws -> Bct_V1_BackfillProgress {
     let snapshot = status.withLock { $0 }
     var progress = Bct_V1_BackfillProgress()
     progress.targetVersion = snapshot.target
@@ -165,19 +161,18 @@ public final class Backfiller: Service, Sendable {
     progress.message = snapshot.message
     guard !snapshot.target.isEmpty else { return progress }
     progress.mode = snapshot.shadow ? .shadow : .inPlace
-    let (done, total, skipped, shadow) = store.read { state -> (Int, Int, Int, Bct_V1_ShadowStatus?) in
-      if let upgrade = state.shadow, upgrade.target == snapshot.target {
-        let status = Self.shadowStatus(state)
-        return (Int(status.shadowDocuments), state.documents.count, 0, status)
-      }
-      let done = state.index.countsByVersion[snapshot.target] ?? 0
-      let withoutInput = state.documents.filter { $0.value.input.isEmpty && state.index.version(of: $0.key) != snapshot.target }.count
-      return (done, state.documents.count, withoutInput, nil)
+    let view = try await store.view(ViewQuery(withoutInputOutside: snapshot.target))
+    let (done, total, skipped): (Int, Int, Int)
+    if let upgrade = view.shadow, upgrade.target == snapshot.target {
+      let shadow = CollectionReport.shadowStatus(view)
+      (done, total, skipped) = (Int(shadow.shadowDocuments), view.documentCount, 0)
+      progress.shadow = shadow
+    } else {
+      (done, total, skipped) = (view.searchedCounts[snapshot.target] ?? 0, view.documentCount, view.withoutInput)
     }
     progress.done = UInt64(done)
     progress.total = UInt64(total)
     progress.skipped = UInt64(skipped)
-    if let shadow { progress.shadow = shadow }
     if let started = snapshot.started, snapshot.state == .running {
       let seconds = (ContinuousClock.now - started).inSeconds
       if seconds > 0 && snapshot.reembedded > 0 {
@@ -188,43 +183,32 @@ public final class Backfiller: Service, Sendable {
     return progress
   }
 
-  /// The shadow upgrade of `state` as reported by Stats and the Backfill stream.
-  public static func shadowStatus(_ state: CollectionState, now: Date = Date()) -> Bct_V1_ShadowStatus {
-    var out = Bct_V1_ShadowStatus()
-    guard let upgrade = state.shadow else { return out }
-    out.targetVersion = upgrade.target
-    out.phase = upgrade.switched ? .switched : .filling
-    out.previousVersions = upgrade.previousVersions
-    out.shadowDocuments = UInt64(state.targetCopy?.count ?? 0)
-    out.documents = UInt64(state.documents.count)
-    out.searchedEmbeddingBytes = UInt64(state.index.vectorBytes)
-    out.otherEmbeddingBytes = UInt64(state.counterpart.vectorBytes)
-    out.reason = upgrade.reason
-    if let at = upgrade.switchedAt {
-      out.switchedAt = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: at))
-      out.graceRemainingSeconds = max(0, at + upgrade.graceSeconds - now.timeIntervalSince1970)
-    }
-    return out
-  }
-
   public func run() async throws {
     while !Task.isCancelled && !Task.isShuttingDownGracefully {
-      if let plan = store.read({ $0.backfill }) {
+      let plan: BackfillPlan?
+      do {
+        plan = try await store.view(ViewQuery()).backfill
+      } catch {
+        logger.warning("backfiller cannot read the store", metadata: ["error": "\(error)"])
+        try? await Task.sleep(for: .seconds(1))
+        continue
+      }
+      if let plan {
         await execute(plan)
       } else {
-        finalizeIfGraceEnded()
+        await finalizeIfGraceEnded()
         // Idle: `start` logs the plan before it returns, so a short poll picks it up.
         try? await Task.sleep(for: .milliseconds(200))
       }
     }
   }
 
-  private func finalizeIfGraceEnded() {
-    guard let upgrade = store.read({ $0.shadow }), let at = upgrade.switchedAt,
+  private func finalizeIfGraceEnded() async {
+    guard let upgrade = try? await store.view(ViewQuery()).shadow, let at = upgrade.switchedAt,
       Date().timeIntervalSince1970 >= at + upgrade.graceSeconds
     else { return }
     do {
-      try store.commit { state in
+      try await store.commit { state in
         guard state.shadow == upgrade else { throw CancellationError() }
         return [.finalizeShadow]
       }
@@ -235,19 +219,9 @@ public final class Backfiller: Service, Sendable {
     }
   }
 
-  /// Ids of documents that still need a vector of the plan's target.
-  private func pendingIDs(_ plan: BackfillPlan, in state: CollectionState, skipping skipped: Set<String>) -> [String] {
-    if plan.shadow {
-      guard let upgrade = state.shadow, !upgrade.switched, upgrade.target == plan.target else { return [] }
-      return state.documents.keys.filter { needs($0, plan, in: state) }
-    }
-    return state.index.versions.filter { $0 != plan.target }.flatMap { state.index.ids(of: $0) }.filter { !skipped.contains($0) }
-  }
-
-  /// Whether document `id` still needs a vector of the plan's target.
-  private func needs(_ id: String, _ plan: BackfillPlan, in state: CollectionState) -> Bool {
-    plan.shadow ? state.index.version(of: id) != nil && state.counterpart.version(of: id) != plan.target
-      : state.index.version(of: id).map { $0 != plan.target } ?? false
+  /// Whether `document` still needs a vector of the plan's target.
+  private func needs(_ document: StoredDocument, _ plan: BackfillPlan) -> Bool {
+    plan.shadow ? document.counterpart?.version != plan.target : document.version != plan.target
   }
 
   private func execute(_ plan: BackfillPlan) async {
@@ -265,31 +239,36 @@ public final class Backfiller: Service, Sendable {
         return
       }
       if status.withLock({ $0.stopRequested }) {
-        _ = try? store.commit(.setBackfill(nil))
+        _ = try? await store.commit(.setBackfill(nil))
         status.withLock { $0.state = .stopped; $0.stopRequested = false; $0.message = "stopped on request; start it again to resume" }
         logger.info("backfill stopped on request", metadata: ["target": "\(plan.target)"])
         return
       }
-      guard store.read({ $0.backfill }) == plan else { return }
-      if queue.isEmpty {
-        queue = store.read { pendingIDs(plan, in: $0, skipping: skipped) }[...]
-        if queue.isEmpty {
-          complete(plan, skipped: skipped.count)
-          return
-        }
-      }
-      let ids = queue.prefix(plan.batchSize)
-      queue = queue.dropFirst(ids.count)
       var generations: [String: UInt64] = [:]
-      var batch = store.read { state in
-        ids.filter { needs($0, plan, in: state) }.compactMap { id -> StoredDocument? in
-          generations[id] = state.documents[id]?.generation
-          return state.document(id)
+      var batch: [StoredDocument]
+      do {
+        guard try await store.view(ViewQuery()).backfill == plan else { return }
+        if queue.isEmpty {
+          queue = try await store.pendingIDs(plan, skipping: skipped, limit: Self.queueLength)[...]
+          if queue.isEmpty {
+            await complete(plan, skipped: skipped.count)
+            return
+          }
         }
+        let ids = queue.prefix(plan.batchSize)
+        queue = queue.dropFirst(ids.count)
+        let found = try await store.documents(Array(ids)).filter { needs($0.document, plan) }
+        for item in found { generations[item.document.id] = item.generation }
+        batch = found.map(\.document)
+      } catch {
+        status.withLock { $0.message = "waiting for the store: \(error)" }
+        logger.warning("backfill waiting for the store", metadata: ["error": "\(error)"])
+        try? await Task.sleep(for: .seconds(1))
+        continue
       }
       // Documents without a raw input keep their version in place; a shadow backfill cannot switch without them.
       if plan.shadow, let stuck = batch.first(where: { $0.input.isEmpty && $0.version != plan.target }) {
-        fail(plan, "document \(stuck.id) has no raw input to embed with \(plan.target); re-upsert it with its input or delete it, then start the backfill again")
+        await fail(plan, "document \(stuck.id) has no raw input to embed with \(plan.target); re-upsert it with its input or delete it, then start the backfill again")
         return
       }
       for doc in batch where doc.input.isEmpty { skipped.insert(doc.id) }
@@ -298,7 +277,7 @@ public final class Backfiller: Service, Sendable {
       let started = ContinuousClock.now
       do {
         let items = try await embed(batch, to: plan.target)
-        try store.commit { state in
+        try await store.commit(reading: ViewQuery(ids: items.map(\.id))) { state in
           guard state.backfill == plan else { throw CancellationError() }
           // A document replaced while its batch was embedded keeps its new vectors (the next pass sees it again).
           let current = items.filter { state.documents[$0.id]?.generation == generations[$0.id] }
@@ -325,10 +304,10 @@ public final class Backfiller: Service, Sendable {
         try? await Task.sleep(for: .seconds(1))
       } catch let error as RPCError where plan.shadow && error.code == .invalidArgument {
         // A raw input the target cannot take: the switch cannot happen; leave the upgrade resumable.
-        fail(plan, "\(error.message); roll the shadow upgrade back or replace the document")
+        await fail(plan, "\(error.message); roll the shadow upgrade back or replace the document")
         return
       } catch {
-        fail(plan, "\(error)")
+        await fail(plan, "\(error)")
         return
       }
     }
@@ -351,19 +330,18 @@ public final class Backfiller: Service, Sendable {
 
   /// Ends the plan: an in-place backfill sets the document version; a shadow one
   /// switches, if (checked with writers excluded) every document has its target vector.
-  private func complete(_ plan: BackfillPlan, skipped: Int) {
+  private func complete(_ plan: BackfillPlan, skipped: Int) async {
     do {
       if plan.shadow {
-        try store.commit { state in
-          guard state.backfill == plan, let upgrade = state.shadow, !upgrade.switched,
-            !state.documents.keys.contains(where: { needs($0, plan, in: state) })
+        try await store.commit(reading: ViewQuery(pendingFor: plan)) { state in
+          guard state.backfill == plan, let upgrade = state.shadow, !upgrade.switched, !state.pending
           else { throw CancellationError() }
           return [.switchShadow(at: Date().timeIntervalSince1970)]
         }
         status.withLock { $0.state = .completed; $0.message = "switched: searches use \(plan.target); previous embeddings kept for the grace period (finalize or roll back)" }
         logger.info("shadow upgrade switched", metadata: ["target": "\(plan.target)"])
       } else {
-        try store.commit { state in
+        try await store.commit { state in
           guard state.backfill == plan else { throw CancellationError() }
           return [.setDocumentVersion(plan.target), .setBackfill(nil)]
         }
@@ -373,14 +351,14 @@ public final class Backfiller: Service, Sendable {
     } catch is CancellationError {
       // The state moved (an upsert without a shadow vector, a rollback): the loop looks again.
     } catch {
-      fail(plan, "cannot log completion: \(error)")
+      await fail(plan, "cannot log completion: \(error)")
     }
   }
 
-  private func fail(_ plan: BackfillPlan, _ message: String) {
+  private func fail(_ plan: BackfillPlan, _ message: String) async {
     status.withLock { $0.state = .failed; $0.message = message }
     logger.error("backfill failed", metadata: ["target": "\(plan.target)", "error": "\(message)"])
-    _ = try? store.commit(.setBackfill(nil))
+    _ = try? await store.commit(.setBackfill(nil))
   }
 }
 
@@ -393,15 +371,15 @@ extension Backfiller {
       throw RPCError(code: .invalidArgument, message: "stop, finalize and rollback exclude each other; set one")
     }
     if request.stop {
-      try stop()
+      try await stop()
       return true
     }
     if request.finalize {
-      try finalize()
+      try await finalize()
       return false
     }
     if request.rollback {
-      try rollback()
+      try await rollback()
       return false
     }
     let mode: UpgradeMode?
@@ -412,7 +390,7 @@ extension Backfiller {
     case .UNRECOGNIZED(let value): throw RPCError(code: .invalidArgument, message: "mode \(value) is not a BackfillMode")
     }
     let table = try await encoder.models(deadline: deadline)
-    try start(Request(target: request.targetVersion, batchSize: Int(request.batchSize), rate: request.maxDocumentsPerSecond,
+    try await start(Request(target: request.targetVersion, batchSize: Int(request.batchSize), rate: request.maxDocumentsPerSecond,
                       mode: mode, graceSeconds: request.graceSeconds), table: table)
     return true
   }

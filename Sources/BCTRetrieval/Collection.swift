@@ -320,19 +320,3 @@ extension VersionedIndex {
     return refused
   }
 }
-
-extension CollectionState {
-  /// Why a write with these vectors cannot be applied: a vector whose length
-  /// differs from what the collection already holds for its version (the
-  /// encoder changed a version's embedding size under the same name).
-  public func dimensionConflict(_ vectors: [VersionedVector]) -> String? {
-    for vector in vectors {
-      for copy in [index, counterpart] {
-        if let held = copy.dimension(of: vector.version), copy.countsByVersion[vector.version] != nil, held != vector.vector.count {
-          return "version \(vector.version) now embeds in \(vector.vector.count) dimensions, but the index holds \(vector.version) vectors of \(held); the encoder changed the version under the same name"
-        }
-      }
-    }
-    return nil
-  }
-}

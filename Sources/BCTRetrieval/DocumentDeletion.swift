@@ -2,10 +2,10 @@ import BCTProto
 import Foundation
 import GRPCCore
 
-extension DocumentStore {
+extension CollectionStore {
   /// Removes the documents `request` names (every copy of their embeddings);
   /// unknown ids fail the call unless `allow_missing`.
-  public func delete(_ request: Bct_V1_DeleteRequest, limits: RetrievalLimits) throws -> Bct_V1_DeleteResponse {
+  public func delete(_ request: Bct_V1_DeleteRequest, limits: RetrievalLimits) async throws -> Bct_V1_DeleteResponse {
     guard !request.ids.isEmpty else { throw RPCError(code: .invalidArgument, message: "ids: empty; name at least one document") }
     guard request.ids.count <= limits.maxUpsert else {
       throw RPCError(code: .resourceExhausted, message: "\(request.ids.count) ids in one Delete, over the maximum of \(limits.maxUpsert)")
@@ -14,16 +14,17 @@ extension DocumentStore {
     var seen = Set<String>()
     let unique = request.ids.filter { seen.insert($0).inserted }
     var response = Bct_V1_DeleteResponse()
-    response.sequence = try commit(deciding: { state in
-      let missing = unique.filter { state.documents[$0] == nil }
+    let (sequence, (missing, deleted)) = try await commit(reading: ViewQuery(ids: unique)) { view in
+      let missing = unique.filter { view.documents[$0] == nil }
       if !missing.isEmpty && !request.allowMissing {
         throw RPCError(code: .notFound, message: "no document with id \(missing.prefix(10).map { "\"\($0)\"" }.joined(separator: ", "))\(missing.count > 10 ? " and \(missing.count - 10) more" : ""); nothing was deleted (set allow_missing to skip them)")
       }
-      response.missing = missing
-      let present = unique.filter { state.documents[$0] != nil }
-      response.deleted = UInt32(present.count)
-      return present.isEmpty ? [] : [.delete(present)]
-    })
+      let present = unique.filter { view.documents[$0] != nil }
+      return (present.isEmpty ? [] : [.delete(present)], (missing, present.count))
+    }
+    response.sequence = sequence
+    response.missing = missing
+    response.deleted = UInt32(deleted)
     return response
   }
 }

@@ -8,12 +8,12 @@ import GRPCCore
 /// shadow upgrade), embeds raw inputs through the encoder, and commits — only
 /// if the index's versions did not change meanwhile (else it decides again).
 public struct DocumentIntake: Sendable {
-  private let store: DocumentStore
+  private let store: any CollectionStore
   private let encoder: any EncoderBackend
   private let limits: RetrievalLimits
 
   /// Intake into `store`, embedding through `encoder`.
-  public init(store: DocumentStore, encoder: any EncoderBackend, limits: RetrievalLimits) {
+  public init(store: any CollectionStore, encoder: any EncoderBackend, limits: RetrievalLimits) {
     self.store = store
     self.encoder = encoder
     self.limits = limits
@@ -26,11 +26,11 @@ public struct DocumentIntake: Sendable {
     var present: [String]
     var shadow: ShadowUpgrade?
 
-    init(_ state: CollectionState) {
-      epoch = state.layout
-      documentVersion = state.documentVersion
-      present = state.index.versions
-      shadow = state.shadow
+    init(_ view: CollectionView) {
+      epoch = view.layout
+      documentVersion = view.documentVersion
+      present = view.searched
+      shadow = view.shadow
     }
   }
 
@@ -42,21 +42,20 @@ public struct DocumentIntake: Sendable {
     let needsEncoder = request.documents.contains { !$0.hasEmbedding }
     for _ in 0..<3 {
       let table = try await encoder.models(deadline: deadline)
-      let layout = store.read(Layout.init)
+      let layout = Layout(try await store.view(ViewQuery()))
       let (docs, rawVersion) = try await prepare(request, table: table, layout: layout, deadline: deadline)
       var mutations: [Mutation] = []
       if needsEncoder && layout.documentVersion == nil { mutations.append(.setDocumentVersion(rawVersion)) }
       mutations.append(.upsert(docs))
-      var replaced = 0
       let sequence: UInt64
+      let replaced: Int
       do {
-        sequence = try store.commit { state in
-          guard state.layout == layout.epoch else { throw LayoutChanged() }
-          if let conflict = state.dimensionConflict(docs.flatMap { [VersionedVector(version: $0.version, vector: $0.vector)] + ($0.counterpart.map { [$0] } ?? []) }) {
+        (sequence, replaced) = try await store.commit(reading: ViewQuery(ids: docs.map(\.id))) { view in
+          guard view.layout == layout.epoch else { throw LayoutChanged() }
+          if let conflict = view.dimensionConflict(docs.flatMap { [VersionedVector(version: $0.version, vector: $0.vector)] + ($0.counterpart.map { [$0] } ?? []) }) {
             throw RPCError(code: .failedPrecondition, message: conflict)
           }
-          replaced = docs.filter { state.documents[$0.id] != nil }.count
-          return mutations
+          return (mutations, docs.filter { view.documents[$0.id] != nil }.count)
         }
       } catch is LayoutChanged {
         continue

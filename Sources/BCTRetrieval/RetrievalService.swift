@@ -6,7 +6,7 @@ import GRPCCore
 /// domain function (`DocumentIntake`, `Searcher`, `Backfiller`, `CollectionReport`)
 /// and records the call's metrics; domain errors are already gRPC statuses.
 public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
-  private let store: DocumentStore
+  private let store: any CollectionStore
   private let encoder: any EncoderBackend
   private let intake: DocumentIntake
   private let searcher: Searcher
@@ -16,7 +16,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
 
   /// The service.
   public init(
-    store: DocumentStore, encoder: any EncoderBackend, backfiller: Backfiller, limits: RetrievalLimits,
+    store: any CollectionStore, encoder: any EncoderBackend, backfiller: Backfiller, limits: RetrievalLimits,
     metrics: ServiceMetrics
   ) {
     self.store = store
@@ -41,7 +41,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     request: ServerRequest<Bct_V1_DeleteRequest>, context: ServerContext
   ) async throws -> ServerResponse<Bct_V1_DeleteResponse> {
     ServerResponse(message: try await metrics.measure(method: "Delete", version: "") {
-      try store.delete(request.message, limits: limits)
+      try await store.delete(request.message, limits: limits)
     })
   }
 
@@ -65,7 +65,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     return StreamingServerResponse { writer in
       var last: Bct_V1_BackfillProgress?
       while true {
-        let progress = backfiller.progress()
+        let progress = try await backfiller.progress()
         if progress != last {
           try await writer.write(progress)
           last = progress
@@ -87,7 +87,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     request: ServerRequest<Bct_V1_StatsRequest>, context: ServerContext
   ) async throws -> ServerResponse<Bct_V1_StatsResponse> {
     ServerResponse(message: try await metrics.measure(method: "Stats", version: "") {
-      CollectionReport.stats(store: store, table: encoder.cachedModels, backfill: backfiller.progress())
+      try await CollectionReport.stats(store: store, table: encoder.cachedModels, backfill: try await backfiller.progress())
     })
   }
 }

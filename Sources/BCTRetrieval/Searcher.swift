@@ -7,12 +7,12 @@ import GRPCCore
 /// Searches: picks the query version by the version policy, embeds raw queries,
 /// and ranks the searched copy of the index (never a shadow copy being filled).
 public struct Searcher: Sendable {
-  private let store: DocumentStore
+  private let store: any CollectionStore
   private let encoder: any EncoderBackend
   private let limits: RetrievalLimits
 
   /// Searches of `store`, embedding raw queries through `encoder`.
-  public init(store: DocumentStore, encoder: any EncoderBackend, limits: RetrievalLimits) {
+  public init(store: any CollectionStore, encoder: any EncoderBackend, limits: RetrievalLimits) {
     self.store = store
     self.encoder = encoder
     self.limits = limits
@@ -39,17 +39,18 @@ public struct Searcher: Sendable {
     var attempt = 0
     while true {
       attempt += 1
-      let decidedOn = store.read { $0.index.versions }
+      let decidedOn = try await store.view(ViewQuery())
       do {
-        return try await search(request, deadline: deadline, present: decidedOn)
-      } catch let error as RPCError where error.code == .failedPrecondition && attempt < 3 && request.queryModelVersion.isEmpty
-        && store.read({ $0.index.versions }) != decidedOn {
-        continue
+        return try await search(request, deadline: deadline, decidedOn: decidedOn)
+      } catch let error as RPCError where error.code == .failedPrecondition && attempt < 3 && request.queryModelVersion.isEmpty {
+        if try await store.view(ViewQuery()).searched != decidedOn.searched { continue }
+        throw error
       }
     }
   }
 
-  private func search(_ request: Bct_V1_SearchRequest, deadline: ContinuousClock.Instant?, present decidedOn: [String]) async throws -> Bct_V1_SearchResponse {
+  private func search(_ request: Bct_V1_SearchRequest, deadline: ContinuousClock.Instant?, decidedOn view: CollectionView) async throws -> Bct_V1_SearchResponse {
+    let decidedOn = view.searched
     guard let query = request.query else {
       throw RPCError(code: .invalidArgument, message: "no query: set inputs (raw) or embeddings (with their model_version)")
     }
@@ -66,7 +67,7 @@ public struct Searcher: Sendable {
       }
       queryVersion = batch.modelVersion
       table = try await modelTable(needed: false, deadline: deadline)
-      let dimension = table.versions[queryVersion]?.dimension ?? store.read { $0.index.dimension(of: queryVersion) }
+      let dimension = table.versions[queryVersion]?.dimension ?? view.dimensions[queryVersion]
       guard let dimension else {
         throw RPCError(code: .notFound, message: "query version \(queryVersion) is unknown: the encoder does not list it and no document has it; known: \(table.versions.keys.sorted().joined(separator: ", "))")
       }
@@ -93,27 +94,22 @@ public struct Searcher: Sendable {
     let policy = VersionPolicy(table: table)
     let k = Int(request.k)
     // The decision and the ranking read the same state: a switch in between cannot mix copies.
-    let (present, hits, metadata) = try store.read { state -> ([String], [[VersionedIndex.Hit]], [String: [String: String]]) in
-      let present = state.index.versions
-      try policy.checkQuery(queryVersion, against: present, allowUncertified: request.allowUncertified)
-      for version in present where state.index.dimension(of: version) != queries.columns {
-        throw RPCError(code: .failedPrecondition, message: "query version \(queryVersion) embeds in \(queries.columns) dimensions, document version \(version) in \(state.index.dimension(of: version) ?? 0)")
+    let found = try await store.search(
+      queries, k: k, options: SearchOptions(efSearch: request.efSearch == 0 ? nil : Int(request.efSearch))
+    ) { view in
+      try policy.checkQuery(queryVersion, against: view.searched, allowUncertified: request.allowUncertified)
+      for version in view.searched where view.dimensions[version] != queries.columns {
+        throw RPCError(code: .failedPrecondition, message: "query version \(queryVersion) embeds in \(queries.columns) dimensions, document version \(version) in \(view.dimensions[version] ?? 0)")
       }
-      let hits = state.index.search(
-        queries, k: k, versions: present,
-        options: SearchOptions(efSearch: request.efSearch == 0 ? nil : Int(request.efSearch)))
-      var metadata: [String: [String: String]] = [:]
-      var replyBytes = 0
-      for hit in hits.joined() {
-        let fields = state.documents[hit.scored.id]?.metadata ?? [:]
-        metadata[hit.scored.id] = fields
-        // Each hit carries its id, version, score and metadata (map entries cost a few bytes of framing each).
-        replyBytes += hit.scored.id.utf8.count + hit.version.utf8.count + 16 + fields.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 }
-      }
-      guard replyBytes <= limits.maxReplyBytes else {
-        throw RPCError(code: .resourceExhausted, message: "the reply would hold \(hits.joined().count) hits (\(queries.rows) queries x k = \(k)) taking about \(replyBytes) bytes with their metadata, over the maximum of \(limits.maxReplyBytes); lower k or send fewer queries per Search")
-      }
-      return (present, hits, metadata)
+    }
+    let (present, hits, metadata) = (found.present, found.hits, found.metadata)
+    // Each hit carries its id, version, score and metadata (map entries cost a few bytes of framing each).
+    let replyBytes = hits.joined().reduce(0) { total, hit in
+      total + hit.scored.id.utf8.count + hit.version.utf8.count + 16
+        + (metadata[hit.scored.id] ?? [:]).reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 }
+    }
+    guard replyBytes <= limits.maxReplyBytes else {
+      throw RPCError(code: .resourceExhausted, message: "the reply would hold \(hits.joined().count) hits (\(queries.rows) queries x k = \(k)) taking about \(replyBytes) bytes with their metadata, over the maximum of \(limits.maxReplyBytes); lower k or send fewer queries per Search")
     }
     var response = Bct_V1_SearchResponse()
     response.queryModelVersion = queryVersion

@@ -94,9 +94,9 @@ struct UpgradeTests {
 
   /// Polls `condition` until it holds. The timeout is generous: Swift Testing runs suites side by side on a
   /// cooperative pool of one thread per core, and on a 2-core CI machine CPU-bound suites can hold both for tens of seconds.
-  static func eventually(_ what: String, timeout: Duration = .seconds(90), _ condition: () throws -> Bool) async throws {
+  static func eventually(_ what: String, timeout: Duration = .seconds(90), _ condition: () async throws -> Bool) async throws {
     let end = ContinuousClock.now + timeout
-    while try !condition() {
+    while try await !condition() {
       guard ContinuousClock.now < end else { throw RPCError(code: .deadlineExceeded, message: "timed out waiting for \(what)") }
       try await Task.sleep(for: .milliseconds(5))
     }
@@ -136,8 +136,8 @@ struct UpgradeTests {
     _ = try await node.upsert(0..<40, version: "v1")
     try await node.running {
       try await node.backfill("v2")
-      #expect(node.backfiller.progress().mode == .inPlace)
-      try await Self.eventually("the in-place backfill") { node.backfiller.progress().state == .completed }
+      #expect(try await node.backfiller.progress().mode == .inPlace)
+      try await Self.eventually("the in-place backfill") { try await node.backfiller.progress().state == .completed }
     }
     #expect(node.store.read { $0.index.versions == ["v2"] && $0.documentVersion == "v2" && $0.shadow == nil })
     #expect(Self.ids(try await node.search(0..<10)) == (try Self.exact(0..<10, docs: Array(0..<40), version: "v2", encoder: node.encoder)))
@@ -154,7 +154,7 @@ struct UpgradeTests {
     encoder.hold("v3")
     try await node.running {
       try await node.backfill("v3")
-      let progress = node.backfiller.progress()
+      let progress = try await node.backfiller.progress()
       #expect(progress.mode == .shadow)
       #expect(progress.shadow.reason.contains("NOT certified"))
       // Frozen mid-way: the shadow copy fills, searches do not move.
@@ -172,7 +172,7 @@ struct UpgradeTests {
       // Embedded with v1 for searches and v3 for the shadow (or, if the switch came first, the other way round).
       #expect(["v1", "v3"].contains(response.modelVersion))
       #expect(node.store.read { state in state.document("d60").map { Set([$0.version, $0.counterpart?.version]) } } == Set(["v1", "v3"]))
-      _ = try node.store.delete(Bct_V1_DeleteRequest.with { $0.ids = ["d5"] }, limits: RetrievalLimits())
+      _ = try await node.store.delete(Bct_V1_DeleteRequest.with { $0.ids = ["d5"] }, limits: RetrievalLimits())
       #expect(node.store.read { $0.index.version(of: "d5") == nil && $0.counterpart.version(of: "d5") == nil && $0.document("d5") == nil })
       try await Self.eventually("the switch") { node.store.read { $0.shadow?.switched == true } }
     }
@@ -181,7 +181,7 @@ struct UpgradeTests {
     #expect(after.queryModelVersion == "v3")
     #expect(after.documentVersions == ["v3"])
     #expect(Self.ids(after) == (try Self.exact(0..<12, docs: docs, version: "v3", encoder: encoder)))
-    let stats = CollectionReport.stats(store: node.store, table: encoder.table, backfill: node.backfiller.progress())
+    let stats = try await CollectionReport.stats(store: node.store, table: encoder.table, backfill: try await node.backfiller.progress())
     #expect(stats.shadow.phase == .switched)
     #expect(stats.shadow.searchedEmbeddingBytes == UInt64(docs.count * 6 * 4))
     #expect(stats.shadow.otherEmbeddingBytes == UInt64(docs.count * 6 * 4))
@@ -189,7 +189,7 @@ struct UpgradeTests {
     // Writes after the switch still carry the previous version, so a rollback loses nothing.
     _ = try await node.upsert(62..<63)
     #expect(node.store.read { $0.document("d62")?.counterpart?.version } == "v1")
-    try node.backfiller.rollback()
+    try await node.backfiller.rollback()
     let rolledBack = try await node.search(0..<12)
     #expect(rolledBack.queryModelVersion == "v2")
     // Rolled back: v2 queries over v1 documents exactly as before the upgrade (with d60-62, without d5).
@@ -200,9 +200,9 @@ struct UpgradeTests {
       try await node.backfill("v3")
       try await Self.eventually("the second switch") { node.store.read { $0.shadow?.switched == true } }
     }
-    try node.backfiller.finalize()
+    try await node.backfiller.finalize()
     #expect(node.store.read { $0.index.versions == ["v3"] && $0.counterpart.count == 0 && $0.shadow == nil })
-    let noShadow = await Fixtures.rpcError { try node.backfiller.rollback() }
+    let noShadow = await Fixtures.rpcError { try await node.backfiller.rollback() }
     #expect(noShadow?.code == .failedPrecondition)
   }
 
@@ -263,7 +263,7 @@ struct UpgradeTests {
     }
     do {
       let node = try Node(dir, encoder: encoder)
-      try node.backfiller.rollback()
+      try await node.backfiller.rollback()
     }
     let rolledBack = try reopen(snapshot: false)
     #expect(rolledBack.shadow == nil)
@@ -297,7 +297,7 @@ struct UpgradeTests {
     let refused = await Fixtures.rpcError { try await node.backfill("v3") }
     #expect(refused?.code == .failedPrecondition)
     #expect(refused?.message.contains("1 have no raw input") == true)
-    _ = try node.store.delete(Bct_V1_DeleteRequest.with { $0.ids = ["e0"] }, limits: RetrievalLimits())
+    _ = try await node.store.delete(Bct_V1_DeleteRequest.with { $0.ids = ["e0"] }, limits: RetrievalLimits())
     encoder.hold("v3")
     try await node.backfill("v3")
     doc.id = "e1"
@@ -344,7 +344,7 @@ struct BackfillRaceTests {
       request.documents = [Bct_V1_Document(id: "d0", metadata: [:], inputs: Matrix(rows: 1, columns: 8, values: FakeEncoder.input(99)), row: 0, shape: [8])]
       _ = try await node.intake.upsert(request, deadline: nil)
       encoder.release("v2")
-      try await UpgradeTests.eventually("the backfill") { node.backfiller.progress().state == .completed }
+      try await UpgradeTests.eventually("the backfill") { try await node.backfiller.progress().state == .completed }
     }
     let expected = try FakeEncoder.embed(Matrix(rows: 1, columns: 8, values: FakeEncoder.input(99)), version: "v2", table: encoder.table).values
     let stored = node.store.read { $0.document("d0") }
@@ -470,7 +470,7 @@ struct ConcurrencyTests {
           for batch in 0..<20 {
             let start = 1000 + writer * 1000 + batch * 10
             _ = try await node.upsert(start..<(start + 10))
-            if batch % 4 == 3 { _ = try node.store.delete(.with { $0.ids = ["d\(start)"] }, limits: RetrievalLimits()) }
+            if batch % 4 == 3 { _ = try await node.store.delete(.with { $0.ids = ["d\(start)"] }, limits: RetrievalLimits()) }
           }
         }
       }
