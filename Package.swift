@@ -93,6 +93,17 @@ let package = Package(
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]
     ),
+    /// The retrieval service's collection kept in Milvus: a collection per model
+    /// version, bct's state in a record of its own.
+    .target(
+      name: "BCTMilvusStore",
+      dependencies: [
+        "BCTIndex", "BCTMilvus", "BCTNumerics", "BCTRetrieval",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
+    ),
     /// Dense float matrices and the BLAS calls every matrix product goes through.
     .target(
       name: "BCTNumerics",
@@ -273,8 +284,10 @@ let package = Package(
     .executableTarget(
       name: "bct-retrieval",
       dependencies: [
-        "BCTClient", "BCTIndex", "BCTNumerics", "BCTRetrieval", "BCTServing", "BCTStorage",
+        "BCTClient", "BCTIndex", "BCTMilvus", "BCTMilvusStore", "BCTNumerics", "BCTRetrieval", "BCTServing", "BCTStorage",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),
 

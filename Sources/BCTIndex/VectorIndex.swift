@@ -41,6 +41,14 @@ public struct IndexDescription: Sendable, Equatable {
   public var memoryBytes: Int
   /// HNSW nodes marked deleted and not yet reused.
   public var deletedNodes: Int
+
+  /// A description.
+  public init(kind: String, hnsw: HNSWParameters?, memoryBytes: Int, deletedNodes: Int) {
+    self.kind = kind
+    self.hnsw = hnsw
+    self.memoryBytes = memoryBytes
+    self.deletedNodes = deletedNodes
+  }
 }
 
 /// The interface every index keeps (as Faiss's `Index`): add or replace vectors

@@ -72,6 +72,12 @@ public struct VersionedIndex: Sendable {
     public var scored: ScoredID
     /// The document vector's model version.
     public var version: String
+
+    /// A hit.
+    public init(scored: ScoredID, version: String) {
+      self.scored = scored
+      self.version = version
+    }
   }
 
   /// The `k` best documents of `versions` for each query row, best first.

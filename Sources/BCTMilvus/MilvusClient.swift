@@ -239,10 +239,11 @@ public struct MilvusClient: Sendable {
     return documents
   }
 
-  /// Documents in a collection, counted by the server.
-  public func count(_ collection: String) async throws -> Int {
+  /// Documents in a collection (those matching `filter`, a Milvus boolean expression, if given), counted by the server.
+  public func count(_ collection: String, filter: String? = nil) async throws -> Int {
     let request = Milvus_Proto_Milvus_QueryRequest.with {
       $0.collectionName = collection
+      $0.expr = filter ?? ""
       $0.outputFields = ["count(*)"]
       $0.consistencyLevel = readConsistency.level
     }
@@ -253,6 +254,45 @@ public struct MilvusClient: Sendable {
       throw MilvusError.malformedReply(call: "Query", detail: "no count(*) column")
     }
     return Int(total)
+  }
+
+  /// Most ids Milvus returns from one query with a limit.
+  public static let maxQueryLimit = 16_384
+
+  /// Up to `limit` (at most `maxQueryLimit`) ids of documents matching `filter`, in no particular order.
+  public func ids(_ collection: String, filter: String, limit: Int) async throws -> [String] {
+    let request = Milvus_Proto_Milvus_QueryRequest.with {
+      $0.collectionName = collection
+      $0.expr = filter
+      $0.outputFields = [MilvusDocumentCollection.idField]
+      $0.queryParams = [.pair("limit", "\(min(max(limit, 1), Self.maxQueryLimit))")]
+      $0.consistencyLevel = readConsistency.level
+    }
+    let reply = try await loadingIfReleased(collection) {
+      try await call("Query", status: \.status) { try await stub.query(request, options: $0) }
+    }
+    return try MilvusColumns(reply.fieldsData, call: "Query").strings(MilvusDocumentCollection.idField)
+  }
+
+  /// The metadata of the documents with these ids (absent ids are skipped), without their vectors.
+  public func metadata(_ collection: String, ids: [String]) async throws -> [String: Data] {
+    var found: [String: Data] = [:]
+    for chunk in Self.chunks(ids) {
+      let request = Milvus_Proto_Milvus_QueryRequest.with {
+        $0.collectionName = collection
+        $0.expr = Self.idsExpression(chunk)
+        $0.outputFields = [MilvusDocumentCollection.idField, MilvusDocumentCollection.metadataField]
+        $0.consistencyLevel = readConsistency.level
+      }
+      let reply = try await loadingIfReleased(collection) {
+        try await call("Query", status: \.status) { try await stub.query(request, options: $0) }
+      }
+      let columns = try MilvusColumns(reply.fieldsData, call: "Query")
+      let rowIDs = try columns.strings(MilvusDocumentCollection.idField)
+      let values = try columns.json(MilvusDocumentCollection.metadataField, rows: rowIDs.count)
+      for (id, value) in zip(rowIDs, values) { found[id] = value }
+    }
+    return found
   }
 
   /// The `k` documents of largest inner product with each query, best first.
@@ -324,7 +364,7 @@ public struct MilvusClient: Sendable {
   /// id can end the literal early; newline, return and tab as their escapes. Milvus's
   /// parser knows no numeric escapes (\u, \x, octal) and takes other control
   /// characters as they are.
-  static func quoted(_ text: String) -> String {
+  public static func quoted(_ text: String) -> String {
     var out = "\""
     for scalar in text.unicodeScalars {
       switch scalar {

@@ -52,7 +52,7 @@ public struct StoredDocument: Sendable, Equatable {
 }
 
 /// A backfill in progress: give every document an embedding of `target`.
-public struct BackfillPlan: Sendable, Equatable {
+public struct BackfillPlan: Sendable, Equatable, Codable {
   /// The version to re-embed to.
   public var target: String
   /// Documents per encoder call.
@@ -73,7 +73,7 @@ public struct BackfillPlan: Sendable, Equatable {
 
 /// A shadow upgrade: the target copy fills beside the searched one, then one
 /// record switches searches to it; the previous copy is kept until finalized.
-public struct ShadowUpgrade: Sendable, Equatable {
+public struct ShadowUpgrade: Sendable, Equatable, Codable {
   /// The version documents move to.
   public var target: String
   /// Versions searched before the switch.

@@ -1,12 +1,16 @@
 import ArgumentParser
 import BCTClient
 import BCTIndex
+import BCTMilvus
+import BCTMilvusStore
 import BCTNumerics
 import BCTRetrieval
 import BCTServing
 import BCTStorage
 import Foundation
+import GRPCCore
 import Logging
+import ServiceLifecycle
 
 /// `bct-retrieval`: the gRPC service with the versioned in-memory index.
 @main
@@ -89,6 +93,9 @@ struct RetrievalCommand: AsyncParsableCommand {
   @Option(help: "OpenBLAS threads for searches (default: all cores). Env BCT_BLAS_THREADS.")
   var blasThreads: Int = EnvironmentDefault.int("BCT_BLAS_THREADS", 0)
 
+  @Option(help: "Where documents live: memory (in this process, with the write-ahead log and snapshots in --data-dir) or milvus://HOST:PORT[/PREFIX] (a Milvus server; this process keeps nothing). Env BCT_STORE.")
+  var store: String = EnvironmentDefault.string("BCT_STORE", "memory")
+
   @Option(help: "Index of each version segment: flat (exact) or hnsw (approximate, hnswlib). Env BCT_INDEX.")
   var index: String = EnvironmentDefault.string("BCT_INDEX", "flat")
 
@@ -155,10 +162,7 @@ struct RetrievalCommand: AsyncParsableCommand {
 
   func run() async throws {
     let logger = server.logger(label: "bct-retrieval")
-    let metrics = ServiceMetrics(service: "retrieval")
-    let health = HealthStatusStore(services: ["bct.v1.Retrieval"])
     let directory = URL(fileURLWithPath: dataDir)
-    let store: DocumentStore
     let lock: DirectoryLock
     do {
       lock = try DirectoryLock(directory)
@@ -166,12 +170,6 @@ struct RetrievalCommand: AsyncParsableCommand {
       throw ValidationError("cannot open --data-dir \(dataDir): \(error); one bct-retrieval per data directory")
     }
     defer { withExtendedLifetime(lock) {} }
-    do {
-      store = try DocumentStore(
-        directory: directory, policy: DurableLog.SyncPolicy(rawValue: fsync)!, indexKind: try indexKind, logger: logger)
-    } catch {
-      throw ValidationError("cannot open --data-dir \(dataDir): \(error)")
-    }
     let address = try ServiceAddress(parsing: encoder)
     if blasThreads > 0 { BLAS.setThreadCount(blasThreads) }
     let client = try makeGRPCClient(to: address, security: ClientSecurity(
@@ -179,6 +177,52 @@ struct RetrievalCommand: AsyncParsableCommand {
     let gateway = EncoderGateway(
       client: EncoderClient(client), address: encoder, cacheFile: directory.appendingPathComponent("models.json"),
       attempts: encoderAttempts, embedBatch: embedBatch, logger: logger)
+    if store == "memory" {
+      let documents: DocumentStore
+      do {
+        documents = try DocumentStore(
+          directory: directory, policy: DurableLog.SyncPolicy(rawValue: fsync)!, indexKind: try indexKind, logger: logger)
+      } catch {
+        throw ValidationError("cannot open --data-dir \(dataDir): \(error)")
+      }
+      try await serve(store: documents, gateway: gateway, encoderClient: client, logger: logger, background: [
+        StoreMaintenance(store: documents, interval: .seconds(snapshotInterval), changes: snapshotChanges, logger: logger)
+      ])
+      return
+    }
+    let location: MilvusLocation
+    do {
+      location = try MilvusLocation(parsing: store)
+    } catch {
+      throw ValidationError("--store must be memory or milvus://HOST:PORT[/PREFIX]: \(error)")
+    }
+    let parameters = HNSWParameters(m: hnswM, efConstruction: hnswEfConstruction, efSearch: hnswEfSearch)
+    if let problem = parameters.problem { throw ValidationError("--hnsw-*: \(problem)") }
+    let milvus = try makeGRPCClient(to: location.address)
+    try await withThrowingDiscardingTaskGroup { group in
+      group.addTask { try await milvus.runConnections() }
+      defer { milvus.beginGracefulShutdown() }
+      let documents = MilvusCollectionStore(
+        client: MilvusClient(milvus, address: "\(location.address)"), location: location, hnsw: parameters,
+        inputSize: { gateway.cachedModels.versions[$0]?.inputShape.reduce(1, *) }, logger: logger)
+      do {
+        try await documents.open()
+      } catch {
+        logger.critical("cannot open the Milvus store", metadata: ["location": "\(location)", "error": "\(error)"])
+        throw ValidationError("cannot open --store \(location): \(error)")
+      }
+      try await serve(store: documents, gateway: gateway, encoderClient: client, logger: logger, background: [
+        MilvusStoreFlush(store: documents, logger: logger)
+      ])
+    }
+  }
+
+  private func serve(
+    store: any CollectionStore, gateway: EncoderGateway, encoderClient: GRPCClient<ChannelTransport>, logger: Logger,
+    background: [any Service]
+  ) async throws {
+    let metrics = ServiceMetrics(service: "retrieval")
+    let health = HealthStatusStore(services: ["bct.v1.Retrieval"])
     let backfiller = Backfiller(store: store, encoder: gateway, defaultGraceSeconds: shadowGrace, logger: logger)
     var limits = RetrievalLimits()
     limits.maxUpsert = maxUpsert
@@ -195,10 +239,7 @@ struct RetrievalCommand: AsyncParsableCommand {
       serviceNames: ["bct.v1.Retrieval"], health: health, logger: logger)
     try await ServiceRunner.run(
       name: "bct-retrieval", host: host, metricsPort: noMetrics ? -1 : metricsPort, metrics: metrics, server: server,
-      background: [
-        StoreMaintenance(store: store, interval: .seconds(snapshotInterval), changes: snapshotChanges, logger: logger),
-        ClientConnections(client), backfiller,
-      ],
+      background: background + [ClientConnections(encoderClient), backfiller],
       grpc: grpc, logger: logger)
   }
 }

@@ -89,10 +89,15 @@ struct RetrievalProcessTests {
     return Double(hits) / Double(queries)
   }
 
-  @Test("index with v1, search with v1 and v2 queries, backfill to v2: the figures match bct eval's")
-  func crossVersionSearchAndBackfill() async throws {
+  @Test("index with v1, search with v1 and v2 queries, backfill to v2: the figures match bct eval's", arguments: StoreKind.allCases)
+  func crossVersionSearchAndBackfill(store: StoreKind) async throws {
+    try await store.with { storeArguments in try await crossVersionSearchAndBackfill(storeArguments) }
+  }
+
+  func crossVersionSearchAndBackfill(_ storeArguments: [String]) async throws {
     let encoder = try await Fixtures.startEncoder(Self.repository)
-    let retrieval = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-data"))
+    let retrieval = try await Fixtures.startRetrieval(
+      encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-data"), extra: storeArguments)
     defer { Task { await retrieval.kill9(); await encoder.kill9() } }
     let (documents, queries) = (4000, 200)
     try await Self.withClients(retrieval.port, { client, encoderClient in
@@ -264,12 +269,17 @@ struct RetrievalProcessTests {
     await encoder.kill9()
   }
 
-  @Test("kill -9 during ingest, restart: every acknowledged document is there")
-  func crashDuringIngest() async throws {
+  @Test("kill -9 during ingest, restart: every acknowledged document is there", arguments: StoreKind.allCases)
+  func crashDuringIngest(store: StoreKind) async throws {
+    try await store.with { storeArguments in try await crashDuringIngest(storeArguments) }
+  }
+
+  func crashDuringIngest(_ storeArguments: [String]) async throws {
     let encoder = try await Fixtures.startEncoder(Self.repository)
     defer { Task { await encoder.kill9() } }
     let data = Fixtures.temporaryFolder("bct-crash")
-    var retrieval = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: data, extra: ["--snapshot-changes", "7"])
+    var retrieval = try await Fixtures.startRetrieval(
+      encoderPort: encoder.port, dataDirectory: data, extra: ["--snapshot-changes", "7"] + storeArguments)
     let acknowledged = AckLog()
     let firstPort = retrieval.port
     let ingest = Task {
@@ -286,7 +296,7 @@ struct RetrievalProcessTests {
     await retrieval.kill9()
     _ = await ingest.result
     let acked = await acknowledged.ids
-    retrieval = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: data)
+    retrieval = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: data, extra: storeArguments)
     try await Self.withClients(retrieval.port, { client, _ in
       let stats = try await client.stats()
       #expect(stats.documents >= UInt64(acked.count) && stats.documents <= UInt64(acked.count + 20))

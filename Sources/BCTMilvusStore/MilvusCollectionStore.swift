@@ -1,0 +1,523 @@
+import BCTIndex
+import BCTMilvus
+import BCTNumerics
+import BCTRetrieval
+import Foundation
+import GRPCCore
+import Logging
+import Synchronization
+
+/// A collection kept in Milvus: one Milvus collection per model version (id, embedding
+/// with an HNSW index, a JSON body holding the caller's metadata and bct's per-document
+/// fields, the raw input as a second vector), and bct's state (document version,
+/// backfill plan, shadow upgrade and switch) in one record of a small state collection.
+/// The retrieval process keeps nothing itself: every read goes to Milvus, so replicas
+/// pointed at one location serve one catalogue.
+///
+/// Writes of one process are serialised (decision, row writes, then the state record);
+/// Milvus has no transactions, so writes from several replicas are not (see docs/scaling.md).
+public final class MilvusCollectionStore: CollectionStore {
+  private let client: MilvusClient
+  private let location: MilvusLocation
+  private let hnsw: HNSWParameters
+  private let inputSize: @Sendable (String) -> Int?
+  private let flushEvery: Int
+  private let logger: Logger
+  private let writer = AsyncMutex()
+  private let unflushed = Mutex<Set<String>>([])
+  private let unflushedRows = Mutex(0)
+
+  /// A store at `location` through `client`. New version collections get HNSW with
+  /// `hnsw`'s M and efConstruction; searches use its efSearch unless a request sets
+  /// one. `inputSize` gives a version's raw input width (from the encoder's model
+  /// table) for collections created before any raw input of it arrives. Collections
+  /// written to are flushed after `flushEvery` rows.
+  public init(
+    client: MilvusClient, location: MilvusLocation, hnsw: HNSWParameters = HNSWParameters(), flushEvery: Int = 10_000,
+    inputSize: @escaping @Sendable (String) -> Int?, logger: Logger
+  ) {
+    self.client = client
+    self.location = location
+    self.hnsw = hnsw
+    self.flushEvery = flushEvery
+    self.inputSize = inputSize
+    self.logger = logger
+  }
+
+  private var stateCollection: MilvusDocumentCollection {
+    get throws { try MilvusDocumentCollection(name: location.stateCollection, dimension: 2, inputSize: 2) }
+  }
+  private static let controlID = "control"
+
+  /// Checks the server, creates the state collection if needed and loads every
+  /// collection the state names.
+  public func open() async throws {
+    let version = try await client.checkSupported()
+    try await client.ensureCollection(try stateCollection)
+    let control = try await readControl()
+    for segment in Array(control.searched.values) + Array(control.other.values) {
+      try await client.load(segment.collection)
+    }
+    logger.info("Milvus store opened", metadata: [
+      "location": "\(location)", "server": "\(version)", "sequence": "\(control.sequence)",
+      "searched": "\(control.searched.keys.sorted())", "other": "\(control.other.keys.sorted())",
+    ])
+  }
+
+  /// Flushes every collection written since the last flush (on shutdown).
+  public func flush() async throws {
+    let names = unflushed.withLock { names in
+      defer { names = [] }
+      return names
+    }
+    unflushedRows.withLock { $0 = 0 }
+    if !names.isEmpty { try await client.flush(names.sorted()) }
+  }
+
+  // MARK: State record
+
+  private func readControl() async throws -> MilvusControlRecord {
+    guard let data = try await client.metadata(location.stateCollection, ids: [Self.controlID])[Self.controlID] else {
+      return MilvusControlRecord()
+    }
+    do {
+      return try JSONDecoder().decode(MilvusControlRecord.self, from: data)
+    } catch {
+      throw MilvusError.malformedReply(call: "Query", detail: "the state record in \(location.stateCollection) does not decode (\(error))")
+    }
+  }
+
+  private func writeControl(_ control: MilvusControlRecord) async throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    let row = MilvusDocument(id: Self.controlID, embedding: [0, 0], metadata: try encoder.encode(control), input: [0, 0])
+    try await client.upsert(try stateCollection, [row])
+  }
+
+  // MARK: Views
+
+  public func view(_ query: ViewQuery) async throws -> CollectionView {
+    do {
+      return try await read(query).view
+    } catch {
+      throw Self.status(error)
+    }
+  }
+
+  private func read(_ query: ViewQuery) async throws -> (control: MilvusControlRecord, view: CollectionView) {
+    let control = try await readControl()
+    return (control, try await view(query, control: control))
+  }
+
+  private func counts(_ segments: [String: MilvusControlRecord.Segment], filter: String? = nil) async throws -> [String: Int] {
+    var counts: [String: Int] = [:]
+    for (version, segment) in segments {
+      let count = try await client.count(segment.collection, filter: filter)
+      if count > 0 { counts[version] = count }
+    }
+    return counts
+  }
+
+  private func view(_ query: ViewQuery, control: MilvusControlRecord) async throws -> CollectionView {
+    let searchedCounts = try await counts(control.searched)
+    let otherCounts = try await counts(control.other)
+    var dimensions: [String: Int] = [:]
+    var (searchedBytes, otherBytes) = (0, 0)
+    for (version, count) in otherCounts {
+      dimensions[version] = control.other[version]!.dimension
+      otherBytes += count * control.other[version]!.dimension * 4
+    }
+    for (version, count) in searchedCounts {
+      dimensions[version] = control.searched[version]!.dimension
+      searchedBytes += count * control.searched[version]!.dimension * 4
+    }
+    var facts: [String: DocumentFacts] = [:]
+    if !query.ids.isEmpty {
+      for version in searchedCounts.keys.sorted() {
+        let collection = control.searched[version]!.collection
+        for (id, data) in try await client.metadata(collection, ids: query.ids) {
+          let body = try MilvusRowBody.decode(data, collection: collection)
+          facts[id] = DocumentFacts(version: version, counterpart: nil, generation: body.generation, hasInput: body.hasInput)
+        }
+      }
+      for version in otherCounts.keys.sorted() {
+        for id in try await client.metadata(control.other[version]!.collection, ids: query.ids).keys where facts[id] != nil {
+          facts[id]!.counterpart = version
+        }
+      }
+    }
+    var withoutInput = 0
+    if let outside = query.withoutInputOutside {
+      let counted = control.searched.filter { outside.isEmpty || $0.key != outside }
+      withoutInput = try await counts(counted, filter: Self.hasInput(false)).values.reduce(0, +)
+    }
+    var pending = false
+    if let plan = query.pendingFor {
+      if plan.shadow {
+        pending = !(try await counts(control.searched, filter: Self.lacksShadow(control.shadowToken))).isEmpty
+      } else {
+        pending = searchedCounts.keys.contains { $0 != plan.target }
+      }
+    }
+    return CollectionView(
+      layout: control.layout, documentVersion: control.documentVersion, backfill: control.backfill, shadow: control.shadow,
+      searchedCounts: searchedCounts, otherCounts: otherCounts, dimensions: dimensions,
+      documentCount: searchedCounts.values.reduce(0, +), searchedBytes: searchedBytes, otherBytes: otherBytes,
+      documents: facts, withoutInput: withoutInput, pending: pending)
+  }
+
+  private static func hasInput(_ value: Bool) -> String {
+    "\(MilvusDocumentCollection.metadataField)[\"\(MilvusRowBody.hasInputKey)\"] == \(value)"
+  }
+
+  private static func lacksShadow(_ token: String) -> String {
+    "\(MilvusDocumentCollection.metadataField)[\"\(MilvusRowBody.shadowKey)\"] != \(MilvusClient.quoted(token))"
+  }
+
+  // MARK: Writes
+
+  public func commit<Result: Sendable>(
+    reading query: ViewQuery, deciding decide: (CollectionView) throws -> (mutations: [Mutation], result: Result)
+  ) async throws -> (sequence: UInt64, result: Result) {
+    await writer.lock()
+    do {
+      let (control, view) = try await read(query)
+      let (mutations, result) = try decide(view)
+      var next = control
+      var drops: [String] = []
+      var rows = 0
+      for mutation in mutations {
+        next.sequence += 1
+        rows += try await apply(mutation, to: &next, drops: &drops)
+      }
+      if next != control { try await writeControl(next) }
+      for collection in drops { try await client.dropCollection(collection) }
+      await writer.unlock()
+      try await flushIfDue(rows: rows)
+      return (next.sequence, result)
+    } catch {
+      await writer.unlock()
+      throw Self.status(error)
+    }
+  }
+
+  /// Milvus errors as the gRPC statuses the service answers with.
+  static func status(_ error: any Error) -> any Error {
+    (error as? MilvusError)?.rpcError ?? error
+  }
+
+  private func flushIfDue(rows: Int) async throws {
+    let due = unflushedRows.withLock { total in
+      total += rows
+      return total >= flushEvery
+    }
+    if due { try await flush() }
+  }
+
+  /// Writes one change's rows and applies it to `control`; collections to drop once
+  /// the state no longer names them go to `drops`. Returns the rows written.
+  private func apply(_ mutation: Mutation, to control: inout MilvusControlRecord, drops: inout [String]) async throws -> Int {
+    switch mutation {
+    case .upsert(let docs):
+      return try await upsert(docs, control: &control)
+    case .delete(let ids):
+      for segment in Array(control.searched.values) + Array(control.other.values) {
+        try await client.delete(segment.collection, ids: ids)
+      }
+      return ids.count
+    case .reembed(let items):
+      return try await move(items, control: &control)
+    case .shadowEmbed(let items):
+      guard let shadow = control.shadow, !shadow.switched else { return 0 }
+      return try await shadowEmbed(items.filter { $0.version == shadow.target }, control: &control)
+    case .setDocumentVersion(let version):
+      control.documentVersion = version
+      control.layout += 1
+    case .setBackfill(let plan):
+      control.backfill = plan
+    case .startShadow(let upgrade, let plan):
+      if control.searched[upgrade.target] != nil, try await client.count(control.searched[upgrade.target]!.collection) > 0 {
+        throw RPCError(
+          code: .failedPrecondition,
+          message: "the Milvus store keeps one collection per version, and \(upgrade.target) already holds searched documents; move them in place first (or delete them)")
+      }
+      drops += control.other.values.map(\.collection)
+      control.other = [:]
+      control.shadow = upgrade
+      control.shadowToken = "\(upgrade.target)@\(String(UInt64.random(in: 1...UInt64.max), radix: 16))"
+      control.backfill = plan
+      control.layout += 1
+    case .switchShadow(let at):
+      guard var upgrade = control.shadow, !upgrade.switched else { return 0 }
+      upgrade.switchedAt = at
+      control.shadow = upgrade
+      swap(&control.searched, &control.other)
+      control.documentVersion = upgrade.target
+      control.backfill = nil
+      control.layout += 1
+      markUnflushed(control.searched.values.map(\.collection))
+    case .rollbackShadow:
+      guard let upgrade = control.shadow else { return 0 }
+      if upgrade.switched {
+        swap(&control.searched, &control.other)
+        control.documentVersion = upgrade.previousDocumentVersion
+      }
+      drops += control.other.values.map(\.collection)
+      control.other = [:]
+      control.shadow = nil
+      control.backfill = nil
+      control.layout += 1
+    case .finalizeShadow:
+      guard control.shadow?.switched == true else { return 0 }
+      drops += control.other.values.map(\.collection)
+      control.other = [:]
+      control.shadow = nil
+      control.layout += 1
+    }
+    return 0
+  }
+
+  /// The collection of `version` in the searched copy (or the other one), created on first use.
+  private func segment(
+    _ version: String, dimension: Int, searched: Bool, control: inout MilvusControlRecord
+  ) async throws -> MilvusDocumentCollection {
+    let existing = searched ? control.searched[version] : control.other[version]
+    if let existing, existing.dimension != dimension {
+      throw RPCError(
+        code: .failedPrecondition,
+        message: "version \(version) now embeds in \(dimension) dimensions, but its Milvus collection \(existing.collection) holds vectors of \(existing.dimension); the encoder changed the version under the same name")
+    }
+    let name = location.collection(for: version)
+    if !searched, control.searched[version] != nil {
+      throw RPCError(code: .failedPrecondition, message: "version \(version) is searched; the Milvus store cannot keep a second copy of it")
+    }
+    let width = existing?.inputSize ?? inputSize(version) ?? 1
+    let collection = try MilvusDocumentCollection(
+      name: existing?.collection ?? name, dimension: dimension, inputSize: width, m: hnsw.m, efConstruction: hnsw.efConstruction)
+    if existing == nil {
+      try await client.ensureCollection(collection)
+      let entry = MilvusControlRecord.Segment(collection: collection.name, dimension: dimension, inputSize: width)
+      if searched { control.searched[version] = entry } else { control.other[version] = entry }
+    }
+    return collection
+  }
+
+  /// A Milvus row for a document's vector.
+  private func row(
+    id: String, vector: [Float], body: MilvusRowBody, input: [Float], in collection: MilvusDocumentCollection
+  ) throws -> MilvusDocument {
+    guard !body.hasInput || input.count == collection.inputSize else {
+      throw RPCError(
+        code: .failedPrecondition,
+        message: "document \(id)'s raw input has \(input.count) values; its Milvus collection \(collection.name) keeps inputs of \(collection.inputSize)")
+    }
+    return MilvusDocument(
+      id: id, embedding: vector, metadata: body.encoded(),
+      input: body.hasInput ? input : [Float](repeating: 0, count: collection.inputSize))
+  }
+
+  private func write(_ rows: [MilvusDocument], to collection: MilvusDocumentCollection) async throws {
+    try await client.upsert(collection, rows)
+    markUnflushed([collection.name])
+  }
+
+  private func markUnflushed(_ names: [String]) {
+    unflushed.withLock { $0.formUnion(names) }
+  }
+
+  private func upsert(_ docs: [StoredDocument], control: inout MilvusControlRecord) async throws -> Int {
+    let filling = control.shadow.map { !$0.switched } ?? false
+    var bodies: [String: MilvusRowBody] = [:]
+    for doc in docs {
+      bodies[doc.id] = MilvusRowBody(
+        metadata: doc.metadata, shape: doc.inputShape, generation: UInt64.random(in: 1...UInt64.max), hasInput: !doc.input.isEmpty,
+        shadow: filling && doc.counterpart != nil ? control.shadowToken : "")
+    }
+    var written = 0
+    for (version, group) in Dictionary(grouping: docs, by: \.version).sorted(by: { $0.key < $1.key }) {
+      let collection = try await segment(version, dimension: group[0].vector.count, searched: true, control: &control)
+      let rows = try group.map { try row(id: $0.id, vector: $0.vector, body: bodies[$0.id]!, input: $0.input, in: collection) }
+      try await write(rows, to: collection)
+      written += rows.count
+    }
+    // Each document lives in the collection of its version only.
+    for (version, segment) in control.searched {
+      let elsewhere = docs.filter { $0.version != version }.map(\.id)
+      if !elsewhere.isEmpty { try await client.delete(segment.collection, ids: elsewhere) }
+    }
+    guard control.shadow != nil else { return written }
+    let counterparts = docs.filter { $0.counterpart != nil }
+    for (version, group) in Dictionary(grouping: counterparts, by: { $0.counterpart!.version }).sorted(by: { $0.key < $1.key }) {
+      let collection = try await segment(version, dimension: group[0].counterpart!.vector.count, searched: false, control: &control)
+      let rows = try group.map {
+        var body = bodies[$0.id]!
+        body.shadow = ""
+        return try row(id: $0.id, vector: $0.counterpart!.vector, body: body, input: $0.input, in: collection)
+      }
+      try await write(rows, to: collection)
+      written += rows.count
+    }
+    for (version, segment) in control.other {
+      let stale = docs.filter { $0.counterpart?.version != version }.map(\.id)
+      if !stale.isEmpty { try await client.delete(segment.collection, ids: stale) }
+    }
+    return written
+  }
+
+  /// The searched rows of `ids` as (version, row, body).
+  private func searchedRows(_ ids: [String], control: MilvusControlRecord) async throws -> [String: (version: String, row: MilvusDocument, body: MilvusRowBody)] {
+    var found: [String: (String, MilvusDocument, MilvusRowBody)] = [:]
+    for (version, segment) in control.searched.sorted(by: { $0.key < $1.key }) {
+      let collection = try MilvusDocumentCollection(name: segment.collection, dimension: segment.dimension, inputSize: segment.inputSize)
+      for row in try await client.fetch(collection, ids: ids) {
+        found[row.id] = (version, row, try MilvusRowBody.decode(row.metadata, collection: segment.collection))
+      }
+    }
+    return found
+  }
+
+  /// An in-place backfill batch: each document moves to its new version's collection.
+  private func move(_ items: [Mutation.Reembedded], control: inout MilvusControlRecord) async throws -> Int {
+    let current = try await searchedRows(items.map(\.id), control: control)
+    var written = 0
+    for (version, group) in Dictionary(grouping: items.filter { current[$0.id] != nil }, by: \.version).sorted(by: { $0.key < $1.key }) {
+      let collection = try await segment(version, dimension: group[0].vector.count, searched: true, control: &control)
+      let rows = try group.map { item in
+        let (_, old, body) = current[item.id]!
+        return try row(id: item.id, vector: item.vector, body: body, input: old.input, in: collection)
+      }
+      try await write(rows, to: collection)
+      written += rows.count
+      for (from, segment) in control.searched where from != version {
+        let leaving = group.filter { current[$0.id]!.version == from }.map(\.id)
+        if !leaving.isEmpty { try await client.delete(segment.collection, ids: leaving) }
+      }
+    }
+    return written
+  }
+
+  /// A shadow backfill batch: target rows beside the searched ones, and the searched rows marked done.
+  private func shadowEmbed(_ items: [Mutation.Reembedded], control: inout MilvusControlRecord) async throws -> Int {
+    guard let first = items.first, let target = control.shadow?.target else { return 0 }
+    let current = try await searchedRows(items.map(\.id), control: control)
+    let present = items.filter { current[$0.id] != nil }
+    let collection = try await segment(target, dimension: first.vector.count, searched: false, control: &control)
+    let rows = try present.map { item in
+      var body = current[item.id]!.body
+      body.shadow = ""
+      return try row(id: item.id, vector: item.vector, body: body, input: current[item.id]!.row.input, in: collection)
+    }
+    try await write(rows, to: collection)
+    for (version, segment) in control.searched {
+      let marked = try present.filter { current[$0.id]!.version == version }.map { item in
+        let (_, old, body) = current[item.id]!
+        var done = body
+        done.shadow = control.shadowToken
+        let searchedCollection = try MilvusDocumentCollection(name: segment.collection, dimension: segment.dimension, inputSize: segment.inputSize)
+        return try row(id: item.id, vector: old.embedding, body: done, input: old.input, in: searchedCollection)
+      }
+      if !marked.isEmpty {
+        try await write(marked, to: try MilvusDocumentCollection(name: segment.collection, dimension: segment.dimension, inputSize: segment.inputSize))
+      }
+    }
+    return rows.count * 2
+  }
+
+  // MARK: Reads
+
+  public func search(
+    _ queries: Matrix, k: Int, options: SearchOptions, check: (CollectionView) throws -> Void
+  ) async throws -> StoreHits {
+    do {
+      let (control, view) = try await read(ViewQuery())
+      try check(view)
+      let rows = (0..<queries.rows).map { queries.row($0) }
+      var merged = [[VersionedIndex.Hit]](repeating: [], count: queries.rows)
+      var metadata: [String: [String: String]] = [:]
+      for version in view.searched {
+        let segment = control.searched[version]!
+        let collection = try MilvusDocumentCollection(name: segment.collection, dimension: segment.dimension, inputSize: segment.inputSize)
+        let found = try await client.search(collection, queries: rows, k: k, ef: options.efSearch ?? hnsw.efSearch)
+        for (q, hits) in found.enumerated() { merged[q] += hits.map { VersionedIndex.Hit(scored: $0, version: version) } }
+        let ids = Array(Set(found.joined().map(\.id)))
+        for (id, data) in try await client.metadata(segment.collection, ids: ids) {
+          metadata[id] = try MilvusRowBody.decode(data, collection: segment.collection).metadata
+        }
+      }
+      let hits = merged.map { row in
+        Array(row.sorted { $0.scored.score != $1.scored.score ? $0.scored.score > $1.scored.score : $0.scored.id < $1.scored.id }.prefix(k))
+      }
+      return StoreHits(present: view.searched, hits: hits, metadata: metadata)
+    } catch {
+      throw Self.status(error)
+    }
+  }
+
+  public func documents(_ ids: [String]) async throws -> [(document: StoredDocument, generation: UInt64)] {
+    do {
+      let control = try await readControl()
+      let current = try await searchedRows(ids, control: control)
+      var counterparts: [String: VersionedVector] = [:]
+      for (version, segment) in control.other {
+        let collection = try MilvusDocumentCollection(name: segment.collection, dimension: segment.dimension, inputSize: segment.inputSize)
+        for row in try await client.fetch(collection, ids: ids) {
+          counterparts[row.id] = VersionedVector(version: version, vector: row.embedding)
+        }
+      }
+      return ids.compactMap { id in
+        guard let (version, row, body) = current[id] else { return nil }
+        let document = StoredDocument(
+          id: id, metadata: body.metadata, inputShape: body.hasInput ? body.shape : [], input: body.hasInput ? row.input : [],
+          version: version, vector: row.embedding, counterpart: counterparts[id])
+        return (document, body.generation)
+      }
+    } catch {
+      throw Self.status(error)
+    }
+  }
+
+  public func pendingIDs(_ plan: BackfillPlan, skipping: Set<String>, limit: Int) async throws -> [String] {
+    do {
+      let control = try await readControl()
+      let filter: String
+      let sources: [MilvusControlRecord.Segment]
+      if plan.shadow {
+        guard let upgrade = control.shadow, !upgrade.switched, upgrade.target == plan.target else { return [] }
+        filter = Self.lacksShadow(control.shadowToken)
+        sources = Array(control.searched.values)
+      } else {
+        // Documents without a raw input keep their version in place.
+        filter = Self.hasInput(true)
+        sources = control.searched.filter { $0.key != plan.target }.map(\.value)
+      }
+      var ids: [String] = []
+      for segment in sources.sorted(by: { $0.collection < $1.collection }) where ids.count < limit {
+        let found = try await client.ids(segment.collection, filter: filter, limit: min(limit, MilvusClient.maxQueryLimit))
+        ids += found.filter { !skipping.contains($0) }.prefix(limit - ids.count)
+      }
+      return ids
+    } catch {
+      throw Self.status(error)
+    }
+  }
+
+  public func statistics() async throws -> StoreStatistics {
+    do {
+      let control = try await readControl()
+      var segments: [String: IndexDescription] = [:]
+      var rawInputBytes = 0
+      for (version, segment) in control.searched {
+        let count = try await client.count(segment.collection)
+        guard count > 0 else { continue }
+        segments[version] = IndexDescription(
+          kind: "milvus-hnsw", hnsw: hnsw, memoryBytes: count * segment.dimension * 4, deletedNodes: 0)
+        rawInputBytes += try await client.count(segment.collection, filter: Self.hasInput(true)) * segment.inputSize * 4
+      }
+      return StoreStatistics(
+        indexKind: "milvus-hnsw M=\(hnsw.m) efConstruction=\(hnsw.efConstruction) efSearch=\(hnsw.efSearch) (approximate inner product, Milvus at \(location))",
+        segments: segments, rawInputBytes: rawInputBytes, metadataBytes: 0, sequence: control.sequence)
+    } catch {
+      throw Self.status(error)
+    }
+  }
+}
