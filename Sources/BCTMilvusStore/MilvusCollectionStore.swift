@@ -187,10 +187,14 @@ public final class MilvusCollectionStore: CollectionStore {
       var drops: [String] = []
       var rows = 0
       for mutation in mutations {
-        next.sequence += 1
         rows += try await apply(mutation, to: &next, drops: &drops)
       }
-      if next != control { try await writeControl(next) }
+      // Only changes of bct's state rewrite (and number) the record; document writes
+      // leave it alone, so writers of documents never overwrite each other's state.
+      if next != control {
+        next.sequence += 1
+        try await writeControl(next)
+      }
       for collection in drops { try await client.dropCollection(collection) }
       await writer.unlock()
       try await flushIfDue(rows: rows)

@@ -16,7 +16,7 @@ struct MilvusControlRecord: Codable, Equatable, Sendable {
     var inputSize: Int
   }
 
-  /// Number of the last change.
+  /// Number of the last change of this record.
   var sequence: UInt64 = 0
   /// Changes each time the versions a write must carry change.
   var layout = 0

@@ -13,12 +13,14 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
   private let backfiller: Backfiller
   private let limits: RetrievalLimits
   private let metrics: ServiceMetrics
+  private let readOnly: Bool
 
-  /// The service.
+  /// The service; a `readOnly` replica searches and reports but refuses writes and backfills.
   public init(
     store: any CollectionStore, encoder: any EncoderBackend, backfiller: Backfiller, limits: RetrievalLimits,
-    metrics: ServiceMetrics
+    metrics: ServiceMetrics, readOnly: Bool = false
   ) {
+    self.readOnly = readOnly
     self.store = store
     self.encoder = encoder
     self.intake = DocumentIntake(store: store, encoder: encoder, limits: limits)
@@ -33,7 +35,8 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
   ) async throws -> ServerResponse<Bct_V1_UpsertResponse> {
     let deadline = CallDeadline.from(request.metadata)
     return ServerResponse(message: try await metrics.measure(method: "Upsert", version: label(request.message.modelVersion)) {
-      try await intake.upsert(request.message, deadline: deadline)
+      try checkWritable("Upsert")
+      return try await intake.upsert(request.message, deadline: deadline)
     })
   }
 
@@ -41,7 +44,8 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     request: ServerRequest<Bct_V1_DeleteRequest>, context: ServerContext
   ) async throws -> ServerResponse<Bct_V1_DeleteResponse> {
     ServerResponse(message: try await metrics.measure(method: "Delete", version: "") {
-      try await store.delete(request.message, limits: limits)
+      try checkWritable("Delete")
+      return try await store.delete(request.message, limits: limits)
     })
   }
 
@@ -60,7 +64,8 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     let deadline = CallDeadline.from(request.metadata)
     let message = request.message
     let follow = try await metrics.measure(method: "Backfill", version: label(message.targetVersion)) {
-      try await backfiller.handle(message, encoder: encoder, deadline: deadline)
+      try checkWritable("Backfill")
+      return try await backfiller.handle(message, encoder: encoder, deadline: deadline)
     }
     return StreamingServerResponse { writer in
       var last: Bct_V1_BackfillProgress?
@@ -74,6 +79,12 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
         try await Task.sleep(for: .milliseconds(200))
       }
       return [:]
+    }
+  }
+
+  private func checkWritable(_ method: String) throws {
+    guard !readOnly else {
+      throw RPCError(code: .failedPrecondition, message: "this bct-retrieval is a read-only replica (--read-only); send \(method) to the writer replica of the catalogue")
     }
   }
 

@@ -96,6 +96,9 @@ struct RetrievalCommand: AsyncParsableCommand {
   @Option(help: "Where documents live: memory (in this process, with the write-ahead log and snapshots in --data-dir) or milvus://HOST:PORT[/PREFIX] (a Milvus server; this process keeps nothing). Env BCT_STORE.")
   var store: String = EnvironmentDefault.string("BCT_STORE", "memory")
 
+  @Flag(help: "Serve searches and stats only: refuse upserts, deletes and backfills, run no backfill. For replicas beside the one writer of a Milvus catalogue. Env BCT_READ_ONLY=1.")
+  var readOnly = EnvironmentDefault.string("BCT_READ_ONLY", "") == "1"
+
   @Option(help: "Index of each version segment: flat (exact) or hnsw (approximate, hnswlib). Env BCT_INDEX.")
   var index: String = EnvironmentDefault.string("BCT_INDEX", "flat")
 
@@ -231,7 +234,7 @@ struct RetrievalCommand: AsyncParsableCommand {
     limits.maxMessageBytes = server.maxMessageBytes
     limits.maxReplyBytes = maxReplyBytes
     let service = RetrievalService(
-      store: store, encoder: gateway, backfiller: backfiller, limits: limits, metrics: metrics)
+      store: store, encoder: gateway, backfiller: backfiller, limits: limits, metrics: metrics, readOnly: readOnly)
     health.set(.serving, for: "bct.v1.Retrieval")
     health.set(.serving, for: "")
     let grpc = GRPCServerService(
@@ -239,7 +242,7 @@ struct RetrievalCommand: AsyncParsableCommand {
       serviceNames: ["bct.v1.Retrieval"], health: health, logger: logger)
     try await ServiceRunner.run(
       name: "bct-retrieval", host: host, metricsPort: noMetrics ? -1 : metricsPort, metrics: metrics, server: server,
-      background: background + [ClientConnections(encoderClient), backfiller],
+      background: background + [ClientConnections(encoderClient)] + (readOnly ? [] : [backfiller]),
       grpc: grpc, logger: logger)
   }
 }

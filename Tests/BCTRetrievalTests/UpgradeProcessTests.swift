@@ -61,11 +61,16 @@ struct UpgradeProcessTests {
     zip(a, b).allSatisfy { x, y in Set(x.prefix(9)).isSubset(of: Set(y)) && x.first == y.first } && a.count == b.count
   }
 
-  @Test("certified v2 searches v1 documents at once; uncertified v3 is refused with its figures; its shadow backfill leaves results exactly v1's until the switch, then v3's exact results; rollback, then finalize")
-  func certifiedAndShadow() async throws {
+  @Test("certified v2 searches v1 documents at once; uncertified v3 is refused with its figures; its shadow backfill leaves results exactly v1's until the switch, then v3's exact results; rollback, then finalize", arguments: StoreKind.allCases)
+  func certifiedAndShadow(store: StoreKind) async throws {
+    try await store.with { storeArguments in try await certifiedAndShadow(storeArguments) }
+  }
+
+  func certifiedAndShadow(_ storeArguments: [String]) async throws {
     let encoder = try await Fixtures.startEncoder(Self.repository)
     defer { Task { await encoder.kill9() } }
-    let retrieval = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-shadow"))
+    let retrieval = try await Fixtures.startRetrieval(
+      encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-shadow"), extra: storeArguments)
     try await RetrievalProcessTests.withClients(retrieval.port, { client, encoderClient in
       try await Self.index(client, count: 400)
       let certified = try await Self.search(client)
@@ -126,12 +131,17 @@ struct UpgradeProcessTests {
     #expect(await retrieval.terminate() == 0)
   }
 
-  @Test("kill -9 during the shadow backfill and around the switch: every restart searches all-old or all-new, never a mix, and the upgrade completes")
-  func killDuringShadow() async throws {
+  @Test("kill -9 during the shadow backfill and around the switch: every restart searches all-old or all-new, never a mix, and the upgrade completes", arguments: StoreKind.allCases)
+  func killDuringShadow(store: StoreKind) async throws {
+    try await store.with { storeArguments in try await killDuringShadow(storeArguments) }
+  }
+
+  func killDuringShadow(_ storeArguments: [String]) async throws {
     let encoder = try await Fixtures.startEncoder(Self.repository)
     defer { Task { await encoder.kill9() } }
     let data = Fixtures.temporaryFolder("bct-shadow-kill")
-    var retrieval = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: data, extra: ["--snapshot-changes", "5"])
+    var retrieval = try await Fixtures.startRetrieval(
+      encoderPort: encoder.port, dataDirectory: data, extra: ["--snapshot-changes", "5"] + storeArguments)
     let (before, expectedAfter) = try await RetrievalProcessTests.withClients(retrieval.port, { client, encoderClient in
       try await Self.index(client, count: 300)
       let before = Self.ids(try await Self.search(client))
@@ -149,7 +159,8 @@ struct UpgradeProcessTests {
     for round in 0..<30 where !switched {
       try await Task.sleep(for: .milliseconds(150 + 40 * (round % 5)))
       await retrieval.kill9()
-      retrieval = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: data, extra: ["--snapshot-changes", "5"])
+      retrieval = try await Fixtures.startRetrieval(
+        encoderPort: encoder.port, dataDirectory: data, extra: ["--snapshot-changes", "5"] + storeArguments)
       try await RetrievalProcessTests.withClients(retrieval.port, { client, _ in
         let stats = try await client.stats()
         // The resumed backfill may switch between the two calls: judge the search by what it searched.
