@@ -1,0 +1,109 @@
+import BCTClient
+import BCTProcess
+import BCTProto
+import BCTTestSupport
+import Foundation
+import GRPCCore
+import Testing
+
+/// What only the Milvus store has: replicas sharing one catalogue, and a Milvus
+/// server that goes away under load. (Every other service test runs on both stores.)
+@Suite("bct-retrieval on Milvus: replicas and a restarting Milvus", .serialized)
+struct MilvusStoreProcessTests {
+  static func location(_ server: MilvusLiteServer, _ prefix: String) -> [String] {
+    ["--store", "milvus://127.0.0.1:\(server.port)/\(prefix)"]
+  }
+
+  @Test("a read-only replica searches what the writer stored, follows its in-place upgrade, and refuses writes")
+  func replicas() async throws {
+    try await MilvusLiteServer.with { milvus in
+      let encoder = try await Fixtures.startEncoder(RetrievalProcessTests.repository)
+      defer { Task { await encoder.kill9() } }
+      let writer = try await Fixtures.startRetrieval(
+        encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-writer"), extra: Self.location(milvus, "shared"))
+      let reader = try await Fixtures.startRetrieval(
+        encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-reader"),
+        extra: Self.location(milvus, "shared") + ["--read-only"])
+      defer { Task { await writer.kill9(); await reader.kill9() } }
+      try await RetrievalProcessTests.withClients(writer.port, { writing, _ in
+        try await RetrievalProcessTests.withClients(reader.port, { reading, _ in
+          _ = try await writing.upsert(RetrievalProcessTests.upsertRequest(0..<300, version: "v1"))
+          let query = RetrievalProcessTests.rawSearch(0..<10, k: 5)
+          let fromWriter = try await writing.search(query)
+          let fromReader = try await reading.search(query)
+          #expect(fromReader.results.map { $0.hits.map(\.id) } == fromWriter.results.map { $0.hits.map(\.id) })
+          #expect(fromReader.results.first?.hits.first?.metadata["label"] == "\(RetrievalProcessTests.test.labels[0])")
+          let stats = try await reading.stats()
+          #expect(stats.documents == 300 && stats.documentVersion == "v1" && stats.indexKind.hasPrefix("milvus-hnsw"))
+
+          let upsert = await Fixtures.rpcError { try await reading.upsert(RetrievalProcessTests.upsertRequest(300..<301)) }
+          #expect(upsert?.code == .failedPrecondition && upsert?.message.contains("read-only") == true, "\(String(describing: upsert))")
+          #expect(await Fixtures.rpcError { try await reading.delete(.with { $0.ids = ["test-1"] }) }?.code == .failedPrecondition)
+          #expect(await Fixtures.rpcError { try await reading.backfill(.with { $0.targetVersion = "v2" }) }?.code == .failedPrecondition)
+
+          // The writer's in-place upgrade: the reader sees the new version and the switch of document version.
+          let last = try await writing.backfill(.with { $0.targetVersion = "v2"; $0.batchSize = 100 })
+          #expect(last?.state == .completed && last?.done == 300)
+          let after = try await reading.search(query)
+          #expect(after.documentVersions == ["v2"] && after.queryModelVersion == "v2")
+          #expect(try await reading.stats().documentVersion == "v2")
+        }, encoderPort: encoder.port)
+      }, encoderPort: encoder.port)
+      #expect(await writer.terminate() == 0)
+      #expect(await reader.terminate() == 0)
+    }
+  }
+
+  @Test("Milvus restarted under a stream of upserts: upserts wait for it, every acknowledged document is kept and searchable")
+  func milvusRestartUnderLoad() async throws {
+    let milvus = try await MilvusLiteServer()
+    let encoder = try await Fixtures.startEncoder(RetrievalProcessTests.repository)
+    let retrieval = try await Fixtures.startRetrieval(
+      encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-milvus-restart"), extra: Self.location(milvus, "restart"))
+    let servers = MilvusServers(milvus)
+    defer { Task { await retrieval.kill9(); await encoder.kill9(); await servers.killAll() } }
+    let acknowledged = AckLog()
+    let port = retrieval.port
+    let ingest = Task {
+      try await withConnection(to: ServiceAddress(host: "127.0.0.1", port: port)) { connection in
+        let client = RetrievalClient(connection)
+        for batch in 0..<15 {
+          let range = (batch * 20)..<(batch * 20 + 20)
+          _ = try await client.upsert(RetrievalProcessTests.upsertRequest(range, version: "v1"), timeout: .seconds(60))
+          await acknowledged.add(range.map { "test-\($0)" })
+        }
+      }
+    }
+    while await acknowledged.ids.count < 100 { try await Task.sleep(for: .milliseconds(10)) }
+    await milvus.stop()
+    let acknowledgedWhileDown = await acknowledged.ids.count
+    try await Task.sleep(for: .seconds(1))
+    #expect(await acknowledged.ids.count == acknowledgedWhileDown, "no upsert is acknowledged while Milvus is down")
+    await servers.add(try await MilvusLiteServer(dataDirectory: milvus.dataDirectory, port: milvus.port))
+    try await ingest.value
+    let acked = await acknowledged.ids
+    #expect(acknowledgedWhileDown < 300, "the stream straddles the restart")
+    #expect(acked.count == 300, "every upsert was acknowledged once Milvus was back")
+    try await RetrievalProcessTests.withClients(retrieval.port, { client, _ in
+      #expect(try await client.stats().documents == UInt64(acked.count))
+      let found = try await client.search(RetrievalProcessTests.rawSearch(150..<160, k: 1, version: "v1"))
+      #expect(found.results.enumerated().allSatisfy { $0.element.hits.first?.id == "test-\(150 + $0.offset)" }, "each document finds itself")
+      let deleted = try await client.delete(.with { $0.ids = acked })
+      #expect(deleted.deleted == UInt32(acked.count), "every acknowledged id is present")
+    }, encoderPort: encoder.port)
+    #expect(await retrieval.terminate() == 0)
+  }
+}
+
+/// The milvus-lite servers a test started, to kill at its end.
+actor MilvusServers {
+  private var servers: [MilvusLiteServer]
+
+  init(_ first: MilvusLiteServer) { servers = [first] }
+
+  func add(_ server: MilvusLiteServer) { servers.append(server) }
+
+  func killAll() async {
+    for server in servers { await server.kill9() }
+  }
+}
