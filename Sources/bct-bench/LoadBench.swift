@@ -30,7 +30,12 @@ struct LoadBench: AsyncParsableCommand {
     var generator = SeededGenerator(seed: 3)
     let queries = Matrix.gaussian(rows: 512, columns: 128, std: 1, using: &generator).l2NormalizedRows()
     let images = Matrix(rows: 256, columns: 784, values: (0..<(256 * 784)).map { Float(($0 * 7919) % 256) })
+    var preloaded: [String: Double] = [:]
     if preload > 0 {
+      let clock = ContinuousClock()
+      let began = clock.now
+      var batches: [Double] = []
+      var added = 0
       try await withConnection(to: retrievalAddress) { connection in
         let client = RetrievalClient(connection)
         var start = Int(try await client.stats().documents)
@@ -46,10 +51,19 @@ struct LoadBench: AsyncParsableCommand {
               $0.embedding.values = Array(vectors.values[(i * 128)..<((i + 1) * 128)])
             }
           }
+          let batchStart = clock.now
           _ = try await client.upsert(request, timeout: .seconds(120))
+          batches.append((clock.now - batchStart).inSeconds * 1000)
           start += count
+          added += count
         }
       }
+      let seconds = (clock.now - began).inSeconds
+      batches.sort()
+      preloaded = [
+        "documents": Double(added), "seconds": seconds, "documents_per_second": Double(added) / max(seconds, 1e-9),
+        "batch_p50_ms": percentile(sorted: batches, 0.5), "batch_p99_ms": percentile(sorted: batches, 0.99),
+      ]
     }
     let memory = MemorySampler(pids: pids.split(separator: ",").compactMap { Int32($0) })
     let recorder = Recorder()
@@ -124,6 +138,7 @@ struct LoadBench: AsyncParsableCommand {
     result["workload"] = workload
     result["clients"] = clients
     result["memory"] = memory.summary()
+    if !preloaded.isEmpty { result["preload"] = preloaded }
     print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
   }
 }

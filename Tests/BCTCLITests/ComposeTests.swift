@@ -15,14 +15,16 @@ struct ComposeTests {
       .split(whereSeparator: \.isWhitespace).joined(separator: " ")
   }
 
-  @Test("compose parses; every service's command, flags and BCT_* variables exist")
-  func compose() async throws {
-    let text = try String(contentsOf: Self.root.appendingPathComponent("docker/compose.yaml"), encoding: .utf8)
+  @Test("compose parses; every bct service's command, flags and BCT_* variables exist", arguments: ["compose.yaml", "compose.milvus.yaml"])
+  func compose(file: String) async throws {
+    let text = try String(contentsOf: Self.root.appendingPathComponent("docker/\(file)"), encoding: .utf8)
     let compose = try #require(try Yams.load(yaml: text) as? [String: Any])
     let services = try #require(compose["services"] as? [String: [String: Any]])
-    #expect(Set(services.keys) == ["train", "encoder", "retrieval"])
-    #expect((compose["volumes"] as? [String: Any?]).map { Set($0.keys) } == ["models", "retrieval-data"])
-    for (name, service) in services {
+    let milvus = file == "compose.milvus.yaml"
+    #expect(Set(services.keys) == Set(["train", "encoder", "retrieval"] + (milvus ? ["etcd", "minio", "milvus"] : [])))
+    #expect((compose["volumes"] as? [String: Any?]).map { Set($0.keys) }
+      == Set(["models", "retrieval-data"] + (milvus ? ["milvus-etcd", "milvus-minio", "milvus-data"] : [])))
+    for (name, service) in services where ["train", "encoder", "retrieval"].contains(name) {
       let command = try #require(service["command"] as? [String], "\(name) has a command")
       let environment = service["environment"] as? [String: Any] ?? [:]
       if command.first == "sh" {
@@ -43,8 +45,15 @@ struct ComposeTests {
       #expect(service["restart"] as? String == "unless-stopped")
       #expect(service["depends_on"] != nil)
     }
-    let retrievalEnv = services["retrieval"]?["environment"] as? [String: Any]
+    let retrieval = services["retrieval"]
+    let retrievalEnv = retrieval?["environment"] as? [String: Any]
     #expect(retrievalEnv?["BCT_ENCODER"] as? String == "encoder:50051", "the retrieval service finds the encoder by service name")
+    if milvus {
+      #expect(retrievalEnv?["BCT_STORE"] as? String == "milvus://milvus:19530/bct", "the retrieval service keeps documents in the milvus service")
+      let waits = retrieval?["depends_on"] as? [String: [String: String]]
+      #expect(waits?["milvus"]?["condition"] == "service_healthy")
+      #expect(services["milvus"]?["image"] as? String == "milvusdb/milvus:v2.5.10")
+    }
   }
 
   @Test("the Dockerfile's HEALTHCHECK uses flags bct health accepts; stages are builder, runtime, trainer")

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The two stores of bct-retrieval through the service, one run on the same machine:
+# --store memory (in process; --index hnsw, the same algorithm Milvus runs, and flat,
+# exact) against --store milvus:// (a local milvus-lite). Each service gets COUNT
+# documents by embedding (random unit 128-d vectors, upserts of 1,000), then: search
+# RPCs (k=10, one query) from 1 and 8 clients, and upserts of one document from 8
+# clients. Prints throughput and p50/p99 latency per store. Release build.
+# Usage: scripts/bench-stores.sh [COUNT] [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count="${1:-100000}"
+seconds="${2:-10}"
+scripts/bootstrap.sh
+source scripts/milvus-venv.sh
+for product in bct bct-encoder bct-retrieval bct-bench; do
+  swift build -c release --product "$product" 2>&1 | tail -1
+done
+bin="$(swift build -c release --show-bin-path)"
+work="$(mktemp -d)"
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+"$bin/bct" train --arch mlp --epochs 1 --fraction 0.05 --out "$work/models/v1" >/dev/null 2>&1
+
+start() { # name out-file args... ; sets $started_pid and $started_port
+  local name="$1" out="$2"; shift 2
+  "$bin/$name" "$@" >"$out" 2>"$out.log" &
+  started_pid=$!
+  pids+=("$started_pid")
+  for _ in $(seq 600); do grep -q "listening on" "$out" && break; sleep 0.05; done
+  started_port=$(sed -n 's/.* listening on .*:\([0-9]*\)$/\1/p' "$out")
+}
+milvus_port=$("$milvus_venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$work/milvus"
+"$BCT_MILVUS_LITE" server --data-dir "$work/milvus" --host 127.0.0.1 --port "$milvus_port" >"$work/milvus.log" 2>&1 &
+pids+=("$!")
+for _ in $(seq 300); do grep -q "listening on" "$work/milvus.log" && break; sleep 0.1; done
+
+start bct-encoder "$work/encoder.out" --models "$work/models" --host 127.0.0.1 --port 0 --no-metrics
+enc_port=$started_port
+results="$work/results.jsonl"
+for store in "memory hnsw" "memory flat" "milvus://127.0.0.1:$milvus_port/bench"; do
+  set -- $store
+  if [ "$1" = memory ]; then args=(--store memory --index "$2" --fsync always); name="memory ($2)"; else args=(--store "$1"); name="milvus-lite"; fi
+  start bct-retrieval "$work/retrieval-$RANDOM.out" --encoder "127.0.0.1:$enc_port" --data-dir "$(mktemp -d -p "$work")" \
+    --host 127.0.0.1 --port 0 --no-metrics "${args[@]}"
+  load() { "$bin/bct-bench" load --encoder "127.0.0.1:$enc_port" --retrieval "127.0.0.1:$started_port" --pids "$started_pid" --seconds "$seconds" "$@"; }
+  for run in "search 1 --preload $count" "search 8" "upsert 8"; do
+    set -- $run
+    workload=$1 clients=$2; shift 2
+    load --workload "$workload" --clients "$clients" "$@" | python3 -c "import json,sys; r=json.load(sys.stdin); r['store']='$name'; print(json.dumps(r))" >>"$results"
+  done
+  kill -TERM "$started_pid"; wait "$started_pid" || true
+done
+
+python3 - "$results" "$count" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+count = int(sys.argv[2])
+print(f"bct-retrieval stores, {count:,} documents (random unit 128-d), loopback gRPC, k=10")
+print(f"{'store':14} {'what':40} {'per s':>9} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
+for r in rows:
+    if "preload" in r:
+        p = r["preload"]
+        print(f"{r['store']:14} {'upsert %d documents, batches of 1,000' % p['documents']:40} {p['documents_per_second']:9.0f} {p['batch_p50_ms']:9.1f} {p['batch_p99_ms']:9.1f} {0:7d}")
+    what = {"search": "search, 1 query", "upsert": "upsert, 1 document"}[r["workload"]] + f", {r['clients']} client{'s' if r['clients'] > 1 else ''}"
+    print(f"{r['store']:14} {what:40} {r['qps']:9.0f} {r['p50_ms']:9.2f} {r['p99_ms']:9.2f} {r['errors']:7d}")
+PY
