@@ -185,7 +185,8 @@ public struct MilvusClient: Sendable {
     guard !documents.isEmpty else { return 0 }
     for document in documents {
       precondition(
-        document.embedding.count == collection.dimension && document.input.count == collection.inputSize,
+        document.embedding.count == collection.dimension && document.input.count == collection.inputSize
+          && document.mark.utf8.count <= MilvusDocumentCollection.maxMarkLength,
         "a document's sizes differ from its collection's (the store checks requests first)")
     }
     let request = Milvus_Proto_Milvus_UpsertRequest.with {
@@ -195,6 +196,8 @@ public struct MilvusClient: Sendable {
         .strings(MilvusDocumentCollection.idField, documents.map(\.id)),
         .vectors(MilvusDocumentCollection.embeddingField, dimension: collection.dimension, documents.flatMap(\.embedding)),
         .json(MilvusDocumentCollection.metadataField, documents.map(\.metadata)),
+        .bools(MilvusDocumentCollection.hasInputField, documents.map(\.hasInput)),
+        .strings(MilvusDocumentCollection.markField, documents.map(\.mark)),
         .vectors(MilvusDocumentCollection.inputField, dimension: collection.inputSize, documents.flatMap(\.input)),
       ]
     }
@@ -214,14 +217,17 @@ public struct MilvusClient: Sendable {
     }
   }
 
-  /// The stored documents with these ids, in no particular order (absent ids are skipped).
-  public func fetch(_ collection: MilvusDocumentCollection, ids: [String]) async throws -> [MilvusDocument] {
+  /// The stored documents with these ids, in no particular order (absent ids are
+  /// skipped); without `vectors`, their embedding and input come back empty.
+  public func fetch(_ collection: MilvusDocumentCollection, ids: [String], vectors: Bool = true) async throws -> [MilvusDocument] {
+    let scalars = [MilvusDocumentCollection.idField, MilvusDocumentCollection.metadataField,
+                   MilvusDocumentCollection.hasInputField, MilvusDocumentCollection.markField]
     var documents: [MilvusDocument] = []
     for chunk in Self.chunks(ids) {
       let request = Milvus_Proto_Milvus_QueryRequest.with {
         $0.collectionName = collection.name
         $0.expr = Self.idsExpression(chunk)
-        $0.outputFields = collection.fieldSchemas.map(\.name)
+        $0.outputFields = vectors ? collection.fieldSchemas.map(\.name) : scalars
         $0.consistencyLevel = readConsistency.level
       }
       let reply = try await loadingIfReleased(collection.name) {
@@ -229,11 +235,19 @@ public struct MilvusClient: Sendable {
       }
       let columns = try MilvusColumns(reply.fieldsData, call: "Query")
       let found = try columns.strings(MilvusDocumentCollection.idField)
-      let embeddings = try columns.vectors(MilvusDocumentCollection.embeddingField, dimension: collection.dimension, rows: found.count)
       let metadata = try columns.json(MilvusDocumentCollection.metadataField, rows: found.count)
-      let inputs = try columns.vectors(MilvusDocumentCollection.inputField, dimension: collection.inputSize, rows: found.count)
+      let hasInput = try columns.bools(MilvusDocumentCollection.hasInputField, rows: found.count)
+      let marks = try columns.strings(MilvusDocumentCollection.markField)
+      guard marks.count == found.count else { throw MilvusError.malformedReply(call: "Query", detail: "\(marks.count) marks for \(found.count) rows") }
+      var embeddings = [[Float]](repeating: [], count: found.count)
+      var inputs = embeddings
+      if vectors {
+        embeddings = try columns.vectors(MilvusDocumentCollection.embeddingField, dimension: collection.dimension, rows: found.count)
+        inputs = try columns.vectors(MilvusDocumentCollection.inputField, dimension: collection.inputSize, rows: found.count)
+      }
       documents += found.indices.map {
-        MilvusDocument(id: found[$0], embedding: embeddings[$0], metadata: metadata[$0], input: inputs[$0])
+        MilvusDocument(
+          id: found[$0], embedding: embeddings[$0], metadata: metadata[$0], hasInput: hasInput[$0], mark: marks[$0], input: inputs[$0])
       }
     }
     return documents
@@ -272,27 +286,6 @@ public struct MilvusClient: Sendable {
       try await call("Query", status: \.status) { try await stub.query(request, options: $0) }
     }
     return try MilvusColumns(reply.fieldsData, call: "Query").strings(MilvusDocumentCollection.idField)
-  }
-
-  /// The metadata of the documents with these ids (absent ids are skipped), without their vectors.
-  public func metadata(_ collection: String, ids: [String]) async throws -> [String: Data] {
-    var found: [String: Data] = [:]
-    for chunk in Self.chunks(ids) {
-      let request = Milvus_Proto_Milvus_QueryRequest.with {
-        $0.collectionName = collection
-        $0.expr = Self.idsExpression(chunk)
-        $0.outputFields = [MilvusDocumentCollection.idField, MilvusDocumentCollection.metadataField]
-        $0.consistencyLevel = readConsistency.level
-      }
-      let reply = try await loadingIfReleased(collection) {
-        try await call("Query", status: \.status) { try await stub.query(request, options: $0) }
-      }
-      let columns = try MilvusColumns(reply.fieldsData, call: "Query")
-      let rowIDs = try columns.strings(MilvusDocumentCollection.idField)
-      let values = try columns.json(MilvusDocumentCollection.metadataField, rows: rowIDs.count)
-      for (id, value) in zip(rowIDs, values) { found[id] = value }
-    }
-    return found
   }
 
   /// The `k` documents of largest inner product with each query, best first.
@@ -504,6 +497,15 @@ extension MilvusDocumentCollection {
       .with {
         $0.name = Self.metadataField
         $0.dataType = .json
+      },
+      .with {
+        $0.name = Self.hasInputField
+        $0.dataType = .bool
+      },
+      .with {
+        $0.name = Self.markField
+        $0.dataType = .varChar
+        $0.typeParams = [.pair("max_length", "\(Self.maxMarkLength)")]
       },
       .with {
         $0.name = Self.inputField

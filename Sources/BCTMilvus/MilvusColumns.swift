@@ -11,6 +11,15 @@ extension Milvus_Proto_Schema_FieldData {
     }
   }
 
+  /// A Bool column.
+  static func bools(_ name: String, _ values: [Bool]) -> Self {
+    .with {
+      $0.type = .bool
+      $0.fieldName = name
+      $0.scalars = .with { $0.boolData = .with { $0.data = values } }
+    }
+  }
+
   /// A JSON column (each value a JSON document's UTF-8 bytes).
   static func json(_ name: String, _ values: [Data]) -> Self {
     .with {
@@ -53,6 +62,13 @@ struct MilvusColumns {
   func strings(_ name: String) throws -> [String] {
     guard case .stringData(let values)? = try column(name).scalars.data else {
       throw MilvusError.malformedReply(call: call, detail: "column \(name) is not VarChar")
+    }
+    return values.data
+  }
+
+  func bools(_ name: String, rows: Int) throws -> [Bool] {
+    guard case .boolData(let values)? = try column(name).scalars.data, values.data.count == rows else {
+      throw MilvusError.malformedReply(call: call, detail: "column \(name) is not Bool with \(rows) rows")
     }
     return values.data
   }

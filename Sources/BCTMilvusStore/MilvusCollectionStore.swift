@@ -77,7 +77,7 @@ public final class MilvusCollectionStore: CollectionStore {
   // MARK: State record
 
   private func readControl() async throws -> MilvusControlRecord {
-    guard let data = try await client.metadata(location.stateCollection, ids: [Self.controlID])[Self.controlID] else {
+    guard let data = try await client.fetch(try stateCollection, ids: [Self.controlID], vectors: false).first?.metadata else {
       return MilvusControlRecord()
     }
     do {
@@ -119,59 +119,55 @@ public final class MilvusCollectionStore: CollectionStore {
   }
 
   private func view(_ query: ViewQuery, control: MilvusControlRecord) async throws -> CollectionView {
-    let searchedCounts = try await counts(control.searched)
-    let otherCounts = try await counts(control.other)
+    let present = control.searched.filter { control.present.contains($0.key) }
     var dimensions: [String: Int] = [:]
-    var (searchedBytes, otherBytes) = (0, 0)
-    for (version, count) in otherCounts {
-      dimensions[version] = control.other[version]!.dimension
-      otherBytes += count * control.other[version]!.dimension * 4
+    for (version, segment) in control.other { dimensions[version] = segment.dimension }
+    for (version, segment) in present { dimensions[version] = segment.dimension }
+    var view = CollectionView(
+      layout: control.layout, documentVersion: control.documentVersion, backfill: control.backfill, shadow: control.shadow,
+      searched: present.keys.sorted(), dimensions: dimensions)
+    if query.sizes {
+      view.searchedCounts = try await counts(present)
+      view.otherCounts = try await counts(control.other)
+      view.documentCount = view.searchedCounts.values.reduce(0, +)
+      view.searchedBytes = view.searchedCounts.reduce(0) { $0 + $1.value * control.searched[$1.key]!.dimension * 4 }
+      view.otherBytes = view.otherCounts.reduce(0) { $0 + $1.value * control.other[$1.key]!.dimension * 4 }
     }
-    for (version, count) in searchedCounts {
-      dimensions[version] = control.searched[version]!.dimension
-      searchedBytes += count * control.searched[version]!.dimension * 4
-    }
-    var facts: [String: DocumentFacts] = [:]
     if !query.ids.isEmpty {
-      for version in searchedCounts.keys.sorted() {
-        let collection = control.searched[version]!.collection
-        for (id, data) in try await client.metadata(collection, ids: query.ids) {
-          let body = try MilvusRowBody.decode(data, collection: collection)
-          facts[id] = DocumentFacts(version: version, counterpart: nil, generation: body.generation, hasInput: body.hasInput)
+      for (version, segment) in present.sorted(by: { $0.key < $1.key }) {
+        for row in try await client.fetch(try segment.layout, ids: query.ids, vectors: false) {
+          let body = try MilvusRowBody.decode(row.metadata, collection: segment.collection)
+          view.documents[row.id] = DocumentFacts(version: version, counterpart: nil, generation: body.generation, hasInput: row.hasInput)
         }
       }
-      for version in otherCounts.keys.sorted() {
-        for id in try await client.metadata(control.other[version]!.collection, ids: query.ids).keys where facts[id] != nil {
-          facts[id]!.counterpart = version
+      for (version, segment) in control.other.sorted(by: { $0.key < $1.key }) {
+        for row in try await client.fetch(try segment.layout, ids: query.ids, vectors: false) where view.documents[row.id] != nil {
+          view.documents[row.id]!.counterpart = version
         }
       }
     }
-    var withoutInput = 0
     if let outside = query.withoutInputOutside {
-      let counted = control.searched.filter { outside.isEmpty || $0.key != outside }
-      withoutInput = try await counts(counted, filter: Self.hasInput(false)).values.reduce(0, +)
+      let counted = present.filter { outside.isEmpty || $0.key != outside }
+      view.withoutInput = try await counts(counted, filter: Self.hasInput(false)).values.reduce(0, +)
     }
-    var pending = false
     if let plan = query.pendingFor {
       if plan.shadow {
-        pending = !(try await counts(control.searched, filter: Self.lacksShadow(control.shadowToken))).isEmpty
+        for segment in present.values where !view.pending {
+          view.pending = try await !client.ids(segment.collection, filter: Self.unmarked(control.shadowToken), limit: 1).isEmpty
+        }
       } else {
-        pending = searchedCounts.keys.contains { $0 != plan.target }
+        view.pending = present.keys.contains { $0 != plan.target }
       }
     }
-    return CollectionView(
-      layout: control.layout, documentVersion: control.documentVersion, backfill: control.backfill, shadow: control.shadow,
-      searchedCounts: searchedCounts, otherCounts: otherCounts, dimensions: dimensions,
-      documentCount: searchedCounts.values.reduce(0, +), searchedBytes: searchedBytes, otherBytes: otherBytes,
-      documents: facts, withoutInput: withoutInput, pending: pending)
+    return view
   }
 
   private static func hasInput(_ value: Bool) -> String {
-    "\(MilvusDocumentCollection.metadataField)[\"\(MilvusRowBody.hasInputKey)\"] == \(value)"
+    "\(MilvusDocumentCollection.hasInputField) == \(value)"
   }
 
-  private static func lacksShadow(_ token: String) -> String {
-    "\(MilvusDocumentCollection.metadataField)[\"\(MilvusRowBody.shadowKey)\"] != \(MilvusClient.quoted(token))"
+  private static func unmarked(_ token: String) -> String {
+    "\(MilvusDocumentCollection.markField) != \(MilvusClient.quoted(token))"
   }
 
   // MARK: Writes
@@ -187,7 +183,7 @@ public final class MilvusCollectionStore: CollectionStore {
       var drops: [String] = []
       var rows = 0
       for mutation in mutations {
-        rows += try await apply(mutation, to: &next, drops: &drops)
+        rows += try await apply(mutation, to: &next, drops: &drops, facts: view.documents)
       }
       // Only changes of bct's state rewrite (and number) the record; document writes
       // leave it alone, so writers of documents never overwrite each other's state.
@@ -219,15 +215,22 @@ public final class MilvusCollectionStore: CollectionStore {
   }
 
   /// Writes one change's rows and applies it to `control`; collections to drop once
-  /// the state no longer names them go to `drops`. Returns the rows written.
-  private func apply(_ mutation: Mutation, to control: inout MilvusControlRecord, drops: inout [String]) async throws -> Int {
+  /// the state no longer names them go to `drops`. `facts` are what the decision read
+  /// of the documents it names. Returns the rows written.
+  private func apply(
+    _ mutation: Mutation, to control: inout MilvusControlRecord, drops: inout [String], facts: [String: DocumentFacts]
+  ) async throws -> Int {
     switch mutation {
     case .upsert(let docs):
-      return try await upsert(docs, control: &control)
+      let written = try await upsert(docs, control: &control)
+      let left = Set(docs.compactMap { doc in facts[doc.id].map(\.version).flatMap { $0 == doc.version ? nil : $0 } })
+      try await dropEmpty(left, control: &control)
+      return written
     case .delete(let ids):
       for segment in Array(control.searched.values) + Array(control.other.values) {
         try await client.delete(segment.collection, ids: ids)
       }
+      try await dropEmpty(Set(ids.compactMap { facts[$0]?.version }), control: &control)
       return ids.count
     case .reembed(let items):
       return try await move(items, control: &control)
@@ -256,6 +259,7 @@ public final class MilvusCollectionStore: CollectionStore {
       upgrade.switchedAt = at
       control.shadow = upgrade
       swap(&control.searched, &control.other)
+      try await recountPresent(&control)
       control.documentVersion = upgrade.target
       control.backfill = nil
       control.layout += 1
@@ -265,6 +269,7 @@ public final class MilvusCollectionStore: CollectionStore {
       if upgrade.switched {
         swap(&control.searched, &control.other)
         control.documentVersion = upgrade.previousDocumentVersion
+        try await recountPresent(&control)
       }
       drops += control.other.values.map(\.collection)
       control.other = [:]
@@ -279,6 +284,19 @@ public final class MilvusCollectionStore: CollectionStore {
       control.layout += 1
     }
     return 0
+  }
+
+  /// Takes versions whose searched collections no longer hold documents out of `present`.
+  private func dropEmpty(_ versions: Set<String>, control: inout MilvusControlRecord) async throws {
+    for version in versions.sorted() where control.present.contains(version) {
+      guard let segment = control.searched[version] else { continue }
+      if try await client.count(segment.collection) == 0 { control.present.removeAll { $0 == version } }
+    }
+  }
+
+  /// `present` read from the searched collections (after the copies swap).
+  private func recountPresent(_ control: inout MilvusControlRecord) async throws {
+    control.present = try await counts(control.searched).keys.sorted()
   }
 
   /// The collection of `version` in the searched copy (or the other one), created on first use.
@@ -308,16 +326,23 @@ public final class MilvusCollectionStore: CollectionStore {
 
   /// A Milvus row for a document's vector.
   private func row(
-    id: String, vector: [Float], body: MilvusRowBody, input: [Float], in collection: MilvusDocumentCollection
+    id: String, vector: [Float], body: MilvusRowBody, hasInput: Bool, mark: String, input: [Float], in collection: MilvusDocumentCollection
   ) throws -> MilvusDocument {
-    guard !body.hasInput || input.count == collection.inputSize else {
+    guard !hasInput || input.count == collection.inputSize else {
       throw RPCError(
         code: .failedPrecondition,
         message: "document \(id)'s raw input has \(input.count) values; its Milvus collection \(collection.name) keeps inputs of \(collection.inputSize)")
     }
     return MilvusDocument(
-      id: id, embedding: vector, metadata: body.encoded(),
-      input: body.hasInput ? input : [Float](repeating: 0, count: collection.inputSize))
+      id: id, embedding: vector, metadata: body.encoded(), hasInput: hasInput, mark: mark,
+      input: hasInput ? input : [Float](repeating: 0, count: collection.inputSize))
+  }
+
+  private func markPresent(_ version: String, _ control: inout MilvusControlRecord) {
+    if !control.present.contains(version) {
+      control.present.append(version)
+      control.present.sort()
+    }
   }
 
   private func write(_ rows: [MilvusDocument], to collection: MilvusDocumentCollection) async throws {
@@ -333,15 +358,18 @@ public final class MilvusCollectionStore: CollectionStore {
     let filling = control.shadow.map { !$0.switched } ?? false
     var bodies: [String: MilvusRowBody] = [:]
     for doc in docs {
-      bodies[doc.id] = MilvusRowBody(
-        metadata: doc.metadata, shape: doc.inputShape, generation: UInt64.random(in: 1...UInt64.max), hasInput: !doc.input.isEmpty,
-        shadow: filling && doc.counterpart != nil ? control.shadowToken : "")
+      bodies[doc.id] = MilvusRowBody(metadata: doc.metadata, shape: doc.inputShape, generation: UInt64.random(in: 1...UInt64.max))
     }
     var written = 0
     for (version, group) in Dictionary(grouping: docs, by: \.version).sorted(by: { $0.key < $1.key }) {
       let collection = try await segment(version, dimension: group[0].vector.count, searched: true, control: &control)
-      let rows = try group.map { try row(id: $0.id, vector: $0.vector, body: bodies[$0.id]!, input: $0.input, in: collection) }
+      let rows = try group.map {
+        try row(
+          id: $0.id, vector: $0.vector, body: bodies[$0.id]!, hasInput: !$0.input.isEmpty,
+          mark: filling && $0.counterpart != nil ? control.shadowToken : "", input: $0.input, in: collection)
+      }
       try await write(rows, to: collection)
+      markPresent(version, &control)
       written += rows.count
     }
     // Each document lives in the collection of its version only.
@@ -354,9 +382,9 @@ public final class MilvusCollectionStore: CollectionStore {
     for (version, group) in Dictionary(grouping: counterparts, by: { $0.counterpart!.version }).sorted(by: { $0.key < $1.key }) {
       let collection = try await segment(version, dimension: group[0].counterpart!.vector.count, searched: false, control: &control)
       let rows = try group.map {
-        var body = bodies[$0.id]!
-        body.shadow = ""
-        return try row(id: $0.id, vector: $0.counterpart!.vector, body: body, input: $0.input, in: collection)
+        try row(
+          id: $0.id, vector: $0.counterpart!.vector, body: bodies[$0.id]!, hasInput: !$0.input.isEmpty, mark: "", input: $0.input,
+          in: collection)
       }
       try await write(rows, to: collection)
       written += rows.count
@@ -371,9 +399,8 @@ public final class MilvusCollectionStore: CollectionStore {
   /// The searched rows of `ids` as (version, row, body).
   private func searchedRows(_ ids: [String], control: MilvusControlRecord) async throws -> [String: (version: String, row: MilvusDocument, body: MilvusRowBody)] {
     var found: [String: (String, MilvusDocument, MilvusRowBody)] = [:]
-    for (version, segment) in control.searched.sorted(by: { $0.key < $1.key }) {
-      let collection = try MilvusDocumentCollection(name: segment.collection, dimension: segment.dimension, inputSize: segment.inputSize)
-      for row in try await client.fetch(collection, ids: ids) {
+    for (version, segment) in control.searched.sorted(by: { $0.key < $1.key }) where control.present.contains(version) {
+      for row in try await client.fetch(try segment.layout, ids: ids) {
         found[row.id] = (version, row, try MilvusRowBody.decode(row.metadata, collection: segment.collection))
       }
     }
@@ -388,41 +415,38 @@ public final class MilvusCollectionStore: CollectionStore {
       let collection = try await segment(version, dimension: group[0].vector.count, searched: true, control: &control)
       let rows = try group.map { item in
         let (_, old, body) = current[item.id]!
-        return try row(id: item.id, vector: item.vector, body: body, input: old.input, in: collection)
+        return try row(id: item.id, vector: item.vector, body: body, hasInput: old.hasInput, mark: "", input: old.input, in: collection)
       }
       try await write(rows, to: collection)
+      markPresent(version, &control)
       written += rows.count
       for (from, segment) in control.searched where from != version {
         let leaving = group.filter { current[$0.id]!.version == from }.map(\.id)
         if !leaving.isEmpty { try await client.delete(segment.collection, ids: leaving) }
       }
     }
+    try await dropEmpty(Set(items.compactMap { item in current[item.id].map(\.version).flatMap { $0 == item.version ? nil : $0 } }), control: &control)
     return written
   }
 
   /// A shadow backfill batch: target rows beside the searched ones, and the searched rows marked done.
   private func shadowEmbed(_ items: [Mutation.Reembedded], control: inout MilvusControlRecord) async throws -> Int {
-    guard let first = items.first, let target = control.shadow?.target else { return 0 }
+    guard let first = items.first, control.shadow != nil else { return 0 }
     let current = try await searchedRows(items.map(\.id), control: control)
     let present = items.filter { current[$0.id] != nil }
-    let collection = try await segment(target, dimension: first.vector.count, searched: false, control: &control)
+    let collection = try await segment(first.version, dimension: first.vector.count, searched: false, control: &control)
     let rows = try present.map { item in
-      var body = current[item.id]!.body
-      body.shadow = ""
-      return try row(id: item.id, vector: item.vector, body: body, input: current[item.id]!.row.input, in: collection)
+      let (_, old, body) = current[item.id]!
+      return try row(id: item.id, vector: item.vector, body: body, hasInput: old.hasInput, mark: "", input: old.input, in: collection)
     }
     try await write(rows, to: collection)
     for (version, segment) in control.searched {
-      let marked = try present.filter { current[$0.id]!.version == version }.map { item in
-        let (_, old, body) = current[item.id]!
-        var done = body
-        done.shadow = control.shadowToken
-        let searchedCollection = try MilvusDocumentCollection(name: segment.collection, dimension: segment.dimension, inputSize: segment.inputSize)
-        return try row(id: item.id, vector: old.embedding, body: done, input: old.input, in: searchedCollection)
+      let marked = present.filter { current[$0.id]!.version == version }.map { item in
+        var done = current[item.id]!.row
+        done.mark = control.shadowToken
+        return done
       }
-      if !marked.isEmpty {
-        try await write(marked, to: try MilvusDocumentCollection(name: segment.collection, dimension: segment.dimension, inputSize: segment.inputSize))
-      }
+      if !marked.isEmpty { try await write(marked, to: try segment.layout) }
     }
     return rows.count * 2
   }
@@ -440,16 +464,19 @@ public final class MilvusCollectionStore: CollectionStore {
       var metadata: [String: [String: String]] = [:]
       for version in view.searched {
         let segment = control.searched[version]!
-        let collection = try MilvusDocumentCollection(name: segment.collection, dimension: segment.dimension, inputSize: segment.inputSize)
+        let collection = try segment.layout
         let found = try await client.search(collection, queries: rows, k: k, ef: options.efSearch ?? hnsw.efSearch)
         for (q, hits) in found.enumerated() { merged[q] += hits.map { VersionedIndex.Hit(scored: $0, version: version) } }
-        let ids = Array(Set(found.joined().map(\.id)))
-        for (id, data) in try await client.metadata(segment.collection, ids: ids) {
-          metadata[id] = try MilvusRowBody.decode(data, collection: segment.collection).metadata
+        for row in try await client.fetch(collection, ids: Array(Set(found.joined().map(\.id))), vectors: false) {
+          metadata[row.id] = try MilvusRowBody.decode(row.metadata, collection: segment.collection).metadata
         }
       }
+      // A document moving between collections (an in-place backfill writes the new row,
+      // then deletes the old one) can be seen in both for a moment: it counts once.
       let hits = merged.map { row in
-        Array(row.sorted { $0.scored.score != $1.scored.score ? $0.scored.score > $1.scored.score : $0.scored.id < $1.scored.id }.prefix(k))
+        var seen = Set<String>()
+        return Array(row.sorted { $0.scored.score != $1.scored.score ? $0.scored.score > $1.scored.score : $0.scored.id < $1.scored.id }
+          .filter { seen.insert($0.scored.id).inserted }.prefix(k))
       }
       return StoreHits(present: view.searched, hits: hits, metadata: metadata)
     } catch {
@@ -463,15 +490,14 @@ public final class MilvusCollectionStore: CollectionStore {
       let current = try await searchedRows(ids, control: control)
       var counterparts: [String: VersionedVector] = [:]
       for (version, segment) in control.other {
-        let collection = try MilvusDocumentCollection(name: segment.collection, dimension: segment.dimension, inputSize: segment.inputSize)
-        for row in try await client.fetch(collection, ids: ids) {
+        for row in try await client.fetch(try segment.layout, ids: ids) {
           counterparts[row.id] = VersionedVector(version: version, vector: row.embedding)
         }
       }
       return ids.compactMap { id in
         guard let (version, row, body) = current[id] else { return nil }
         let document = StoredDocument(
-          id: id, metadata: body.metadata, inputShape: body.hasInput ? body.shape : [], input: body.hasInput ? row.input : [],
+          id: id, metadata: body.metadata, inputShape: row.hasInput ? body.shape : [], input: row.hasInput ? row.input : [],
           version: version, vector: row.embedding, counterpart: counterparts[id])
         return (document, body.generation)
       }
@@ -487,12 +513,12 @@ public final class MilvusCollectionStore: CollectionStore {
       let sources: [MilvusControlRecord.Segment]
       if plan.shadow {
         guard let upgrade = control.shadow, !upgrade.switched, upgrade.target == plan.target else { return [] }
-        filter = Self.lacksShadow(control.shadowToken)
-        sources = Array(control.searched.values)
+        filter = Self.unmarked(control.shadowToken)
+        sources = control.searched.filter { control.present.contains($0.key) }.map(\.value)
       } else {
         // Documents without a raw input keep their version in place.
         filter = Self.hasInput(true)
-        sources = control.searched.filter { $0.key != plan.target }.map(\.value)
+        sources = control.searched.filter { $0.key != plan.target && control.present.contains($0.key) }.map(\.value)
       }
       var ids: [String] = []
       for segment in sources.sorted(by: { $0.collection < $1.collection }) where ids.count < limit {
@@ -510,7 +536,7 @@ public final class MilvusCollectionStore: CollectionStore {
       let control = try await readControl()
       var segments: [String: IndexDescription] = [:]
       var rawInputBytes = 0
-      for (version, segment) in control.searched {
+      for (version, segment) in control.searched where control.present.contains(version) {
         let count = try await client.count(segment.collection)
         guard count > 0 else { continue }
         segments[version] = IndexDescription(
@@ -523,5 +549,12 @@ public final class MilvusCollectionStore: CollectionStore {
     } catch {
       throw Self.status(error)
     }
+  }
+}
+
+extension MilvusControlRecord.Segment {
+  /// The collection's layout, for the client's calls.
+  var layout: MilvusDocumentCollection {
+    get throws { try MilvusDocumentCollection(name: collection, dimension: dimension, inputSize: inputSize) }
   }
 }

@@ -30,11 +30,16 @@ struct MilvusControlRecord: Codable, Equatable, Sendable {
   var shadowToken = ""
   /// The collections searches read, by version.
   var searched: [String: Segment] = [:]
+  /// Versions of `searched` whose collections hold documents (kept here so that a
+  /// search need not count rows).
+  var present: [String] = []
   /// The other copy's collections during a shadow upgrade (target before the switch, previous after it).
   var other: [String: Segment] = [:]
 }
 
-/// What bct keeps in a document row's JSON field beside the caller's metadata.
+/// What bct keeps in a document row's JSON field: the caller's metadata and bct's
+/// per-document fields. (Whether a raw input is kept, and the shadow upgrade's mark,
+/// are scalar fields of the row: Milvus filters those fast.)
 struct MilvusRowBody: Codable, Equatable, Sendable {
   /// The caller's metadata.
   var metadata: [String: String]
@@ -42,13 +47,6 @@ struct MilvusRowBody: Codable, Equatable, Sendable {
   var shape: [Int]
   /// Which write made this body.
   var generation: UInt64
-  /// Whether the row's input field holds a raw input (else zeros).
-  var hasInput: Bool
-  /// The shadow token of the upgrade whose target vector this document has ("" if none).
-  var shadow: String
-
-  static let hasInputKey = "hasInput"
-  static let shadowKey = "shadow"
 
   func encoded() -> Data {
     let encoder = JSONEncoder()

@@ -123,7 +123,7 @@ public final class Backfiller: Service, Sendable {
 
   /// Drops the previous copy of a switched shadow upgrade now.
   public func finalize() async throws {
-    try await store.commit { state in
+    try await store.commit(reading: ViewQuery(sizes: true)) { state in
       guard let shadow = state.shadow else { throw RPCError(code: .failedPrecondition, message: "no shadow upgrade to finalize") }
       guard shadow.switched else {
         throw RPCError(code: .failedPrecondition, message: "the shadow upgrade to \(shadow.target) has not switched yet (\(state.targetCopyCount)/\(state.documentCount) documents have their \(shadow.target) embedding); wait for it or roll it back")
@@ -161,7 +161,7 @@ public final class Backfiller: Service, Sendable {
     progress.message = snapshot.message
     guard !snapshot.target.isEmpty else { return progress }
     progress.mode = snapshot.shadow ? .shadow : .inPlace
-    let view = try await store.view(ViewQuery(withoutInputOutside: snapshot.target))
+    let view = try await store.view(ViewQuery(withoutInputOutside: snapshot.target, sizes: true))
     let (done, total, skipped): (Int, Int, Int)
     if let upgrade = view.shadow, upgrade.target == snapshot.target {
       let shadow = CollectionReport.shadowStatus(view)

@@ -6,7 +6,7 @@ import Foundation
 public enum CollectionReport {
   /// Statistics of `store` with the encoder's `table` as last seen.
   public static func stats(store: any CollectionStore, table: ModelTable, backfill: Bct_V1_BackfillProgress) async throws -> Bct_V1_StatsResponse {
-    let view = try await store.view(ViewQuery())
+    let view = try await store.view(ViewQuery(sizes: true))
     let statistics = try await store.statistics()
     var response = Bct_V1_StatsResponse()
     response.documents = UInt64(view.documentCount)

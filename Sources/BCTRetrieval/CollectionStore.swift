@@ -63,12 +63,16 @@ public struct ViewQuery: Sendable, Equatable {
   public var withoutInputOutside: String?
   /// Find whether some document still needs a vector of this plan's target.
   public var pendingFor: BackfillPlan?
+  /// Count documents and bytes per version and copy (Stats, progress); without it a
+  /// store may leave the counts empty (`searched` and `dimensions` are always read).
+  public var sizes: Bool
 
   /// A query.
-  public init(ids: [String] = [], withoutInputOutside: String? = nil, pendingFor: BackfillPlan? = nil) {
+  public init(ids: [String] = [], withoutInputOutside: String? = nil, pendingFor: BackfillPlan? = nil, sizes: Bool = false) {
     self.ids = ids
     self.withoutInputOutside = withoutInputOutside
     self.pendingFor = pendingFor
+    self.sizes = sizes
   }
 }
 
@@ -102,15 +106,16 @@ public struct CollectionView: Sendable, Equatable {
   public var backfill: BackfillPlan?
   /// The shadow upgrade in progress.
   public var shadow: ShadowUpgrade?
-  /// Documents per version in the searched copy (versions holding none are absent).
-  public var searchedCounts: [String: Int]
-  /// Documents per version in the other copy of a shadow upgrade.
-  public var otherCounts: [String: Int]
+  /// Versions of the searched copy that hold documents, sorted.
+  public var searched: [String]
   /// Embedding dimension per version held in either copy.
   public var dimensions: [String: Int]
-  /// Documents stored.
+  /// With `ViewQuery.sizes`: documents per version in the searched copy (versions
+  /// holding none are absent) and in the other copy of a shadow upgrade, documents
+  /// stored, bytes of each copy's vectors.
+  public var searchedCounts: [String: Int]
+  public var otherCounts: [String: Int]
   public var documentCount: Int
-  /// Bytes of the searched copy's vectors and of the other copy's.
   public var searchedBytes: Int
   public var otherBytes: Int
   /// Facts of the documents asked for that exist.
@@ -122,14 +127,15 @@ public struct CollectionView: Sendable, Equatable {
 
   /// A view.
   public init(
-    layout: Int, documentVersion: String?, backfill: BackfillPlan?, shadow: ShadowUpgrade?, searchedCounts: [String: Int],
-    otherCounts: [String: Int], dimensions: [String: Int], documentCount: Int, searchedBytes: Int, otherBytes: Int,
-    documents: [String: DocumentFacts] = [:], withoutInput: Int = 0, pending: Bool = false
+    layout: Int, documentVersion: String?, backfill: BackfillPlan?, shadow: ShadowUpgrade?, searched: [String],
+    dimensions: [String: Int], searchedCounts: [String: Int] = [:], otherCounts: [String: Int] = [:], documentCount: Int = 0,
+    searchedBytes: Int = 0, otherBytes: Int = 0, documents: [String: DocumentFacts] = [:], withoutInput: Int = 0, pending: Bool = false
   ) {
     self.layout = layout
     self.documentVersion = documentVersion
     self.backfill = backfill
     self.shadow = shadow
+    self.searched = searched
     self.searchedCounts = searchedCounts
     self.otherCounts = otherCounts
     self.dimensions = dimensions
@@ -141,10 +147,7 @@ public struct CollectionView: Sendable, Equatable {
     self.pending = pending
   }
 
-  /// Versions of the searched copy, sorted.
-  public var searched: [String] { searchedCounts.keys.sorted() }
-
-  /// Documents in the copy that holds target vectors during a shadow upgrade.
+  /// With `ViewQuery.sizes`: documents in the copy that holds target vectors during a shadow upgrade.
   public var targetCopyCount: Int {
     guard let shadow else { return 0 }
     return (shadow.switched ? searchedCounts : otherCounts).values.reduce(0, +)

@@ -57,11 +57,21 @@ struct MilvusStoreProcessTests {
   @Test("Milvus restarted under a stream of upserts: upserts wait for it, every acknowledged document is kept and searchable")
   func milvusRestartUnderLoad() async throws {
     let milvus = try await MilvusLiteServer()
+    let servers = MilvusServers(milvus)
+    do {
+      try await restartUnderLoad(milvus, servers)
+    } catch {
+      await servers.killAll()
+      throw error
+    }
+    await servers.killAll()
+  }
+
+  func restartUnderLoad(_ milvus: MilvusLiteServer, _ servers: MilvusServers) async throws {
     let encoder = try await Fixtures.startEncoder(RetrievalProcessTests.repository)
     let retrieval = try await Fixtures.startRetrieval(
       encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-milvus-restart"), extra: Self.location(milvus, "restart"))
-    let servers = MilvusServers(milvus)
-    defer { Task { await retrieval.kill9(); await encoder.kill9(); await servers.killAll() } }
+    defer { Task { await retrieval.kill9(); await encoder.kill9() } }
     let acknowledged = AckLog()
     let port = retrieval.port
     let ingest = Task {
