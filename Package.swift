@@ -354,8 +354,8 @@ let package = Package(
     .testTarget(
       name: "BCTRetrievalTests",
       dependencies: [
-        "BCTRetrieval", "BCTClient", "BCTData", "BCTEvaluation", "BCTFuzzing", "BCTIndex", "BCTModelRepository", "BCTNumerics",
-        "BCTProcess", "BCTProto", "BCTTestSupport",
+        "BCTRetrieval", "BCTClient", "BCTData", "BCTEvaluation", "BCTFuzzing", "BCTIndex", "BCTMilvus", "BCTMilvusStore",
+        "BCTModelRepository", "BCTNumerics", "BCTProcess", "BCTProto", "BCTTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

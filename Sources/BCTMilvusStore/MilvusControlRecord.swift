@@ -65,11 +65,11 @@ struct MilvusRowBody: Codable, Equatable, Sendable {
 
 extension MilvusLocation {
   /// The collection holding bct's state record.
-  var stateCollection: String { "\(prefix)_state" }
+  public var stateCollection: String { "\(prefix)_state" }
 
   /// The collection for `version`'s documents: the version with characters Milvus
   /// does not take replaced, and a hash of the exact name where anything was replaced.
-  func collection(for version: String) -> String {
+  public func collection(for version: String) -> String {
     let clean = String(version.unicodeScalars.map { scalar -> Character in
       scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)) ? Character(scalar) : "_"
     }.prefix(120))

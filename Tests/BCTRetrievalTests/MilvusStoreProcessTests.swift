@@ -1,4 +1,6 @@
 import BCTClient
+import BCTMilvus
+import BCTMilvusStore
 import BCTProcess
 import BCTProto
 import BCTTestSupport
@@ -12,6 +14,17 @@ import Testing
 struct MilvusStoreProcessTests {
   static func location(_ server: MilvusLiteServer, _ prefix: String) -> [String] {
     ["--store", "milvus://127.0.0.1:\(server.port)/\(prefix)"]
+  }
+
+  @Test("version collections: names Milvus takes, distinct for versions that differ only in characters it does not take")
+  func collectionNames() throws {
+    let location = try MilvusLocation(parsing: "milvus://127.0.0.1:19530/shop")
+    #expect(location.stateCollection == "shop_state")
+    #expect(location.collection(for: "v2") == "shop_v_v2")
+    let names = ["v2-wide", "v2_wide", "v2.wide", "v2 wide", "v2-wide\"", "é"].map(location.collection(for:))
+    #expect(Set(names).count == names.count, "\(names)")
+    #expect(names.allSatisfy { MilvusLocation.isValidName($0) && $0.count <= 255 }, "\(names)")
+    #expect(MilvusLocation.isValidName(location.collection(for: String(repeating: "x", count: 1000))))
   }
 
   @Test("a read-only replica searches what the writer stored, follows its in-place upgrade, and refuses writes")
