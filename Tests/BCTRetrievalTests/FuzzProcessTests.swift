@@ -11,27 +11,36 @@ import Testing
 struct FuzzProcessTests {
   /// Seconds of fuzzing in the test command; `bct-bench fuzz` runs longer campaigns.
   static let seconds = Double(ProcessInfo.processInfo.environment["BCT_FUZZ_SECONDS"] ?? "") ?? 60
+  static let minimumCases = 600
 
-  @Test("schema-generated requests for every RPC: no UNKNOWN or INTERNAL status, no process death, health stays SERVING")
-  func boundedRun() async throws {
+  @Test("schema-generated requests for every RPC: no UNKNOWN or INTERNAL status, no process death, health stays SERVING", arguments: StoreKind.allCases)
+  func boundedRun(store: StoreKind) async throws {
+    try await store.with { storeArguments in try await boundedRun(storeArguments) }
+  }
+
+  func boundedRun(_ storeArguments: [String]) async throws {
     let encoder = try await Fixtures.startEncoder(UpgradeProcessTests.repository)
     defer { Task { await encoder.kill9() } }
     let retrieval = try await Fixtures.startRetrieval(
-      encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-fuzz"), extra: ["--snapshot-changes", "50"])
+      encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-fuzz"), extra: ["--snapshot-changes", "50"] + storeArguments)
     // Some documents first, so that searches, deletes and backfills reach past validation.
     try await withConnection(to: ServiceAddress(host: "127.0.0.1", port: retrieval.port)) { connection in
       _ = try await RetrievalClient(connection).upsert(RetrievalProcessTests.upsertRequest(0..<100, version: "v1"))
     }
     let campaign = FuzzCampaign(seed: 20_261_123, versions: ["v1", "v2", "v3", "x1"])
+    // The default run sends a fixed number of cases (a loaded CI machine checks as many
+    // as a quiet one) within at most 4 minutes; BCT_FUZZ_SECONDS above 60 runs a longer campaign.
+    let long = Self.seconds > 60
+    let (cases, seconds) = long ? (1_000_000, Self.seconds) : (Self.minimumCases, 240)
     let report = try await withConnection(to: ServiceAddress(host: "127.0.0.1", port: encoder.port)) { encoderClient in
       try await withConnection(to: ServiceAddress(host: "127.0.0.1", port: retrieval.port)) { retrievalClient in
         await campaign.run(
-          cases: 0..<1_000_000, until: .now + .seconds(Self.seconds), concurrency: 4, encoder: encoderClient,
+          cases: 0..<cases, until: .now + .seconds(seconds), concurrency: 4, encoder: encoderClient,
           retrieval: retrievalClient, alive: { encoder.isRunning && retrieval.isRunning })
       }
     }
-    print("fuzz: \(report.cases) cases in \(Self.seconds) s; statuses \(report.codes.sorted { $0.key < $1.key })")
-    #expect(report.cases >= 500, "the run sent \(report.cases) cases")
+    print("fuzz: \(report.cases) cases; statuses \(report.codes.sorted { $0.key < $1.key })")
+    #expect(report.cases >= Self.minimumCases, "the run sent \(report.cases) cases")
     #expect(report.failures.isEmpty, "\(report.failures.prefix(5).map(\.description).joined(separator: "\n"))\n\(retrieval.logTail)\n\(encoder.logTail)")
     #expect(report.codes["ok", default: 0] > 0 && report.codes.count >= 3, "the generator reaches valid and invalid requests alike")
     #expect(await retrieval.terminate() == 0)

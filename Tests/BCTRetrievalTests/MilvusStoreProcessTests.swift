@@ -49,6 +49,19 @@ struct MilvusStoreProcessTests {
           let stats = try await reading.stats()
           #expect(stats.documents == 300 && stats.documentVersion == "v1" && stats.indexKind.hasPrefix("milvus-hnsw"))
 
+          // Ids Milvus sees inside quoted expression literals: each is stored, found and deleted as itself.
+          let odd = ["q\"uote", "back\\slash", "new\nline", "nul\u{0}byte", "tab\tand]", "é☃", "\" or id != \""]
+          var request = RetrievalProcessTests.upsertRequest(300..<(300 + odd.count), version: "v1")
+          for (i, id) in odd.enumerated() { request.documents[i].id = id }
+          #expect(try await writing.upsert(request).inserted == UInt32(odd.count))
+          let replaced = try await writing.upsert(request)
+          #expect(replaced.replaced == UInt32(odd.count) && replaced.inserted == 0)
+          let own = try await reading.search(RetrievalProcessTests.rawSearch(300..<(300 + odd.count), k: 1, version: "v1"))
+          #expect(own.results.map { $0.hits.first?.id } == odd, "\(own.results.map { $0.hits.first?.id })")
+          let removed = try await writing.delete(.with { $0.ids = odd })
+          #expect(removed.deleted == UInt32(odd.count) && removed.missing.isEmpty)
+          #expect(try await reading.stats().documents == 300)
+
           let upsert = await Fixtures.rpcError { try await reading.upsert(RetrievalProcessTests.upsertRequest(300..<301)) }
           #expect(upsert?.code == .failedPrecondition && upsert?.message.contains("read-only") == true, "\(String(describing: upsert))")
           #expect(await Fixtures.rpcError { try await reading.delete(.with { $0.ids = ["test-1"] }) }?.code == .failedPrecondition)
