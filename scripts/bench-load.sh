@@ -11,27 +11,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-10}"
-scripts/bootstrap.sh
-for product in bct bct-encoder bct-retrieval bct-bench; do
-  swift build -c release --product "$product" 2>&1 | tail -1
-done
-bin="$(swift build -c release --show-bin-path)"
-work="$(mktemp -d)"
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+source scripts/service-bench.sh
 
 "$bin/bct" train --arch mlp --epochs 1 --fraction 0.05 --out "$work/models/v1" >/dev/null 2>&1
 "$bin/bct" train --arch cnn --epochs 1 --fraction 0.05 --old "$work/models/v1" --out "$work/models/v2" >/dev/null 2>&1
 
-start() { # name out-file args... ; sets $started_pid and $started_port
-  local name="$1" out="$2"; shift 2
-  "$bin/$name" "$@" >"$out" 2>"$out.log" &
-  started_pid=$!
-  pids+=("$started_pid")
-  for _ in $(seq 200); do grep -q "listening on" "$out" && break; sleep 0.05; done
-  started_port=$(sed -n 's/.* listening on .*:\([0-9]*\)$/\1/p' "$out")
-}
 start bct-encoder "$work/encoder.out" --models "$work/models" --host 127.0.0.1 --port 0 --no-metrics
 enc_pid=$started_pid; enc_port=$started_port
 start bct-retrieval "$work/retrieval.out" --encoder "127.0.0.1:$enc_port" --data-dir "$work/data" --host 127.0.0.1 --port 0 --no-metrics

@@ -13,27 +13,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 count="${1:-100000}"
 seconds="${2:-10}"
-scripts/bootstrap.sh
 source scripts/milvus-venv.sh
-for product in bct bct-encoder bct-retrieval bct-bench; do
-  swift build -c release --product "$product" 2>&1 | tail -1
-done
-bin="$(swift build -c release --show-bin-path)"
-work="$(mktemp -d)"
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+source scripts/service-bench.sh
 
 "$bin/bct" train --arch mlp --epochs 1 --fraction 0.05 --out "$work/models/v1" >/dev/null 2>&1
 
-start() { # name out-file args... ; sets $started_pid and $started_port
-  local name="$1" out="$2"; shift 2
-  "$bin/$name" "$@" >"$out" 2>"$out.log" &
-  started_pid=$!
-  pids+=("$started_pid")
-  for _ in $(seq 600); do grep -q "listening on" "$out" && break; sleep 0.05; done
-  started_port=$(sed -n 's/.* listening on .*:\([0-9]*\)$/\1/p' "$out")
-}
 milvus_port=$("$milvus_venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$work/milvus"
 "$BCT_MILVUS_LITE" server --data-dir "$work/milvus" --host 127.0.0.1 --port "$milvus_port" >"$work/milvus.log" 2>&1 &

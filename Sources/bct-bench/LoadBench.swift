@@ -96,6 +96,8 @@ struct LoadBench: AsyncParsableCommand {
                     _ = try await embed.embed(images.rows(0..<min(rows, 256)), rowShape: [1, 28, 28], version: "v1", timeout: .seconds(10))
                   case "upsert-raw":
                     var request = Bct_V1_UpsertRequest()
+                    // The preloaded documents are v1's: embed with v1 whatever the encoder's certificates say of newer versions.
+                    request.modelVersion = "v1"
                     request.documents = [Bct_V1_Document.with {
                       $0.id = "raw-\(client)-\(i)"
                       $0.input.shape = [1, 28, 28]
