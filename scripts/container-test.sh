@@ -6,7 +6,12 @@
 # docker/compose.yaml wires them (service name `encoder`, env configuration,
 # published loopback ports, named data volume), waits for their HEALTHCHECKs, runs
 # an index / search / backfill / stats round from the host through the published
-# ports, and tears everything down.
+# ports, and tears everything down. With BCT_CONTAINER_STORE=milvus the retrieval
+# container keeps its documents in Milvus, as docker/compose.milvus.yaml wires it
+# (BCT_STORE=milvus://...): the Milvus server is a milvus-lite on the host (the
+# Milvus image cannot be fetched offline), reached from the container as
+# host.containers.internal, and a second, --read-only retrieval container serves
+# the same catalogue.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -64,9 +69,12 @@ if [ ! -f "$models/v2/manifest.json" ]; then
   "$bin/bct" train --arch cnn --epochs 1 --fraction 0.05 --old "$models/v1" --out "$models/v2" >/dev/null 2>&1
 fi
 
-net=bct-test; encoder=bct-test-encoder; retrieval=bct-test-retrieval; volume=bct-test-data
+store="${BCT_CONTAINER_STORE:-memory}"
+net=bct-test; encoder=bct-test-encoder; retrieval=bct-test-retrieval; reader=bct-test-reader; volume=bct-test-data
+milvus_pid=""
 cleanup() {
-  podman rm -f -t 5 "$retrieval" "$encoder" >/dev/null 2>&1 || true
+  [ -n "$milvus_pid" ] && kill "$milvus_pid" 2>/dev/null || true
+  podman rm -f -t 5 "$reader" "$retrieval" "$encoder" >/dev/null 2>&1 || true
   podman network rm -f "$net" >/dev/null 2>&1 || true
   podman volume rm -f "$volume" >/dev/null 2>&1 || true
 }
@@ -90,7 +98,17 @@ podman run -d --name "$encoder" --network "$net" --network-alias encoder \
   -e BCT_MODELS=/models -e BCT_PORT=50051 -e BCT_METRICS_PORT=9091 -e BCT_HEALTH_SERVICE=encoder -e BCT_LOG_FORMAT=json \
   -v "$models:/models:ro" -p "127.0.0.1:$encoder_port:50051" localhost/bct:test bct-encoder >/dev/null
 wait_healthy "$encoder"
-podman run -d --name "$retrieval" --network "$net" \
+store_env=()
+if [ "$store" = milvus ]; then
+  source scripts/milvus-venv.sh
+  milvus_port=$(free_port)
+  mkdir -p "$work/milvus" && rm -rf "$work/milvus"/*
+  "$BCT_MILVUS_LITE" server --data-dir "$work/milvus" --host 0.0.0.0 --port "$milvus_port" >"$work/milvus.log" 2>&1 &
+  milvus_pid=$!
+  for _ in $(seq 300); do grep -q "listening on" "$work/milvus.log" && break; sleep 0.1; done
+  store_env=(-e "BCT_STORE=milvus://host.containers.internal:$milvus_port/bct")
+fi
+podman run -d --name "$retrieval" --network "$net" "${store_env[@]}" \
   -e BCT_ENCODER=encoder:50051 -e BCT_DATA_DIR=/data -e BCT_PORT=50052 -e BCT_METRICS_PORT=9092 \
   -e BCT_HEALTH_SERVICE=retrieval -e BCT_LOG_FORMAT=json \
   -v "$volume:/data:U" -p "127.0.0.1:$retrieval_port:50052" localhost/bct:test bct-retrieval >/dev/null
@@ -111,4 +129,21 @@ podman restart -t 10 "$retrieval" >/dev/null
 wait_healthy "$retrieval"
 "$bin/bct" stats --json | tee "$work/stats.json"
 grep -q '"documents":1000' "$work/stats.json"
-echo "container test passed"
+if [ "$store" = milvus ]; then
+  echo "== a read-only replica container over the same Milvus catalogue"
+  reader_port=$(free_port)
+  podman run -d --name "$reader" --network "$net" "${store_env[@]}" -e BCT_READ_ONLY=1 \
+    -e BCT_ENCODER=encoder:50051 -e BCT_DATA_DIR=/tmp/bct -e BCT_PORT=50052 -e BCT_METRICS_PORT=9092 \
+    -e BCT_HEALTH_SERVICE=retrieval -e BCT_LOG_FORMAT=json \
+    -p "127.0.0.1:$reader_port:50052" localhost/bct:test bct-retrieval >/dev/null
+  wait_healthy "$reader"
+  BCT_RETRIEVAL="127.0.0.1:$reader_port" "$bin/bct" stats --json | tee "$work/reader.json"
+  grep -q '"documents":1000' "$work/reader.json"
+  BCT_RETRIEVAL="127.0.0.1:$reader_port" "$bin/bct" search --split test --range 0-0 -k 3 --model-version v2 | tee "$work/reader-search.txt"
+  grep -q "test-0" "$work/reader-search.txt"
+  if BCT_RETRIEVAL="127.0.0.1:$reader_port" "$bin/bct" delete test-0 2>"$work/reader-delete.txt"; then
+    echo "the read-only replica accepted a delete"; exit 1
+  fi
+  grep -q "FAILED_PRECONDITION" "$work/reader-delete.txt"
+fi
+echo "container test passed ($store store)"

@@ -9,4 +9,5 @@ swift build --build-tests
 swift test --skip-build --disable-xctest
 if [ "${BCT_CONTAINER_TEST:-0}" = "1" ]; then
   scripts/container-test.sh
+  BCT_CONTAINER_STORE=milvus scripts/container-test.sh
 fi

@@ -72,6 +72,8 @@ public struct MilvusClient: Sendable {
     } else {
       try await createCollection(collection)
     }
+    // Also for an existing collection: a creator stopped between CreateCollection and CreateIndex left it without.
+    try await ensureIndexes(collection)
     try await load(collection.name)
   }
 
@@ -92,21 +94,45 @@ public struct MilvusClient: Sendable {
       // A retried create whose first attempt went through, or a replica that created it first.
       guard case .rejected = error, try await hasCollection(collection.name) else { throw error }
     }
-    try await createIndex(
-      collection.name, field: MilvusDocumentCollection.embeddingField,
-      params: ["index_type": "HNSW", "metric_type": "IP",
-               "params": "{\"M\":\(collection.m),\"efConstruction\":\(collection.efConstruction)}"])
-    try await createIndex(
-      collection.name, field: MilvusDocumentCollection.inputField, params: ["index_type": "FLAT", "metric_type": "L2"])
   }
 
-  private func createIndex(_ collection: String, field: String, params: [String: String]) async throws {
-    let request = Milvus_Proto_Milvus_CreateIndexRequest.with {
+  /// Milvus's code for a CreateIndex on a field that has an index already.
+  static let indexExists: Int32 = 35
+
+  /// Creates the layout's indexes that the collection lacks.
+  private func ensureIndexes(_ collection: MilvusDocumentCollection) async throws {
+    let indexes = [
+      (MilvusDocumentCollection.embeddingField,
+       ["index_type": "HNSW", "metric_type": "IP", "params": "{\"M\":\(collection.m),\"efConstruction\":\(collection.efConstruction)}"]),
+      (MilvusDocumentCollection.inputField, ["index_type": "FLAT", "metric_type": "L2"]),
+    ]
+    for (field, params) in indexes where try await !hasIndex(collection.name, field: field) {
+      let request = Milvus_Proto_Milvus_CreateIndexRequest.with {
+        $0.collectionName = collection.name
+        $0.fieldName = field
+        $0.extraParams = params.sorted { $0.key < $1.key }.map { .pair($0.key, $0.value) }
+      }
+      do {
+        try await call("CreateIndex", status: { $0 }) { try await stub.createIndex(request, options: $0) }
+      } catch MilvusError.rejected(_, Self.indexExists, _) {
+        // Another creator (a replica, or this call's retried first attempt) made it.
+      }
+    }
+  }
+
+  /// Whether `field` of the collection has an index (Milvus answers an unindexed field
+  /// with an error status or an empty list, depending on the server).
+  private func hasIndex(_ collection: String, field: String) async throws -> Bool {
+    let request = Milvus_Proto_Milvus_DescribeIndexRequest.with {
       $0.collectionName = collection
       $0.fieldName = field
-      $0.extraParams = params.sorted { $0.key < $1.key }.map { .pair($0.key, $0.value) }
     }
-    try await call("CreateIndex", status: { $0 }) { try await stub.createIndex(request, options: $0) }
+    do {
+      let reply = try await call("DescribeIndex", status: \.status) { try await stub.describeIndex(request, options: $0) }
+      return reply.indexDescriptions.contains { $0.fieldName == field }
+    } catch MilvusError.rejected {
+      return false
+    }
   }
 
   /// Throws unless the existing collection has this layout's fields and sizes.

@@ -25,6 +25,7 @@ public final class MilvusCollectionStore: CollectionStore {
   private let logger: Logger
   private let writer = AsyncMutex()
   private let unflushed = Mutex<Set<String>>([])
+  private let lastGeneration = Mutex<UInt64>(0)
   private let unflushedRows = Mutex(0)
 
   /// A store at `location` through `client`. New version collections get HNSW with
@@ -358,9 +359,27 @@ public final class MilvusCollectionStore: CollectionStore {
     let filling = control.shadow.map { !$0.switched } ?? false
     var bodies: [String: MilvusRowBody] = [:]
     for doc in docs {
-      bodies[doc.id] = MilvusRowBody(metadata: doc.metadata, shape: doc.inputShape, generation: UInt64.random(in: 1...UInt64.max))
+      bodies[doc.id] = MilvusRowBody(metadata: doc.metadata, shape: doc.inputShape, generation: nextGeneration())
     }
     var written = 0
+    // The other copy first: a searched row marked done never goes ahead of its target row.
+    if control.shadow != nil {
+      let counterparts = docs.filter { $0.counterpart != nil }
+      for (version, group) in Dictionary(grouping: counterparts, by: { $0.counterpart!.version }).sorted(by: { $0.key < $1.key }) {
+        let collection = try await segment(version, dimension: group[0].counterpart!.vector.count, searched: false, control: &control)
+        let rows = try group.map {
+          try row(
+            id: $0.id, vector: $0.counterpart!.vector, body: bodies[$0.id]!, hasInput: !$0.input.isEmpty, mark: "", input: $0.input,
+            in: collection)
+        }
+        try await write(rows, to: collection)
+        written += rows.count
+      }
+      for (version, segment) in control.other {
+        let stale = docs.filter { $0.counterpart?.version != version }.map(\.id)
+        if !stale.isEmpty { try await client.delete(segment.collection, ids: stale) }
+      }
+    }
     for (version, group) in Dictionary(grouping: docs, by: \.version).sorted(by: { $0.key < $1.key }) {
       let collection = try await segment(version, dimension: group[0].vector.count, searched: true, control: &control)
       let rows = try group.map {
@@ -377,31 +396,32 @@ public final class MilvusCollectionStore: CollectionStore {
       let elsewhere = docs.filter { $0.version != version }.map(\.id)
       if !elsewhere.isEmpty { try await client.delete(segment.collection, ids: elsewhere) }
     }
-    guard control.shadow != nil else { return written }
-    let counterparts = docs.filter { $0.counterpart != nil }
-    for (version, group) in Dictionary(grouping: counterparts, by: { $0.counterpart!.version }).sorted(by: { $0.key < $1.key }) {
-      let collection = try await segment(version, dimension: group[0].counterpart!.vector.count, searched: false, control: &control)
-      let rows = try group.map {
-        try row(
-          id: $0.id, vector: $0.counterpart!.vector, body: bodies[$0.id]!, hasInput: !$0.input.isEmpty, mark: "", input: $0.input,
-          in: collection)
-      }
-      try await write(rows, to: collection)
-      written += rows.count
-    }
-    for (version, segment) in control.other {
-      let stale = docs.filter { $0.counterpart?.version != version }.map(\.id)
-      if !stale.isEmpty { try await client.delete(segment.collection, ids: stale) }
-    }
     return written
   }
 
-  /// The searched rows of `ids` as (version, row, body).
+  /// A generation for a new document body: microseconds since 1970, above every one
+  /// this process gave before, so the newer of two rows of a document is the larger.
+  private func nextGeneration() -> UInt64 {
+    lastGeneration.withLock { last in
+      last = max(last + 1, UInt64(Date().timeIntervalSince1970 * 1_000_000))
+      return last
+    }
+  }
+
+  /// The searched rows of `ids` as (version, row, body). A document found in two
+  /// collections (a move or version change cut short between its write and its
+  /// delete) is the newer body; of equal bodies (an interrupted in-place move), the
+  /// row of the backfill's target.
   private func searchedRows(_ ids: [String], control: MilvusControlRecord) async throws -> [String: (version: String, row: MilvusDocument, body: MilvusRowBody)] {
-    var found: [String: (String, MilvusDocument, MilvusRowBody)] = [:]
+    var found: [String: (version: String, row: MilvusDocument, body: MilvusRowBody)] = [:]
     for (version, segment) in control.searched.sorted(by: { $0.key < $1.key }) where control.present.contains(version) {
       for row in try await client.fetch(try segment.layout, ids: ids) {
-        found[row.id] = (version, row, try MilvusRowBody.decode(row.metadata, collection: segment.collection))
+        let body = try MilvusRowBody.decode(row.metadata, collection: segment.collection)
+        if let held = found[row.id], held.body.generation > body.generation
+          || (held.body.generation == body.generation && held.version == control.backfill?.target) {
+          continue
+        }
+        found[row.id] = (version, row, body)
       }
     }
     return found
@@ -506,29 +526,77 @@ public final class MilvusCollectionStore: CollectionStore {
     }
   }
 
+  /// Ids still to re-embed. A batch cut short between its two writes is repaired
+  /// here (with writers excluded): a document already in the target collection of an
+  /// in-place backfill leaves its old one; a searched row whose target row exists in a
+  /// shadow backfill gets its mark.
   public func pendingIDs(_ plan: BackfillPlan, skipping: Set<String>, limit: Int) async throws -> [String] {
+    await writer.lock()
     do {
-      let control = try await readControl()
-      let filter: String
-      let sources: [MilvusControlRecord.Segment]
-      if plan.shadow {
-        guard let upgrade = control.shadow, !upgrade.switched, upgrade.target == plan.target else { return [] }
-        filter = Self.unmarked(control.shadowToken)
-        sources = control.searched.filter { control.present.contains($0.key) }.map(\.value)
-      } else {
-        // Documents without a raw input keep their version in place.
-        filter = Self.hasInput(true)
-        sources = control.searched.filter { $0.key != plan.target && control.present.contains($0.key) }.map(\.value)
-      }
-      var ids: [String] = []
-      for segment in sources.sorted(by: { $0.collection < $1.collection }) where ids.count < limit {
-        let found = try await client.ids(segment.collection, filter: filter, limit: min(limit, MilvusClient.maxQueryLimit))
-        ids += found.filter { !skipping.contains($0) }.prefix(limit - ids.count)
-      }
+      let ids = try await pending(plan, skipping: skipping, limit: limit)
+      await writer.unlock()
       return ids
     } catch {
+      await writer.unlock()
       throw Self.status(error)
     }
+  }
+
+  private func pending(_ plan: BackfillPlan, skipping: Set<String>, limit: Int) async throws -> [String] {
+    let control = try await readControl()
+    let filter: String
+    let sources: [(version: String, segment: MilvusControlRecord.Segment)]
+    let target: MilvusControlRecord.Segment?
+    if plan.shadow {
+      guard let upgrade = control.shadow, !upgrade.switched, upgrade.target == plan.target else { return [] }
+      filter = Self.unmarked(control.shadowToken)
+      sources = control.searched.filter { control.present.contains($0.key) }.map { ($0.key, $0.value) }
+      target = control.other[plan.target]
+    } else {
+      // Documents without a raw input keep their version in place.
+      filter = Self.hasInput(true)
+      sources = control.searched.filter { $0.key != plan.target && control.present.contains($0.key) }.map { ($0.key, $0.value) }
+      target = control.searched[plan.target]
+    }
+    var ids: [String] = []
+    var taken = Set<String>()
+    for (_, segment) in sources.sorted(by: { $0.segment.collection < $1.segment.collection }) {
+      // Each round repairs what it finds done, so the next one sees other rows; a round that repairs nothing ends.
+      while ids.count < limit {
+        let found = try await client.ids(segment.collection, filter: filter, limit: min(limit, MilvusClient.maxQueryLimit))
+        var done = Set<String>()
+        var targetRows: [String: MilvusDocument] = [:]
+        if let target {
+          for row in try await client.fetch(try target.layout, ids: found, vectors: false) { targetRows[row.id] = row }
+          done = Set(targetRows.keys)
+        }
+        let fresh = found.filter { !taken.contains($0) && !done.contains($0) && !skipping.contains($0) }
+        ids += fresh.prefix(limit - ids.count)
+        taken.formUnion(fresh)
+        guard !done.isEmpty else { break }
+        if plan.shadow {
+          let rows = try await client.fetch(try segment.layout, ids: Array(done)).map { row in
+            var marked = row
+            marked.mark = control.shadowToken
+            return marked
+          }
+          try await write(rows, to: try segment.layout)
+        } else if let target {
+          // Two searched rows of one document: the newer body stays (the target's, after a cut-short move).
+          var stale: [String] = []
+          var staleTarget: [String] = []
+          for row in try await client.fetch(try segment.layout, ids: Array(done), vectors: false) {
+            let here = try MilvusRowBody.decode(row.metadata, collection: segment.collection).generation
+            let there = try MilvusRowBody.decode(targetRows[row.id]!.metadata, collection: target.collection).generation
+            if there >= here { stale.append(row.id) } else { staleTarget.append(row.id) }
+          }
+          try await client.delete(segment.collection, ids: stale)
+          try await client.delete(target.collection, ids: staleTarget)
+        }
+        logger.info("repaired a backfill batch cut short", metadata: ["documents": "\(done.count)", "collection": "\(segment.collection)"])
+      }
+    }
+    return ids
   }
 
   public func statistics() async throws -> StoreStatistics {

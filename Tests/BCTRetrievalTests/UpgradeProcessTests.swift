@@ -190,7 +190,9 @@ struct UpgradeProcessTests {
         }
         let response = try await Self.search(client)
         switched = response.queryModelVersion == "v3"
-        #expect(response.documentVersions == ["v3"] && Self.same(Self.ids(response), expectedAfter), "after the kills, v3's exact results")
+        let stats = try await client.stats()
+        #expect(response.documentVersions == ["v3"] && Self.same(Self.ids(response), expectedAfter),
+                "after the kills, v3's exact results; shadow \(stats.shadow.phase) \(stats.shadow.shadowDocuments)/\(stats.shadow.documents), backfill \(stats.backfill.state) \(stats.backfill.message)\n\(retrieval.logTail)")
       }, encoderPort: encoder.port)
     }
     #expect(switched)
