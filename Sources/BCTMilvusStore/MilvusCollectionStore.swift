@@ -138,6 +138,8 @@ public final class MilvusCollectionStore: CollectionStore {
       for (version, segment) in present.sorted(by: { $0.key < $1.key }) {
         for row in try await client.fetch(try segment.layout, ids: query.ids, vectors: false) {
           let body = try MilvusRowBody.decode(row.metadata, collection: segment.collection)
+          // Of two rows of one document (a write cut short), the newer body, as `documents` reads it.
+          if let held = view.documents[row.id], held.generation >= body.generation { continue }
           view.documents[row.id] = DocumentFacts(version: version, counterpart: nil, generation: body.generation, hasInput: row.hasInput)
         }
       }
@@ -194,7 +196,7 @@ public final class MilvusCollectionStore: CollectionStore {
       }
       for collection in drops { try await client.dropCollection(collection) }
       await writer.unlock()
-      try await flushIfDue(rows: rows)
+      await flushIfDue(rows: rows)
       return (next.sequence, result)
     } catch {
       await writer.unlock()
@@ -207,12 +209,19 @@ public final class MilvusCollectionStore: CollectionStore {
     (error as? MilvusError)?.rpcError ?? error
   }
 
-  private func flushIfDue(rows: Int) async throws {
+  /// Flushes after `flushEvery` rows; a failed flush is logged (the rows are written,
+  /// and Milvus seals segments itself later), never reported as the write's failure.
+  private func flushIfDue(rows: Int) async {
     let due = unflushedRows.withLock { total in
       total += rows
       return total >= flushEvery
     }
-    if due { try await flush() }
+    guard due else { return }
+    do {
+      try await flush()
+    } catch {
+      logger.warning("Milvus flush failed", metadata: ["error": "\(error)"])
+    }
   }
 
   /// Writes one change's rows and applies it to `control`; collections to drop once
