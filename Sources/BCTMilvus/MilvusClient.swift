@@ -250,16 +250,8 @@ public struct MilvusClient: Sendable {
                    MilvusDocumentCollection.hasInputField, MilvusDocumentCollection.markField]
     var documents: [MilvusDocument] = []
     for chunk in Self.chunks(ids) {
-      let request = Milvus_Proto_Milvus_QueryRequest.with {
-        $0.collectionName = collection.name
-        $0.expr = Self.idsExpression(chunk)
-        $0.outputFields = vectors ? collection.fieldSchemas.map(\.name) : scalars
-        $0.consistencyLevel = readConsistency.level
-      }
-      let reply = try await loadingIfReleased(collection.name) {
-        try await call("Query", status: \.status) { try await stub.query(request, options: $0) }
-      }
-      let columns = try MilvusColumns(reply.fieldsData, call: "Query")
+      let columns = try await query(
+        collection.name, Self.idsExpression(chunk), outputFields: vectors ? collection.fieldSchemas.map(\.name) : scalars)
       let found = try columns.strings(MilvusDocumentCollection.idField)
       let metadata = try columns.json(MilvusDocumentCollection.metadataField, rows: found.count)
       let hasInput = try columns.bools(MilvusDocumentCollection.hasInputField, rows: found.count)
@@ -281,19 +273,8 @@ public struct MilvusClient: Sendable {
 
   /// Documents in a collection (those matching `filter`, a Milvus boolean expression, if given), counted by the server.
   public func count(_ collection: String, filter: String? = nil) async throws -> Int {
-    let request = Milvus_Proto_Milvus_QueryRequest.with {
-      $0.collectionName = collection
-      $0.expr = filter ?? ""
-      $0.outputFields = ["count(*)"]
-      $0.consistencyLevel = readConsistency.level
-    }
-    let reply = try await loadingIfReleased(collection) {
-      try await call("Query", status: \.status) { try await stub.query(request, options: $0) }
-    }
-    guard let field = reply.fieldsData.first, case .longData(let counts)? = field.scalars.data, let total = counts.data.first else {
-      throw MilvusError.malformedReply(call: "Query", detail: "no count(*) column")
-    }
-    return Int(total)
+    let columns = try await query(collection, filter ?? "", outputFields: ["count(*)"])
+    return try columns.count("count(*)")
   }
 
   /// Most ids Milvus returns from one query with a limit.
@@ -301,17 +282,9 @@ public struct MilvusClient: Sendable {
 
   /// Up to `limit` (at most `maxQueryLimit`) ids of documents matching `filter`, in no particular order.
   public func ids(_ collection: String, filter: String, limit: Int) async throws -> [String] {
-    let request = Milvus_Proto_Milvus_QueryRequest.with {
-      $0.collectionName = collection
-      $0.expr = filter
-      $0.outputFields = [MilvusDocumentCollection.idField]
-      $0.queryParams = [.pair("limit", "\(min(max(limit, 1), Self.maxQueryLimit))")]
-      $0.consistencyLevel = readConsistency.level
-    }
-    let reply = try await loadingIfReleased(collection) {
-      try await call("Query", status: \.status) { try await stub.query(request, options: $0) }
-    }
-    return try MilvusColumns(reply.fieldsData, call: "Query").strings(MilvusDocumentCollection.idField)
+    let columns = try await query(
+      collection, filter, outputFields: [MilvusDocumentCollection.idField], limit: min(max(limit, 1), Self.maxQueryLimit))
+    return try columns.strings(MilvusDocumentCollection.idField)
   }
 
   /// The `k` documents of largest inner product with each query, best first.
@@ -445,6 +418,24 @@ public struct MilvusClient: Sendable {
       guard ContinuousClock.now < deadline else { throw MilvusError.unreachable(address: address, detail: timedOut()) }
       try await Task.sleep(for: interval)
     }
+  }
+
+  /// One Query of `collection` (rows matching `expression`, at most `limit`) at the read
+  /// consistency, loading the collection if a restarted server released it.
+  private func query(
+    _ collection: String, _ expression: String, outputFields: [String], limit: Int? = nil
+  ) async throws -> MilvusColumns {
+    let request = Milvus_Proto_Milvus_QueryRequest.with {
+      $0.collectionName = collection
+      $0.expr = expression
+      $0.outputFields = outputFields
+      if let limit { $0.queryParams = [.pair("limit", "\(limit)")] }
+      $0.consistencyLevel = readConsistency.level
+    }
+    let reply = try await loadingIfReleased(collection) {
+      try await call("Query", status: \.status) { try await stub.query(request, options: $0) }
+    }
+    return try MilvusColumns(reply.fieldsData, call: "Query")
   }
 
   /// Milvus's code for a read of a collection that is not loaded (after a server restart).

@@ -66,6 +66,14 @@ struct MilvusColumns {
     return values.data
   }
 
+  /// The single value of an Int64 column (Milvus's `count(*)`).
+  func count(_ name: String) throws -> Int {
+    guard case .longData(let values)? = try column(name).scalars.data, let total = values.data.first else {
+      throw MilvusError.malformedReply(call: call, detail: "no \(name) value")
+    }
+    return Int(total)
+  }
+
   func bools(_ name: String, rows: Int) throws -> [Bool] {
     guard case .boolData(let values)? = try column(name).scalars.data, values.data.count == rows else {
       throw MilvusError.malformedReply(call: call, detail: "column \(name) is not Bool with \(rows) rows")

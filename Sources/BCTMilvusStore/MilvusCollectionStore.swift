@@ -237,9 +237,9 @@ public final class MilvusCollectionStore: CollectionStore {
       try await dropEmpty(left, control: &control)
       return written
     case .delete(let ids):
-      for segment in Array(control.searched.values) + Array(control.other.values) {
-        try await client.delete(segment.collection, ids: ids)
-      }
+      let nowhere = ids.map { (id: $0, home: String?.none) }
+      try await delete(nowhere, from: control.searched)
+      try await delete(nowhere, from: control.other)
       try await dropEmpty(Set(ids.compactMap { facts[$0]?.version }), control: &control)
       return ids.count
     case .reembed(let items):
@@ -360,6 +360,15 @@ public final class MilvusCollectionStore: CollectionStore {
     markUnflushed([collection.name])
   }
 
+  /// Deletes each document from every collection of `segments` except the one of its
+  /// `home` version (nil: from all of them).
+  private func delete(_ placed: [(id: String, home: String?)], from segments: [String: MilvusControlRecord.Segment]) async throws {
+    for (version, segment) in segments {
+      let ids = placed.filter { $0.home != version }.map(\.id)
+      if !ids.isEmpty { try await client.delete(segment.collection, ids: ids) }
+    }
+  }
+
   private func markUnflushed(_ names: [String]) {
     unflushed.withLock { $0.formUnion(names) }
   }
@@ -384,10 +393,7 @@ public final class MilvusCollectionStore: CollectionStore {
         try await write(rows, to: collection)
         written += rows.count
       }
-      for (version, segment) in control.other {
-        let stale = docs.filter { $0.counterpart?.version != version }.map(\.id)
-        if !stale.isEmpty { try await client.delete(segment.collection, ids: stale) }
-      }
+      try await delete(docs.map { ($0.id, $0.counterpart?.version) }, from: control.other)
     }
     for (version, group) in Dictionary(grouping: docs, by: \.version).sorted(by: { $0.key < $1.key }) {
       let collection = try await segment(version, dimension: group[0].vector.count, searched: true, control: &control)
@@ -401,10 +407,7 @@ public final class MilvusCollectionStore: CollectionStore {
       written += rows.count
     }
     // Each document lives in the collection of its version only.
-    for (version, segment) in control.searched {
-      let elsewhere = docs.filter { $0.version != version }.map(\.id)
-      if !elsewhere.isEmpty { try await client.delete(segment.collection, ids: elsewhere) }
-    }
+    try await delete(docs.map { ($0.id, $0.version) }, from: control.searched)
     return written
   }
 
@@ -449,10 +452,7 @@ public final class MilvusCollectionStore: CollectionStore {
       try await write(rows, to: collection)
       markPresent(version, &control)
       written += rows.count
-      for (from, segment) in control.searched where from != version {
-        let leaving = group.filter { current[$0.id]!.version == from }.map(\.id)
-        if !leaving.isEmpty { try await client.delete(segment.collection, ids: leaving) }
-      }
+      try await delete(group.map { ($0.id, version) }, from: control.searched)
     }
     try await dropEmpty(Set(items.compactMap { item in current[item.id].map(\.version).flatMap { $0 == item.version ? nil : $0 } }), control: &control)
     return written

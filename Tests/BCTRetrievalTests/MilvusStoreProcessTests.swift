@@ -99,17 +99,7 @@ struct MilvusStoreProcessTests {
       encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-milvus-restart"), extra: Self.location(milvus, "restart"))
     defer { Task { await retrieval.kill9(); await encoder.kill9() } }
     let acknowledged = AckLog()
-    let port = retrieval.port
-    let ingest = Task {
-      try await withConnection(to: ServiceAddress(host: "127.0.0.1", port: port)) { connection in
-        let client = RetrievalClient(connection)
-        for batch in 0..<15 {
-          let range = (batch * 20)..<(batch * 20 + 20)
-          _ = try await client.upsert(RetrievalProcessTests.upsertRequest(range, version: "v1"), timeout: .seconds(60))
-          await acknowledged.add(range.map { "test-\($0)" })
-        }
-      }
-    }
+    let ingest = RetrievalProcessTests.ingest(port: retrieval.port, batches: 15, timeout: .seconds(60), into: acknowledged)
     while await acknowledged.ids.count < 100 { try await Task.sleep(for: .milliseconds(10)) }
     await milvus.stop()
     let acknowledgedWhileDown = await acknowledged.ids.count

@@ -36,6 +36,21 @@ struct RetrievalProcessTests {
     }
   }
 
+  /// Upserts `batches` batches of 20 test documents (v1), one after another, to the
+  /// service on `port`, adding each acknowledged batch's ids to `acknowledged`.
+  static func ingest(port: Int, batches: Int, timeout: Duration, into acknowledged: AckLog) -> Task<Void, any Error> {
+    Task {
+      try await withConnection(to: ServiceAddress(host: "127.0.0.1", port: port)) { connection in
+        let client = RetrievalClient(connection)
+        for batch in 0..<batches {
+          let range = (batch * 20)..<(batch * 20 + 20)
+          _ = try await client.upsert(upsertRequest(range, version: "v1"), timeout: timeout)
+          await acknowledged.add(range.map { "test-\($0)" })
+        }
+      }
+    }
+  }
+
   static func upsertRequest(_ range: Range<Int>, version: String = "") -> Bct_V1_UpsertRequest {
     var request = Bct_V1_UpsertRequest()
     request.modelVersion = version
@@ -281,17 +296,7 @@ struct RetrievalProcessTests {
     var retrieval = try await Fixtures.startRetrieval(
       encoderPort: encoder.port, dataDirectory: data, extra: ["--snapshot-changes", "7"] + storeArguments)
     let acknowledged = AckLog()
-    let firstPort = retrieval.port
-    let ingest = Task {
-      try await withConnection(to: ServiceAddress(host: "127.0.0.1", port: firstPort)) { connection in
-        let client = RetrievalClient(connection)
-        for batch in 0..<200 {
-          let range = (batch * 20)..<(batch * 20 + 20)
-          _ = try await client.upsert(Self.upsertRequest(range, version: "v1"), timeout: .seconds(10))
-          await acknowledged.add(range.map { "test-\($0)" })
-        }
-      }
-    }
+    let ingest = Self.ingest(port: retrieval.port, batches: 200, timeout: .seconds(10), into: acknowledged)
     while await acknowledged.ids.count < 400 { try await Task.sleep(for: .milliseconds(20)) }
     await retrieval.kill9()
     _ = await ingest.result
