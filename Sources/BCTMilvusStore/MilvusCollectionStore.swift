@@ -204,9 +204,11 @@ public final class MilvusCollectionStore: CollectionStore {
     }
   }
 
-  /// Milvus errors as the gRPC statuses the service answers with.
+  /// Milvus errors as the gRPC statuses the service answers with (a layout Milvus cannot
+  /// hold, such as a vector over 32,768 values, is FAILED_PRECONDITION).
   static func status(_ error: any Error) -> any Error {
-    (error as? MilvusError)?.rpcError ?? error
+    if let layout = error as? MilvusLocationError { return RPCError(code: .failedPrecondition, message: layout.description) }
+    return (error as? MilvusError)?.rpcError ?? error
   }
 
   /// Flushes after `flushEvery` rows; a failed flush is logged (the rows are written,
@@ -261,7 +263,8 @@ public final class MilvusCollectionStore: CollectionStore {
       drops += control.other.values.map(\.collection)
       control.other = [:]
       control.shadow = upgrade
-      control.shadowToken = "\(upgrade.target)@\(String(UInt64.random(in: 1...UInt64.max), radix: 16))"
+      // Random, not derived from the version name: a mark field holds at most 128 bytes.
+      control.shadowToken = "shadow-\(String(UInt64.random(in: 1...UInt64.max), radix: 16))"
       control.backfill = plan
       control.layout += 1
     case .switchShadow(let at):

@@ -64,21 +64,23 @@ struct MilvusRepairTests {
 
   @Test("shadow: a target row written before its searched row was marked is counted done; the switch waits for every target row")
   func shadow() async throws {
+    // A target version whose name is longer than a row's mark field.
+    let target = "v3-" + String(repeating: "x", count: 200)
     try await Self.withStore { store, client, location in
       try await store.commit(.upsert(["a", "b", "c"].enumerated().map { Self.document($1, version: "v1", seed: $0) }))
-      let upgrade = ShadowUpgrade(target: "v3", previousVersions: ["v1"], previousDocumentVersion: "v1", graceSeconds: 60, reason: "test")
-      let plan = BackfillPlan(target: "v3", batchSize: 10, rate: 0, shadow: true)
+      let upgrade = ShadowUpgrade(target: target, previousVersions: ["v1"], previousDocumentVersion: "v1", graceSeconds: 60, reason: "test")
+      let plan = BackfillPlan(target: target, batchSize: 10, rate: 0, shadow: true)
       try await store.commit(.startShadow(upgrade, plan))
-      try await store.commit(.shadowEmbed([.init(id: "a", version: "v3", vector: Self.document("a", version: "v3", seed: 20).vector)]))
+      try await store.commit(.shadowEmbed([.init(id: "a", version: target, vector: Self.document("a", version: target, seed: 20).vector)]))
       // b: its target row written, the searched row not yet marked.
       var b = try #require(try await client.fetch(Self.layout(location, "v1"), ids: ["b"]).first)
-      b.embedding = Self.document("b", version: "v3", seed: 21).vector
-      try await client.upsert(Self.layout(location, "v3"), [b])
+      b.embedding = Self.document("b", version: target, seed: 21).vector
+      try await client.upsert(Self.layout(location, target), [b])
 
       #expect(try await store.view(ViewQuery(pendingFor: plan)).pending)
       #expect(try await store.pendingIDs(plan, skipping: [], limit: 100) == ["c"])
       #expect(try await store.view(ViewQuery(pendingFor: plan)).pending, "c still needs its target row")
-      try await store.commit(.shadowEmbed([.init(id: "c", version: "v3", vector: Self.document("c", version: "v3", seed: 22).vector)]))
+      try await store.commit(.shadowEmbed([.init(id: "c", version: target, vector: Self.document("c", version: target, seed: 22).vector)]))
       #expect(try await store.pendingIDs(plan, skipping: [], limit: 100).isEmpty)
       #expect(try await !store.view(ViewQuery(pendingFor: plan)).pending)
       let view = try await store.view(ViewQuery(sizes: true))
