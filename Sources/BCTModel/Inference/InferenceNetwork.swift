@@ -54,6 +54,8 @@ public final class InferenceNetwork: Sendable {
   /// Widest activation row of any step (input included): the size of the ping-pong buffers.
   private let widestRow: Int
   private let workspaces = Mutex<[Workspace]>([])
+  /// Threads for batches spread over the cores, started on first use.
+  private let pool = Mutex<WorkerPool?>(nil)
 
   /// Most images one worker runs through the network at a time: enough rows that a
   /// `Linear` GEMM amortises OpenBLAS's packing of its weights (MLP, batch 256: 285k
@@ -166,7 +168,10 @@ public final class InferenceNetwork: Sendable {
       : (n + Self.chunkImages - 1) / Self.chunkImages
     raw.values.withUnsafeBufferPointer { input in
       output.values.withUnsafeMutableBufferPointer { out in
-        parallelChunks(cores > 1 ? chunks : 1, minimumChunk: 1) { range in
+        let spread = { (body: (Range<Int>) -> Void) in
+          cores > 1 ? self.workerPool(threads: cores).run(chunks, body) : body(0..<1)
+        }
+        spread { range in
           let workspace = takeWorkspace()
           defer { returnWorkspace(workspace) }
           for chunk in cores > 1 ? range : 0..<chunks {
@@ -180,6 +185,15 @@ public final class InferenceNetwork: Sendable {
       }
     }
     return output
+  }
+
+  private func workerPool(threads: Int) -> WorkerPool {
+    pool.withLock { pool in
+      if let pool { return pool }
+      let created = WorkerPool(workers: threads - 1)
+      pool = created
+      return created
+    }
   }
 
   private func takeWorkspace() -> Workspace {

@@ -38,6 +38,16 @@ void ck_pack_weights(const float *weights, size_t n, size_t k, float *packed);
 void ck_packed_gemm(const float *a, size_t m, size_t k, const float *packed, size_t n, const float *bias, int relu,
                     float *c);
 
+/// A spin-wait hint to the CPU (`pause` on x86): lets a sibling hardware thread
+/// run and saves power in a busy-wait loop.
+static inline void ck_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,55 @@
+import Synchronization
+import Testing
+
+@testable import BCTModel
+
+@Suite("Worker pool")
+struct WorkerPoolTests {
+  @Test("every index runs exactly once, for counts below, at and above the thread count")
+  func coversEveryIndex() {
+    let pool = WorkerPool(workers: 3)
+    for count in [0, 1, 2, 3, 4, 5, 17, 1000] {
+      for _ in 0..<20 {
+        let hits = Mutex([Int](repeating: 0, count: count))
+        pool.run(count) { range in
+          hits.withLock { for i in range { $0[i] += 1 } }
+        }
+        #expect(hits.withLock { $0.allSatisfy { $0 == 1 } }, "count \(count)")
+      }
+    }
+  }
+
+  @Test("callers running at once each get all their work done (a busy pool falls back to Dispatch)")
+  func concurrentCallers() async {
+    let pool = WorkerPool(workers: 1)
+    let totals = await withTaskGroup(of: Int.self) { group in
+      for caller in 0..<8 {
+        group.addTask {
+          var total = 0
+          for _ in 0..<200 {
+            let sum = Atomic<Int>(0)
+            pool.run(64) { range in sum.add(range.reduce(0, +) + caller * range.count, ordering: .relaxed) }
+            total += sum.load(ordering: .relaxed)
+          }
+          return total
+        }
+      }
+      return await group.reduce(into: [Int]()) { $0.append($1) }
+    }
+    #expect(totals.sorted() == (0..<8).map { 200 * (2016 + $0 * 64) })
+  }
+
+  @Test("a released pool's threads end, asleep or spinning")
+  func threadsEnd() async throws {
+    for sleepFirst in [false, true] {
+      var pool: WorkerPool? = WorkerPool(workers: 2)
+      pool?.run(10) { _ in }
+      let live = pool!.liveThreads
+      if sleepFirst { try await Task.sleep(for: .milliseconds(50)) }
+      pool = nil
+      let clock = ContinuousClock(), deadline = clock.now + .seconds(5)
+      while live.count.load(ordering: .acquiring) > 0, clock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+      #expect(live.count.load(ordering: .acquiring) == 0, "asleep first: \(sleepFirst)")
+    }
+  }
+}
