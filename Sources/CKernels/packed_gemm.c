@@ -28,26 +28,18 @@ void ck_pack_weights(const float *w, size_t n, size_t k, float *packed) {
 
 // rows (<= MR) x 32 columns of one panel over k in [k0, k0 + kc): accumulates onto
 // c (first == 0) or starts from zero (first); on the last block adds bias and clamps.
-__attribute__((target("avx512f"))) static inline void micro(const float *a, size_t lda, const float *wp,
-                                                            size_t kc, float *c, size_t ldc, size_t rows,
-                                                            __mmask16 m0, __mmask16 m1, int first, int last,
-                                                            const float *bias, int relu) {
+// Inlined with a constant `rows`, so every row count keeps its sums in registers.
+__attribute__((target("avx512f"), always_inline)) static inline void
+micro(const float *a, size_t lda, const float *wp, size_t kc, float *c, size_t ldc, const size_t rows, __mmask16 m0,
+      __mmask16 m1, int first, int last, const float *bias, int relu) {
   __m512 acc[MR][2];
-  for (size_t r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-  if (rows == MR) {
-    for (size_t kk = 0; kk < kc; kk++) {
-      __m512 w0 = _mm512_loadu_ps(wp + kk * NR), w1 = _mm512_loadu_ps(wp + kk * NR + 16);
 #pragma clang loop unroll(full)
-      for (size_t r = 0; r < MR; r++) {
-        __m512 x = _mm512_set1_ps(a[r * lda + kk]);
-        acc[r][0] = _mm512_fmadd_ps(x, w0, acc[r][0]);
-        acc[r][1] = _mm512_fmadd_ps(x, w1, acc[r][1]);
-      }
-    }
-  } else {
-    for (size_t kk = 0; kk < kc; kk++) {
-      __m512 w0 = _mm512_loadu_ps(wp + kk * NR), w1 = _mm512_loadu_ps(wp + kk * NR + 16);
-      for (size_t r = 0; r < rows; r++) {
+  for (size_t r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (size_t kk = 0; kk < kc; kk++) {
+    __m512 w0 = _mm512_loadu_ps(wp + kk * NR), w1 = _mm512_loadu_ps(wp + kk * NR + 16);
+#pragma clang loop unroll(full)
+    for (size_t r = 0; r < MR; r++) {
+      if (r < rows) {
         __m512 x = _mm512_set1_ps(a[r * lda + kk]);
         acc[r][0] = _mm512_fmadd_ps(x, w0, acc[r][0]);
         acc[r][1] = _mm512_fmadd_ps(x, w1, acc[r][1]);
@@ -60,24 +52,45 @@ __attribute__((target("avx512f"))) static inline void micro(const float *a, size
     b1 = _mm512_maskz_loadu_ps(m1, bias + 16);
     if (relu) floor = _mm512_setzero_ps();
   }
-  for (size_t r = 0; r < rows; r++) {
-    float *row = c + r * ldc;
-    __m512 s0 = acc[r][0], s1 = acc[r][1];
-    if (!first) {
-      s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(m0, row));
-      s1 = _mm512_add_ps(s1, _mm512_maskz_loadu_ps(m1, row + 16));
+#pragma clang loop unroll(full)
+  for (size_t r = 0; r < MR; r++) {
+    if (r < rows) {
+      float *row = c + r * ldc;
+      __m512 s0 = acc[r][0], s1 = acc[r][1];
+      if (!first) {
+        s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(m0, row));
+        s1 = _mm512_add_ps(s1, _mm512_maskz_loadu_ps(m1, row + 16));
+      }
+      if (last) {
+        s0 = _mm512_max_ps(_mm512_add_ps(s0, b0), floor);
+        s1 = _mm512_max_ps(_mm512_add_ps(s1, b1), floor);
+      }
+      _mm512_mask_storeu_ps(row, m0, s0);
+      _mm512_mask_storeu_ps(row + 16, m1, s1);
     }
-    if (last) {
-      s0 = _mm512_max_ps(_mm512_add_ps(s0, b0), floor);
-      s1 = _mm512_max_ps(_mm512_add_ps(s1, b1), floor);
-    }
-    _mm512_mask_storeu_ps(row, m0, s0);
-    _mm512_mask_storeu_ps(row + 16, m1, s1);
+  }
+}
+
+#define MICRO(R) micro(a, lda, wp, kc, c, ldc, R, m0, m1, first, last, bias, relu)
+
+// One tile with its row count made a constant.
+__attribute__((target("avx512f"))) static void tile(const float *a, size_t lda, const float *wp, size_t kc, float *c,
+                                                    size_t ldc, size_t rows, __mmask16 m0, __mmask16 m1, int first,
+                                                    int last, const float *bias, int relu) {
+  switch (rows) {
+  case 8: MICRO(8); break;
+  case 7: MICRO(7); break;
+  case 6: MICRO(6); break;
+  case 5: MICRO(5); break;
+  case 4: MICRO(4); break;
+  case 3: MICRO(3); break;
+  case 2: MICRO(2); break;
+  default: MICRO(1); break;
   }
 }
 
 __attribute__((target("avx512f"))) void ck_packed_gemm(const float *a, size_t m, size_t k, const float *packed,
-                                                       size_t n, const float *bias, int relu, float *c) {
+                                                       size_t n, const float *bias, int relu, float *c, size_t ldc) {
   size_t panels = (n + NR - 1) / NR;
   // k blocks of equal size, none above KC (784 runs as 7 x 112, not 6 x 128 + 16).
   size_t blocks = (k + KC - 1) / KC, step = (k + blocks - 1) / blocks;
@@ -91,7 +104,7 @@ __attribute__((target("avx512f"))) void ck_packed_gemm(const float *a, size_t m,
       const float *wp = packed + (p * k + k0) * NR;
       for (size_t r0 = 0; r0 < m; r0 += MR) {
         size_t rows = m - r0 < MR ? m - r0 : MR;
-        micro(a + r0 * k + k0, k, wp, kc, c + r0 * n + p * NR, n, rows, m0, m1, first, last, bias + p * NR, relu);
+        tile(a + r0 * k + k0, k, wp, kc, c + r0 * ldc + p * NR, ldc, rows, m0, m1, first, last, bias + p * NR, relu);
       }
     }
   }

@@ -7,21 +7,27 @@ import Synchronization
 /// out once for the kernels, and scratch memory reused across calls.
 ///
 /// - A convolution with its ReLU and max pool is one step: patch rows for a block
-///   of images (sized to stay in cache), one GEMM, then one bias + pool + ReLU pass.
+///   of images (sized to stay in cache), one GEMM with the bias and ReLU applied as
+///   it stores, then one max-pool pass.
 ///   A 3x3 convolution of one-channel images followed by a pool (a GEMM with an
 ///   inner dimension of 9, which BLAS runs far below its peak) is computed directly.
 /// - A `Linear` with its ReLU is one GEMM over the chunk plus one bias + ReLU pass.
 /// - `Flatten` costs nothing: the next layer's weight columns are reordered once to
 ///   the channels-last order of the activations.
 ///
-/// Threads: when OpenBLAS runs single-threaded (`BLAS.threadCount == 1`, as in the
-/// encoder), a batch is cut into chunks run on all cores at once (a batch smaller
-/// than two rows per core runs on the calling thread: splitting its GEMMs through
-/// Dispatch measured slower than not splitting); when OpenBLAS is already parallel,
-/// chunks run one after another and OpenBLAS spreads each GEMM.
+/// GEMMs run on weights packed once for `ck_packed_gemm` where the CPU has AVX-512
+/// (OpenBLAS packs them again on every call), else through OpenBLAS.
+///
+/// Threads (a `WorkerPool`, started on first use): a batch of at least two rows per
+/// core is cut into chunks that run on all cores at once; a smaller batch runs step
+/// by step, each GEMM's rows (convolutions) or output columns (`Linear`) spread over
+/// the cores. Where a GEMM falls back to OpenBLAS and OpenBLAS is already parallel
+/// (`BLAS.threadCount > 1`), chunks and steps run on the calling thread and OpenBLAS
+/// spreads each GEMM.
 public final class InferenceNetwork: Sendable {
   enum Step: Sendable {
-    case convolution(ConvolutionShape, weights: [Float], bias: [Float], relu: Bool, pool: Bool)
+    /// `packed`: the weights laid out for `ck_packed_gemm` (nil where the CPU lacks AVX-512).
+    case convolution(ConvolutionShape, weights: [Float], bias: [Float], relu: Bool, pool: Bool, packed: [Float]?)
     /// A 3x3, padding-1 convolution of one-channel images and its 2x2 max pool,
     /// computed directly; weights tap-major (`[ky * 3 + kx][channel]`).
     case pooledSingleChannelConvolution(ConvolutionShape, weights: [Float], bias: [Float], relu: Bool)
@@ -32,7 +38,7 @@ public final class InferenceNetwork: Sendable {
 
     var outputWidth: Int {
       switch self {
-      case .convolution(let s, _, _, _, let pool):
+      case .convolution(let s, _, _, _, let pool, _):
         return pool ? s.outChannels * (s.outputHeight / 2) * (s.outputWidth / 2) : s.outChannels * s.pixels
       case .pooledSingleChannelConvolution(let s, _, _, _):
         return s.outChannels * (s.outputHeight / 2) * (s.outputWidth / 2)
@@ -54,15 +60,21 @@ public final class InferenceNetwork: Sendable {
   /// Widest activation row of any step (input included): the size of the ping-pong buffers.
   private let widestRow: Int
   private let workspaces = Mutex<[Workspace]>([])
-  /// Threads for batches spread over the cores, started on first use.
+  /// Threads for work spread over the cores, started on first use.
   private let pool = Mutex<WorkerPool?>(nil)
+  /// Whether every GEMM runs on packed weights (none through OpenBLAS).
+  private let packedGEMMs: Bool
 
-  /// Most images one worker runs through the network at a time: enough rows that a
-  /// `Linear` GEMM amortises OpenBLAS's packing of its weights (MLP, batch 256: 285k
-  /// embeddings/s with 64, 339k with 256); convolutions block by `blockRows` inside.
+  /// Most images one thread runs through the network at a time: enough rows that each
+  /// weight panel a `Linear` GEMM brings into cache serves many of them (MLP, batch
+  /// 256, measured with OpenBLAS GEMMs: 285k embeddings/s with 64, 339k with 256);
+  /// convolutions block by `blockRows` inside.
   static let chunkImages = 256
-  /// GEMM rows per convolution block: the patch matrix of a block stays in cache.
-  static let blockRows = 1568
+  /// GEMM rows per convolution block (whole images, at least one): the block's patch
+  /// matrix stays in L2 (one 28x28 image: 196 x 288 floats, 226 KB, for the default
+  /// CNN's second convolution). Batch 256: 45k embeddings/s with one image per block,
+  /// 38k with eight (measured).
+  static let blockRows = 256
 
   /// Prepares `network` (whose raw inputs are first mapped by `normalization`).
   public init(_ network: Sequential, normalization: InputNormalization) {
@@ -90,7 +102,9 @@ public final class InferenceNetwork: Sendable {
           steps.append(.pooledSingleChannelConvolution(
             s, weights: patchMajor.transposed().values, bias: parameters[1].values, relu: relu))
         } else {
-          steps.append(.convolution(s, weights: patchMajor.values, bias: parameters[1].values, relu: relu, pool: pool))
+          steps.append(.convolution(
+            s, weights: patchMajor.values, bias: parameters[1].values, relu: relu, pool: pool,
+            packed: Self.packed(patchMajor.values, outputs: s.outChannels, inputs: s.patchSize)))
         }
       case let linear as Linear:
         let relu = followedBy(ReLU.self, at: index)
@@ -126,22 +140,31 @@ public final class InferenceNetwork: Sendable {
     precondition(pendingFlatten == nil, "a Flatten must be followed by a Linear layer")
     if case .linear = steps.first { self.normalizationFolded = true } else { self.normalizationFolded = false }
     self.steps = steps
+    self.packedGEMMs = steps.allSatisfy { step in
+      switch step {
+      case .convolution(_, _, _, _, _, let packed), .linear(_, _, _, _, _, let packed): packed != nil
+      default: true
+      }
+    }
     self.normalization = normalization
     self.inputWidth = network.inputWidth
     self.outputWidth = network.outputWidth
     self.widestRow = steps.reduce(network.inputWidth) { max($0, $1.outputWidth) }
   }
 
-  /// A `Linear` step, its weights also packed for `ck_packed_gemm` where the CPU runs
-  /// it (OpenBLAS packs them again on every call).
+  /// A `Linear` step, its weights also packed for `ck_packed_gemm` where the CPU runs it.
   private static func linear(inputs: Int, outputs: Int, weights: [Float], bias: [Float], relu: Bool) -> Step {
-    var packed: [Float]?
-    if ck_packed_gemm_available() != 0 {
-      var buffer = [Float](repeating: 0, count: ck_packed_size(outputs, inputs))
-      ck_pack_weights(weights, outputs, inputs, &buffer)
-      packed = buffer
-    }
-    return .linear(inputs: inputs, outputs: outputs, weights: weights, bias: bias, relu: relu, packed: packed)
+    .linear(
+      inputs: inputs, outputs: outputs, weights: weights, bias: bias, relu: relu,
+      packed: packed(weights, outputs: outputs, inputs: inputs))
+  }
+
+  /// Row-major `outputs x inputs` weights packed for `ck_packed_gemm`; nil where the CPU lacks AVX-512.
+  private static func packed(_ weights: [Float], outputs: Int, inputs: Int) -> [Float]? {
+    guard ck_packed_gemm_available() != 0 else { return nil }
+    var buffer = [Float](repeating: 0, count: ck_packed_size(outputs, inputs))
+    ck_pack_weights(weights, outputs, inputs, &buffer)
+    return buffer
   }
 
   /// A `Linear` weight over PyTorch's `(c, y, x)` flatten, reordered to read `(y, x, c)` activations.
@@ -162,24 +185,29 @@ public final class InferenceNetwork: Sendable {
     let n = raw.rows
     var output = Matrix(uninitializedRows: n, columns: outputWidth)
     guard n > 0 else { return output }
-    let cores = BLAS.threadCount == 1 ? processorCount : 1
-    let chunks = cores > 1 && n >= 2 * cores
-      ? max(cores, (n + Self.chunkImages - 1) / Self.chunkImages)
-      : (n + Self.chunkImages - 1) / Self.chunkImages
+    let cores = packedGEMMs || BLAS.threadCount == 1 ? processorCount : 1
+    let pool = cores > 1 ? workerPool(threads: cores) : nil
     raw.values.withUnsafeBufferPointer { input in
       output.values.withUnsafeMutableBufferPointer { out in
-        let spread = { (body: (Range<Int>) -> Void) in
-          cores > 1 ? self.workerPool(threads: cores).run(chunks, body) : body(0..<1)
-        }
-        spread { range in
-          let workspace = takeWorkspace()
-          defer { returnWorkspace(workspace) }
-          for chunk in cores > 1 ? range : 0..<chunks {
+        let input = input.baseAddress!, out = out.baseAddress!
+        if let pool, n >= 2 * cores {
+          // Chunks of at most `chunkImages`, as many per thread.
+          let chunks = (n + Self.chunkImages * cores - 1) / (Self.chunkImages * cores) * cores
+          pool.run(chunks) { chunk in
             let start = n * chunk / chunks
             let count = n * (chunk + 1) / chunks - start
-            run(
-              input.baseAddress! + start * inputWidth, images: count, workspace: workspace,
-              into: out.baseAddress! + start * outputWidth)
+            withWorkspace { workspace in
+              run(input + start * inputWidth, images: count, workspace: workspace, into: out + start * outputWidth, split: nil)
+            }
+          }
+        } else {
+          let chunks = (n + Self.chunkImages - 1) / Self.chunkImages
+          withWorkspace { workspace in
+            for chunk in 0..<chunks {
+              let start = n * chunk / chunks
+              let count = n * (chunk + 1) / chunks - start
+              run(input + start * inputWidth, images: count, workspace: workspace, into: out + start * outputWidth, split: pool)
+            }
           }
         }
       }
@@ -196,18 +224,18 @@ public final class InferenceNetwork: Sendable {
     }
   }
 
-  private func takeWorkspace() -> Workspace {
-    workspaces.withLock { $0.popLast() } ?? Workspace()
-  }
-
-  private func returnWorkspace(_ workspace: Workspace) {
+  /// Runs `body` with a workspace no other thread uses meanwhile.
+  private func withWorkspace(_ body: (Workspace) -> Void) {
+    let workspace = workspaces.withLock { $0.popLast() } ?? Workspace()
+    body(workspace)
     workspaces.withLock { $0.append(workspace) }
   }
 
-  /// Runs `images` rows through every step on the calling thread.
+  /// Runs `images` rows through every step on the calling thread, or with `split`,
+  /// each GEMM spread over the pool's threads.
   private func run(
     _ raw: UnsafePointer<Float>, images n: Int, workspace w: Workspace,
-    into output: UnsafeMutablePointer<Float>
+    into output: UnsafeMutablePointer<Float>, split: WorkerPool?
   ) {
     var current = w.buffer(.first, count: n * widestRow)
     var next = w.buffer(.second, count: n * widestRow)
@@ -219,7 +247,7 @@ public final class InferenceNetwork: Sendable {
     var input = normalizationFolded ? raw : UnsafePointer(current)
     for step in steps {
       switch step {
-      case .convolution(let s, let weights, let bias, let relu, let pool):
+      case .convolution(let s, let weights, let bias, let relu, let pool, let packed):
         let block = max(1, Self.blockRows / s.pixels)
         let columns = w.buffer(.columns, count: min(block, n) * s.pixels * s.patchSize)
         let product = pool ? w.buffer(.product, count: min(block, n) * s.pixels * s.outChannels) : next
@@ -228,26 +256,40 @@ public final class InferenceNetwork: Sendable {
           let count = min(block, n - start)
           ImageKernels.im2col(s, input: input + start * s.inputSize, images: count, into: columns)
           let target = pool ? product : next + start * s.pixels * s.outChannels
-          weights.withUnsafeBufferPointer { wt in
-            Self.gemm(
-              m: count * s.pixels, n: s.outChannels, k: s.patchSize, a: columns, b: wt.baseAddress!,
-              c: target)
-          }
           bias.withUnsafeBufferPointer { bias in
-            if pool {
-              ImageKernels.biasMaxPoolReLU(
-                product, images: count, height: s.outputHeight, width: s.outputWidth, channels: s.outChannels,
-                bias: bias.baseAddress!, relu: relu, into: next + start * step.outputWidth)
+            if let packed {
+              // Bias and ReLU as the GEMM stores: the max pool commutes with both.
+              Self.packedGEMM(
+                rows: count * s.pixels, inputs: s.patchSize, packed: packed, outputs: s.outChannels,
+                bias: bias.baseAddress!, relu: relu, a: columns, c: target, split: split, byColumns: false)
+              if pool {
+                ImageKernels.biasMaxPoolReLU(
+                  product, images: count, height: s.outputHeight, width: s.outputWidth, channels: s.outChannels,
+                  bias: nil, relu: false, into: next + start * step.outputWidth)
+              }
             } else {
-              ImageKernels.addBias(target, rows: count * s.pixels, width: s.outChannels, bias: bias.baseAddress!, relu: relu)
+              weights.withUnsafeBufferPointer { wt in
+                Self.gemm(
+                  m: count * s.pixels, n: s.outChannels, k: s.patchSize, a: columns, b: wt.baseAddress!, c: target)
+              }
+              if pool {
+                ImageKernels.biasMaxPoolReLU(
+                  product, images: count, height: s.outputHeight, width: s.outputWidth, channels: s.outChannels,
+                  bias: bias.baseAddress!, relu: relu, into: next + start * step.outputWidth)
+              } else {
+                ImageKernels.addBias(
+                  target, rows: count * s.pixels, width: s.outChannels, bias: bias.baseAddress!, relu: relu)
+              }
             }
           }
           start += count
         }
       case .pooledSingleChannelConvolution(let s, let weights, let bias, let relu):
         ck_conv3x3_pool_single_channel(input, n, s.height, s.width, weights, bias, s.outChannels, relu ? 1 : 0, next)
-      case .linear(let inputs, let outputs, _, let bias, let relu, let packed?) where n > 1:
-        ck_packed_gemm(input, n, inputs, packed, outputs, bias, relu ? 1 : 0, next)
+      case .linear(let inputs, let outputs, _, let bias, let relu, let packed?):
+        Self.packedGEMM(
+          rows: n, inputs: inputs, packed: packed, outputs: outputs, bias: bias, relu: relu, a: input, c: next,
+          split: split, byColumns: true)
       case .linear(let inputs, let outputs, let weights, let bias, let relu, _):
         weights.withUnsafeBufferPointer { wt in
           Self.gemm(m: n, n: outputs, k: inputs, a: input, b: wt.baseAddress!, c: next)
@@ -265,6 +307,35 @@ public final class InferenceNetwork: Sendable {
       input = UnsafePointer(current)
     }
     output.update(from: current, count: n * outputWidth)
+  }
+
+  /// `c = max(a * weights^T + bias, floor)` on packed weights; with `split`, spread
+  /// over the pool's threads by 32-column panels (`byColumns`: each thread reads only
+  /// its panels' weights, for few rows) or by blocks of rows.
+  private static func packedGEMM(
+    rows m: Int, inputs k: Int, packed: [Float], outputs: Int, bias: UnsafePointer<Float>, relu: Bool,
+    a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, split: WorkerPool?, byColumns: Bool
+  ) {
+    packed.withUnsafeBufferPointer { packed in
+      let weights = packed.baseAddress!
+      guard let split else {
+        return ck_packed_gemm(a, m, k, weights, outputs, bias, relu ? 1 : 0, c, outputs)
+      }
+      if byColumns {
+        let panels = (outputs + 31) / 32
+        split.run(panels) { panel in
+          let j0 = panel * 32
+          ck_packed_gemm(a, m, k, weights + j0 * k, min(32, outputs - j0), bias + j0, relu ? 1 : 0, c + j0, outputs)
+        }
+      } else {
+        let tiles = (m + 7) / 8
+        let parts = min(tiles, 4 * (split.workers + 1))
+        split.run(parts) { part in
+          let r0 = tiles * part / parts * 8, r1 = min(m, tiles * (part + 1) / parts * 8)
+          ck_packed_gemm(a + r0 * k, r1 - r0, k, weights, outputs, bias, relu ? 1 : 0, c + r0 * outputs, outputs)
+        }
+      }
+    }
   }
 
   /// `c[m, n] = a[m, k] * b[n, k]^T`; one row as a matrix-vector product (OpenBLAS's

@@ -3,17 +3,18 @@ import CKernels
 import Foundation
 import Synchronization
 
-/// Threads that run the parts of one forward pass beside the calling thread, and
-/// spin for a short while after each pass before they sleep.
+/// Threads that help the calling thread through the parts of one step of a forward
+/// pass, and spin for a short while after each before they sleep.
 ///
-/// Waking a sleeping thread for every batch (as `DispatchQueue.concurrentPerform`
-/// does) costs tens of microseconds, which the caller then waits for: 7-10% of a
-/// 256-row MLP forward pass (measured). Back-to-back passes (a busy encoder, a bulk
-/// embed) find the workers still spinning; an idle pool sleeps on a condition and
-/// costs nothing. One pass at a time: a caller that finds the pool running another
-/// caller's pass runs through Dispatch instead.
+/// Every participant, the caller included, claims parts one at a time until none is
+/// left, so a worker that is slow to wake costs nothing: the caller runs the parts it
+/// would have run. Waking sleeping threads for every batch and waiting for them (as
+/// `DispatchQueue.concurrentPerform` does) cost 7-10% of a 256-row MLP pass
+/// (measured); back-to-back passes (a busy encoder, a bulk embed) find the workers
+/// still spinning, and an idle pool sleeps on a condition and costs nothing. One
+/// caller at a time: a caller that finds the pool busy runs its parts itself.
 final class WorkerPool: Sendable {
-  /// How long a worker spins for the next pass before it sleeps.
+  /// How long a worker spins for the next step before it sleeps.
   static let spin: Duration = .microseconds(200)
 
   private let state: PoolState
@@ -29,29 +30,25 @@ final class WorkerPool: Sendable {
     let live = LiveThreads(workers)
     liveThreads = live
     state = PoolState()
-    for index in 1...workers {
-      let thread = Thread { [state] in
-        state.work(index: index)
+    for _ in 0..<workers {
+      Thread { [state] in
+        state.work()
         live.count.subtract(1, ordering: .releasing)
-      }
-      thread.start()
+      }.start()
     }
   }
 
   deinit { state.stop() }
 
-  /// Splits `0..<count` into contiguous ranges, one per thread (the caller's first),
-  /// and returns when every range has run. `body` must only write memory that
-  /// belongs to its own range.
-  func run(_ count: Int, _ body: (Range<Int>) -> Void) {
-    guard count > 1 else {
-      if count == 1 { body(0..<1) }
+  /// Runs `body` on every part index in `0..<parts` once, spread over the caller
+  /// and the pool's threads; returns when all have run. Parts run concurrently, so
+  /// `body` must only write memory that belongs to its own part.
+  func run(_ parts: Int, _ body: (Int) -> Void) {
+    guard parts > 1, state.claim() else {
+      for part in 0..<parts { body(part) }
       return
     }
-    guard state.claim() else { return parallelChunks(count, minimumChunk: 1, body) }
-    withoutActuallyEscaping(body) { body in
-      state.run(count: count, participants: workers + 1, body)
-    }
+    withoutActuallyEscaping(body) { body in state.run(parts: parts, body) }
   }
 }
 
@@ -61,42 +58,41 @@ final class LiveThreads: Sendable {
   init(_ count: Int) { self.count = Atomic(count) }
 }
 
-/// The pool's shared state: the current pass, its generation, and how many workers
-/// are still running it. The pass fields are written only by the caller that holds
-/// `busy`, before the generation is published (release) and read by workers after
-/// they observe it (acquire).
+/// The pool's shared state. `next` holds the current step's generation (high 32
+/// bits) and its next unclaimed part (low 32 bits), so a claim made for a finished
+/// step fails. The step's body and part count are written only by the caller that
+/// holds `busy`, before the generation is published (release); a worker reads them
+/// only after it claimed a part of that generation, and the caller does not move on
+/// until every claimed part has finished.
 private final class PoolState: @unchecked Sendable {
-  private struct Pass {
-    var count = 0
-    var participants = 1
-    var body: ((Range<Int>) -> Void)?
-  }
-
-  private let generation = Atomic<Int>(0)
-  private let remaining = Atomic<Int>(0)
+  private let next = Atomic<Int>(0)
+  private let finished = Atomic<Int>(0)
   private let busy = Atomic<Bool>(false)
   private let stopping = Atomic<Bool>(false)
   private let sleepers = NSCondition()
-  private var pass = Pass()
+  private let parts = Atomic<Int>(0)
+  private var body: ((Int) -> Void)?
 
   func claim() -> Bool {
     busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
   }
 
-  func run(count: Int, participants: Int, _ body: @escaping (Range<Int>) -> Void) {
-    pass = Pass(count: count, participants: participants, body: body)
-    remaining.store(participants - 1, ordering: .relaxed)
-    generation.add(1, ordering: .releasing)
+  func run(parts: Int, _ body: @escaping (Int) -> Void) {
+    self.parts.store(parts, ordering: .relaxed)
+    self.body = body
+    finished.store(0, ordering: .relaxed)
+    let generation = (next.load(ordering: .relaxed) >> 32) + 1
+    next.store(generation << 32, ordering: .releasing)
     sleepers.lock()
     sleepers.broadcast()
     sleepers.unlock()
-    runPart(0)
+    runParts(generation: generation)
     var spins = 0
-    while remaining.load(ordering: .acquiring) > 0 {
+    while finished.load(ordering: .acquiring) < parts {
       spins += 1
       if spins < 4096 { ck_spin_pause() } else { sched_yield() }
     }
-    pass.body = nil
+    self.body = nil
     busy.store(false, ordering: .releasing)
   }
 
@@ -107,42 +103,62 @@ private final class PoolState: @unchecked Sendable {
     sleepers.unlock()
   }
 
-  /// A worker's loop: spin for the next generation, sleep when none comes, run its part.
-  func work(index: Int) {
+  /// A worker's loop: spin for the next generation, sleep when none comes, claim parts.
+  func work() {
     let clock = ContinuousClock()
-    // Passes are counted from the pool's creation: a thread that starts after the
-    // first pass was published must still run it.
+    // Steps are counted from the pool's creation: a thread that starts after the
+    // first step was published still takes part in it.
     var seen = 0
     while true {
-      var current = generation.load(ordering: .acquiring)
+      var current = next.load(ordering: .acquiring) >> 32
       let deadline = clock.now + WorkerPool.spin
       while current == seen, !stopping.load(ordering: .relaxed) {
-        for _ in 0..<64 { ck_spin_pause() }
-        current = generation.load(ordering: .acquiring)
+        // Yield between short spins: a worker that the scheduler put on the caller's
+        // core would otherwise take half of the caller's time (measured: batch-1
+        // passes at half speed for seconds at a time).
+        for _ in 0..<32 { ck_spin_pause() }
+        sched_yield()
+        current = next.load(ordering: .acquiring) >> 32
         if current == seen, clock.now > deadline {
           sleepers.lock()
-          while generation.load(ordering: .acquiring) == seen, !stopping.load(ordering: .acquiring) {
+          while next.load(ordering: .acquiring) >> 32 == seen, !stopping.load(ordering: .acquiring) {
             sleepers.wait()
           }
           sleepers.unlock()
-          current = generation.load(ordering: .acquiring)
+          current = next.load(ordering: .acquiring) >> 32
         }
       }
       if stopping.load(ordering: .acquiring) { return }
       seen = current
-      runPart(index)
-      remaining.subtract(1, ordering: .releasing)
+      runParts(generation: current)
     }
   }
 
-  /// Runs this thread's range of the current pass. Not inlined, so that its hold on
-  /// the body ends before the caller reports the part done (the body must not outlive
-  /// the pass: `withoutActuallyEscaping` checks it).
+  /// Claims and runs parts of `generation` until none is left.
+  private func runParts(generation: Int) {
+    var word = next.load(ordering: .acquiring)
+    var done = 0
+    while word >> 32 == generation {
+      let part = word & 0xFFFF_FFFF
+      // Read after the generation check; a stale count only matters to a claim that fails.
+      guard part < parts.load(ordering: .relaxed) else { break }
+      let (exchanged, original) = next.compareExchange(
+        expected: word, desired: word + 1, ordering: .acquiringAndReleasing)
+      if !exchanged {
+        word = original
+        continue
+      }
+      runPart(part)
+      done += 1
+      word = word + 1
+    }
+    if done > 0 { finished.add(done, ordering: .releasing) }
+  }
+
+  /// Not inlined, so that its hold on the body ends before the part is reported
+  /// finished (the body must not outlive the step: `withoutActuallyEscaping` checks it).
   @inline(never)
-  private func runPart(_ index: Int) {
-    let pass = self.pass
-    let start = pass.count * index / pass.participants
-    let end = pass.count * (index + 1) / pass.participants
-    if start < end { pass.body?(start..<end) }
+  private func runPart(_ part: Int) {
+    body?(part)
   }
 }

@@ -32,11 +32,14 @@ size_t ck_packed_size(size_t n, size_t k);
 void ck_pack_weights(const float *weights, size_t n, size_t k, float *packed);
 
 /// `c[m, n] = max(a[m, k] * weights^T + bias, floor)` with the weights packed by
-/// `ck_pack_weights`: floor 0 with `relu`, none otherwise. Single-threaded; equal blocks
-/// of at most 128 along k keep a weight panel in L1 across rows. Needs AVX-512
-/// (`ck_packed_gemm_available`).
+/// `ck_pack_weights`: floor 0 with `relu`, none otherwise; rows of `c` are `ldc` apart.
+/// Single-threaded; equal blocks of at most 128 along k keep a weight panel in L1
+/// across rows. Needs AVX-512 (`ck_packed_gemm_available`).
+///
+/// A range of output columns starting at a multiple of 32, `j0`, is computed by
+/// passing `packed + j0 * k`, `bias + j0`, `c + j0` and that range's width as `n`.
 void ck_packed_gemm(const float *a, size_t m, size_t k, const float *packed, size_t n, const float *bias, int relu,
-                    float *c);
+                    float *c, size_t ldc);
 
 /// A spin-wait hint to the CPU (`pause` on x86): lets a sibling hardware thread
 /// run and saves power in a busy-wait loop.
