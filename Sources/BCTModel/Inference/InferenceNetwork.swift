@@ -27,12 +27,12 @@ import Synchronization
 public final class InferenceNetwork: Sendable {
   enum Step: Sendable {
     /// `packed`: the weights laid out for `ck_packed_gemm` (nil where the CPU lacks AVX-512).
-    case convolution(ConvolutionShape, weights: [Float], bias: [Float], relu: Bool, pool: Bool, packed: [Float]?)
+    case convolution(ConvolutionShape, weights: [Float], bias: [Float], relu: Bool, pool: Bool, packed: PackedWeights?)
     /// A 3x3, padding-1 convolution of one-channel images and its 2x2 max pool,
     /// computed directly; weights tap-major (`[ky * 3 + kx][channel]`).
     case pooledSingleChannelConvolution(ConvolutionShape, weights: [Float], bias: [Float], relu: Bool)
     /// `packed`: the weights laid out for `ck_packed_gemm` (nil where the CPU lacks AVX-512).
-    case linear(inputs: Int, outputs: Int, weights: [Float], bias: [Float], relu: Bool, packed: [Float]?)
+    case linear(inputs: Int, outputs: Int, weights: [Float], bias: [Float], relu: Bool, packed: PackedWeights?)
     case pool(channels: Int, height: Int, width: Int, relu: Bool)
     case relu(width: Int)
 
@@ -104,7 +104,7 @@ public final class InferenceNetwork: Sendable {
         } else {
           steps.append(.convolution(
             s, weights: patchMajor.values, bias: parameters[1].values, relu: relu, pool: pool,
-            packed: Self.packed(patchMajor.values, outputs: s.outChannels, inputs: s.patchSize)))
+            packed: PackedWeights(patchMajor.values, outputs: s.outChannels, inputs: s.patchSize)))
         }
       case let linear as Linear:
         let relu = followedBy(ReLU.self, at: index)
@@ -156,15 +156,7 @@ public final class InferenceNetwork: Sendable {
   private static func linear(inputs: Int, outputs: Int, weights: [Float], bias: [Float], relu: Bool) -> Step {
     .linear(
       inputs: inputs, outputs: outputs, weights: weights, bias: bias, relu: relu,
-      packed: packed(weights, outputs: outputs, inputs: inputs))
-  }
-
-  /// Row-major `outputs x inputs` weights packed for `ck_packed_gemm`; nil where the CPU lacks AVX-512.
-  private static func packed(_ weights: [Float], outputs: Int, inputs: Int) -> [Float]? {
-    guard ck_packed_gemm_available() != 0 else { return nil }
-    var buffer = [Float](repeating: 0, count: ck_packed_size(outputs, inputs))
-    ck_pack_weights(weights, outputs, inputs, &buffer)
-    return buffer
+      packed: PackedWeights(weights, outputs: outputs, inputs: inputs))
   }
 
   /// A `Linear` weight over PyTorch's `(c, y, x)` flatten, reordered to read `(y, x, c)` activations.
@@ -313,11 +305,11 @@ public final class InferenceNetwork: Sendable {
   /// over the pool's threads by 32-column panels (`byColumns`: each thread reads only
   /// its panels' weights, for few rows) or by blocks of rows.
   private static func packedGEMM(
-    rows m: Int, inputs k: Int, packed: [Float], outputs: Int, bias: UnsafePointer<Float>, relu: Bool,
+    rows m: Int, inputs k: Int, packed: PackedWeights, outputs: Int, bias: UnsafePointer<Float>, relu: Bool,
     a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, split: WorkerPool?, byColumns: Bool
   ) {
-    packed.withUnsafeBufferPointer { packed in
-      let weights = packed.baseAddress!
+    withExtendedLifetime(packed) {
+      let weights = packed.values
       guard let split else {
         return ck_packed_gemm(a, m, k, weights, outputs, bias, relu ? 1 : 0, c, outputs)
       }
@@ -353,16 +345,16 @@ final class Workspace: @unchecked Sendable {
   enum Slot: Int, CaseIterable { case first, second, columns, product }
   private var buffers: [UnsafeMutableBufferPointer<Float>] = Slot.allCases.map { _ in .init(start: nil, count: 0) }
 
-  /// The slot's memory, at least `count` values (contents unspecified).
+  /// The slot's memory, at least `count` values on a cache line (contents unspecified).
   func buffer(_ slot: Slot, count: Int) -> UnsafeMutablePointer<Float> {
     if buffers[slot.rawValue].count < count {
-      buffers[slot.rawValue].deallocate()
-      buffers[slot.rawValue] = .allocate(capacity: max(count, 1))
+      buffers[slot.rawValue].baseAddress.map { UnsafeMutableRawPointer($0).deallocate() }
+      buffers[slot.rawValue] = .init(start: alignedFloats(count), count: max(count, 1))
     }
     return buffers[slot.rawValue].baseAddress!
   }
 
   deinit {
-    for buffer in buffers where buffer.baseAddress != nil { buffer.deallocate() }
+    for buffer in buffers { buffer.baseAddress.map { UnsafeMutableRawPointer($0).deallocate() } }
   }
 }

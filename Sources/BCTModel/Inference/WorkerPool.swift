@@ -30,8 +30,14 @@ final class WorkerPool: Sendable {
     let live = LiveThreads(workers)
     liveThreads = live
     state = PoolState()
-    for _ in 0..<workers {
+    for index in 1...workers {
       Thread { [state] in
+        // Each worker keeps to one CPU, never the first: a sleeping worker that the
+        // caller wakes is otherwise often placed on the caller's CPU, where it then
+        // misses steps, sleeps and is woken there again (measured: batch-1 passes at
+        // half speed for seconds at a time). The caller is not pinned, so the
+        // scheduler moves it off a worker's CPU.
+        _ = ck_pin_to_allowed_cpu(index)
         state.work()
         live.count.subtract(1, ordering: .releasing)
       }.start()
