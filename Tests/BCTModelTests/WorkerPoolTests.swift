@@ -17,6 +17,33 @@ struct WorkerPoolTests {
     }
   }
 
+  @Test("back-to-back steps of changing sizes: no part runs in a step other than its own")
+  func stepsOfChangingSizes() {
+    // A small step followed by a larger one is where a worker holding the old step's
+    // state could claim a part that only the next step has.
+    let pool = WorkerPool(workers: 2)
+    var wrong = 0
+    for step in 0..<100_000 {
+      let parts = [2, 9, 1, 40, 3][step % 5]
+      let hits = Mutex([Int](repeating: 0, count: parts))
+      let strays = Atomic<Int>(0)
+      pool.run(parts) { part in
+        if part < parts { hits.withLock { $0[part] += 1 } } else { strays.add(1, ordering: .relaxed) }
+      }
+      if strays.load(ordering: .relaxed) != 0 || hits.withLock({ $0.contains { $0 != 1 } }) { wrong += 1 }
+    }
+    #expect(wrong == 0)
+  }
+
+  @Test("more parts than one step holds run as groups, each part once")
+  func manyParts() {
+    let pool = WorkerPool(workers: 1)
+    let count = 200_003
+    let hits = Mutex([UInt8](repeating: 0, count: count))
+    pool.run(count) { part in hits.withLock { $0[part] &+= 1 } }
+    #expect(hits.withLock { $0.allSatisfy { $0 == 1 } })
+  }
+
   @Test("callers running at once each get all their work done (a busy pool's caller runs its parts itself)")
   func concurrentCallers() async {
     let pool = WorkerPool(workers: 1)

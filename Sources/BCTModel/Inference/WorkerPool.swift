@@ -54,7 +54,13 @@ final class WorkerPool: Sendable {
       for part in 0..<parts { body(part) }
       return
     }
-    withoutActuallyEscaping(body) { body in state.run(parts: parts, body) }
+    // A step holds at most `maximumParts`; more run as that many groups.
+    let groups = min(parts, PoolState.maximumParts)
+    withoutActuallyEscaping(body) { body in
+      state.run(parts: groups) { group in
+        for part in (parts * group / groups)..<(parts * (group + 1) / groups) { body(part) }
+      }
+    }
   }
 }
 
@@ -64,31 +70,41 @@ final class LiveThreads: Sendable {
   init(_ count: Int) { self.count = Atomic(count) }
 }
 
-/// The pool's shared state. `next` holds the current step's generation (high 32
-/// bits) and its next unclaimed part (low 32 bits), so a claim made for a finished
-/// step fails. The step's body and part count are written only by the caller that
-/// holds `busy`, before the generation is published (release); a worker reads them
-/// only after it claimed a part of that generation, and the caller does not move on
-/// until every claimed part has finished.
+/// The pool's shared state. `next` holds the current step in one word: its
+/// generation (high 32 bits), its part count (16 bits) and its next unclaimed part
+/// (low 16 bits), so a claim succeeds only for a part that exists in the step still
+/// running. (With the count kept apart, a worker holding an old word could read the
+/// next step's larger count before that step was published and claim a part of a
+/// step that had ended; found by a crash in the benchmark.) The step's body is
+/// written only by the caller that holds `busy`, before the word is published
+/// (release); a worker reads it only after it claimed a part, and the caller does not
+/// move on until every claimed part has finished.
 private final class PoolState: @unchecked Sendable {
-  private let next = Atomic<Int>(0)
+  /// Most parts one step can have.
+  static let maximumParts = 0xFFFF
+
+  private let next = Atomic<UInt64>(0)
   private let finished = Atomic<Int>(0)
   private let busy = Atomic<Bool>(false)
   private let stopping = Atomic<Bool>(false)
   private let sleepers = NSCondition()
-  private let parts = Atomic<Int>(0)
   private var body: ((Int) -> Void)?
+
+  private static func generation(_ word: UInt64) -> UInt64 { word >> 32 }
+  private static func parts(_ word: UInt64) -> UInt64 { (word >> 16) & 0xFFFF }
+  private static func part(_ word: UInt64) -> UInt64 { word & 0xFFFF }
 
   func claim() -> Bool {
     busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
   }
 
+  /// Runs one step of `parts` (at most `maximumParts`) parts; the caller holds `busy`.
   func run(parts: Int, _ body: @escaping (Int) -> Void) {
-    self.parts.store(parts, ordering: .relaxed)
+    precondition(parts > 0 && parts <= Self.maximumParts, "a step has 1...\(Self.maximumParts) parts, not \(parts)")
     self.body = body
     finished.store(0, ordering: .relaxed)
-    let generation = (next.load(ordering: .relaxed) >> 32) + 1
-    next.store(generation << 32, ordering: .releasing)
+    let generation = (Self.generation(next.load(ordering: .relaxed)) &+ 1) & 0xFFFF_FFFF
+    next.store(generation << 32 | UInt64(parts) << 16, ordering: .releasing)
     sleepers.lock()
     sleepers.broadcast()
     sleepers.unlock()
@@ -114,24 +130,23 @@ private final class PoolState: @unchecked Sendable {
     let clock = ContinuousClock()
     // Steps are counted from the pool's creation: a thread that starts after the
     // first step was published still takes part in it.
-    var seen = 0
+    var seen: UInt64 = 0
     while true {
-      var current = next.load(ordering: .acquiring) >> 32
+      var current = Self.generation(next.load(ordering: .acquiring))
       let deadline = clock.now + WorkerPool.spin
       while current == seen, !stopping.load(ordering: .relaxed) {
-        // Yield between short spins: a worker that the scheduler put on the caller's
-        // core would otherwise take half of the caller's time (measured: batch-1
-        // passes at half speed for seconds at a time).
+        // Yield between short spins: a worker that shares a core with the caller
+        // must not take half of the caller's time.
         for _ in 0..<32 { ck_spin_pause() }
         sched_yield()
-        current = next.load(ordering: .acquiring) >> 32
+        current = Self.generation(next.load(ordering: .acquiring))
         if current == seen, clock.now > deadline {
           sleepers.lock()
-          while next.load(ordering: .acquiring) >> 32 == seen, !stopping.load(ordering: .acquiring) {
+          while Self.generation(next.load(ordering: .acquiring)) == seen, !stopping.load(ordering: .acquiring) {
             sleepers.wait()
           }
           sleepers.unlock()
-          current = next.load(ordering: .acquiring) >> 32
+          current = Self.generation(next.load(ordering: .acquiring))
         }
       }
       if stopping.load(ordering: .acquiring) { return }
@@ -141,22 +156,19 @@ private final class PoolState: @unchecked Sendable {
   }
 
   /// Claims and runs parts of `generation` until none is left.
-  private func runParts(generation: Int) {
+  private func runParts(generation: UInt64) {
     var word = next.load(ordering: .acquiring)
     var done = 0
-    while word >> 32 == generation {
-      let part = word & 0xFFFF_FFFF
-      // Read after the generation check; a stale count only matters to a claim that fails.
-      guard part < parts.load(ordering: .relaxed) else { break }
+    while Self.generation(word) == generation, Self.part(word) < Self.parts(word) {
       let (exchanged, original) = next.compareExchange(
         expected: word, desired: word + 1, ordering: .acquiringAndReleasing)
       if !exchanged {
         word = original
         continue
       }
-      runPart(part)
+      runPart(Int(Self.part(word)))
       done += 1
-      word = word + 1
+      word = next.load(ordering: .acquiring)
     }
     if done > 0 { finished.add(done, ordering: .releasing) }
   }
