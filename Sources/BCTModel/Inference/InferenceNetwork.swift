@@ -59,7 +59,10 @@ public final class InferenceNetwork: Sendable {
   public let outputWidth: Int
   /// Widest activation row of any step (input included): the size of the ping-pong buffers.
   private let widestRow: Int
-  private let workspaces = Mutex<[Workspace]>([])
+  /// Scratch memory kept for the next call: for chunks of large batches, and apart
+  /// for whole small batches (which would otherwise run in whichever large chunk's
+  /// memory was returned last).
+  private let workspaces = Mutex<(chunks: [Workspace], small: [Workspace])>(([], []))
   /// Threads for work spread over the cores, started on first use.
   private let pool = Mutex<WorkerPool?>(nil)
   /// Whether every GEMM runs on packed weights (none through OpenBLAS).
@@ -188,13 +191,13 @@ public final class InferenceNetwork: Sendable {
           pool.run(chunks) { chunk in
             let start = n * chunk / chunks
             let count = n * (chunk + 1) / chunks - start
-            withWorkspace { workspace in
+            withWorkspace(small: false) { workspace in
               run(input + start * inputWidth, images: count, workspace: workspace, into: out + start * outputWidth, split: nil)
             }
           }
         } else {
           let chunks = (n + Self.chunkImages - 1) / Self.chunkImages
-          withWorkspace { workspace in
+          withWorkspace(small: n < Self.chunkImages) { workspace in
             for chunk in 0..<chunks {
               let start = n * chunk / chunks
               let count = n * (chunk + 1) / chunks - start
@@ -217,10 +220,10 @@ public final class InferenceNetwork: Sendable {
   }
 
   /// Runs `body` with a workspace no other thread uses meanwhile.
-  private func withWorkspace(_ body: (Workspace) -> Void) {
-    let workspace = workspaces.withLock { $0.popLast() } ?? Workspace()
+  private func withWorkspace(small: Bool, _ body: (Workspace) -> Void) {
+    let workspace = workspaces.withLock { small ? $0.small.popLast() : $0.chunks.popLast() } ?? Workspace()
     body(workspace)
-    workspaces.withLock { $0.append(workspace) }
+    workspaces.withLock { small ? $0.small.append(workspace) : $0.chunks.append(workspace) }
   }
 
   /// Runs `images` rows through every step on the calling thread, or with `split`,
@@ -345,13 +348,20 @@ final class Workspace: @unchecked Sendable {
   enum Slot: Int, CaseIterable { case first, second, columns, product }
   private var buffers: [UnsafeMutableBufferPointer<Float>] = Slot.allCases.map { _ in .init(start: nil, count: 0) }
 
+  /// How far each slot's memory starts from its allocation, times its index: large
+  /// allocations start on page boundaries, and buffers that one step reads and another
+  /// writes at the same offsets within a 4 KiB page alias in the CPU's store-to-load
+  /// forwarding.
+  static let staggerFloats = 272
+
   /// The slot's memory, at least `count` values on a cache line (contents unspecified).
   func buffer(_ slot: Slot, count: Int) -> UnsafeMutablePointer<Float> {
-    if buffers[slot.rawValue].count < count {
+    let stagger = slot.rawValue * Self.staggerFloats
+    if buffers[slot.rawValue].count < count + stagger {
       buffers[slot.rawValue].baseAddress.map { UnsafeMutableRawPointer($0).deallocate() }
-      buffers[slot.rawValue] = .init(start: alignedFloats(count), count: max(count, 1))
+      buffers[slot.rawValue] = .init(start: alignedFloats(count + stagger), count: count + stagger)
     }
-    return buffers[slot.rawValue].baseAddress!
+    return buffers[slot.rawValue].baseAddress! + stagger
   }
 
   deinit {

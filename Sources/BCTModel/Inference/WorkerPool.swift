@@ -14,8 +14,10 @@ import Synchronization
 /// still spinning, and an idle pool sleeps on a condition and costs nothing. One
 /// caller at a time: a caller that finds the pool busy runs its parts itself.
 final class WorkerPool: Sendable {
-  /// How long a worker spins for the next step before it sleeps.
-  static let spin: Duration = .microseconds(200)
+  /// How long a worker spins (yielding to other threads between short spins) for the
+  /// next step before it sleeps. Waking a sleeping worker costs more than a step of
+  /// a batch-1 pass, so a busy stream of requests should find it awake.
+  static let spin: Duration = .milliseconds(1)
 
   private let state: PoolState
   /// Threads besides the caller.
@@ -30,14 +32,8 @@ final class WorkerPool: Sendable {
     let live = LiveThreads(workers)
     liveThreads = live
     state = PoolState()
-    for index in 1...workers {
+    for _ in 0..<workers {
       Thread { [state] in
-        // Each worker keeps to one CPU, never the first: a sleeping worker that the
-        // caller wakes is otherwise often placed on the caller's CPU, where it then
-        // misses steps, sleeps and is woken there again (measured: batch-1 passes at
-        // half speed for seconds at a time). The caller is not pinned, so the
-        // scheduler moves it off a worker's CPU.
-        _ = ck_pin_to_allowed_cpu(index)
         state.work()
         live.count.subtract(1, ordering: .releasing)
       }.start()
@@ -88,6 +84,9 @@ private final class PoolState: @unchecked Sendable {
   private let busy = Atomic<Bool>(false)
   private let stopping = Atomic<Bool>(false)
   private let sleepers = NSCondition()
+  /// Workers asleep on `sleepers` or about to be: the caller takes the lock to wake
+  /// them only when there are some.
+  private let sleeping = Atomic<Int>(0)
   private var body: ((Int) -> Void)?
 
   private static func generation(_ word: UInt64) -> UInt64 { word >> 32 }
@@ -104,10 +103,14 @@ private final class PoolState: @unchecked Sendable {
     self.body = body
     finished.store(0, ordering: .relaxed)
     let generation = (Self.generation(next.load(ordering: .relaxed)) &+ 1) & 0xFFFF_FFFF
-    next.store(generation << 32 | UInt64(parts) << 16, ordering: .releasing)
-    sleepers.lock()
-    sleepers.broadcast()
-    sleepers.unlock()
+    // Sequentially consistent, with the worker's count-then-check: either the worker
+    // sees this step or this sees the worker's count and wakes it.
+    next.store(generation << 32 | UInt64(parts) << 16, ordering: .sequentiallyConsistent)
+    if sleeping.load(ordering: .sequentiallyConsistent) > 0 {
+      sleepers.lock()
+      sleepers.broadcast()
+      sleepers.unlock()
+    }
     runParts(generation: generation)
     var spins = 0
     while finished.load(ordering: .acquiring) < parts {
@@ -119,7 +122,7 @@ private final class PoolState: @unchecked Sendable {
   }
 
   func stop() {
-    stopping.store(true, ordering: .releasing)
+    stopping.store(true, ordering: .sequentiallyConsistent)
     sleepers.lock()
     sleepers.broadcast()
     sleepers.unlock()
@@ -142,9 +145,13 @@ private final class PoolState: @unchecked Sendable {
         current = Self.generation(next.load(ordering: .acquiring))
         if current == seen, clock.now > deadline {
           sleepers.lock()
-          while Self.generation(next.load(ordering: .acquiring)) == seen, !stopping.load(ordering: .acquiring) {
+          sleeping.add(1, ordering: .sequentiallyConsistent)
+          while Self.generation(next.load(ordering: .sequentiallyConsistent)) == seen,
+            !stopping.load(ordering: .sequentiallyConsistent)
+          {
             sleepers.wait()
           }
+          sleeping.subtract(1, ordering: .relaxed)
           sleepers.unlock()
           current = Self.generation(next.load(ordering: .acquiring))
         }

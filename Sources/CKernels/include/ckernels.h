@@ -41,11 +41,6 @@ void ck_pack_weights(const float *weights, size_t n, size_t k, float *packed);
 void ck_packed_gemm(const float *a, size_t m, size_t k, const float *packed, size_t n, const float *bias, int relu,
                     float *c, size_t ldc);
 
-/// Pins the calling thread to the `index`-th CPU (modulo their count) of those it
-/// may run on; returns that CPU, or -1 where it may run on fewer than two or the
-/// call failed (the thread is then left as it was).
-int ck_pin_to_allowed_cpu(size_t index);
-
 /// A spin-wait hint to the CPU (`pause` on x86): lets a sibling hardware thread
 /// run and saves power in a busy-wait loop.
 static inline void ck_spin_pause(void) {
