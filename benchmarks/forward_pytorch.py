@@ -1,8 +1,11 @@
 """Peers for `scripts/bench-encoder.sh`: the same model versions (weights read from
 our safetensors files) run forward in PyTorch CPU and, exported to ONNX, in ONNX
 Runtime, at batch 1 and 256 on the same Fashion-MNIST test images, same thread
-count. Prints one JSON object: embeddings/s per runtime, version and batch size,
-and the largest difference from bct's embedding of the first test image."""
+count. ONNX Runtime is measured two ways and the faster reported: NumPy normalising
+the graph's output, and the normalisation inside the graph run through a
+preallocated I/O binding. Prints one JSON object: embeddings/s per runtime, version
+and batch size, and the largest difference from bct's embedding of the first test
+image."""
 import io
 import json
 import struct
