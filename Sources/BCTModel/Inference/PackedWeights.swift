@@ -2,18 +2,17 @@ import CKernels
 
 /// A weight matrix laid out once by `ck_pack_weights` in 64-byte-aligned memory.
 ///
-/// The alignment matters: the kernel reads each 32-output panel row with two 64-byte
-/// loads, and where the panels start off a cache-line boundary (Swift arrays start
-/// wherever `malloc` put them) every load spans two lines. Measured: batch-1 CNN
-/// passes ran at half speed in some processes and full speed in others, depending on
-/// where the arrays had landed.
+/// The kernel reads each 32-output panel row with two 64-byte loads; where the
+/// panels start off a cache-line boundary (Swift arrays start wherever `malloc` put
+/// them) every one of those loads spans two lines.
 final class PackedWeights: @unchecked Sendable {
   /// Cache-line alignment of every allocation here.
   static let alignment = 64
 
-  /// The packed values; immutable after `init`.
-  let values: UnsafePointer<Float>
   private let storage: UnsafeMutablePointer<Float>
+
+  /// The packed values; immutable after `init`.
+  var values: UnsafePointer<Float> { UnsafePointer(storage) }
 
   /// Packs row-major `outputs x inputs` weights; nil where the CPU lacks AVX-512
   /// (`ck_packed_gemm` needs it).
@@ -22,7 +21,6 @@ final class PackedWeights: @unchecked Sendable {
     precondition(weights.count == outputs * inputs, "weights hold \(weights.count) values, expected \(outputs * inputs)")
     storage = alignedFloats(ck_packed_size(outputs, inputs))
     ck_pack_weights(weights, outputs, inputs, storage)
-    values = UnsafePointer(storage)
   }
 
   deinit { UnsafeMutableRawPointer(storage).deallocate() }
