@@ -185,24 +185,22 @@ public final class InferenceNetwork: Sendable {
     raw.values.withUnsafeBufferPointer { input in
       output.values.withUnsafeMutableBufferPointer { out in
         let input = input.baseAddress!, out = out.baseAddress!
+        /// Rows `chunk` of `chunks` equal chunks of the batch.
+        func runChunk(_ chunk: Int, of chunks: Int, workspace: Workspace, split: WorkerPool?) {
+          let start = n * chunk / chunks
+          let count = n * (chunk + 1) / chunks - start
+          run(input + start * inputWidth, images: count, workspace: workspace, into: out + start * outputWidth, split: split)
+        }
         if let pool, n >= 2 * cores {
           // Chunks of at most `chunkImages`, as many per thread.
           let chunks = (n + Self.chunkImages * cores - 1) / (Self.chunkImages * cores) * cores
           pool.run(chunks) { chunk in
-            let start = n * chunk / chunks
-            let count = n * (chunk + 1) / chunks - start
-            withWorkspace(small: false) { workspace in
-              run(input + start * inputWidth, images: count, workspace: workspace, into: out + start * outputWidth, split: nil)
-            }
+            withWorkspace(small: false) { runChunk(chunk, of: chunks, workspace: $0, split: nil) }
           }
         } else {
           let chunks = (n + Self.chunkImages - 1) / Self.chunkImages
           withWorkspace(small: n < Self.chunkImages) { workspace in
-            for chunk in 0..<chunks {
-              let start = n * chunk / chunks
-              let count = n * (chunk + 1) / chunks - start
-              run(input + start * inputWidth, images: count, workspace: workspace, into: out + start * outputWidth, split: pool)
-            }
+            for chunk in 0..<chunks { runChunk(chunk, of: chunks, workspace: workspace, split: pool) }
           }
         }
       }
@@ -252,29 +250,26 @@ public final class InferenceNetwork: Sendable {
           ImageKernels.im2col(s, input: input + start * s.inputSize, images: count, into: columns)
           let target = pool ? product : next + start * s.pixels * s.outChannels
           bias.withUnsafeBufferPointer { bias in
+            // The packed GEMM applies bias and ReLU as it stores (the max pool commutes
+            // with both); after OpenBLAS's GEMM the pool or a bias pass applies them.
             if let packed {
-              // Bias and ReLU as the GEMM stores: the max pool commutes with both.
               Self.packedGEMM(
                 rows: count * s.pixels, inputs: s.patchSize, packed: packed, outputs: s.outChannels,
                 bias: bias.baseAddress!, relu: relu, a: columns, c: target, split: split, byColumns: false)
-              if pool {
-                ImageKernels.biasMaxPoolReLU(
-                  product, images: count, height: s.outputHeight, width: s.outputWidth, channels: s.outChannels,
-                  bias: nil, relu: false, into: next + start * step.outputWidth)
-              }
             } else {
               weights.withUnsafeBufferPointer { wt in
                 Self.gemm(
                   m: count * s.pixels, n: s.outChannels, k: s.patchSize, a: columns, b: wt.baseAddress!, c: target)
               }
-              if pool {
-                ImageKernels.biasMaxPoolReLU(
-                  product, images: count, height: s.outputHeight, width: s.outputWidth, channels: s.outChannels,
-                  bias: bias.baseAddress!, relu: relu, into: next + start * step.outputWidth)
-              } else {
-                ImageKernels.addBias(
-                  target, rows: count * s.pixels, width: s.outChannels, bias: bias.baseAddress!, relu: relu)
-              }
+            }
+            let pending = packed == nil
+            if pool {
+              ImageKernels.biasMaxPoolReLU(
+                product, images: count, height: s.outputHeight, width: s.outputWidth, channels: s.outChannels,
+                bias: pending ? bias.baseAddress! : nil, relu: pending && relu, into: next + start * step.outputWidth)
+            } else if pending {
+              ImageKernels.addBias(
+                target, rows: count * s.pixels, width: s.outChannels, bias: bias.baseAddress!, relu: relu)
             }
           }
           start += count

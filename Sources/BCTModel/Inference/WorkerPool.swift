@@ -1,4 +1,3 @@
-import BCTNumerics
 import CKernels
 import Foundation
 import Synchronization
