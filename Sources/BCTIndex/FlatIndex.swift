@@ -72,6 +72,19 @@ public struct FlatIndex: VectorIndex {
 
   public func detached() -> any VectorIndex { self }
 
+  /// A copy with exact capacities once less than half of the vector storage is in use.
+  public func compacted() -> (any VectorIndex)? {
+    guard storage.capacity > 2 * storage.count + 4096 else { return nil }
+    var copy = FlatIndex(dimension: dimension)
+    copy.blockSize = blockSize
+    // Copies through a buffer pointer: `Array(storage[...])` may keep the whole old buffer.
+    copy.storage = storage.withUnsafeBufferPointer { Array($0) }
+    copy.ids = ids.withUnsafeBufferPointer { Array($0) }
+    copy.slots = Dictionary(minimumCapacity: slots.count)
+    for (id, slot) in slots { copy.slots[id] = slot }
+    return copy
+  }
+
   /// Offers every stored vector's score for each query to that query's selection.
   public func search(_ queries: Matrix, into selections: inout [TopK], options: SearchOptions) {
     precondition(queries.columns == dimension, "queries have \(queries.columns) dimensions, the index \(dimension)")

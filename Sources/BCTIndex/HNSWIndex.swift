@@ -82,6 +82,25 @@ public struct HNSWIndex: VectorIndex {
     return copy
   }
 
+  /// A rebuilt graph over the live vectors once deleted nodes outnumber them
+  /// (at least 1,024 of them): an in-place backfill empties a segment by
+  /// removals that no new id reuses. Rebuilding at each halving costs about
+  /// one build of the segment in all.
+  public func compacted() -> (any VectorIndex)? {
+    guard freeLabels.count >= 1024, freeLabels.count > labels.count else { return nil }
+    var copy = HNSWIndex(dimension: dimension, parameters: parameters)
+    let live = allIDs
+    guard !live.isEmpty else { return copy }
+    var values = [Float]()
+    values.reserveCapacity(live.count * dimension)
+    for id in live {
+      let label = labels[id]!
+      values += storage[(label * dimension)..<((label + 1) * dimension)]
+    }
+    copy.add(ids: live, vectors: Matrix(rows: live.count, columns: dimension, values: values))
+    return copy
+  }
+
   public mutating func add(ids newIDs: [String], vectors: Matrix) {
     precondition(vectors.columns == dimension && vectors.rows == newIDs.count, "add needs one \(dimension)-vector per id")
     var lastRow: [String: Int] = [:]

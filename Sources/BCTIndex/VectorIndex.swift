@@ -24,10 +24,14 @@ public struct ScoredID: Sendable, Equatable {
 public struct SearchOptions: Sendable, Equatable {
   /// HNSW candidate list size (nil: the index's default). Raised to k when smaller.
   public var efSearch: Int?
+  /// The largest reply the caller will send (nil: no limit). Stores that fetch
+  /// each hit's metadata from elsewhere check it before and while they fetch.
+  public var maxReplyBytes: Int?
 
   /// Options with the given settings.
-  public init(efSearch: Int? = nil) {
+  public init(efSearch: Int? = nil, maxReplyBytes: Int? = nil) {
     self.efSearch = efSearch
+    self.maxReplyBytes = maxReplyBytes
   }
 }
 
@@ -80,6 +84,9 @@ public protocol VectorIndex: Sendable {
   /// index (cheap: vector storage is copy-on-write), so that encoding it may run
   /// while this index keeps changing.
   func detached() -> any VectorIndex
+  /// A copy holding only what the live vectors need, when removals left this
+  /// one holding much more (freed capacity, deleted graph nodes); nil otherwise.
+  func compacted() -> (any VectorIndex)?
 }
 
 extension VectorIndex {

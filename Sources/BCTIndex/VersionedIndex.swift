@@ -49,7 +49,7 @@ public struct VersionedIndex: Sendable {
       if let old = versionOf[id], old != version { moving[old, default: []].append(id) }
       versionOf[id] = version
     }
-    for (old, moved) in moving { segments[old]?.remove(ids: moved) }
+    for (old, moved) in moving { removeAndReclaim(moved, from: old) }
     if segments[version] == nil { segments[version] = kind.make(dimension: vectors.columns) }
     precondition(segments[version]!.dimension == vectors.columns, "version \(version) vectors have another dimension")
     segments[version]!.add(ids: ids, vectors: vectors)
@@ -62,8 +62,18 @@ public struct VersionedIndex: Sendable {
     for id in ids {
       if let version = versionOf.removeValue(forKey: id) { byVersion[version, default: []].append(id) }
     }
-    for (version, removed) in byVersion { segments[version]?.remove(ids: removed) }
+    for (version, removed) in byVersion { removeAndReclaim(removed, from: version) }
     return byVersion.values.flatMap { $0 }
+  }
+
+  /// Removes `ids` from the segment of `version`, then drops the segment when
+  /// it is empty (its memory goes, and the version may come back with another
+  /// dimension) or compacts it when removals left it mostly empty.
+  private mutating func removeAndReclaim(_ ids: [String], from version: String) {
+    guard var segment = segments.removeValue(forKey: version) else { return }
+    segment.remove(ids: ids)
+    guard segment.count > 0 else { return }
+    segments[version] = segment.compacted() ?? segment
   }
 
   /// A hit with the version of the document vector.

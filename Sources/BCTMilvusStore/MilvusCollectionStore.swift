@@ -255,13 +255,19 @@ public final class MilvusCollectionStore: CollectionStore {
     case .setBackfill(let plan):
       control.backfill = plan
     case .startShadow(let upgrade, let plan):
-      if control.searched[upgrade.target] != nil, try await client.count(control.searched[upgrade.target]!.collection) > 0 {
-        throw RPCError(
-          code: .failedPrecondition,
-          message: "the Milvus store keeps one collection per version, and \(upgrade.target) already holds searched documents; move them in place first (or delete them)")
-      }
       drops += control.other.values.map(\.collection)
       control.other = [:]
+      if let emptied = control.searched[upgrade.target] {
+        if try await client.count(emptied.collection) > 0 {
+          throw RPCError(
+            code: .failedPrecondition,
+            message: "the Milvus store keeps one collection per version, and \(upgrade.target) already holds searched documents; move them in place first (or delete them)")
+        }
+        // The target's emptied collection (its documents moved away in place) takes the shadow copy.
+        control.searched[upgrade.target] = nil
+        control.present.removeAll { $0 == upgrade.target }
+        control.other[upgrade.target] = emptied
+      }
       control.shadow = upgrade
       // Random, not derived from the version name: a mark field holds at most 128 bytes.
       control.shadowToken = "shadow-\(String(UInt64.random(in: 1...UInt64.max), radix: 16))"
@@ -493,15 +499,10 @@ public final class MilvusCollectionStore: CollectionStore {
       try check(view)
       let rows = (0..<queries.rows).map { queries.row($0) }
       var merged = [[VersionedIndex.Hit]](repeating: [], count: queries.rows)
-      var metadata: [String: [String: String]] = [:]
       for version in view.searched {
-        let segment = control.searched[version]!
-        let collection = try segment.layout
-        let found = try await client.search(collection, queries: rows, k: k, ef: options.efSearch ?? hnsw.efSearch)
+        let found = try await client.search(
+          try control.searched[version]!.layout, queries: rows, k: k, ef: options.efSearch ?? hnsw.efSearch)
         for (q, hits) in found.enumerated() { merged[q] += hits.map { VersionedIndex.Hit(scored: $0, version: version) } }
-        for row in try await client.fetch(collection, ids: Array(Set(found.joined().map(\.id))), vectors: false) {
-          metadata[row.id] = try MilvusRowBody.decode(row.metadata, collection: segment.collection).metadata
-        }
       }
       // A document moving between collections (an in-place backfill writes the new row,
       // then deletes the old one) can be seen in both for a moment: it counts once.
@@ -510,11 +511,45 @@ public final class MilvusCollectionStore: CollectionStore {
         return Array(row.sorted { $0.scored.score != $1.scored.score ? $0.scored.score > $1.scored.score : $0.scored.id < $1.scored.id }
           .filter { seen.insert($0.scored.id).inserted }.prefix(k))
       }
+      let metadata = try await metadata(of: hits, control: control, limit: options.maxReplyBytes ?? .max)
       return StoreHits(present: view.searched, hits: hits, metadata: metadata)
     } catch {
       throw Self.status(error)
     }
   }
+
+  /// The metadata of the final hits, fetched per version collection in batches
+  /// only once the reply without it fits `limit`, and stopped (ReplyTooLarge)
+  /// as soon as what was fetched passes it.
+  private func metadata(
+    of hits: [[VersionedIndex.Hit]], control: MilvusControlRecord, limit: Int
+  ) async throws -> [String: [String: String]] {
+    let all = Array(hits.joined())
+    var bytes = all.reduce(0) { $0 + $1.replyBytes(metadata: nil) }
+    guard bytes <= limit else { throw ReplyTooLarge(hits: all.count, bytes: bytes, limit: limit) }
+    var repeats: [String: Int] = [:]
+    var byVersion: [String: [String]] = [:]
+    for hit in all {
+      repeats[hit.scored.id, default: 0] += 1
+      if repeats[hit.scored.id] == 1 { byVersion[hit.version, default: []].append(hit.scored.id) }
+    }
+    var metadata: [String: [String: String]] = [:]
+    for (version, ids) in byVersion.sorted(by: { $0.key < $1.key }) {
+      guard let segment = control.searched[version] else { continue }
+      for chunk in stride(from: 0, to: ids.count, by: Self.metadataBatch).map({ ids[$0..<min($0 + Self.metadataBatch, ids.count)] }) {
+        for row in try await client.fetch(try segment.layout, ids: Array(chunk), vectors: false) {
+          let fields = try MilvusRowBody.decode(row.metadata, collection: segment.collection).metadata
+          metadata[row.id] = fields
+          bytes += (repeats[row.id] ?? 1) * fields.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 }
+        }
+        guard bytes <= limit else { throw ReplyTooLarge(hits: all.count, bytes: bytes, limit: limit) }
+      }
+    }
+    return metadata
+  }
+
+  /// Hits whose metadata one fetch asks for.
+  static let metadataBatch = 1024
 
   public func documents(_ ids: [String]) async throws -> [(document: StoredDocument, generation: UInt64)] {
     do {

@@ -52,7 +52,7 @@ public enum Architecture: Sendable, Equatable {
 
   /// The layers for inputs of `inputShape` (`[C, H, W]`) and embeddings of `embeddingDim`.
   public func layers(inputShape: [Int], embeddingDim: Int) throws -> [any Layer] {
-    let width = inputShape.reduce(1, *)
+    let width = try Self.checkSizes(self, inputShape: inputShape, embeddingDim: embeddingDim)
     var layers: [any Layer] = []
     switch self {
     case .mlp(let hidden):
@@ -83,6 +83,59 @@ public enum Architecture: Sendable, Equatable {
       layers.append(Linear(inputs: hidden, outputs: embeddingDim))
     }
     return layers
+  }
+}
+
+extension Architecture {
+  /// Most values in one input, one layer's output or one weight matrix.
+  public static let maximumTensorValues = 1 << 28
+  /// Widest embedding, hidden layer or channel count.
+  public static let maximumWidth = 1 << 16
+
+  /// Checks that every size the layers derive from a manifest is positive and
+  /// within bounds, multiplying with overflow checks (a manifest is a file:
+  /// it must never crash the process that reads it). Returns the input width.
+  static func checkSizes(_ architecture: Architecture, inputShape: [Int], embeddingDim: Int) throws -> Int {
+    func product(_ factors: [Int], _ what: String) throws -> Int {
+      var result = 1
+      for factor in factors {
+        let (next, overflow) = result.multipliedReportingOverflow(by: factor)
+        guard factor >= 1, !overflow, next <= maximumTensorValues else {
+          throw ModelError("\(what) \(factors) must be positive and hold at most \(maximumTensorValues) values")
+        }
+        result = next
+      }
+      return result
+    }
+    guard (1...4).contains(inputShape.count) else {
+      throw ModelError("input shape \(inputShape) must have 1 to 4 dimensions")
+    }
+    let width = try product(inputShape, "input shape")
+    let widths: [Int]
+    switch architecture {
+    case .mlp(let hidden): widths = hidden + [embeddingDim]
+    case .cnn(let channels, let hidden): widths = channels + [hidden, embeddingDim]
+    }
+    for w in widths where !(1...maximumWidth).contains(w) {
+      throw ModelError("layer width \(w) must be 1 to \(maximumWidth) (embedding_dim and the architecture's hidden widths and channels)")
+    }
+    switch architecture {
+    case .mlp(let hidden):
+      for (inputs, outputs) in zip([width] + hidden, hidden + [embeddingDim]) {
+        _ = try product([inputs, outputs], "a linear layer of")
+      }
+    case .cnn(let channels, let hidden):
+      guard inputShape.count == 3 else { break }
+      var (c, h, w) = (inputShape[0], inputShape[1], inputShape[2])
+      for out in channels {
+        _ = try product([out, h, w], "a convolution output of")
+        _ = try product([out, c, 9], "a convolution weight of")
+        _ = try product([c, 9, h, w], "a convolution's patches of")
+        (c, h, w) = (out, h / 2, w / 2)
+      }
+      _ = try product([c, h, w, hidden], "a linear layer of")
+    }
+    return width
   }
 }
 

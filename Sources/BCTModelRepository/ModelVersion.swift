@@ -100,7 +100,15 @@ public struct ModelVersion: Sendable {
     guard n.std != 0, n.scale.isFinite, n.mean.isFinite, n.std.isFinite else {
       throw ModelError("\(directory.path): input normalisation needs a finite scale and mean and a non-zero std")
     }
-    let layers = try architecture.layers(inputShape: manifest.inputShape, embeddingDim: manifest.embeddingDim)
+    let layers: [any Layer]
+    do {
+      layers = try architecture.layers(inputShape: manifest.inputShape, embeddingDim: manifest.embeddingDim)
+    } catch let error as ModelError {
+      throw ModelError("\(directory.path)/\(manifestFile): \(error.description)")
+    }
+    guard (1...Architecture.maximumWidth).contains(manifest.head.numClasses) else {
+      throw ModelError("\(directory.path)/\(manifestFile): head.num_classes is \(manifest.head.numClasses); it must be 1 to \(Architecture.maximumWidth)")
+    }
     let backboneTensors: [String: Safetensors.Tensor]
     let headTensors: [String: Safetensors.Tensor]
     do {

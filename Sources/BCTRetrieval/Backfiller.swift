@@ -1,5 +1,6 @@
 import BCTNumerics
 import BCTProto
+import BCTServing
 import Foundation
 import GRPCCore
 import Logging
@@ -31,6 +32,7 @@ public final class Backfiller: Service, Sendable {
   private let defaultGraceSeconds: Double
   private let logger: Logger
   private let status = Mutex(Status())
+  private let countCache = Mutex(CountCache())
   /// Pending ids read from the store at a time.
   static let queueLength = 65_536
 
@@ -77,8 +79,11 @@ public final class Backfiller: Service, Sendable {
     guard table.versions[target] != nil else {
       throw RPCError(code: .notFound, message: "target version \"\(target)\" is not hosted by the encoder; known: \(table.versions.keys.sorted().joined(separator: ", "))")
     }
-    guard request.rate >= 0, request.rate.isFinite, request.batchSize >= 0, request.batchSize <= 4096 else {
-      throw RPCError(code: .invalidArgument, message: "batch_size must be 0-4096 and max_documents_per_second 0 or more")
+    guard request.batchSize >= 0, request.batchSize <= 4096 else {
+      throw RPCError(code: .invalidArgument, message: "batch_size is \(request.batchSize); it must be 0 (the server default) to 4096")
+    }
+    guard request.rate == 0 || BackfillPlan.rates.contains(request.rate) else {
+      throw RPCError(code: .invalidArgument, message: "max_documents_per_second is \(request.rate); it must be 0 (unlimited) or \(BackfillPlan.rates.lowerBound) to \(BackfillPlan.rates.upperBound)")
     }
     guard request.graceSeconds >= 0, request.graceSeconds.isFinite else {
       throw RPCError(code: .invalidArgument, message: "grace_seconds must be 0 (the server default) or more")
@@ -152,7 +157,10 @@ public final class Backfiller: Service, Sendable {
     logger.info("shadow upgrade rolled back", metadata: ["target": "\(target)"])
   }
 
-  /// The current or last backfill's progress.
+  /// The current or last backfill's progress. Counting reads the whole store,
+  /// so however many clients follow progress, one count runs at a time and its
+  /// result serves every caller for `progressMaxAge`; the state and message are
+  /// always current.
   public func progress() async throws -> Bct_V1_BackfillProgress {
     let snapshot = status.withLock { $0 }
     var progress = Bct_V1_BackfillProgress()
@@ -161,26 +169,71 @@ public final class Backfiller: Service, Sendable {
     progress.message = snapshot.message
     guard !snapshot.target.isEmpty else { return progress }
     progress.mode = snapshot.shadow ? .shadow : .inPlace
-    let view = try await store.view(ViewQuery(withoutInputOutside: snapshot.target, sizes: true))
-    let (done, total, skipped): (Int, Int, Int)
-    if let upgrade = view.shadow, upgrade.target == snapshot.target {
-      let shadow = CollectionReport.shadowStatus(view)
-      (done, total, skipped) = (Int(shadow.shadowDocuments), view.documentCount, 0)
-      progress.shadow = shadow
-    } else {
-      (done, total, skipped) = (view.searchedCounts[snapshot.target] ?? 0, view.documentCount, view.withoutInput)
-    }
-    progress.done = UInt64(done)
-    progress.total = UInt64(total)
-    progress.skipped = UInt64(skipped)
+    let counts = try await sharedCounts(for: "\(snapshot.state.rawValue) \(snapshot.target)", target: snapshot.target)
+    progress.done = UInt64(counts.done)
+    progress.total = UInt64(counts.total)
+    progress.skipped = UInt64(counts.skipped)
+    if let shadow = counts.shadow { progress.shadow = shadow }
     if let started = snapshot.started, snapshot.state == .running {
       let seconds = (ContinuousClock.now - started).inSeconds
       if seconds > 0 && snapshot.reembedded > 0 {
         progress.documentsPerSecond = Double(snapshot.reembedded) / seconds
-        progress.etaSeconds = Double(max(0, total - done - skipped)) / progress.documentsPerSecond
+        progress.etaSeconds = Double(max(0, counts.total - counts.done - counts.skipped)) / progress.documentsPerSecond
       }
     }
     return progress
+  }
+
+  /// How far a backfill to one target is, as counted from the store.
+  struct ProgressCounts: Sendable {
+    var done = 0
+    var total = 0
+    var skipped = 0
+    var shadow: Bct_V1_ShadowStatus?
+  }
+
+  private struct CountCache: Sendable {
+    var key = ""
+    var at: ContinuousClock.Instant?
+    var counts = ProgressCounts()
+    var running: Task<ProgressCounts, any Error>?
+  }
+
+  /// How long one count of the store answers progress requests.
+  static let progressMaxAge: Duration = .milliseconds(200)
+
+  /// Counts for `target` under `key` (the target and the backfill's state, so
+  /// that a state change counts afresh): the cached ones while fresh, else the
+  /// one count in flight (started here when there is none).
+  private func sharedCounts(for key: String, target: String) async throws -> ProgressCounts {
+    let task = countCache.withLock { cache -> Task<ProgressCounts, any Error>? in
+      if cache.key == key, let at = cache.at, ContinuousClock.now - at < Self.progressMaxAge { return nil }
+      if let running = cache.running, cache.key == key { return running }
+      let store = self.store
+      let running = Task { try await Self.count(store: store, target: target) }
+      cache = CountCache(key: key, at: nil, counts: cache.counts, running: running)
+      return running
+    }
+    guard let task else { return countCache.withLock { $0.counts } }
+    do {
+      let counts = try await task.value
+      countCache.withLock { cache in
+        if cache.key == key { cache = CountCache(key: key, at: .now, counts: counts, running: nil) }
+      }
+      return counts
+    } catch {
+      countCache.withLock { cache in if cache.key == key { cache.running = nil } }
+      throw error
+    }
+  }
+
+  private static func count(store: any CollectionStore, target: String) async throws -> ProgressCounts {
+    let view = try await store.view(ViewQuery(withoutInputOutside: target, sizes: true))
+    if let upgrade = view.shadow, upgrade.target == target {
+      let shadow = CollectionReport.shadowStatus(view)
+      return ProgressCounts(done: Int(shadow.shadowDocuments), total: view.documentCount, skipped: 0, shadow: shadow)
+    }
+    return ProgressCounts(done: view.searchedCounts[target] ?? 0, total: view.documentCount, skipped: view.withoutInput)
   }
 
   public func run() async throws {
@@ -255,7 +308,7 @@ public final class Backfiller: Service, Sendable {
             return
           }
         }
-        let ids = queue.prefix(plan.batchSize)
+        let ids = queue.prefix(plan.effectiveBatchSize)
         queue = queue.dropFirst(ids.count)
         let found = try await store.documents(Array(ids)).filter { needs($0.document, plan) }
         for item in found { generations[item.document.id] = item.generation }
@@ -287,11 +340,8 @@ public final class Backfiller: Service, Sendable {
           return current.isEmpty ? [] : [plan.shadow ? .shadowEmbed(current) : .reembed(current)]
         }
         status.withLock { $0.reembedded += items.count; $0.message = "" }
-        if plan.rate > 0 {
-          let budget = Duration.seconds(Double(items.count) / plan.rate)
-          let spent = ContinuousClock.now - started
-          if budget > spent { try? await Task.sleep(for: budget - spent) }
-        }
+        let pause = plan.pause(after: items.count) - (ContinuousClock.now - started).inSeconds
+        if pause > 0, await !waitForPace(seconds: pause, plan: plan) { continue }
       } catch is CancellationError {
         return
       } catch where Task.isCancelled || Task.isShuttingDownGracefully {
@@ -313,14 +363,36 @@ public final class Backfiller: Service, Sendable {
     }
   }
 
+  /// Sleeps `seconds` between batches of a rate-limited plan, in short steps, so
+  /// that a stop, a shutdown or a change of plan is seen within a fraction of a
+  /// second however slow the rate. Returns false when it was cut short.
+  private func waitForPace(seconds: Double, plan: BackfillPlan) async -> Bool {
+    let end = ContinuousClock.now + .milliseconds(Int64(min(seconds, BackfillPlan.longestPause) * 1000))
+    var checked = ContinuousClock.now
+    while ContinuousClock.now < end {
+      if Task.isCancelled || Task.isShuttingDownGracefully || status.withLock({ $0.stopRequested }) { return false }
+      if ContinuousClock.now - checked >= .seconds(1) {
+        checked = .now
+        if let current = try? await store.view(ViewQuery()).backfill, current != plan { return false }
+      }
+      try? await Task.sleep(for: min(.milliseconds(100), end - .now))
+    }
+    return true
+  }
+
   /// Target-version vectors of `docs`: copied for documents already of the
   /// target, embedded from the raw input (one encoder call per input shape) otherwise.
   private func embed(_ docs: [StoredDocument], to target: String) async throws -> [Mutation.Reembedded] {
     var items = docs.filter { $0.version == target }.map { Mutation.Reembedded(id: $0.id, version: target, vector: $0.vector) }
     let toEmbed = docs.filter { $0.version != target }
-    guard let shape = toEmbed.first?.inputShape else { return items }
+    guard let first = toEmbed.first else { return items }
+    let shape = first.inputShape
+    let width = TensorCodec.checkedProduct(shape) ?? -1
+    if let bad = toEmbed.first(where: { $0.inputShape == shape && ($0.input.count != width || width < 1) }) {
+      throw RPCError(code: .invalidArgument, message: "document \(bad.id)'s stored input (\(bad.input.count) values) does not match its shape \(shape); replace the document")
+    }
     let same = toEmbed.filter { $0.inputShape == shape }
-    let inputs = Matrix(rows: same.count, columns: same[0].input.count, values: same.flatMap(\.input))
+    let inputs = Matrix(rows: same.count, columns: width, values: same.flatMap(\.input))
     let vectors = try await encoder.embed(inputs, rowShape: shape, version: target, deadline: .now + .seconds(60))
     for (r, doc) in same.enumerated() {
       items.append(.init(id: doc.id, version: target, vector: vectors.row(r)))

@@ -69,6 +69,22 @@ public struct BackfillPlan: Sendable, Equatable, Codable {
     self.rate = rate
     self.shadow = shadow
   }
+
+  /// The rate limits a request may ask for (0, unlimited, aside).
+  public static let rates: ClosedRange<Double> = 0.01...1e9
+  /// The longest pause between two batches, whatever a plan read from an older log says.
+  static let longestPause: Double = 86_400
+
+  /// Documents per encoder call, within 1-4096 whatever the log held.
+  var effectiveBatchSize: Int { min(max(batchSize, 1), 4096) }
+
+  /// Seconds `count` documents may take under the rate limit (0 without one);
+  /// finite and bounded for any stored rate (NaN, negative or tiny ones included).
+  func pause(after count: Int) -> Double {
+    guard rate > 0, rate.isFinite else { return 0 }
+    let seconds = Double(count) / max(rate, Self.rates.lowerBound)
+    return seconds.isFinite ? min(seconds, Self.longestPause) : Self.longestPause
+  }
 }
 
 /// A shadow upgrade: the target copy fills beside the searched one, then one

@@ -167,6 +167,31 @@ public struct CollectionView: Sendable, Equatable {
 }
 
 /// What a search found.
+extension VersionedIndex.Hit {
+  /// Bytes this hit takes in a Search reply: id, version, score and framing,
+  /// plus its metadata (map entries cost a few bytes of framing each).
+  public func replyBytes(metadata: [String: String]?) -> Int {
+    scored.id.utf8.count + version.utf8.count + 16 + (metadata ?? [:]).reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 }
+  }
+}
+
+/// A Search reply over the caller's size limit (RESOURCE_EXHAUSTED at the edge).
+public struct ReplyTooLarge: Error, Sendable, Equatable {
+  /// Hits in the reply.
+  public var hits: Int
+  /// Bytes counted when the limit was passed (a lower bound of the whole).
+  public var bytes: Int
+  /// The limit.
+  public var limit: Int
+
+  /// A reply of `hits` hits, at least `bytes` bytes, over `limit`.
+  public init(hits: Int, bytes: Int, limit: Int) {
+    self.hits = hits
+    self.bytes = bytes
+    self.limit = limit
+  }
+}
+
 public struct StoreHits: Sendable {
   /// The versions searched.
   public var present: [String]

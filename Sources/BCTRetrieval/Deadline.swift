@@ -4,8 +4,9 @@ import GRPCCore
 enum CallDeadline {
   /// The instant the caller's deadline passes, if it set one.
   static func from(_ metadata: Metadata, receivedAt: ContinuousClock.Instant = .now) -> ContinuousClock.Instant? {
+    // The protocol allows at most 8 digits (so no unit below overflows).
     guard let header = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }), let unit = header.last,
-      let amount = Int64(header.dropLast())
+      (1...8).contains(header.count - 1), let amount = Int64(header.dropLast()), amount >= 0
     else { return nil }
     let duration: Duration
     switch unit {

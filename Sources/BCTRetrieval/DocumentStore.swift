@@ -105,6 +105,9 @@ public final class DocumentStore: Sendable {
   /// The sequence number of the last applied change.
   public var sequence: UInt64 { state.read { $0.sequence } }
 
+  /// Why the log refuses writes until a restart (an fsync or a cut-back failed), or nil.
+  public var writeFailure: String? { log.failure }
+
   /// Changes since the last snapshot.
   public var changesSinceSnapshot: Int { state.read { $0.changesSinceSnapshot } }
 

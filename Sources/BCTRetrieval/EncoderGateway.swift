@@ -1,6 +1,7 @@
 import BCTClient
 import BCTNumerics
 import BCTProto
+import BCTServing
 import Foundation
 import GRPCCore
 import Logging
@@ -61,6 +62,18 @@ public struct ModelTable: Codable, Sendable, Equatable {
         },
         certificates: Dictionary(model.certificates.map { ($0.oldVersion, CertificateQuote($0)) }) { _, last in last })
     }
+    self = servable
+  }
+
+  /// The table without versions whose sizes cannot be served (from a broken or
+  /// hostile listing, or an edited cache file): every input shape multiplies out.
+  public var servable: ModelTable {
+    var table = self
+    table.versions = versions.filter { _, info in
+      info.dimension >= 1 && !info.inputShape.isEmpty && info.inputShape.allSatisfy { $0 >= 1 }
+        && TensorCodec.checkedProduct(info.inputShape).map { $0 <= 1 << 28 } == true
+    }
+    return table
   }
 
   /// An empty table, or one built by hand.
@@ -112,7 +125,7 @@ public final class EncoderGateway: EncoderBackend {
     self.attempts = max(1, attempts)
     self.defaultTimeout = defaultTimeout
     self.logger = logger
-    let cached = (try? Data(contentsOf: cacheFile)).flatMap { try? JSONDecoder().decode(ModelTable.self, from: $0) }
+    let cached = (try? Data(contentsOf: cacheFile)).flatMap { try? JSONDecoder().decode(ModelTable.self, from: $0).servable }
     table = Mutex((cached ?? ModelTable(), nil))
   }
 

@@ -94,23 +94,26 @@ public struct Searcher: Sendable {
     let policy = VersionPolicy(table: table)
     let k = Int(request.k)
     // The decision and the ranking read the same state: a switch in between cannot mix copies.
-    let found = try await store.search(
-      queries, k: k, options: SearchOptions(efSearch: request.efSearch == 0 ? nil : Int(request.efSearch))
-    ) { view in
-      try policy.checkQuery(queryVersion, against: view.searched, allowUncertified: request.allowUncertified)
-      for version in view.searched where view.dimensions[version] != queries.columns {
-        throw RPCError(code: .failedPrecondition, message: "query version \(queryVersion) embeds in \(queries.columns) dimensions, document version \(version) in \(view.dimensions[version] ?? 0)")
+    let tooLarge = { (hits: Int, bytes: Int) in
+      RPCError(code: .resourceExhausted, message: "the reply would hold \(hits) hits (\(queries.rows) queries x k = \(k)) taking at least \(bytes) bytes with their metadata, over the maximum of \(self.limits.maxReplyBytes); lower k or send fewer queries per Search")
+    }
+    let found: StoreHits
+    do {
+      found = try await store.search(
+        queries, k: k,
+        options: SearchOptions(efSearch: request.efSearch == 0 ? nil : Int(request.efSearch), maxReplyBytes: limits.maxReplyBytes)
+      ) { view in
+        try policy.checkQuery(queryVersion, against: view.searched, allowUncertified: request.allowUncertified)
+        for version in view.searched where view.dimensions[version] != queries.columns {
+          throw RPCError(code: .failedPrecondition, message: "query version \(queryVersion) embeds in \(queries.columns) dimensions, document version \(version) in \(view.dimensions[version] ?? 0)")
+        }
       }
+    } catch let error as ReplyTooLarge {
+      throw tooLarge(error.hits, error.bytes)
     }
     let (present, hits, metadata) = (found.present, found.hits, found.metadata)
-    // Each hit carries its id, version, score and metadata (map entries cost a few bytes of framing each).
-    let replyBytes = hits.joined().reduce(0) { total, hit in
-      total + hit.scored.id.utf8.count + hit.version.utf8.count + 16
-        + (metadata[hit.scored.id] ?? [:]).reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 }
-    }
-    guard replyBytes <= limits.maxReplyBytes else {
-      throw RPCError(code: .resourceExhausted, message: "the reply would hold \(hits.joined().count) hits (\(queries.rows) queries x k = \(k)) taking about \(replyBytes) bytes with their metadata, over the maximum of \(limits.maxReplyBytes); lower k or send fewer queries per Search")
-    }
+    let replyBytes = hits.joined().reduce(0) { $0 + $1.replyBytes(metadata: metadata[$1.scored.id]) }
+    guard replyBytes <= limits.maxReplyBytes else { throw tooLarge(hits.joined().count, replyBytes) }
     var response = Bct_V1_SearchResponse()
     response.queryModelVersion = queryVersion
     response.documentVersions = present

@@ -39,7 +39,7 @@ public struct LineLogHandler: LogHandler {
     switch format {
     case .text:
       let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.quoted("\($0.value)"))" }
-      line = ([timestamp, event.level.rawValue, "\(label):", "\(event.message)"] + fields).joined(separator: " ")
+      line = ([timestamp, event.level.rawValue, "\(label):", Self.escaped("\(event.message)")] + fields).joined(separator: " ")
     case .json:
       var object: [String: String] = ["ts": timestamp, "level": event.level.rawValue, "logger": label, "msg": "\(event.message)"]
       for (key, value) in merged { object[key] = "\(value)" }
@@ -49,7 +49,34 @@ public struct LineLogHandler: LogHandler {
     FileHandle.standardError.write(Data((line + "\n").utf8))
   }
 
-  private static func quoted(_ value: String) -> String {
-    value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) ? "\"\(value.replacingOccurrences(of: "\"", with: "\\\""))\"" : value
+  /// A metadata value as one token: quoted (with `\"` and `\\` escaped) when it
+  /// holds a space, a quote, `=`, a backslash or a character `escaped` rewrites.
+  public static func quoted(_ value: String) -> String {
+    let plain = value.unicodeScalars.allSatisfy { !needsEscape($0) && $0 != " " && $0 != "\"" && $0 != "=" && $0 != "\\" }
+    guard !plain else { return value }
+    let inner = escaped(value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))
+    return "\"\(inner)\""
+  }
+
+  /// `text` with control characters and line or paragraph separators written as
+  /// escapes (`\n`, `\r`, `\t`, `\u{..}`), so that no client string a line
+  /// carries can start a line of its own or rewrite the terminal.
+  public static func escaped(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+    var out = ""
+    for scalar in text.unicodeScalars {
+      switch scalar {
+      case "\n": out += "\\n"
+      case "\r": out += "\\r"
+      case "\t": out += "\\t"
+      case _ where needsEscape(scalar): out += "\\u{\(String(scalar.value, radix: 16))}"
+      default: out.unicodeScalars.append(scalar)
+      }
+    }
+    return out
+  }
+
+  private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+    scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
   }
 }

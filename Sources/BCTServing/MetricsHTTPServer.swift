@@ -3,35 +3,50 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// A minimal HTTP/1.1 server for Prometheus: `GET /metrics` renders the service's
 /// metrics in text exposition format; `GET /healthz` answers "ok"; anything else 404.
+/// One request per connection; a connection that sends no complete request
+/// within `idleTimeout` is closed, and at most `maxConnections` are open at once
+/// (more are closed as they arrive), so idle sockets cannot exhaust the
+/// process's file descriptors.
 public struct MetricsHTTPServer: Service {
   private let host: String
   private let port: Int
   private let metrics: ServiceMetrics
   private let logger: Logger
+  private let idleTimeout: TimeAmount
+  private let maxConnections: Int
   private let onBound: @Sendable (Int) -> Void
 
   /// A server for `metrics` on `host:port` (port 0 picks a free one, reported to `onBound`).
   public init(
-    host: String, port: Int, metrics: ServiceMetrics, logger: Logger,
-    onBound: @escaping @Sendable (Int) -> Void = { _ in }
+    host: String, port: Int, metrics: ServiceMetrics, logger: Logger, idleTimeout: TimeAmount = .seconds(10),
+    maxConnections: Int = 64, onBound: @escaping @Sendable (Int) -> Void = { _ in }
   ) {
     self.host = host
     self.port = port
     self.metrics = metrics
     self.logger = logger
+    self.idleTimeout = idleTimeout
+    self.maxConnections = maxConnections
     self.onBound = onBound
   }
 
   public func run() async throws {
     let metrics = self.metrics
+    let (idleTimeout, limit) = (self.idleTimeout, maxConnections)
+    let open = ConnectionCount()
     let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .serverChannelOption(.backlog, value: 64)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .childChannelInitializer { channel in
-        channel.pipeline.configureHTTPServerPipeline().flatMap {
+        guard open.enter(limit: limit) else { return channel.close() }
+        channel.closeFuture.whenComplete { _ in open.leave() }
+        return channel.pipeline.addHandler(IdleStateHandler(allTimeout: idleTimeout)).flatMap {
+          channel.pipeline.configureHTTPServerPipeline()
+        }.flatMap {
           channel.pipeline.addHandler(MetricsHandler(metrics: metrics))
         }
       }
@@ -45,6 +60,22 @@ public struct MetricsHTTPServer: Service {
   }
 }
 
+/// Open connections of one server.
+private final class ConnectionCount: Sendable {
+  private let count = Mutex(0)
+
+  /// Counts one more connection if fewer than `limit` are open.
+  func enter(limit: Int) -> Bool {
+    count.withLock { count in
+      guard count < limit else { return false }
+      count += 1
+      return true
+    }
+  }
+
+  func leave() { count.withLock { $0 -= 1 } }
+}
+
 private final class MetricsHandler: ChannelInboundHandler, Sendable {
   typealias InboundIn = HTTPServerRequestPart
   typealias OutboundOut = HTTPServerResponsePart
@@ -52,6 +83,14 @@ private final class MetricsHandler: ChannelInboundHandler, Sendable {
   private let metrics: ServiceMetrics
 
   init(metrics: ServiceMetrics) { self.metrics = metrics }
+
+  func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    if event is IdleStateHandler.IdleStateEvent {
+      context.close(promise: nil)
+    } else {
+      context.fireUserInboundEventTriggered(event)
+    }
+  }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     guard case .head(let request) = unwrapInboundIn(data) else { return }

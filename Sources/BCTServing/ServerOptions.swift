@@ -17,6 +17,12 @@ public struct ServerOptions: ParsableArguments {
   @Option(help: "Log format: text (key=value) or json (one object per line). Env BCT_LOG_FORMAT.")
   public var logFormat: String = EnvironmentDefault.string("BCT_LOG_FORMAT", "text")
 
+  @Option(help: """
+    Address the Prometheus endpoint (plain HTTP, no token) binds to. Default loopback: \
+    metrics are not exposed beside the gRPC port; 0.0.0.0 for a scraper on another host. Env BCT_METRICS_HOST.
+    """)
+  public var metricsHost: String = EnvironmentDefault.string("BCT_METRICS_HOST", "127.0.0.1")
+
   @Option(help: "Seconds a graceful shutdown may take before in-flight work is cancelled. Env BCT_SHUTDOWN_TIMEOUT.")
   public var shutdownTimeout: Double = EnvironmentDefault.double("BCT_SHUTDOWN_TIMEOUT", 30)
 
@@ -41,8 +47,8 @@ public struct ServerOptions: ParsableArguments {
     guard maxConcurrentStreams >= 1 else {
       throw ValidationError("--max-concurrent-streams must be at least 1; got \(maxConcurrentStreams)")
     }
-    guard shutdownTimeout > 0 else {
-      throw ValidationError("--shutdown-timeout must be positive; got \(shutdownTimeout)")
+    guard shutdownTimeout > 0, shutdownTimeout <= 86_400 else {
+      throw ValidationError("--shutdown-timeout must be positive and at most 86400 seconds; got \(shutdownTimeout)")
     }
   }
 

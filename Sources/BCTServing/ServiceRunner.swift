@@ -21,8 +21,9 @@ public enum ServiceRunner {
   ) async throws {
     var services = background.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
     if metricsPort >= 0 {
-      services.append(.init(service: MetricsHTTPServer(host: host, port: metricsPort, metrics: metrics, logger: logger) { port in
-        print("\(name) metrics on \(host):\(port)")
+      let metricsHost = server.metricsHost
+      services.append(.init(service: MetricsHTTPServer(host: metricsHost, port: metricsPort, metrics: metrics, logger: logger) { port in
+        print("\(name) metrics on \(metricsHost):\(port)")
         fflush(nil)
       }))
     }

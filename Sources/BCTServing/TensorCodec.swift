@@ -25,12 +25,10 @@ public enum TensorCodec {
     guard shape.count == rowShape.count + 1, zip(shape.dropFirst(), rowShape).allSatisfy({ Int($0) == $1 }) else {
       throw RPCError(code: .invalidArgument, message: "\(what): shape \(shape) does not match \(expected)")
     }
-    let rows = Int(shape[0])
-    let width = rowShape.reduce(1, *)
-    let (count, overflow) = rows.multipliedReportingOverflow(by: width)
-    guard !overflow else {
-      throw RPCError(code: .invalidArgument, message: "\(what): shape \(shape) is too large")
+    guard let width = checkedProduct(rowShape), let count = checkedProduct(shape.map(Int.init)) else {
+      throw RPCError(code: .invalidArgument, message: "\(what): shape \(shape) is too large; expected \(expected)")
     }
+    let rows = Int(shape[0])
     let values: [Float]
     switch (tensor.values.isEmpty, tensor.float32Le.isEmpty) {
     case (false, false):
@@ -52,6 +50,19 @@ public enum TensorCodec {
       throw RPCError(code: .invalidArgument, message: "\(what): element \(bad) (row \(bad / max(width, 1))) is \(values[bad]); NaN and Inf are not allowed")
     }
     return Matrix(rows: rows, columns: width, values: values)
+  }
+
+  /// The product of `dimensions`, or nil when one is negative or the product
+  /// overflows (a shape from a request or a file is never multiplied out unchecked).
+  public static func checkedProduct(_ dimensions: [Int]) -> Int? {
+    var product = 1
+    for d in dimensions {
+      guard d >= 0 else { return nil }
+      let (next, overflow) = product.multipliedReportingOverflow(by: d)
+      guard !overflow else { return nil }
+      product = next
+    }
+    return product
   }
 
   /// Bytes of element data a tensor carries.

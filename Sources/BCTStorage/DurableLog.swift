@@ -102,9 +102,16 @@ public final class DurableLog: Sendable {
 
   // MARK: Recovery
 
-  /// Reads the newest intact snapshot and the intact records after it. A torn or
-  /// corrupt record ends its segment: the segment is truncated there (so appends
-  /// never follow garbage) and the problem is reported.
+  /// Reads the newest intact snapshot and the intact records after it.
+  ///
+  /// Segments the snapshot covers entirely (the next one starts at or before
+  /// it) are not read: damage there loses nothing. A torn or corrupt record
+  /// ends its segment, which is truncated there (so nothing ever follows
+  /// garbage); replay goes on into the next segment when that one continues
+  /// the sequence. When records are missing (a gap no later segment bridges),
+  /// replay stops at the gap and every later segment is renamed aside
+  /// (`*.orphaned`, kept for inspection), so that the sequence numbers the
+  /// service reuses from there can never meet old records again.
   public func recover() throws -> Recovery {
     var recovery = Recovery()
     let snapshots = try files(prefix: "snapshot-", suffix: ".bin").sorted { $0.sequence > $1.sequence }
@@ -116,35 +123,64 @@ public final class DurableLog: Sendable {
         recovery.problems.append("snapshot \(file.url.lastPathComponent) is unreadable (\(error)); trying an older one")
       }
     }
-    var sequence = recovery.snapshot?.sequence ?? 0
+    let covered = recovery.snapshot?.sequence ?? 0
+    var sequence = covered
     let segments = try files(prefix: "wal-", suffix: ".log").sorted { $0.sequence < $1.sequence }
-    segmentLoop: for (index, segment) in segments.enumerated() {
-      let bytes = [UInt8]((try? Data(contentsOf: segment.url)) ?? Data())
-      var offset = 0
-      while offset < bytes.count {
-        guard let (recordSequence, payload, next) = Self.parseRecord(bytes, at: offset) else {
-          let dropped = bytes.count - offset
-          recovery.problems.append("\(segment.url.lastPathComponent): torn or corrupt record at byte \(offset); dropped the \(dropped) bytes from there (never acknowledged under fsync=always)")
-          truncate(segment.url.path, off_t(offset))
-          if index < segments.count - 1 {
-            recovery.problems.append("later log segments are ignored: their records would not follow on")
-            break segmentLoop
-          }
-          break
-        }
-        if recordSequence > sequence {
-          guard recordSequence == sequence + 1 else {
-            recovery.problems.append("\(segment.url.lastPathComponent): sequence jumps from \(sequence) to \(recordSequence); stopped replay there")
-            break segmentLoop
-          }
-          recovery.records.append((recordSequence, payload))
-          sequence = recordSequence
-        }
-        offset = next
+    for (index, segment) in segments.enumerated() {
+      if index + 1 < segments.count, segments[index + 1].sequence <= covered { continue }
+      switch replay(segment.url, after: &sequence, into: &recovery) {
+      case .complete:
+        continue
+      case .gap:
+        orphan(segments[(index + 1)...].map(\.url), into: &recovery)
       }
+      break
     }
     recovery.lastSequence = sequence
     return recovery
+  }
+
+  private enum Replay { case complete, gap }
+
+  /// Replays one segment's records after `sequence`; `.gap` when a record is
+  /// missing before the segment's last one (this segment's later records are then dropped).
+  private func replay(_ url: URL, after sequence: inout UInt64, into recovery: inout Recovery) -> Replay {
+    let bytes = [UInt8]((try? Data(contentsOf: url)) ?? Data())
+    var offset = 0
+    while offset < bytes.count {
+      guard let (recordSequence, payload, next) = Self.parseRecord(bytes, at: offset) else {
+        recovery.problems.append("\(url.lastPathComponent): torn or corrupt record at byte \(offset); dropped the \(bytes.count - offset) bytes from there (never acknowledged under fsync=always)")
+        if truncate(url.path, off_t(offset)) != 0 {
+          recovery.problems.append("\(url.lastPathComponent): cannot truncate (\(String(cString: strerror(errno)))); renamed aside instead")
+          orphan([url], into: &recovery)
+        }
+        return .complete
+      }
+      if recordSequence > sequence {
+        guard recordSequence == sequence + 1 else {
+          recovery.problems.append("\(url.lastPathComponent): sequence jumps from \(sequence) to \(recordSequence): records are missing; replay stopped at \(sequence)")
+          // Records after a gap can never be replayed: the segment goes aside whole, or is cut at the gap.
+          if offset == 0 || truncate(url.path, off_t(offset)) != 0 { orphan([url], into: &recovery) }
+          return .gap
+        }
+        recovery.records.append((recordSequence, payload))
+        sequence = recordSequence
+      }
+      offset = next
+    }
+    return .complete
+  }
+
+  /// Renames segments no replay may read again to `NAME.orphaned`.
+  private func orphan(_ urls: [URL], into recovery: inout Recovery) {
+    for url in urls {
+      let aside = url.path + ".orphaned"
+      if rename(url.path, aside) == 0 {
+        recovery.problems.append("\(url.lastPathComponent): after the gap, kept aside as \(url.lastPathComponent).orphaned")
+      } else {
+        recovery.problems.append("\(url.lastPathComponent): cannot rename aside (\(String(cString: strerror(errno))))")
+      }
+    }
   }
 
   /// Opens a new segment for records after `sequence` (the last recovered one).
@@ -316,7 +352,10 @@ public final class DurableLog: Sendable {
     var reader = BinaryReader(bytes)
     guard try reader.readBytes(8) == Self.snapshotMagic else { throw StorageError("not a bct snapshot") }
     _ = try reader.read(UInt64.self)
-    let length = Int(try reader.read(UInt64.self))
+    let declared = try reader.read(UInt64.self)
+    guard let length = Int(exactly: declared), length <= reader.remaining - 4 else {
+      throw StorageError("the snapshot declares \(declared) payload bytes; the file holds \(bytes.count)")
+    }
     let checksum = try reader.read(UInt32.self)
     let payload = try reader.readBytes(length)
     guard crc32(payload) == checksum else { throw StorageError("checksum mismatch") }

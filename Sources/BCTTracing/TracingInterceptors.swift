@@ -1,5 +1,6 @@
 import GRPCCore
 import Logging
+import Synchronization
 
 /// Continues the caller's trace (or starts one when the request carries no valid
 /// `traceparent`), runs the RPC with it as `TraceContext.current`, answers it in
@@ -10,10 +11,12 @@ import Logging
 /// RPC at info.
 public struct ServerTracing: ServerInterceptor {
   private let logger: Logger
+  private let rejections: RejectionSummary
 
   /// An interceptor logging to `logger`.
   public init(logger: Logger) {
     self.logger = logger
+    self.rejections = RejectionSummary(logger: logger)
   }
 
   /// The response header naming the server's span (W3C Trace Context level 2).
@@ -31,7 +34,8 @@ public struct ServerTracing: ServerInterceptor {
     let start = ContinuousClock.now
     let line = RequestLine(
       logger: logger, method: context.descriptor.fullyQualifiedMethod, peer: context.remotePeer, span: span,
-      level: context.descriptor.service.fullyQualifiedService == "grpc.health.v1.Health" ? .debug : .info)
+      level: context.descriptor.service.fullyQualifiedService == "grpc.health.v1.Health" ? .debug : .info,
+      rejections: rejections)
     var response: StreamingServerResponse<Output>
     do {
       response = try await TraceContext.$current.withValue(span) { try await next(request, context) }
@@ -68,6 +72,7 @@ private struct RequestLine: Sendable {
   let peer: String
   let span: TraceContext
   let level: Logger.Level
+  let rejections: RejectionSummary
 
   func write(error: (any Error)?, since start: ContinuousClock.Instant) {
     let elapsed = ContinuousClock.now - start
@@ -83,7 +88,42 @@ private struct RequestLine: Sendable {
     } else {
       metadata["code"] = "ok"
     }
+    // Requests without a valid token cost nothing to send: each is logged at
+    // debug level only, and summed up at most once a minute (RejectionSummary).
+    if (error as? RPCError)?.code == .unauthenticated {
+      rejections.count(peer: peer)
+      logger.log(level: .debug, "rpc", metadata: metadata)
+      return
+    }
     logger.log(level: level, "rpc", metadata: metadata)
+  }
+}
+
+/// Counts unauthenticated requests and logs one warning line per minute at most
+/// with how many there were and the last peer, so that a client without the
+/// token cannot flood the log.
+final class RejectionSummary: Sendable {
+  private struct State {
+    var count = 0
+    var lastPeer = ""
+    var lastLine: ContinuousClock.Instant?
+  }
+  private let state = Mutex(State())
+  private let logger: Logger
+  static let interval: Duration = .seconds(60)
+
+  init(logger: Logger) { self.logger = logger }
+
+  func count(peer: String) {
+    let due = state.withLock { state -> (Int, String)? in
+      state.count += 1
+      state.lastPeer = peer
+      if let last = state.lastLine, ContinuousClock.now - last < Self.interval { return nil }
+      defer { state.count = 0; state.lastLine = .now }
+      return (state.count, state.lastPeer)
+    }
+    guard let (count, peer) = due else { return }
+    logger.warning("unauthenticated requests rejected", metadata: ["count": "\(count)", "last_peer": "\(peer)", "window_s": "60"])
   }
 }
 

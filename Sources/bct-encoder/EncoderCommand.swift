@@ -68,7 +68,7 @@ struct EncoderCommand: AsyncParsableCommand {
       throw ValidationError("--max-queue (\(maxQueue)) must be at least --max-batch (\(maxBatch))")
     }
     guard blasThreads >= 0 else { throw ValidationError("--blas-threads must be 0 or more; got \(blasThreads)") }
-    guard reloadInterval >= 0 else { throw ValidationError("--reload-interval must be 0 or more; got \(reloadInterval)") }
+    guard reloadInterval >= 0, reloadInterval <= 86_400 else { throw ValidationError("--reload-interval must be 0 (off) to 86400 seconds; got \(reloadInterval)") }
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: models, isDirectory: &isDirectory), isDirectory.boolValue else {
       throw ValidationError("--models \(models) is not a folder; point it at a model repository (bct train --out DIR/VERSION)")

@@ -139,7 +139,9 @@ struct RetrievalCommand: AsyncParsableCommand {
     where value < 1 {
       throw ValidationError("\(flag) must be at least 1; got \(value)")
     }
-    guard snapshotInterval > 0 else { throw ValidationError("--snapshot-interval must be positive") }
+    guard snapshotInterval > 0, snapshotInterval <= 604_800 else {
+      throw ValidationError("--snapshot-interval must be positive and at most 604800 seconds (a week); got \(snapshotInterval)")
+    }
     guard shadowGrace >= 0, shadowGrace.isFinite else { throw ValidationError("--shadow-grace must be 0 or more seconds") }
     guard (encoderCert == nil) == (encoderKey == nil) else { throw ValidationError("--encoder-cert and --encoder-key go together") }
     guard blasThreads >= 0 else { throw ValidationError("--blas-threads must be 0 (all cores) or more") }
@@ -165,6 +167,7 @@ struct RetrievalCommand: AsyncParsableCommand {
 
   func run() async throws {
     let logger = server.logger(label: "bct-retrieval")
+    let health = HealthStatusStore(services: ["bct.v1.Retrieval"])
     let directory = URL(fileURLWithPath: dataDir)
     let lock: DirectoryLock
     do {
@@ -188,8 +191,8 @@ struct RetrievalCommand: AsyncParsableCommand {
       } catch {
         throw ValidationError("cannot open --data-dir \(dataDir): \(error)")
       }
-      try await serve(store: documents, gateway: gateway, encoderClient: client, logger: logger, background: [
-        StoreMaintenance(store: documents, interval: .seconds(snapshotInterval), changes: snapshotChanges, logger: logger)
+      try await serve(store: documents, gateway: gateway, encoderClient: client, health: health, logger: logger, background: [
+        StoreMaintenance(store: documents, interval: .seconds(snapshotInterval), changes: snapshotChanges, health: health, logger: logger)
       ])
       return
     }
@@ -214,18 +217,17 @@ struct RetrievalCommand: AsyncParsableCommand {
         logger.critical("cannot open the Milvus store", metadata: ["location": "\(location)", "error": "\(error)"])
         throw ValidationError("cannot open --store \(location): \(error)")
       }
-      try await serve(store: documents, gateway: gateway, encoderClient: client, logger: logger, background: [
+      try await serve(store: documents, gateway: gateway, encoderClient: client, health: health, logger: logger, background: [
         MilvusStoreFlush(store: documents, logger: logger)
       ])
     }
   }
 
   private func serve(
-    store: any CollectionStore, gateway: EncoderGateway, encoderClient: GRPCClient<ChannelTransport>, logger: Logger,
-    background: [any Service]
+    store: any CollectionStore, gateway: EncoderGateway, encoderClient: GRPCClient<ChannelTransport>, health: HealthStatusStore,
+    logger: Logger, background: [any Service]
   ) async throws {
     let metrics = ServiceMetrics(service: "retrieval")
-    let health = HealthStatusStore(services: ["bct.v1.Retrieval"])
     let backfiller = Backfiller(store: store, encoder: gateway, defaultGraceSeconds: shadowGrace, logger: logger)
     var limits = RetrievalLimits()
     limits.maxUpsert = maxUpsert

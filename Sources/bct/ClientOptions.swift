@@ -58,7 +58,7 @@ struct ConnectionOptions: ParsableArguments {
   func validate() throws {
     _ = try ServiceAddress(parsing: encoder)
     _ = try ServiceAddress(parsing: retrieval)
-    guard deadline > 0 else { throw ValidationError("--deadline must be positive; got \(deadline)") }
+    guard deadline > 0, deadline <= 86_400 else { throw ValidationError("--deadline must be positive and at most 86400 seconds; got \(deadline)") }
     guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key go together") }
     guard traceparent.isEmpty || TraceContext(header: traceparent) != nil else {
       throw ValidationError("--traceparent must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>); got \(traceparent)")

@@ -35,6 +35,9 @@ final class FakeEncoder: EncoderBackend {
     ], defaultVersion: "v2"))
   }
 
+  /// Stops hosting `version` (its folder was removed from the repository).
+  func remove(_ version: String) { listing.withLock { _ = $0.versions.removeValue(forKey: version) } }
+
   /// Changes a version's embedding size under the same name (a bad hot reload).
   func redefine(_ version: String, dimension: Int) { listing.withLock { $0.versions[version]?.dimension = dimension } }
 
