@@ -96,13 +96,17 @@ public struct SchemaFuzzer {
     switch name {
     case "k": return pick([-1, 0, 1, 3, 10, 1000, 1001, Int64(Int32.max), Int64(Int32.min)])
     case "batch_size": return pick([0, 1, 7, 128, 4096, 4097, -5, Int64(UInt32.max)])
-    case "shape": return pick([-1, 0, 1, 1, 2, 28, 28, 784, 128, 100_000, Int64.max, Int64.min])
+    case "shape": return pick([-1, 0, 1, 1, 2, 28, 28, 784, 128, 100_000, 1 << 31, 1 << 40, 1 << 62, Int64.max, Int64.min])
+    case "ef_search": return pick([0, 1, 64, 10_000, 10_001, Int64(UInt32.max)])
     default: return pick([0, 1, -1, 2, 7, 255, 1 << 20, Int64(Int32.max), Int64(Int32.min), Int64.max, Int64.min, Int64.random(in: .min ... .max, using: &generator)])
     }
   }
 
+  /// Doubles, with the tiny and huge positive values that become durations
+  /// (a rate's pause, a grace period) or sizes when a field is turned into one.
   private mutating func floating() -> Double {
-    pick([0, -0.0, 1, -1, 0.5, 255, 1e38, -1e38, 1e-45, .nan, .infinity, -.infinity, Double.random(in: -300...300, using: &generator)])
+    pick([0, -0.0, 1, -1, 0.5, 255, 1e38, -1e38, 1e-45, .nan, .infinity, -.infinity, 1e-300, 5e-324, 1e-9, 0.01, 1e300, .greatestFiniteMagnitude,
+          Double.random(in: -300...300, using: &generator)])
   }
 
   private mutating func scalar(_ field: ProtobufCFieldDescriptor, name: String) -> [UInt8] {
@@ -142,8 +146,10 @@ public struct SchemaFuzzer {
   /// A tensor that is often well-formed (a batch of images or embeddings), sometimes subtly not.
   private mutating func tensor() -> [UInt8] {
     let rows = pick([0, 1, 1, 2, 3, 17, 64])
-    var shape: [Int64] = pick([[Int64(rows), 1, 28, 28], [1, 28, 28], [Int64(rows), 128], [Int64(rows), 784], [Int64(rows), 64], [Int64(rows), 1, 28, 27], [Int64(rows), 2, 28, 28], [], [-1, 784], [Int64(rows)]])
-    let count = shape.isEmpty || shape.contains(where: { $0 < 0 }) ? pick([0, 1, 784]) : Int(min(shape.reduce(1, *), 64 * 784))
+    var shape: [Int64] = pick([[Int64(rows), 1, 28, 28], [1, 28, 28], [Int64(rows), 128], [Int64(rows), 784], [Int64(rows), 64], [Int64(rows), 1, 28, 27], [Int64(rows), 2, 28, 28], [], [-1, 784], [Int64(rows)],
+                               [1, 1 << 40, 1 << 40], [Int64.max, Int64.max], [1, 3, 1 << 62, 1 << 62], [1 << 31, 1 << 31]])
+    let product = shape.reduce(Int64(1)) { $0.multipliedReportingOverflow(by: $1).overflow ? Int64.max : $0 * $1 }
+    let count = shape.isEmpty || shape.contains(where: { $0 < 0 }) ? pick([0, 1, 784]) : Int(min(product, 64 * 784))
     var values = (0..<count).map { _ in Float.random(in: 0...255, using: &generator) }
     if chance(0.15) && !values.isEmpty { values[Int.random(in: 0..<values.count, using: &generator)] = pick([.nan, .infinity, -.infinity, 1e30]) }
     if chance(0.1) && !values.isEmpty { values.removeLast() }

@@ -46,6 +46,48 @@ struct FuzzProcessTests {
     #expect(await retrieval.terminate() == 0)
   }
 
+  @Test("fuzzing in three states: after an in-place backfill emptied a segment, during a shadow upgrade, and with a version gone from the encoder")
+  func statefulRun() async throws {
+    let repository = Fixtures.temporaryFolder("bct-fuzz-repo")
+    for version in ["v1", "v2", "v3"] {
+      try FileManager.default.copyItem(
+        at: UpgradeProcessTests.repository.appendingPathComponent(version), to: repository.appendingPathComponent(version))
+    }
+    let encoder = try await Fixtures.startEncoder(repository, extra: ["--reload-interval", "1"])
+    defer { Task { await encoder.kill9() } }
+    let retrieval = try await Fixtures.startRetrieval(
+      encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-fuzz-state"), extra: ["--snapshot-changes", "50"])
+    let campaign = FuzzCampaign(seed: 20_261_203, versions: ["v1", "v2", "v3", "x1"])
+    var reports: [FuzzCampaign.Report] = []
+    try await withConnection(to: ServiceAddress(host: "127.0.0.1", port: encoder.port)) { encoderClient in
+      try await withConnection(to: ServiceAddress(host: "127.0.0.1", port: retrieval.port)) { retrievalClient in
+        let client = RetrievalClient(retrievalClient)
+        func fuzz(_ phase: Int) async {
+          reports.append(await campaign.run(
+            cases: (phase * 1000)..<(phase * 1000 + 100), until: .now + .seconds(90), concurrency: 4, encoder: encoderClient,
+            retrieval: retrievalClient, alive: { encoder.isRunning && retrieval.isRunning }))
+        }
+        _ = try await client.upsert(RetrievalProcessTests.upsertRequest(0..<100, version: "v1"))
+        _ = try await client.backfill(UpgradeProcessTests.backfillRequest("v2", batch: 50, rate: 0))
+        await fuzz(1)
+        _ = try? await client.backfill(.with { $0.rollback = true })
+        _ = try? await client.backfill(.with { $0.stop = true })
+        // Started, not followed: the shadow copy fills at 20 documents per second while the fuzzer runs.
+        _ = try? await client.backfill(UpgradeProcessTests.backfillRequest("v3", batch: 5, rate: 20), timeout: .seconds(1))
+        await fuzz(2)
+        try FileManager.default.removeItem(at: repository.appendingPathComponent("v3"))
+        try await Task.sleep(for: .seconds(3))
+        await fuzz(3)
+      }
+    }
+    for (phase, report) in reports.enumerated() {
+      print("fuzz phase \(phase + 1): \(report.cases) cases; statuses \(report.codes.sorted { $0.key < $1.key })")
+      #expect(report.failures.isEmpty, "phase \(phase + 1): \(report.failures.prefix(5).map(\.description).joined(separator: "\n"))\n\(retrieval.logTail)")
+    }
+    #expect(retrieval.isRunning && encoder.isRunning)
+    #expect(await retrieval.terminate() == 0)
+  }
+
   @Test("the decoder corpus and every regression input replay through the decoders without a trap")
   func decoderCorpus() async throws {
     let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("FuzzCorpus")
