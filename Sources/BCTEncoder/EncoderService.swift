@@ -81,9 +81,9 @@ public enum ModelInfoMapping {
     info.inputNormalization.scale = manifest.inputNormalization.scale
     info.inputNormalization.mean = manifest.inputNormalization.mean
     info.inputNormalization.std = manifest.inputNormalization.std
-    info.embeddingDim = Int32(manifest.embeddingDim)
+    info.embeddingDim = Int32(clamping: manifest.embeddingDim)
     info.headFingerprint = manifest.head.fingerprint
-    info.numClasses = Int32(manifest.head.numClasses)
+    info.numClasses = Int32(clamping: manifest.head.numClasses)
     info.lineage = manifest.lineage
     info.parentVersion = manifest.parentVersion ?? ""
     info.compatibleWith = relations.filter { $0.value == .certified }.keys.sorted()
@@ -105,7 +105,7 @@ public enum ModelInfoMapping {
     info.training.classes = (manifest.training.classes ?? []).map(Int32.init)
     info.training.fraction = manifest.training.fraction
     info.training.compatibilityObjective = manifest.training.compatibilityObjective
-    info.training.epochs = Int32(manifest.training.epochs)
+    info.training.epochs = Int32(clamping: manifest.training.epochs)
     return info
   }
 
