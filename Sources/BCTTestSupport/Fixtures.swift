@@ -1,5 +1,8 @@
 import BCTProcess
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRPCCore
 
 /// Shared fixtures of the integration tests: a model repository trained by the
@@ -44,6 +47,27 @@ public enum Fixtures {
   }
 
   /// A fresh empty folder.
+  /// A TCP socket connected to 127.0.0.1:`port` whose receives time out after
+  /// `receiveTimeout` microseconds, or nil when it cannot connect.
+  public static func loopbackSocket(port: Int, receiveTimeout: Int) -> Int32? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var timeout = timeval(tv_sec: receiveTimeout / 1_000_000, tv_usec: receiveTimeout % 1_000_000)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let connected = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else {
+      close(fd)
+      return nil
+    }
+    return fd
+  }
+
   public static func temporaryFolder(_ prefix: String) -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
     try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
