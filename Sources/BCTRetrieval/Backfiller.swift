@@ -136,6 +136,7 @@ public final class Backfiller: Service, Sendable {
       return [.finalizeShadow]
     }
     status.withLock { $0.message = "finalized: previous embeddings dropped" }
+    AllocatorTuning.trim()
     logger.info("shadow upgrade finalized")
   }
 
@@ -154,6 +155,7 @@ public final class Backfiller: Service, Sendable {
       return ([Mutation.rollbackShadow], shadow.target)
     }
     status.withLock { $0 = Status(state: .stopped, target: target, shadow: true, message: "rolled back: searches use the previous version again") }
+    AllocatorTuning.trim()
     logger.info("shadow upgrade rolled back", metadata: ["target": "\(target)"])
   }
 
@@ -265,6 +267,7 @@ public final class Backfiller: Service, Sendable {
         guard state.shadow == upgrade else { throw CancellationError() }
         return [.finalizeShadow]
       }
+      AllocatorTuning.trim()
       logger.info("shadow upgrade finalized: grace period over", metadata: ["target": "\(upgrade.target)"])
     } catch is CancellationError {
     } catch {
@@ -418,6 +421,7 @@ public final class Backfiller: Service, Sendable {
           return [.setDocumentVersion(plan.target), .setBackfill(nil)]
         }
         status.withLock { $0.state = .completed; $0.message = skipped == 0 ? "" : "\(skipped) documents have no raw input and keep their version" }
+        AllocatorTuning.trim()
         logger.info("backfill completed", metadata: ["target": "\(plan.target)", "skipped": "\(skipped)"])
       }
     } catch is CancellationError {

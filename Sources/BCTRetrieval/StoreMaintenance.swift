@@ -1,3 +1,4 @@
+import BCTNumerics
 import BCTServing
 import Logging
 import ServiceLifecycle
@@ -54,6 +55,7 @@ public struct StoreMaintenance: Service {
   }
 
   private func snapshot() {
+    defer { AllocatorTuning.trim() }
     do {
       try store.snapshot()
     } catch {

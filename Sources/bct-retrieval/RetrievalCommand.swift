@@ -178,6 +178,7 @@ struct RetrievalCommand: AsyncParsableCommand {
     defer { withExtendedLifetime(lock) {} }
     let address = try ServiceAddress(parsing: encoder)
     if blasThreads > 0 { BLAS.setThreadCount(blasThreads) }
+    AllocatorTuning.returnFreedMemory()
     let client = try makeGRPCClient(to: address, security: ClientSecurity(
       caFile: encoderCA, certificateFile: encoderCert, keyFile: encoderKey, token: encoderToken))
     let gateway = EncoderGateway(
