@@ -89,15 +89,8 @@ public struct HNSWIndex: VectorIndex {
   public func compacted() -> (any VectorIndex)? {
     guard freeLabels.count >= 1024, freeLabels.count > labels.count else { return nil }
     var copy = HNSWIndex(dimension: dimension, parameters: parameters)
-    let live = allIDs
-    guard !live.isEmpty else { return copy }
-    var values = [Float]()
-    values.reserveCapacity(live.count * dimension)
-    for id in live {
-      let label = labels[id]!
-      values += storage[(label * dimension)..<((label + 1) * dimension)]
-    }
-    copy.add(ids: live, vectors: Matrix(rows: live.count, columns: dimension, values: values))
+    let (ids, vectors) = liveVectors
+    if !ids.isEmpty { copy.add(ids: ids, vectors: vectors) }
     return copy
   }
 
@@ -201,9 +194,15 @@ public struct HNSWIndex: VectorIndex {
   /// graph) answers with.
   private func exactSearch(_ queries: Matrix, into selections: inout [TopK]) {
     var flat = FlatIndex(dimension: dimension)
-    let ids = allIDs
-    flat.add(ids: ids, vectors: Matrix(rows: ids.count, columns: dimension, values: ids.flatMap { vector(for: $0)! }))
+    let (ids, vectors) = liveVectors
+    flat.add(ids: ids, vectors: vectors)
     flat.search(queries, into: &selections, options: SearchOptions())
+  }
+
+  /// The held ids and their vectors, one row each, in label order.
+  private var liveVectors: (ids: [String], vectors: Matrix) {
+    let ids = allIDs
+    return (ids, Matrix(rows: ids.count, columns: dimension, values: ids.flatMap { vector(for: $0)! }))
   }
 
   /// The graph, this copy's own, with room for `extra` more nodes; rebuilt from

@@ -540,7 +540,7 @@ public final class MilvusCollectionStore: CollectionStore {
         for row in try await client.fetch(try segment.layout, ids: Array(chunk), vectors: false) {
           let fields = try MilvusRowBody.decode(row.metadata, collection: segment.collection).metadata
           metadata[row.id] = fields
-          bytes += (repeats[row.id] ?? 1) * fields.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 }
+          bytes += (repeats[row.id] ?? 1) * VersionedIndex.Hit.replyBytes(of: fields)
         }
         guard bytes <= limit else { throw ReplyTooLarge(hits: all.count, bytes: bytes, limit: limit) }
       }

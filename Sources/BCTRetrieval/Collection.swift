@@ -82,8 +82,7 @@ public struct BackfillPlan: Sendable, Equatable, Codable {
   /// finite and bounded for any stored rate (NaN, negative or tiny ones included).
   func pause(after count: Int) -> Double {
     guard rate > 0, rate.isFinite else { return 0 }
-    let seconds = Double(count) / max(rate, Self.rates.lowerBound)
-    return seconds.isFinite ? min(seconds, Self.longestPause) : Self.longestPause
+    return min(Double(count) / max(rate, Self.rates.lowerBound), Self.longestPause)
   }
 }
 

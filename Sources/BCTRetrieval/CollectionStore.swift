@@ -171,7 +171,12 @@ extension VersionedIndex.Hit {
   /// Bytes this hit takes in a Search reply: id, version, score and framing,
   /// plus its metadata (map entries cost a few bytes of framing each).
   public func replyBytes(metadata: [String: String]?) -> Int {
-    scored.id.utf8.count + version.utf8.count + 16 + (metadata ?? [:]).reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 }
+    scored.id.utf8.count + version.utf8.count + 16 + Self.replyBytes(of: metadata ?? [:])
+  }
+
+  /// Bytes a hit's metadata takes in a Search reply.
+  public static func replyBytes(of metadata: [String: String]) -> Int {
+    metadata.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 }
   }
 }
 

@@ -176,7 +176,7 @@ public final class DurableLog: Sendable {
     for url in urls {
       let aside = url.path + ".orphaned"
       if rename(url.path, aside) == 0 {
-        recovery.problems.append("\(url.lastPathComponent): after the gap, kept aside as \(url.lastPathComponent).orphaned")
+        recovery.problems.append("\(url.lastPathComponent): kept aside as \(url.lastPathComponent).orphaned, never replayed")
       } else {
         recovery.problems.append("\(url.lastPathComponent): cannot rename aside (\(String(cString: strerror(errno))))")
       }
