@@ -29,9 +29,9 @@ struct FuzzProcessTests {
     }
     let campaign = FuzzCampaign(seed: 20_261_123, versions: ["v1", "v2", "v3", "x1"])
     // The default run sends a fixed number of cases (a loaded CI machine checks as many
-    // as a quiet one) within at most 4 minutes; BCT_FUZZ_SECONDS above 60 runs a longer campaign.
+    // as a quiet one) within at most 8 minutes (a fresh-clone run on a loaded 2-core machine sent 319-409 cases in 4); BCT_FUZZ_SECONDS above 60 runs a longer campaign.
     let long = Self.seconds > 60
-    let (cases, seconds) = long ? (1_000_000, Self.seconds) : (Self.minimumCases, 240)
+    let (cases, seconds) = long ? (1_000_000, Self.seconds) : (Self.minimumCases, 480)
     let report = try await withConnection(to: ServiceAddress(host: "127.0.0.1", port: encoder.port)) { encoderClient in
       try await withConnection(to: ServiceAddress(host: "127.0.0.1", port: retrieval.port)) { retrievalClient in
         await campaign.run(
