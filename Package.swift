@@ -234,7 +234,7 @@ let package = Package(
     /// Fixtures shared by the integration tests (trained repository, service processes).
     .target(
       name: "BCTTestSupport",
-      dependencies: ["BCTProcess", .product(name: "GRPCCore", package: "grpc-swift-2")]
+      dependencies: ["BCTProcess", "BCTModelRepository", .product(name: "GRPCCore", package: "grpc-swift-2")]
     ),
 
     // MARK: Executables
@@ -303,7 +303,7 @@ let package = Package(
     ),
     .testTarget(
       name: "BCTModelRepositoryTests",
-      dependencies: ["BCTModelRepository", "BCTModel", "BCTNumerics"]
+      dependencies: ["BCTModelRepository", "BCTModel", "BCTNumerics", "BCTTestSupport"]
     ),
     .testTarget(
       name: "BCTTrainingTests",
@@ -311,7 +311,7 @@ let package = Package(
     ),
     .testTarget(
       name: "BCTEvaluationTests",
-      dependencies: ["BCTEvaluation", "BCTModelRepository", "BCTNumerics"]
+      dependencies: ["BCTEvaluation", "BCTModelRepository", "BCTNumerics", "BCTTestSupport"]
     ),
     .testTarget(
       name: "BCTCompatibilityStudyTests",

@@ -12,11 +12,17 @@ public struct MatrixReport: Sendable, Codable {
   public var validationExamples: Int
   public var testExamples: Int
   public var cells: [MatrixCell]
+  /// How certificates were studied, and each pair's record.
+  public var certification: CertificationStudy
+  public var certifications: [PairCertification]
 
   public init(
     scenarios: [Scenario], methods: [StudyMethod], seeds: [UInt64], epochs: Int, cnnEpochs: Int, marginPoints: Double,
-    validationExamples: Int, testExamples: Int, cells: [MatrixCell]
+    validationExamples: Int, testExamples: Int, cells: [MatrixCell], certification: CertificationStudy = .init(),
+    certifications: [PairCertification] = []
   ) {
+    self.certification = certification
+    self.certifications = certifications
     self.scenarios = scenarios
     self.methods = methods
     self.seeds = seeds
@@ -148,7 +154,7 @@ public struct MatrixReport: Sendable, Codable {
     }
     lines.append("")
     lines.append("Summary per method (eligible cells; medians over eligible cells for G, over all pairs for cost):")
-    lines.append("method            holds val  holds test  G val t1/mAP  G test t1/mAP  cost test t1/mAP  certified  false certificates")
+    lines.append("method            holds val  holds test  G val t1/mAP  G test t1/mAP  cost test t1/mAP  point-rule certified / false (the rule before bounds)")
     for s in summaries {
       func frac(_ split: String) -> String { "\(s.holding[split] ?? 0)/\(s.eligible[split] ?? 0)" }
       func g(_ split: String) -> String { "\(Self.gainText(s.medianGain["\(split)/top-1"]))/\(Self.gainText(s.medianGain["\(split)/mAP"]).trimmingCharacters(in: .whitespaces))" }
@@ -171,6 +177,7 @@ public struct MatrixReport: Sendable, Codable {
       lines.append("")
       lines.append("Chosen on validation (most eligible cells holding, then median G over both metrics): \(best)")
     }
+    if !certifications.isEmpty { lines += CertificateReport(self).rendered() }
     return lines.joined(separator: "\n")
   }
 

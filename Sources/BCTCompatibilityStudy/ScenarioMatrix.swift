@@ -19,6 +19,8 @@ public struct ScenarioMatrix: Sendable {
   public var validationFraction = 0.1
   public var validationSeed: UInt64 = 0
   public var marginPoints = CompatibilityCertifier.defaultMarginPoints
+  /// How each pair's certificate is computed, and the settings it is judged under.
+  public var certification = CertificationStudy()
   /// Where trained models are kept (and reused from).
   public var directory: URL
 
@@ -39,6 +41,7 @@ public struct ScenarioMatrix: Sendable {
     let (train, validation) = trainSplit.validationSplit(fraction: validationFraction, seed: validationSeed)
     guard validation.count > 1 else { throw ModelError("the study needs a validation split; raise the validation fraction") }
     var cells: [MatrixCell] = []
+    var certifications: [PairCertification] = []
     var evaluator = Evaluator(splits: ["validation": validation, "test": test])
     for scenario in scenarios {
       for seed in seeds {
@@ -96,7 +99,12 @@ public struct ScenarioMatrix: Sendable {
                     q2d1: no[keyPath: pick], q2d2: nn[keyPath: pick], newStar: ss[keyPath: pick]))
                 }
               }
-              log(MatrixReport.pairLine(cells.suffix(4), marginPoints: marginPoints))
+              let (oldVal, labels) = evaluator.embedded(old, split: "validation", classes: classes)
+              let (newVal, _) = evaluator.embedded(new, split: "validation", classes: classes)
+              certifications.append(certification.certify(
+                old: oldVal, new: newVal, labels: labels, testExamples: evaluator.count(split: "test", classes: classes),
+                pair: .init(scenario: scenario.id, seed: seed, method: method.name, old: "g\(oldIndex + 1)", new: "g\(newIndex + 1)")))
+              log(MatrixReport.pairLine(cells.suffix(4), marginPoints: marginPoints) + "\n    " + certifications[certifications.count - 1].line)
             }
           }
         }
@@ -104,39 +112,7 @@ public struct ScenarioMatrix: Sendable {
     }
     return MatrixReport(
       scenarios: scenarios, methods: methods, seeds: seeds, epochs: epochs, cnnEpochs: cnnEpochs,
-      marginPoints: marginPoints, validationExamples: validation.count, testExamples: test.count, cells: cells)
-  }
-}
-
-/// Retrieval scores with every embedding and self-score computed once.
-struct Evaluator {
-  let splits: [String: Dataset]
-  private var embeddings: [String: Matrix] = [:]
-  private var cache: [String: RetrievalScores] = [:]
-
-  init(splits: [String: Dataset]) { self.splits = splits }
-
-  /// Queries embedded by `query` against documents embedded by `gallery` on
-  /// `split` restricted to `classes`, self-match excluded.
-  mutating func scores(_ query: ModelVersion, _ gallery: ModelVersion, split: String, classes: [Int]?) -> RetrievalScores {
-    let scope = "\(split)|\(classes.map { $0.map(String.init).joined(separator: ",") } ?? "all")"
-    let key = "\(query.manifest.head.fingerprint)|\(query.version)|\(gallery.manifest.head.fingerprint)|\(gallery.version)|\(scope)"
-    if let cached = cache[key] { return cached }
-    var data = splits[split]!
-    if let classes { data = data.keepingClasses(Set(classes)) }
-    let q = embed(query, data, scope)
-    let g = embed(gallery, data, scope)
-    let result = RetrievalMetrics.evaluate(
-      queries: q, queryLabels: data.labels, gallery: g, galleryLabels: data.labels, excludeSelf: true)
-    cache[key] = result
-    return result
-  }
-
-  private mutating func embed(_ model: ModelVersion, _ data: Dataset, _ scope: String) -> Matrix {
-    let key = "\(model.manifest.head.fingerprint)|\(model.version)|\(scope)"
-    if let cached = embeddings[key] { return cached }
-    let z = model.backbone.embed(data.inputs).l2NormalizedRows()
-    embeddings[key] = z
-    return z
+      marginPoints: marginPoints, validationExamples: validation.count, testExamples: test.count, cells: cells,
+      certification: certification, certifications: certifications)
   }
 }

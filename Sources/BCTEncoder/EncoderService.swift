@@ -139,6 +139,37 @@ public enum ModelInfoMapping {
     out.verdict = certificate.verdict == .certified ? .certified : .uncertified
     out.reasons = certificate.reasons
     out.issuedAt = certificate.issuedAt
+    if let bounds = certificate.bounds { out.bounds = wire(bounds, figures: figures) }
+    return out
+  }
+
+  /// Certificate bounds on the wire.
+  static func wire(
+    _ bounds: CertificateBounds, figures: (CompatibilityCertificate.Figures) -> Bct_V1_CriterionFigures
+  ) -> Bct_V1_CertificateBounds {
+    var out = Bct_V1_CertificateBounds()
+    out.method = bounds.method
+    out.resamples = Int64(bounds.resamples)
+    out.confidence = bounds.confidence
+    out.seed = bounds.seed
+    out.catalogueSize = Int64(bounds.catalogueSize)
+    out.steps = bounds.steps.map { step in
+      var s = Bct_V1_StepBound()
+      s.metric = step.metric
+      s.step = step.step
+      s.estimatePoints = step.estimatePoints
+      s.projectedPoints = step.projectedPoints
+      s.lowerBoundPoints = step.lowerBoundPoints
+      s.slopePointsPerDoubling = step.slopePointsPerDoubling
+      return s
+    }
+    out.galleryCurve = bounds.galleryCurve.map { point in
+      var p = Bct_V1_GalleryCurvePoint()
+      p.gallerySize = Int64(point.gallerySize)
+      p.top1 = figures(point.top1)
+      p.meanAveragePrecision = figures(point.meanAveragePrecision)
+      return p
+    }
     return out
   }
 }

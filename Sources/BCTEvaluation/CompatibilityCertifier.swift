@@ -4,35 +4,77 @@ import BCTNumerics
 import Foundation
 
 /// Issues compatibility certificates: measures M(Q_old,D_old), M(Q_new,D_old) and
-/// M(Q_new,D_new) on held-out data and judges them with a margin.
+/// M(Q_new,D_new) on held-out data, bounds each step of the criterion from below by
+/// an item bootstrap projected to the catalogue's size, and judges the bounds with
+/// a margin.
 public enum CompatibilityCertifier {
-  /// The default margin every step of the criterion must exceed, in points.
+  /// How a certificate is judged: the margin every bound must exceed, and the bounds' settings.
+  public struct Settings: Sendable, Equatable, Codable {
+    /// Points every step's lower bound must exceed.
+    public var marginPoints: Double
+    /// One-sided confidence level of each bound, in (0, 1).
+    public var confidence: Double
+    /// Bootstrap resamples.
+    public var resamples: Int
+    /// Seed of the resampling (and of the curve's gallery order).
+    public var seed: UInt64
+    /// Documents the bounds are projected to; nil = the default, `defaultCatalogueSize`.
+    public var catalogueSize: Int?
+
+    public init(
+      marginPoints: Double = CompatibilityCertifier.defaultMarginPoints,
+      confidence: Double = CompatibilityCertifier.defaultConfidence,
+      resamples: Int = CompatibilityCertifier.defaultResamples, seed: UInt64 = 0, catalogueSize: Int? = nil
+    ) {
+      self.marginPoints = marginPoints
+      self.confidence = confidence
+      self.resamples = resamples
+      self.seed = seed
+      self.catalogueSize = catalogueSize
+    }
+
+    /// The documents the bounds are projected to.
+    public var projectedCatalogue: Int { catalogueSize ?? CompatibilityCertifier.defaultCatalogueSize }
+
+    /// Why these settings cannot give a meaningful certificate, if they cannot.
+    public var problem: String? {
+      if !(marginPoints.isFinite && marginPoints >= 0 && marginPoints <= 100) { return "the margin must be 0-100 points" }
+      if !(confidence >= 0.5 && confidence <= 0.999) { return "the confidence must be 0.5-0.999" }
+      if !(resamples >= 100 && resamples <= 100_000) { return "resamples must be 100-100000" }
+      if let catalogueSize, !(catalogueSize >= 2 && catalogueSize <= 1_000_000_000_000) {
+        return "the catalogue size must be 2 to 10^12 documents"
+      }
+      return nil
+    }
+  }
+
+  /// The default margin every step's lower bound must exceed, in points.
   public static let defaultMarginPoints = 0.5
+  /// The default one-sided confidence of each bound.
+  public static let defaultConfidence = 0.95
+  /// The default number of bootstrap resamples.
+  public static let defaultResamples = 1000
+  /// The catalogue size bounds are projected to when none is declared.
+  public static let defaultCatalogueSize = 100_000
 
   /// A certificate for `new` against each version of `olds`, measured on `data`
   /// (both queries and gallery, self-match excluded), described as `split`.
   public static func certify(
-    new: ModelVersion, against olds: [ModelVersion], on data: Dataset, split: String,
-    marginPoints: Double = defaultMarginPoints
+    new: ModelVersion, against olds: [ModelVersion], on data: Dataset, split: String, settings: Settings = .init()
   ) -> [CompatibilityCertificate] {
     let issuedAt = ISO8601DateFormatter().string(from: Date())
     let newEmbeddings = new.backbone.embed(data.inputs).l2NormalizedRows()
-    func score(_ queries: Matrix, _ gallery: Matrix) -> RetrievalScores {
-      RetrievalMetrics.evaluate(
-        queries: queries, queryLabels: data.labels, gallery: gallery, galleryLabels: data.labels, excludeSelf: true)
-    }
-    let newNew = score(newEmbeddings, newEmbeddings)
     return olds.map { old in
       let oldEmbeddings = old.backbone.embed(data.inputs).l2NormalizedRows()
-      let oldOld = score(oldEmbeddings, oldEmbeddings)
-      let newOld = score(newEmbeddings, oldEmbeddings)
+      let evaluation = PairEvaluation.measure(old: oldEmbeddings, new: newEmbeddings, labels: data.labels, seed: settings.seed)
+      let bootstrap = CriterionBootstrap.draw(evaluation, resamples: settings.resamples, seed: settings.seed)
       return CompatibilityCertificate(
-        oldVersion: old.version, oldHeadFingerprint: old.manifest.head.fingerprint,
-        top1: .init(oldOld: oldOld.top1, newOld: newOld.top1, newNew: newNew.top1),
-        meanAveragePrecision: .init(
-          oldOld: oldOld.meanAveragePrecision, newOld: newOld.meanAveragePrecision,
-          newNew: newNew.meanAveragePrecision),
-        marginPoints: marginPoints, dataset: data.name, split: split, examples: data.count, issuedAt: issuedAt)
+        oldVersion: old.version, oldHeadFingerprint: old.manifest.head.fingerprint, top1: evaluation.top1,
+        meanAveragePrecision: evaluation.meanAveragePrecision,
+        bounds: bootstrap.bounds(
+          for: evaluation, confidence: settings.confidence, catalogueSize: settings.projectedCatalogue),
+        marginPoints: settings.marginPoints, dataset: data.name, split: split, examples: data.count,
+        issuedAt: issuedAt)
     }
   }
 
@@ -44,11 +86,10 @@ public enum CompatibilityCertifier {
   /// `model` certified against `olds` on `data` restricted to the classes it was
   /// trained on, its manifest recording the certificates (see `recording`).
   public static func certified(
-    _ model: ModelVersion, against olds: [ModelVersion], on data: Dataset, split: String,
-    marginPoints: Double = defaultMarginPoints
+    _ model: ModelVersion, against olds: [ModelVersion], on data: Dataset, split: String, settings: Settings = .init()
   ) -> (model: ModelVersion, certificates: [CompatibilityCertificate]) {
     let served = model.manifest.training.classes.map { data.keepingClasses(Set($0)) } ?? data
-    let certificates = certify(new: model, against: olds, on: served, split: split, marginPoints: marginPoints)
+    let certificates = certify(new: model, against: olds, on: served, split: split, settings: settings)
     var model = model
     model.manifest = recording(certificates, in: model.manifest)
     return (model, certificates)

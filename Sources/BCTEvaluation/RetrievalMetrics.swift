@@ -58,16 +58,7 @@ public enum RetrievalMetrics {
             above.removeAll(keepingCapacity: true)
             above.append(contentsOf: repeatElement(0, count: relevant + 1))
             relevantScores.withUnsafeBufferPointer { r in
-              for j in 0..<g where galleryLabels[j] != label {
-                let x = row[j]
-                var low = 0
-                var high = relevant
-                while low < high {
-                  let mid = (low + high) >> 1
-                  if r[mid] >= x { low = mid + 1 } else { high = mid }
-                }
-                above[low] += 1
-              }
+              for j in 0..<g where galleryLabels[j] != label { above[countAtLeast(row[j], in: r)] += 1 }
             }
           }
           var irrelevantAbove = 0

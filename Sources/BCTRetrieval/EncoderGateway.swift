@@ -93,6 +93,18 @@ extension CertificateQuote {
       + "as Q_old/D_old -> Q_new/D_old -> Q_new/D_new on \(certificate.split.isEmpty ? certificate.dataset : certificate.split), "
       + "margin \(String(format: "%.2g", certificate.marginPoints)) point"
     reasons = certificate.reasons
+    bounds = certificate.hasBounds ? Self.describe(certificate.bounds) : nil
+  }
+
+  /// "lower bounds top-1 +0.81/+1.90, mAP +2.02/+1.13 (cross/backfill; 95% item bootstrap ..., 1000 resamples, seed 0, 100000 documents)".
+  static func describe(_ bounds: Bct_V1_CertificateBounds) -> String {
+    func bound(_ metric: String, _ step: String) -> String {
+      bounds.steps.first { $0.metric == metric && $0.step == step }.map { String(format: "%+.2f", $0.lowerBoundPoints) } ?? "?"
+    }
+    let level = String(format: "%g", bounds.confidence * 100)
+    return "lower bounds top-1 \(bound("top-1", "cross"))/\(bound("top-1", "backfill")), "
+      + "mAP \(bound("mAP", "cross"))/\(bound("mAP", "backfill")) points (cross/backfill; \(level)% \(bounds.method), "
+      + "\(bounds.resamples) resamples, seed \(bounds.seed), projected to \(bounds.catalogueSize) documents)"
   }
 }
 

@@ -21,12 +21,16 @@ public struct CertificateQuote: Codable, Sendable, Equatable {
   public var figures: String
   /// Each failed step with its numbers.
   public var reasons: [String]
+  /// The lower confidence bounds and how they were computed; nil for a certificate
+  /// issued without bounds.
+  public var bounds: String?
 
   /// A quote.
-  public init(passed: Bool, figures: String, reasons: [String]) {
+  public init(passed: Bool, figures: String, reasons: [String], bounds: String? = nil) {
     self.passed = passed
     self.figures = figures
     self.reasons = reasons
+    self.bounds = bounds
   }
 }
 
@@ -120,7 +124,8 @@ public struct VersionPolicy: Sendable {
         return "\(newer) holds no certificate for \(older)"
       }
       let verdict = quote.passed ? "its certificate was issued for other \(older) weights" : "NOT certified"
-      return "\(newer) vs \(older): \(verdict) (\(quote.figures))\(quote.reasons.isEmpty ? "" : ": " + quote.reasons.joined(separator: "; "))"
+      let evidence = quote.figures + (quote.bounds.map { "; " + $0 } ?? "")
+      return "\(newer) vs \(older): \(verdict) (\(evidence))\(quote.reasons.isEmpty ? "" : ": " + quote.reasons.joined(separator: "; "))"
     }
   }
 

@@ -30,8 +30,7 @@ struct Eval: AsyncParsableCommand {
   @Option(help: "With --split validation: the seed of the held-out split (as bct train --val-seed).") var valSeed: UInt64 = 0
   @Flag(help: "Issue compatibility certificates on this data for every newer/older pair of a lineage and record them.")
   var certify = false
-  @Option(help: "Margin, in points, every step of the criterion must exceed to certify.")
-  var margin: Double = CompatibilityCertifier.defaultMarginPoints
+  @OptionGroup var certification: CertificationOptions
   @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
   @OptionGroup var data: DataOptions
 
@@ -40,7 +39,6 @@ struct Eval: AsyncParsableCommand {
     if let limit, limit < 2 { throw ValidationError("--limit must be at least 2") }
     guard ["test", "validation"].contains(split) else { throw ValidationError("--split must be test or validation") }
     guard valFraction > 0, valFraction <= 0.5 else { throw ValidationError("--val-fraction must be in (0, 0.5]") }
-    guard margin >= 0, margin.isFinite else { throw ValidationError("--margin must be a non-negative number of points") }
   }
 
   var folders: [String] { models.split(separator: ",").map(String.init).filter { !$0.isEmpty } }
@@ -73,8 +71,11 @@ struct Eval: AsyncParsableCommand {
         let olds = LineageScan.olderVersions(of: version, among: versions)
         guard !olds.isEmpty else { continue }
         let (certified, certificates) = CompatibilityCertifier.certified(
-          version, against: olds, on: test, split: description, marginPoints: margin)
-        certificateLines += certificates.map { $0.summary(newVersion: version.version) }
+          version, against: olds, on: test, split: description, settings: certification.settings)
+        for certificate in certificates {
+          certificateLines += [certificate.summary(newVersion: version.version),
+                               CertificationOptions.curveTable(certificate, newVersion: version.version)]
+        }
         versions[index] = certified
       }
     }

@@ -25,7 +25,8 @@ struct Models: AsyncParsableCommand {
              ["old_version": c.oldVersion, "verdict": c.verdict == .certified ? "certified" : "uncertified",
               "top1": [c.top1.oldOld, c.top1.newOld, c.top1.newNew],
               "mean_average_precision": [c.meanAveragePrecision.oldOld, c.meanAveragePrecision.newOld, c.meanAveragePrecision.newNew],
-              "margin_points": c.marginPoints, "split": c.split, "examples": Int(c.examples), "reasons": c.reasons] as [String: Any]
+              "margin_points": c.marginPoints, "split": c.split, "examples": Int(c.examples), "reasons": c.reasons,
+              "bounds": c.hasBounds ? boundsJSON(c.bounds) : NSNull()] as [String: Any]
            }] as [String: Any]
         }])
         return
@@ -40,9 +41,32 @@ struct Models: AsyncParsableCommand {
       for (version, c) in certificates {
         func p(_ f: Bct_V1_CriterionFigures) -> String { String(format: "%.1f -> %.1f -> %.1f", f.oldOld * 100, f.newOld * 100, f.newNew * 100) }
         print("  \(version) vs \(c.oldVersion): \(c.verdict == .certified ? "certified" : "NOT certified")  top-1 \(p(c.top1))  mAP \(p(c.meanAveragePrecision))  (\(c.examples) examples, \(c.split))")
+        print("    " + (c.hasBounds ? boundsText(c.bounds, margin: c.marginPoints) : "no confidence bounds"))
+        for reason in c.reasons { print("    - \(reason)") }
       }
     }
   }
+}
+
+/// A certificate's bounds as JSON.
+func boundsJSON(_ b: Bct_V1_CertificateBounds) -> [String: Any] {
+  ["method": b.method, "resamples": Int(b.resamples), "confidence": b.confidence, "seed": Int(b.seed),
+   "catalogue_size": Int(b.catalogueSize),
+   "steps": b.steps.map { s in
+     ["metric": s.metric, "step": s.step, "estimate_points": s.estimatePoints, "projected_points": s.projectedPoints,
+      "lower_bound_points": s.lowerBoundPoints, "slope_points_per_doubling": s.slopePointsPerDoubling] as [String: Any]
+   },
+   "gallery_curve": b.galleryCurve.map { p in
+     ["gallery_size": Int(p.gallerySize), "top1": [p.top1.oldOld, p.top1.newOld, p.top1.newNew],
+      "mean_average_precision": [p.meanAveragePrecision.oldOld, p.meanAveragePrecision.newOld, p.meanAveragePrecision.newNew]] as [String: Any]
+   }]
+}
+
+/// "lower bounds (95%, ...): top-1 cross +0.81 (estimate +1.20), ..." on one line.
+func boundsText(_ b: Bct_V1_CertificateBounds, margin: Double) -> String {
+  let steps = b.steps.map { String(format: "%@ %@ %+.2f (estimate %+.2f)", $0.metric, $0.step, $0.lowerBoundPoints, $0.estimatePoints) }
+  return String(format: "lower bounds at %g%%, must exceed %.2f: ", b.confidence * 100, margin) + steps.joined(separator: ", ")
+    + " [\(b.method), \(b.resamples) resamples, seed \(b.seed), projected to \(b.catalogueSize) documents]"
 }
 
 /// A pair relation as text.

@@ -65,8 +65,7 @@ struct Train: AsyncParsableCommand {
   var valFraction: Double = 0.1
   @Option(help: "Seed of the validation split (keep it the same across the versions of a lineage).")
   var valSeed: UInt64 = 0
-  @Option(help: "Margin, in points, by which every step of the compatibility criterion must hold to certify.")
-  var margin: Double = CompatibilityCertifier.defaultMarginPoints
+  @OptionGroup var certification: CertificationOptions
   @Option(help: "Model repository holding the lineage's older versions (default: --old's parent folder).")
   var repository: String?
   @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
@@ -82,7 +81,6 @@ struct Train: AsyncParsableCommand {
     }
     guard ["linear", "cosine"].contains(influenceHead) else { throw ValidationError("--influence-head must be linear or cosine") }
     guard valFraction >= 0, valFraction <= 0.5 else { throw ValidationError("--val-fraction must be in [0, 0.5], got \(valFraction)") }
-    guard margin >= 0, margin.isFinite else { throw ValidationError("--margin must be a non-negative number of points") }
     guard cosineScale > 0, ractTemperature > 0, ractWeight >= 0, selfContrastiveWeight >= 0, instanceWeight >= 0 else {
       throw ValidationError("--cosine-scale and --ract-temperature must be > 0, --ract-weight, --self-contrastive-weight and --instance-weight >= 0")
     }
@@ -177,8 +175,12 @@ struct Train: AsyncParsableCommand {
       in: repositoryURL, lineage: model.manifest.lineage, excluding: [model.version, old.version])
     let (certified, certificates) = CompatibilityCertifier.certified(
       model, against: others + [old], on: validation,
-      split: CompatibilityCertifier.validationSplitDescription(fraction: valFraction, seed: valSeed), marginPoints: margin)
-    for certificate in certificates { print(certificate.summary(newVersion: model.version)) }
+      split: CompatibilityCertifier.validationSplitDescription(fraction: valFraction, seed: valSeed),
+      settings: certification.settings)
+    for certificate in certificates {
+      print(certificate.summary(newVersion: model.version))
+      print(CertificationOptions.curveTable(certificate, newVersion: model.version))
+    }
     return certified.manifest
   }
 }

@@ -15,15 +15,24 @@ struct CertificateCLITests {
 
   static func number(_ value: Any?) -> Double { (value as? NSNumber)?.doubleValue ?? .nan }
 
-  /// The verdict must follow from the recorded figures: every step > margin on both metrics.
-  static func expectConsistent(_ certificate: [String: Any], sourceLocation: SourceLocation = #_sourceLocation) {
+  /// The verdict must follow from the recorded bounds: every step's lower bound > margin,
+  /// and the bounds must describe themselves (method, resamples, level, seed, catalogue, curve).
+  static func expectConsistent(
+    _ certificate: [String: Any], confidence: Double = 0.95, catalogue: Int = 100_000,
+    sourceLocation: SourceLocation = #_sourceLocation
+  ) {
     let margin = Self.number(certificate["margin_points"])
-    var passes = true
-    for metric in ["top1", "mean_average_precision"] {
-      let f = certificate[metric] as? [String: Any] ?? [:]
-      let (oo, no, nn) = (Self.number(f["old_old"]), Self.number(f["new_old"]), Self.number(f["new_new"]))
-      passes = passes && (no - oo) * 100 - margin > 1e-9 && (nn - no) * 100 - margin > 1e-9
+    let bounds = certificate["bounds"] as? [String: Any] ?? [:]
+    let steps = bounds["steps"] as? [[String: Any]] ?? []
+    #expect(steps.count == 4, sourceLocation: sourceLocation)
+    let passes = steps.count == 4 && steps.allSatisfy { Self.number($0["lower_bound_points"]) - margin > 1e-9 }
+    for step in steps {
+      let (estimate, projected, lower) = (Self.number(step["estimate_points"]), Self.number(step["projected_points"]), Self.number(step["lower_bound_points"]))
+      #expect(projected <= estimate + 1e-9 && lower <= projected + 1e-9, "\(step)", sourceLocation: sourceLocation)
     }
+    #expect((bounds["method"] as? String)?.contains("bootstrap") == true && bounds["resamples"] as? Int == 1000, sourceLocation: sourceLocation)
+    #expect(Self.number(bounds["confidence"]) == confidence && bounds["seed"] as? Int == 0, sourceLocation: sourceLocation)
+    #expect(bounds["catalogue_size"] as? Int == catalogue && !((bounds["gallery_curve"] as? [Any]) ?? []).isEmpty, sourceLocation: sourceLocation)
     #expect(certificate["verdict"] as? String == (passes ? "certified" : "uncertified"), sourceLocation: sourceLocation)
     #expect((certificate["reasons"] as? [String] ?? []).isEmpty == passes, sourceLocation: sourceLocation)
   }
@@ -58,12 +67,18 @@ struct CertificateCLITests {
 
     // Re-certify on the first 500 test images with a zero margin.
     result = try await bct("eval", "--models", ["v1", "v2", "v3"].map { repo.appendingPathComponent($0).path }.joined(separator: ","),
-                           "--certify", "--limit", "500", "--margin", "0")
+                           "--certify", "--limit", "500", "--margin", "0", "--confidence", "0.9", "--catalogue-size", "500")
     #expect(result.status == 0 && result.output.contains("Certificates:") && result.output.contains("v3 vs v2"), "\(result)")
+    #expect(result.output.contains("gallery-size curve") && result.output.contains("lower bound"), "\(result)")
     let recertified = Self.certificates(try Self.manifest(repo.appendingPathComponent("v3")))
     #expect(recertified.count == 2 && recertified.allSatisfy { $0["examples"] as? Int == 500 && Self.number($0["margin_points"]) == 0 })
     #expect(recertified.allSatisfy { ($0["split"] as? String)?.contains("fashion-mnist/test") == true })
-    recertified.forEach { Self.expectConsistent($0) }
+    recertified.forEach { Self.expectConsistent($0, confidence: 0.9, catalogue: 500) }
+
+    for bad in [["--confidence", "1"], ["--resamples", "5"], ["--catalogue-size", "0"], ["--margin", "-1"]] {
+      result = try await Fixtures.command(["eval", "--models", repo.appendingPathComponent("v2").path, "--certify"] + bad)
+      #expect(result.status != 0 && !result.error.isEmpty, "\(bad): \(result)")
+    }
 
     result = try await bct("train", "--arch", "mlp", "--val-fraction", "0.9", "--out", repo.appendingPathComponent("x").path)
     #expect(result.status != 0 && result.error.contains("--val-fraction must be in [0, 0.5]"), "\(result)")

@@ -1,5 +1,6 @@
 import BCTCompatibilityStudy
 import BCTData
+import BCTModelRepository
 import BCTNumerics
 import Foundation
 import Testing
@@ -50,8 +51,48 @@ struct MatrixReportTests {
     // Test top-1 gains: 0.4, -0.2, 0.2 -> median 0.2.
     #expect(abs(s.medianGain["test/top-1"]! - 0.2) < 1e-9)
     #expect(abs(s.medianCostPoints["test/mAP"]! - 1) < 1e-9)
-    #expect(report.rendered().contains("false certificates"))
+    #expect(report.rendered().contains("point-rule certified"))
     #expect(report.bestOnValidation == "m")
+  }
+
+  @Test("bounded certificates: defaults chosen on the validation side only, false certificates and power on test")
+  func certificateChoice() {
+    func verdicts(_ certified: Set<String>) -> [PairCertification.Verdict] {
+      [0.9, 0.95].flatMap { c in [0.0, 0.5].map { m in
+        PairCertification.Verdict(confidence: c, marginPoints: m, certified: certified.contains("\(c)/\(m)"))
+      } }
+    }
+    func record(_ method: String, seed: UInt64, whole: Set<String>, half: Set<String>, halfGains: [Double]) -> PairCertification {
+      PairCertification(
+        pair: .init(scenario: "b", seed: seed, method: method, old: "g1", new: "g2"),
+        bounds: CertificateBounds(method: "m", resamples: 1, confidence: 0.95, seed: 0, catalogueSize: 10, steps: [], galleryCurve: []),
+        verdicts: verdicts(whole), halfVerdicts: verdicts(half), halfCheckGains: halfGains)
+    }
+    // hybrid seed 0 holds everywhere by 2+ points; m seed 1 fails its half-B cross step and, on test, the criterion.
+    let cells = Self.cells(method: "hybrid", seed: 0, val: (0.80, 0.83, 0.86, 0.87), test: (0.80, 0.82, 0.84, 0.85))
+      + Self.cells(method: "m", seed: 1, val: (0.80, 0.82, 0.84, 0.85), test: (0.80, 0.79, 0.84, 0.85))
+    var study = CertificationStudy()
+    study.confidences = [0.9, 0.95]
+    study.margins = [0, 0.5]
+    let methods = ["hybrid", "m"].map { name in var m = StudyMethod.named("ract")!; m.name = name; return m }
+    let report = MatrixReport(
+      scenarios: [Scenario.dataRefresh], methods: methods, seeds: [0, 1], epochs: 1, cnnEpochs: 1, marginPoints: 0.5,
+      validationExamples: 10, testExamples: 10, cells: cells, certification: study,
+      certifications: [
+        record("hybrid", seed: 0, whole: ["0.9/0.0", "0.95/0.0"], half: ["0.9/0.0", "0.95/0.0"], halfGains: [2, 2, 2, 2]),
+        record("m", seed: 1, whole: ["0.9/0.0"], half: ["0.9/0.0"], halfGains: [-1, 2, 2, 2]),
+      ])
+    let certificates = CertificateReport(report)
+    let loose = certificates.outcome(confidence: 0.9, margin: 0, methods: nil, validationSide: true)
+    #expect(loose.falseCertificates == ["m b seed 1 g1->g2"] && loose.certified == 2)
+    let chosen = certificates.chosen
+    #expect(chosen?.confidence == 0.95 && chosen?.margin == 0, "the loose setting certified a failing pair on half B")
+    let test = certificates.outcome(confidence: 0.95, margin: 0, methods: nil, validationSide: false)
+    #expect(test.certified == 1 && test.falseCertificates.isEmpty && test.eligible == 1 && test.power == 1)
+    let testLoose = certificates.outcome(confidence: 0.9, margin: 0, methods: nil, validationSide: false)
+    #expect(testLoose.falseCertificates == ["m b seed 1 g1->g2"])
+    let text = report.rendered()
+    #expect(text.contains("Chosen on the validation side") && text.contains("confidence 0.95, margin 0 point"))
   }
 
   @Test("a tiny run trains every generation, caches the models and reports every pair on both splits")
@@ -85,6 +126,7 @@ struct MatrixReportTests {
     #expect(Set(report.cells.map { "\($0.old)->\($0.new)" }) == ["g1->g2", "g1->g3", "g2->g3"])
     #expect(report.cells.allSatisfy { (0...1).contains($0.q1d1) && (0...1).contains($0.q2d1) && (0...1).contains($0.newStar) })
     #expect(report.validationExamples == 40 && report.testExamples == 80)
+    #expect(report.certifications.count == 6 && report.certifications.allSatisfy { $0.bounds.steps.count == 4 && $0.halfCheckGains.count == 4 })
     // g1, g2-independent, g3-independent, and g2/g3 per method.
     #expect(log.filter { $0.hasPrefix("trained") }.count == 7)
     var again: [String] = []

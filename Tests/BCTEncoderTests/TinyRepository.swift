@@ -2,6 +2,7 @@ import BCTEncoder
 import BCTModel
 import BCTModelRepository
 import BCTNumerics
+import BCTTestSupport
 import Foundation
 
 /// Small model versions written to a temporary repository, without training.
@@ -40,7 +41,8 @@ enum TinyRepository {
         [CompatibilityCertificate(
           oldVersion: parent.version, oldHeadFingerprint: parent.manifest.head.fingerprint,
           top1: .init(oldOld: 0.5, newOld: certified ? 0.6 : 0.4, newNew: 0.7),
-          meanAveragePrecision: .init(oldOld: 0.4, newOld: 0.5, newNew: 0.6), marginPoints: 0.5, dataset: "test",
+          meanAveragePrecision: .init(oldOld: 0.4, newOld: 0.5, newNew: 0.6),
+          bounds: CertificateFixtures.bounds(lowerBoundPoints: certified ? 2 : -1), marginPoints: 0.5, dataset: "test",
           split: "validation", examples: 3, issuedAt: createdAt)]
       })
     return ModelVersion(manifest: manifest, backbone: backbone, head: head)

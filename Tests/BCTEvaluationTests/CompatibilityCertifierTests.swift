@@ -1,5 +1,6 @@
 import BCTEvaluation
 import BCTModelRepository
+import BCTTestSupport
 import Testing
 
 @Suite("Certificate recording")
@@ -7,7 +8,8 @@ struct CompatibilityCertifierTests {
   static func certificate(_ old: String, newOld: Double) -> CompatibilityCertificate {
     CompatibilityCertificate(
       oldVersion: old, oldHeadFingerprint: "h-\(old)", top1: .init(oldOld: 0.8, newOld: newOld, newNew: 0.9),
-      meanAveragePrecision: .init(oldOld: 0.7, newOld: 0.75, newNew: 0.8), marginPoints: 0.5, dataset: "d",
+      meanAveragePrecision: .init(oldOld: 0.7, newOld: 0.75, newNew: 0.8),
+      bounds: CertificateFixtures.bounds(lowerBoundPoints: (newOld - 0.8) * 100 - 0.5), marginPoints: 0.5, dataset: "d",
       split: "validation", examples: 10, issuedAt: "t")
   }
 

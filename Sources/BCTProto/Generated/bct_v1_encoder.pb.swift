@@ -323,16 +323,171 @@ public nonisolated struct Bct_V1_CriterionFigures: Sendable {
 
 /// Evidence, measured on held-out data, that this version can stand in for an
 /// older version of its lineage.
-public nonisolated struct Bct_V1_CompatibilityCertificate: Sendable {
+public nonisolated struct Bct_V1_CompatibilityCertificate: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The older version it is about.
-  public var oldVersion: String = String()
+  public var oldVersion: String {
+    get {_storage._oldVersion}
+    set {_uniqueStorage()._oldVersion = newValue}
+  }
 
   /// The older version's head fingerprint when the certificate was issued.
-  public var oldHeadFingerprint: String = String()
+  public var oldHeadFingerprint: String {
+    get {_storage._oldHeadFingerprint}
+    set {_uniqueStorage()._oldHeadFingerprint = newValue}
+  }
+
+  public var top1: Bct_V1_CriterionFigures {
+    get {_storage._top1 ?? Bct_V1_CriterionFigures()}
+    set {_uniqueStorage()._top1 = newValue}
+  }
+  /// Returns true if `top1` has been explicitly set.
+  public var hasTop1: Bool {_storage._top1 != nil}
+  /// Clears the value of `top1`. Subsequent reads from it will return its default value.
+  public mutating func clearTop1() {_uniqueStorage()._top1 = nil}
+
+  public var meanAveragePrecision: Bct_V1_CriterionFigures {
+    get {_storage._meanAveragePrecision ?? Bct_V1_CriterionFigures()}
+    set {_uniqueStorage()._meanAveragePrecision = newValue}
+  }
+  /// Returns true if `meanAveragePrecision` has been explicitly set.
+  public var hasMeanAveragePrecision: Bool {_storage._meanAveragePrecision != nil}
+  /// Clears the value of `meanAveragePrecision`. Subsequent reads from it will return its default value.
+  public mutating func clearMeanAveragePrecision() {_uniqueStorage()._meanAveragePrecision = nil}
+
+  /// Gain every step must exceed, in points (percent).
+  public var marginPoints: Double {
+    get {_storage._marginPoints}
+    set {_uniqueStorage()._marginPoints = newValue}
+  }
+
+  /// Data the figures were measured on, e.g. "fashion-mnist/train/validation".
+  public var dataset: String {
+    get {_storage._dataset}
+    set {_uniqueStorage()._dataset = newValue}
+  }
+
+  /// Which part of it, e.g. "validation split (10% of the training data, seed 0)".
+  public var split: String {
+    get {_storage._split}
+    set {_uniqueStorage()._split = newValue}
+  }
+
+  /// Examples used as queries and gallery (self-match excluded).
+  public var examples: Int64 {
+    get {_storage._examples}
+    set {_uniqueStorage()._examples = newValue}
+  }
+
+  public var verdict: Bct_V1_CertificateVerdict {
+    get {_storage._verdict}
+    set {_uniqueStorage()._verdict = newValue}
+  }
+
+  /// For an uncertified pair: each failed step with its numbers.
+  public var reasons: [String] {
+    get {_storage._reasons}
+    set {_uniqueStorage()._reasons = newValue}
+  }
+
+  /// When it was issued, ISO 8601.
+  public var issuedAt: String {
+    get {_storage._issuedAt}
+    set {_uniqueStorage()._issuedAt = newValue}
+  }
+
+  /// The confidence bounds the verdict rests on. Absent from certificates issued
+  /// before bounds existed: those never certify (re-certify with bct eval --certify).
+  public var bounds: Bct_V1_CertificateBounds {
+    get {_storage._bounds ?? Bct_V1_CertificateBounds()}
+    set {_uniqueStorage()._bounds = newValue}
+  }
+  /// Returns true if `bounds` has been explicitly set.
+  public var hasBounds: Bool {_storage._bounds != nil}
+  /// Clears the value of `bounds`. Subsequent reads from it will return its default value.
+  public mutating func clearBounds() {_uniqueStorage()._bounds = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// One-sided lower confidence bounds on the four steps of the criterion, from
+/// resampling the evaluation, projected to the catalogue's size.
+public nonisolated struct Bct_V1_CertificateBounds: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// How the bounds were computed, e.g. "item bootstrap (percentile)".
+  public var method: String = String()
+
+  /// Bootstrap resamples drawn.
+  public var resamples: Int64 = 0
+
+  /// One-sided confidence level of every bound, e.g. 0.95.
+  public var confidence: Double = 0
+
+  /// Seed of the resampling (the same seed gives the same bounds).
+  public var seed: UInt64 = 0
+
+  /// Documents the bounds are projected to (the declared catalogue size).
+  public var catalogueSize: Int64 = 0
+
+  /// Cross gain and backfill gain on top-1 and mAP.
+  public var steps: [Bct_V1_StepBound] = []
+
+  /// The criterion's figures at growing gallery sizes drawn from the split.
+  public var galleryCurve: [Bct_V1_GalleryCurvePoint] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One step of the criterion (a gain, in points) with its lower bound.
+public nonisolated struct Bct_V1_StepBound: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "top-1" or "mAP".
+  public var metric: String = String()
+
+  /// "cross" (new queries on old documents vs old on old) or "backfill"
+  /// (new on new vs new queries on old documents).
+  public var step: String = String()
+
+  /// The gain measured on the whole split.
+  public var estimatePoints: Double = 0
+
+  /// The gain projected to the catalogue size (never above the estimate).
+  public var projectedPoints: Double = 0
+
+  /// The one-sided lower confidence bound of the projected gain.
+  public var lowerBoundPoints: Double = 0
+
+  /// How the gain moves per doubling of the gallery (least squares over the curve).
+  public var slopePointsPerDoubling: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The criterion measured with every query of the split against a gallery of
+/// `gallery_size` documents drawn from it.
+public nonisolated struct Bct_V1_GalleryCurvePoint: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var gallerySize: Int64 = 0
 
   public var top1: Bct_V1_CriterionFigures {
     get {_top1 ?? Bct_V1_CriterionFigures()}
@@ -351,26 +506,6 @@ public nonisolated struct Bct_V1_CompatibilityCertificate: Sendable {
   public var hasMeanAveragePrecision: Bool {self._meanAveragePrecision != nil}
   /// Clears the value of `meanAveragePrecision`. Subsequent reads from it will return its default value.
   public mutating func clearMeanAveragePrecision() {self._meanAveragePrecision = nil}
-
-  /// Gain every step must exceed, in points (percent).
-  public var marginPoints: Double = 0
-
-  /// Data the figures were measured on, e.g. "fashion-mnist/train/validation".
-  public var dataset: String = String()
-
-  /// Which part of it, e.g. "validation split (10% of the training data, seed 0)".
-  public var split: String = String()
-
-  /// Examples used as queries and gallery (self-match excluded).
-  public var examples: Int64 = 0
-
-  public var verdict: Bct_V1_CertificateVerdict = .unspecified
-
-  /// For an uncertified pair: each failed step with its numbers.
-  public var reasons: [String] = []
-
-  /// When it was issued, ISO 8601.
-  public var issuedAt: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -823,7 +958,154 @@ nonisolated extension Bct_V1_CriterionFigures: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Bct_V1_CompatibilityCertificate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CompatibilityCertificate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}old_version\0\u{3}old_head_fingerprint\0\u{1}top1\0\u{3}mean_average_precision\0\u{3}margin_points\0\u{1}dataset\0\u{1}split\0\u{1}examples\0\u{1}verdict\0\u{1}reasons\0\u{3}issued_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}old_version\0\u{3}old_head_fingerprint\0\u{1}top1\0\u{3}mean_average_precision\0\u{3}margin_points\0\u{1}dataset\0\u{1}split\0\u{1}examples\0\u{1}verdict\0\u{1}reasons\0\u{3}issued_at\0\u{1}bounds\0")
+
+  fileprivate class _StorageClass {
+    var _oldVersion: String = String()
+    var _oldHeadFingerprint: String = String()
+    var _top1: Bct_V1_CriterionFigures? = nil
+    var _meanAveragePrecision: Bct_V1_CriterionFigures? = nil
+    var _marginPoints: Double = 0
+    var _dataset: String = String()
+    var _split: String = String()
+    var _examples: Int64 = 0
+    var _verdict: Bct_V1_CertificateVerdict = .unspecified
+    var _reasons: [String] = []
+    var _issuedAt: String = String()
+    var _bounds: Bct_V1_CertificateBounds? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _oldVersion = source._oldVersion
+      _oldHeadFingerprint = source._oldHeadFingerprint
+      _top1 = source._top1
+      _meanAveragePrecision = source._meanAveragePrecision
+      _marginPoints = source._marginPoints
+      _dataset = source._dataset
+      _split = source._split
+      _examples = source._examples
+      _verdict = source._verdict
+      _reasons = source._reasons
+      _issuedAt = source._issuedAt
+      _bounds = source._bounds
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._oldVersion) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._oldHeadFingerprint) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._top1) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._meanAveragePrecision) }()
+        case 5: try { try decoder.decodeSingularDoubleField(value: &_storage._marginPoints) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._dataset) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._split) }()
+        case 8: try { try decoder.decodeSingularInt64Field(value: &_storage._examples) }()
+        case 9: try { try decoder.decodeSingularEnumField(value: &_storage._verdict) }()
+        case 10: try { try decoder.decodeRepeatedStringField(value: &_storage._reasons) }()
+        case 11: try { try decoder.decodeSingularStringField(value: &_storage._issuedAt) }()
+        case 12: try { try decoder.decodeSingularMessageField(value: &_storage._bounds) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._oldVersion.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._oldVersion, fieldNumber: 1)
+      }
+      if !_storage._oldHeadFingerprint.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._oldHeadFingerprint, fieldNumber: 2)
+      }
+      try { if let v = _storage._top1 {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      try { if let v = _storage._meanAveragePrecision {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      if _storage._marginPoints.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._marginPoints, fieldNumber: 5)
+      }
+      if !_storage._dataset.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._dataset, fieldNumber: 6)
+      }
+      if !_storage._split.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._split, fieldNumber: 7)
+      }
+      if _storage._examples != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._examples, fieldNumber: 8)
+      }
+      if _storage._verdict != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._verdict, fieldNumber: 9)
+      }
+      if !_storage._reasons.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._reasons, fieldNumber: 10)
+      }
+      if !_storage._issuedAt.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._issuedAt, fieldNumber: 11)
+      }
+      try { if let v = _storage._bounds {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_CompatibilityCertificate, rhs: Bct_V1_CompatibilityCertificate) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._oldVersion != rhs_storage._oldVersion {return false}
+        if _storage._oldHeadFingerprint != rhs_storage._oldHeadFingerprint {return false}
+        if _storage._top1 != rhs_storage._top1 {return false}
+        if _storage._meanAveragePrecision != rhs_storage._meanAveragePrecision {return false}
+        if _storage._marginPoints != rhs_storage._marginPoints {return false}
+        if _storage._dataset != rhs_storage._dataset {return false}
+        if _storage._split != rhs_storage._split {return false}
+        if _storage._examples != rhs_storage._examples {return false}
+        if _storage._verdict != rhs_storage._verdict {return false}
+        if _storage._reasons != rhs_storage._reasons {return false}
+        if _storage._issuedAt != rhs_storage._issuedAt {return false}
+        if _storage._bounds != rhs_storage._bounds {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_CertificateBounds: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CertificateBounds"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}method\0\u{1}resamples\0\u{1}confidence\0\u{1}seed\0\u{3}catalogue_size\0\u{1}steps\0\u{3}gallery_curve\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -831,17 +1113,124 @@ nonisolated extension Bct_V1_CompatibilityCertificate: SwiftProtobuf.Message, Sw
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.oldVersion) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.oldHeadFingerprint) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._top1) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._meanAveragePrecision) }()
-      case 5: try { try decoder.decodeSingularDoubleField(value: &self.marginPoints) }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self.dataset) }()
-      case 7: try { try decoder.decodeSingularStringField(value: &self.split) }()
-      case 8: try { try decoder.decodeSingularInt64Field(value: &self.examples) }()
-      case 9: try { try decoder.decodeSingularEnumField(value: &self.verdict) }()
-      case 10: try { try decoder.decodeRepeatedStringField(value: &self.reasons) }()
-      case 11: try { try decoder.decodeSingularStringField(value: &self.issuedAt) }()
+      case 1: try { try decoder.decodeSingularStringField(value: &self.method) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.resamples) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.confidence) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.seed) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.catalogueSize) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.steps) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.galleryCurve) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.method.isEmpty {
+      try visitor.visitSingularStringField(value: self.method, fieldNumber: 1)
+    }
+    if self.resamples != 0 {
+      try visitor.visitSingularInt64Field(value: self.resamples, fieldNumber: 2)
+    }
+    if self.confidence.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.confidence, fieldNumber: 3)
+    }
+    if self.seed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.seed, fieldNumber: 4)
+    }
+    if self.catalogueSize != 0 {
+      try visitor.visitSingularInt64Field(value: self.catalogueSize, fieldNumber: 5)
+    }
+    if !self.steps.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.steps, fieldNumber: 6)
+    }
+    if !self.galleryCurve.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.galleryCurve, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_CertificateBounds, rhs: Bct_V1_CertificateBounds) -> Bool {
+    if lhs.method != rhs.method {return false}
+    if lhs.resamples != rhs.resamples {return false}
+    if lhs.confidence != rhs.confidence {return false}
+    if lhs.seed != rhs.seed {return false}
+    if lhs.catalogueSize != rhs.catalogueSize {return false}
+    if lhs.steps != rhs.steps {return false}
+    if lhs.galleryCurve != rhs.galleryCurve {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_StepBound: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StepBound"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}metric\0\u{1}step\0\u{3}estimate_points\0\u{3}projected_points\0\u{3}lower_bound_points\0\u{3}slope_points_per_doubling\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.metric) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.step) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.estimatePoints) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.projectedPoints) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.lowerBoundPoints) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.slopePointsPerDoubling) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.metric.isEmpty {
+      try visitor.visitSingularStringField(value: self.metric, fieldNumber: 1)
+    }
+    if !self.step.isEmpty {
+      try visitor.visitSingularStringField(value: self.step, fieldNumber: 2)
+    }
+    if self.estimatePoints.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.estimatePoints, fieldNumber: 3)
+    }
+    if self.projectedPoints.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.projectedPoints, fieldNumber: 4)
+    }
+    if self.lowerBoundPoints.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.lowerBoundPoints, fieldNumber: 5)
+    }
+    if self.slopePointsPerDoubling.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.slopePointsPerDoubling, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_StepBound, rhs: Bct_V1_StepBound) -> Bool {
+    if lhs.metric != rhs.metric {return false}
+    if lhs.step != rhs.step {return false}
+    if lhs.estimatePoints != rhs.estimatePoints {return false}
+    if lhs.projectedPoints != rhs.projectedPoints {return false}
+    if lhs.lowerBoundPoints != rhs.lowerBoundPoints {return false}
+    if lhs.slopePointsPerDoubling != rhs.slopePointsPerDoubling {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_GalleryCurvePoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GalleryCurvePoint"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}gallery_size\0\u{1}top1\0\u{3}mean_average_precision\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.gallerySize) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._top1) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._meanAveragePrecision) }()
       default: break
       }
     }
@@ -852,54 +1241,22 @@ nonisolated extension Bct_V1_CompatibilityCertificate: SwiftProtobuf.Message, Sw
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
     // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.oldVersion.isEmpty {
-      try visitor.visitSingularStringField(value: self.oldVersion, fieldNumber: 1)
-    }
-    if !self.oldHeadFingerprint.isEmpty {
-      try visitor.visitSingularStringField(value: self.oldHeadFingerprint, fieldNumber: 2)
+    if self.gallerySize != 0 {
+      try visitor.visitSingularInt64Field(value: self.gallerySize, fieldNumber: 1)
     }
     try { if let v = self._top1 {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     } }()
     try { if let v = self._meanAveragePrecision {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     } }()
-    if self.marginPoints.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.marginPoints, fieldNumber: 5)
-    }
-    if !self.dataset.isEmpty {
-      try visitor.visitSingularStringField(value: self.dataset, fieldNumber: 6)
-    }
-    if !self.split.isEmpty {
-      try visitor.visitSingularStringField(value: self.split, fieldNumber: 7)
-    }
-    if self.examples != 0 {
-      try visitor.visitSingularInt64Field(value: self.examples, fieldNumber: 8)
-    }
-    if self.verdict != .unspecified {
-      try visitor.visitSingularEnumField(value: self.verdict, fieldNumber: 9)
-    }
-    if !self.reasons.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.reasons, fieldNumber: 10)
-    }
-    if !self.issuedAt.isEmpty {
-      try visitor.visitSingularStringField(value: self.issuedAt, fieldNumber: 11)
-    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Bct_V1_CompatibilityCertificate, rhs: Bct_V1_CompatibilityCertificate) -> Bool {
-    if lhs.oldVersion != rhs.oldVersion {return false}
-    if lhs.oldHeadFingerprint != rhs.oldHeadFingerprint {return false}
+  public static func ==(lhs: Bct_V1_GalleryCurvePoint, rhs: Bct_V1_GalleryCurvePoint) -> Bool {
+    if lhs.gallerySize != rhs.gallerySize {return false}
     if lhs._top1 != rhs._top1 {return false}
     if lhs._meanAveragePrecision != rhs._meanAveragePrecision {return false}
-    if lhs.marginPoints != rhs.marginPoints {return false}
-    if lhs.dataset != rhs.dataset {return false}
-    if lhs.split != rhs.split {return false}
-    if lhs.examples != rhs.examples {return false}
-    if lhs.verdict != rhs.verdict {return false}
-    if lhs.reasons != rhs.reasons {return false}
-    if lhs.issuedAt != rhs.issuedAt {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

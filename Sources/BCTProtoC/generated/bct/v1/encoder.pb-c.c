@@ -367,6 +367,141 @@ void   bct__v1__compatibility_certificate__free_unpacked
   assert(message->base.descriptor == &bct__v1__compatibility_certificate__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   bct__v1__certificate_bounds__init
+                     (Bct__V1__CertificateBounds         *message)
+{
+  static const Bct__V1__CertificateBounds init_value = BCT__V1__CERTIFICATE_BOUNDS__INIT;
+  *message = init_value;
+}
+size_t bct__v1__certificate_bounds__get_packed_size
+                     (const Bct__V1__CertificateBounds *message)
+{
+  assert(message->base.descriptor == &bct__v1__certificate_bounds__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__certificate_bounds__pack
+                     (const Bct__V1__CertificateBounds *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__certificate_bounds__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__certificate_bounds__pack_to_buffer
+                     (const Bct__V1__CertificateBounds *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__certificate_bounds__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__CertificateBounds *
+       bct__v1__certificate_bounds__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__CertificateBounds *)
+     protobuf_c_message_unpack (&bct__v1__certificate_bounds__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__certificate_bounds__free_unpacked
+                     (Bct__V1__CertificateBounds *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__certificate_bounds__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__step_bound__init
+                     (Bct__V1__StepBound         *message)
+{
+  static const Bct__V1__StepBound init_value = BCT__V1__STEP_BOUND__INIT;
+  *message = init_value;
+}
+size_t bct__v1__step_bound__get_packed_size
+                     (const Bct__V1__StepBound *message)
+{
+  assert(message->base.descriptor == &bct__v1__step_bound__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__step_bound__pack
+                     (const Bct__V1__StepBound *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__step_bound__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__step_bound__pack_to_buffer
+                     (const Bct__V1__StepBound *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__step_bound__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__StepBound *
+       bct__v1__step_bound__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__StepBound *)
+     protobuf_c_message_unpack (&bct__v1__step_bound__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__step_bound__free_unpacked
+                     (Bct__V1__StepBound *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__step_bound__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__gallery_curve_point__init
+                     (Bct__V1__GalleryCurvePoint         *message)
+{
+  static const Bct__V1__GalleryCurvePoint init_value = BCT__V1__GALLERY_CURVE_POINT__INIT;
+  *message = init_value;
+}
+size_t bct__v1__gallery_curve_point__get_packed_size
+                     (const Bct__V1__GalleryCurvePoint *message)
+{
+  assert(message->base.descriptor == &bct__v1__gallery_curve_point__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__gallery_curve_point__pack
+                     (const Bct__V1__GalleryCurvePoint *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__gallery_curve_point__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__gallery_curve_point__pack_to_buffer
+                     (const Bct__V1__GalleryCurvePoint *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__gallery_curve_point__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__GalleryCurvePoint *
+       bct__v1__gallery_curve_point__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__GalleryCurvePoint *)
+     protobuf_c_message_unpack (&bct__v1__gallery_curve_point__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__gallery_curve_point__free_unpacked
+                     (Bct__V1__GalleryCurvePoint *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__gallery_curve_point__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   bct__v1__training_info__init
                      (Bct__V1__TrainingInfo         *message)
 {
@@ -897,7 +1032,7 @@ const ProtobufCMessageDescriptor bct__v1__criterion_figures__descriptor =
   (ProtobufCMessageInit) bct__v1__criterion_figures__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__compatibility_certificate__field_descriptors[11] =
+static const ProtobufCFieldDescriptor bct__v1__compatibility_certificate__field_descriptors[12] =
 {
   {
     "old_version",
@@ -1031,8 +1166,21 @@ static const ProtobufCFieldDescriptor bct__v1__compatibility_certificate__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "bounds",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CompatibilityCertificate, bounds),
+    &bct__v1__certificate_bounds__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__compatibility_certificate__field_indices_by_name[] = {
+  11,   /* field[11] = bounds */
   5,   /* field[5] = dataset */
   7,   /* field[7] = examples */
   10,   /* field[10] = issued_at */
@@ -1048,7 +1196,7 @@ static const unsigned bct__v1__compatibility_certificate__field_indices_by_name[
 static const ProtobufCIntRange bct__v1__compatibility_certificate__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor bct__v1__compatibility_certificate__descriptor =
 {
@@ -1058,11 +1206,294 @@ const ProtobufCMessageDescriptor bct__v1__compatibility_certificate__descriptor 
   "Bct__V1__CompatibilityCertificate",
   "bct.v1",
   sizeof(Bct__V1__CompatibilityCertificate),
-  11,
+  12,
   bct__v1__compatibility_certificate__field_descriptors,
   bct__v1__compatibility_certificate__field_indices_by_name,
   1,  bct__v1__compatibility_certificate__number_ranges,
   (ProtobufCMessageInit) bct__v1__compatibility_certificate__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__certificate_bounds__field_descriptors[7] =
+{
+  {
+    "method",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CertificateBounds, method),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "resamples",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CertificateBounds, resamples),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "confidence",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CertificateBounds, confidence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "seed",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CertificateBounds, seed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "catalogue_size",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CertificateBounds, catalogue_size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "steps",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bct__V1__CertificateBounds, n_steps),
+    offsetof(Bct__V1__CertificateBounds, steps),
+    &bct__v1__step_bound__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "gallery_curve",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bct__V1__CertificateBounds, n_gallery_curve),
+    offsetof(Bct__V1__CertificateBounds, gallery_curve),
+    &bct__v1__gallery_curve_point__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__certificate_bounds__field_indices_by_name[] = {
+  4,   /* field[4] = catalogue_size */
+  2,   /* field[2] = confidence */
+  6,   /* field[6] = gallery_curve */
+  0,   /* field[0] = method */
+  1,   /* field[1] = resamples */
+  3,   /* field[3] = seed */
+  5,   /* field[5] = steps */
+};
+static const ProtobufCIntRange bct__v1__certificate_bounds__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor bct__v1__certificate_bounds__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.CertificateBounds",
+  "CertificateBounds",
+  "Bct__V1__CertificateBounds",
+  "bct.v1",
+  sizeof(Bct__V1__CertificateBounds),
+  7,
+  bct__v1__certificate_bounds__field_descriptors,
+  bct__v1__certificate_bounds__field_indices_by_name,
+  1,  bct__v1__certificate_bounds__number_ranges,
+  (ProtobufCMessageInit) bct__v1__certificate_bounds__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__step_bound__field_descriptors[6] =
+{
+  {
+    "metric",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__StepBound, metric),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "step",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__StepBound, step),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "estimate_points",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__StepBound, estimate_points),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "projected_points",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__StepBound, projected_points),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "lower_bound_points",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__StepBound, lower_bound_points),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "slope_points_per_doubling",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__StepBound, slope_points_per_doubling),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__step_bound__field_indices_by_name[] = {
+  2,   /* field[2] = estimate_points */
+  4,   /* field[4] = lower_bound_points */
+  0,   /* field[0] = metric */
+  3,   /* field[3] = projected_points */
+  5,   /* field[5] = slope_points_per_doubling */
+  1,   /* field[1] = step */
+};
+static const ProtobufCIntRange bct__v1__step_bound__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor bct__v1__step_bound__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.StepBound",
+  "StepBound",
+  "Bct__V1__StepBound",
+  "bct.v1",
+  sizeof(Bct__V1__StepBound),
+  6,
+  bct__v1__step_bound__field_descriptors,
+  bct__v1__step_bound__field_indices_by_name,
+  1,  bct__v1__step_bound__number_ranges,
+  (ProtobufCMessageInit) bct__v1__step_bound__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__gallery_curve_point__field_descriptors[3] =
+{
+  {
+    "gallery_size",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__GalleryCurvePoint, gallery_size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "top1",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__GalleryCurvePoint, top1),
+    &bct__v1__criterion_figures__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mean_average_precision",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__GalleryCurvePoint, mean_average_precision),
+    &bct__v1__criterion_figures__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__gallery_curve_point__field_indices_by_name[] = {
+  0,   /* field[0] = gallery_size */
+  2,   /* field[2] = mean_average_precision */
+  1,   /* field[1] = top1 */
+};
+static const ProtobufCIntRange bct__v1__gallery_curve_point__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor bct__v1__gallery_curve_point__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.GalleryCurvePoint",
+  "GalleryCurvePoint",
+  "Bct__V1__GalleryCurvePoint",
+  "bct.v1",
+  sizeof(Bct__V1__GalleryCurvePoint),
+  3,
+  bct__v1__gallery_curve_point__field_descriptors,
+  bct__v1__gallery_curve_point__field_indices_by_name,
+  1,  bct__v1__gallery_curve_point__number_ranges,
+  (ProtobufCMessageInit) bct__v1__gallery_curve_point__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor bct__v1__training_info__field_descriptors[6] =

@@ -24,6 +24,9 @@ typedef struct Bct__V1__InputNormalization Bct__V1__InputNormalization;
 typedef struct Bct__V1__EvaluationResult Bct__V1__EvaluationResult;
 typedef struct Bct__V1__CriterionFigures Bct__V1__CriterionFigures;
 typedef struct Bct__V1__CompatibilityCertificate Bct__V1__CompatibilityCertificate;
+typedef struct Bct__V1__CertificateBounds Bct__V1__CertificateBounds;
+typedef struct Bct__V1__StepBound Bct__V1__StepBound;
+typedef struct Bct__V1__GalleryCurvePoint Bct__V1__GalleryCurvePoint;
 typedef struct Bct__V1__TrainingInfo Bct__V1__TrainingInfo;
 typedef struct Bct__V1__ModelInfo Bct__V1__ModelInfo;
 typedef struct Bct__V1__ModelInfo__ArchitectureParametersEntry Bct__V1__ModelInfo__ArchitectureParametersEntry;
@@ -301,10 +304,111 @@ struct  Bct__V1__CompatibilityCertificate
    * When it was issued, ISO 8601.
    */
   char *issued_at;
+  /*
+   * The confidence bounds the verdict rests on. Absent from certificates issued
+   * before bounds existed: those never certify (re-certify with bct eval --certify).
+   */
+  Bct__V1__CertificateBounds *bounds;
 };
 #define BCT__V1__COMPATIBILITY_CERTIFICATE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__compatibility_certificate__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, BCT__V1__CERTIFICATE_VERDICT__CERTIFICATE_VERDICT_UNSPECIFIED, 0,NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, BCT__V1__CERTIFICATE_VERDICT__CERTIFICATE_VERDICT_UNSPECIFIED, 0,NULL, (char *)protobuf_c_empty_string, NULL }
+
+
+/*
+ * One-sided lower confidence bounds on the four steps of the criterion, from
+ * resampling the evaluation, projected to the catalogue's size.
+ */
+struct  Bct__V1__CertificateBounds
+{
+  ProtobufCMessage base;
+  /*
+   * How the bounds were computed, e.g. "item bootstrap (percentile)".
+   */
+  char *method;
+  /*
+   * Bootstrap resamples drawn.
+   */
+  int64_t resamples;
+  /*
+   * One-sided confidence level of every bound, e.g. 0.95.
+   */
+  double confidence;
+  /*
+   * Seed of the resampling (the same seed gives the same bounds).
+   */
+  uint64_t seed;
+  /*
+   * Documents the bounds are projected to (the declared catalogue size).
+   */
+  int64_t catalogue_size;
+  /*
+   * Cross gain and backfill gain on top-1 and mAP.
+   */
+  size_t n_steps;
+  Bct__V1__StepBound **steps;
+  /*
+   * The criterion's figures at growing gallery sizes drawn from the split.
+   */
+  size_t n_gallery_curve;
+  Bct__V1__GalleryCurvePoint **gallery_curve;
+};
+#define BCT__V1__CERTIFICATE_BOUNDS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__certificate_bounds__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0,NULL, 0,NULL }
+
+
+/*
+ * One step of the criterion (a gain, in points) with its lower bound.
+ */
+struct  Bct__V1__StepBound
+{
+  ProtobufCMessage base;
+  /*
+   * "top-1" or "mAP".
+   */
+  char *metric;
+  /*
+   * "cross" (new queries on old documents vs old on old) or "backfill"
+   * (new on new vs new queries on old documents).
+   */
+  char *step;
+  /*
+   * The gain measured on the whole split.
+   */
+  double estimate_points;
+  /*
+   * The gain projected to the catalogue size (never above the estimate).
+   */
+  double projected_points;
+  /*
+   * The one-sided lower confidence bound of the projected gain.
+   */
+  double lower_bound_points;
+  /*
+   * How the gain moves per doubling of the gallery (least squares over the curve).
+   */
+  double slope_points_per_doubling;
+};
+#define BCT__V1__STEP_BOUND__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__step_bound__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0 }
+
+
+/*
+ * The criterion measured with every query of the split against a gallery of
+ * `gallery_size` documents drawn from it.
+ */
+struct  Bct__V1__GalleryCurvePoint
+{
+  ProtobufCMessage base;
+  int64_t gallery_size;
+  Bct__V1__CriterionFigures *top1;
+  Bct__V1__CriterionFigures *mean_average_precision;
+};
+#define BCT__V1__GALLERY_CURVE_POINT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__gallery_curve_point__descriptor) \
+    , 0, NULL, NULL }
 
 
 /*
@@ -602,6 +706,63 @@ Bct__V1__CompatibilityCertificate *
 void   bct__v1__compatibility_certificate__free_unpacked
                      (Bct__V1__CompatibilityCertificate *message,
                       ProtobufCAllocator *allocator);
+/* Bct__V1__CertificateBounds methods */
+void   bct__v1__certificate_bounds__init
+                     (Bct__V1__CertificateBounds         *message);
+size_t bct__v1__certificate_bounds__get_packed_size
+                     (const Bct__V1__CertificateBounds   *message);
+size_t bct__v1__certificate_bounds__pack
+                     (const Bct__V1__CertificateBounds   *message,
+                      uint8_t             *out);
+size_t bct__v1__certificate_bounds__pack_to_buffer
+                     (const Bct__V1__CertificateBounds   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__CertificateBounds *
+       bct__v1__certificate_bounds__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__certificate_bounds__free_unpacked
+                     (Bct__V1__CertificateBounds *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__StepBound methods */
+void   bct__v1__step_bound__init
+                     (Bct__V1__StepBound         *message);
+size_t bct__v1__step_bound__get_packed_size
+                     (const Bct__V1__StepBound   *message);
+size_t bct__v1__step_bound__pack
+                     (const Bct__V1__StepBound   *message,
+                      uint8_t             *out);
+size_t bct__v1__step_bound__pack_to_buffer
+                     (const Bct__V1__StepBound   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__StepBound *
+       bct__v1__step_bound__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__step_bound__free_unpacked
+                     (Bct__V1__StepBound *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__GalleryCurvePoint methods */
+void   bct__v1__gallery_curve_point__init
+                     (Bct__V1__GalleryCurvePoint         *message);
+size_t bct__v1__gallery_curve_point__get_packed_size
+                     (const Bct__V1__GalleryCurvePoint   *message);
+size_t bct__v1__gallery_curve_point__pack
+                     (const Bct__V1__GalleryCurvePoint   *message,
+                      uint8_t             *out);
+size_t bct__v1__gallery_curve_point__pack_to_buffer
+                     (const Bct__V1__GalleryCurvePoint   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__GalleryCurvePoint *
+       bct__v1__gallery_curve_point__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__gallery_curve_point__free_unpacked
+                     (Bct__V1__GalleryCurvePoint *message,
+                      ProtobufCAllocator *allocator);
 /* Bct__V1__TrainingInfo methods */
 void   bct__v1__training_info__init
                      (Bct__V1__TrainingInfo         *message);
@@ -672,6 +833,15 @@ typedef void (*Bct__V1__CriterionFigures_Closure)
 typedef void (*Bct__V1__CompatibilityCertificate_Closure)
                  (const Bct__V1__CompatibilityCertificate *message,
                   void *closure_data);
+typedef void (*Bct__V1__CertificateBounds_Closure)
+                 (const Bct__V1__CertificateBounds *message,
+                  void *closure_data);
+typedef void (*Bct__V1__StepBound_Closure)
+                 (const Bct__V1__StepBound *message,
+                  void *closure_data);
+typedef void (*Bct__V1__GalleryCurvePoint_Closure)
+                 (const Bct__V1__GalleryCurvePoint *message,
+                  void *closure_data);
 typedef void (*Bct__V1__TrainingInfo_Closure)
                  (const Bct__V1__TrainingInfo *message,
                   void *closure_data);
@@ -731,6 +901,9 @@ extern const ProtobufCMessageDescriptor bct__v1__input_normalization__descriptor
 extern const ProtobufCMessageDescriptor bct__v1__evaluation_result__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__criterion_figures__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__compatibility_certificate__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__certificate_bounds__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__step_bound__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__gallery_curve_point__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__training_info__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__model_info__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__model_info__architecture_parameters_entry__descriptor;

@@ -1,0 +1,84 @@
+import BCTModelRepository
+import Foundation
+
+/// What the matrix says about bounded certificates: false certificates and power
+/// at every setting of the grid, on the validation side (half A certifies, half B
+/// checks) and on the test split; the default setting chosen on the validation
+/// side only; and how often the test gain falls below each bound.
+public struct CertificateReport: Sendable {
+  /// Certificates at one setting over a set of pairs.
+  public struct Outcome: Sendable, Codable, Equatable {
+    public var certified = 0
+    public var pairs = 0
+    /// Certified pairs whose criterion fails on the check data.
+    public var falseCertificates: [String] = []
+    /// Pairs holding by at least the power threshold on every step of the check data.
+    public var eligible = 0
+    /// Of those, the certified ones.
+    public var eligibleCertified = 0
+    /// eligibleCertified / eligible; nil without eligible pairs.
+    public var power: Double? { eligible == 0 ? nil : Double(eligibleCertified) / Double(eligible) }
+  }
+
+  let report: MatrixReport
+
+  public init(_ report: MatrixReport) { self.report = report }
+
+  /// The pair's four step gains on the test split, in points, and whether the strict criterion holds there.
+  func testCheck(_ pair: PairCertification.Pair) -> (gains: [Double], holds: Bool)? {
+    let mine = report.cells.filter {
+      $0.split == "test" && $0.scenario == pair.scenario && $0.seed == pair.seed && $0.method == pair.method
+        && $0.old == pair.old && $0.new == pair.new
+    }
+    guard let t = mine.first(where: { $0.metric == "top-1" }), let m = mine.first(where: { $0.metric == "mAP" }) else {
+      return nil
+    }
+    return ([t.figures.crossGainPoints, t.figures.backfillGainPoints, m.figures.crossGainPoints, m.figures.backfillGainPoints],
+            t.holds && m.holds)
+  }
+
+  /// Certificates at (`confidence`, `margin`) for `methods` (nil = all): on half A
+  /// checked on half B when `validationSide`, else on the whole validation split checked on test.
+  public func outcome(confidence: Double, margin: Double, methods: Set<String>?, validationSide: Bool) -> Outcome {
+    var outcome = Outcome()
+    for record in report.certifications where methods?.contains(record.pair.method) ?? true {
+      let check: (gains: [Double], holds: Bool)
+      if validationSide {
+        check = (record.halfCheckGains, record.halfCheckGains.allSatisfy { $0 > 0 })
+      } else {
+        guard let test = testCheck(record.pair) else { continue }
+        check = test
+      }
+      let certified = record.certified(confidence: confidence, margin: margin, half: validationSide)
+      outcome.pairs += 1
+      if certified { outcome.certified += 1 }
+      if certified && !check.holds { outcome.falseCertificates.append("\(record.pair.method) \(record.pair.label)") }
+      if check.gains.allSatisfy({ $0 >= report.certification.powerThresholdPoints }) {
+        outcome.eligible += 1
+        if certified { outcome.eligibleCertified += 1 }
+      }
+    }
+    return outcome
+  }
+
+  /// Every (confidence, margin) of the grid.
+  var settings: [(confidence: Double, margin: Double)] {
+    report.certification.confidences.flatMap { c in report.certification.margins.map { (c, $0) } }
+  }
+
+  /// The default setting chosen on the validation side only: no false certificate
+  /// over all methods, then the highest power of the default method, then the
+  /// highest power over all methods, then the higher confidence and margin.
+  public var chosen: (confidence: Double, margin: Double)? {
+    let defaultMethod: Set<String> = [report.certification.defaultMethod]
+    let safe = settings.filter { outcome(confidence: $0.confidence, margin: $0.margin, methods: nil, validationSide: true).falseCertificates.isEmpty }
+    return safe.max { a, b in
+      func key(_ s: (confidence: Double, margin: Double)) -> [Double] {
+        [outcome(confidence: s.confidence, margin: s.margin, methods: defaultMethod, validationSide: true).power ?? -1,
+         outcome(confidence: s.confidence, margin: s.margin, methods: nil, validationSide: true).power ?? -1,
+         s.confidence, s.margin]
+      }
+      return key(a).lexicographicallyPrecedes(key(b))
+    }
+  }
+}

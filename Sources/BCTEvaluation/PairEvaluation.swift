@@ -1,0 +1,82 @@
+import BCTModelRepository
+import BCTNumerics
+
+/// The criterion M(Q_new,D_new) > M(Q_new,D_old) > M(Q_old,D_old) measured on one
+/// split for one (old, new) pair, query by query, at the whole split and at smaller
+/// galleries drawn from it: everything `CriterionBootstrap` resamples.
+public struct PairEvaluation: Sendable {
+  /// Item labels (every item is a query and a document).
+  public let labels: [Int]
+  /// Old queries on old documents, new queries on old documents, new on new.
+  public let oldOld: QueryOutcomes
+  public let newOld: QueryOutcomes
+  public let newNew: QueryOutcomes
+  /// Gallery sizes of the curve, smallest first; the last is the whole split.
+  public let curveSizes: [Int]
+  /// The criterion at each curve size (every query against the first `size`
+  /// documents of a seeded random order).
+  public let curve: [CertificateBounds.CurvePoint]
+  /// Each item's place in that order: the gallery of size s is the items with position < s.
+  public let positions: [Int32]
+
+  /// Nearest documents kept per query: enough that a resampled, subsampled gallery
+  /// practically always contains one of them.
+  public static let neighbourCount = 128
+
+  /// Evaluates unit-norm `old` and `new` embeddings of the same items, labelled
+  /// `labels`, drawing the curve's nested galleries with `seed`.
+  public static func measure(old: Matrix, new: Matrix, labels: [Int], seed: UInt64) -> PairEvaluation {
+    let n = labels.count
+    var generator = SeededGenerator(seed: seed ^ 0x6761_6C6C_6572_7921)
+    let order = Array(0..<n).shuffled(using: &generator)
+    var positions = Array(repeating: Int32(0), count: n)
+    for (position, item) in order.enumerated() { positions[item] = Int32(position) }
+    let sizes = curveSizes(for: n)
+    let smaller = QueryRanking.GalleryCurve(positions: positions, sizes: Array(sizes.dropLast()))
+    func outcomes(_ q: Matrix, _ g: Matrix) -> QueryOutcomes {
+      QueryOutcomes.measure(queries: q, gallery: g, labels: labels, neighbours: neighbourCount, curve: smaller)
+    }
+    let (oo, no, nn) = (outcomes(old, old), outcomes(new, old), outcomes(new, new))
+    func figures(_ pick: (QueryOutcomes) -> Double) -> CompatibilityCertificate.Figures {
+      .init(oldOld: pick(oo), newOld: pick(no), newNew: pick(nn))
+    }
+    var curve = smaller.sizes.indices.map { z in
+      CertificateBounds.CurvePoint(
+        gallerySize: sizes[z], top1: figures { $0.curveTop1[z] },
+        meanAveragePrecision: figures { $0.curveMeanAveragePrecision[z] })
+    }
+    curve.append(.init(gallerySize: n, top1: figures(\.top1), meanAveragePrecision: figures(\.meanAveragePrecision)))
+    return PairEvaluation(
+      labels: labels, oldOld: oo, newOld: no, newNew: nn, curveSizes: sizes, curve: curve, positions: positions)
+  }
+
+  /// Halvings of `n` down to 1/8 that keep at least 200 documents, then `n`.
+  static func curveSizes(for n: Int) -> [Int] {
+    [n / 8, n / 4, n / 2].filter { $0 >= 200 } + [n]
+  }
+
+  /// The point figures on the whole split.
+  public var top1: CompatibilityCertificate.Figures { curve[curve.count - 1].top1 }
+  public var meanAveragePrecision: CompatibilityCertificate.Figures { curve[curve.count - 1].meanAveragePrecision }
+}
+
+/// Least-squares slope of `values` against log2 of `sizes` (0 with fewer than two sizes).
+func slopePerDoubling(sizes: [Int], values: [Double]) -> Double {
+  guard sizes.count >= 2 else { return 0 }
+  let x = sizes.map { log2(Double($0)) }
+  let mx = x.reduce(0, +) / Double(x.count)
+  let my = values.reduce(0, +) / Double(values.count)
+  var sxy = 0.0
+  var sxx = 0.0
+  for (xi, yi) in zip(x, values) {
+    sxy += (xi - mx) * (yi - my)
+    sxx += (xi - mx) * (xi - mx)
+  }
+  return sxx > 0 ? sxy / sxx : 0
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
