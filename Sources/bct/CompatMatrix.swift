@@ -29,6 +29,8 @@ struct CompatMatrix: AsyncParsableCommand {
   @Option(help: "Folder for the trained models (reused on the next run).") var out: String = "models/compat-matrix"
   @Option(help: "Also write the whole report as JSON to this file.") var json: String?
   @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
+  @Option(help: "Instead of running: merge the --json reports of earlier runs (comma-separated files, e.g. one per scenario) and print the combined report.")
+  var merge: String?
   @OptionGroup var data: DataOptions
 
   func validate() throws {
@@ -45,6 +47,17 @@ struct CompatMatrix: AsyncParsableCommand {
   var methodNames: [String] { methods.map { $0.split(separator: ",").map(String.init) } ?? StudyMethod.all.map(\.name) }
 
   func run() async throws {
+    if let merge {
+      let reports = try merge.split(separator: ",").map { file in
+        try JSONDecoder().decode(MatrixReport.self, from: Data(contentsOf: URL(fileURLWithPath: String(file))))
+      }
+      guard let combined = MatrixReport.merging(reports) else {
+        throw ValidationError("--merge: the reports differ in methods, seeds, epochs or certification settings")
+      }
+      print(combined.rendered())
+      try writeJSON(combined)
+      return
+    }
     AllocatorTuning.retainLargeBuffers()
     if let threads { BLAS.setThreadCount(threads) }
     var chosen = mode == "quick" ? Scenario.quick : Scenario.full
@@ -62,10 +75,13 @@ struct CompatMatrix: AsyncParsableCommand {
     }
     print(report.rendered())
     print(String(format: "\n(%.0f s)", Date().timeIntervalSince(started)))
-    if let json {
-      let encoder = JSONEncoder()
-      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      try encoder.encode(report).write(to: URL(fileURLWithPath: json))
-    }
+    try writeJSON(report)
+  }
+
+  private func writeJSON(_ report: MatrixReport) throws {
+    guard let json else { return }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(report).write(to: URL(fileURLWithPath: json))
   }
 }
