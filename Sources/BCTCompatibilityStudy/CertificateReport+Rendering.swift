@@ -11,9 +11,11 @@ extension CertificateReport {
     lines.append("Validation side: certify on half A of the validation split (bounds projected to half B's size), check on half B. false = certified but the criterion fails on half B; power = certified share of the pairs holding on half B by >= \(threshold) point on every step.")
     lines += grid(validationSide: true)
     if let chosen {
+      let falseCount = outcome(confidence: chosen.confidence, margin: chosen.margin, methods: nil, validationSide: true).falseCertificates
       lines.append(String(
-        format: "Chosen on the validation side (no false certificate over all methods, then the highest power of %@, then of all methods): confidence %g, margin %g point.",
-        study.defaultMethod, chosen.confidence, chosen.margin))
+        format: "Chosen on the validation side (fewest false certificates over all methods, then the highest power of %@, then of all methods, then the higher confidence and margin): confidence %g, margin %g point",
+        study.defaultMethod, chosen.confidence, chosen.margin)
+        + (falseCount.isEmpty ? "." : "; even it certifies \(falseCount.count) pair(s) that fail on half B: \(falseCount.joined(separator: ", "))."))
     }
     lines.append("")
     lines.append("Test split (report only): certificates on the whole validation split, bounds projected to the test split's size; false = certified but the criterion fails on test; power over the pairs holding on test by >= \(threshold) point on every step.")

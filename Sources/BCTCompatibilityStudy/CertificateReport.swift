@@ -66,17 +66,18 @@ public struct CertificateReport: Sendable {
     report.certification.confidences.flatMap { c in report.certification.margins.map { (c, $0) } }
   }
 
-  /// The default setting chosen on the validation side only: no false certificate
-  /// over all methods, then the highest power of the default method, then the
-  /// highest power over all methods, then the higher confidence and margin.
+  /// The default setting chosen on the validation side only: the fewest false
+  /// certificates over all methods (none, where a setting has none), then the
+  /// highest power of the default method, then the highest power over all methods,
+  /// then the higher confidence and margin.
   public var chosen: (confidence: Double, margin: Double)? {
     let defaultMethod: Set<String> = [report.certification.defaultMethod]
-    let safe = settings.filter { outcome(confidence: $0.confidence, margin: $0.margin, methods: nil, validationSide: true).falseCertificates.isEmpty }
-    return safe.max { a, b in
+    return settings.max { a, b in
       func key(_ s: (confidence: Double, margin: Double)) -> [Double] {
-        [outcome(confidence: s.confidence, margin: s.margin, methods: defaultMethod, validationSide: true).power ?? -1,
-         outcome(confidence: s.confidence, margin: s.margin, methods: nil, validationSide: true).power ?? -1,
-         s.confidence, s.margin]
+        let all = outcome(confidence: s.confidence, margin: s.margin, methods: nil, validationSide: true)
+        return [-Double(all.falseCertificates.count),
+                outcome(confidence: s.confidence, margin: s.margin, methods: defaultMethod, validationSide: true).power ?? -1,
+                all.power ?? -1, s.confidence, s.margin]
       }
       return key(a).lexicographicallyPrecedes(key(b))
     }

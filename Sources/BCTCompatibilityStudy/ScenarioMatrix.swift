@@ -115,4 +115,32 @@ public struct ScenarioMatrix: Sendable {
       marginPoints: marginPoints, validationExamples: validation.count, testExamples: test.count, cells: cells,
       certification: certification, certifications: certifications)
   }
+
+  /// `report` with every pair's certificate measured again from the cached models
+  /// (the cells, trained models and test figures stay): how a changed certificate
+  /// does on the same matrix.
+  public func recertify(_ report: MatrixReport, trainSplit: Dataset, test: Dataset, log: (String) -> Void) throws -> MatrixReport {
+    let validation = trainSplit.validationSplit(fraction: validationFraction, seed: validationSeed).validation
+    var evaluator = Evaluator(splits: ["validation": validation, "test": test])
+    var updated = report
+    updated.certification = certification
+    updated.certifications = []
+    for record in report.certifications {
+      let pair = record.pair
+      guard let scenario = report.scenarios.first(where: { $0.id == pair.scenario }),
+            let newIndex = Int(pair.new.dropFirst()).map({ $0 - 1 }), let oldIndex = Int(pair.old.dropFirst()).map({ $0 - 1 })
+      else { continue }
+      let folder = directory.appendingPathComponent("\(pair.scenario)/seed\(pair.seed)")
+      func name(_ generation: Int) -> String { generation == 0 ? "g1" : "g\(generation + 1)-\(pair.method)" }
+      let old = try ModelVersion.load(from: folder.appendingPathComponent(name(oldIndex)))
+      let new = try ModelVersion.load(from: folder.appendingPathComponent(name(newIndex)))
+      let classes = scenario.generations[newIndex].classes
+      let (oldVal, labels) = evaluator.embedded(old, split: "validation", classes: classes)
+      let (newVal, _) = evaluator.embedded(new, split: "validation", classes: classes)
+      updated.certifications.append(certification.certify(
+        old: oldVal, new: newVal, labels: labels, testExamples: evaluator.count(split: "test", classes: classes), pair: pair))
+      log("  \(pair.method) \(pair.label): " + updated.certifications[updated.certifications.count - 1].line)
+    }
+    return updated
+  }
 }

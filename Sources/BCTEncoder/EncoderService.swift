@@ -153,6 +153,7 @@ public enum ModelInfoMapping {
     out.confidence = bounds.confidence
     out.seed = bounds.seed
     out.catalogueSize = Int64(bounds.catalogueSize)
+    out.hubDesignEffect = bounds.hubDesignEffect ?? 0
     out.steps = bounds.steps.map { step in
       var s = Bct_V1_StepBound()
       s.metric = step.metric

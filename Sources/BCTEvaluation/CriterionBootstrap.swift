@@ -15,7 +15,7 @@ public struct CriterionBootstrap: Sendable {
     ("top-1", "cross"), ("top-1", "backfill"), ("mAP", "cross"), ("mAP", "backfill"),
   ]
   /// How bounds from it are described in certificates.
-  public static let method = "item bootstrap (queries and documents resampled together, centred percentile)"
+  public static let method = "item bootstrap (queries and documents resampled together, centred percentile; top-1 spread widened by the hub design effect)"
 
   /// Per step, per resample: the gain on the whole split, in points.
   public let gains: [[Double]]
@@ -51,7 +51,16 @@ public struct CriterionBootstrap: Sendable {
   /// estimate less the spread of the projected resamples below their mean (a
   /// centred percentile: a resample's gallery holds only ~63% of the items, which
   /// shifts top-1 but not its spread).
+  ///
+  /// Top-1 spreads are widened by the square root of the pair's hub design effect.
+  /// When many new queries share one nearest old document (a hub), that document's
+  /// label decides all of them at once; which document becomes the hub, and its
+  /// label, changes with the catalogue, but a resample of one split only ever sees
+  /// that split's hubs. Queries sharing a nearest document are then one cluster, and
+  /// Kish's design effect (relative to the same-model searches, whose ordinary
+  /// hubness the bootstrap already sees) is the variance the resampling misses.
   public func bounds(for evaluation: PairEvaluation, confidence: Double, catalogueSize: Int) -> CertificateBounds {
+    let widening = evaluation.hubDesignEffect.squareRoot()
     let doublings = log2(Double(max(1, catalogueSize)) / Double(max(1, evaluation.labels.count)))
     let pointGains = ResampleContext.pointGains(evaluation.curve)
     var bounds: [CertificateBounds.Step] = []
@@ -61,14 +70,15 @@ public struct CriterionBootstrap: Sendable {
       let projected = estimate + min(0, slope * doublings)
       let resampled = zip(gains[s], slopes[s]).map { $0 + min(0, $1 * doublings) }
       let mean = resampled.reduce(0, +) / Double(max(1, resampled.count))
-      let lower = projected - (mean - Self.lowerQuantile(resampled, confidence: confidence))
+      let spread = (mean - Self.lowerQuantile(resampled, confidence: confidence)) * (step.metric == "top-1" ? widening : 1)
+      let lower = projected - spread
       bounds.append(.init(
         metric: step.metric, step: step.step, estimatePoints: estimate, projectedPoints: projected,
         lowerBoundPoints: lower, slopePointsPerDoubling: slope))
     }
     return CertificateBounds(
       method: Self.method, resamples: resamples, confidence: confidence, seed: seed, catalogueSize: catalogueSize,
-      steps: bounds, galleryCurve: evaluation.curve)
+      steps: bounds, galleryCurve: evaluation.curve, hubDesignEffect: evaluation.hubDesignEffect)
   }
 
   /// The value below which a fraction 1 - `confidence` of `values` lies (order statistic).

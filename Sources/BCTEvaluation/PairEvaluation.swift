@@ -18,6 +18,13 @@ public struct PairEvaluation: Sendable {
   public let curve: [CertificateBounds.CurvePoint]
   /// Each item's place in that order: the gallery of size s is the items with position < s.
   public let positions: [Int32]
+  /// How much more new queries crowd onto few old documents than either model's
+  /// queries crowd onto its own: Kish's design effect of the cross-model basins over
+  /// the larger same-model one, at least 1 (see `basins`).
+  public var hubDesignEffect: Double {
+    let reference = max(Self.basins(oldOld).designEffect, Self.basins(newNew).designEffect, 1)
+    return max(1, Self.basins(newOld).designEffect / reference)
+  }
 
   /// Nearest documents kept per query: enough that a resampled, subsampled gallery
   /// practically always contains one of them.
@@ -53,6 +60,25 @@ public struct PairEvaluation: Sendable {
   /// Halvings of `n` down to 1/8 that keep at least 200 documents, then `n`.
   static func curveSizes(for n: Int) -> [Int] {
     [n / 8, n / 4, n / 2].filter { $0 >= 200 } + [n]
+  }
+
+  /// How concentrated the nearest documents of `outcomes` are: the share of scored
+  /// queries in the largest "basin" (the queries sharing one nearest document) and
+  /// Kish's design effect, sum of squared basin sizes over the queries (1 when every
+  /// query has its own nearest document). A large cross-model value means top-1
+  /// is decided by a few hub documents.
+  public static func basins(_ outcomes: QueryOutcomes) -> (largestShare: Double, designEffect: Double) {
+    var sizes: [Int32: Int] = [:]
+    var queries = 0
+    for q in 0..<outcomes.count where outcomes.scored[q] && outcomes.neighbourCount > 0 {
+      let nearest = outcomes.neighbours[q * outcomes.neighbourCount]
+      guard nearest >= 0 else { continue }
+      sizes[nearest, default: 0] += 1
+      queries += 1
+    }
+    guard queries > 0 else { return (0, 1) }
+    let squares = sizes.values.reduce(0.0) { $0 + Double($1) * Double($1) }
+    return (Double(sizes.values.max() ?? 0) / Double(queries), squares / Double(queries))
   }
 
   /// The point figures on the whole split.

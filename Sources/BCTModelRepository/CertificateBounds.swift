@@ -62,11 +62,16 @@ public struct CertificateBounds: Codable, Sendable, Equatable {
   public var steps: [Step]
   /// Smallest gallery first; the last point is the whole split.
   public var galleryCurve: [CurvePoint]
+  /// How much more new queries crowd onto few old documents (hubs) than the same-model
+  /// searches do (Kish's design effect ratio, >= 1); top-1 spreads were widened by its
+  /// square root. Nil in bounds from before it was measured.
+  public var hubDesignEffect: Double?
 
   public init(
     method: String, resamples: Int, confidence: Double, seed: UInt64, catalogueSize: Int, steps: [Step],
-    galleryCurve: [CurvePoint]
+    galleryCurve: [CurvePoint], hubDesignEffect: Double? = nil
   ) {
+    self.hubDesignEffect = hubDesignEffect
     self.method = method
     self.resamples = resamples
     self.confidence = confidence

@@ -38,6 +38,9 @@ struct CertificationOptions: ParsableArguments {
         t.oldOld * 100, t.newOld * 100, t.newNew * 100, t.crossGainPoints, t.backfillGainPoints,
         m.oldOld * 100, m.newOld * 100, m.newNew * 100, m.crossGainPoints, m.backfillGainPoints))
     }
+    if let hubs = bounds.hubDesignEffect {
+      lines.append(String(format: "    hub design effect %.1f: new queries crowd onto few old documents %.1fx as much as the same-model searches; top-1 spreads widened x%.2f", hubs, hubs, hubs.squareRoot()))
+    }
     lines.append("    step                 estimate  per doubling  at \(bounds.catalogueSize) docs  lower bound")
     for step in bounds.steps {
       lines.append("    " + step.name.padding(toLength: 20, withPad: " ", startingAt: 0) + String(

@@ -31,6 +31,8 @@ struct CompatMatrix: AsyncParsableCommand {
   @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
   @Option(help: "Instead of running: merge the --json reports of earlier runs (comma-separated files, e.g. one per scenario) and print the combined report.")
   var merge: String?
+  @Option(help: "Instead of training: measure every pair's certificate again from the models cached in --out, keeping the cells of this earlier --json report.")
+  var recertify: String?
   @OptionGroup var data: DataOptions
 
   func validate() throws {
@@ -60,6 +62,18 @@ struct CompatMatrix: AsyncParsableCommand {
     }
     AllocatorTuning.retainLargeBuffers()
     if let threads { BLAS.setThreadCount(threads) }
+    if let recertify {
+      let earlier = try JSONDecoder().decode(MatrixReport.self, from: Data(contentsOf: URL(fileURLWithPath: recertify)))
+      let matrix = ScenarioMatrix(
+        scenarios: earlier.scenarios, methods: earlier.methods, seeds: earlier.seeds, epochs: earlier.epochs,
+        cnnEpochs: earlier.cnnEpochs, directory: URL(fileURLWithPath: out))
+      let report = try matrix.recertify(earlier, trainSplit: try data.source.load(.train), test: try data.source.load(.test)) { line in
+        ProgressBar.write(line + "\n")
+      }
+      print(report.rendered())
+      try writeJSON(report)
+      return
+    }
     var chosen = mode == "quick" ? Scenario.quick : Scenario.full
     if let scenarios {
       let ids = Set(scenarios.split(separator: ",").map(String.init))

@@ -180,6 +180,12 @@ struct Demo: AsyncParsableCommand {
         }
         let backfillSeconds = ProgressBar.seconds() - backfillStart
         let q2d2 = try await measure(client, test: test, count: count, version: "v2")
+        if !v2Certified {
+          // An uncertified target ran as a shadow upgrade: keep it, ending its grace period.
+          var finalize = Bct_V1_BackfillRequest()
+          finalize.finalize = true
+          _ = try await client.backfill(finalize)
+        }
         let shadow = try await shadowStory(client, test: test, count: count, before: q2d2, keep: keepV3)
         return (Story(documents: count, q1d1: q1d1, q2d1: q2d1, q2d2: q2d2, indexSeconds: indexSeconds, backfillSeconds: backfillSeconds), shadow)
       }

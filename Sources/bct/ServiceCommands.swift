@@ -51,7 +51,7 @@ struct Models: AsyncParsableCommand {
 /// A certificate's bounds as JSON.
 func boundsJSON(_ b: Bct_V1_CertificateBounds) -> [String: Any] {
   ["method": b.method, "resamples": Int(b.resamples), "confidence": b.confidence, "seed": Int(b.seed),
-   "catalogue_size": Int(b.catalogueSize),
+   "catalogue_size": Int(b.catalogueSize), "hub_design_effect": b.hubDesignEffect,
    "steps": b.steps.map { s in
      ["metric": s.metric, "step": s.step, "estimate_points": s.estimatePoints, "projected_points": s.projectedPoints,
       "lower_bound_points": s.lowerBoundPoints, "slope_points_per_doubling": s.slopePointsPerDoubling] as [String: Any]
@@ -66,7 +66,8 @@ func boundsJSON(_ b: Bct_V1_CertificateBounds) -> [String: Any] {
 func boundsText(_ b: Bct_V1_CertificateBounds, margin: Double) -> String {
   let steps = b.steps.map { String(format: "%@ %@ %+.2f (estimate %+.2f)", $0.metric, $0.step, $0.lowerBoundPoints, $0.estimatePoints) }
   return String(format: "lower bounds at %g%%, must exceed %.2f: ", b.confidence * 100, margin) + steps.joined(separator: ", ")
-    + " [\(b.method), \(b.resamples) resamples, seed \(b.seed), projected to \(b.catalogueSize) documents]"
+    + " [\(b.method), \(b.resamples) resamples, seed \(b.seed), projected to \(b.catalogueSize) documents"
+    + (b.hubDesignEffect > 0 ? String(format: ", hub design effect %.1f]", b.hubDesignEffect) : "]")
 }
 
 /// A pair relation as text.

@@ -165,4 +165,23 @@ struct CertificateBoundsTests {
       #expect(abs(b.projectedPoints - expected) < 1e-9, "\(b.name): six doublings along the slope")
     }
   }
+
+  @Test("new queries crowding onto a few old documents (hubs) widen the top-1 bounds by the design effect")
+  func hubsWidenTopOne() {
+    // New queries sit almost on their class centre: each class's queries share one nearest old document.
+    let hubby = SyntheticPair(count: 600, seed: 12, oldNoise: 1.0, newNoise: 0.02).evaluation
+    let plain = SyntheticPair(count: 600, seed: 12, oldNoise: 1.0, newNoise: 0.9).evaluation
+    #expect(hubby.hubDesignEffect > 20, "\(hubby.hubDesignEffect)")
+    #expect(plain.hubDesignEffect < 3, "\(plain.hubDesignEffect)")
+    let bootstrap = CriterionBootstrap.draw(hubby, resamples: 200, seed: 0)
+    let bounds = bootstrap.bounds(for: hubby, confidence: 0.95, catalogueSize: 600)
+    #expect(bounds.hubDesignEffect == hubby.hubDesignEffect)
+    for (s, step) in bounds.steps.enumerated() {
+      let resampled = bootstrap.gains[s]
+      let mean = resampled.reduce(0, +) / Double(resampled.count)
+      let spread = mean - CriterionBootstrap.lowerQuantile(resampled, confidence: 0.95)
+      let widening = step.metric == "top-1" ? hubby.hubDesignEffect.squareRoot() : 1
+      #expect(abs((step.projectedPoints - step.lowerBoundPoints) - spread * widening) < 1e-9, "\(step.name)")
+    }
+  }
 }

@@ -445,6 +445,11 @@ public nonisolated struct Bct_V1_CertificateBounds: Sendable {
   /// The criterion's figures at growing gallery sizes drawn from the split.
   public var galleryCurve: [Bct_V1_GalleryCurvePoint] = []
 
+  /// How much more new queries crowd onto few old documents ("hubs") than the
+  /// same-model searches do (a design effect ratio, >= 1); top-1 spreads were
+  /// widened by its square root. 0 when not measured.
+  public var hubDesignEffect: Double = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1105,7 +1110,7 @@ nonisolated extension Bct_V1_CompatibilityCertificate: SwiftProtobuf.Message, Sw
 
 nonisolated extension Bct_V1_CertificateBounds: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CertificateBounds"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}method\0\u{1}resamples\0\u{1}confidence\0\u{1}seed\0\u{3}catalogue_size\0\u{1}steps\0\u{3}gallery_curve\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}method\0\u{1}resamples\0\u{1}confidence\0\u{1}seed\0\u{3}catalogue_size\0\u{1}steps\0\u{3}gallery_curve\0\u{3}hub_design_effect\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1120,6 +1125,7 @@ nonisolated extension Bct_V1_CertificateBounds: SwiftProtobuf.Message, SwiftProt
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.catalogueSize) }()
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.steps) }()
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.galleryCurve) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self.hubDesignEffect) }()
       default: break
       }
     }
@@ -1147,6 +1153,9 @@ nonisolated extension Bct_V1_CertificateBounds: SwiftProtobuf.Message, SwiftProt
     if !self.galleryCurve.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.galleryCurve, fieldNumber: 7)
     }
+    if self.hubDesignEffect.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.hubDesignEffect, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1158,6 +1167,7 @@ nonisolated extension Bct_V1_CertificateBounds: SwiftProtobuf.Message, SwiftProt
     if lhs.catalogueSize != rhs.catalogueSize {return false}
     if lhs.steps != rhs.steps {return false}
     if lhs.galleryCurve != rhs.galleryCurve {return false}
+    if lhs.hubDesignEffect != rhs.hubDesignEffect {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1213,7 +1213,7 @@ const ProtobufCMessageDescriptor bct__v1__compatibility_certificate__descriptor 
   (ProtobufCMessageInit) bct__v1__compatibility_certificate__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__certificate_bounds__field_descriptors[7] =
+static const ProtobufCFieldDescriptor bct__v1__certificate_bounds__field_descriptors[8] =
 {
   {
     "method",
@@ -1299,11 +1299,24 @@ static const ProtobufCFieldDescriptor bct__v1__certificate_bounds__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "hub_design_effect",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CertificateBounds, hub_design_effect),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__certificate_bounds__field_indices_by_name[] = {
   4,   /* field[4] = catalogue_size */
   2,   /* field[2] = confidence */
   6,   /* field[6] = gallery_curve */
+  7,   /* field[7] = hub_design_effect */
   0,   /* field[0] = method */
   1,   /* field[1] = resamples */
   3,   /* field[3] = seed */
@@ -1312,7 +1325,7 @@ static const unsigned bct__v1__certificate_bounds__field_indices_by_name[] = {
 static const ProtobufCIntRange bct__v1__certificate_bounds__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor bct__v1__certificate_bounds__descriptor =
 {
@@ -1322,7 +1335,7 @@ const ProtobufCMessageDescriptor bct__v1__certificate_bounds__descriptor =
   "Bct__V1__CertificateBounds",
   "bct.v1",
   sizeof(Bct__V1__CertificateBounds),
-  7,
+  8,
   bct__v1__certificate_bounds__field_descriptors,
   bct__v1__certificate_bounds__field_indices_by_name,
   1,  bct__v1__certificate_bounds__number_ranges,

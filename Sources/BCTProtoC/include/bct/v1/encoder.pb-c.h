@@ -352,10 +352,16 @@ struct  Bct__V1__CertificateBounds
    */
   size_t n_gallery_curve;
   Bct__V1__GalleryCurvePoint **gallery_curve;
+  /*
+   * How much more new queries crowd onto few old documents ("hubs") than the
+   * same-model searches do (a design effect ratio, >= 1); top-1 spreads were
+   * widened by its square root. 0 when not measured.
+   */
+  double hub_design_effect;
 };
 #define BCT__V1__CERTIFICATE_BOUNDS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__certificate_bounds__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0,NULL, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0,NULL, 0,NULL, 0 }
 
 
 /*
