@@ -13,7 +13,7 @@ extension CertificateReport {
     if let chosen {
       let falseCount = outcome(confidence: chosen.confidence, margin: chosen.margin, methods: nil, validationSide: true).falseCertificates
       lines.append(String(
-        format: "Chosen on the validation side (fewest false certificates over all methods, then the highest power of %@, then of all methods, then the higher confidence and margin): confidence %g, margin %g point",
+        format: "Chosen on the validation side (fewest false certificates over all methods, then the highest power of %@, then of all methods, then 95%%/0.5 point where nothing separates them): confidence %g, margin %g point",
         study.defaultMethod, chosen.confidence, chosen.margin)
         + (falseCount.isEmpty ? "." : "; even it certifies \(falseCount.count) pair(s) that fail on half B: \(falseCount.joined(separator: ", "))."))
     }

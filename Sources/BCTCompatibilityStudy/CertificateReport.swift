@@ -68,8 +68,9 @@ public struct CertificateReport: Sendable {
 
   /// The default setting chosen on the validation side only: the fewest false
   /// certificates over all methods (none, where a setting has none), then the
-  /// highest power of the default method, then the highest power over all methods,
-  /// then the higher confidence and margin.
+  /// highest power of the default method, then the highest power over all methods;
+  /// where the evidence does not separate settings, the conventional 95% and 0.5
+  /// point fixed before the study, then the higher confidence and margin.
   public var chosen: (confidence: Double, margin: Double)? {
     let defaultMethod: Set<String> = [report.certification.defaultMethod]
     return settings.max { a, b in
@@ -77,7 +78,7 @@ public struct CertificateReport: Sendable {
         let all = outcome(confidence: s.confidence, margin: s.margin, methods: nil, validationSide: true)
         return [-Double(all.falseCertificates.count),
                 outcome(confidence: s.confidence, margin: s.margin, methods: defaultMethod, validationSide: true).power ?? -1,
-                all.power ?? -1, s.confidence, s.margin]
+                all.power ?? -1, s.confidence == 0.95 && s.margin == 0.5 ? 1 : 0, s.confidence, s.margin]
       }
       return key(a).lexicographicallyPrecedes(key(b))
     }

@@ -11,14 +11,17 @@ public enum Fixtures {
   /// A repository with v1 (mlp on 5% of Fashion-MNIST) and v2 (an mlp on 30%,
   /// trained compatible with v1), trained once per test process; v2 is certified
   /// against v1 on a 5% validation split with gains of 2 points and more (about
-  /// 75 -> 77 -> 81 top-1; lower bounds about +0.9/+2.7 top-1 at 90% for a catalogue
-  /// of 3,000 documents, margin 0), so the certified path is taken wherever the tests run.
+  /// 75 -> 77 -> 81 top-1). Its new queries crowd onto hub documents (hub design
+  /// effect ~12), so at any real confidence its top-1 bounds are below zero; the
+  /// services' certified path needs a certified pair, so the fixture certifies at
+  /// the 50% level (the point estimates: +2.5/+4.2 top-1, +7.6/+4.2 mAP), margin 0,
+  /// for a 3,000-document catalogue. It stands for "a pair the certificate passed".
   public static let trainedRepository: URL = {
     let repo = FileManager.default.temporaryDirectory.appendingPathComponent("bct-fixture-\(UUID().uuidString)")
     let v1 = repo.appendingPathComponent("v1").path
     run(["train", "--arch", "mlp", "--epochs", "2", "--fraction", "0.05", "--val-fraction", "0.05", "--seed", "0", "--out", v1])
     run(["train", "--arch", "mlp", "--epochs", "3", "--fraction", "0.3", "--val-fraction", "0.05", "--seed", "1",
-         "--old", v1, "--margin", "0", "--confidence", "0.9", "--catalogue-size", "3000",
+         "--old", v1, "--margin", "0", "--confidence", "0.5", "--catalogue-size", "3000",
          "--out", repo.appendingPathComponent("v2").path])
     return repo
   }()
