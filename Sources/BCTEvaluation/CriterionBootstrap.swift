@@ -60,7 +60,8 @@ public struct CriterionBootstrap: Sendable {
   /// Kish's design effect (relative to the same-model searches, whose ordinary
   /// hubness the bootstrap already sees) is the variance the resampling misses.
   public func bounds(for evaluation: PairEvaluation, confidence: Double, catalogueSize: Int) -> CertificateBounds {
-    let widening = evaluation.hubDesignEffect.squareRoot()
+    let hubs = evaluation.hubDesignEffect
+    let widening = hubs.squareRoot()
     let doublings = log2(Double(max(1, catalogueSize)) / Double(max(1, evaluation.labels.count)))
     let pointGains = ResampleContext.pointGains(evaluation.curve)
     var bounds: [CertificateBounds.Step] = []
@@ -78,7 +79,7 @@ public struct CriterionBootstrap: Sendable {
     }
     return CertificateBounds(
       method: Self.method, resamples: resamples, confidence: confidence, seed: seed, catalogueSize: catalogueSize,
-      steps: bounds, galleryCurve: evaluation.curve, hubDesignEffect: evaluation.hubDesignEffect)
+      steps: bounds, galleryCurve: evaluation.curve, hubDesignEffect: hubs)
   }
 
   /// The value below which a fraction 1 - `confidence` of `values` lies (order statistic).
@@ -98,6 +99,8 @@ private final class ResampleContext: @unchecked Sendable {
   let crossInfluence: [Double]
   let backfillInfluence: [Double]
   let pointGains: [[Double]]
+  /// mAP's slopes are not resampled: those of the measured curve, computed once.
+  let mapSlopes: (cross: Double, backfill: Double)
   let scoredCount: Double
 
   init(_ evaluation: PairEvaluation) {
@@ -110,6 +113,8 @@ private final class ResampleContext: @unchecked Sendable {
     crossInfluence = zip(no, oo).map { ($0 - $1) * 100 }
     backfillInfluence = zip(nn, no).map { ($0 - $1) * 100 }
     pointGains = Self.pointGains(evaluation.curve)
+    mapSlopes = (slopePerDoubling(sizes: evaluation.curveSizes, values: pointGains[2]),
+                 slopePerDoubling(sizes: evaluation.curveSizes, values: pointGains[3]))
     scoredCount = Double(max(1, evaluation.oldOld.scored.filter { $0 }.count))
   }
 
@@ -142,7 +147,7 @@ private final class ResampleContext: @unchecked Sendable {
     let gains = [cross.last ?? 0, backfill.last ?? 0, mapCross, mapBackfill]
     let slopes = [
       slopePerDoubling(sizes: sizes, values: cross), slopePerDoubling(sizes: sizes, values: backfill),
-      slopePerDoubling(sizes: sizes, values: pointGains[2]), slopePerDoubling(sizes: sizes, values: pointGains[3]),
+      mapSlopes.cross, mapSlopes.backfill,
     ]
     return (gains, slopes)
   }
