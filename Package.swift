@@ -98,8 +98,7 @@ let package = Package(
     .target(
       name: "BCTMilvusStore",
       dependencies: [
-        "BCTIndex", "BCTMilvus", "BCTNumerics", "BCTRetrieval",
-        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        "BCTCollection", "BCTIndex", "BCTMilvus", "BCTNumerics",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
@@ -216,12 +215,20 @@ let package = Package(
       dependencies: ["CZlib"]
     ),
 
-    /// The retrieval service: collection state and its log records, the document
-    /// store, the encoder gateway, backfill, and the bct.v1.Retrieval implementation.
+    /// The store seam: the collection interface both stores implement (views,
+    /// mutations, documents, plans), the version policy, the upgrade rules, the
+    /// encoder's model table and the retrieval service's typed errors. No gRPC.
+    .target(
+      name: "BCTCollection",
+      dependencies: ["BCTIndex", "BCTNumerics"]
+    ),
+    /// The retrieval service, in folders by idea: the RPC edge (Service), upserts and
+    /// deletes (Documents), Search, backfills (Upgrades), the encoder gateway
+    /// (Encoder), the in-memory store with its log (MemoryStore), and Stats (Reports).
     .target(
       name: "BCTRetrieval",
       dependencies: [
-        "BCTClient", "BCTIndex", "BCTNumerics", "BCTProto", "BCTServing", "BCTStorage",
+        "BCTClient", "BCTCollection", "BCTIndex", "BCTNumerics", "BCTProto", "BCTServing", "BCTStorage",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -270,7 +277,7 @@ let package = Package(
     /// normally, a replayer of corpus and regression inputs.
     .executableTarget(
       name: "bct-fuzz-decoders",
-      dependencies: ["BCTData", "BCTModelRepository", "BCTProto", "BCTRetrieval", "BCTServing"]
+      dependencies: ["BCTCollection", "BCTData", "BCTModelRepository", "BCTProto", "BCTRetrieval", "BCTServing"]
     ),
     .executableTarget(
       name: "bct-bench",
@@ -284,7 +291,7 @@ let package = Package(
     .executableTarget(
       name: "bct-retrieval",
       dependencies: [
-        "BCTClient", "BCTIndex", "BCTMilvus", "BCTMilvusStore", "BCTNumerics", "BCTRetrieval", "BCTServing", "BCTStorage",
+        "BCTClient", "BCTCollection", "BCTIndex", "BCTMilvus", "BCTMilvusStore", "BCTNumerics", "BCTRetrieval", "BCTServing", "BCTStorage",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -356,7 +363,7 @@ let package = Package(
     .testTarget(
       name: "BCTRetrievalTests",
       dependencies: [
-        "BCTRetrieval", "BCTClient", "BCTData", "BCTEvaluation", "BCTFuzzing", "BCTIndex", "BCTMilvus", "BCTMilvusStore",
+        "BCTRetrieval", "BCTClient", "BCTCollection", "BCTData", "BCTEvaluation", "BCTFuzzing", "BCTIndex", "BCTMilvus", "BCTMilvusStore",
         "BCTModelRepository", "BCTNumerics", "BCTProcess", "BCTProto", "BCTTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

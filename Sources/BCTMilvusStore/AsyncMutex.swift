@@ -1,3 +1,5 @@
+
+
 /// A lock that a task holds across suspension points (writers of the Milvus store
 /// await Milvus while they hold it); waiters are served in arrival order. Every
 /// `lock()` must be followed by one `unlock()` on every path.

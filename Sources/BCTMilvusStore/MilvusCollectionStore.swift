@@ -1,9 +1,8 @@
+import BCTCollection
 import BCTIndex
 import BCTMilvus
 import BCTNumerics
-import BCTRetrieval
 import Foundation
-import GRPCCore
 import Logging
 import Synchronization
 
@@ -204,11 +203,17 @@ public final class MilvusCollectionStore: CollectionStore {
     }
   }
 
-  /// Milvus errors as the gRPC statuses the service answers with (a layout Milvus cannot
-  /// hold, such as a vector over 32,768 values, is FAILED_PRECONDITION).
+  /// Milvus errors as the store's domain errors: a server that cannot be reached is
+  /// unavailable; an unsupported server or a layout Milvus cannot hold (such as a
+  /// vector over 32,768 values) is refused; anything else the server got wrong failed.
   static func status(_ error: any Error) -> any Error {
-    if let layout = error as? MilvusLocationError { return RPCError(code: .failedPrecondition, message: layout.description) }
-    return (error as? MilvusError)?.rpcError ?? error
+    if let layout = error as? MilvusLocationError { return RetrievalError.storeRefused(detail: layout.description) }
+    switch error as? MilvusError {
+    case .unreachable?: return RetrievalError.storeUnavailable(detail: "\(error)")
+    case .unsupportedServer?: return RetrievalError.storeRefused(detail: "\(error)")
+    case .rejected?, .malformedReply?: return RetrievalError.storeFailed(detail: "\(error)")
+    case nil: return error
+    }
   }
 
   /// Flushes after `flushEvery` rows; a failed flush is logged (the rows are written,
@@ -259,9 +264,8 @@ public final class MilvusCollectionStore: CollectionStore {
       control.other = [:]
       if let emptied = control.searched[upgrade.target] {
         if try await client.count(emptied.collection) > 0 {
-          throw RPCError(
-            code: .failedPrecondition,
-            message: "the Milvus store keeps one collection per version, and \(upgrade.target) already holds searched documents; move them in place first (or delete them)")
+          throw RetrievalError.storeRefused(
+            detail: "the Milvus store keeps one collection per version, and \(upgrade.target) already holds searched documents; move them in place first (or delete them)")
         }
         // The target's emptied collection (its documents moved away in place) takes the shadow copy.
         control.searched[upgrade.target] = nil
@@ -324,13 +328,11 @@ public final class MilvusCollectionStore: CollectionStore {
   ) async throws -> MilvusDocumentCollection {
     let existing = searched ? control.searched[version] : control.other[version]
     if let existing, existing.dimension != dimension {
-      throw RPCError(
-        code: .failedPrecondition,
-        message: "version \(version) now embeds in \(dimension) dimensions, but its Milvus collection \(existing.collection) holds vectors of \(existing.dimension); the encoder changed the version under the same name")
+      throw RetrievalError.dimensionConflict(version: version, dimension: dimension, held: existing.dimension)
     }
     let name = location.collection(for: version)
     if !searched, control.searched[version] != nil {
-      throw RPCError(code: .failedPrecondition, message: "version \(version) is searched; the Milvus store cannot keep a second copy of it")
+      throw RetrievalError.storeRefused(detail: "version \(version) is searched; the Milvus store cannot keep a second copy of it")
     }
     let width = existing?.inputSize ?? inputSize(version) ?? 1
     let collection = try MilvusDocumentCollection(
@@ -348,9 +350,8 @@ public final class MilvusCollectionStore: CollectionStore {
     id: String, vector: [Float], body: MilvusRowBody, hasInput: Bool, mark: String, input: [Float], in collection: MilvusDocumentCollection
   ) throws -> MilvusDocument {
     guard !hasInput || input.count == collection.inputSize else {
-      throw RPCError(
-        code: .failedPrecondition,
-        message: "document \(id)'s raw input has \(input.count) values; its Milvus collection \(collection.name) keeps inputs of \(collection.inputSize)")
+      throw RetrievalError.storeRefused(
+        detail: "document \(id)'s raw input has \(input.count) values; its Milvus collection \(collection.name) keeps inputs of \(collection.inputSize)")
     }
     return MilvusDocument(
       id: id, embedding: vector, metadata: body.encoded(), hasInput: hasInput, mark: mark,
@@ -602,7 +603,8 @@ public final class MilvusCollectionStore: CollectionStore {
     } else {
       // Documents without a raw input keep their version in place.
       filter = Self.hasInput(true)
-      sources = control.searched.filter { $0.key != plan.target && control.present.contains($0.key) }.map { ($0.key, $0.value) }
+      let versions = UpgradeRules.sourceVersions(plan, searched: control.present)
+      sources = control.searched.filter { versions.contains($0.key) }.map { ($0.key, $0.value) }
       target = control.searched[plan.target]
     }
     var ids: [String] = []

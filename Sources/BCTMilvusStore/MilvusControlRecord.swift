@@ -1,5 +1,5 @@
+import BCTCollection
 import BCTMilvus
-import BCTRetrieval
 import Foundation
 
 /// bct's own state of a catalogue in Milvus: what no vector database keeps. One JSON

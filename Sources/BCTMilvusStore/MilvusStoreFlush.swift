@@ -1,3 +1,4 @@
+import BCTCollection
 import Logging
 import ServiceLifecycle
 

@@ -1,3 +1,4 @@
+import BCTCollection
 import BCTData
 import BCTModelRepository
 import BCTProto

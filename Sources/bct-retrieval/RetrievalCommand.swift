@@ -1,5 +1,6 @@
 import ArgumentParser
 import BCTClient
+import BCTCollection
 import BCTIndex
 import BCTMilvus
 import BCTMilvusStore

@@ -1,5 +1,6 @@
-import BCTRetrieval
+import BCTCollection
 import BCTNumerics
+import BCTRetrieval
 import Foundation
 import Logging
 import Testing

@@ -1,3 +1,4 @@
+import BCTCollection
 import BCTNumerics
 import BCTRetrieval
 import Foundation

@@ -1,4 +1,5 @@
 import BCTClient
+import BCTCollection
 import BCTMilvus
 import BCTMilvusStore
 import BCTRetrieval

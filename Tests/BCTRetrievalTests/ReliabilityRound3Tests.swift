@@ -1,3 +1,4 @@
+import BCTCollection
 import BCTIndex
 import BCTNumerics
 import BCTProto
@@ -28,9 +29,8 @@ struct ReliabilityRound3Tests {
     var request = Bct_V1_BackfillRequest()
     request.targetVersion = "v2"
     request.maxDocumentsPerSecond = rate
-    let error = await Fixtures.rpcError { try await node.backfiller.handle(request, encoder: node.encoder, deadline: nil) }
-    #expect(error?.code == .invalidArgument)
-    #expect(error?.message.contains("max_documents_per_second") == true)
+    let error = await retrievalError { try await node.backfiller.handle(request, encoder: node.encoder, deadline: nil) }
+    #expect(error.map { if case .invalidArgument(field: "max_documents_per_second", _) = $0 { true } else { false } } == true)
     #expect(try await node.store.view(ViewQuery()).backfill == nil)
   }
 
@@ -77,7 +77,7 @@ struct ReliabilityRound3Tests {
       document.input.shape = shape
       document.input.values = [1, 2, 3]
       request.documents = [document]
-      let error = await Fixtures.rpcError { try await node.intake.upsert(request, deadline: nil) }
+      let error = await Fixtures.rpcError { try await ErrorStatus.mapping { try await node.intake.upsert(request, deadline: nil) } }
       #expect(error?.code == .invalidArgument, "\(shape): \(String(describing: error))")
     }
     #expect(node.store.read { $0.document("crafted") } == nil)

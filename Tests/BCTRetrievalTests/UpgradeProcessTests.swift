@@ -4,6 +4,7 @@ import BCTProcess
 import BCTProto
 import BCTTestSupport
 import Foundation
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

@@ -1,13 +1,14 @@
 import BCTClient
+import BCTCollection
 import BCTNumerics
 import BCTProto
 import BCTRetrieval
 import BCTStorage
 import BCTTestSupport
 import Foundation
-import Synchronization
 import GRPCCore
 import Logging
+import Synchronization
 import Testing
 
 /// The retrieval logic in process, over a real store on disk and a fake encoder:
@@ -109,25 +110,30 @@ struct UpgradeTests {
     let certified = try await node.search(0..<4)
     #expect(certified.queryModelVersion == "v2")
     #expect(certified.documentVersions == ["v1"])
-    let refused = await Fixtures.rpcError { try await node.search(0..<4, version: "v3") }
-    #expect(refused?.code == .failedPrecondition)
-    #expect(refused?.message.contains("v3 vs v1: NOT certified") == true)
-    #expect(refused?.message.contains("top-1 80.0 -> 71.5 -> 86.0") == true)
-    #expect(refused?.message.contains("allow_uncertified") == true)
+    let refused = await retrievalError { try await node.search(0..<4, version: "v3") }
+    guard case .notCertified(role: .query, version: "v3", document: "v1", let explanation)? = refused else {
+      Issue.record("expected notCertified, got \(String(describing: refused))")
+      return
+    }
+    // The refusal quotes the certificate's figures.
+    #expect(explanation == VersionPolicy(table: node.encoder.table).explain("v3", "v1"))
+    #expect(explanation.contains("top-1 80.0 -> 71.5 -> 86.0"))
     let allowed = try await node.search(0..<4, version: "v3", allowUncertified: true)
     #expect(allowed.queryModelVersion == "v3")
-    let other = await Fixtures.rpcError { try await node.search(0..<4, version: "w1", allowUncertified: true) }
-    #expect(other?.code == .failedPrecondition)
-    #expect(other?.message.contains("do not share a lineage") == true)
+    let other = await retrievalError { try await node.search(0..<4, version: "w1", allowUncertified: true) }
+    guard case .incompatible(role: .query, version: "w1", document: "v1", _)? = other else {
+      Issue.record("expected incompatible, got \(String(describing: other))")
+      return
+    }
     // Upserting documents of an uncertified version beside v1 ones needs the flag too.
-    let mixed = await Fixtures.rpcError { try await node.upsert(30..<32, version: "v3") }
-    #expect(mixed?.code == .failedPrecondition)
+    let mixed = await retrievalError { try await node.upsert(30..<32, version: "v3") }
+    #expect(mixed.map { if case .notCertified(role: .document, version: "v3", document: "v1", _) = $0 { true } else { false } } == true)
     _ = try await node.upsert(30..<32, version: "v2")
     #expect(node.store.read { $0.index.versions } == ["v1", "v2"])
     // With v1 and v2 documents, the default query version must be certified against both: v2.
     #expect(try await node.search(0..<2).queryModelVersion == "v2")
-    let inPlace = await Fixtures.rpcError { try await node.backfill("v3", mode: .inPlace) }
-    #expect(inPlace?.code == .failedPrecondition)
+    let inPlace = await retrievalError { try await node.backfill("v3", mode: .inPlace) }
+    #expect(inPlace.map { if case .inPlaceNotCertified(target: "v3", _) = $0 { true } else { false } } == true)
   }
 
   @Test("backfill to a certified target runs in place and ends with every document at the target")
@@ -162,8 +168,8 @@ struct UpgradeTests {
       try await Self.eventually("a few shadow batches") { node.store.read { $0.counterpart.count } >= 14 }
       #expect(Self.ids(try await node.search(0..<12)) == before)
       #expect(try await node.search(0..<1).queryModelVersion == "v2")
-      let preview = await Fixtures.rpcError { try await node.search(0..<1, version: "v3") }
-      #expect(preview?.code == .failedPrecondition)
+      let preview = await retrievalError { try await node.search(0..<1, version: "v3") }
+      #expect(preview?.isPolicyRefusal == true, "\(String(describing: preview))")
       // An upsert while filling carries both embeddings; a delete removes both.
       let upserting = Task { try await node.upsert(60..<62) }
       try await Task.sleep(for: .milliseconds(30))
@@ -202,8 +208,7 @@ struct UpgradeTests {
     }
     try await node.backfiller.finalize()
     #expect(node.store.read { $0.index.versions == ["v3"] && $0.counterpart.count == 0 && $0.shadow == nil })
-    let noShadow = await Fixtures.rpcError { try await node.backfiller.rollback() }
-    #expect(noShadow?.code == .failedPrecondition)
+    #expect(await retrievalError { try await node.backfiller.rollback() } == .noShadowToRollBack)
   }
 
   @Test("a restart at any phase of a shadow upgrade (log replay and snapshot) restores the same state")
@@ -294,17 +299,14 @@ struct UpgradeTests {
     request.documents = [doc]
     _ = try await node.intake.upsert(request, deadline: nil)
     _ = try await node.upsert(0..<5, version: "v1")
-    let refused = await Fixtures.rpcError { try await node.backfill("v3") }
-    #expect(refused?.code == .failedPrecondition)
-    #expect(refused?.message.contains("1 have no raw input") == true)
+    #expect(await retrievalError { try await node.backfill("v3") } == .inputsMissing(target: "v3", documents: 1))
     _ = try await node.store.delete(Bct_V1_DeleteRequest.with { $0.ids = ["e0"] }, limits: RetrievalLimits())
     encoder.hold("v3")
     try await node.backfill("v3")
     doc.id = "e1"
     request.documents = [doc]
-    let during = await Fixtures.rpcError { try await node.intake.upsert(request, deadline: nil) }
-    #expect(during?.code == .failedPrecondition)
-    #expect(during?.message.contains("no raw input") == true)
+    let during = await retrievalError { try await node.intake.upsert(request, deadline: nil) }
+    #expect(during == .shadowNeedsInput(field: "documents[0]", id: "e1", target: "v3", sides: ["v1", "v3"]), "\(String(describing: during))")
   }
 }
 
@@ -321,9 +323,8 @@ struct IntakeShapeTests {
         $0.input = Bct_V1_Tensor(batch: Matrix(rows: 2, columns: 8, values: FakeEncoder.input(1) + FakeEncoder.input(2)), rowShape: [8])
       },
     ]
-    let error = await Fixtures.rpcError { try await node.intake.upsert(request, deadline: nil) }
-    #expect(error?.code == .invalidArgument)
-    #expect(error?.message.contains("holds 2 inputs") == true)
+    let error = await retrievalError { try await node.intake.upsert(request, deadline: nil) }
+    #expect(error.map { if case .invalidArgument(field: "documents[1].input", _) = $0 { true } else { false } } == true, "\(String(describing: error))")
     #expect(node.store.read { $0.documents.isEmpty })
   }
 }
@@ -380,13 +381,16 @@ struct CommitFailureTests {
       _ = try await intake.upsert(request, deadline: nil)
       failing.withLock { $0 = true }
       request.documents = [Bct_V1_Document(id: "lost", metadata: [:], inputs: Matrix(rows: 1, columns: 8, values: FakeEncoder.input(9)), row: 0, shape: [8])]
-      let error = await Fixtures.rpcError { try await intake.upsert(request, deadline: nil) }
-      #expect(error?.code == .unavailable)
-      #expect(error?.message.contains("write-ahead log") == true && error?.message.contains("not stored") == true)
+      let error = await retrievalError { try await intake.upsert(request, deadline: nil) }
+      #expect(error.map { if case .logWriteFailed = $0 { true } else { false } } == true, "\(String(describing: error))")
       #expect(store.read { $0.documents["lost"] == nil && $0.documents.count == 5 })
       failing.withLock { $0 = false }
-      let again = await Fixtures.rpcError { try await intake.upsert(request, deadline: nil) }
-      #expect(again?.code == .unavailable && again?.message.contains("restart") == true, "writes stay refused until restart")
+      let again = await retrievalError { try await intake.upsert(request, deadline: nil) }
+      guard case .logWriteFailed(let detail)? = again else {
+        Issue.record("writes stay refused until restart: \(String(describing: again))")
+        return
+      }
+      #expect(detail.contains("restart"), "the refusal says a restart clears it")
       let searcher = Searcher(store: store, encoder: encoder, limits: RetrievalLimits())
       var search = Bct_V1_SearchRequest()
       search.inputs = Bct_V1_Tensor(batch: Matrix(rows: 1, columns: 8, values: FakeEncoder.input(0)), rowShape: [8])
@@ -407,9 +411,8 @@ struct DimensionChangeTests {
     let node = try UpgradeTests.Node(Fixtures.temporaryFolder("bct-dim"), encoder: encoder)
     _ = try await node.upsert(0..<5, version: "v1")
     encoder.redefine("v1", dimension: 5)
-    let error = await Fixtures.rpcError { try await node.upsert(5..<6, version: "v1") }
-    #expect(error?.code == .failedPrecondition)
-    #expect(error?.message.contains("now embeds in 5 dimensions, but the index holds v1 vectors of 6") == true, "\(String(describing: error))")
+    let error = await retrievalError { try await node.upsert(5..<6, version: "v1") }
+    #expect(error == .dimensionConflict(version: "v1", dimension: 5, held: 6), "\(String(describing: error))")
     #expect(node.store.read { $0.documents.count } == 5)
   }
 
@@ -448,9 +451,11 @@ struct ReplyCapTests {
     var search = Bct_V1_SearchRequest()
     search.inputs = Bct_V1_Tensor(batch: UpgradeTests.inputs(0..<4), rowShape: [8])
     search.k = 10
-    let error = await Fixtures.rpcError { try await searcher.search(search, deadline: nil) }
-    #expect(error?.code == .resourceExhausted)
-    #expect(error?.message.contains("40 hits (4 queries x k = 10)") == true && error?.message.contains("maximum of 20000") == true, "\(String(describing: error))")
+    let error = await retrievalError { try await searcher.search(search, deadline: nil) }
+    guard case .replyTooLarge(hits: 40, queries: 4, k: 10, _, limit: 20000)? = error else {
+      Issue.record("expected replyTooLarge, got \(String(describing: error))")
+      return
+    }
     search.k = 4
     #expect(try await searcher.search(search, deadline: nil).results.count == 4)
   }
@@ -518,8 +523,8 @@ struct VersionRaceTests {
     try await UpgradeTests.eventually("the v1 upsert to reach the encoder") { encoder.calls("v1") == 1 }
     _ = try await node.upsert(10..<13, version: "w1")
     encoder.release("v1")
-    let error = await Fixtures.rpcError { try await first.value }
-    #expect(error?.code == .failedPrecondition, "\(String(describing: error))")
+    let error = await retrievalError { try await first.value }
+    #expect(error.map { if case .incompatible(role: .document, version: "v1", document: "w1", _) = $0 { true } else { false } } == true, "\(String(describing: error))")
     #expect(node.store.read { $0.index.versions == ["w1"] && $0.documentVersion == "w1" && $0.documents.count == 3 })
   }
 }

@@ -1,7 +1,7 @@
+import BCTCollection
 import BCTIndex
 import BCTStorage
 import Foundation
-import GRPCCore
 import Logging
 import Synchronization
 
@@ -85,7 +85,7 @@ public final class DocumentStore: Sendable {
           try log.append(sequence: sequence, payload: mutation.encoded())
         } catch {
           logger.error("write-ahead log append failed", metadata: ["sequence": "\(sequence)", "error": "\(error)"])
-          throw RPCError(code: .unavailable, message: "the change could not be written to the write-ahead log (\(error)); it was not stored")
+          throw RetrievalError.logWriteFailed(detail: "\(error)")
         }
         state.write { state in
           state.collection.apply(mutation)

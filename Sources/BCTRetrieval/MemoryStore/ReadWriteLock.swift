@@ -1,3 +1,5 @@
+
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,3 +1,4 @@
+import BCTCollection
 import BCTIndex
 import BCTNumerics
 
@@ -48,7 +49,7 @@ extension DocumentStore: CollectionStore {
         guard let upgrade = state.shadow, !upgrade.switched, upgrade.target == plan.target else { return [] }
         return Array(state.documents.keys.lazy.filter { state.needs($0, plan) && !skipping.contains($0) }.prefix(limit))
       }
-      return Array(state.index.versions.filter { $0 != plan.target }.lazy.flatMap { state.index.ids(of: $0) }
+      return Array(UpgradeRules.sourceVersions(plan, searched: state.index.versions).lazy.flatMap { state.index.ids(of: $0) }
         .filter { !skipping.contains($0) }.prefix(limit))
     }
   }
@@ -97,7 +98,6 @@ extension CollectionState {
 
   /// Whether document `id` still needs a vector of the plan's target.
   func needs(_ id: String, _ plan: BackfillPlan) -> Bool {
-    plan.shadow ? index.version(of: id) != nil && counterpart.version(of: id) != plan.target
-      : index.version(of: id).map { $0 != plan.target } ?? false
+    UpgradeRules.needsTarget(version: index.version(of: id), counterpart: counterpart.version(of: id), plan: plan)
   }
 }

@@ -1,7 +1,7 @@
+import BCTCollection
 import BCTNumerics
 import BCTProto
 import BCTServing
-import GRPCCore
 
 /// Upserts: validates documents, decodes their tensors, decides which versions
 /// each must carry (one normally; the searched and the other side during a
@@ -25,8 +25,10 @@ public struct DocumentIntake: Sendable {
     var documentVersion: String?
     var present: [String]
     var shadow: ShadowUpgrade?
+    var view: CollectionView
 
     init(_ view: CollectionView) {
+      self.view = view
       epoch = view.layout
       documentVersion = view.documentVersion
       present = view.searched
@@ -52,9 +54,7 @@ public struct DocumentIntake: Sendable {
       do {
         (sequence, replaced) = try await store.commit(reading: ViewQuery(ids: docs.map(\.id))) { view in
           guard view.layout == layout.epoch else { throw LayoutChanged() }
-          if let conflict = view.dimensionConflict(docs.flatMap { [VersionedVector(version: $0.version, vector: $0.vector)] + ($0.counterpart.map { [$0] } ?? []) }) {
-            throw RPCError(code: .failedPrecondition, message: conflict)
-          }
+          try view.checkDimensions(docs.flatMap { [VersionedVector(version: $0.version, vector: $0.vector)] + ($0.counterpart.map { [$0] } ?? []) })
           return (mutations, docs.filter { view.documents[$0.id] != nil }.count)
         }
       } catch is LayoutChanged {
@@ -67,13 +67,13 @@ public struct DocumentIntake: Sendable {
       response.sequence = sequence
       return response
     }
-    throw RPCError(code: .aborted, message: "the index's versions changed three times while this upsert was being embedded (a backfill switching?); retry it")
+    throw RetrievalError.versionsKeptChanging
   }
 
   private func validate(_ docs: [Bct_V1_Document]) throws {
-    guard !docs.isEmpty else { throw RPCError(code: .invalidArgument, message: "documents: empty; send 1 to \(limits.maxUpsert)") }
+    guard !docs.isEmpty else { throw RetrievalError.invalidArgument(field: "documents", message: "documents: empty; send 1 to \(limits.maxUpsert)") }
     guard docs.count <= limits.maxUpsert else {
-      throw RPCError(code: .resourceExhausted, message: "\(docs.count) documents in one Upsert, over the maximum of \(limits.maxUpsert); split the batch")
+      throw RetrievalError.overLimit(field: "documents", message: "\(docs.count) documents in one Upsert, over the maximum of \(limits.maxUpsert); split the batch")
     }
     let payload = docs.reduce(0) { $0 + TensorCodec.payloadBytes($1.input) + $1.embedding.values.count * 4 }
     try TensorCodec.checkPayload(bytes: payload, limit: limits.maxMessageBytes)
@@ -81,14 +81,14 @@ public struct DocumentIntake: Sendable {
     for (i, doc) in docs.enumerated() {
       try limits.validateID(doc.id, at: "documents[\(i)].id")
       guard seen.insert(doc.id).inserted else {
-        throw RPCError(code: .invalidArgument, message: "documents[\(i)].id \"\(doc.id)\" appears twice in the request; ids must be unique")
+        throw RetrievalError.invalidArgument(field: "documents[\(i)].id", message: "documents[\(i)].id \"\(doc.id)\" appears twice in the request; ids must be unique")
       }
       let metadataBytes = doc.metadata.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
       guard metadataBytes <= limits.maxMetadataBytes else {
-        throw RPCError(code: .invalidArgument, message: "documents[\(i)].metadata holds \(metadataBytes) bytes, over the maximum of \(limits.maxMetadataBytes)")
+        throw RetrievalError.invalidArgument(field: "documents[\(i)].metadata", message: "documents[\(i)].metadata holds \(metadataBytes) bytes, over the maximum of \(limits.maxMetadataBytes)")
       }
       guard doc.hasInput || doc.hasEmbedding else {
-        throw RPCError(code: .invalidArgument, message: "documents[\(i)] (\(doc.id)) carries neither input nor embedding; send one")
+        throw RetrievalError.invalidArgument(field: "documents[\(i)]", message: "documents[\(i)] (\(doc.id)) carries neither input nor embedding; send one")
       }
     }
   }
@@ -100,26 +100,15 @@ public struct DocumentIntake: Sendable {
     let docs = request.documents
     let policy = VersionPolicy(table: table)
     let needsEncoder = docs.contains { !$0.hasEmbedding }
-    let known = { table.versions.keys.sorted().joined(separator: ", ") }
+    let known = table.versions.keys.sorted()
     // The versions every document must carry: the searched side, and the other side of a shadow upgrade.
-    let searchedVersion: String
-    var otherVersion: String?
-    if let shadow = layout.shadow {
-      guard let previous = shadow.switched ? shadow.previousDocumentVersion : layout.documentVersion else {
-        throw RPCError(code: .failedPrecondition, message: "a shadow upgrade to \(shadow.target) is in progress and the index has no document version to embed with; finish or roll it back first")
+    let (searchedVersion, otherVersion) = try UpgradeRules.writeVersions(
+      layout.view, requested: request.modelVersion, fallback: table.defaultVersion)
+    if layout.shadow == nil && needsEncoder {
+      guard table.versions[searchedVersion] != nil else {
+        throw RetrievalError.unknownVersion(field: "model version", version: searchedVersion, known: known)
       }
-      (searchedVersion, otherVersion) = shadow.switched ? (shadow.target, previous) : (previous, shadow.target)
-      guard request.modelVersion.isEmpty || request.modelVersion == searchedVersion else {
-        throw RPCError(code: .failedPrecondition, message: "a shadow upgrade to \(shadow.target) is in progress: raw inputs are embedded with \(searchedVersion) and \(otherVersion!), not \(request.modelVersion); leave model_version empty")
-      }
-    } else {
-      searchedVersion = request.modelVersion.isEmpty ? (layout.documentVersion ?? table.defaultVersion) : request.modelVersion
-      if needsEncoder {
-        guard table.versions[searchedVersion] != nil else {
-          throw RPCError(code: .notFound, message: "model version \"\(searchedVersion)\" is not hosted by the encoder; known: \(known())")
-        }
-        try policy.checkDocument(searchedVersion, against: layout.present, allowUncertified: request.allowUncertified)
-      }
+      try policy.checkDocument(searchedVersion, against: layout.present, allowUncertified: request.allowUncertified)
     }
     var stored: [StoredDocument] = []
     stored.reserveCapacity(docs.count)
@@ -131,13 +120,13 @@ public struct DocumentIntake: Sendable {
       if doc.hasEmbedding {
         let version = doc.embedding.modelVersion
         guard !version.isEmpty else {
-          throw RPCError(code: .invalidArgument, message: "documents[\(i)].embedding.model_version is empty; say which version made it")
+          throw RetrievalError.invalidArgument(field: "documents[\(i)].embedding.model_version", message: "documents[\(i)].embedding.model_version is empty; say which version made it")
         }
         guard let info = table.versions[version] else {
-          throw RPCError(code: .notFound, message: "documents[\(i)].embedding.model_version \"\(version)\" is unknown to the encoder; known: \(known())")
+          throw RetrievalError.unknownVersion(field: "documents[\(i)].embedding.model_version", version: version, known: known)
         }
         guard doc.embedding.values.count == info.dimension else {
-          throw RPCError(code: .invalidArgument, message: "documents[\(i)].embedding has \(doc.embedding.values.count) values; \(version) embeds in \(info.dimension)")
+          throw RetrievalError.invalidArgument(field: "documents[\(i)].embedding", message: "documents[\(i)].embedding has \(doc.embedding.values.count) values; \(version) embeds in \(info.dimension)")
         }
         var tensor = Bct_V1_Tensor()
         tensor.shape = [1, Int64(doc.embedding.values.count)]
@@ -147,10 +136,10 @@ public struct DocumentIntake: Sendable {
       let sides = [searchedVersion] + (otherVersion.map { [$0] } ?? [])
       if let shadow = layout.shadow {
         if let given, !sides.contains(given.version) {
-          throw RPCError(code: .failedPrecondition, message: "documents[\(i)].embedding is of \(given.version); while the shadow upgrade to \(shadow.target) is in progress documents carry \(sides.joined(separator: " and ")) embeddings (send the raw input)")
+          throw RetrievalError.shadowEmbeddingVersion(field: "documents[\(i)].embedding", version: given.version, target: shadow.target, sides: sides)
         }
         if !doc.hasInput && sides.count > 1 && !(sides.allSatisfy { $0 == given?.version }) {
-          throw RPCError(code: .failedPrecondition, message: "documents[\(i)] (\(doc.id)) has no raw input; while the shadow upgrade to \(shadow.target) is in progress every document needs one so that both \(sides.joined(separator: " and ")) embed it")
+          throw RetrievalError.shadowNeedsInput(field: "documents[\(i)]", id: doc.id, target: shadow.target, sides: sides)
         }
       } else if let given {
         try policy.checkDocument(given.version, against: accepted, allowUncertified: request.allowUncertified)
@@ -164,7 +153,7 @@ public struct DocumentIntake: Sendable {
         if tensor.shape.count == shape.count { tensor.shape = [1] + tensor.shape }
         let decoded = try TensorCodec.decodeBatch(tensor, rowShape: shape, what: "documents[\(i)].input")
         guard decoded.rows == 1 else {
-          throw RPCError(code: .invalidArgument, message: "documents[\(i)].input holds \(decoded.rows) inputs of shape \(shape); a document has exactly one")
+          throw RetrievalError.invalidArgument(field: "documents[\(i)].input", message: "documents[\(i)].input holds \(decoded.rows) inputs of shape \(shape); a document has exactly one")
         }
         input = decoded.values
         inputShape = shape
@@ -199,11 +188,11 @@ public struct DocumentIntake: Sendable {
   /// Embeddings of the documents' raw inputs by `version`, in order.
   private func embed(_ docs: [StoredDocument], version: String, table: ModelTable, deadline: ContinuousClock.Instant?) async throws -> [[Float]] {
     guard let info = table.versions[version] else {
-      throw RPCError(code: .notFound, message: "model version \"\(version)\" is not hosted by the encoder; known: \(table.versions.keys.sorted().joined(separator: ", "))")
+      throw RetrievalError.unknownVersion(field: "model version", version: version, known: table.versions.keys.sorted())
     }
     let width = info.inputShape.reduce(1, *)
     if let bad = docs.first(where: { $0.input.count != width }) {
-      throw RPCError(code: .invalidArgument, message: "document \(bad.id)'s input has \(bad.input.count) values; \(version) takes \(info.inputShape)")
+      throw RetrievalError.inputSize(document: bad.id, values: bad.input.count, version: version, shape: info.inputShape)
     }
     let inputs = Matrix(rows: docs.count, columns: width, values: docs.flatMap(\.input))
     let vectors = try await encoder.embed(inputs, rowShape: info.inputShape, version: version, deadline: deadline)
@@ -214,9 +203,9 @@ public struct DocumentIntake: Sendable {
 extension RetrievalLimits {
   /// Checks one document id.
   func validateID(_ id: String, at field: String) throws {
-    guard !id.isEmpty else { throw RPCError(code: .invalidArgument, message: "\(field) is empty; ids are 1-\(maxIDBytes) bytes") }
+    guard !id.isEmpty else { throw RetrievalError.invalidArgument(field: field, message: "\(field) is empty; ids are 1-\(maxIDBytes) bytes") }
     guard id.utf8.count <= maxIDBytes else {
-      throw RPCError(code: .invalidArgument, message: "\(field) is \(id.utf8.count) bytes, over the maximum of \(maxIDBytes)")
+      throw RetrievalError.invalidArgument(field: field, message: "\(field) is \(id.utf8.count) bytes, over the maximum of \(maxIDBytes)")
     }
   }
 }

@@ -1,3 +1,4 @@
+import BCTCollection
 import BCTNumerics
 import BCTProto
 import BCTServing
@@ -75,48 +76,25 @@ public final class Backfiller: Service, Sendable {
   /// Starts a backfill, or joins the one already running to the same target.
   public func start(_ request: Request, table: ModelTable) async throws {
     let target = request.target
-    guard !target.isEmpty else { throw RPCError(code: .invalidArgument, message: "target_version is empty") }
+    guard !target.isEmpty else { throw RetrievalError.invalidArgument(field: "target_version", message: "target_version is empty") }
     guard table.versions[target] != nil else {
-      throw RPCError(code: .notFound, message: "target version \"\(target)\" is not hosted by the encoder; known: \(table.versions.keys.sorted().joined(separator: ", "))")
+      throw RetrievalError.unknownVersion(field: "target version", version: target, known: table.versions.keys.sorted())
     }
     guard request.batchSize >= 0, request.batchSize <= 4096 else {
-      throw RPCError(code: .invalidArgument, message: "batch_size is \(request.batchSize); it must be 0 (the server default) to 4096")
+      throw RetrievalError.invalidArgument(field: "batch_size", message: "batch_size is \(request.batchSize); it must be 0 (the server default) to 4096")
     }
     guard request.rate == 0 || BackfillPlan.rates.contains(request.rate) else {
-      throw RPCError(code: .invalidArgument, message: "max_documents_per_second is \(request.rate); it must be 0 (unlimited) or \(BackfillPlan.rates.lowerBound) to \(BackfillPlan.rates.upperBound)")
+      throw RetrievalError.invalidArgument(field: "max_documents_per_second", message: "max_documents_per_second is \(request.rate); it must be 0 (unlimited) or \(BackfillPlan.rates.lowerBound) to \(BackfillPlan.rates.upperBound)")
     }
     guard request.graceSeconds >= 0, request.graceSeconds.isFinite else {
-      throw RPCError(code: .invalidArgument, message: "grace_seconds must be 0 (the server default) or more")
+      throw RetrievalError.invalidArgument(field: "grace_seconds", message: "grace_seconds must be 0 (the server default) or more")
     }
-    let batchSize = request.batchSize == 0 ? defaultBatchSize : request.batchSize
+    let plan = BackfillPlan(target: target, batchSize: request.batchSize == 0 ? defaultBatchSize : request.batchSize, rate: request.rate)
     let policy = VersionPolicy(table: table)
-    let (_, (mode, reason)) = try await store.commit(reading: ViewQuery(withoutInputOutside: "")) { state -> ([Mutation], (UpgradeMode, String)) in
-      if let shadow = state.shadow {
-        guard shadow.target == target else {
-          throw RPCError(code: .failedPrecondition, message: "a shadow upgrade to \(shadow.target) is in progress; roll it back\(shadow.switched ? " or finalize it" : "") first")
-        }
-        guard !shadow.switched else {
-          throw RPCError(code: .failedPrecondition, message: "the index already switched to \(target) (shadow upgrade in its grace period); finalize it or roll it back")
-        }
-        // Resume (or join) the shadow backfill of this upgrade.
-        return (state.backfill == nil ? [.setBackfill(BackfillPlan(target: target, batchSize: batchSize, rate: request.rate, shadow: true))] : [], (.shadow, ""))
-      }
-      if let current = state.backfill {
-        guard current.target == target else {
-          throw RPCError(code: .failedPrecondition, message: "a backfill to \(current.target) is running; stop it first or wait for it")
-        }
-        return ([], (current.shadow ? .shadow : .inPlace, ""))
-      }
-      let (mode, reason) = try policy.upgradeMode(to: target, from: state.searched, requested: request.mode)
-      if mode == .inPlace { return ([.setBackfill(BackfillPlan(target: target, batchSize: batchSize, rate: request.rate))], (mode, reason)) }
-      let withoutInput = state.withoutInput
-      guard withoutInput == 0 else {
-        throw RPCError(code: .failedPrecondition, message: "a shadow backfill to \(target) re-embeds every document, and \(withoutInput) have no raw input (stored as embeddings only); re-upsert them with their input or delete them first")
-      }
-      let upgrade = ShadowUpgrade(
-        target: target, previousVersions: state.searched, previousDocumentVersion: state.documentVersion,
-        graceSeconds: request.graceSeconds == 0 ? defaultGraceSeconds : request.graceSeconds, reason: reason)
-      return ([.startShadow(upgrade, BackfillPlan(target: target, batchSize: batchSize, rate: request.rate, shadow: true))], (mode, reason))
+    let grace = request.graceSeconds == 0 ? defaultGraceSeconds : request.graceSeconds
+    let (_, (mode, reason)) = try await store.commit(reading: ViewQuery(withoutInputOutside: "")) { view in
+      let decided = try UpgradeRules.start(plan, requested: request.mode, graceSeconds: grace, view: view, policy: policy)
+      return (decided.mutations, (decided.mode, decided.reason))
     }
     if !reason.isEmpty { logger.info("backfill started", metadata: ["target": "\(target)", "mode": "\(mode.rawValue)", "reason": "\(reason)"]) }
     status.withLock { status in
@@ -128,13 +106,7 @@ public final class Backfiller: Service, Sendable {
 
   /// Drops the previous copy of a switched shadow upgrade now.
   public func finalize() async throws {
-    try await store.commit(reading: ViewQuery(sizes: true)) { state in
-      guard let shadow = state.shadow else { throw RPCError(code: .failedPrecondition, message: "no shadow upgrade to finalize") }
-      guard shadow.switched else {
-        throw RPCError(code: .failedPrecondition, message: "the shadow upgrade to \(shadow.target) has not switched yet (\(state.targetCopyCount)/\(state.documentCount) documents have their \(shadow.target) embedding); wait for it or roll it back")
-      }
-      return [.finalizeShadow]
-    }
+    try await store.commit(reading: ViewQuery(sizes: true)) { view in try UpgradeRules.finalize(view) }
     status.withLock { $0.message = "finalized: previous embeddings dropped" }
     AllocatorTuning.trim()
     logger.info("shadow upgrade finalized")
@@ -143,16 +115,16 @@ public final class Backfiller: Service, Sendable {
   /// Stops the running backfill at the next batch boundary (re-issuing it resumes).
   public func stop() async throws {
     guard try await store.view(ViewQuery()).backfill != nil else {
-      throw RPCError(code: .failedPrecondition, message: "no backfill is running")
+      throw RetrievalError.noBackfillRunning
     }
     status.withLock { $0.stopRequested = true }
   }
 
   /// Abandons a shadow upgrade: searches use the previous copy again and the target copy is dropped.
   public func rollback() async throws {
-    let (_, target) = try await store.commit(reading: ViewQuery()) { state in
-      guard let shadow = state.shadow else { throw RPCError(code: .failedPrecondition, message: "no shadow upgrade to roll back (an in-place backfill is undone by a backfill back to the old version)") }
-      return ([Mutation.rollbackShadow], shadow.target)
+    let (_, target) = try await store.commit(reading: ViewQuery()) { view in
+      let decided = try UpgradeRules.rollback(view)
+      return (decided.mutations, decided.target)
     }
     status.withLock { $0 = Status(state: .stopped, target: target, shadow: true, message: "rolled back: searches use the previous version again") }
     AllocatorTuning.trim()
@@ -259,8 +231,7 @@ public final class Backfiller: Service, Sendable {
   }
 
   private func finalizeIfGraceEnded() async {
-    guard let upgrade = try? await store.view(ViewQuery()).shadow, let at = upgrade.switchedAt,
-      Date().timeIntervalSince1970 >= at + upgrade.graceSeconds
+    guard let upgrade = try? await store.view(ViewQuery()).shadow, UpgradeRules.graceEnded(upgrade, at: Date().timeIntervalSince1970)
     else { return }
     do {
       try await store.commit { state in
@@ -277,7 +248,7 @@ public final class Backfiller: Service, Sendable {
 
   /// Whether `document` still needs a vector of the plan's target.
   private func needs(_ document: StoredDocument, _ plan: BackfillPlan) -> Bool {
-    plan.shadow ? document.counterpart?.version != plan.target : document.version != plan.target
+    UpgradeRules.needsTarget(version: document.version, counterpart: document.counterpart?.version, plan: plan)
   }
 
   private func execute(_ plan: BackfillPlan) async {
@@ -337,9 +308,7 @@ public final class Backfiller: Service, Sendable {
           guard state.backfill == plan else { throw CancellationError() }
           // A document replaced while its batch was embedded keeps its new vectors (the next pass sees it again).
           let current = items.filter { state.documents[$0.id]?.generation == generations[$0.id] }
-          if let conflict = state.dimensionConflict(current.map { VersionedVector(version: $0.version, vector: $0.vector) }) {
-            throw RPCError(code: .failedPrecondition, message: conflict)
-          }
+          try state.checkDimensions(current.map { VersionedVector(version: $0.version, vector: $0.vector) })
           return current.isEmpty ? [] : [plan.shadow ? .shadowEmbed(current) : .reembed(current)]
         }
         status.withLock { $0.reembedded += items.count; $0.message = "" }
@@ -351,13 +320,13 @@ public final class Backfiller: Service, Sendable {
         // The encoder call was cut by shutdown: the plan stays in the log and resumes on restart.
         status.withLock { $0.state = .stopped; $0.message = "stopped by shutdown; resumes on restart" }
         return
-      } catch let error as RPCError where error.code == .unavailable || error.code == .deadlineExceeded {
-        status.withLock { $0.message = "waiting for the encoder: \(error.message)" }
-        logger.warning("backfill waiting for the encoder", metadata: ["error": "\(error.message)"])
+      } catch let error as EncoderError where error.isTransient {
+        status.withLock { $0.message = "waiting for the encoder: \(error)" }
+        logger.warning("backfill waiting for the encoder", metadata: ["error": "\(error)"])
         try? await Task.sleep(for: .seconds(1))
-      } catch let error as RPCError where plan.shadow && error.code == .invalidArgument {
+      } catch where plan.shadow && Self.isBadInput(error) {
         // A raw input the target cannot take: the switch cannot happen; leave the upgrade resumable.
-        await fail(plan, "\(error.message); roll the shadow upgrade back or replace the document")
+        await fail(plan, "\(error); roll the shadow upgrade back or replace the document")
         return
       } catch {
         await fail(plan, "\(error)")
@@ -392,7 +361,7 @@ public final class Backfiller: Service, Sendable {
     let shape = first.inputShape
     let width = TensorCodec.checkedProduct(shape) ?? -1
     if let bad = toEmbed.first(where: { $0.inputShape == shape && ($0.input.count != width || width < 1) }) {
-      throw RPCError(code: .invalidArgument, message: "document \(bad.id)'s stored input (\(bad.input.count) values) does not match its shape \(shape); replace the document")
+      throw RetrievalError.storedInputCorrupt(document: bad.id, values: bad.input.count, shape: shape)
     }
     let same = toEmbed.filter { $0.inputShape == shape }
     let inputs = Matrix(rows: same.count, columns: width, values: same.flatMap(\.input))
@@ -408,10 +377,9 @@ public final class Backfiller: Service, Sendable {
   private func complete(_ plan: BackfillPlan, skipped: Int) async {
     do {
       if plan.shadow {
-        try await store.commit(reading: ViewQuery(pendingFor: plan)) { state in
-          guard state.backfill == plan, let upgrade = state.shadow, !upgrade.switched, !state.pending
-          else { throw CancellationError() }
-          return [.switchShadow(at: Date().timeIntervalSince1970)]
+        try await store.commit(reading: ViewQuery(pendingFor: plan)) { view in
+          guard let mutations = UpgradeRules.switchShadow(plan, view: view, at: Date().timeIntervalSince1970) else { throw CancellationError() }
+          return mutations
         }
         status.withLock { $0.state = .completed; $0.message = "switched: searches use \(plan.target); previous embeddings kept for the grace period (finalize or roll back)" }
         logger.info("shadow upgrade switched", metadata: ["target": "\(plan.target)"])
@@ -431,6 +399,16 @@ public final class Backfiller: Service, Sendable {
     }
   }
 
+  /// Whether `error` is an input the target version cannot take (so a shadow upgrade cannot switch).
+  private static func isBadInput(_ error: any Error) -> Bool {
+    switch error {
+    case let error as EncoderError: error.isBadInput
+    case RetrievalError.storedInputCorrupt, RetrievalError.inputSize: true
+    case let error as RPCError: error.code == .invalidArgument
+    default: false
+    }
+  }
+
   private func fail(_ plan: BackfillPlan, _ message: String) async {
     status.withLock { $0.state = .failed; $0.message = message }
     logger.error("backfill failed", metadata: ["target": "\(plan.target)", "error": "\(message)"])
@@ -444,7 +422,7 @@ extension Backfiller {
   public func handle(_ request: Bct_V1_BackfillRequest, encoder: any EncoderBackend, deadline: ContinuousClock.Instant?) async throws -> Bool {
     let actions = [request.stop, request.finalize, request.rollback].filter { $0 }.count
     guard actions <= 1 else {
-      throw RPCError(code: .invalidArgument, message: "stop, finalize and rollback exclude each other; set one")
+      throw RetrievalError.invalidArgument(field: "stop, finalize, rollback", message: "stop, finalize and rollback exclude each other; set one")
     }
     if request.stop {
       try await stop()
@@ -463,7 +441,7 @@ extension Backfiller {
     case .auto: mode = nil
     case .inPlace: mode = .inPlace
     case .shadow: mode = .shadow
-    case .UNRECOGNIZED(let value): throw RPCError(code: .invalidArgument, message: "mode \(value) is not a BackfillMode")
+    case .UNRECOGNIZED(let value): throw RetrievalError.invalidArgument(field: "mode", message: "mode \(value) is not a BackfillMode")
     }
     let table = try await encoder.models(deadline: deadline)
     try await start(Request(target: request.targetVersion, batchSize: Int(request.batchSize), rate: request.maxDocumentsPerSecond,

@@ -1,3 +1,4 @@
+import BCTCollection
 import BCTIndex
 import BCTStorage
 

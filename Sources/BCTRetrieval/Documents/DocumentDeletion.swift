@@ -1,14 +1,14 @@
+import BCTCollection
 import BCTProto
 import Foundation
-import GRPCCore
 
 extension CollectionStore {
   /// Removes the documents `request` names (every copy of their embeddings);
   /// unknown ids fail the call unless `allow_missing`.
   public func delete(_ request: Bct_V1_DeleteRequest, limits: RetrievalLimits) async throws -> Bct_V1_DeleteResponse {
-    guard !request.ids.isEmpty else { throw RPCError(code: .invalidArgument, message: "ids: empty; name at least one document") }
+    guard !request.ids.isEmpty else { throw RetrievalError.invalidArgument(field: "ids", message: "ids: empty; name at least one document") }
     guard request.ids.count <= limits.maxUpsert else {
-      throw RPCError(code: .resourceExhausted, message: "\(request.ids.count) ids in one Delete, over the maximum of \(limits.maxUpsert)")
+      throw RetrievalError.overLimit(field: "ids", message: "\(request.ids.count) ids in one Delete, over the maximum of \(limits.maxUpsert)")
     }
     for (i, id) in request.ids.enumerated() { try limits.validateID(id, at: "ids[\(i)]") }
     var seen = Set<String>()
@@ -17,7 +17,7 @@ extension CollectionStore {
     let (sequence, (missing, deleted)) = try await commit(reading: ViewQuery(ids: unique)) { view in
       let missing = unique.filter { view.documents[$0] == nil }
       if !missing.isEmpty && !request.allowMissing {
-        throw RPCError(code: .notFound, message: "no document with id \(missing.prefix(10).map { "\"\($0)\"" }.joined(separator: ", "))\(missing.count > 10 ? " and \(missing.count - 10) more" : ""); nothing was deleted (set allow_missing to skip them)")
+        throw RetrievalError.documentsMissing(ids: missing)
       }
       let present = unique.filter { view.documents[$0] != nil }
       return (present.isEmpty ? [] : [.delete(present)], (missing, present.count))

@@ -1,47 +1,3 @@
-import GRPCCore
-
-/// How two versions' embeddings relate, as the encoder reports it
-/// (`ModelInfo.compatibility`); the retrieval service adds no rule of its own.
-public enum VersionRelation: String, Codable, Sendable {
-  /// The same version.
-  case same
-  /// Same lineage and a passing certificate: a query of one may search documents of the other.
-  case certified
-  /// Same lineage without a passing certificate: comparable in principle, not proven.
-  case uncertified
-  /// Different lineages, or a version the encoder does not list: never comparable.
-  case incompatible
-}
-
-/// A certificate's figures as quoted in refusals: "top-1 84.0 -> 83.1 -> 86.2, ...".
-public struct CertificateQuote: Codable, Sendable, Equatable {
-  /// Whether it certifies.
-  public var passed: Bool
-  /// The criterion's figures, the margin and where they were measured.
-  public var figures: String
-  /// Each failed step with its numbers.
-  public var reasons: [String]
-  /// The lower confidence bounds and how they were computed; nil for a certificate
-  /// issued without bounds.
-  public var bounds: String?
-
-  /// A quote.
-  public init(passed: Bool, figures: String, reasons: [String], bounds: String? = nil) {
-    self.passed = passed
-    self.figures = figures
-    self.reasons = reasons
-    self.bounds = bounds
-  }
-}
-
-/// How the index moves to a target version.
-public enum UpgradeMode: String, Sendable, Equatable {
-  /// Re-embed document by document; searches mix certified versions meanwhile.
-  case inPlace = "in place"
-  /// Build a complete target copy beside the current one, then switch atomically.
-  case shadow
-}
-
 /// The one rule for which versions may meet in a search, which versions may be
 /// stored side by side, and how a backfill moves the index: the encoder's
 /// certificates (`ModelTable`) applied to the document versions present.
@@ -68,36 +24,34 @@ public struct VersionPolicy: Sendable {
   /// The version raw queries are embedded with when a request names none: the
   /// newest hosted version that is the same as or certified against every
   /// document version present (the encoder's default when it qualifies).
-  public func defaultQueryVersion(documents: [String]) throws -> String {
+  public func defaultQueryVersion(documents: [String]) throws(RetrievalError) -> String {
     if !table.defaultVersion.isEmpty && certified(table.defaultVersion, against: documents) { return table.defaultVersion }
     let candidates = table.versions.values.filter { certified($0.version, against: documents) }
     guard let newest = candidates.max(by: { $0.order < $1.order }) else {
-      guard !table.versions.isEmpty else { throw RPCError(code: .unavailable, message: "the encoder lists no model versions") }
-      throw RPCError(code: .failedPrecondition, message: "no version hosted by the encoder is certified against every document version in the index (\(documents.joined(separator: ", "))); name query_model_version with allow_uncertified, or backfill the index to one version")
+      guard !table.versions.isEmpty else { throw RetrievalError.noVersions }
+      throw RetrievalError.noCertifiedQueryVersion(documents: documents)
     }
     return newest.version
   }
 
   /// Checks that a query of `query` may search documents of `documents`: certified
   /// pairs always, uncertified pairs of one lineage only with `allowUncertified`.
-  public func checkQuery(_ query: String, against documents: [String], allowUncertified: Bool) throws {
-    try check(query, against: documents, allowUncertified: allowUncertified, role: "query version",
-              remedy: "query with a certified version, set allow_uncertified to compare anyway, or backfill the index to \(query) (a shadow backfill keeps searches on the current version until it switches)")
+  public func checkQuery(_ query: String, against documents: [String], allowUncertified: Bool) throws(RetrievalError) {
+    try check(query, against: documents, allowUncertified: allowUncertified, role: .query)
   }
 
   /// Checks that documents of `version` may be stored beside documents of `present`.
-  public func checkDocument(_ version: String, against present: [String], allowUncertified: Bool) throws {
-    try check(version, against: present, allowUncertified: allowUncertified, role: "document version",
-              remedy: "upsert with a version certified against them, set allow_uncertified, or backfill the index to \(version) first")
+  public func checkDocument(_ version: String, against present: [String], allowUncertified: Bool) throws(RetrievalError) {
+    try check(version, against: present, allowUncertified: allowUncertified, role: .document)
   }
 
   /// How a backfill to `target` moves documents of `present`: in place when the
   /// target is certified against all of them, shadow otherwise. A target of
   /// another lineage needs shadow `requested` explicitly; in place requested
   /// for a target that is not certified is refused.
-  public func upgradeMode(to target: String, from present: [String], requested: UpgradeMode?) throws -> (mode: UpgradeMode, reason: String) {
+  public func upgradeMode(to target: String, from present: [String], requested: UpgradeMode?) throws(RetrievalError) -> (mode: UpgradeMode, reason: String) {
     if requested != .shadow, let other = present.first(where: { relation(target, $0) == .incompatible }) {
-      throw RPCError(code: .failedPrecondition, message: "target version \(target) cannot be compared with document version \(other) in the index — \(explain(target, other)); moving the index to another lineage re-embeds every document: ask for a shadow backfill (mode SHADOW) explicitly")
+      throw RetrievalError.crossLineageNeedsShadow(target: target, document: other, explanation: explain(target, other))
     }
     let uncertified = present.filter { ![.same, .certified].contains(relation(target, $0)) }
     guard let first = uncertified.first else {
@@ -105,7 +59,7 @@ public struct VersionPolicy: Sendable {
     }
     let reason = explain(target, first)
     if requested == .inPlace {
-      throw RPCError(code: .failedPrecondition, message: "an in-place backfill to \(target) would mix spaces that are not certified: \(reason); use a shadow backfill (the default)")
+      throw RetrievalError.inPlaceNotCertified(target: target, reason: reason)
     }
     return (.shadow, reason)
   }
@@ -129,7 +83,7 @@ public struct VersionPolicy: Sendable {
     }
   }
 
-  private func check(_ version: String, against present: [String], allowUncertified: Bool, role: String, remedy: String) throws {
+  private func check(_ version: String, against present: [String], allowUncertified: Bool, role: VersionRole) throws(RetrievalError) {
     for other in Set(present).sorted() {
       switch relation(version, other) {
       case .same, .certified:
@@ -137,9 +91,9 @@ public struct VersionPolicy: Sendable {
       case .uncertified where allowUncertified:
         continue
       case .uncertified:
-        throw RPCError(code: .failedPrecondition, message: "\(role) \(version) is not certified against document version \(other) in the index — \(explain(version, other)); \(remedy)")
+        throw RetrievalError.notCertified(role: role, version: version, document: other, explanation: explain(version, other))
       case .incompatible:
-        throw RPCError(code: .failedPrecondition, message: "\(role) \(version) cannot be compared with document version \(other) in the index — \(explain(version, other)); use a version of that lineage, or backfill the index to \(version)")
+        throw RetrievalError.incompatible(role: role, version: version, document: other, explanation: explain(version, other))
       }
     }
   }

@@ -1,3 +1,4 @@
+import BCTCollection
 import BCTNumerics
 
 /// What the retrieval logic needs from the encoder: its model listing and

@@ -1,10 +1,12 @@
+import BCTCollection
 import BCTProto
 import BCTServing
 import GRPCCore
 
 /// `bct.v1.Retrieval`: each handler reads the request's deadline, calls one
 /// domain function (`DocumentIntake`, `Searcher`, `Backfiller`, `CollectionReport`)
-/// and records the call's metrics; domain errors are already gRPC statuses.
+/// and records the call's metrics; domain errors become gRPC statuses in
+/// `ErrorStatus`, inside the measurement so that metrics count their codes.
 public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
   private let store: any CollectionStore
   private let encoder: any EncoderBackend
@@ -35,8 +37,10 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
   ) async throws -> ServerResponse<Bct_V1_UpsertResponse> {
     let deadline = CallDeadline.from(request.metadata)
     return ServerResponse(message: try await metrics.measure(method: "Upsert", version: label(request.message.modelVersion)) {
-      try checkWritable("Upsert")
-      return try await intake.upsert(request.message, deadline: deadline)
+      try await ErrorStatus.mapping {
+        try checkWritable("Upsert")
+        return try await intake.upsert(request.message, deadline: deadline)
+      }
     })
   }
 
@@ -44,8 +48,10 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     request: ServerRequest<Bct_V1_DeleteRequest>, context: ServerContext
   ) async throws -> ServerResponse<Bct_V1_DeleteResponse> {
     ServerResponse(message: try await metrics.measure(method: "Delete", version: "") {
-      try checkWritable("Delete")
-      return try await store.delete(request.message, limits: limits)
+      try await ErrorStatus.mapping {
+        try checkWritable("Delete")
+        return try await store.delete(request.message, limits: limits)
+      }
     })
   }
 
@@ -54,7 +60,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
   ) async throws -> ServerResponse<Bct_V1_SearchResponse> {
     let deadline = CallDeadline.from(request.metadata)
     return ServerResponse(message: try await metrics.measure(method: "Search", version: label(request.message.queryModelVersion)) {
-      try await searcher.search(request.message, deadline: deadline)
+      try await ErrorStatus.mapping { try await searcher.search(request.message, deadline: deadline) }
     })
   }
 
@@ -64,13 +70,15 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     let deadline = CallDeadline.from(request.metadata)
     let message = request.message
     let follow = try await metrics.measure(method: "Backfill", version: label(message.targetVersion)) {
-      try checkWritable("Backfill")
-      return try await backfiller.handle(message, encoder: encoder, deadline: deadline)
+      try await ErrorStatus.mapping {
+        try checkWritable("Backfill")
+        return try await backfiller.handle(message, encoder: encoder, deadline: deadline)
+      }
     }
     return StreamingServerResponse { writer in
       var last: Bct_V1_BackfillProgress?
       while true {
-        let progress = try await backfiller.progress()
+        let progress = try await ErrorStatus.mapping { try await backfiller.progress() }
         if progress != last {
           try await writer.write(progress)
           last = progress
@@ -84,7 +92,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
 
   private func checkWritable(_ method: String) throws {
     guard !readOnly else {
-      throw RPCError(code: .failedPrecondition, message: "this bct-retrieval is a read-only replica (--read-only); send \(method) to the writer replica of the catalogue")
+      throw RetrievalError.readOnly(method: method)
     }
   }
 
@@ -98,7 +106,9 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     request: ServerRequest<Bct_V1_StatsRequest>, context: ServerContext
   ) async throws -> ServerResponse<Bct_V1_StatsResponse> {
     ServerResponse(message: try await metrics.measure(method: "Stats", version: "") {
-      try await CollectionReport.stats(store: store, table: encoder.cachedModels, backfill: try await backfiller.progress())
+      try await ErrorStatus.mapping {
+        try await CollectionReport.stats(store: store, table: encoder.cachedModels, backfill: try await backfiller.progress())
+      }
     })
   }
 }

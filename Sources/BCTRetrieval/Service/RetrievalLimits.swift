@@ -1,3 +1,5 @@
+
+
 /// Request limits of the retrieval service (all flags of `bct-retrieval`).
 public struct RetrievalLimits: Sendable {
   /// Most documents per Upsert.

@@ -1,8 +1,8 @@
+import BCTCollection
 import BCTIndex
 import BCTNumerics
 import BCTProto
 import BCTServing
-import GRPCCore
 
 /// Searches: picks the query version by the version policy, embeds raw queries,
 /// and ranks the searched copy of the index (never a shadow copy being filled).
@@ -22,7 +22,7 @@ public struct Searcher: Sendable {
   private func modelTable(needed: Bool, deadline: ContinuousClock.Instant?) async throws -> ModelTable {
     do {
       return try await encoder.models(deadline: deadline)
-    } catch let error as RPCError where !needed && error.code == .unavailable {
+    } catch let error as EncoderError where !needed && error.isTransient {
       return encoder.cachedModels
     }
   }
@@ -31,10 +31,10 @@ public struct Searcher: Sendable {
   /// index switches versions while the queries are embedded, it decides again.
   public func search(_ request: Bct_V1_SearchRequest, deadline: ContinuousClock.Instant?) async throws -> Bct_V1_SearchResponse {
     guard request.k >= 1 && Int(request.k) <= limits.maxK else {
-      throw RPCError(code: .invalidArgument, message: "k is \(request.k); it must be 1 to \(limits.maxK)")
+      throw RetrievalError.invalidArgument(field: "k", message: "k is \(request.k); it must be 1 to \(limits.maxK)")
     }
     guard request.efSearch <= RetrievalLimits.maxEfSearch else {
-      throw RPCError(code: .invalidArgument, message: "ef_search is \(request.efSearch); it must be 0 (the server's default) to \(RetrievalLimits.maxEfSearch)")
+      throw RetrievalError.invalidArgument(field: "ef_search", message: "ef_search is \(request.efSearch); it must be 0 (the server's default) to \(RetrievalLimits.maxEfSearch)")
     }
     var attempt = 0
     while true {
@@ -42,7 +42,7 @@ public struct Searcher: Sendable {
       let decidedOn = try await store.view(ViewQuery())
       do {
         return try await search(request, deadline: deadline, decidedOn: decidedOn)
-      } catch let error as RPCError where error.code == .failedPrecondition && attempt < 3 && request.queryModelVersion.isEmpty {
+      } catch let error as RetrievalError where error.isPolicyRefusal && attempt < 3 && request.queryModelVersion.isEmpty {
         if try await store.view(ViewQuery()).searched != decidedOn.searched { continue }
         throw error
       }
@@ -52,7 +52,7 @@ public struct Searcher: Sendable {
   private func search(_ request: Bct_V1_SearchRequest, deadline: ContinuousClock.Instant?, decidedOn view: CollectionView) async throws -> Bct_V1_SearchResponse {
     let decidedOn = view.searched
     guard let query = request.query else {
-      throw RPCError(code: .invalidArgument, message: "no query: set inputs (raw) or embeddings (with their model_version)")
+      throw RetrievalError.invalidArgument(field: "query", message: "no query: set inputs (raw) or embeddings (with their model_version)")
     }
     let queries: Matrix
     let queryVersion: String
@@ -60,16 +60,16 @@ public struct Searcher: Sendable {
     switch query {
     case .embeddings(let batch):
       guard !batch.modelVersion.isEmpty else {
-        throw RPCError(code: .invalidArgument, message: "embeddings.model_version is empty; say which version made the query embeddings")
+        throw RetrievalError.invalidArgument(field: "embeddings.model_version", message: "embeddings.model_version is empty; say which version made the query embeddings")
       }
       if !request.queryModelVersion.isEmpty && request.queryModelVersion != batch.modelVersion {
-        throw RPCError(code: .invalidArgument, message: "query_model_version \(request.queryModelVersion) differs from embeddings.model_version \(batch.modelVersion)")
+        throw RetrievalError.invalidArgument(field: "query_model_version", message: "query_model_version \(request.queryModelVersion) differs from embeddings.model_version \(batch.modelVersion)")
       }
       queryVersion = batch.modelVersion
       table = try await modelTable(needed: false, deadline: deadline)
       let dimension = table.versions[queryVersion]?.dimension ?? view.dimensions[queryVersion]
       guard let dimension else {
-        throw RPCError(code: .notFound, message: "query version \(queryVersion) is unknown: the encoder does not list it and no document has it; known: \(table.versions.keys.sorted().joined(separator: ", "))")
+        throw RetrievalError.unknownQueryVersion(version: queryVersion, known: table.versions.keys.sorted())
       }
       try checkRows(batch.vectors.shape.first)
       try TensorCodec.checkPayload(bytes: TensorCodec.payloadBytes(batch.vectors), limit: limits.maxMessageBytes)
@@ -80,7 +80,7 @@ public struct Searcher: Sendable {
         queryVersion = try VersionPolicy(table: table).defaultQueryVersion(documents: decidedOn)
       } else {
         guard table.versions[request.queryModelVersion] != nil else {
-          throw RPCError(code: .notFound, message: "query_model_version \"\(request.queryModelVersion)\" is not hosted by the encoder; known: \(table.versions.keys.sorted().joined(separator: ", "))")
+          throw RetrievalError.unknownVersion(field: "query_model_version", version: request.queryModelVersion, known: table.versions.keys.sorted())
         }
         queryVersion = request.queryModelVersion
       }
@@ -95,7 +95,7 @@ public struct Searcher: Sendable {
     let k = Int(request.k)
     // The decision and the ranking read the same state: a switch in between cannot mix copies.
     let tooLarge = { (hits: Int, bytes: Int) in
-      RPCError(code: .resourceExhausted, message: "the reply would hold \(hits) hits (\(queries.rows) queries x k = \(k)) taking at least \(bytes) bytes with their metadata, over the maximum of \(self.limits.maxReplyBytes); lower k or send fewer queries per Search")
+      RetrievalError.replyTooLarge(hits: hits, queries: queries.rows, k: k, bytes: bytes, limit: self.limits.maxReplyBytes)
     }
     let found: StoreHits
     do {
@@ -105,7 +105,7 @@ public struct Searcher: Sendable {
       ) { view in
         try policy.checkQuery(queryVersion, against: view.searched, allowUncertified: request.allowUncertified)
         for version in view.searched where view.dimensions[version] != queries.columns {
-          throw RPCError(code: .failedPrecondition, message: "query version \(queryVersion) embeds in \(queries.columns) dimensions, document version \(version) in \(view.dimensions[version] ?? 0)")
+          throw RetrievalError.queryDimensionMismatch(query: queryVersion, dimension: queries.columns, document: version, held: view.dimensions[version] ?? 0)
         }
       }
     } catch let error as ReplyTooLarge {
@@ -134,7 +134,7 @@ public struct Searcher: Sendable {
 
   private func checkRows(_ rows: Int64?) throws {
     if let rows, rows > Int64(limits.maxQueries) {
-      throw RPCError(code: .resourceExhausted, message: "\(rows) queries in one Search, over the maximum of \(limits.maxQueries)")
+      throw RetrievalError.overLimit(field: "queries", message: "\(rows) queries in one Search, over the maximum of \(limits.maxQueries)")
     }
   }
 }

@@ -1,0 +1,31 @@
+/// What the retrieval service knows about a model version, from the encoder's ListModels.
+public struct VersionInfo: Codable, Sendable, Equatable {
+  /// Version name.
+  public var version: String
+  /// Lineage id: the root version's head fingerprint.
+  public var lineage: String
+  /// Embedding length.
+  public var dimension: Int
+  /// Shape of one raw input.
+  public var inputShape: [Int]
+  /// Position in the encoder's listing (oldest first within a lineage): newer is larger.
+  public var order: Int
+  /// How this version relates to every other hosted version (`ModelInfo.compatibility`).
+  public var relations: [String: VersionRelation] = [:]
+  /// This version's certificates, by older version.
+  public var certificates: [String: CertificateQuote] = [:]
+
+  /// A version as listed.
+  public init(
+    version: String, lineage: String, dimension: Int, inputShape: [Int], order: Int,
+    relations: [String: VersionRelation] = [:], certificates: [String: CertificateQuote] = [:]
+  ) {
+    self.version = version
+    self.lineage = lineage
+    self.dimension = dimension
+    self.inputShape = inputShape
+    self.order = order
+    self.relations = relations
+    self.certificates = certificates
+  }
+}

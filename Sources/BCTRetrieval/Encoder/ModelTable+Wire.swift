@@ -1,0 +1,49 @@
+import BCTCollection
+import BCTProto
+import Foundation
+
+extension ModelTable {
+  /// The table of a ListModels response.
+  public init(_ response: Bct_V1_ListModelsResponse) {
+    self.init(defaultVersion: response.defaultVersion)
+    for (order, model) in response.models.enumerated() {
+      versions[model.version] = VersionInfo(
+        version: model.version, lineage: model.lineage, dimension: Int(model.embeddingDim),
+        inputShape: model.inputShape.map(Int.init), order: order,
+        relations: model.compatibility.mapValues { relation in
+          switch relation {
+          case .certified: return .certified
+          case .uncertified: return .uncertified
+          default: return .incompatible
+          }
+        },
+        certificates: Dictionary(model.certificates.map { ($0.oldVersion, CertificateQuote($0)) }) { _, last in last })
+    }
+    self = servable
+  }
+}
+
+extension CertificateQuote {
+  /// The quote of a certificate on the wire.
+  public init(_ certificate: Bct_V1_CompatibilityCertificate) {
+    func p(_ x: Double) -> String { String(format: "%.1f", x * 100) }
+    let t = certificate.top1, m = certificate.meanAveragePrecision
+    let figures = "top-1 \(p(t.oldOld)) -> \(p(t.newOld)) -> \(p(t.newNew)), mAP \(p(m.oldOld)) -> \(p(m.newOld)) -> \(p(m.newNew)) "
+      + "as Q_old/D_old -> Q_new/D_old -> Q_new/D_new on \(certificate.split.isEmpty ? certificate.dataset : certificate.split), "
+      + "margin \(String(format: "%.2g", certificate.marginPoints)) point"
+    self.init(
+      passed: certificate.verdict == .certified, figures: figures, reasons: certificate.reasons,
+      bounds: certificate.hasBounds ? Self.describe(certificate.bounds) : nil)
+  }
+
+  /// "lower bounds top-1 +0.81/+1.90, mAP +2.02/+1.13 (cross/backfill; 95% item bootstrap ..., 1000 resamples, seed 0, 100000 documents)".
+  static func describe(_ bounds: Bct_V1_CertificateBounds) -> String {
+    func bound(_ metric: String, _ step: String) -> String {
+      bounds.steps.first { $0.metric == metric && $0.step == step }.map { String(format: "%+.2f", $0.lowerBoundPoints) } ?? "?"
+    }
+    let level = String(format: "%g", bounds.confidence * 100)
+    return "lower bounds top-1 \(bound("top-1", "cross"))/\(bound("top-1", "backfill")), "
+      + "mAP \(bound("mAP", "cross"))/\(bound("mAP", "backfill")) points (cross/backfill; \(level)% \(bounds.method), "
+      + "\(bounds.resamples) resamples, seed \(bounds.seed), projected to \(bounds.catalogueSize) documents)"
+  }
+}
