@@ -88,7 +88,7 @@ let package = Package(
     .target(
       name: "BCTMilvus",
       dependencies: [
-        "BCTClient", "BCTIndex", "BCTMilvusProto",
+        "BCTClient", "BCTIndex", "BCTMilvusProto", "BCTTensor",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]
@@ -158,13 +158,28 @@ let package = Package(
       ]
     ),
 
-    /// What both services share: tensor validation, health, Prometheus metrics and
+    /// The one codec between the wire tensor and `Matrix` (both encodings, validation),
+    /// used by the CLI, the clients and both services.
+    .target(
+      name: "BCTTensor",
+      dependencies: ["BCTNumerics", "BCTProto", .product(name: "GRPCCore", package: "grpc-swift-2")]
+    ),
+    /// What every executable shares: option defaults from the environment, the
+    /// one-line log format, gRPC status names.
+    .target(
+      name: "BCTRuntime",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    /// What both services share: health, Prometheus metrics and
     /// their HTTP endpoint, server options, and running a gRPC server under
     /// swift-service-lifecycle with graceful shutdown.
     .target(
       name: "BCTServing",
       dependencies: [
-        "BCTNumerics", "BCTProto", "BCTTracing",
+        "BCTNumerics", "BCTProto", "BCTRuntime", "BCTTensor", "BCTTracing",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -184,7 +199,7 @@ let package = Package(
     .target(
       name: "BCTEncoder",
       dependencies: [
-        "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTProto", "BCTServing",
+        "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTProto", "BCTServing", "BCTTensor",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -196,7 +211,7 @@ let package = Package(
     .target(
       name: "BCTClient",
       dependencies: [
-        "BCTNumerics", "BCTProto", "BCTTracing",
+        "BCTNumerics", "BCTProto", "BCTTensor", "BCTTracing",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
       ]
@@ -228,7 +243,7 @@ let package = Package(
     .target(
       name: "BCTRetrieval",
       dependencies: [
-        "BCTClient", "BCTCollection", "BCTIndex", "BCTNumerics", "BCTProto", "BCTServing", "BCTStorage",
+        "BCTClient", "BCTCollection", "BCTIndex", "BCTNumerics", "BCTProto", "BCTServing", "BCTStorage", "BCTTensor",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -250,7 +265,7 @@ let package = Package(
       name: "bct",
       dependencies: [
         "BCTClient", "BCTCompatibilityStudy", "BCTData", "BCTEvaluation", "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTProcess",
-        "BCTProto", "BCTServing", "BCTTracing", "BCTTraining",
+        "BCTProto", "BCTRuntime", "BCTTensor", "BCTTracing", "BCTTraining",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -259,7 +274,7 @@ let package = Package(
     .executableTarget(
       name: "bct-encoder",
       dependencies: [
-        "BCTEncoder", "BCTNumerics", "BCTServing",
+        "BCTEncoder", "BCTNumerics", "BCTRuntime", "BCTServing",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -277,7 +292,7 @@ let package = Package(
     /// normally, a replayer of corpus and regression inputs.
     .executableTarget(
       name: "bct-fuzz-decoders",
-      dependencies: ["BCTCollection", "BCTData", "BCTModelRepository", "BCTProto", "BCTRetrieval", "BCTServing"]
+      dependencies: ["BCTCollection", "BCTData", "BCTModelRepository", "BCTProto", "BCTRetrieval", "BCTServing", "BCTTensor"]
     ),
     .executableTarget(
       name: "bct-bench",
@@ -291,7 +306,7 @@ let package = Package(
     .executableTarget(
       name: "bct-retrieval",
       dependencies: [
-        "BCTClient", "BCTCollection", "BCTIndex", "BCTMilvus", "BCTMilvusStore", "BCTNumerics", "BCTRetrieval", "BCTServing", "BCTStorage",
+        "BCTClient", "BCTCollection", "BCTIndex", "BCTMilvus", "BCTMilvusStore", "BCTNumerics", "BCTRetrieval", "BCTRuntime", "BCTServing", "BCTStorage",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -327,7 +342,7 @@ let package = Package(
     .testTarget(
       name: "BCTServingTests",
       dependencies: [
-        "BCTServing", "BCTTracing", "BCTProto", "BCTNumerics", "BCTProcess", "BCTTestSupport",
+        "BCTServing", "BCTRuntime", "BCTTensor", "BCTTracing", "BCTProto", "BCTNumerics", "BCTProcess", "BCTTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -363,7 +378,7 @@ let package = Package(
     .testTarget(
       name: "BCTRetrievalTests",
       dependencies: [
-        "BCTRetrieval", "BCTClient", "BCTCollection", "BCTData", "BCTEvaluation", "BCTFuzzing", "BCTIndex", "BCTMilvus", "BCTMilvusStore",
+        "BCTRetrieval", "BCTClient", "BCTCollection", "BCTData", "BCTEvaluation", "BCTTensor", "BCTFuzzing", "BCTIndex", "BCTMilvus", "BCTMilvusStore",
         "BCTModelRepository", "BCTNumerics", "BCTProcess", "BCTProto", "BCTTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

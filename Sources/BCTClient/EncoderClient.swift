@@ -1,3 +1,4 @@
+import BCTTensor
 import BCTNumerics
 import Foundation
 import BCTProto
@@ -49,21 +50,6 @@ public func callOptions(timeout: Duration?, maxResponseBytes: Int = 256 << 20) -
   return options
 }
 
-/// Float arrays as the `float32_le` bytes of a tensor: one copy, no per-element
-/// varint-free packing loop, the cheapest form to send.
-public enum TensorBytes {
-  /// `values` as little-endian float32 bytes.
-  public static func littleEndian(_ values: [Float]) -> Data {
-    #if _endian(little)
-    return values.withUnsafeBytes { Data($0) }
-    #else
-    var data = Data(capacity: values.count * 4)
-    for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
-    return data
-    #endif
-  }
-}
-
 /// A typed client of `bct.v1.Encoder`.
 public struct EncoderClient: Sendable {
   private let stub: Bct_V1_Encoder.Client<ChannelTransport>
@@ -83,10 +69,12 @@ public struct EncoderClient: Sendable {
     request.normalization = normalize ? .l2 : .none
     let response = try await stub.embed(request, options: callOptions(timeout: timeout))
     let shape = response.embeddings.shape
-    guard shape.count == 2, Int(shape[0]) == inputs.rows, response.embeddings.values.count == Int(shape[0] * shape[1]) else {
+    guard shape.count == 2, Int(shape[0]) == inputs.rows, let dimension = Int(exactly: shape[1]),
+      let embeddings = try? TensorCodec.decodeBatch(response.embeddings, rowShape: [dimension], what: "embeddings")
+    else {
       throw RPCError(code: .internalError, message: "the encoder answered embeddings of shape \(shape) for \(inputs.rows) inputs")
     }
-    return (response.modelVersion, Matrix(rows: Int(shape[0]), columns: Int(shape[1]), values: response.embeddings.values))
+    return (response.modelVersion, embeddings)
   }
 
   /// Every version the encoder hosts.

@@ -1,7 +1,7 @@
 /// The collection at one instant, as decisions read it.
 public struct CollectionView: Sendable, Equatable {
   /// Changes each time the versions a write must carry change (document version, shadow phase).
-  public var layout: Int
+  public var epoch: Int
   /// The version raw upserts are embedded with; nil until the first one.
   public var documentVersion: String?
   /// The backfill in progress.
@@ -29,11 +29,11 @@ public struct CollectionView: Sendable, Equatable {
 
   /// A view.
   public init(
-    layout: Int, documentVersion: String?, backfill: BackfillPlan?, shadow: ShadowUpgrade?, searched: [String],
+    epoch: Int, documentVersion: String?, backfill: BackfillPlan?, shadow: ShadowUpgrade?, searched: [String],
     dimensions: [String: Int], searchedCounts: [String: Int] = [:], otherCounts: [String: Int] = [:], documentCount: Int = 0,
     searchedBytes: Int = 0, otherBytes: Int = 0, documents: [String: DocumentFacts] = [:], withoutInput: Int = 0, pending: Bool = false
   ) {
-    self.layout = layout
+    self.epoch = epoch
     self.documentVersion = documentVersion
     self.backfill = backfill
     self.shadow = shadow

@@ -43,67 +43,30 @@ public struct ScenarioMatrix: Sendable {
     var cells: [MatrixCell] = []
     var certifications: [PairCertification] = []
     var evaluator = Evaluator(splits: ["validation": validation, "test": test])
+    let source = TrainingSource(train: train, name: trainSplit.name, validationExamples: validation.count)
     for scenario in scenarios {
       for seed in seeds {
-        let folder = directory.appendingPathComponent("\(scenario.id)/seed\(seed)")
-        func model(_ generation: Int, method: StudyMethod?, old: ModelVersion?) throws -> ModelVersion {
-          let name = "g\(generation + 1)" + (generation == 0 ? "" : "-\(method?.name ?? "independent")")
-          let path = folder.appendingPathComponent(name)
-          let spec = scenario.generations[generation]
-          let epochs = spec.architecture == "cnn" ? cnnEpochs : self.epochs
-          if let cached = try? ModelVersion.load(from: path), cached.manifest.training.epochs == epochs,
-             cached.manifest.architecture.name == spec.architecture {
-            return cached
-          }
-          var config = TrainingConfiguration()
-          config.architecture = try Architecture(name: spec.architecture, parameters: spec.parameters)
-          config.epochs = epochs
-          config.seed = seed &* 1000 &+ UInt64(generation)
-          config.compatibility = .none
-          method?.configure(&config)
-          var data = train
-          if let classes = spec.classes { data = data.keepingClasses(Set(classes)) }
-          data = data.fraction(spec.fraction, seed: 0)
-          let started = Date()
-          let trained = try Trainer(configuration: config).train(
-            on: data, old: old,
-            run: .init(version: name, dataset: trainSplit.name, classes: spec.classes, fraction: spec.fraction,
-                       validation: .init(fraction: validationFraction, seed: validationSeed, examples: validation.count)))
-          try trained.save(to: path)
-          log(String(format: "trained %@ %@ seed %llu (%@, %d examples) in %.1f s", scenario.id, name, seed, spec.label, data.count, Date().timeIntervalSince(started)))
-          return trained
+        func model(_ generation: Int, _ method: StudyMethod?, _ old: ModelVersion?) throws -> ModelVersion {
+          try self.model(scenario, seed: seed, generation: generation, method: method, old: old, source: source, log: log)
         }
-        let root = try model(0, method: nil, old: nil)
+        let root = try model(0, nil, nil)
         var independents: [Int: ModelVersion] = [:]
         for generation in 1..<scenario.generations.count {
-          independents[generation] = try model(generation, method: nil, old: nil)
+          independents[generation] = try model(generation, nil, nil)
         }
         for method in methods {
           var chain = [root]
           for generation in 1..<scenario.generations.count {
-            chain.append(try model(generation, method: method, old: chain[generation - 1]))
+            chain.append(try model(generation, method, chain[generation - 1]))
           }
           for newIndex in 1..<chain.count {
             for oldIndex in 0..<newIndex {
-              let (old, new, star) = (chain[oldIndex], chain[newIndex], independents[newIndex]!)
-              let classes = scenario.generations[newIndex].classes
-              for split in ["validation", "test"] {
-                let oo = evaluator.scores(old, old, split: split, classes: classes)
-                let no = evaluator.scores(new, old, split: split, classes: classes)
-                let nn = evaluator.scores(new, new, split: split, classes: classes)
-                let ss = evaluator.scores(star, star, split: split, classes: classes)
-                for (metric, pick) in [("top-1", \RetrievalScores.top1), ("mAP", \RetrievalScores.meanAveragePrecision)] {
-                  cells.append(MatrixCell(
-                    scenario: scenario.id, seed: seed, method: method.name, old: "g\(oldIndex + 1)",
-                    new: "g\(newIndex + 1)", split: split, metric: metric, q1d1: oo[keyPath: pick],
-                    q2d1: no[keyPath: pick], q2d2: nn[keyPath: pick], newStar: ss[keyPath: pick]))
-                }
-              }
-              let (oldVal, labels) = evaluator.embedded(old, split: "validation", classes: classes)
-              let (newVal, _) = evaluator.embedded(new, split: "validation", classes: classes)
-              certifications.append(certification.certify(
-                old: oldVal, new: newVal, labels: labels, testExamples: evaluator.count(split: "test", classes: classes),
-                pair: .init(scenario: scenario.id, seed: seed, method: method.name, old: "g\(oldIndex + 1)", new: "g\(newIndex + 1)")))
+              let pair = PairCertification.Pair(
+                scenario: scenario.id, seed: seed, method: method.name, old: "g\(oldIndex + 1)", new: "g\(newIndex + 1)")
+              let models = (old: chain[oldIndex], new: chain[newIndex], star: independents[newIndex]!)
+              cells += Self.cells(pair, models: models, classes: scenario.generations[newIndex].classes, evaluator: &evaluator)
+              certifications.append(
+                certify(pair, models: models, classes: scenario.generations[newIndex].classes, evaluator: &evaluator))
               log(MatrixReport.pairLine(cells.suffix(4), marginPoints: marginPoints) + "\n    " + certifications[certifications.count - 1].line)
             }
           }
@@ -114,6 +77,77 @@ public struct ScenarioMatrix: Sendable {
       scenarios: scenarios, methods: methods, seeds: seeds, epochs: epochs, cnnEpochs: cnnEpochs,
       marginPoints: marginPoints, validationExamples: validation.count, testExamples: test.count, cells: cells,
       certification: certification, certifications: certifications)
+  }
+
+  /// The training data of a study: the training split less validation.
+  private struct TrainingSource {
+    var train: Dataset
+    var name: String
+    var validationExamples: Int
+  }
+
+  /// The pair's four cells per split (top-1 and mAP) with old/old, cross, new/new and new*/new*.
+  private static func cells(
+    _ pair: PairCertification.Pair, models: (old: ModelVersion, new: ModelVersion, star: ModelVersion), classes: [Int]?, evaluator: inout Evaluator
+  ) -> [MatrixCell] {
+    var cells: [MatrixCell] = []
+    for split in ["validation", "test"] {
+      let oo = evaluator.scores(models.old, models.old, split: split, classes: classes)
+      let no = evaluator.scores(models.new, models.old, split: split, classes: classes)
+      let nn = evaluator.scores(models.new, models.new, split: split, classes: classes)
+      let ss = evaluator.scores(models.star, models.star, split: split, classes: classes)
+      for (metric, pick) in [("top-1", \RetrievalScores.top1), ("mAP", \RetrievalScores.meanAveragePrecision)] {
+        cells.append(MatrixCell(
+          scenario: pair.scenario, seed: pair.seed, method: pair.method, old: pair.old,
+          new: pair.new, split: split, metric: metric, q1d1: oo[keyPath: pick],
+          q2d1: no[keyPath: pick], q2d2: nn[keyPath: pick], newStar: ss[keyPath: pick]))
+      }
+    }
+    return cells
+  }
+
+  /// The pair's certificates, measured on validation embeddings and projected to the test split's size.
+  private func certify(
+    _ pair: PairCertification.Pair, models: (old: ModelVersion, new: ModelVersion, star: ModelVersion), classes: [Int]?, evaluator: inout Evaluator
+  ) -> PairCertification {
+    let (oldVal, labels) = evaluator.embedded(models.old, split: "validation", classes: classes)
+    let (newVal, _) = evaluator.embedded(models.new, split: "validation", classes: classes)
+    return certification.certify(
+      old: oldVal, new: newVal, labels: labels, testExamples: evaluator.count(split: "test", classes: classes), pair: pair)
+  }
+
+  /// Generation `generation` of `scenario` (with `method` against `old`, or
+  /// independent), loaded from the study's folder when trained before with the
+  /// same epochs and architecture, trained and saved otherwise.
+  private func model(
+    _ scenario: Scenario, seed: UInt64, generation: Int, method: StudyMethod?, old: ModelVersion?, source: TrainingSource,
+    log: (String) -> Void
+  ) throws -> ModelVersion {
+    let name = "g\(generation + 1)" + (generation == 0 ? "" : "-\(method?.name ?? "independent")")
+    let path = directory.appendingPathComponent("\(scenario.id)/seed\(seed)").appendingPathComponent(name)
+    let spec = scenario.generations[generation]
+    let epochs = spec.architecture == "cnn" ? cnnEpochs : self.epochs
+    if let cached = try? ModelVersion.load(from: path), cached.manifest.training.epochs == epochs,
+       cached.manifest.architecture.name == spec.architecture {
+      return cached
+    }
+    var config = TrainingConfiguration()
+    config.architecture = try Architecture(name: spec.architecture, parameters: spec.parameters)
+    config.epochs = epochs
+    config.seed = seed &* 1000 &+ UInt64(generation)
+    config.compatibility = .none
+    method?.configure(&config)
+    var data = source.train
+    if let classes = spec.classes { data = data.keepingClasses(Set(classes)) }
+    data = data.fraction(spec.fraction, seed: 0)
+    let started = Date()
+    let trained = try Trainer(configuration: config).train(
+      on: data, old: old,
+      run: .init(version: name, dataset: source.name, classes: spec.classes, fraction: spec.fraction,
+                 validation: .init(fraction: validationFraction, seed: validationSeed, examples: source.validationExamples)))
+    try trained.save(to: path)
+    log(String(format: "trained %@ %@ seed %llu (%@, %d examples) in %.1f s", scenario.id, name, seed, spec.label, data.count, Date().timeIntervalSince(started)))
+    return trained
   }
 
   /// `report` with every pair's certificate measured again from the cached models

@@ -1,3 +1,4 @@
+import BCTTensor
 import BCTModelRepository
 import BCTNumerics
 import BCTProto

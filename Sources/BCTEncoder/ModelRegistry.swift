@@ -57,18 +57,7 @@ public final class ModelRegistry: Sendable {
     let (current, failed) = state.withLock { ($0.catalog, $0.failedSignatures) }
     var next = ModelCatalog()
     var nextFailed: [String: FolderSignature] = [:]
-    let folders: [URL]
-    do {
-      folders = try FileManager.default.contentsOfDirectory(
-        at: directory, includingPropertiesForKeys: [.isDirectoryKey], options: [.skipsHiddenFiles]
-      ).filter { (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }
-        .sorted { $0.lastPathComponent < $1.lastPathComponent }
-    } catch {
-      logger.error("cannot read the model repository; keeping the loaded versions", metadata: [
-        "directory": "\(directory.path)", "error": "\(error)",
-      ])
-      return summary
-    }
+    guard let folders = versionFolders() else { return summary }
     var claimedBy: [String: String] = [:]
     for folder in folders {
       let name = folder.lastPathComponent
@@ -90,26 +79,10 @@ public final class ModelRegistry: Sendable {
       let declared = ModelVersion.declaredVersion(in: folder)
       if let declared { loading(declared) }
       do {
-        let model = try ModelVersion.load(from: folder)
-        if let other = claimedBy[model.version] {
-          throw ModelRegistryError("version \(model.version) is already served from folder \(other)")
-        }
-        if let previous = current.models[model.version], let change = Self.change(from: previous.model, to: model) {
-          throw ModelRegistryError("refused to replace version \(model.version) under the same name: \(change) changed; embeddings already stored with \(model.version) would no longer match its queries. Give the changed model a new version name")
-        }
-        let generation = state.withLock { state -> Int in
-          defer { state.nextGeneration += 1 }
-          return state.nextGeneration
-        }
-        next.models[model.version] = ServedModel(
-          model: model, folder: name, generation: generation, signature: signature)
-        claimedBy[model.version] = name
-        summary.loaded.append(model.version)
-        logger.info("loaded model version", metadata: [
-          "version": "\(model.version)", "architecture": "\(model.manifest.architecture.name)",
-          "lineage": "\(model.manifest.lineage.prefix(12))", "parent": "\(model.manifest.parentVersion ?? "-")",
-          "folder": "\(name)",
-        ])
+        let served = try load(folder, signature: signature, current: current, claimedBy: claimedBy)
+        next.models[served.version] = served
+        claimedBy[served.version] = name
+        summary.loaded.append(served.version)
       } catch {
         let reason = "\(error)"
         next.rejected[name] = reason
@@ -133,6 +106,46 @@ public final class ModelRegistry: Sendable {
       state.failedSignatures = nextFailed
     }
     return summary
+  }
+
+  /// The repository's version folders by name; nil (logged) when the repository cannot be read.
+  private func versionFolders() -> [URL]? {
+    do {
+      return try FileManager.default.contentsOfDirectory(
+        at: directory, includingPropertiesForKeys: [.isDirectoryKey], options: [.skipsHiddenFiles]
+      ).filter { (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }
+        .sorted { $0.lastPathComponent < $1.lastPathComponent }
+    } catch {
+      logger.error("cannot read the model repository; keeping the loaded versions", metadata: [
+        "directory": "\(directory.path)", "error": "\(error)",
+      ])
+      return nil
+    }
+  }
+
+  /// Loads and validates the version in `folder`: refused when another folder
+  /// serves the same version, or when it would replace a loaded version's
+  /// embeddings under the same name.
+  private func load(
+    _ folder: URL, signature: FolderSignature, current: ModelCatalog, claimedBy: [String: String]
+  ) throws -> ServedModel {
+    let model = try ModelVersion.load(from: folder)
+    if let other = claimedBy[model.version] {
+      throw ModelRegistryError("version \(model.version) is already served from folder \(other)")
+    }
+    if let previous = current.models[model.version], let change = Self.change(from: previous.model, to: model) {
+      throw ModelRegistryError("refused to replace version \(model.version) under the same name: \(change) changed; embeddings already stored with \(model.version) would no longer match its queries. Give the changed model a new version name")
+    }
+    let generation = state.withLock { state -> Int in
+      defer { state.nextGeneration += 1 }
+      return state.nextGeneration
+    }
+    logger.info("loaded model version", metadata: [
+      "version": "\(model.version)", "architecture": "\(model.manifest.architecture.name)",
+      "lineage": "\(model.manifest.lineage.prefix(12))", "parent": "\(model.manifest.parentVersion ?? "-")",
+      "folder": "\(folder.lastPathComponent)",
+    ])
+    return ServedModel(model: model, folder: folder.lastPathComponent, generation: generation, signature: signature)
   }
 
   /// What differs between two loads of one version in a way that changes its

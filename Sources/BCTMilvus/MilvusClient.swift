@@ -1,3 +1,4 @@
+import BCTTensor
 import BCTClient
 import BCTIndex
 import BCTMilvusProto
@@ -299,7 +300,7 @@ public struct MilvusClient: Sendable {
       $0.placeholders = [.with {
         $0.tag = "$0"
         $0.type = .floatVector
-        $0.values = queries.map(TensorBytes.littleEndian)
+        $0.values = queries.map(TensorCodec.littleEndianBytes)
       }]
     }
     let request = try Milvus_Proto_Milvus_SearchRequest.with {

@@ -124,7 +124,7 @@ public final class MilvusCollectionStore: CollectionStore {
     for (version, segment) in control.other { dimensions[version] = segment.dimension }
     for (version, segment) in present { dimensions[version] = segment.dimension }
     var view = CollectionView(
-      layout: control.layout, documentVersion: control.documentVersion, backfill: control.backfill, shadow: control.shadow,
+      epoch: control.layout, documentVersion: control.documentVersion, backfill: control.backfill, shadow: control.shadow,
       searched: present.keys.sorted(), dimensions: dimensions)
     if query.sizes {
       view.searchedCounts = try await counts(present)
@@ -259,6 +259,15 @@ public final class MilvusCollectionStore: CollectionStore {
       control.layout += 1
     case .setBackfill(let plan):
       control.backfill = plan
+    case .startShadow, .switchShadow, .rollbackShadow, .finalizeShadow:
+      try await applyShadowStep(mutation, to: &control, drops: &drops)
+    }
+    return 0
+  }
+
+  /// Starts, switches, rolls back or finalizes the shadow upgrade in `control`.
+  private func applyShadowStep(_ mutation: Mutation, to control: inout MilvusControlRecord, drops: inout [String]) async throws {
+    switch mutation {
     case .startShadow(let upgrade, let plan):
       drops += control.other.values.map(\.collection)
       control.other = [:]
@@ -278,7 +287,7 @@ public final class MilvusCollectionStore: CollectionStore {
       control.backfill = plan
       control.layout += 1
     case .switchShadow(let at):
-      guard var upgrade = control.shadow, !upgrade.switched else { return 0 }
+      guard var upgrade = control.shadow, !upgrade.switched else { return }
       upgrade.switchedAt = at
       control.shadow = upgrade
       swap(&control.searched, &control.other)
@@ -288,7 +297,7 @@ public final class MilvusCollectionStore: CollectionStore {
       control.layout += 1
       markUnflushed(control.searched.values.map(\.collection))
     case .rollbackShadow:
-      guard let upgrade = control.shadow else { return 0 }
+      guard let upgrade = control.shadow else { return }
       if upgrade.switched {
         swap(&control.searched, &control.other)
         control.documentVersion = upgrade.previousDocumentVersion
@@ -300,13 +309,14 @@ public final class MilvusCollectionStore: CollectionStore {
       control.backfill = nil
       control.layout += 1
     case .finalizeShadow:
-      guard control.shadow?.switched == true else { return 0 }
+      guard control.shadow?.switched == true else { return }
       drops += control.other.values.map(\.collection)
       control.other = [:]
       control.shadow = nil
       control.layout += 1
+    default:
+      return
     }
-    return 0
   }
 
   /// Takes versions whose searched collections no longer hold documents out of `present`.

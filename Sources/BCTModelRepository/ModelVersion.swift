@@ -117,39 +117,48 @@ public struct ModelVersion: Sendable {
     } catch let error as Safetensors.FormatError {
       throw ModelError("\(directory.path): \(error.description)")
     }
-    var parameters: [[Matrix]] = []
-    for (index, layer) in layers.enumerated() {
-      var layerParameters: [Matrix] = []
-      for spec in layer.parameterSpecs {
+    let parameters = try layerParameters(layers, from: backboneTensors, in: directory, architecture: architecture.name)
+    let backbone = try Backbone(
+      architecture: architecture, inputShape: manifest.inputShape, embeddingDim: manifest.embeddingDim,
+      normalization: n, parameters: parameters)
+    let head = try head(manifest, from: headTensors, in: directory)
+    let fingerprint = Self.fingerprint(of: head)
+    guard fingerprint == manifest.head.fingerprint else {
+      throw ModelError("\(directory.path): head fingerprint is \(fingerprint) but the manifest records \(manifest.head.fingerprint); the head was modified or belongs to another version")
+    }
+    return ModelVersion(manifest: manifest, backbone: backbone, head: head)
+  }
+
+  /// Each layer's parameters from the backbone's tensors, checked by name and shape.
+  private static func layerParameters(
+    _ layers: [any Layer], from tensors: [String: Safetensors.Tensor], in directory: URL, architecture: String
+  ) throws -> [[Matrix]] {
+    try layers.enumerated().map { index, layer in
+      try layer.parameterSpecs.map { spec in
         let name = "\(index).\(spec.name)"
-        guard let tensor = backboneTensors[name] else {
-          throw ModelError("\(directory.path)/\(backboneFile): missing tensor \(name) of shape \(spec.tensorShape) for \(architecture.name)")
+        guard let tensor = tensors[name] else {
+          throw ModelError("\(directory.path)/\(backboneFile): missing tensor \(name) of shape \(spec.tensorShape) for \(architecture)")
         }
         guard tensor.shape == spec.tensorShape else {
           throw ModelError("\(directory.path)/\(backboneFile): tensor \(name) has shape \(tensor.shape), expected \(spec.tensorShape)")
         }
-        layerParameters.append(Matrix(rows: spec.rows, columns: spec.columns, values: tensor.values))
+        return Matrix(rows: spec.rows, columns: spec.columns, values: tensor.values)
       }
-      parameters.append(layerParameters)
     }
-    let backbone = try Backbone(
-      architecture: architecture, inputShape: manifest.inputShape, embeddingDim: manifest.embeddingDim,
-      normalization: n, parameters: parameters)
-    guard let weight = headTensors["weight"], let bias = headTensors["bias"],
+  }
+
+  /// The classifier head from its tensors, checked against the manifest's shape and kind.
+  private static func head(_ manifest: Manifest, from tensors: [String: Safetensors.Tensor], in directory: URL) throws -> ClassifierHead {
+    guard let weight = tensors["weight"], let bias = tensors["bias"],
           weight.shape == [manifest.head.numClasses, manifest.embeddingDim], bias.shape == [manifest.head.numClasses] else {
       throw ModelError("\(directory.path)/\(headFile): needs weight [\(manifest.head.numClasses), \(manifest.embeddingDim)] and bias [\(manifest.head.numClasses)]")
     }
     guard let kind = ClassifierHead.Kind(rawValue: manifest.head.kind) else {
       throw ModelError("\(directory.path): unknown head kind \"\(manifest.head.kind)\"; expected linear or etf")
     }
-    let head = ClassifierHead(
+    return ClassifierHead(
       kind: kind, weight: Matrix(rows: manifest.head.numClasses, columns: manifest.embeddingDim, values: weight.values),
       bias: Matrix(rows: 1, columns: manifest.head.numClasses, values: bias.values))
-    let fingerprint = Self.fingerprint(of: head)
-    guard fingerprint == manifest.head.fingerprint else {
-      throw ModelError("\(directory.path): head fingerprint is \(fingerprint) but the manifest records \(manifest.head.fingerprint); the head was modified or belongs to another version")
-    }
-    return ModelVersion(manifest: manifest, backbone: backbone, head: head)
   }
 
   private static func describe(_ error: DecodingError) -> String {

@@ -1,3 +1,4 @@
+import BCTRuntime
 import ArgumentParser
 import GRPCCore
 import GRPCNIOTransportHTTP2

@@ -1,3 +1,4 @@
+import BCTRuntime
 import ArgumentParser
 import BCTTracing
 import Logging

@@ -1,3 +1,4 @@
+import BCTRuntime
 import GRPCCore
 import Prometheus
 
@@ -77,12 +78,5 @@ public struct ServiceMetrics: Sendable {
   }
 
   /// The gRPC status code name of an error, snake case (e.g. "invalid_argument").
-  public static func codeName(of error: any Error) -> String {
-    guard let rpc = error as? RPCError else { return "unknown" }
-    var name = ""
-    for character in String(describing: rpc.code) {
-      if character.isUppercase { name += "_" + character.lowercased() } else { name.append(character) }
-    }
-    return name
-  }
+  public static func codeName(of error: any Error) -> String { StatusName.of(error) }
 }

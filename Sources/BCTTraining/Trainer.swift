@@ -39,138 +39,36 @@ public struct Trainer: Sendable {
     progress: (TrainingProgress) -> Void = { _ in }
   ) throws -> ModelVersion {
     let config = configuration
-    guard data.count > 0 else { throw ModelError("no training examples (check --classes and --fraction)") }
-    guard config.epochs > 0, config.batchSize > 0 else { throw ModelError("epochs and batch size must be positive") }
+    try check(data, old: old)
     let compatibility = old == nil ? CompatibilityObjective.none : config.compatibility
-    if let old {
-      guard old.backbone.embeddingDim == config.embeddingDim else {
-        throw ModelError("the old version \(old.version) embeds in \(old.backbone.embeddingDim) dimensions but --embedding-dim is \(config.embeddingDim); versions of a lineage share the embedding dimension")
-      }
-      guard old.backbone.inputShape == data.sampleShape else {
-        throw ModelError("the old version \(old.version) takes inputs \(old.backbone.inputShape), the data has \(data.sampleShape)")
-      }
-    }
-
     var generator = SeededGenerator(seed: config.seed)
-    var backbone = try Backbone(
+    let backbone = try Backbone(
       architecture: config.architecture, inputShape: data.sampleShape, embeddingDim: config.embeddingDim,
       normalization: .fashionMNIST, generator: &generator)
-    let classCount = max(data.classCount, old?.head.classCount ?? 0)
-    var head: ClassifierHead
-    switch config.head {
-    case .linear:
-      head = .linear(classes: classCount, embeddingDim: config.embeddingDim, generator: &generator)
-    case .etf:
-      if let old, old.head.kind == .etf, old.head.classCount >= data.classCount, compatibility != .none {
-        head = old.head
-      } else {
-        head = try .etf(classes: classCount, embeddingDim: config.embeddingDim, seed: config.seed &+ 0xE7F)
-      }
-    }
-    let headTrainable = head.kind == .linear
+    let head = try initialHead(for: data, old: old, compatibility: compatibility, generator: &generator)
+    var state = State(
+      backbone: backbone, head: head,
+      optimizer: Optimizer(kind: config.optimizer, momentum: config.momentum, weightDecay: config.weightDecay),
+      queue: Matrix(rows: 0, columns: config.embeddingDim), generator: generator)
     // Old head, frozen: never updated below; extended with synthesized rows for
     // classes the old model never saw (class means of old-model embeddings).
     let oldHead = try old.map { try Self.frozenOldHead($0, for: data) }
-
-    var optimizer = Optimizer(kind: config.optimizer, momentum: config.momentum, weightDecay: config.weightDecay)
-    var queue = Matrix(rows: 0, columns: config.embeddingDim)
-    let batchesPerEpoch = (data.count + config.batchSize - 1) / config.batchSize
-    let totalSteps = batchesPerEpoch * config.epochs
-    var step = 0
+    let context = BatchContext(old: old, oldHead: oldHead, compatibility: compatibility, shape: data.sampleShape,
+                               totalSteps: (data.count + config.batchSize - 1) / config.batchSize * config.epochs)
     let started = Date()
     for epoch in 1...config.epochs {
       var order = Array(0..<data.count)
-      order.shuffle(using: &generator)
+      order.shuffle(using: &state.generator)
       let epochStart = Date()
       var lossSum: Float = 0
       var seen = 0
       for batchStart in stride(from: 0, to: data.count, by: config.batchSize) {
         let indices = Array(order[batchStart..<min(data.count, batchStart + config.batchSize)])
-        let raw = data.inputs.gatherRows(indices)
-        let labels = indices.map { data.labels[$0] }
-
-        let (features, trace) = backbone.network.forward(backbone.normalization.apply(raw))
-        let ce = Losses.softmaxCrossEntropy(logits: head.logits(features), labels: labels)
-        var loss = ce.value
-        let headGradients = head.backward(features: features, logitGradient: ce.gradient, needsParameterGradients: headTrainable)
-        var featureGradient = headGradients.features
-
-        if let oldHead, compatibility.usesInfluence {
-          // Influence loss: L += lambda * CE(old head, frozen, on new embeddings).
-          let influence = Losses.influence(
-            oldHead: oldHead, features: features, labels: labels, cosineScale: config.influenceCosineScale)
-          loss += config.influenceWeight * influence.value
-          featureGradient.add(influence.gradient, scaledBy: config.influenceWeight)
-        }
-        if compatibility.usesOldEmbeddings, let old {
-          let oldFeatures = old.backbone.embed(raw)
-          switch compatibility {
-          case .l2:
-            let regression = Losses.featureRegression(new: features, old: oldFeatures)
-            loss += config.l2Weight * regression.value
-            featureGradient.add(regression.gradient, scaledBy: config.l2Weight)
-          case .contrastive, .ract:
-            let (unit, norms) = features.l2NormalizedRowsWithNorms()
-            let oldUnit = oldFeatures.l2NormalizedRows()
-            let (weight, term) = compatibility == .ract
-              ? (config.ractWeight, Losses.hotRefreshContrastive(
-                  new: unit, old: oldUnit, labels: labels, temperature: config.ractTemperature))
-              : (config.contrastiveWeight, Losses.crossModelContrastive(
-                  new: unit, old: oldUnit, labels: labels, temperature: config.contrastiveTemperature))
-            loss += weight * term.value
-            var unitGradient = term.gradient.scaled(by: weight)
-            if compatibility == .contrastive, config.instanceWeight > 0 {
-              let instance = Losses.hotRefreshContrastive(
-                new: unit, old: oldUnit, labels: labels, temperature: config.ractTemperature)
-              loss += config.instanceWeight * instance.value
-              unitGradient.add(instance.gradient, scaledBy: config.instanceWeight)
-            }
-            if compatibility == .contrastive, config.selfContrastiveWeight > 0 {
-              // New-to-new supervised contrastive: the new space stays tighter than the cross-model one.
-              let own = Losses.crossModelContrastive(
-                new: unit, old: unit, labels: labels, temperature: config.contrastiveTemperature)
-              loss += config.selfContrastiveWeight * own.value
-              unitGradient.add(own.gradient, scaledBy: config.selfContrastiveWeight)
-            }
-            featureGradient.add(l2NormalizeBackward(normalized: unit, norms: norms, gradient: unitGradient))
-          case .none, .influence, .procrustes:
-            break
-          }
-        }
-
-        var gradients = backbone.network.backward(featureGradient, trace: trace).parameterGradients
-        if config.infoNCEWeight > 0 {
-          let (value, extra) = infoNCEGradients(
-            backbone: backbone, raw: raw, shape: data.sampleShape, queue: &queue, generator: &generator)
-          loss += config.infoNCEWeight * value
-          for l in gradients.indices {
-            for p in gradients[l].indices { gradients[l][p].add(extra[l][p], scaledBy: config.infoNCEWeight) }
-          }
-        }
-
-        var parameters = backbone.network.parameters.flatMap { $0 }
-        var flatGradients = gradients.flatMap { $0 }
-        if headTrainable, let dw = headGradients.weight, let db = headGradients.bias {
-          parameters += [head.weight, head.bias]
-          flatGradients += [dw, db]
-        }
-        let rate = config.schedule.rate(base: config.learningRate, step: step, total: totalSteps)
-        optimizer.step(&parameters, gradients: flatGradients, rate: rate)
-        var offset = 0
-        for l in backbone.network.parameters.indices {
-          for p in backbone.network.parameters[l].indices {
-            backbone.network.parameters[l][p] = parameters[offset]
-            offset += 1
-          }
-        }
-        if headTrainable {
-          head.weight = parameters[offset]
-          head.bias = parameters[offset + 1]
-        }
+        let loss = trainBatch(
+          data.inputs.gatherRows(indices), labels: indices.map { data.labels[$0] }, state: &state, context: context)
         guard loss.isFinite else {
           throw ModelError("training diverged at epoch \(epoch) (loss \(loss)); lower --lr")
         }
-        step += 1
         seen += indices.count
         lossSum += loss * Float(indices.count)
         let elapsed = Date().timeIntervalSince(epochStart)
@@ -180,11 +78,164 @@ public struct Trainer: Sendable {
       }
     }
     if let old, compatibility == .procrustes {
-      backbone = try Self.rotated(backbone, toward: old, on: data)
+      state.backbone = try Self.rotated(state.backbone, toward: old, on: data)
     }
     return makeVersion(
-      backbone: backbone, head: head, old: old, compatibility: compatibility, run: run,
+      backbone: state.backbone, head: state.head, old: old, compatibility: compatibility, run: run,
       examples: data.count, seconds: Date().timeIntervalSince(started))
+  }
+
+  /// What changes from batch to batch.
+  private struct State {
+    var backbone: Backbone
+    var head: ClassifierHead
+    var optimizer: Optimizer
+    /// Momentum-free negatives for InfoNCE.
+    var queue: Matrix
+    var generator: SeededGenerator
+    var step = 0
+  }
+
+  /// What every batch of a run reads.
+  private struct BatchContext {
+    var old: ModelVersion?
+    var oldHead: ClassifierHead?
+    var compatibility: CompatibilityObjective
+    var shape: [Int]
+    var totalSteps: Int
+  }
+
+  /// Refuses data and an old version this run cannot train on.
+  private func check(_ data: Dataset, old: ModelVersion?) throws {
+    let config = configuration
+    guard data.count > 0 else { throw ModelError("no training examples (check --classes and --fraction)") }
+    guard config.epochs > 0, config.batchSize > 0 else { throw ModelError("epochs and batch size must be positive") }
+    guard let old else { return }
+    guard old.backbone.embeddingDim == config.embeddingDim else {
+      throw ModelError("the old version \(old.version) embeds in \(old.backbone.embeddingDim) dimensions but --embedding-dim is \(config.embeddingDim); versions of a lineage share the embedding dimension")
+    }
+    guard old.backbone.inputShape == data.sampleShape else {
+      throw ModelError("the old version \(old.version) takes inputs \(old.backbone.inputShape), the data has \(data.sampleShape)")
+    }
+  }
+
+  /// The head to train (linear) or to keep fixed (ETF; the old one when it covers the classes of a compatible run).
+  private func initialHead(
+    for data: Dataset, old: ModelVersion?, compatibility: CompatibilityObjective, generator: inout SeededGenerator
+  ) throws -> ClassifierHead {
+    let config = configuration
+    let classCount = max(data.classCount, old?.head.classCount ?? 0)
+    switch config.head {
+    case .linear:
+      return .linear(classes: classCount, embeddingDim: config.embeddingDim, generator: &generator)
+    case .etf:
+      if let old, old.head.kind == .etf, old.head.classCount >= data.classCount, compatibility != .none {
+        return old.head
+      }
+      return try .etf(classes: classCount, embeddingDim: config.embeddingDim, seed: config.seed &+ 0xE7F)
+    }
+  }
+
+  /// One optimisation step on a batch; returns its loss.
+  private func trainBatch(_ raw: Matrix, labels: [Int], state: inout State, context: BatchContext) -> Float {
+    let config = configuration
+    let headTrainable = state.head.kind == .linear
+    let (features, trace) = state.backbone.network.forward(state.backbone.normalization.apply(raw))
+    let ce = Losses.softmaxCrossEntropy(logits: state.head.logits(features), labels: labels)
+    var loss = ce.value
+    let headGradients = state.head.backward(features: features, logitGradient: ce.gradient, needsParameterGradients: headTrainable)
+    var featureGradient = headGradients.features
+    addCompatibilityTerms(features: features, raw: raw, labels: labels, context: context, loss: &loss, gradient: &featureGradient)
+    var gradients = state.backbone.network.backward(featureGradient, trace: trace).parameterGradients
+    if config.infoNCEWeight > 0 {
+      let (value, extra) = infoNCEGradients(
+        backbone: state.backbone, raw: raw, shape: context.shape, queue: &state.queue, generator: &state.generator)
+      loss += config.infoNCEWeight * value
+      for l in gradients.indices {
+        for p in gradients[l].indices { gradients[l][p].add(extra[l][p], scaledBy: config.infoNCEWeight) }
+      }
+    }
+    var parameters = state.backbone.network.parameters.flatMap { $0 }
+    var flatGradients = gradients.flatMap { $0 }
+    if headTrainable, let dw = headGradients.weight, let db = headGradients.bias {
+      parameters += [state.head.weight, state.head.bias]
+      flatGradients += [dw, db]
+    }
+    let rate = config.schedule.rate(base: config.learningRate, step: state.step, total: context.totalSteps)
+    state.optimizer.step(&parameters, gradients: flatGradients, rate: rate)
+    var offset = 0
+    for l in state.backbone.network.parameters.indices {
+      for p in state.backbone.network.parameters[l].indices {
+        state.backbone.network.parameters[l][p] = parameters[offset]
+        offset += 1
+      }
+    }
+    if headTrainable {
+      state.head.weight = parameters[offset]
+      state.head.bias = parameters[offset + 1]
+    }
+    state.step += 1
+    return loss
+  }
+
+  /// Adds the weighted compatibility terms of the configured objective to `loss`,
+  /// and their gradient with respect to the new embeddings to `gradient`.
+  private func addCompatibilityTerms(
+    features: Matrix, raw: Matrix, labels: [Int], context: BatchContext, loss value: inout Float, gradient: inout Matrix
+  ) {
+    let config = configuration
+    if let oldHead = context.oldHead, context.compatibility.usesInfluence {
+      // Influence loss: L += lambda * CE(old head, frozen, on new embeddings).
+      let influence = Losses.influence(
+        oldHead: oldHead, features: features, labels: labels, cosineScale: config.influenceCosineScale)
+      value += config.influenceWeight * influence.value
+      gradient.add(influence.gradient, scaledBy: config.influenceWeight)
+    }
+    if context.compatibility.usesOldEmbeddings, let old = context.old {
+      let oldFeatures = old.backbone.embed(raw)
+      switch context.compatibility {
+      case .l2:
+        let regression = Losses.featureRegression(new: features, old: oldFeatures)
+        value += config.l2Weight * regression.value
+        gradient.add(regression.gradient, scaledBy: config.l2Weight)
+      case .contrastive, .ract:
+        gradient.add(contrastiveTerms(features: features, old: oldFeatures, labels: labels, compatibility: context.compatibility, loss: &value))
+      case .none, .influence, .procrustes:
+        break
+      }
+    }
+  }
+
+  /// The cross-model contrastive objective (class-level, or RACT's instance-level)
+  /// on unit embeddings, with the contrastive objective's optional instance and
+  /// new-to-new terms; the gradient is taken back through the normalisation.
+  private func contrastiveTerms(
+    features: Matrix, old oldFeatures: Matrix, labels: [Int], compatibility: CompatibilityObjective, loss value: inout Float
+  ) -> Matrix {
+    let config = configuration
+    let (unit, norms) = features.l2NormalizedRowsWithNorms()
+    let oldUnit = oldFeatures.l2NormalizedRows()
+    let (weight, term) = compatibility == .ract
+      ? (config.ractWeight, Losses.hotRefreshContrastive(
+          new: unit, old: oldUnit, labels: labels, temperature: config.ractTemperature))
+      : (config.contrastiveWeight, Losses.crossModelContrastive(
+          new: unit, old: oldUnit, labels: labels, temperature: config.contrastiveTemperature))
+    value += weight * term.value
+    var unitGradient = term.gradient.scaled(by: weight)
+    if compatibility == .contrastive, config.instanceWeight > 0 {
+      let instance = Losses.hotRefreshContrastive(
+        new: unit, old: oldUnit, labels: labels, temperature: config.ractTemperature)
+      value += config.instanceWeight * instance.value
+      unitGradient.add(instance.gradient, scaledBy: config.instanceWeight)
+    }
+    if compatibility == .contrastive, config.selfContrastiveWeight > 0 {
+      // New-to-new supervised contrastive: the new space stays tighter than the cross-model one.
+      let own = Losses.crossModelContrastive(
+        new: unit, old: unit, labels: labels, temperature: config.contrastiveTemperature)
+      value += config.selfContrastiveWeight * own.value
+      unitGradient.add(own.gradient, scaledBy: config.selfContrastiveWeight)
+    }
+    return l2NormalizeBackward(normalized: unit, norms: norms, gradient: unitGradient)
   }
 
   /// `backbone` with its last linear layer rotated by the orthogonal Procrustes map
@@ -239,19 +290,17 @@ public struct Trainer: Sendable {
     let missing = Set(data.labels).filter { !seen.contains($0) }.sorted()
     guard !missing.isEmpty else { return old.head }
     let rows = max(old.head.classCount, (missing.last ?? 0) + 1)
-    var weight = Matrix(rows: rows, columns: old.head.embeddingDim)
-    var bias = [Float](repeating: 0, count: rows)
-    for r in 0..<old.head.classCount {
-      for c in 0..<old.head.embeddingDim { weight[r, c] = old.head.weight[r, c] }
-      bias[r] = old.head.bias.values[r]
-    }
+    let extra = rows - old.head.classCount
+    let widened = old.head.appending(
+      rows: Matrix(rows: extra, columns: old.head.embeddingDim), bias: [Float](repeating: 0, count: extra))
+    var weight = widened.weight
     for label in missing {
       let members = data.labels.indices.filter { data.labels[$0] == label }
       let features = old.backbone.embed(data.inputs.gatherRows(members))
       let mean = features.columnSums().scaled(by: 1 / Float(members.count))
       for c in 0..<weight.columns { weight[label, c] = mean.values[c] }
     }
-    return ClassifierHead(kind: old.head.kind, weight: weight, bias: Matrix(rows: 1, columns: rows, values: bias))
+    return ClassifierHead(kind: old.head.kind, weight: weight, bias: widened.bias)
   }
 
   private func makeVersion(

@@ -1,3 +1,4 @@
+import BCTTensor
 import BCTCollection
 import BCTData
 import BCTModelRepository

@@ -1,9 +1,9 @@
+import BCTRuntime
 import ArgumentParser
 import BCTClient
 import BCTData
 import BCTNumerics
 import BCTProto
-import BCTServing
 import BCTTracing
 import Foundation
 import GRPCCore
@@ -84,7 +84,7 @@ struct ConnectionOptions: ParsableArguments {
       metadata["ms"] = "\(Int(((ContinuousClock.now - start) / .milliseconds(1)).rounded()))"
       logger.info("command finished", metadata: metadata)
     } catch let error as RPCError {
-      let code = ServiceMetrics.codeName(of: error).uppercased()
+      let code = StatusName.of(error).uppercased()
       metadata["code"] = "\(code)"
       logger.info("command failed", metadata: metadata)
       FileHandle.standardError.write(Data("bct: \(code): \(error.message) (trace_id \(span.traceID))\n".utf8))

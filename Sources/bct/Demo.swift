@@ -1,3 +1,4 @@
+import BCTTensor
 import ArgumentParser
 import BCTClient
 import BCTProcess
@@ -64,6 +65,15 @@ struct Demo: AsyncParsableCommand {
     // pair, the demo says so and measures the mix with allow_uncertified instead.
     let v2Certified = v2.manifest.certifies(v1.manifest)
     let (story, shadow) = try await serviceStory(models: root, test: test, keepV3: keepV3, v2Certified: v2Certified)
+    printSummary(report: report, pair: pair, story: story, shadow: shadow, versions: (v1, v2, v3), v2Certified: v2Certified)
+  }
+
+  /// The two stories' tables and what they show.
+  private func printSummary(
+    report: CompatibilityReport, pair: CompatibilityReport.Pair, story: Story, shadow: ShadowStory,
+    versions: (v1: ModelVersion, v2: ModelVersion, v3: ModelVersion), v2Certified: Bool
+  ) {
+    let (v1, v2, v3) = versions
     func pct(_ x: Double) -> String { String(format: "%5.1f", x * 100) }
     print("""
 
@@ -150,44 +160,7 @@ struct Demo: AsyncParsableCommand {
     let story: (Story, ShadowStory)
     do {
       story = try await withConnection(to: ServiceAddress(host: "127.0.0.1", port: retrieval.port)) { connection in
-        let client = RetrievalClient(connection)
-        var bar = ProgressBar()
-        let indexStart = ProgressBar.seconds()
-        for offset in stride(from: 0, to: count, by: 500) {
-          let end = min(count, offset + 500)
-          var request = Bct_V1_UpsertRequest()
-          request.modelVersion = "v1"
-          request.documents = (offset..<end).map { i in
-            Bct_V1_Document(id: "test-\(i)", metadata: ["label": "\(test.labels[i])"], inputs: test.inputs, row: i, shape: test.sampleShape)
-          }
-          _ = try await client.upsert(request)
-          bar.update(label: "indexing with v1", done: end, total: count, detail: "", finished: end == count)
-        }
-        let indexSeconds = ProgressBar.seconds() - indexStart
-        let q1d1 = try await measure(client, test: test, count: count, version: "v1")
-        let q2d1 = try await measure(client, test: test, count: count, version: "v2", allowUncertified: !v2Certified)
-        let backfillStart = ProgressBar.seconds()
-        var backfill = Bct_V1_BackfillRequest()
-        backfill.targetVersion = "v2"
-        backfill.batchSize = 256
-        let last = try await client.backfill(backfill) { progress in
-          var bar = ProgressBar()
-          bar.update(label: "backfill to v2", done: Int(progress.done), total: Int(progress.total),
-                     detail: String(format: "%.0f docs/s", progress.documentsPerSecond), finished: progress.state != .running)
-        }
-        guard last?.state == .completed else {
-          throw ValidationError("the backfill ended \(String(describing: last?.state)): \(last?.message ?? "")")
-        }
-        let backfillSeconds = ProgressBar.seconds() - backfillStart
-        let q2d2 = try await measure(client, test: test, count: count, version: "v2")
-        if !v2Certified {
-          // An uncertified target ran as a shadow upgrade: keep it, ending its grace period.
-          var finalize = Bct_V1_BackfillRequest()
-          finalize.finalize = true
-          _ = try await client.backfill(finalize)
-        }
-        let shadow = try await shadowStory(client, test: test, count: count, before: q2d2, keep: keepV3)
-        return (Story(documents: count, q1d1: q1d1, q2d1: q2d1, q2d2: q2d2, indexSeconds: indexSeconds, backfillSeconds: backfillSeconds), shadow)
+        try await upgradeStories(RetrievalClient(connection), test: test, count: count, keepV3: keepV3, v2Certified: v2Certified)
       }
     } catch {
       await retrieval.terminate()
@@ -198,6 +171,50 @@ struct Demo: AsyncParsableCommand {
     let encoderExit = await encoder.terminate()
     ProgressBar.write("services stopped (exit \(retrievalExit.map(String.init) ?? "killed"), \(encoderExit.map(String.init) ?? "killed"))\n")
     return story
+  }
+
+  /// Story 1 (v1 documents searched by v1 and v2 queries, then a backfill to v2)
+  /// and story 2 (the shadow upgrade to v3) through `client`.
+  private func upgradeStories(
+    _ client: RetrievalClient, test: Dataset, count: Int, keepV3: Bool, v2Certified: Bool
+  ) async throws -> (Story, ShadowStory) {
+    var bar = ProgressBar()
+    let indexStart = ProgressBar.seconds()
+    for offset in stride(from: 0, to: count, by: 500) {
+      let end = min(count, offset + 500)
+      var request = Bct_V1_UpsertRequest()
+      request.modelVersion = "v1"
+      request.documents = (offset..<end).map { i in
+        Bct_V1_Document(id: "test-\(i)", metadata: ["label": "\(test.labels[i])"], inputs: test.inputs, row: i, shape: test.sampleShape)
+      }
+      _ = try await client.upsert(request)
+      bar.update(label: "indexing with v1", done: end, total: count, detail: "", finished: end == count)
+    }
+    let indexSeconds = ProgressBar.seconds() - indexStart
+    let q1d1 = try await measure(client, test: test, count: count, version: "v1")
+    let q2d1 = try await measure(client, test: test, count: count, version: "v2", allowUncertified: !v2Certified)
+    let backfillStart = ProgressBar.seconds()
+    var backfill = Bct_V1_BackfillRequest()
+    backfill.targetVersion = "v2"
+    backfill.batchSize = 256
+    let last = try await client.backfill(backfill) { progress in
+      var bar = ProgressBar()
+      bar.update(label: "backfill to v2", done: Int(progress.done), total: Int(progress.total),
+                 detail: String(format: "%.0f docs/s", progress.documentsPerSecond), finished: progress.state != .running)
+    }
+    guard last?.state == .completed else {
+      throw ValidationError("the backfill ended \(String(describing: last?.state)): \(last?.message ?? "")")
+    }
+    let backfillSeconds = ProgressBar.seconds() - backfillStart
+    let q2d2 = try await measure(client, test: test, count: count, version: "v2")
+    if !v2Certified {
+      // An uncertified target ran as a shadow upgrade: keep it, ending its grace period.
+      var finalize = Bct_V1_BackfillRequest()
+      finalize.finalize = true
+      _ = try await client.backfill(finalize)
+    }
+    let shadow = try await shadowStory(client, test: test, count: count, before: q2d2, keep: keepV3)
+    return (Story(documents: count, q1d1: q1d1, q2d1: q2d1, q2d2: q2d2, indexSeconds: indexSeconds, backfillSeconds: backfillSeconds), shadow)
   }
 
   /// Story 2 on the index of v2 documents: the refusal, what mixing would give, a

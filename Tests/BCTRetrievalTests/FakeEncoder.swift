@@ -8,7 +8,7 @@ import Synchronization
 /// An in-process encoder: each version is a fixed random linear map of 8-value
 /// inputs to unit vectors, with the relations the test declares. A version can
 /// be held (its embed calls wait) to freeze a backfill mid-way.
-final class FakeEncoder: EncoderBackend {
+final class FakeEncoder: EmbeddingProvider {
   private let listing: Mutex<ModelTable>
   var table: ModelTable { listing.withLock { $0 } }
   /// Embed calls each held version may still make (absent: unlimited).

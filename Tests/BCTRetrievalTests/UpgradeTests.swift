@@ -1,3 +1,4 @@
+import BCTTensor
 import BCTClient
 import BCTCollection
 import BCTNumerics

@@ -1,3 +1,4 @@
+import BCTRuntime
 import BCTServing
 import BCTTestSupport
 import Foundation

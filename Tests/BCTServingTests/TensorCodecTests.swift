@@ -1,3 +1,4 @@
+import BCTTensor
 import BCTNumerics
 import BCTProto
 import BCTServing

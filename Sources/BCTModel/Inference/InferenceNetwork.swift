@@ -99,35 +99,13 @@ public final class InferenceNetwork: Sendable {
         if relu { index += 1 }
         let pool = followedBy(MaxPool2D.self, at: index)
         if pool { index += 1 }
-        let s = conv.shape
-        let patchMajor = ImageKernels.patchMajorWeights(s, parameters[0])
-        if s.inChannels == 1, s.kernel == 3, s.padding == 1, pool {
-          steps.append(.pooledSingleChannelConvolution(
-            s, weights: patchMajor.transposed().values, bias: parameters[1].values, relu: relu))
-        } else {
-          steps.append(.convolution(
-            s, weights: patchMajor.values, bias: parameters[1].values, relu: relu, pool: pool,
-            packed: PackedWeights(patchMajor.values, outputs: s.outChannels, inputs: s.patchSize)))
-        }
+        steps.append(Self.convolution(conv.shape, parameters, relu: relu, pool: pool))
       case let linear as Linear:
         let relu = followedBy(ReLU.self, at: index)
         if relu { index += 1 }
-        var weights = parameters[0]
-        if let flatten = pendingFlatten, flatten.channels > 1, flatten.height * flatten.width > 1 {
-          weights = Self.channelsLastColumns(weights, flatten)
-        }
-        pendingFlatten = nil
-        var bias = parameters[1].values
-        // A first Linear layer takes the input normalisation into its weights and
-        // bias: W(ax + b) + c = (aW)x + (c + b * rowsum(W)), so the GEMM reads raw
-        // rows and no pass over the input is left. (Not for a convolution: its zero
-        // padding is zero after normalisation, not before.)
-        if steps.isEmpty {
-          for o in 0..<weights.rows { bias[o] += normalization.offset * weights.row(o).reduce(0, +) }
-          weights.values = weights.values.map { $0 * normalization.slope }
-        }
         steps.append(Self.linear(
-          inputs: linear.inputWidth, outputs: linear.outputWidth, weights: weights.values, bias: bias, relu: relu))
+          linear, parameters, relu: relu, after: pendingFlatten, folding: steps.isEmpty ? normalization : nil))
+        pendingFlatten = nil
       case let flatten as Flatten:
         pendingFlatten = flatten
       case let pool as MaxPool2D:
@@ -153,6 +131,38 @@ public final class InferenceNetwork: Sendable {
     self.inputWidth = network.inputWidth
     self.outputWidth = network.outputWidth
     self.widestRow = steps.reduce(network.inputWidth) { max($0, $1.outputWidth) }
+  }
+
+  /// A convolution step: the direct single-channel 3x3 kernel fused with its pooling
+  /// where it applies, a GEMM over patches with packed weights otherwise.
+  private static func convolution(_ s: ConvolutionShape, _ parameters: [Matrix], relu: Bool, pool: Bool) -> Step {
+    let patchMajor = ImageKernels.patchMajorWeights(s, parameters[0])
+    if s.inChannels == 1, s.kernel == 3, s.padding == 1, pool {
+      return .pooledSingleChannelConvolution(s, weights: patchMajor.transposed().values, bias: parameters[1].values, relu: relu)
+    }
+    return .convolution(
+      s, weights: patchMajor.values, bias: parameters[1].values, relu: relu, pool: pool,
+      packed: PackedWeights(patchMajor.values, outputs: s.outChannels, inputs: s.patchSize))
+  }
+
+  /// The step of `layer`: columns reordered for channels-last images after `flatten`,
+  /// and, for the first layer, `normalization` folded into the weights and bias:
+  /// W(ax + b) + c = (aW)x + (c + b * rowsum(W)), so the GEMM reads raw rows and no
+  /// pass over the input is left. (Not for a convolution: its zero padding is zero
+  /// after normalisation, not before.)
+  private static func linear(
+    _ layer: Linear, _ parameters: [Matrix], relu: Bool, after flatten: Flatten?, folding normalization: InputNormalization?
+  ) -> Step {
+    var weights = parameters[0]
+    if let flatten, flatten.channels > 1, flatten.height * flatten.width > 1 {
+      weights = channelsLastColumns(weights, flatten)
+    }
+    var bias = parameters[1].values
+    if let normalization {
+      for o in 0..<weights.rows { bias[o] += normalization.offset * weights.row(o).reduce(0, +) }
+      weights.values = weights.values.map { $0 * normalization.slope }
+    }
+    return linear(inputs: layer.inputWidth, outputs: layer.outputWidth, weights: weights.values, bias: bias, relu: relu)
   }
 
   /// A `Linear` step, its weights also packed for `ck_packed_gemm` where the CPU runs it.
@@ -241,39 +251,9 @@ public final class InferenceNetwork: Sendable {
     for step in steps {
       switch step {
       case .convolution(let s, let weights, let bias, let relu, let pool, let packed):
-        let block = max(1, Self.blockRows / s.pixels)
-        let columns = w.buffer(.columns, count: min(block, n) * s.pixels * s.patchSize)
-        let product = pool ? w.buffer(.product, count: min(block, n) * s.pixels * s.outChannels) : next
-        var start = 0
-        while start < n {
-          let count = min(block, n - start)
-          ImageKernels.im2col(s, input: input + start * s.inputSize, images: count, into: columns)
-          let target = pool ? product : next + start * s.pixels * s.outChannels
-          bias.withUnsafeBufferPointer { bias in
-            // The packed GEMM applies bias and ReLU as it stores (the max pool commutes
-            // with both); after OpenBLAS's GEMM the pool or a bias pass applies them.
-            if let packed {
-              Self.packedGEMM(
-                rows: count * s.pixels, inputs: s.patchSize, packed: packed, outputs: s.outChannels,
-                bias: bias.baseAddress!, relu: relu, a: columns, c: target, split: split, byColumns: false)
-            } else {
-              weights.withUnsafeBufferPointer { wt in
-                Self.gemm(
-                  m: count * s.pixels, n: s.outChannels, k: s.patchSize, a: columns, b: wt.baseAddress!, c: target)
-              }
-            }
-            let pending = packed == nil
-            if pool {
-              ImageKernels.biasMaxPoolReLU(
-                product, images: count, height: s.outputHeight, width: s.outputWidth, channels: s.outChannels,
-                bias: pending ? bias.baseAddress! : nil, relu: pending && relu, into: next + start * step.outputWidth)
-            } else if pending {
-              ImageKernels.addBias(
-                target, rows: count * s.pixels, width: s.outChannels, bias: bias.baseAddress!, relu: relu)
-            }
-          }
-          start += count
-        }
+        Self.convolve(
+          ConvolutionStep(shape: s, weights: weights, bias: bias, relu: relu, pool: pool, packed: packed, outputWidth: step.outputWidth),
+          input: input, images: n, workspace: w, into: next, split: split)
       case .pooledSingleChannelConvolution(let s, let weights, let bias, let relu):
         ck_conv3x3_pool_single_channel(input, n, s.height, s.width, weights, bias, s.outChannels, relu ? 1 : 0, next)
       case .linear(let inputs, let outputs, _, let bias, let relu, let packed?):
@@ -297,6 +277,60 @@ public final class InferenceNetwork: Sendable {
       input = UnsafePointer(current)
     }
     output.update(from: current, count: n * outputWidth)
+  }
+
+  /// A convolution step's parameters, as `convolve` reads them.
+  private struct ConvolutionStep {
+    var shape: ConvolutionShape
+    var weights: [Float]
+    var bias: [Float]
+    var relu: Bool
+    var pool: Bool
+    var packed: PackedWeights?
+    var outputWidth: Int
+  }
+
+  /// Runs a convolution over `n` images in blocks whose patch matrix stays in L2:
+  /// im2col, then the packed GEMM (bias and ReLU as it stores) or OpenBLAS's, then
+  /// the max pool or a bias pass.
+  private static func convolve(
+    _ step: ConvolutionStep, input: UnsafePointer<Float>, images n: Int, workspace w: Workspace,
+    into next: UnsafeMutablePointer<Float>, split: WorkerPool?
+  ) {
+    let (s, weights, bias, relu, pool, packed) = (step.shape, step.weights, step.bias, step.relu, step.pool, step.packed)
+    let block = max(1, blockRows / s.pixels)
+    let columns = w.buffer(.columns, count: min(block, n) * s.pixels * s.patchSize)
+    let product = pool ? w.buffer(.product, count: min(block, n) * s.pixels * s.outChannels) : next
+    var start = 0
+    while start < n {
+      let count = min(block, n - start)
+      ImageKernels.im2col(s, input: input + start * s.inputSize, images: count, into: columns)
+      let target = pool ? product : next + start * s.pixels * s.outChannels
+      bias.withUnsafeBufferPointer { bias in
+        // The packed GEMM applies bias and ReLU as it stores (the max pool commutes
+        // with both); after OpenBLAS's GEMM the pool or a bias pass applies them.
+        if let packed {
+          packedGEMM(
+            rows: count * s.pixels, inputs: s.patchSize, packed: packed, outputs: s.outChannels,
+            bias: bias.baseAddress!, relu: relu, a: columns, c: target, split: split, byColumns: false)
+        } else {
+          weights.withUnsafeBufferPointer { wt in
+            gemm(
+              m: count * s.pixels, n: s.outChannels, k: s.patchSize, a: columns, b: wt.baseAddress!, c: target)
+          }
+        }
+        let pending = packed == nil
+        if pool {
+          ImageKernels.biasMaxPoolReLU(
+            product, images: count, height: s.outputHeight, width: s.outputWidth, channels: s.outChannels,
+            bias: pending ? bias.baseAddress! : nil, relu: pending && relu, into: next + start * step.outputWidth)
+        } else if pending {
+          ImageKernels.addBias(
+            target, rows: count * s.pixels, width: s.outChannels, bias: bias.baseAddress!, relu: relu)
+        }
+      }
+      start += count
+    }
   }
 
   /// `c = max(a * weights^T + bias, floor)` on packed weights; with `split`, spread

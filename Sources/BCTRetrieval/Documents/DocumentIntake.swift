@@ -1,3 +1,4 @@
+import BCTTensor
 import BCTCollection
 import BCTNumerics
 import BCTProto
@@ -9,11 +10,11 @@ import BCTServing
 /// if the index's versions did not change meanwhile (else it decides again).
 public struct DocumentIntake: Sendable {
   private let store: any CollectionStore
-  private let encoder: any EncoderBackend
+  private let encoder: any EmbeddingProvider
   private let limits: RetrievalLimits
 
   /// Intake into `store`, embedding through `encoder`.
-  public init(store: any CollectionStore, encoder: any EncoderBackend, limits: RetrievalLimits) {
+  public init(store: any CollectionStore, encoder: any EmbeddingProvider, limits: RetrievalLimits) {
     self.store = store
     self.encoder = encoder
     self.limits = limits
@@ -29,7 +30,7 @@ public struct DocumentIntake: Sendable {
 
     init(_ view: CollectionView) {
       self.view = view
-      epoch = view.layout
+      epoch = view.epoch
       documentVersion = view.documentVersion
       present = view.searched
       shadow = view.shadow
@@ -53,7 +54,7 @@ public struct DocumentIntake: Sendable {
       let replaced: Int
       do {
         (sequence, replaced) = try await store.commit(reading: ViewQuery(ids: docs.map(\.id))) { view in
-          guard view.layout == layout.epoch else { throw LayoutChanged() }
+          guard view.epoch == layout.epoch else { throw LayoutChanged() }
           try view.checkDimensions(docs.flatMap { [VersionedVector(version: $0.version, vector: $0.vector)] + ($0.counterpart.map { [$0] } ?? []) })
           return (mutations, docs.filter { view.documents[$0.id] != nil }.count)
         }
@@ -100,78 +101,98 @@ public struct DocumentIntake: Sendable {
     let docs = request.documents
     let policy = VersionPolicy(table: table)
     let needsEncoder = docs.contains { !$0.hasEmbedding }
-    let known = table.versions.keys.sorted()
     // The versions every document must carry: the searched side, and the other side of a shadow upgrade.
     let (searchedVersion, otherVersion) = try UpgradeRules.writeVersions(
       layout.view, requested: request.modelVersion, fallback: table.defaultVersion)
     if layout.shadow == nil && needsEncoder {
       guard table.versions[searchedVersion] != nil else {
-        throw RetrievalError.unknownVersion(field: "model version", version: searchedVersion, known: known)
+        throw RetrievalError.unknownVersion(field: "model version", version: searchedVersion, known: table.versions.keys.sorted())
       }
       try policy.checkDocument(searchedVersion, against: layout.present, allowUncertified: request.allowUncertified)
     }
+    let sides = [searchedVersion] + (otherVersion.map { [$0] } ?? [])
     var stored: [StoredDocument] = []
     stored.reserveCapacity(docs.count)
     var accepted = layout.present + (needsEncoder ? [searchedVersion] : [])
-    // (document index, version) pairs to embed from the raw input.
+    // Document indexes to embed from the raw input, by version.
     var toEmbed: [String: [Int]] = [:]
     for (i, doc) in docs.enumerated() {
-      var given: VersionedVector?
-      if doc.hasEmbedding {
-        let version = doc.embedding.modelVersion
-        guard !version.isEmpty else {
-          throw RetrievalError.invalidArgument(field: "documents[\(i)].embedding.model_version", message: "documents[\(i)].embedding.model_version is empty; say which version made it")
-        }
-        guard let info = table.versions[version] else {
-          throw RetrievalError.unknownVersion(field: "documents[\(i)].embedding.model_version", version: version, known: known)
-        }
-        guard doc.embedding.values.count == info.dimension else {
-          throw RetrievalError.invalidArgument(field: "documents[\(i)].embedding", message: "documents[\(i)].embedding has \(doc.embedding.values.count) values; \(version) embeds in \(info.dimension)")
-        }
-        var tensor = Bct_V1_Tensor()
-        tensor.shape = [1, Int64(doc.embedding.values.count)]
-        tensor.values = doc.embedding.values
-        given = VersionedVector(version: version, vector: try TensorCodec.decodeBatch(tensor, rowShape: [info.dimension], what: "documents[\(i)].embedding").values)
-      }
-      let sides = [searchedVersion] + (otherVersion.map { [$0] } ?? [])
+      let given = try embedding(of: doc, at: i, table: table)
       if let shadow = layout.shadow {
-        if let given, !sides.contains(given.version) {
-          throw RetrievalError.shadowEmbeddingVersion(field: "documents[\(i)].embedding", version: given.version, target: shadow.target, sides: sides)
-        }
-        if !doc.hasInput && sides.count > 1 && !(sides.allSatisfy { $0 == given?.version }) {
-          throw RetrievalError.shadowNeedsInput(field: "documents[\(i)]", id: doc.id, target: shadow.target, sides: sides)
-        }
+        try checkShadowSides(doc, at: i, given: given, target: shadow.target, sides: sides)
       } else if let given {
         try policy.checkDocument(given.version, against: accepted, allowUncertified: request.allowUncertified)
         accepted.append(given.version)
       }
-      var input: [Float] = []
-      var inputShape: [Int] = []
-      if doc.hasInput {
-        let shape = table.versions[given?.version ?? searchedVersion]?.inputShape ?? doc.input.shape.map(Int.init)
-        var tensor = doc.input
-        if tensor.shape.count == shape.count { tensor.shape = [1] + tensor.shape }
-        let decoded = try TensorCodec.decodeBatch(tensor, rowShape: shape, what: "documents[\(i)].input")
-        guard decoded.rows == 1 else {
-          throw RetrievalError.invalidArgument(field: "documents[\(i)].input", message: "documents[\(i)].input holds \(decoded.rows) inputs of shape \(shape); a document has exactly one")
-        }
-        input = decoded.values
-        inputShape = shape
-      }
+      let (input, inputShape) = try rawInput(of: doc, at: i, shape: table.versions[given?.version ?? searchedVersion]?.inputShape)
       let searched = given.map { layout.shadow == nil || $0.version == searchedVersion ? $0 : nil } ?? nil
-      var doc = StoredDocument(id: doc.id, metadata: doc.metadata, inputShape: inputShape, input: input,
-                               version: searched?.version ?? searchedVersion, vector: searched?.vector ?? [])
+      var document = StoredDocument(id: doc.id, metadata: doc.metadata, inputShape: inputShape, input: input,
+                                    version: searched?.version ?? searchedVersion, vector: searched?.vector ?? [])
       if searched == nil { toEmbed[searchedVersion, default: []].append(i) }
       if let otherVersion {
         if let given, given.version == otherVersion {
-          doc.counterpart = given
+          document.counterpart = given
         } else {
-          doc.counterpart = VersionedVector(version: otherVersion, vector: [])
+          document.counterpart = VersionedVector(version: otherVersion, vector: [])
           toEmbed[otherVersion, default: []].append(i)
         }
       }
-      stored.append(doc)
+      stored.append(document)
     }
+    try await fillVectors(&stored, toEmbed: toEmbed, table: table, deadline: deadline)
+    return (stored, searchedVersion)
+  }
+
+  /// The embedding document `i` carries, checked against its version's size; nil without one.
+  private func embedding(of doc: Bct_V1_Document, at i: Int, table: ModelTable) throws -> VersionedVector? {
+    guard doc.hasEmbedding else { return nil }
+    let version = doc.embedding.modelVersion
+    guard !version.isEmpty else {
+      throw RetrievalError.invalidArgument(field: "documents[\(i)].embedding.model_version", message: "documents[\(i)].embedding.model_version is empty; say which version made it")
+    }
+    guard let info = table.versions[version] else {
+      throw RetrievalError.unknownVersion(field: "documents[\(i)].embedding.model_version", version: version, known: table.versions.keys.sorted())
+    }
+    guard doc.embedding.values.count == info.dimension else {
+      throw RetrievalError.invalidArgument(field: "documents[\(i)].embedding", message: "documents[\(i)].embedding has \(doc.embedding.values.count) values; \(version) embeds in \(info.dimension)")
+    }
+    var tensor = Bct_V1_Tensor()
+    tensor.shape = [1, Int64(doc.embedding.values.count)]
+    tensor.values = doc.embedding.values
+    return VersionedVector(version: version, vector: try TensorCodec.decodeBatch(tensor, rowShape: [info.dimension], what: "documents[\(i)].embedding").values)
+  }
+
+  /// During a shadow upgrade a document carries both sides' vectors: a given embedding must be of one side, and
+  /// the other side is embedded from the raw input, which must then be there.
+  private func checkShadowSides(_ doc: Bct_V1_Document, at i: Int, given: VersionedVector?, target: String, sides: [String]) throws {
+    if let given, !sides.contains(given.version) {
+      throw RetrievalError.shadowEmbeddingVersion(field: "documents[\(i)].embedding", version: given.version, target: target, sides: sides)
+    }
+    if !doc.hasInput && sides.count > 1 && !(sides.allSatisfy { $0 == given?.version }) {
+      throw RetrievalError.shadowNeedsInput(field: "documents[\(i)]", id: doc.id, target: target, sides: sides)
+    }
+  }
+
+  /// Document `i`'s raw input and the shape it is kept in (the version's, when known), or empty without one.
+  private func rawInput(of doc: Bct_V1_Document, at i: Int, shape versionShape: [Int]?) throws -> ([Float], [Int]) {
+    guard doc.hasInput else { return ([], []) }
+    let shape = versionShape ?? doc.input.shape.map(Int.init)
+    var tensor = doc.input
+    // One input of the version's shape, or flattened to its values; a leading batch axis of 1 is optional.
+    if tensor.shape.count == shape.count || (tensor.shape.count == 1 && tensor.shape.first == ModelTable.elementCount(shape).map(Int64.init)) {
+      tensor.shape = [1] + tensor.shape
+    }
+    let decoded = try TensorCodec.decodeRows(tensor, rowShape: shape, what: "documents[\(i)].input")
+    guard decoded.rows == 1 else {
+      throw RetrievalError.invalidArgument(field: "documents[\(i)].input", message: "documents[\(i)].input holds \(decoded.rows) inputs of shape \(shape); a document has exactly one")
+    }
+    return (decoded.values, shape)
+  }
+
+  /// Embeds the raw inputs `toEmbed` names (document indexes by version) into the searched or the other vector.
+  private func fillVectors(
+    _ stored: inout [StoredDocument], toEmbed: [String: [Int]], table: ModelTable, deadline: ContinuousClock.Instant?
+  ) async throws {
     for (version, rows) in toEmbed.sorted(by: { $0.key < $1.key }) {
       let vectors = try await embed(rows.map { stored[$0] }, version: version, table: table, deadline: deadline)
       for (r, i) in rows.enumerated() {
@@ -182,7 +203,6 @@ public struct DocumentIntake: Sendable {
         }
       }
     }
-    return (stored, searchedVersion)
   }
 
   /// Embeddings of the documents' raw inputs by `version`, in order.

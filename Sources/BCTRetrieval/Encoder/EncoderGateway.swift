@@ -12,7 +12,7 @@ import Synchronization
 /// remaining time, bounded retries with backoff on UNAVAILABLE, errors turned into
 /// clear statuses, and the model listing cached (on disk too, so that searches by
 /// embedding keep working while the encoder is down, even after a restart).
-public final class EncoderGateway: EncoderBackend {
+public final class EncoderGateway: EmbeddingProvider {
   private let client: EncoderClient
   private let address: String
   private let cacheFile: URL

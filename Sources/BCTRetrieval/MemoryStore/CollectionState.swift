@@ -21,9 +21,9 @@ public struct CollectionState: Sendable {
   public private(set) var rawInputBytes = 0
   public private(set) var metadataBytes = 0
   /// Changes each time the versions a write must carry change (document
-  /// version, shadow phase); not persisted. A write decided under one layout
+  /// version, shadow phase); not persisted. A write decided under one epoch
   /// commits only if it is still current.
-  public private(set) var layout = 0
+  public private(set) var epoch = 0
   private var nextGeneration: UInt64 = 1
 
   /// What is kept per document besides its vector.
@@ -55,12 +55,6 @@ public struct CollectionState: Sendable {
     return copy
   }
 
-  /// The copy that holds target vectors during a shadow upgrade.
-  public var targetCopy: VersionedIndex? {
-    guard let shadow else { return nil }
-    return shadow.switched ? index : counterpart
-  }
-
   /// The stored document `id`, with its searched vector and its counterpart.
   public func document(_ id: String) -> StoredDocument? {
     guard let body = documents[id], let version = index.version(of: id), let vector = index.vector(for: id) else { return nil }
@@ -72,25 +66,7 @@ public struct CollectionState: Sendable {
   public mutating func apply(_ mutation: Mutation) {
     switch mutation {
     case .upsert(let docs):
-      var searched: [Mutation.Reembedded] = []
-      var others: [Mutation.Reembedded] = []
-      var staleCounterparts: [String] = []
-      for doc in docs {
-        account(removing: documents[doc.id])
-        let body = DocumentBody(metadata: doc.metadata, inputShape: doc.inputShape, input: doc.input, generation: nextGeneration)
-        nextGeneration += 1
-        documents[doc.id] = body
-        account(adding: body)
-        searched.append(.init(id: doc.id, version: doc.version, vector: doc.vector))
-        if shadow != nil, let other = doc.counterpart {
-          others.append(.init(id: doc.id, version: other.version, vector: other.vector))
-        } else if shadow != nil {
-          staleCounterparts.append(doc.id)
-        }
-      }
-      note(refused: index.upsert(grouping: searched))
-      counterpart.remove(ids: staleCounterparts)
-      note(refused: counterpart.upsert(grouping: others))
+      upsert(docs)
     case .delete(let ids):
       for id in ids { account(removing: documents.removeValue(forKey: id)) }
       index.remove(ids: ids)
@@ -102,14 +78,46 @@ public struct CollectionState: Sendable {
       note(refused: counterpart.upsert(grouping: items.filter { documents[$0.id] != nil && $0.version == shadow.target }))
     case .setDocumentVersion(let version):
       documentVersion = version
-      layout += 1
+      epoch += 1
     case .setBackfill(let plan):
       backfill = plan
+    case .startShadow, .switchShadow, .rollbackShadow, .finalizeShadow:
+      applyShadowStep(mutation)
+    }
+  }
+
+  /// Stores documents (replacing any of the same id) with their searched vector and, during a
+  /// shadow upgrade, their other copy's vector (dropping a stale one when they bring none).
+  private mutating func upsert(_ docs: [StoredDocument]) {
+    var searched: [Mutation.Reembedded] = []
+    var others: [Mutation.Reembedded] = []
+    var staleCounterparts: [String] = []
+    for doc in docs {
+      account(removing: documents[doc.id])
+      let body = DocumentBody(metadata: doc.metadata, inputShape: doc.inputShape, input: doc.input, generation: nextGeneration)
+      nextGeneration += 1
+      documents[doc.id] = body
+      account(adding: body)
+      searched.append(.init(id: doc.id, version: doc.version, vector: doc.vector))
+      if shadow != nil, let other = doc.counterpart {
+        others.append(.init(id: doc.id, version: other.version, vector: other.vector))
+      } else if shadow != nil {
+        staleCounterparts.append(doc.id)
+      }
+    }
+    note(refused: index.upsert(grouping: searched))
+    counterpart.remove(ids: staleCounterparts)
+    note(refused: counterpart.upsert(grouping: others))
+  }
+
+  /// Starts, switches, rolls back or finalizes the shadow upgrade.
+  private mutating func applyShadowStep(_ mutation: Mutation) {
+    switch mutation {
     case .startShadow(let upgrade, let plan):
       shadow = upgrade
       backfill = plan
       counterpart = VersionedIndex(kind: index.kind)
-      layout += 1
+      epoch += 1
     case .switchShadow(let at):
       guard var upgrade = shadow, !upgrade.switched else { return }
       upgrade.switchedAt = at
@@ -117,7 +125,7 @@ public struct CollectionState: Sendable {
       swap(&index, &counterpart)
       documentVersion = upgrade.target
       backfill = nil
-      layout += 1
+      epoch += 1
     case .rollbackShadow:
       guard let upgrade = shadow else { return }
       if upgrade.switched {
@@ -127,12 +135,14 @@ public struct CollectionState: Sendable {
       counterpart = VersionedIndex(kind: index.kind)
       shadow = nil
       backfill = nil
-      layout += 1
+      epoch += 1
     case .finalizeShadow:
       guard shadow?.switched == true else { return }
       counterpart = VersionedIndex(kind: index.kind)
       shadow = nil
-      layout += 1
+      epoch += 1
+    default:
+      return
     }
   }
 

@@ -90,7 +90,7 @@ extension CollectionState {
     }
     let pending = query.pendingFor.map { plan in documents.keys.contains { needs($0, plan) } } ?? false
     return CollectionView(
-      layout: layout, documentVersion: documentVersion, backfill: backfill, shadow: shadow, searched: index.versions,
+      epoch: epoch, documentVersion: documentVersion, backfill: backfill, shadow: shadow, searched: index.versions,
       dimensions: dimensions, searchedCounts: index.countsByVersion, otherCounts: counterpart.countsByVersion,
       documentCount: documents.count, searchedBytes: index.vectorBytes, otherBytes: counterpart.vectorBytes,
       documents: facts, withoutInput: withoutInput, pending: pending)

@@ -1,3 +1,4 @@
+import BCTTensor
 import BCTCollection
 import BCTIndex
 import BCTNumerics
@@ -8,11 +9,11 @@ import BCTServing
 /// and ranks the searched copy of the index (never a shadow copy being filled).
 public struct Searcher: Sendable {
   private let store: any CollectionStore
-  private let encoder: any EncoderBackend
+  private let encoder: any EmbeddingProvider
   private let limits: RetrievalLimits
 
   /// Searches of `store`, embedding raw queries through `encoder`.
-  public init(store: any CollectionStore, encoder: any EncoderBackend, limits: RetrievalLimits) {
+  public init(store: any CollectionStore, encoder: any EmbeddingProvider, limits: RetrievalLimits) {
     self.store = store
     self.encoder = encoder
     self.limits = limits
@@ -49,87 +50,105 @@ public struct Searcher: Sendable {
     }
   }
 
+  /// Query vectors with the version that made them and the model table they were decided on.
+  private struct Queries {
+    var vectors: Matrix
+    var version: String
+    var table: ModelTable
+  }
+
   private func search(_ request: Bct_V1_SearchRequest, deadline: ContinuousClock.Instant?, decidedOn view: CollectionView) async throws -> Bct_V1_SearchResponse {
-    let decidedOn = view.searched
     guard let query = request.query else {
       throw RetrievalError.invalidArgument(field: "query", message: "no query: set inputs (raw) or embeddings (with their model_version)")
     }
-    let queries: Matrix
-    let queryVersion: String
-    let table: ModelTable
+    let queries: Queries
     switch query {
-    case .embeddings(let batch):
-      guard !batch.modelVersion.isEmpty else {
-        throw RetrievalError.invalidArgument(field: "embeddings.model_version", message: "embeddings.model_version is empty; say which version made the query embeddings")
-      }
-      if !request.queryModelVersion.isEmpty && request.queryModelVersion != batch.modelVersion {
-        throw RetrievalError.invalidArgument(field: "query_model_version", message: "query_model_version \(request.queryModelVersion) differs from embeddings.model_version \(batch.modelVersion)")
-      }
-      queryVersion = batch.modelVersion
-      table = try await modelTable(needed: false, deadline: deadline)
-      let dimension = table.versions[queryVersion]?.dimension ?? view.dimensions[queryVersion]
-      guard let dimension else {
-        throw RetrievalError.unknownQueryVersion(version: queryVersion, known: table.versions.keys.sorted())
-      }
-      try checkRows(batch.vectors.shape.first)
-      try TensorCodec.checkPayload(bytes: TensorCodec.payloadBytes(batch.vectors), limit: limits.maxMessageBytes)
-      queries = try TensorCodec.decodeBatch(batch.vectors, rowShape: [dimension], what: "embeddings.vectors")
-    case .inputs(let tensor):
-      table = try await modelTable(needed: true, deadline: deadline)
-      if request.queryModelVersion.isEmpty {
-        queryVersion = try VersionPolicy(table: table).defaultQueryVersion(documents: decidedOn)
-      } else {
-        guard table.versions[request.queryModelVersion] != nil else {
-          throw RetrievalError.unknownVersion(field: "query_model_version", version: request.queryModelVersion, known: table.versions.keys.sorted())
-        }
-        queryVersion = request.queryModelVersion
-      }
-      try VersionPolicy(table: table).checkQuery(queryVersion, against: decidedOn, allowUncertified: request.allowUncertified)
-      try checkRows(tensor.shape.first)
-      try TensorCodec.checkPayload(bytes: TensorCodec.payloadBytes(tensor), limit: limits.maxMessageBytes)
-      let shape = table.versions[queryVersion]!.inputShape
-      let inputs = try TensorCodec.decodeBatch(tensor, rowShape: shape, what: "inputs")
-      queries = try await encoder.embed(inputs, rowShape: shape, version: queryVersion, deadline: deadline)
+    case .embeddings(let batch): queries = try await embeddingQueries(batch, request: request, view: view, deadline: deadline)
+    case .inputs(let tensor): queries = try await rawQueries(tensor, request: request, view: view, deadline: deadline)
     }
-    let policy = VersionPolicy(table: table)
-    let k = Int(request.k)
-    // The decision and the ranking read the same state: a switch in between cannot mix copies.
-    let tooLarge = { (hits: Int, bytes: Int) in
-      RetrievalError.replyTooLarge(hits: hits, queries: queries.rows, k: k, bytes: bytes, limit: self.limits.maxReplyBytes)
-    }
-    let found: StoreHits
-    do {
-      found = try await store.search(
-        queries, k: k,
-        options: SearchOptions(efSearch: request.efSearch == 0 ? nil : Int(request.efSearch), maxReplyBytes: limits.maxReplyBytes)
-      ) { view in
-        try policy.checkQuery(queryVersion, against: view.searched, allowUncertified: request.allowUncertified)
-        for version in view.searched where view.dimensions[version] != queries.columns {
-          throw RetrievalError.queryDimensionMismatch(query: queryVersion, dimension: queries.columns, document: version, held: view.dimensions[version] ?? 0)
-        }
-      }
-    } catch let error as ReplyTooLarge {
-      throw tooLarge(error.hits, error.bytes)
-    }
-    let (present, hits, metadata) = (found.present, found.hits, found.metadata)
-    let replyBytes = hits.joined().reduce(0) { $0 + $1.replyBytes(metadata: metadata[$1.scored.id]) }
-    guard replyBytes <= limits.maxReplyBytes else { throw tooLarge(hits.joined().count, replyBytes) }
+    let found = try await rank(queries, request: request)
     var response = Bct_V1_SearchResponse()
-    response.queryModelVersion = queryVersion
-    response.documentVersions = present
-    response.results = hits.map { row in
+    response.queryModelVersion = queries.version
+    response.documentVersions = found.present
+    response.results = found.hits.map { row in
       var result = Bct_V1_SearchResult()
       result.hits = row.map { hit in
         var out = Bct_V1_SearchHit()
         out.id = hit.scored.id
         out.score = hit.scored.score
         out.documentVersion = hit.version
-        out.metadata = metadata[hit.scored.id] ?? [:]
+        out.metadata = found.metadata[hit.scored.id] ?? [:]
         return out
       }
       return result
     }
     return response
+  }
+
+  /// Queries sent as embeddings: their version must be listed by the encoder or held by documents.
+  private func embeddingQueries(
+    _ batch: Bct_V1_EmbeddingBatch, request: Bct_V1_SearchRequest, view: CollectionView, deadline: ContinuousClock.Instant?
+  ) async throws -> Queries {
+    guard !batch.modelVersion.isEmpty else {
+      throw RetrievalError.invalidArgument(field: "embeddings.model_version", message: "embeddings.model_version is empty; say which version made the query embeddings")
+    }
+    if !request.queryModelVersion.isEmpty && request.queryModelVersion != batch.modelVersion {
+      throw RetrievalError.invalidArgument(field: "query_model_version", message: "query_model_version \(request.queryModelVersion) differs from embeddings.model_version \(batch.modelVersion)")
+    }
+    let table = try await modelTable(needed: false, deadline: deadline)
+    guard let dimension = table.versions[batch.modelVersion]?.dimension ?? view.dimensions[batch.modelVersion] else {
+      throw RetrievalError.unknownQueryVersion(version: batch.modelVersion, known: table.versions.keys.sorted())
+    }
+    try checkRows(batch.vectors.shape.first)
+    try TensorCodec.checkPayload(bytes: TensorCodec.payloadBytes(batch.vectors), limit: limits.maxMessageBytes)
+    let vectors = try TensorCodec.decodeBatch(batch.vectors, rowShape: [dimension], what: "embeddings.vectors")
+    return Queries(vectors: vectors, version: batch.modelVersion, table: table)
+  }
+
+  /// Raw queries, embedded with the requested version or the policy's default for the versions searched.
+  private func rawQueries(
+    _ tensor: Bct_V1_Tensor, request: Bct_V1_SearchRequest, view: CollectionView, deadline: ContinuousClock.Instant?
+  ) async throws -> Queries {
+    let table = try await modelTable(needed: true, deadline: deadline)
+    let policy = VersionPolicy(table: table)
+    let version = request.queryModelVersion.isEmpty ? try policy.defaultQueryVersion(documents: view.searched) : request.queryModelVersion
+    guard let info = table.versions[version] else {
+      throw RetrievalError.unknownVersion(field: "query_model_version", version: version, known: table.versions.keys.sorted())
+    }
+    try policy.checkQuery(version, against: view.searched, allowUncertified: request.allowUncertified)
+    try checkRows(tensor.shape.first)
+    try TensorCodec.checkPayload(bytes: TensorCodec.payloadBytes(tensor), limit: limits.maxMessageBytes)
+    let inputs = try TensorCodec.decodeRows(tensor, rowShape: info.inputShape, what: "inputs")
+    let vectors = try await encoder.embed(inputs, rowShape: info.inputShape, version: version, deadline: deadline)
+    return Queries(vectors: vectors, version: version, table: table)
+  }
+
+  /// The store's hits, checked against the policy on the very view the ranking reads
+  /// (a switch in between cannot mix copies), within the reply size limit.
+  private func rank(_ queries: Queries, request: Bct_V1_SearchRequest) async throws -> StoreHits {
+    let policy = VersionPolicy(table: queries.table)
+    let k = Int(request.k)
+    let tooLarge = { (hits: Int, bytes: Int) in
+      RetrievalError.replyTooLarge(hits: hits, queries: queries.vectors.rows, k: k, bytes: bytes, limit: self.limits.maxReplyBytes)
+    }
+    let found: StoreHits
+    do {
+      found = try await store.search(
+        queries.vectors, k: k,
+        options: SearchOptions(efSearch: request.efSearch == 0 ? nil : Int(request.efSearch), maxReplyBytes: limits.maxReplyBytes)
+      ) { view in
+        try policy.checkQuery(queries.version, against: view.searched, allowUncertified: request.allowUncertified)
+        for version in view.searched where view.dimensions[version] != queries.vectors.columns {
+          throw RetrievalError.queryDimensionMismatch(
+            query: queries.version, dimension: queries.vectors.columns, document: version, held: view.dimensions[version] ?? 0)
+        }
+      }
+    } catch let error as ReplyTooLarge {
+      throw tooLarge(error.hits, error.bytes)
+    }
+    let replyBytes = found.hits.joined().reduce(0) { $0 + $1.replyBytes(metadata: found.metadata[$1.scored.id]) }
+    guard replyBytes <= limits.maxReplyBytes else { throw tooLarge(found.hits.joined().count, replyBytes) }
+    return found
   }
 
   private func checkRows(_ rows: Int64?) throws {

@@ -9,7 +9,7 @@ import GRPCCore
 /// `ErrorStatus`, inside the measurement so that metrics count their codes.
 public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
   private let store: any CollectionStore
-  private let encoder: any EncoderBackend
+  private let encoder: any EmbeddingProvider
   private let intake: DocumentIntake
   private let searcher: Searcher
   private let backfiller: Backfiller
@@ -19,7 +19,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
 
   /// The service; a `readOnly` replica searches and reports but refuses writes and backfills.
   public init(
-    store: any CollectionStore, encoder: any EncoderBackend, backfiller: Backfiller, limits: RetrievalLimits,
+    store: any CollectionStore, encoder: any EmbeddingProvider, backfiller: Backfiller, limits: RetrievalLimits,
     metrics: ServiceMetrics, readOnly: Bool = false
   ) {
     self.readOnly = readOnly

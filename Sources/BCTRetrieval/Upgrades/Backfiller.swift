@@ -1,3 +1,4 @@
+import BCTTensor
 import BCTCollection
 import BCTNumerics
 import BCTProto
@@ -28,7 +29,7 @@ public final class Backfiller: Service, Sendable {
   }
 
   private let store: any CollectionStore
-  private let encoder: any EncoderBackend
+  private let encoder: any EmbeddingProvider
   private let defaultBatchSize: Int
   private let defaultGraceSeconds: Double
   private let logger: Logger
@@ -40,7 +41,7 @@ public final class Backfiller: Service, Sendable {
   /// A backfiller over `store`, embedding through `encoder`; a switched shadow
   /// upgrade keeps the previous copy `defaultGraceSeconds` unless its request said otherwise.
   public init(
-    store: any CollectionStore, encoder: any EncoderBackend, defaultBatchSize: Int = 128, defaultGraceSeconds: Double = 86_400,
+    store: any CollectionStore, encoder: any EmbeddingProvider, defaultBatchSize: Int = 128, defaultGraceSeconds: Double = 86_400,
     logger: Logger
   ) {
     self.store = store
@@ -251,6 +252,20 @@ public final class Backfiller: Service, Sendable {
     UpgradeRules.needsTarget(version: document.version, counterpart: document.counterpart?.version, plan: plan)
   }
 
+  /// What the backfill loop does after a step.
+  private enum Step {
+    /// Go on with the next batch.
+    case next
+    /// Leave the loop (the plan ended, failed, stopped or changed).
+    case end
+  }
+
+  /// Documents read for one batch, with the generation of each body when read.
+  private struct Batch {
+    var documents: [StoredDocument]
+    var generations: [String: UInt64]
+  }
+
   private func execute(_ plan: BackfillPlan) async {
     status.withLock { status in
       if status.target != plan.target || status.state != .running {
@@ -260,33 +275,11 @@ public final class Backfiller: Service, Sendable {
     logger.info("backfill running", metadata: ["target": "\(plan.target)", "batch": "\(plan.batchSize)", "mode": "\(plan.shadow ? "shadow" : "in place")"])
     var skipped = Set<String>()
     var queue: ArraySlice<String> = []
-    while true {
-      if Task.isShuttingDownGracefully || Task.isCancelled {
-        status.withLock { $0.state = .stopped; $0.message = "stopped by shutdown; resumes on restart" }
-        return
-      }
-      if status.withLock({ $0.stopRequested }) {
-        _ = try? await store.commit(.setBackfill(nil))
-        status.withLock { $0.state = .stopped; $0.stopRequested = false; $0.message = "stopped on request; start it again to resume" }
-        logger.info("backfill stopped on request", metadata: ["target": "\(plan.target)"])
-        return
-      }
-      var generations: [String: UInt64] = [:]
-      var batch: [StoredDocument]
+    while await continues(plan) {
+      let batch: Batch
       do {
-        guard try await store.view(ViewQuery()).backfill == plan else { return }
-        if queue.isEmpty {
-          queue = try await store.pendingIDs(plan, skipping: skipped, limit: Self.queueLength)[...]
-          if queue.isEmpty {
-            await complete(plan, skipped: skipped.count)
-            return
-          }
-        }
-        let ids = queue.prefix(plan.effectiveBatchSize)
-        queue = queue.dropFirst(ids.count)
-        let found = try await store.documents(Array(ids)).filter { needs($0.document, plan) }
-        for item in found { generations[item.document.id] = item.generation }
-        batch = found.map(\.document)
+        guard let next = try await nextBatch(plan, queue: &queue, skipped: skipped) else { return }
+        batch = next
       } catch {
         status.withLock { $0.message = "waiting for the store: \(error)" }
         logger.warning("backfill waiting for the store", metadata: ["error": "\(error)"])
@@ -294,44 +287,90 @@ public final class Backfiller: Service, Sendable {
         continue
       }
       // Documents without a raw input keep their version in place; a shadow backfill cannot switch without them.
-      if plan.shadow, let stuck = batch.first(where: { $0.input.isEmpty && $0.version != plan.target }) {
+      if plan.shadow, let stuck = batch.documents.first(where: { $0.input.isEmpty && $0.version != plan.target }) {
         await fail(plan, "document \(stuck.id) has no raw input to embed with \(plan.target); re-upsert it with its input or delete it, then start the backfill again")
         return
       }
-      for doc in batch where doc.input.isEmpty { skipped.insert(doc.id) }
-      batch.removeAll { $0.input.isEmpty && $0.version != plan.target }
-      if batch.isEmpty { continue }
-      let started = ContinuousClock.now
-      do {
-        let items = try await embed(batch, to: plan.target)
-        try await store.commit(reading: ViewQuery(ids: items.map(\.id))) { state in
-          guard state.backfill == plan else { throw CancellationError() }
-          // A document replaced while its batch was embedded keeps its new vectors (the next pass sees it again).
-          let current = items.filter { state.documents[$0.id]?.generation == generations[$0.id] }
-          try state.checkDimensions(current.map { VersionedVector(version: $0.version, vector: $0.vector) })
-          return current.isEmpty ? [] : [plan.shadow ? .shadowEmbed(current) : .reembed(current)]
-        }
-        status.withLock { $0.reembedded += items.count; $0.message = "" }
-        let pause = plan.pause(after: items.count) - (ContinuousClock.now - started).inSeconds
-        if pause > 0, await !waitForPace(seconds: pause, plan: plan) { continue }
-      } catch is CancellationError {
-        return
-      } catch where Task.isCancelled || Task.isShuttingDownGracefully {
-        // The encoder call was cut by shutdown: the plan stays in the log and resumes on restart.
-        status.withLock { $0.state = .stopped; $0.message = "stopped by shutdown; resumes on restart" }
-        return
-      } catch let error as EncoderError where error.isTransient {
-        status.withLock { $0.message = "waiting for the encoder: \(error)" }
-        logger.warning("backfill waiting for the encoder", metadata: ["error": "\(error)"])
-        try? await Task.sleep(for: .seconds(1))
-      } catch where plan.shadow && Self.isBadInput(error) {
-        // A raw input the target cannot take: the switch cannot happen; leave the upgrade resumable.
-        await fail(plan, "\(error); roll the shadow upgrade back or replace the document")
-        return
-      } catch {
-        await fail(plan, "\(error)")
-        return
+      for doc in batch.documents where doc.input.isEmpty { skipped.insert(doc.id) }
+      let work = batch.documents.filter { !($0.input.isEmpty && $0.version != plan.target) }
+      if work.isEmpty { continue }
+      if await reembed(work, generations: batch.generations, plan: plan) == .end { return }
+    }
+  }
+
+  /// Whether the loop goes on: not after a shutdown or a stop request (which it records).
+  private func continues(_ plan: BackfillPlan) async -> Bool {
+    if Task.isShuttingDownGracefully || Task.isCancelled {
+      status.withLock { $0.state = .stopped; $0.message = "stopped by shutdown; resumes on restart" }
+      return false
+    }
+    guard status.withLock({ $0.stopRequested }) else { return true }
+    _ = try? await store.commit(.setBackfill(nil))
+    status.withLock { $0.state = .stopped; $0.stopRequested = false; $0.message = "stopped on request; start it again to resume" }
+    logger.info("backfill stopped on request", metadata: ["target": "\(plan.target)"])
+    return false
+  }
+
+  /// The next batch of documents that still need the target, refilling `queue` from the
+  /// store; nil when the plan is no longer the one in progress or nothing is left (the plan is completed then).
+  private func nextBatch(_ plan: BackfillPlan, queue: inout ArraySlice<String>, skipped: Set<String>) async throws -> Batch? {
+    guard try await store.view(ViewQuery()).backfill == plan else { return nil }
+    if queue.isEmpty {
+      queue = try await store.pendingIDs(plan, skipping: skipped, limit: Self.queueLength)[...]
+      if queue.isEmpty {
+        await complete(plan, skipped: skipped.count)
+        return nil
       }
+    }
+    let ids = queue.prefix(plan.effectiveBatchSize)
+    queue = queue.dropFirst(ids.count)
+    let found = try await store.documents(Array(ids)).filter { needs($0.document, plan) }
+    return Batch(documents: found.map(\.document), generations: Dictionary(found.map { ($0.document.id, $0.generation) }) { a, _ in a })
+  }
+
+  /// Embeds one batch with the target and commits it (documents replaced meanwhile
+  /// keep their new vectors), then paces the plan's rate.
+  private func reembed(_ batch: [StoredDocument], generations: [String: UInt64], plan: BackfillPlan) async -> Step {
+    let started = ContinuousClock.now
+    do {
+      let items = try await embed(batch, to: plan.target)
+      try await store.commit(reading: ViewQuery(ids: items.map(\.id))) { state in
+        guard state.backfill == plan else { throw CancellationError() }
+        let current = items.filter { state.documents[$0.id]?.generation == generations[$0.id] }
+        try state.checkDimensions(current.map { VersionedVector(version: $0.version, vector: $0.vector) })
+        return current.isEmpty ? [] : [plan.shadow ? .shadowEmbed(current) : .reembed(current)]
+      }
+      status.withLock { $0.reembedded += items.count; $0.message = "" }
+      let pause = plan.pause(after: items.count) - (ContinuousClock.now - started).inSeconds
+      if pause > 0 { _ = await waitForPace(seconds: pause, plan: plan) }
+      return .next
+    } catch {
+      return await handleBatchFailure(error, plan: plan)
+    }
+  }
+
+  /// A batch that could not be committed: wait for a transient encoder, stop on
+  /// shutdown or a change of plan, fail the plan otherwise.
+  private func handleBatchFailure(_ error: any Error, plan: BackfillPlan) async -> Step {
+    switch error {
+    case is CancellationError:
+      return .end
+    case _ where Task.isCancelled || Task.isShuttingDownGracefully:
+      // The encoder call was cut by shutdown: the plan stays in the log and resumes on restart.
+      status.withLock { $0.state = .stopped; $0.message = "stopped by shutdown; resumes on restart" }
+      return .end
+    case let error as EncoderError where error.isTransient:
+      status.withLock { $0.message = "waiting for the encoder: \(error)" }
+      logger.warning("backfill waiting for the encoder", metadata: ["error": "\(error)"])
+      try? await Task.sleep(for: .seconds(1))
+      return .next
+    case _ where plan.shadow && Self.isBadInput(error):
+      // A raw input the target cannot take: the switch cannot happen; leave the upgrade resumable.
+      await fail(plan, "\(error); roll the shadow upgrade back or replace the document")
+      return .end
+    default:
+      await fail(plan, "\(error)")
+      return .end
     }
   }
 
@@ -419,7 +458,7 @@ public final class Backfiller: Service, Sendable {
 extension Backfiller {
   /// Carries out a Backfill request (start or join, stop, finalize, roll back);
   /// returns whether the caller should follow progress until the job ends.
-  public func handle(_ request: Bct_V1_BackfillRequest, encoder: any EncoderBackend, deadline: ContinuousClock.Instant?) async throws -> Bool {
+  public func handle(_ request: Bct_V1_BackfillRequest, encoder: any EmbeddingProvider, deadline: ContinuousClock.Instant?) async throws -> Bool {
     let actions = [request.stop, request.finalize, request.rollback].filter { $0 }.count
     guard actions <= 1 else {
       throw RetrievalError.invalidArgument(field: "stop, finalize, rollback", message: "stop, finalize and rollback exclude each other; set one")

@@ -3,8 +3,9 @@ import BCTProto
 import Foundation
 import GRPCCore
 
-/// Conversions between the wire `bct.v1.Tensor` and `Matrix`, with the validation
-/// every service applies to incoming tensors.
+/// The one codec between the wire `bct.v1.Tensor` and `Matrix`, used by the CLI,
+/// the clients and both services: encoding (packed `float32_le` bytes), and
+/// decoding either form with the validation every service applies to incoming tensors.
 public enum TensorCodec {
   /// Decodes a batch tensor of shape `[N, ...rowShape]` into an `N x prod(rowShape)`
   /// matrix, or throws INVALID_ARGUMENT saying what is wrong and what was expected.
@@ -52,6 +53,16 @@ public enum TensorCodec {
     return Matrix(rows: rows, columns: width, values: values)
   }
 
+  /// Decodes a batch whose rows are of `rowShape` or flattened to its element
+  /// count (`[N, prod(rowShape)]`), so that a client can send inputs without
+  /// knowing which version, and so which shape, the server will choose.
+  public static func decodeRows(_ tensor: Bct_V1_Tensor, rowShape: [Int], what: String) throws -> Matrix {
+    if tensor.shape.count == 2, rowShape.count > 1, let width = checkedProduct(rowShape), tensor.shape[1] == Int64(width) {
+      return try decodeBatch(tensor, rowShape: [width], what: what)
+    }
+    return try decodeBatch(tensor, rowShape: rowShape, what: what)
+  }
+
   /// The product of `dimensions`, or nil when one is negative or the product
   /// overflows (a shape from a request or a file is never multiplied out unchecked).
   public static func checkedProduct(_ dimensions: [Int]) -> Int? {
@@ -92,6 +103,18 @@ public enum TensorCodec {
     tensor.shape = shape.map(Int64.init)
     tensor.values = matrix.values
     return tensor
+  }
+
+  /// `values` as little-endian float32 bytes (`float32_le`): one copy, the
+  /// cheapest form to send.
+  public static func littleEndianBytes(_ values: [Float]) -> Data {
+    #if _endian(little)
+    return values.withUnsafeBytes { Data($0) }
+    #else
+    var data = Data(capacity: values.count * 4)
+    for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+    return data
+    #endif
   }
 
   /// Reads little-endian float32 bytes.

@@ -4,7 +4,7 @@ import BCTNumerics
 /// What the retrieval logic needs from the encoder: its model listing and
 /// embeddings. `EncoderGateway` is the real one (gRPC, retries, on-disk cache);
 /// tests put an in-process fake here.
-public protocol EncoderBackend: Sendable {
+public protocol EmbeddingProvider: Sendable {
   /// The versions as last fetched, without a call (possibly empty).
   var cachedModels: ModelTable { get }
 
@@ -16,7 +16,7 @@ public protocol EncoderBackend: Sendable {
   func embed(_ inputs: Matrix, rowShape: [Int], version: String, deadline: ContinuousClock.Instant?) async throws -> Matrix
 }
 
-extension EncoderBackend {
+extension EmbeddingProvider {
   /// The listing, refreshed at most every 5 seconds.
   public func models(deadline: ContinuousClock.Instant?) async throws -> ModelTable {
     try await models(maxAge: .seconds(5), force: false, deadline: deadline)
