@@ -23,6 +23,9 @@ let package = Package(
     .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+    .package(url: "https://github.com/swift-otel/swift-w3c-trace-context", from: "1.0.0"),
+    .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPGRPC"]),
   ],
   targets: [
     // MARK: C libraries
@@ -148,13 +151,20 @@ let package = Package(
       dependencies: ["BCTData", "BCTEvaluation", "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTTraining"]
     ),
 
-    /// W3C trace context: `traceparent` parsing and ids, the server interceptor that
-    /// continues a trace and logs each RPC, the client interceptor that passes it on.
+    /// Tracing from the ecosystem: swift-otel's tracer (OTLP/gRPC export when
+    /// configured), swift-distributed-tracing's context propagation with W3C trace
+    /// context, the server interceptor that continues a trace and logs each RPC, and
+    /// the client interceptor that passes it on.
     .target(
       name: "BCTTracing",
       dependencies: [
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
+        .product(name: "W3CTraceContext", package: "swift-w3c-trace-context"),
+        .product(name: "OTel", package: "swift-otel"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),
 
@@ -266,6 +276,7 @@ let package = Package(
       dependencies: [
         "BCTClient", "BCTCompatibilityStudy", "BCTData", "BCTEvaluation", "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTProcess",
         "BCTProto", "BCTRuntime", "BCTTensor", "BCTTracing", "BCTTraining",
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -274,7 +285,7 @@ let package = Package(
     .executableTarget(
       name: "bct-encoder",
       dependencies: [
-        "BCTEncoder", "BCTNumerics", "BCTRuntime", "BCTServing",
+        "BCTEncoder", "BCTNumerics", "BCTRuntime", "BCTServing", "BCTTracing",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -306,7 +317,7 @@ let package = Package(
     .executableTarget(
       name: "bct-retrieval",
       dependencies: [
-        "BCTClient", "BCTCollection", "BCTIndex", "BCTMilvus", "BCTMilvusStore", "BCTNumerics", "BCTRetrieval", "BCTRuntime", "BCTServing", "BCTStorage",
+        "BCTClient", "BCTCollection", "BCTIndex", "BCTMilvus", "BCTMilvusStore", "BCTNumerics", "BCTRetrieval", "BCTRuntime", "BCTServing", "BCTStorage", "BCTTracing",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -343,6 +354,8 @@ let package = Package(
       name: "BCTServingTests",
       dependencies: [
         "BCTServing", "BCTRuntime", "BCTTensor", "BCTTracing", "BCTProto", "BCTNumerics", "BCTProcess", "BCTTestSupport",
+        .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -388,7 +401,7 @@ let package = Package(
     ),
     .testTarget(
       name: "BCTCLITests",
-      dependencies: ["BCTData", "BCTTestSupport", .product(name: "Yams", package: "Yams")]
+      dependencies: ["BCTData", "BCTProcess", "BCTTestSupport", .product(name: "Yams", package: "Yams")]
     ),
     .testTarget(
       name: "BCTDataTests",

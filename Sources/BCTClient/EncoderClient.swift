@@ -11,7 +11,10 @@ public typealias ChannelTransport = HTTP2ClientTransport.Posix
 
 /// A long-lived gRPC client to `address`; run `runConnections()` in a task (or use
 /// `withConnection`) for as long as it is used.
-public func makeGRPCClient(to address: ServiceAddress, security: ClientSecurity = ClientSecurity()) throws -> GRPCClient<ChannelTransport> {
+/// With `telemetry`, every call carries the current trace (W3C `traceparent`).
+public func makeGRPCClient(
+  to address: ServiceAddress, security: ClientSecurity = ClientSecurity(), telemetry: Telemetry? = nil
+) throws -> GRPCClient<ChannelTransport> {
   let transport = try HTTP2ClientTransport.Posix(
     // IPv4 literals connect directly (and send no SNI, which may not carry an IP).
     target: address.isIPv4Literal
@@ -23,15 +26,16 @@ public func makeGRPCClient(to address: ServiceAddress, security: ClientSecurity 
       config.http2.targetWindowSize = 16 << 20
       config.http2.maxFrameSize = 1 << 20
     })
-  return GRPCClient(transport: transport, interceptors: [ClientTracing()] + security.interceptors)
+  let tracing: [any ClientInterceptor] = telemetry.map { [ClientTracing(telemetry: $0)] } ?? []
+  return GRPCClient(transport: transport, interceptors: tracing + security.interceptors)
 }
 
 /// Runs `body` with a client connected to `address`, then closes it.
 public func withConnection<Result: Sendable>(
-  to address: ServiceAddress, security: ClientSecurity = ClientSecurity(),
+  to address: ServiceAddress, security: ClientSecurity = ClientSecurity(), telemetry: Telemetry? = nil,
   _ body: (GRPCClient<ChannelTransport>) async throws -> Result
 ) async throws -> Result {
-  let client = try makeGRPCClient(to: address, security: security)
+  let client = try makeGRPCClient(to: address, security: security, telemetry: telemetry)
   return try await withThrowingTaskGroup(of: Void.self) { group in
     group.addTask { try await client.runConnections() }
     defer {

@@ -24,9 +24,9 @@ public final class ServiceProcess: Sendable {
   /// - Throws: `ServiceProcessError` if it exits or stays silent, with the tail of its log.
   public init(
     executable: URL, arguments: [String], environment: [String: String] = [:],
-    logFile: URL? = nil, timeout: Duration = .seconds(60)
+    logFile: URL? = nil, timeout: Duration = .seconds(60), name: String? = nil
   ) async throws {
-    let name = executable.lastPathComponent
+    let name = name ?? executable.lastPathComponent
     let log = logFile ?? FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString).log")
     _ = FileManager.default.createFile(atPath: log.path, contents: nil)
     let process = Process()

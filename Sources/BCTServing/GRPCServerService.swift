@@ -22,12 +22,13 @@ public struct GRPCServerService: Service {
   /// - Parameters:
   ///   - name: The executable's name, used in the "listening" line.
   ///   - serviceNames: Fully qualified names of `services`, listed by reflection.
+  ///   - telemetry: The tracer every RPC's server span is started with.
   ///   - onListening: Called once bound; the default prints `NAME listening on HOST:PORT`
   ///     to standard output and flushes it, so a parent process can read the port.
   public init(
     name: String, host: String, port: Int, options: ServerOptions, security: SecurityOptions = SecurityOptions(),
     services: [any RegistrableRPCService], serviceNames: [String],
-    health: HealthStatusStore, logger: Logger,
+    health: HealthStatusStore, telemetry: Telemetry, logger: Logger,
     onListening: (@Sendable (_ host: String, _ port: Int) -> Void)? = nil
   ) {
     let transport = HTTP2ServerTransport.Posix(
@@ -51,7 +52,7 @@ public struct GRPCServerService: Service {
     self.server = GRPCServer(
       transport: transport,
       services: services + [HealthService(store: health), reflection.v1, reflection.v1alpha],
-      interceptors: [ServerTracing(logger: logger)] + security.interceptors)
+      interceptors: [ServerTracing(telemetry: telemetry, logger: logger)] + security.interceptors)
     self.health = health
     self.logger = logger
     self.name = name

@@ -57,7 +57,7 @@ public struct ServerOptions: ParsableArguments {
   public func logger(label: String) -> Logger {
     let format = LogFormat(rawValue: logFormat) ?? .text
     var logger = Logger(label: label) { label in
-      LineLogHandler(label: label, format: format, metadataProvider: TraceContext.metadataProvider)
+      LineLogHandler(label: label, format: format, metadataProvider: Telemetry.metadataProvider)
     }
     logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
     return logger

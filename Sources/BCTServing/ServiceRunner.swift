@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import BCTTracing
 import Logging
 import ServiceLifecycle
 
@@ -17,9 +18,11 @@ public enum ServiceRunner {
   /// Runs until a signal asks it to stop (or a service fails).
   public static func run(
     name: String, host: String, metricsPort: Int, metrics: ServiceMetrics, server: ServerOptions,
-    background: [any Service], grpc: GRPCServerService, logger: Logger
+    background: [any Service], grpc: GRPCServerService, telemetry: Telemetry, logger: Logger
   ) async throws {
-    var services = background.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+    // Services stop in reverse order: the gRPC server first, the span exporter last (it flushes).
+    var services = [ServiceGroupConfiguration.ServiceConfiguration(service: telemetry.service)]
+    services += background.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
     if metricsPort >= 0 {
       let metricsHost = server.metricsHost
       services.append(.init(service: MetricsHTTPServer(host: metricsHost, port: metricsPort, metrics: metrics, logger: logger) { port in

@@ -80,18 +80,24 @@ public enum Fixtures {
   }
 
   /// Starts `bct-encoder` on `repository` (port 0 unless given).
-  public static func startEncoder(_ repository: URL, port: Int = 0, extra: [String] = []) async throws -> ServiceProcess {
+  public static func startEncoder(
+    _ repository: URL, port: Int = 0, extra: [String] = [], environment: [String: String] = [:]
+  ) async throws -> ServiceProcess {
     try await ServiceProcess(
       executable: try ServiceProcess.locate("bct-encoder"),
-      arguments: ["--models", repository.path, "--host", "127.0.0.1", "--port", "\(port)", "--metrics-port", "0"] + extra)
+      arguments: ["--models", repository.path, "--host", "127.0.0.1", "--port", "\(port)", "--metrics-port", "0"] + extra,
+      environment: environment)
   }
 
   /// Starts `bct-retrieval` against the encoder on `encoderPort`, keeping its data in `dataDirectory`.
-  public static func startRetrieval(encoderPort: Int, dataDirectory: URL, extra: [String] = []) async throws -> ServiceProcess {
+  public static func startRetrieval(
+    encoderPort: Int, dataDirectory: URL, extra: [String] = [], environment: [String: String] = [:]
+  ) async throws -> ServiceProcess {
     try await ServiceProcess(
       executable: try ServiceProcess.locate("bct-retrieval"),
       arguments: ["--encoder", "127.0.0.1:\(encoderPort)", "--data-dir", dataDirectory.path, "--host", "127.0.0.1",
-                  "--port", "0", "--metrics-port", "0"] + extra)
+                  "--port", "0", "--metrics-port", "0"] + extra,
+      environment: environment)
   }
 
   /// The RPC error `call` throws, or nil if it succeeds.

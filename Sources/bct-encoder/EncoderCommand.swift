@@ -1,3 +1,4 @@
+import BCTTracing
 import BCTRuntime
 import ArgumentParser
 import BCTEncoder
@@ -78,6 +79,7 @@ struct EncoderCommand: AsyncParsableCommand {
 
   func run() async throws {
     let logger = server.logger(label: "bct-encoder")
+    let telemetry = try Telemetry.make(serviceName: "bct-encoder")
     if blasThreads > 0 { BLAS.setThreadCount(blasThreads) }
     logger.info("forward passes: OpenBLAS \(BLAS.coreName) kernels, \(BLAS.threadCount) BLAS thread(s), \(processorCount) cores")
     let metrics = ServiceMetrics(service: "encoder")
@@ -94,9 +96,9 @@ struct EncoderCommand: AsyncParsableCommand {
       name: "bct-encoder", host: host, port: port, options: server, security: security,
       services: [EncoderService(
         registry: registry, batcher: batcher, metrics: metrics, maxMessageBytes: server.maxMessageBytes, logger: logger)],
-      serviceNames: ["bct.v1.Encoder"], health: health, logger: logger)
+      serviceNames: ["bct.v1.Encoder"], health: health, telemetry: telemetry, logger: logger)
     try await ServiceRunner.run(
       name: "bct-encoder", host: host, metricsPort: noMetrics ? -1 : metricsPort, metrics: metrics, server: server,
-      background: [watcher, batcher], grpc: grpc, logger: logger)
+      background: [watcher, batcher], grpc: grpc, telemetry: telemetry, logger: logger)
   }
 }

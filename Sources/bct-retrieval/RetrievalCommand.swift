@@ -1,3 +1,4 @@
+import BCTTracing
 import BCTRuntime
 import ArgumentParser
 import BCTClient
@@ -169,6 +170,7 @@ struct RetrievalCommand: AsyncParsableCommand {
 
   func run() async throws {
     let logger = server.logger(label: "bct-retrieval")
+    let telemetry = try Telemetry.make(serviceName: "bct-retrieval")
     let health = HealthStatusStore(services: ["bct.v1.Retrieval"])
     let directory = URL(fileURLWithPath: dataDir)
     let lock: DirectoryLock
@@ -182,7 +184,7 @@ struct RetrievalCommand: AsyncParsableCommand {
     if blasThreads > 0 { BLAS.setThreadCount(blasThreads) }
     AllocatorTuning.returnFreedMemory()
     let client = try makeGRPCClient(to: address, security: ClientSecurity(
-      caFile: encoderCA, certificateFile: encoderCert, keyFile: encoderKey, token: encoderToken))
+      caFile: encoderCA, certificateFile: encoderCert, keyFile: encoderKey, token: encoderToken), telemetry: telemetry)
     let gateway = EncoderGateway(
       client: EncoderClient(client), address: encoder, cacheFile: directory.appendingPathComponent("models.json"),
       attempts: encoderAttempts, embedBatch: embedBatch, logger: logger)
@@ -194,7 +196,7 @@ struct RetrievalCommand: AsyncParsableCommand {
       } catch {
         throw ValidationError("cannot open --data-dir \(dataDir): \(error)")
       }
-      try await serve(store: documents, gateway: gateway, encoderClient: client, health: health, logger: logger, background: [
+      try await serve(store: documents, gateway: gateway, encoderClient: client, health: health, telemetry: telemetry, logger: logger, background: [
         StoreMaintenance(store: documents, interval: .seconds(snapshotInterval), changes: snapshotChanges, health: health, logger: logger)
       ])
       return
@@ -220,7 +222,7 @@ struct RetrievalCommand: AsyncParsableCommand {
         logger.critical("cannot open the Milvus store", metadata: ["location": "\(location)", "error": "\(error)"])
         throw ValidationError("cannot open --store \(location): \(error)")
       }
-      try await serve(store: documents, gateway: gateway, encoderClient: client, health: health, logger: logger, background: [
+      try await serve(store: documents, gateway: gateway, encoderClient: client, health: health, telemetry: telemetry, logger: logger, background: [
         MilvusStoreFlush(store: documents, logger: logger)
       ])
     }
@@ -228,7 +230,7 @@ struct RetrievalCommand: AsyncParsableCommand {
 
   private func serve(
     store: any CollectionStore, gateway: EncoderGateway, encoderClient: GRPCClient<ChannelTransport>, health: HealthStatusStore,
-    logger: Logger, background: [any Service]
+    telemetry: Telemetry, logger: Logger, background: [any Service]
   ) async throws {
     let metrics = ServiceMetrics(service: "retrieval")
     let backfiller = Backfiller(store: store, encoder: gateway, defaultGraceSeconds: shadowGrace, logger: logger)
@@ -244,10 +246,10 @@ struct RetrievalCommand: AsyncParsableCommand {
     health.set(.serving, for: "")
     let grpc = GRPCServerService(
       name: "bct-retrieval", host: host, port: port, options: server, security: security, services: [service],
-      serviceNames: ["bct.v1.Retrieval"], health: health, logger: logger)
+      serviceNames: ["bct.v1.Retrieval"], health: health, telemetry: telemetry, logger: logger)
     try await ServiceRunner.run(
       name: "bct-retrieval", host: host, metricsPort: noMetrics ? -1 : metricsPort, metrics: metrics, server: server,
       background: background + [ClientConnections(encoderClient)] + (readOnly ? [] : [backfiller]),
-      grpc: grpc, logger: logger)
+      grpc: grpc, telemetry: telemetry, logger: logger)
   }
 }

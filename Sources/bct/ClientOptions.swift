@@ -8,6 +8,7 @@ import BCTTracing
 import Foundation
 import GRPCCore
 import Logging
+import Tracing
 
 /// Where the services are and how long a call may take.
 struct ConnectionOptions: ParsableArguments {
@@ -60,7 +61,7 @@ struct ConnectionOptions: ParsableArguments {
     _ = try ServiceAddress(parsing: retrieval)
     guard deadline > 0, deadline <= 86_400 else { throw ValidationError("--deadline must be positive and at most 86400 seconds; got \(deadline)") }
     guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key go together") }
-    guard traceparent.isEmpty || TraceContext(header: traceparent) != nil else {
+    guard traceparent.isEmpty || Telemetry.isTraceparent(traceparent) else {
       throw ValidationError("--traceparent must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>); got \(traceparent)")
     }
     guard Logger.Level(rawValue: logLevel) != nil else {
@@ -68,26 +69,43 @@ struct ConnectionOptions: ParsableArguments {
     }
   }
 
+  /// The telemetry of the command being run (set by `traced`).
+  @TaskLocal static var telemetry: Telemetry?
+
   /// Runs the client command `name` as one span of a trace (a new trace, or
   /// `--traceparent`'s): every call it makes carries the trace to the services,
   /// the command's log line names it, and an RPC error becomes
   /// `bct: CODE: message (trace_id ...)` on standard error and exit status 1.
+  /// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, the span is exported before the command returns.
   func traced(_ name: String, _ body: () async throws -> Void) async throws {
-    let span = TraceContext(header: traceparent)?.child() ?? TraceContext.newTrace()
-    var logger = Logger(label: "bct") { LineLogHandler(label: $0, format: .text) }
+    let telemetry = try Telemetry.make(serviceName: "bct")
+    var logger = Logger(label: "bct") { LineLogHandler(label: $0, format: .text, metadataProvider: Telemetry.metadataProvider) }
     logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
-    var metadata = span.logMetadata
-    metadata["command"] = "\(name)"
+    let parent = telemetry.context(continuing: traceparent.isEmpty ? [:] : ["traceparent": traceparent])
+    try await telemetry.running {
+      try await ConnectionOptions.$telemetry.withValue(telemetry) {
+        try await telemetry.withSpan("bct \(name)", context: parent, ofKind: .client) { span in
+          try await run(name, span: span, logger: logger, body)
+        }
+      }
+    }
+  }
+
+  /// `body` in the command's span, with its log line and its failure message.
+  private func run(_ name: String, span: any Span, logger: Logger, _ body: () async throws -> Void) async throws {
     let start = ContinuousClock.now
+    var metadata: Logger.Metadata = ["command": "\(name)"]
     do {
-      try await TraceContext.$current.withValue(span) { try await body() }
+      try await body()
       metadata["ms"] = "\(Int(((ContinuousClock.now - start) / .milliseconds(1)).rounded()))"
       logger.info("command finished", metadata: metadata)
     } catch let error as RPCError {
       let code = StatusName.of(error).uppercased()
       metadata["code"] = "\(code)"
+      span.setStatus(SpanStatus(code: .error, message: code))
       logger.info("command failed", metadata: metadata)
-      FileHandle.standardError.write(Data("bct: \(code): \(error.message) (trace_id \(span.traceID))\n".utf8))
+      let trace = Telemetry.metadataProvider.get()["trace_id"].map { " (trace_id \($0))" } ?? ""
+      FileHandle.standardError.write(Data("bct: \(code): \(error.message)\(trace)\n".utf8))
       throw ExitCode(1)
     }
   }
@@ -96,12 +114,16 @@ struct ConnectionOptions: ParsableArguments {
 
   /// Runs `body` with an encoder client.
   func withEncoder<R: Sendable>(_ body: (EncoderClient) async throws -> R) async throws -> R {
-    try await withConnection(to: ServiceAddress(parsing: encoder), security: security) { try await body(EncoderClient($0)) }
+    try await withConnection(to: ServiceAddress(parsing: encoder), security: security, telemetry: Self.telemetry) {
+      try await body(EncoderClient($0))
+    }
   }
 
   /// Runs `body` with a retrieval client.
   func withRetrieval<R: Sendable>(_ body: (RetrievalClient) async throws -> R) async throws -> R {
-    try await withConnection(to: ServiceAddress(parsing: retrieval), security: security) { try await body(RetrievalClient($0)) }
+    try await withConnection(to: ServiceAddress(parsing: retrieval), security: security, telemetry: Self.telemetry) {
+      try await body(RetrievalClient($0))
+    }
   }
 }
 

@@ -1,3 +1,4 @@
+import BCTProcess
 import BCTTestSupport
 import Foundation
 import Testing
@@ -74,6 +75,61 @@ struct TracingTests {
     result = try await Fixtures.command(["health", "--model-version", "v9"], environment: env)
     #expect(result.status == 1 && result.output.contains("unknown"), "\(result)")
 
+    #expect(await retrieval.terminate() == 0)
+    #expect(await encoder.terminate() == 0)
+  }
+}
+
+/// Spans exported over OTLP/gRPC to a collector the test starts.
+@Suite("Spans exported over OTLP", .serialized)
+struct OTLPExportTests {
+  /// One span as the collector wrote it.
+  struct ExportedSpan: Decodable {
+    var service: String
+    var name: String
+    var trace_id: String
+    var span_id: String
+    var parent_span_id: String
+  }
+
+  static func spans(_ file: URL) -> [ExportedSpan] {
+    let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+    return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(ExportedSpan.self, from: Data($0.utf8)) }
+  }
+
+  @Test("with OTEL_EXPORTER_OTLP_ENDPOINT set, one bct upsert is one trace: the CLI's span, bct-retrieval's Upsert under it, bct-encoder's Embed under that")
+  func upsertTrace() async throws {
+    let python = try #require(ProcessInfo.processInfo.environment["BCT_TEST_PYTHON"], "run through scripts/test.sh (it sets BCT_TEST_PYTHON)")
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let file = Fixtures.temporaryFolder("bct-otlp").appendingPathComponent("spans.jsonl")
+    let collector = try await ServiceProcess(
+      executable: URL(fileURLWithPath: python), arguments: [root.appendingPathComponent("scripts/otlp-collector.py").path, file.path],
+      name: "otlp-collector")
+    let otel = ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:\(collector.port)", "OTEL_BSP_SCHEDULE_DELAY": "100"]
+    let encoder = try await Fixtures.startEncoder(Fixtures.trainedRepository, environment: otel)
+    let retrieval = try await Fixtures.startRetrieval(
+      encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-otlp-data"), environment: otel)
+    defer { Task { await retrieval.kill9(); await encoder.kill9(); await collector.kill9() } }
+
+    let result = try await Fixtures.command(
+      ["upsert", "--split", "test", "--range", "0-4", "--model-version", "v1"],
+      environment: otel.merging(["BCT_RETRIEVAL": "127.0.0.1:\(retrieval.port)"]) { $1 })
+    #expect(result.status == 0, "\(result)")
+    var spans: [ExportedSpan] = []
+    var command: ExportedSpan?, upsert: ExportedSpan?, embed: ExportedSpan?
+    for _ in 0..<100 {
+      spans = Self.spans(file)
+      command = spans.first { $0.service == "bct" && $0.name == "bct upsert" }
+      upsert = spans.first { $0.service == "bct-retrieval" && $0.name == "bct.v1.Retrieval/Upsert" && $0.parent_span_id == command?.span_id }
+      embed = spans.first { $0.service == "bct-encoder" && $0.name == "bct.v1.Encoder/Embed" && $0.parent_span_id == upsert?.span_id }
+      if embed != nil { break }
+      try await Task.sleep(for: .milliseconds(100))
+    }
+    let cli = try #require(command, "\(spans)")
+    #expect(cli.parent_span_id.isEmpty && cli.trace_id.count == 32)
+    let server = try #require(upsert, "\(spans)")
+    let encoderSpan = try #require(embed, "\(spans)")
+    #expect(server.trace_id == cli.trace_id && encoderSpan.trace_id == cli.trace_id)
     #expect(await retrieval.terminate() == 0)
     #expect(await encoder.terminate() == 0)
   }

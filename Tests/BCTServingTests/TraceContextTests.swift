@@ -1,53 +1,67 @@
 import BCTTracing
+import Instrumentation
 import Logging
 import Testing
+import Tracing
 
-@Suite("W3C trace context")
+/// The telemetry every process uses: W3C trace context in and out, ids on log lines.
+@Suite("Trace context through the telemetry")
 struct TraceContextTests {
   let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
-  @Test("a valid traceparent parses; a child keeps the trace, gets a new span, and names its parent")
-  func parseAndChild() throws {
-    let caller = try #require(TraceContext(header: valid, state: "vendor=1"))
-    #expect(caller.traceID == "4bf92f3577b34da6a3ce929d0e0e4736" && caller.spanID == "00f067aa0ba902b7" && caller.flags == 1)
-    #expect(caller.header == valid)
-    let child = caller.child()
-    #expect(child.traceID == caller.traceID && child.parentSpanID == caller.spanID && child.spanID != caller.spanID)
-    #expect(child.state == "vendor=1" && child.flags == 1)
-    #expect(TraceContext(header: child.header)?.spanID == child.spanID)
-    #expect(child.logMetadata["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736")
-    #expect(child.logMetadata["parent_id"] == "00f067aa0ba902b7")
-    let unsampled = try #require(TraceContext(header: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"))
-    #expect(unsampled.flags == 0 && unsampled.child().header.hasSuffix("-00"))
+  @Test("a caller's traceparent is continued: same trace, a new span, and the caller's span named in what is sent on")
+  func continueCallerTrace() async throws {
+    let telemetry = try Telemetry.make(serviceName: "test", environment: [:])
+    #expect(!telemetry.exporting)
+    let parent = telemetry.context(continuing: ["traceparent": valid])
+    let (ids, sent) = await telemetry.withSpan("child", context: parent, ofKind: .server) { span in
+      var headers: [String: String] = [:]
+      telemetry.tracer.inject(span.context, into: &headers, using: Headers())
+      return (Telemetry.metadataProvider.get(), headers["traceparent"] ?? "")
+    }
+    #expect(ids["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736")
+    let spanID = try #require(ids["span_id"].map { "\($0)" })
+    #expect(spanID.count == 16 && spanID != "00f067aa0ba902b7")
+    #expect(sent == "00-4bf92f3577b34da6a3ce929d0e0e4736-\(spanID)-01")
+    #expect(Telemetry.metadataProvider.get().isEmpty, "no span outside the body")
   }
 
-  @Test("malformed headers are refused, so the receiver starts a new trace")
-  func refuseMalformed() {
+  @Test("without a caller, each span starts a trace of its own with valid ids")
+  func newTraces() async throws {
+    let telemetry = try Telemetry.make(serviceName: "test", environment: [:])
+    var traces = Set<String>()
+    for _ in 0..<50 {
+      let id = await telemetry.withSpan("root", context: telemetry.context(continuing: [:]), ofKind: .client) { _ in
+        Telemetry.metadataProvider.get()["trace_id"].map { "\($0)" } ?? ""
+      }
+      #expect(id.count == 32 && id != String(repeating: "0", count: 32))
+      traces.insert(id)
+    }
+    #expect(traces.count == 50)
+  }
+
+  @Test("malformed traceparent headers are refused, so the receiver starts a new trace")
+  func refuseMalformed() throws {
+    #expect(Telemetry.isTraceparent(valid))
     for header in [
       "", "00", valid + "-",
       "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",  // upper case
       "00-00000000000000000000000000000000-00f067aa0ba902b7-01",  // zero trace id
       "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",  // zero span id
-      "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  // forbidden version
       "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7_01",
-      "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",
       "0g-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-      "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
     ] {
-      #expect(TraceContext(header: header) == nil, "\(header)")
+      #expect(!Telemetry.isTraceparent(header), "\(header)")
     }
-    // A later version may append fields after a dash.
-    #expect(TraceContext(header: "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra")?.spanID == "00f067aa0ba902b7")
+    let telemetry = try Telemetry.make(serviceName: "test", environment: [:])
+    let context = telemetry.context(continuing: ["traceparent": "00-00000000000000000000000000000000-00f067aa0ba902b7-01"])
+    var headers: [String: String] = [:]
+    telemetry.tracer.inject(context, into: &headers, using: Headers())
+    #expect(headers["traceparent"] == nil, "a malformed header continues nothing")
   }
+}
 
-  @Test("new traces have valid, distinct ids; the metadata provider reads the task's trace")
-  func newTraces() async {
-    let traces = (0..<100).map { _ in TraceContext.newTrace() }
-    #expect(Set(traces.map(\.traceID)).count == 100)
-    for trace in traces { #expect(TraceContext(header: trace.header)?.traceID == trace.traceID) }
-    #expect(TraceContext.metadataProvider.get().isEmpty)
-    TraceContext.$current.withValue(traces[0]) {
-      #expect(TraceContext.metadataProvider.get()["trace_id"] == "\(traces[0].traceID)")
-    }
-  }
+/// Headers in a dictionary.
+private struct Headers: Injector {
+  func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) { carrier[key] = value }
 }

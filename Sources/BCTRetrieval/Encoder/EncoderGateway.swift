@@ -87,15 +87,18 @@ public final class EncoderGateway: EmbeddingProvider {
     }
   }
 
+  /// One call within the caller's remaining time, retried with exponential backoff
+  /// from 50 ms while the encoder answers UNAVAILABLE, up to `attempts` attempts; its
+  /// failure as an `EncoderError`. (grpc-swift's `RetryPolicy` was tried here: with
+  /// the encoder down, its retries waited out the caller's deadline instead of
+  /// answering UNAVAILABLE at once, so searches by embedding stalled.)
   private func call<Result: Sendable>(
     deadline: ContinuousClock.Instant?, _ body: (Duration) async throws -> Result
   ) async throws -> Result {
     var delay = Duration.milliseconds(50)
     for attempt in 1...attempts {
       let remaining = deadline.map { $0 - .now } ?? defaultTimeout
-      guard remaining > .milliseconds(1) else {
-        throw EncoderError.deadlinePassed(address: address)
-      }
+      guard remaining > .milliseconds(1) else { throw EncoderError.deadlinePassed(address: address) }
       do {
         return try await body(min(remaining, defaultTimeout))
       } catch let error as RPCError {
@@ -104,12 +107,9 @@ public final class EncoderGateway: EmbeddingProvider {
           logger.warning("encoder unavailable, retrying", metadata: ["attempt": "\(attempt)", "error": "\(error.message)"])
           try await Task.sleep(for: delay)
           delay *= 2
-        case .unavailable:
-          throw EncoderError.unavailable(address: address, detail: error.message, attempts: attempts)
-        case .deadlineExceeded:
-          throw EncoderError.timedOut(address: address)
-        default:
-          throw EncoderError.refused(code: error.code, message: error.message)
+        case .unavailable: throw EncoderError.unavailable(address: address, detail: error.message, attempts: attempts)
+        case .deadlineExceeded: throw EncoderError.timedOut(address: address)
+        default: throw EncoderError.refused(code: error.code, message: error.message)
         }
       }
     }
