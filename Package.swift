@@ -126,7 +126,7 @@ let package = Package(
     /// Model versions on disk: safetensors weights, manifest.json, head fingerprints.
     .target(
       name: "BCTModelRepository",
-      dependencies: ["BCTModel", "BCTNumerics", .product(name: "Crypto", package: "swift-crypto")]
+      dependencies: ["BCTModel", "BCTNumerics", "BCTStorage", .product(name: "Crypto", package: "swift-crypto")]
     ),
 
     /// Losses (cross-entropy, BCT influence, L2, InfoNCE, new-to-old contrastive),
@@ -231,7 +231,7 @@ let package = Package(
     /// inner-product search on BLAS, bounded-heap top-k, per-version segments.
     .target(
       name: "BCTIndex",
-      dependencies: ["BCTNumerics", "BCTStorage", "CBLAS", "CHNSW"]
+      dependencies: ["BCTNumerics", "CBLAS", "CHNSW"]
     ),
 
     /// Durable files: write-ahead log segments with checksums, atomic snapshots.

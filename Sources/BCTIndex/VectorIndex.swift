@@ -1,5 +1,4 @@
 import BCTNumerics
-import BCTStorage
 
 /// One search result: a document id and its inner-product score.
 public struct ScoredID: Sendable, Equatable {
@@ -96,22 +95,6 @@ extension VectorIndex {
     search(queries, into: &selections, options: options)
     return selections.map { $0.sorted() }
   }
-
-  /// The index as bytes: its kind and parameters, then every id and vector.
-  /// `IndexKind.deserialize` rebuilds it (an HNSW graph is rebuilt, not stored).
-  public func serialized() -> [UInt8] {
-    var writer = BinaryWriter()
-    writer.append(IndexKind.mark)
-    (description.hnsw.map(IndexKind.hnsw) ?? .flat).write(to: &writer)
-    writer.write(UInt32(dimension))
-    let ids = allIDs
-    writer.write(UInt32(ids.count))
-    for id in ids {
-      writer.write(id)
-      for value in vector(for: id) ?? [] { writer.write(value.bitPattern) }
-    }
-    return writer.bytes
-  }
 }
 
 /// Which index a version segment uses.
@@ -136,62 +119,4 @@ public enum IndexKind: Sendable, Equatable {
     case .hnsw(let p): "hnsw(M=\(p.m),efConstruction=\(p.efConstruction),efSearch=\(p.efSearch))"
     }
   }
-
-  fileprivate static let mark = Array("BCTX".utf8)
-
-  fileprivate func write(to writer: inout BinaryWriter) {
-    switch self {
-    case .flat: writer.write(UInt8(0))
-    case .hnsw(let p):
-      writer.write(UInt8(1))
-      for value in [p.m, p.efConstruction, p.efSearch, p.seed] { writer.write(UInt64(truncatingIfNeeded: value)) }
-    }
-  }
-
-  fileprivate static func read(from reader: inout BinaryReader) throws -> IndexKind {
-    switch try reader.read(UInt8.self) {
-    case 0: return .flat
-    case 1:
-      let words = try (0..<4).map { _ in
-        let raw = try reader.read(UInt64.self)
-        guard let value = Int(exactly: raw) else { throw IndexFormatError("an HNSW parameter of \(raw) is out of range") }
-        return value
-      }
-      let parameters = HNSWParameters(m: words[0], efConstruction: words[1], efSearch: words[2], seed: words[3])
-      if let problem = parameters.problem { throw IndexFormatError("bad HNSW parameters: \(problem)") }
-      return .hnsw(parameters)
-    case let other: throw IndexFormatError("unknown index kind \(other)")
-    }
-  }
-
-  /// Rebuilds an index written by `serialized()`.
-  public static func deserialize(_ bytes: [UInt8]) throws -> any VectorIndex {
-    var reader = BinaryReader(bytes)
-    do {
-      guard try reader.readBytes(mark.count) == mark else { throw IndexFormatError("not a serialised index (no BCTX mark)") }
-      let kind = try read(from: &reader)
-      let dimension = Int(try reader.read(UInt32.self))
-      guard dimension >= 1 else { throw IndexFormatError("dimension \(dimension) is not positive") }
-      let count = try reader.readCount(elementBytes: 4 + dimension * 4)
-      var ids: [String] = []
-      var values: [Float] = []
-      values.reserveCapacity(count * dimension)
-      for _ in 0..<count {
-        ids.append(try reader.readString())
-        for _ in 0..<dimension { values.append(Float(bitPattern: try reader.read(UInt32.self))) }
-      }
-      guard Set(ids).count == ids.count else { throw IndexFormatError("an id appears twice") }
-      var index = kind.make(dimension: dimension)
-      index.add(ids: ids, vectors: Matrix(rows: count, columns: dimension, values: values))
-      return index
-    } catch let error as StorageError {
-      throw IndexFormatError(error.description)
-    }
-  }
-}
-
-/// A serialised index that cannot be read.
-public struct IndexFormatError: Error, CustomStringConvertible {
-  public let description: String
-  init(_ description: String) { self.description = description }
 }

@@ -1,3 +1,4 @@
+import BCTStorage
 import Foundation
 
 /// The safetensors format (as written by Python's `safetensors` package): an 8-byte
@@ -41,12 +42,13 @@ public enum Safetensors {
     }
     var json = Array("{\(header.joined(separator: ","))}".utf8)
     while json.count % 8 != 0 { json.append(0x20) }
-    var bytes = littleEndian(UInt64(json.count)) + json
-    bytes.reserveCapacity(bytes.count + offset)
+    var writer = BinaryWriter()
+    writer.write(UInt64(json.count))
+    writer.append(json)
     for name in names {
-      for value in tensors[name]!.values { bytes += littleEndian(value.bitPattern) }
+      for value in tensors[name]!.values { writer.write(value.bitPattern) }
     }
-    return bytes
+    return writer.bytes
   }
 
   /// Parses safetensors bytes, checking every offset against the file.
@@ -96,10 +98,6 @@ public enum Safetensors {
       tensors[name] = Tensor(shape: shape, values: values)
     }
     return (tensors, metadata)
-  }
-
-  private static func littleEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
-    withUnsafeBytes(of: value.littleEndian) { Array($0) }
   }
 
   private static func jsonString(_ s: String) -> String {
