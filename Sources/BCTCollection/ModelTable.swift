@@ -22,8 +22,9 @@ public struct ModelTable: Codable, Sendable, Equatable {
     self.defaultVersion = defaultVersion
   }
 
-  /// The product of `shape`, or nil when it overflows.
-  public static func elementCount(_ shape: [Int]) -> Int? {
+  /// The product of `shape`, or nil when it overflows (the seam has no codec to
+  /// borrow `TensorCodec.checkedProduct` from; dimensions are checked positive first).
+  static func elementCount(_ shape: [Int]) -> Int? {
     var product = 1
     for n in shape {
       let (next, overflow) = product.multipliedReportingOverflow(by: n)

@@ -179,7 +179,7 @@ public struct DocumentIntake: Sendable {
     let shape = versionShape ?? doc.input.shape.map(Int.init)
     var tensor = doc.input
     // One input of the version's shape, or flattened to its values; a leading batch axis of 1 is optional.
-    if tensor.shape.count == shape.count || (tensor.shape.count == 1 && tensor.shape.first == ModelTable.elementCount(shape).map(Int64.init)) {
+    if tensor.shape.count == shape.count || (tensor.shape.count == 1 && tensor.shape.first == TensorCodec.checkedProduct(shape).map(Int64.init)) {
       tensor.shape = [1] + tensor.shape
     }
     let decoded = try TensorCodec.decodeRows(tensor, rowShape: shape, what: "documents[\(i)].input")
