@@ -148,7 +148,21 @@ let package = Package(
     /// methods, measured on validation and test with normalised gains.
     .target(
       name: "BCTCompatibilityStudy",
-      dependencies: ["BCTData", "BCTEvaluation", "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTTraining"]
+      dependencies: ["BCTAdapterFitting", "BCTAdapters", "BCTData", "BCTEvaluation", "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTTraining"]
+    ),
+    /// Learned maps between two versions' embedding spaces, as served: the adapter
+    /// (affine map, optional residual MLP branch), its files in the new version's
+    /// folder, refused for weights it was not fitted for.
+    .target(
+      name: "BCTAdapters",
+      dependencies: ["BCTModelRepository", "BCTNumerics", .product(name: "Crypto", package: "swift-crypto")]
+    ),
+    /// Fitting adapters (orthogonal Procrustes, ridge affine, a residual MLP trained
+    /// with InfoNCE) on calibration pairs, choosing on a selection split, certifying
+    /// each search mode, and installing them into a version folder.
+    .target(
+      name: "BCTAdapterFitting",
+      dependencies: ["BCTAdapters", "BCTEvaluation", "BCTModelRepository", "BCTNumerics", "BCTTraining"]
     ),
 
     /// Tracing from the ecosystem: swift-otel's tracer (OTLP/gRPC export when
@@ -209,7 +223,7 @@ let package = Package(
     .target(
       name: "BCTEncoder",
       dependencies: [
-        "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTProto", "BCTServing", "BCTTensor",
+        "BCTAdapters", "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTProto", "BCTServing", "BCTTensor",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -274,7 +288,7 @@ let package = Package(
     .executableTarget(
       name: "bct",
       dependencies: [
-        "BCTClient", "BCTCompatibilityStudy", "BCTData", "BCTEvaluation", "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTProcess",
+        "BCTAdapterFitting", "BCTAdapters", "BCTClient", "BCTCompatibilityStudy", "BCTData", "BCTEvaluation", "BCTModel", "BCTModelRepository", "BCTNumerics", "BCTProcess",
         "BCTProto", "BCTRuntime", "BCTTensor", "BCTTracing", "BCTTraining",
         .product(name: "Tracing", package: "swift-distributed-tracing"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -347,6 +361,10 @@ let package = Package(
       dependencies: ["BCTEvaluation", "BCTModelRepository", "BCTNumerics", "BCTTestSupport"]
     ),
     .testTarget(
+      name: "BCTAdaptersTests",
+      dependencies: ["BCTAdapterFitting", "BCTAdapters", "BCTEvaluation", "BCTModelRepository", "BCTNumerics"]
+    ),
+    .testTarget(
       name: "BCTCompatibilityStudyTests",
       dependencies: ["BCTCompatibilityStudy", "BCTData", "BCTModelRepository", "BCTNumerics"]
     ),
@@ -366,7 +384,7 @@ let package = Package(
     .testTarget(
       name: "BCTEncoderTests",
       dependencies: [
-        "BCTEncoder", "BCTServing", "BCTProcess", "BCTProto", "BCTModel", "BCTModelRepository", "BCTNumerics",
+        "BCTAdapters", "BCTEncoder", "BCTServing", "BCTProcess", "BCTProto", "BCTModel", "BCTModelRepository", "BCTNumerics",
         "BCTTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -21,10 +21,10 @@ extension CertificateReport {
     lines.append("Test split (report only): certificates on the whole validation split, bounds projected to the test split's size; false = certified but the criterion fails on test; power over the pairs holding on test by >= \(threshold) point on every step.")
     if let chosen {
       lines.append(String(format: "At the chosen setting (confidence %g, margin %g):", chosen.confidence, chosen.margin))
-      lines.append("method            certified  power          false certificates")
-      for method in report.methods.map(\.name) + ["all"] {
+      lines.append("method                 certified  power          false certificates")
+      for method in report.methodNames + ["all"] {
         let o = outcome(confidence: chosen.confidence, margin: chosen.margin, methods: method == "all" ? nil : [method], validationSide: false)
-        lines.append(method.padding(toLength: 18, withPad: " ", startingAt: 0)
+        lines.append(method.padding(toLength: 23, withPad: " ", startingAt: 0)
           + "\(o.certified)/\(o.pairs)".padding(toLength: 11, withPad: " ", startingAt: 0)
           + Self.power(o).padding(toLength: 15, withPad: " ", startingAt: 0)
           + (o.falseCertificates.isEmpty ? "none" : o.falseCertificates.joined(separator: ", ")))

@@ -19,16 +19,25 @@ public struct CertificationStudy: Sendable, Codable, Equatable {
 
   public init() {}
 
-  /// The certification record of one pair, from unit-norm validation embeddings.
-  func certify(old: Matrix, new: Matrix, labels: [Int], testExamples: Int, pair: PairCertification.Pair) -> PairCertification {
-    let whole = PairEvaluation.measure(old: old, new: new, labels: labels, seed: seed)
+  /// The certification record of one pair, from unit-norm validation embeddings;
+  /// `cross` replaces new queries on old documents by an adapter mode's search
+  /// (rows aligned with the items).
+  func certify(
+    old: Matrix, new: Matrix, labels: [Int], testExamples: Int, pair: PairCertification.Pair,
+    cross: (queries: Matrix, gallery: Matrix)? = nil
+  ) -> PairCertification {
+    let whole = PairEvaluation.measure(old: old, new: new, labels: labels, seed: seed, cross: cross)
     let bootstrap = CriterionBootstrap.draw(whole, resamples: resamples, seed: seed)
     var generator = SeededGenerator(seed: seed ^ 0x6861_6C76_6573)
     let order = Array(0..<labels.count).shuffled(using: &generator)
     let half = labels.count / 2
     let (a, b) = (order[..<half].sorted(), order[half...].sorted())
     let (oldA, newA) = (old.selecting(a), new.selecting(a))
-    let halfEvaluation = PairEvaluation.measure(old: oldA, new: newA, labels: a.map { labels[$0] }, seed: seed)
+    func part(_ rows: [Int]) -> (queries: Matrix, gallery: Matrix)? {
+      cross.map { ($0.queries.selecting(rows), $0.gallery.selecting(rows)) }
+    }
+    let halfEvaluation = PairEvaluation.measure(
+      old: oldA, new: newA, labels: a.map { labels[$0] }, seed: seed, cross: part(a))
     let halfBootstrap = CriterionBootstrap.draw(halfEvaluation, resamples: resamples, seed: seed)
     return PairCertification(
       pair: pair,
@@ -36,7 +45,8 @@ public struct CertificationStudy: Sendable, Codable, Equatable {
         for: whole, confidence: CompatibilityCertifier.defaultConfidence, catalogueSize: testExamples),
       verdicts: verdicts(bootstrap, whole, catalogueSize: testExamples),
       halfVerdicts: verdicts(halfBootstrap, halfEvaluation, catalogueSize: b.count),
-      halfCheckGains: Self.gains(old: old.selecting(b), new: new.selecting(b), labels: b.map { labels[$0] }))
+      halfCheckGains: Self.gains(
+        old: old.selecting(b), new: new.selecting(b), labels: b.map { labels[$0] }, cross: part(b)))
   }
 
   /// The verdict at every (confidence, margin) of the grid.
@@ -51,11 +61,11 @@ public struct CertificationStudy: Sendable, Codable, Equatable {
   }
 
   /// The four steps' gains in points (top-1 cross, backfill, mAP cross, backfill), measured plainly.
-  static func gains(old: Matrix, new: Matrix, labels: [Int]) -> [Double] {
+  static func gains(old: Matrix, new: Matrix, labels: [Int], cross: (queries: Matrix, gallery: Matrix)? = nil) -> [Double] {
     func score(_ q: Matrix, _ g: Matrix) -> RetrievalScores {
       RetrievalMetrics.evaluate(queries: q, queryLabels: labels, gallery: g, galleryLabels: labels, excludeSelf: true)
     }
-    let (oo, no, nn) = (score(old, old), score(new, old), score(new, new))
+    let (oo, no, nn) = (score(old, old), score(cross?.queries ?? new, cross?.gallery ?? old), score(new, new))
     return [(no.top1 - oo.top1) * 100, (nn.top1 - no.top1) * 100,
             (no.meanAveragePrecision - oo.meanAveragePrecision) * 100,
             (nn.meanAveragePrecision - no.meanAveragePrecision) * 100]

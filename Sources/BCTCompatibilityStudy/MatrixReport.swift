@@ -5,6 +5,9 @@ import Foundation
 public struct MatrixReport: Sendable, Codable {
   public var scenarios: [Scenario]
   public var methods: [StudyMethod]
+  /// Adapter modes studied as methods ("independent+transform", "hybrid+query", ...);
+  /// nil in reports without them.
+  public var adapterMethods: [String]?
   public var seeds: [UInt64]
   public var epochs: Int
   public var cnnEpochs: Int
@@ -71,10 +74,13 @@ public struct MatrixReport: Sendable, Codable {
     public var failingEligible: [String]
   }
 
+  /// Every method's name: training objectives, then adapter modes.
+  public var methodNames: [String] { methods.map(\.name) + (adapterMethods ?? []) }
+
   /// Per-method summaries, in the order the methods ran.
   public var summaries: [MethodSummary] {
-    methods.map { method in
-      let mine = cells.filter { $0.method == method.name }
+    methodNames.map { method in
+      let mine = cells.filter { $0.method == method }
       var eligible: [String: Int] = [:]
       var holding: [String: Int] = [:]
       var gains: [String: Double] = [:]
@@ -109,7 +115,7 @@ public struct MatrixReport: Sendable, Codable {
         }
       }
       return MethodSummary(
-        method: method.name, eligible: eligible, holding: holding, medianGain: gains, medianCostPoints: costs,
+        method: method, eligible: eligible, holding: holding, medianGain: gains, medianCostPoints: costs,
         certified: certified, pairs: pairs, falseCertificates: falseCertificates, failingEligible: failing)
     }
   }
@@ -155,10 +161,10 @@ public struct MatrixReport: Sendable, Codable {
     for scenario in scenarios {
       lines.append("")
       lines.append("Scenario \(scenario.description)")
-      lines.append("method            seed pair   split  metric   Q1D1  Q2D1  Q2D2  new*      G   cost  holds")
+      lines.append("method                 seed pair   split  metric   Q1D1  Q2D1  Q2D2  new*      G   cost  holds")
       for cell in cells where cell.scenario == scenario.id {
         lines.append([
-          cell.method.padding(toLength: 17, withPad: " ", startingAt: 0),
+          cell.method.padding(toLength: 22, withPad: " ", startingAt: 0),
           String(format: "%4llu", cell.seed), "\(cell.old)->\(cell.new)".padding(toLength: 6, withPad: " ", startingAt: 0),
           (cell.split == "validation" ? "val" : "test").padding(toLength: 6, withPad: " ", startingAt: 0),
           cell.metric.padding(toLength: 7, withPad: " ", startingAt: 0),
@@ -170,13 +176,13 @@ public struct MatrixReport: Sendable, Codable {
     }
     lines.append("")
     lines.append("Summary per method (eligible cells; medians over eligible cells for G, over all pairs for cost):")
-    lines.append("method            holds val  holds test  G val t1/mAP  G test t1/mAP  cost test t1/mAP  point-rule certified / false (the rule before bounds)")
+    lines.append("method                 holds val  holds test  G val t1/mAP  G test t1/mAP  cost test t1/mAP  point-rule certified / false (the rule before bounds)")
     for s in summaries {
       func frac(_ split: String) -> String { "\(s.holding[split] ?? 0)/\(s.eligible[split] ?? 0)" }
       func g(_ split: String) -> String { "\(Self.gainText(s.medianGain["\(split)/top-1"]))/\(Self.gainText(s.medianGain["\(split)/mAP"]).trimmingCharacters(in: .whitespaces))" }
       let cost = String(format: "%+.2f/%+.2f", s.medianCostPoints["test/top-1"] ?? .nan, s.medianCostPoints["test/mAP"] ?? .nan)
       lines.append([
-        s.method.padding(toLength: 17, withPad: " ", startingAt: 0),
+        s.method.padding(toLength: 22, withPad: " ", startingAt: 0),
         frac("validation").padding(toLength: 10, withPad: " ", startingAt: 0),
         frac("test").padding(toLength: 11, withPad: " ", startingAt: 0),
         g("validation").padding(toLength: 13, withPad: " ", startingAt: 0),

@@ -73,8 +73,15 @@ public struct Scenario: Sendable, Codable, Equatable {
     id: "e", name: "three generations",
     generations: [GenerationSpec(architecture: "mlp", fraction: 0.25), half, GenerationSpec(architecture: "cnn")])
 
+  /// (f) cross-lineage: an MLP and a CNN trained independently, no compatibility
+  /// training at all (models trained elsewhere); only adapters connect them.
+  public static let crossLineage = Scenario(
+    id: "f", name: "cross-lineage", generations: [half, GenerationSpec(architecture: "cnn")])
+
   /// The MLP-only scenarios of the quick study.
   public static let quick: [Scenario] = [dataRefresh, capacity, newClasses, threeGenerations]
+  /// The scenarios of the adapter study: the quick ones and the cross-lineage pair.
+  public static let adapterStudy: [Scenario] = quick + [crossLineage]
   /// Every scenario of the full study.
   public static let full: [Scenario] = [architecture, dataRefresh, capacity, newClasses, threeGenerationsCNN]
 }

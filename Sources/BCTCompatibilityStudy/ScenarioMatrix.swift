@@ -80,7 +80,7 @@ public struct ScenarioMatrix: Sendable {
   }
 
   /// The training data of a study: the training split less validation.
-  private struct TrainingSource {
+  struct TrainingSource {
     var train: Dataset
     var name: String
     var validationExamples: Int
@@ -119,7 +119,7 @@ public struct ScenarioMatrix: Sendable {
   /// Generation `generation` of `scenario` (with `method` against `old`, or
   /// independent), loaded from the study's folder when trained before with the
   /// same epochs and architecture, trained and saved otherwise.
-  private func model(
+  func model(
     _ scenario: Scenario, seed: UInt64, generation: Int, method: StudyMethod?, old: ModelVersion?, source: TrainingSource,
     log: (String) -> Void
   ) throws -> ModelVersion {

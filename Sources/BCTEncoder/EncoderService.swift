@@ -46,11 +46,19 @@ public struct EncoderService: Bct_V1_Encoder.SimpleServiceProtocol {
         throw RPCError(code: .resourceExhausted, message: "batch of \(rows) inputs is over the maximum of \(batcher.limits.maxBatch); split it")
       }
       let inputs = try TensorCodec.decodeBatch(request.inputs, rowShape: served.manifest.inputShape, what: "inputs")
+      let adapter = try catalog.queryAdapter(from: served.version, to: request.targetVersion)
       let raw = try await batcher.embed(inputs, with: served)
       var response = Bct_V1_EmbedResponse()
       response.modelVersion = served.version
-      response.embeddings = TensorCodec.encode(normalize ? raw.l2NormalizedRows() : raw)
-      response.normalization = normalize ? .l2 : .none
+      if let adapter {
+        response.embeddings = TensorCodec.encode(adapter.apply(raw.l2NormalizedRows()))
+        response.normalization = .l2
+        response.spaceVersion = request.targetVersion
+      } else {
+        response.embeddings = TensorCodec.encode(normalize ? raw.l2NormalizedRows() : raw)
+        response.normalization = normalize ? .l2 : .none
+        response.spaceVersion = served.version
+      }
       return response
     }
   }
@@ -61,9 +69,16 @@ public struct EncoderService: Bct_V1_Encoder.SimpleServiceProtocol {
       var response = Bct_V1_ListModelsResponse()
       response.defaultVersion = catalog.defaultVersion ?? ""
       response.models = catalog.ordered.map { served in
-        ModelInfoMapping.info(
+        var info = ModelInfoMapping.info(
           served.manifest, relations: catalog.relations(of: served.version),
           isDefault: served.version == catalog.defaultVersion)
+        info.adapters = catalog.adapterInfos(of: served.version)
+        info.certifiedModes = catalog.certifiedModes(of: served.version).mapValues { modes in
+          var set = Bct_V1_CertifiedModes()
+          set.modes = modes
+          return set
+        }
+        return info
       }
       return response
     }

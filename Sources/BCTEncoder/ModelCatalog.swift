@@ -13,6 +13,8 @@ public struct ServedModel: Sendable {
   public let generation: Int
   /// The files it was loaded from, to notice changes.
   public let signature: FolderSignature
+  /// `ModelVersion.weightsDigest`, computed once: what adapters are checked against.
+  public let weightsDigest: String
 
   /// A loaded version.
   public init(model: ModelVersion, folder: String, generation: Int, signature: FolderSignature) {
@@ -20,6 +22,7 @@ public struct ServedModel: Sendable {
     self.folder = folder
     self.generation = generation
     self.signature = signature
+    self.weightsDigest = model.weightsDigest
   }
 
   /// The version name.
@@ -39,6 +42,8 @@ public struct ModelCatalog: Sendable {
   public var rejectedVersions: [String: String] = [:]
   /// The version used when a request names none; nil when nothing is loaded.
   public var defaultVersion: String?
+  /// The adapters the loaded versions hold, each usable or with its problem.
+  public var adapters = ServedAdapters()
 
   /// An empty catalog.
   public init() {}

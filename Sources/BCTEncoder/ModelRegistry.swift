@@ -97,6 +97,12 @@ public final class ModelRegistry: Sendable {
       summary.removed.append(version)
       logger.warning("model version removed from the repository", metadata: ["version": "\(version)"])
     }
+    next.adapters = ServedAdapters.resolve(next.models, previous: current.adapters, repository: directory)
+    for (key, slot) in next.adapters.slots where current.adapters.slots[key].map({ $0.generations == slot.generations }) != true {
+      if case .failure(let problem) = slot.adapter {
+        logger.warning("adapter not usable", metadata: ["adapter": "\(key)", "reason": "\(problem)"])
+      }
+    }
     next.defaultVersion = chooseDefault(next)
     if next.defaultVersion != current.defaultVersion {
       logger.info("default model version", metadata: ["version": "\(next.defaultVersion ?? "none")"])

@@ -62,20 +62,31 @@ public enum CompatibilityCertifier {
   public static func certify(
     new: ModelVersion, against olds: [ModelVersion], on data: Dataset, split: String, settings: Settings = .init()
   ) -> [CompatibilityCertificate] {
-    let issuedAt = ISO8601DateFormatter().string(from: Date())
     let newEmbeddings = new.backbone.embed(data.inputs).l2NormalizedRows()
     return olds.map { old in
-      let oldEmbeddings = old.backbone.embed(data.inputs).l2NormalizedRows()
-      let evaluation = PairEvaluation.measure(old: oldEmbeddings, new: newEmbeddings, labels: data.labels, seed: settings.seed)
-      let bootstrap = CriterionBootstrap.draw(evaluation, resamples: settings.resamples, seed: settings.seed)
-      return CompatibilityCertificate(
-        oldVersion: old.version, oldHeadFingerprint: old.manifest.head.fingerprint, top1: evaluation.top1,
-        meanAveragePrecision: evaluation.meanAveragePrecision,
-        bounds: bootstrap.bounds(
-          for: evaluation, confidence: settings.confidence, catalogueSize: settings.projectedCatalogue),
-        marginPoints: settings.marginPoints, dataset: data.name, split: split, examples: data.count,
-        issuedAt: issuedAt)
+      certificate(
+        old: (old.version, old.manifest.head.fingerprint), embeddings: (old.backbone.embed(data.inputs).l2NormalizedRows(), newEmbeddings),
+        labels: data.labels, dataset: data.name, split: split, settings: settings)
     }
+  }
+
+  /// A certificate from unit-norm `embeddings` of the same items by the old and the
+  /// new version, labelled `labels`. `cross` replaces the cross-model search (new
+  /// queries on old documents) by another mode's: adapted queries on old documents,
+  /// or new queries on transformed old documents.
+  public static func certificate(
+    old: (version: String, headFingerprint: String), embeddings: (old: Matrix, new: Matrix), labels: [Int],
+    cross: (queries: Matrix, gallery: Matrix)? = nil, dataset: String, split: String, settings: Settings
+  ) -> CompatibilityCertificate {
+    let evaluation = PairEvaluation.measure(
+      old: embeddings.old, new: embeddings.new, labels: labels, seed: settings.seed, cross: cross)
+    let bootstrap = CriterionBootstrap.draw(evaluation, resamples: settings.resamples, seed: settings.seed)
+    return CompatibilityCertificate(
+      oldVersion: old.version, oldHeadFingerprint: old.headFingerprint, top1: evaluation.top1,
+      meanAveragePrecision: evaluation.meanAveragePrecision,
+      bounds: bootstrap.bounds(for: evaluation, confidence: settings.confidence, catalogueSize: settings.projectedCatalogue),
+      marginPoints: settings.marginPoints, dataset: dataset, split: split, examples: labels.count,
+      issuedAt: ISO8601DateFormatter().string(from: Date()))
   }
 
   /// How certificates name a validation split carved by `Dataset.validationSplit`.

@@ -31,8 +31,13 @@ public struct PairEvaluation: Sendable {
   public static let neighbourCount = 128
 
   /// Evaluates unit-norm `old` and `new` embeddings of the same items, labelled
-  /// `labels`, drawing the curve's nested galleries with `seed`.
-  public static func measure(old: Matrix, new: Matrix, labels: [Int], seed: UInt64) -> PairEvaluation {
+  /// `labels`, drawing the curve's nested galleries with `seed`. The cross-model
+  /// search is new queries on old documents unless `cross` names other embeddings
+  /// of the same items: adapted queries on old documents, or new queries on
+  /// transformed old documents.
+  public static func measure(
+    old: Matrix, new: Matrix, labels: [Int], seed: UInt64, cross: (queries: Matrix, gallery: Matrix)? = nil
+  ) -> PairEvaluation {
     let n = labels.count
     var generator = SeededGenerator(seed: seed ^ 0x6761_6C6C_6572_7921)
     let order = Array(0..<n).shuffled(using: &generator)
@@ -43,7 +48,7 @@ public struct PairEvaluation: Sendable {
     func outcomes(_ q: Matrix, _ g: Matrix) -> QueryOutcomes {
       QueryOutcomes.measure(queries: q, gallery: g, labels: labels, neighbours: neighbourCount, curve: smaller)
     }
-    let (oo, no, nn) = (outcomes(old, old), outcomes(new, old), outcomes(new, new))
+    let (oo, no, nn) = (outcomes(old, old), outcomes(cross?.queries ?? new, cross?.gallery ?? old), outcomes(new, new))
     func figures(_ pick: (QueryOutcomes) -> Double) -> CompatibilityCertificate.Figures {
       .init(oldOld: pick(oo), newOld: pick(no), newNew: pick(nn))
     }

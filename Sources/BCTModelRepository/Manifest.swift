@@ -28,6 +28,9 @@ public struct Manifest: Codable, Sendable, Equatable {
   /// data when the version was trained (or re-certified by `bct eval --certify`).
   /// Nil in manifests written before certificates existed.
   public var compatibility: [CompatibilityCertificate]?
+  /// Learned maps between this version and older ones (`bct adapt`), each with the
+  /// certificate of the search mode it serves. Nil when none were fitted.
+  public var adapters: [AdapterRecord]?
   /// How it was trained.
   public var training: TrainingInfo
   /// Figures recorded by `bct eval`.

@@ -33,6 +33,8 @@ struct CompatMatrix: AsyncParsableCommand {
   var merge: String?
   @Option(help: "Instead of training: measure every pair's certificate again from the models cached in --out, keeping the cells of this earlier --json report.")
   var recertify: String?
+  @Option(help: "Instead of training objectives: study the adapter modes (query adapter, transformed documents) on these bases: independent (no compatibility training) and/or method names. Scenarios: b-e and f (cross-lineage MLP -> CNN).")
+  var adapters: String?
   @OptionGroup var data: DataOptions
 
   func validate() throws {
@@ -40,6 +42,9 @@ struct CompatMatrix: AsyncParsableCommand {
     guard !seedList.isEmpty else { throw ValidationError("--seeds must list at least one non-negative integer") }
     if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive") }
     guard cnnEpochs > 0 else { throw ValidationError("--cnn-epochs must be positive") }
+    for name in (adapters?.split(separator: ",").map(String.init) ?? []) where name != "independent" && StudyMethod.named(name) == nil {
+      throw ValidationError("--adapters: unknown base \(name); independent or one of \(StudyMethod.all.map(\.name).joined(separator: ", "))")
+    }
     for name in methodNames where StudyMethod.named(name) == nil {
       throw ValidationError("unknown method \(name); known: \(StudyMethod.all.map(\.name).joined(separator: ", "))")
     }
@@ -74,7 +79,7 @@ struct CompatMatrix: AsyncParsableCommand {
       try writeJSON(report)
       return
     }
-    var chosen = mode == "quick" ? Scenario.quick : Scenario.full
+    var chosen = adapters != nil ? Scenario.adapterStudy : mode == "quick" ? Scenario.quick : Scenario.full
     if let scenarios {
       let ids = Set(scenarios.split(separator: ",").map(String.init))
       chosen = chosen.filter { ids.contains($0.id) }
@@ -84,6 +89,16 @@ struct CompatMatrix: AsyncParsableCommand {
       scenarios: chosen, methods: methodNames.compactMap(StudyMethod.named), seeds: seedList,
       epochs: epochs ?? (mode == "quick" ? 3 : 5), cnnEpochs: cnnEpochs, directory: URL(fileURLWithPath: out))
     let started = Date()
+    if let adapters {
+      let study = AdapterStudy(bases: adapters.split(separator: ",").map(String.init))
+      let report = try study.run(matrix: matrix, trainSplit: try data.source.load(.train), test: try data.source.load(.test)) { line in
+        ProgressBar.write(line + "\n")
+      }
+      print(report.rendered())
+      print(String(format: "\n(%.0f s)", Date().timeIntervalSince(started)))
+      try writeJSON(report)
+      return
+    }
     let report = try matrix.run(trainSplit: try data.source.load(.train), test: try data.source.load(.test)) { line in
       ProgressBar.write(line + "\n")
     }

@@ -162,6 +162,55 @@ public nonisolated enum Bct_V1_PairCompatibility: SwiftProtobuf.Enum, Swift.Case
 
 }
 
+/// How queries of a new version B can search documents of an older version A.
+public nonisolated enum Bct_V1_SearchMode: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// B queries on A documents as they are: B was trained compatible with A.
+  case native // = 1
+
+  /// B queries mapped by the query adapter P (B -> A) on A documents.
+  case queryAdapted // = 2
+
+  /// B queries on A documents mapped by the document transform T (A -> B).
+  case transformedDocuments // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .native
+    case 2: self = .queryAdapted
+    case 3: self = .transformedDocuments
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .native: return 1
+    case .queryAdapted: return 2
+    case .transformedDocuments: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Bct_V1_SearchMode] = [
+    .unspecified,
+    .native,
+    .queryAdapted,
+    .transformedDocuments,
+  ]
+
+}
+
 /// A batch of inputs to embed.
 public nonisolated struct Bct_V1_EmbedRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -185,6 +234,14 @@ public nonisolated struct Bct_V1_EmbedRequest: Sendable {
 
   /// Post-processing of the output; unspecified means L2.
   public var normalization: Bct_V1_Normalization = .unspecified
+
+  /// Space the embeddings are wanted in. Empty or model_version: the model's own.
+  /// An older version A: the embeddings are mapped by the query adapter P
+  /// (model_version -> A) that `bct adapt` fitted, so they can search documents
+  /// embedded by A; FAILED_PRECONDITION unless model_version holds a certified
+  /// query-adapted mode for A and the adapter is usable (see AdapterInfo).
+  /// Always L2-normalised when mapped.
+  public var targetVersion: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -214,6 +271,10 @@ public nonisolated struct Bct_V1_EmbedResponse: Sendable {
 
   /// The post-processing applied (never UNSPECIFIED).
   public var normalization: Bct_V1_Normalization = .unspecified
+
+  /// The version whose space the embeddings are in: target_version when a query
+  /// adapter mapped them, model_version otherwise.
+  public var spaceVersion: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -661,11 +722,83 @@ public nonisolated struct Bct_V1_ModelInfo: @unchecked Sendable {
     set {_uniqueStorage()._compatibility = newValue}
   }
 
+  /// Adapters this version holds to older versions (`bct adapt`), each with the
+  /// certificate of the search mode it serves.
+  public var adapters: [Bct_V1_AdapterInfo] {
+    get {_storage._adapters}
+    set {_uniqueStorage()._adapters = newValue}
+  }
+
+  /// The search modes certified (and usable now) between this version and every
+  /// other hosted version, by name; absent when none is.
+  public var certifiedModes: Dictionary<String,Bct_V1_CertifiedModes> {
+    get {_storage._certifiedModes}
+    set {_uniqueStorage()._certifiedModes = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// The certified search modes of one pair of versions.
+public nonisolated struct Bct_V1_CertifiedModes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var modes: [Bct_V1_SearchMode] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A learned map between this version (B) and an older version (A).
+public nonisolated struct Bct_V1_AdapterInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The older version A.
+  public var oldVersion: String = String()
+
+  /// QUERY_ADAPTED for the query adapter P (B -> A), TRANSFORMED_DOCUMENTS for
+  /// the document transform T (A -> B).
+  public var mode: Bct_V1_SearchMode = .unspecified
+
+  /// "procrustes", "affine" or "mlp".
+  public var kind: String = String()
+
+  /// Widths of the embeddings it takes and gives.
+  public var inputDim: Int32 = 0
+
+  public var outputDim: Int32 = 0
+
+  /// The certificate of the mode, measured on data never used to fit or choose it.
+  public var certificate: Bct_V1_CompatibilityCertificate {
+    get {_certificate ?? Bct_V1_CompatibilityCertificate()}
+    set {_certificate = newValue}
+  }
+  /// Returns true if `certificate` has been explicitly set.
+  public var hasCertificate: Bool {self._certificate != nil}
+  /// Clears the value of `certificate`. Subsequent reads from it will return its default value.
+  public mutating func clearCertificate() {self._certificate = nil}
+
+  /// Whether the encoder can use it now: A is hosted, both versions carry the
+  /// weights it was fitted for, and its file is intact.
+  public var usable: Bool = false
+
+  /// Why it is not usable, when it is not.
+  public var problem: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _certificate: Bct_V1_CompatibilityCertificate? = nil
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -684,9 +817,13 @@ nonisolated extension Bct_V1_PairCompatibility: SwiftProtobuf._ProtoNameProvidin
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PAIR_COMPATIBILITY_UNSPECIFIED\0\u{1}PAIR_COMPATIBILITY_CERTIFIED\0\u{1}PAIR_COMPATIBILITY_UNCERTIFIED\0\u{1}PAIR_COMPATIBILITY_INCOMPATIBLE\0")
 }
 
+nonisolated extension Bct_V1_SearchMode: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SEARCH_MODE_UNSPECIFIED\0\u{1}SEARCH_MODE_NATIVE\0\u{1}SEARCH_MODE_QUERY_ADAPTED\0\u{1}SEARCH_MODE_TRANSFORMED_DOCUMENTS\0")
+}
+
 nonisolated extension Bct_V1_EmbedRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".EmbedRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_version\0\u{1}inputs\0\u{1}normalization\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_version\0\u{1}inputs\0\u{1}normalization\0\u{3}target_version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -697,6 +834,7 @@ nonisolated extension Bct_V1_EmbedRequest: SwiftProtobuf.Message, SwiftProtobuf.
       case 1: try { try decoder.decodeSingularStringField(value: &self.modelVersion) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._inputs) }()
       case 3: try { try decoder.decodeSingularEnumField(value: &self.normalization) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.targetVersion) }()
       default: break
       }
     }
@@ -716,6 +854,9 @@ nonisolated extension Bct_V1_EmbedRequest: SwiftProtobuf.Message, SwiftProtobuf.
     if self.normalization != .unspecified {
       try visitor.visitSingularEnumField(value: self.normalization, fieldNumber: 3)
     }
+    if !self.targetVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.targetVersion, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -723,6 +864,7 @@ nonisolated extension Bct_V1_EmbedRequest: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.modelVersion != rhs.modelVersion {return false}
     if lhs._inputs != rhs._inputs {return false}
     if lhs.normalization != rhs.normalization {return false}
+    if lhs.targetVersion != rhs.targetVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -730,7 +872,7 @@ nonisolated extension Bct_V1_EmbedRequest: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Bct_V1_EmbedResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".EmbedResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_version\0\u{1}embeddings\0\u{1}normalization\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_version\0\u{1}embeddings\0\u{1}normalization\0\u{3}space_version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -741,6 +883,7 @@ nonisolated extension Bct_V1_EmbedResponse: SwiftProtobuf.Message, SwiftProtobuf
       case 1: try { try decoder.decodeSingularStringField(value: &self.modelVersion) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._embeddings) }()
       case 3: try { try decoder.decodeSingularEnumField(value: &self.normalization) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.spaceVersion) }()
       default: break
       }
     }
@@ -760,6 +903,9 @@ nonisolated extension Bct_V1_EmbedResponse: SwiftProtobuf.Message, SwiftProtobuf
     if self.normalization != .unspecified {
       try visitor.visitSingularEnumField(value: self.normalization, fieldNumber: 3)
     }
+    if !self.spaceVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.spaceVersion, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -767,6 +913,7 @@ nonisolated extension Bct_V1_EmbedResponse: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.modelVersion != rhs.modelVersion {return false}
     if lhs._embeddings != rhs._embeddings {return false}
     if lhs.normalization != rhs.normalization {return false}
+    if lhs.spaceVersion != rhs.spaceVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1329,7 +1476,7 @@ nonisolated extension Bct_V1_TrainingInfo: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Bct_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}architecture\0\u{3}architecture_parameters\0\u{3}input_shape\0\u{3}input_normalization\0\u{3}embedding_dim\0\u{3}head_fingerprint\0\u{3}num_classes\0\u{1}lineage\0\u{3}parent_version\0\u{3}compatible_with\0\u{1}evaluations\0\u{3}is_default\0\u{1}training\0\u{1}certificates\0\u{1}compatibility\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}architecture\0\u{3}architecture_parameters\0\u{3}input_shape\0\u{3}input_normalization\0\u{3}embedding_dim\0\u{3}head_fingerprint\0\u{3}num_classes\0\u{1}lineage\0\u{3}parent_version\0\u{3}compatible_with\0\u{1}evaluations\0\u{3}is_default\0\u{1}training\0\u{1}certificates\0\u{1}compatibility\0\u{1}adapters\0\u{3}certified_modes\0")
 
   fileprivate class _StorageClass {
     var _version: String = String()
@@ -1348,6 +1495,8 @@ nonisolated extension Bct_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._Me
     var _training: Bct_V1_TrainingInfo? = nil
     var _certificates: [Bct_V1_CompatibilityCertificate] = []
     var _compatibility: Dictionary<String,Bct_V1_PairCompatibility> = [:]
+    var _adapters: [Bct_V1_AdapterInfo] = []
+    var _certifiedModes: Dictionary<String,Bct_V1_CertifiedModes> = [:]
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1374,6 +1523,8 @@ nonisolated extension Bct_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._Me
       _training = source._training
       _certificates = source._certificates
       _compatibility = source._compatibility
+      _adapters = source._adapters
+      _certifiedModes = source._certifiedModes
     }
   }
 
@@ -1408,6 +1559,8 @@ nonisolated extension Bct_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._Me
         case 14: try { try decoder.decodeSingularMessageField(value: &_storage._training) }()
         case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._certificates) }()
         case 16: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufEnumMap<SwiftProtobuf.ProtobufString,Bct_V1_PairCompatibility>.self, value: &_storage._compatibility) }()
+        case 17: try { try decoder.decodeRepeatedMessageField(value: &_storage._adapters) }()
+        case 18: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Bct_V1_CertifiedModes>.self, value: &_storage._certifiedModes) }()
         default: break
         }
       }
@@ -1468,6 +1621,12 @@ nonisolated extension Bct_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._Me
       if !_storage._compatibility.isEmpty {
         try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufEnumMap<SwiftProtobuf.ProtobufString,Bct_V1_PairCompatibility>.self, value: _storage._compatibility, fieldNumber: 16)
       }
+      if !_storage._adapters.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._adapters, fieldNumber: 17)
+      }
+      if !_storage._certifiedModes.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Bct_V1_CertifiedModes>.self, value: _storage._certifiedModes, fieldNumber: 18)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1493,10 +1652,111 @@ nonisolated extension Bct_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._Me
         if _storage._training != rhs_storage._training {return false}
         if _storage._certificates != rhs_storage._certificates {return false}
         if _storage._compatibility != rhs_storage._compatibility {return false}
+        if _storage._adapters != rhs_storage._adapters {return false}
+        if _storage._certifiedModes != rhs_storage._certifiedModes {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_CertifiedModes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CertifiedModes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}modes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedEnumField(value: &self.modes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.modes.isEmpty {
+      try visitor.visitPackedEnumField(value: self.modes, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_CertifiedModes, rhs: Bct_V1_CertifiedModes) -> Bool {
+    if lhs.modes != rhs.modes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_AdapterInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AdapterInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}old_version\0\u{1}mode\0\u{1}kind\0\u{3}input_dim\0\u{3}output_dim\0\u{1}certificate\0\u{1}usable\0\u{1}problem\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.oldVersion) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.mode) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.kind) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.inputDim) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self.outputDim) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._certificate) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.usable) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.problem) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.oldVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.oldVersion, fieldNumber: 1)
+    }
+    if self.mode != .unspecified {
+      try visitor.visitSingularEnumField(value: self.mode, fieldNumber: 2)
+    }
+    if !self.kind.isEmpty {
+      try visitor.visitSingularStringField(value: self.kind, fieldNumber: 3)
+    }
+    if self.inputDim != 0 {
+      try visitor.visitSingularInt32Field(value: self.inputDim, fieldNumber: 4)
+    }
+    if self.outputDim != 0 {
+      try visitor.visitSingularInt32Field(value: self.outputDim, fieldNumber: 5)
+    }
+    try { if let v = self._certificate {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
+    if self.usable != false {
+      try visitor.visitSingularBoolField(value: self.usable, fieldNumber: 7)
+    }
+    if !self.problem.isEmpty {
+      try visitor.visitSingularStringField(value: self.problem, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_AdapterInfo, rhs: Bct_V1_AdapterInfo) -> Bool {
+    if lhs.oldVersion != rhs.oldVersion {return false}
+    if lhs.mode != rhs.mode {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.inputDim != rhs.inputDim {return false}
+    if lhs.outputDim != rhs.outputDim {return false}
+    if lhs._certificate != rhs._certificate {return false}
+    if lhs.usable != rhs.usable {return false}
+    if lhs.problem != rhs.problem {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

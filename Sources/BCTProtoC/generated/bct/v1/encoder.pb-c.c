@@ -559,6 +559,12 @@ void   bct__v1__model_info__compatibility_entry__init
   static const Bct__V1__ModelInfo__CompatibilityEntry init_value = BCT__V1__MODEL_INFO__COMPATIBILITY_ENTRY__INIT;
   *message = init_value;
 }
+void   bct__v1__model_info__certified_modes_entry__init
+                     (Bct__V1__ModelInfo__CertifiedModesEntry         *message)
+{
+  static const Bct__V1__ModelInfo__CertifiedModesEntry init_value = BCT__V1__MODEL_INFO__CERTIFIED_MODES_ENTRY__INIT;
+  *message = init_value;
+}
 void   bct__v1__model_info__init
                      (Bct__V1__ModelInfo         *message)
 {
@@ -604,7 +610,97 @@ void   bct__v1__model_info__free_unpacked
   assert(message->base.descriptor == &bct__v1__model_info__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor bct__v1__embed_request__field_descriptors[3] =
+void   bct__v1__certified_modes__init
+                     (Bct__V1__CertifiedModes         *message)
+{
+  static const Bct__V1__CertifiedModes init_value = BCT__V1__CERTIFIED_MODES__INIT;
+  *message = init_value;
+}
+size_t bct__v1__certified_modes__get_packed_size
+                     (const Bct__V1__CertifiedModes *message)
+{
+  assert(message->base.descriptor == &bct__v1__certified_modes__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__certified_modes__pack
+                     (const Bct__V1__CertifiedModes *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__certified_modes__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__certified_modes__pack_to_buffer
+                     (const Bct__V1__CertifiedModes *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__certified_modes__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__CertifiedModes *
+       bct__v1__certified_modes__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__CertifiedModes *)
+     protobuf_c_message_unpack (&bct__v1__certified_modes__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__certified_modes__free_unpacked
+                     (Bct__V1__CertifiedModes *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__certified_modes__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__adapter_info__init
+                     (Bct__V1__AdapterInfo         *message)
+{
+  static const Bct__V1__AdapterInfo init_value = BCT__V1__ADAPTER_INFO__INIT;
+  *message = init_value;
+}
+size_t bct__v1__adapter_info__get_packed_size
+                     (const Bct__V1__AdapterInfo *message)
+{
+  assert(message->base.descriptor == &bct__v1__adapter_info__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__adapter_info__pack
+                     (const Bct__V1__AdapterInfo *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__adapter_info__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__adapter_info__pack_to_buffer
+                     (const Bct__V1__AdapterInfo *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__adapter_info__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__AdapterInfo *
+       bct__v1__adapter_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__AdapterInfo *)
+     protobuf_c_message_unpack (&bct__v1__adapter_info__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__adapter_info__free_unpacked
+                     (Bct__V1__AdapterInfo *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__adapter_info__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+static const ProtobufCFieldDescriptor bct__v1__embed_request__field_descriptors[4] =
 {
   {
     "model_version",
@@ -642,16 +738,29 @@ static const ProtobufCFieldDescriptor bct__v1__embed_request__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "target_version",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__EmbedRequest, target_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__embed_request__field_indices_by_name[] = {
   1,   /* field[1] = inputs */
   0,   /* field[0] = model_version */
   2,   /* field[2] = normalization */
+  3,   /* field[3] = target_version */
 };
 static const ProtobufCIntRange bct__v1__embed_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor bct__v1__embed_request__descriptor =
 {
@@ -661,14 +770,14 @@ const ProtobufCMessageDescriptor bct__v1__embed_request__descriptor =
   "Bct__V1__EmbedRequest",
   "bct.v1",
   sizeof(Bct__V1__EmbedRequest),
-  3,
+  4,
   bct__v1__embed_request__field_descriptors,
   bct__v1__embed_request__field_indices_by_name,
   1,  bct__v1__embed_request__number_ranges,
   (ProtobufCMessageInit) bct__v1__embed_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__embed_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor bct__v1__embed_response__field_descriptors[4] =
 {
   {
     "model_version",
@@ -706,16 +815,29 @@ static const ProtobufCFieldDescriptor bct__v1__embed_response__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "space_version",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__EmbedResponse, space_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__embed_response__field_indices_by_name[] = {
   1,   /* field[1] = embeddings */
   0,   /* field[0] = model_version */
   2,   /* field[2] = normalization */
+  3,   /* field[3] = space_version */
 };
 static const ProtobufCIntRange bct__v1__embed_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor bct__v1__embed_response__descriptor =
 {
@@ -725,7 +847,7 @@ const ProtobufCMessageDescriptor bct__v1__embed_response__descriptor =
   "Bct__V1__EmbedResponse",
   "bct.v1",
   sizeof(Bct__V1__EmbedResponse),
-  3,
+  4,
   bct__v1__embed_response__field_descriptors,
   bct__v1__embed_response__field_indices_by_name,
   1,  bct__v1__embed_response__number_ranges,
@@ -1714,7 +1836,58 @@ const ProtobufCMessageDescriptor bct__v1__model_info__compatibility_entry__descr
   (ProtobufCMessageInit) bct__v1__model_info__compatibility_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__model_info__field_descriptors[16] =
+static const ProtobufCFieldDescriptor bct__v1__model_info__certified_modes_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ModelInfo__CertifiedModesEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ModelInfo__CertifiedModesEntry, value),
+    &bct__v1__certified_modes__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__model_info__certified_modes_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange bct__v1__model_info__certified_modes_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor bct__v1__model_info__certified_modes_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.ModelInfo.CertifiedModesEntry",
+  "CertifiedModesEntry",
+  "Bct__V1__ModelInfo__CertifiedModesEntry",
+  "bct.v1",
+  sizeof(Bct__V1__ModelInfo__CertifiedModesEntry),
+  2,
+  bct__v1__model_info__certified_modes_entry__field_descriptors,
+  bct__v1__model_info__certified_modes_entry__field_indices_by_name,
+  1,  bct__v1__model_info__certified_modes_entry__number_ranges,
+  (ProtobufCMessageInit) bct__v1__model_info__certified_modes_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__model_info__field_descriptors[18] =
 {
   {
     "version",
@@ -1908,11 +2081,37 @@ static const ProtobufCFieldDescriptor bct__v1__model_info__field_descriptors[16]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "adapters",
+    17,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bct__V1__ModelInfo, n_adapters),
+    offsetof(Bct__V1__ModelInfo, adapters),
+    &bct__v1__adapter_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "certified_modes",
+    18,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bct__V1__ModelInfo, n_certified_modes),
+    offsetof(Bct__V1__ModelInfo, certified_modes),
+    &bct__v1__model_info__certified_modes_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__model_info__field_indices_by_name[] = {
+  16,   /* field[16] = adapters */
   1,   /* field[1] = architecture */
   2,   /* field[2] = architecture_parameters */
   14,   /* field[14] = certificates */
+  17,   /* field[17] = certified_modes */
   15,   /* field[15] = compatibility */
   10,   /* field[10] = compatible_with */
   5,   /* field[5] = embedding_dim */
@@ -1930,7 +2129,7 @@ static const unsigned bct__v1__model_info__field_indices_by_name[] = {
 static const ProtobufCIntRange bct__v1__model_info__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 16 }
+  { 0, 18 }
 };
 const ProtobufCMessageDescriptor bct__v1__model_info__descriptor =
 {
@@ -1940,11 +2139,178 @@ const ProtobufCMessageDescriptor bct__v1__model_info__descriptor =
   "Bct__V1__ModelInfo",
   "bct.v1",
   sizeof(Bct__V1__ModelInfo),
-  16,
+  18,
   bct__v1__model_info__field_descriptors,
   bct__v1__model_info__field_indices_by_name,
   1,  bct__v1__model_info__number_ranges,
   (ProtobufCMessageInit) bct__v1__model_info__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__certified_modes__field_descriptors[1] =
+{
+  {
+    "modes",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Bct__V1__CertifiedModes, n_modes),
+    offsetof(Bct__V1__CertifiedModes, modes),
+    &bct__v1__search_mode__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__certified_modes__field_indices_by_name[] = {
+  0,   /* field[0] = modes */
+};
+static const ProtobufCIntRange bct__v1__certified_modes__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor bct__v1__certified_modes__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.CertifiedModes",
+  "CertifiedModes",
+  "Bct__V1__CertifiedModes",
+  "bct.v1",
+  sizeof(Bct__V1__CertifiedModes),
+  1,
+  bct__v1__certified_modes__field_descriptors,
+  bct__v1__certified_modes__field_indices_by_name,
+  1,  bct__v1__certified_modes__number_ranges,
+  (ProtobufCMessageInit) bct__v1__certified_modes__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__adapter_info__field_descriptors[8] =
+{
+  {
+    "old_version",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__AdapterInfo, old_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mode",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__AdapterInfo, mode),
+    &bct__v1__search_mode__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kind",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__AdapterInfo, kind),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "input_dim",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__AdapterInfo, input_dim),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "output_dim",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__AdapterInfo, output_dim),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "certificate",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__AdapterInfo, certificate),
+    &bct__v1__compatibility_certificate__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "usable",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__AdapterInfo, usable),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "problem",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__AdapterInfo, problem),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__adapter_info__field_indices_by_name[] = {
+  5,   /* field[5] = certificate */
+  3,   /* field[3] = input_dim */
+  2,   /* field[2] = kind */
+  1,   /* field[1] = mode */
+  0,   /* field[0] = old_version */
+  4,   /* field[4] = output_dim */
+  7,   /* field[7] = problem */
+  6,   /* field[6] = usable */
+};
+static const ProtobufCIntRange bct__v1__adapter_info__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor bct__v1__adapter_info__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.AdapterInfo",
+  "AdapterInfo",
+  "Bct__V1__AdapterInfo",
+  "bct.v1",
+  sizeof(Bct__V1__AdapterInfo),
+  8,
+  bct__v1__adapter_info__field_descriptors,
+  bct__v1__adapter_info__field_indices_by_name,
+  1,  bct__v1__adapter_info__number_ranges,
+  (ProtobufCMessageInit) bct__v1__adapter_info__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue bct__v1__normalization__enum_values_by_number[3] =
@@ -2037,6 +2403,38 @@ const ProtobufCEnumDescriptor bct__v1__pair_compatibility__descriptor =
   bct__v1__pair_compatibility__enum_values_by_name,
   1,
   bct__v1__pair_compatibility__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue bct__v1__search_mode__enum_values_by_number[4] =
+{
+  { "SEARCH_MODE_UNSPECIFIED", "BCT__V1__SEARCH_MODE__SEARCH_MODE_UNSPECIFIED", 0 },
+  { "SEARCH_MODE_NATIVE", "BCT__V1__SEARCH_MODE__SEARCH_MODE_NATIVE", 1 },
+  { "SEARCH_MODE_QUERY_ADAPTED", "BCT__V1__SEARCH_MODE__SEARCH_MODE_QUERY_ADAPTED", 2 },
+  { "SEARCH_MODE_TRANSFORMED_DOCUMENTS", "BCT__V1__SEARCH_MODE__SEARCH_MODE_TRANSFORMED_DOCUMENTS", 3 },
+};
+static const ProtobufCIntRange bct__v1__search_mode__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex bct__v1__search_mode__enum_values_by_name[4] =
+{
+  { "SEARCH_MODE_NATIVE", 1 },
+  { "SEARCH_MODE_QUERY_ADAPTED", 2 },
+  { "SEARCH_MODE_TRANSFORMED_DOCUMENTS", 3 },
+  { "SEARCH_MODE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor bct__v1__search_mode__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "bct.v1.SearchMode",
+  "SearchMode",
+  "Bct__V1__SearchMode",
+  "bct.v1",
+  4,
+  bct__v1__search_mode__enum_values_by_number,
+  4,
+  bct__v1__search_mode__enum_values_by_name,
+  1,
+  bct__v1__search_mode__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCMethodDescriptor bct__v1__encoder__method_descriptors[2] =

@@ -31,6 +31,9 @@ typedef struct Bct__V1__TrainingInfo Bct__V1__TrainingInfo;
 typedef struct Bct__V1__ModelInfo Bct__V1__ModelInfo;
 typedef struct Bct__V1__ModelInfo__ArchitectureParametersEntry Bct__V1__ModelInfo__ArchitectureParametersEntry;
 typedef struct Bct__V1__ModelInfo__CompatibilityEntry Bct__V1__ModelInfo__CompatibilityEntry;
+typedef struct Bct__V1__ModelInfo__CertifiedModesEntry Bct__V1__ModelInfo__CertifiedModesEntry;
+typedef struct Bct__V1__CertifiedModes Bct__V1__CertifiedModes;
+typedef struct Bct__V1__AdapterInfo Bct__V1__AdapterInfo;
 
 
 /* --- enums --- */
@@ -89,6 +92,25 @@ typedef enum _Bct__V1__PairCompatibility {
   BCT__V1__PAIR_COMPATIBILITY__PAIR_COMPATIBILITY_INCOMPATIBLE = 3
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(BCT__V1__PAIR_COMPATIBILITY)
 } Bct__V1__PairCompatibility;
+/*
+ * How queries of a new version B can search documents of an older version A.
+ */
+typedef enum _Bct__V1__SearchMode {
+  BCT__V1__SEARCH_MODE__SEARCH_MODE_UNSPECIFIED = 0,
+  /*
+   * B queries on A documents as they are: B was trained compatible with A.
+   */
+  BCT__V1__SEARCH_MODE__SEARCH_MODE_NATIVE = 1,
+  /*
+   * B queries mapped by the query adapter P (B -> A) on A documents.
+   */
+  BCT__V1__SEARCH_MODE__SEARCH_MODE_QUERY_ADAPTED = 2,
+  /*
+   * B queries on A documents mapped by the document transform T (A -> B).
+   */
+  BCT__V1__SEARCH_MODE__SEARCH_MODE_TRANSFORMED_DOCUMENTS = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(BCT__V1__SEARCH_MODE)
+} Bct__V1__SearchMode;
 
 /* --- messages --- */
 
@@ -112,10 +134,19 @@ struct  Bct__V1__EmbedRequest
    * Post-processing of the output; unspecified means L2.
    */
   Bct__V1__Normalization normalization;
+  /*
+   * Space the embeddings are wanted in. Empty or model_version: the model's own.
+   * An older version A: the embeddings are mapped by the query adapter P
+   * (model_version -> A) that `bct adapt` fitted, so they can search documents
+   * embedded by A; FAILED_PRECONDITION unless model_version holds a certified
+   * query-adapted mode for A and the adapter is usable (see AdapterInfo).
+   * Always L2-normalised when mapped.
+   */
+  char *target_version;
 };
 #define BCT__V1__EMBED_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__embed_request__descriptor) \
-    , (char *)protobuf_c_empty_string, NULL, BCT__V1__NORMALIZATION__NORMALIZATION_UNSPECIFIED }
+    , (char *)protobuf_c_empty_string, NULL, BCT__V1__NORMALIZATION__NORMALIZATION_UNSPECIFIED, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -136,10 +167,15 @@ struct  Bct__V1__EmbedResponse
    * The post-processing applied (never UNSPECIFIED).
    */
   Bct__V1__Normalization normalization;
+  /*
+   * The version whose space the embeddings are in: target_version when a query
+   * adapter mapped them, model_version otherwise.
+   */
+  char *space_version;
 };
 #define BCT__V1__EMBED_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__embed_response__descriptor) \
-    , (char *)protobuf_c_empty_string, NULL, BCT__V1__NORMALIZATION__NORMALIZATION_UNSPECIFIED }
+    , (char *)protobuf_c_empty_string, NULL, BCT__V1__NORMALIZATION__NORMALIZATION_UNSPECIFIED, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -476,6 +512,17 @@ struct  Bct__V1__ModelInfo__CompatibilityEntry
     , (char *)protobuf_c_empty_string, BCT__V1__PAIR_COMPATIBILITY__PAIR_COMPATIBILITY_UNSPECIFIED }
 
 
+struct  Bct__V1__ModelInfo__CertifiedModesEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  Bct__V1__CertifiedModes *value;
+};
+#define BCT__V1__MODEL_INFO__CERTIFIED_MODES_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__model_info__certified_modes_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL }
+
+
 /*
  * One hosted model version: everything in its manifest that a client needs.
  */
@@ -554,10 +601,79 @@ struct  Bct__V1__ModelInfo
    */
   size_t n_compatibility;
   Bct__V1__ModelInfo__CompatibilityEntry **compatibility;
+  /*
+   * Adapters this version holds to older versions (`bct adapt`), each with the
+   * certificate of the search mode it serves.
+   */
+  size_t n_adapters;
+  Bct__V1__AdapterInfo **adapters;
+  /*
+   * The search modes certified (and usable now) between this version and every
+   * other hosted version, by name; absent when none is.
+   */
+  size_t n_certified_modes;
+  Bct__V1__ModelInfo__CertifiedModesEntry **certified_modes;
 };
 #define BCT__V1__MODEL_INFO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__model_info__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, NULL, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, NULL, 0,NULL, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, NULL, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL }
+
+
+/*
+ * The certified search modes of one pair of versions.
+ */
+struct  Bct__V1__CertifiedModes
+{
+  ProtobufCMessage base;
+  size_t n_modes;
+  Bct__V1__SearchMode *modes;
+};
+#define BCT__V1__CERTIFIED_MODES__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__certified_modes__descriptor) \
+    , 0,NULL }
+
+
+/*
+ * A learned map between this version (B) and an older version (A).
+ */
+struct  Bct__V1__AdapterInfo
+{
+  ProtobufCMessage base;
+  /*
+   * The older version A.
+   */
+  char *old_version;
+  /*
+   * QUERY_ADAPTED for the query adapter P (B -> A), TRANSFORMED_DOCUMENTS for
+   * the document transform T (A -> B).
+   */
+  Bct__V1__SearchMode mode;
+  /*
+   * "procrustes", "affine" or "mlp".
+   */
+  char *kind;
+  /*
+   * Widths of the embeddings it takes and gives.
+   */
+  int32_t input_dim;
+  int32_t output_dim;
+  /*
+   * The certificate of the mode, measured on data never used to fit or choose it.
+   */
+  Bct__V1__CompatibilityCertificate *certificate;
+  /*
+   * Whether the encoder can use it now: A is hosted, both versions carry the
+   * weights it was fitted for, and its file is intact.
+   */
+  protobuf_c_boolean usable;
+  /*
+   * Why it is not usable, when it is not.
+   */
+  char *problem;
+};
+#define BCT__V1__ADAPTER_INFO__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__adapter_info__descriptor) \
+    , (char *)protobuf_c_empty_string, BCT__V1__SEARCH_MODE__SEARCH_MODE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, 0, NULL, 0, (char *)protobuf_c_empty_string }
 
 
 /* Bct__V1__EmbedRequest methods */
@@ -794,6 +910,9 @@ void   bct__v1__model_info__architecture_parameters_entry__init
 /* Bct__V1__ModelInfo__CompatibilityEntry methods */
 void   bct__v1__model_info__compatibility_entry__init
                      (Bct__V1__ModelInfo__CompatibilityEntry         *message);
+/* Bct__V1__ModelInfo__CertifiedModesEntry methods */
+void   bct__v1__model_info__certified_modes_entry__init
+                     (Bct__V1__ModelInfo__CertifiedModesEntry         *message);
 /* Bct__V1__ModelInfo methods */
 void   bct__v1__model_info__init
                      (Bct__V1__ModelInfo         *message);
@@ -812,6 +931,44 @@ Bct__V1__ModelInfo *
                       const uint8_t       *data);
 void   bct__v1__model_info__free_unpacked
                      (Bct__V1__ModelInfo *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__CertifiedModes methods */
+void   bct__v1__certified_modes__init
+                     (Bct__V1__CertifiedModes         *message);
+size_t bct__v1__certified_modes__get_packed_size
+                     (const Bct__V1__CertifiedModes   *message);
+size_t bct__v1__certified_modes__pack
+                     (const Bct__V1__CertifiedModes   *message,
+                      uint8_t             *out);
+size_t bct__v1__certified_modes__pack_to_buffer
+                     (const Bct__V1__CertifiedModes   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__CertifiedModes *
+       bct__v1__certified_modes__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__certified_modes__free_unpacked
+                     (Bct__V1__CertifiedModes *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__AdapterInfo methods */
+void   bct__v1__adapter_info__init
+                     (Bct__V1__AdapterInfo         *message);
+size_t bct__v1__adapter_info__get_packed_size
+                     (const Bct__V1__AdapterInfo   *message);
+size_t bct__v1__adapter_info__pack
+                     (const Bct__V1__AdapterInfo   *message,
+                      uint8_t             *out);
+size_t bct__v1__adapter_info__pack_to_buffer
+                     (const Bct__V1__AdapterInfo   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__AdapterInfo *
+       bct__v1__adapter_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__adapter_info__free_unpacked
+                     (Bct__V1__AdapterInfo *message,
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
@@ -857,8 +1014,17 @@ typedef void (*Bct__V1__ModelInfo__ArchitectureParametersEntry_Closure)
 typedef void (*Bct__V1__ModelInfo__CompatibilityEntry_Closure)
                  (const Bct__V1__ModelInfo__CompatibilityEntry *message,
                   void *closure_data);
+typedef void (*Bct__V1__ModelInfo__CertifiedModesEntry_Closure)
+                 (const Bct__V1__ModelInfo__CertifiedModesEntry *message,
+                  void *closure_data);
 typedef void (*Bct__V1__ModelInfo_Closure)
                  (const Bct__V1__ModelInfo *message,
+                  void *closure_data);
+typedef void (*Bct__V1__CertifiedModes_Closure)
+                 (const Bct__V1__CertifiedModes *message,
+                  void *closure_data);
+typedef void (*Bct__V1__AdapterInfo_Closure)
+                 (const Bct__V1__AdapterInfo *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -899,6 +1065,7 @@ void bct__v1__encoder__list_models(ProtobufCService *service,
 extern const ProtobufCEnumDescriptor    bct__v1__normalization__descriptor;
 extern const ProtobufCEnumDescriptor    bct__v1__certificate_verdict__descriptor;
 extern const ProtobufCEnumDescriptor    bct__v1__pair_compatibility__descriptor;
+extern const ProtobufCEnumDescriptor    bct__v1__search_mode__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__embed_request__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__embed_response__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__list_models_request__descriptor;
@@ -914,6 +1081,9 @@ extern const ProtobufCMessageDescriptor bct__v1__training_info__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__model_info__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__model_info__architecture_parameters_entry__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__model_info__compatibility_entry__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__model_info__certified_modes_entry__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__certified_modes__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__adapter_info__descriptor;
 extern const ProtobufCServiceDescriptor bct__v1__encoder__descriptor;
 
 PROTOBUF_C__END_DECLS

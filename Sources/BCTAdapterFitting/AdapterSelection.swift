@@ -1,0 +1,119 @@
+import BCTAdapters
+import BCTEvaluation
+import BCTNumerics
+
+/// Fits every adapter kind (and setting) between two versions' embeddings of the
+/// same calibration items, picks one by cross-model retrieval on a selection split
+/// carved from the calibration data, and refits the pick on all of it. The split
+/// the certificate is measured on is never seen here.
+public struct AdapterSelection: Sendable {
+  /// One fitted candidate and its score on the selection split.
+  public struct Candidate: Sendable, Codable, Equatable {
+    public var kind: AdapterKind
+    /// Its setting, e.g. "ridge 0.001" or "epochs 7".
+    public var setting: String
+    /// Cross-model top-1 and mAP on the selection split (fractions).
+    public var top1: Double
+    public var meanAveragePrecision: Double
+    /// Their mean: what the choice maximises.
+    public var score: Double { (top1 + meanAveragePrecision) / 2 }
+  }
+
+  /// Kinds tried.
+  public var kinds: [AdapterKind] = AdapterKind.allCases
+  /// Ridge strengths of the affine map (times the number of pairs).
+  public var ridges: [Float] = [1e-4, 1e-3, 1e-2, 1e-1]
+  /// Most epochs of the residual MLP; the best epoch on the selection split is kept.
+  public var maximumEpochs = 12
+  /// Share of the calibration pairs held out to choose on.
+  public var selectionFraction = 0.1
+  /// Seed of the selection split and the MLP's training.
+  public var seed: UInt64 = 0
+
+  public init(kinds: [AdapterKind] = AdapterKind.allCases, seed: UInt64 = 0) {
+    self.kinds = kinds
+    self.seed = seed
+  }
+
+  /// The result: the adapter refitted on every calibration pair, and each candidate's score.
+  public struct Outcome: Sendable {
+    public var adapter: EmbeddingAdapter
+    public var chosen: Candidate
+    public var candidates: [Candidate]
+  }
+
+  /// Fits the `direction` adapter from `old` and `new` embeddings (unit rows) of the
+  /// same calibration items, labelled `labels`. Nil when no kind could be fitted.
+  public func fit(direction: AdapterDirection, old: Matrix, new: Matrix, labels: [Int]) -> Outcome? {
+    let (source, target) = direction == .query ? (new, old) : (old, new)
+    var generator = SeededGenerator(seed: seed ^ 0x7365_6C65_6374)
+    let order = Array(0..<labels.count).shuffled(using: &generator)
+    let held = max(2, Int(Double(labels.count) * selectionFraction))
+    guard labels.count - held >= 2 else { return nil }
+    let (selectionRows, fitRows) = (Array(order[..<held]).sorted(), Array(order[held...]).sorted())
+    let fitPairs = (source.gatherRows(fitRows), target.gatherRows(fitRows))
+    let fitLabels = fitRows.map { labels[$0] }
+    let selection = Selection(
+      direction: direction, source: source.gatherRows(selectionRows), target: target.gatherRows(selectionRows),
+      labels: selectionRows.map { labels[$0] })
+    var candidates: [(Candidate, refit: () -> EmbeddingAdapter?)] = []
+    if kinds.contains(.procrustes), let p = LinearFits.procrustes(source: fitPairs.0, target: fitPairs.1) {
+      candidates.append((selection.score(p, setting: "orthogonal"), { LinearFits.procrustes(source: source, target: target) }))
+    }
+    var bestAffine: (adapter: EmbeddingAdapter, ridge: Float, score: Double)?
+    for ridge in ridges {
+      guard let a = LinearFits.affine(source: fitPairs.0, target: fitPairs.1, ridge: ridge) else { continue }
+      let candidate = selection.score(a, setting: "ridge \(ridge)")
+      if kinds.contains(.affine) {
+        candidates.append((candidate, { LinearFits.affine(source: source, target: target, ridge: ridge) }))
+      }
+      if bestAffine.map({ candidate.score > $0.score }) ?? true { bestAffine = (a, ridge, candidate.score) }
+    }
+    if kinds.contains(.mlp), let start = bestAffine {
+      candidates.append(mlpCandidate(
+        start: start, fitPairs: (fitPairs.0, fitPairs.1, fitLabels), all: (source, target, labels), selection: selection))
+    }
+    guard let best = candidates.max(by: { $0.0.score < $1.0.score }), let adapter = best.refit() else { return nil }
+    return Outcome(adapter: adapter, chosen: best.0, candidates: candidates.map(\.0))
+  }
+
+  /// The MLP trained from the best affine map, its best epoch on the selection split,
+  /// and how to retrain it on every pair for that many epochs.
+  private func mlpCandidate(
+    start: (adapter: EmbeddingAdapter, ridge: Float, score: Double), fitPairs: (Matrix, Matrix, [Int]),
+    all: (Matrix, Matrix, [Int]), selection: Selection
+  ) -> (Candidate, refit: () -> EmbeddingAdapter?) {
+    let trainer = ResidualMLPFit(seed: seed)
+    var best: Candidate?
+    var bestEpoch = 0
+    _ = trainer.train(
+      source: fitPairs.0, target: fitPairs.1, labels: fitPairs.2, from: start.adapter, epochs: max(1, maximumEpochs)
+    ) { epoch, adapter in
+      let candidate = selection.score(adapter, setting: "ridge \(start.ridge), epochs \(epoch)")
+      if best.map({ candidate.score > $0.score }) ?? true { (best, bestEpoch) = (candidate, epoch) }
+    }
+    let epochs = bestEpoch
+    return (best!, {
+      guard let affine = LinearFits.affine(source: all.0, target: all.1, ridge: start.ridge) else { return nil }
+      return trainer.train(source: all.0, target: all.1, labels: all.2, from: affine, epochs: epochs)
+    })
+  }
+
+  /// The held-out pairs a candidate is scored on.
+  struct Selection {
+    var direction: AdapterDirection
+    var source: Matrix
+    var target: Matrix
+    var labels: [Int]
+
+    /// Cross-model retrieval with the adapter in place: mapped new queries on old
+    /// documents (query adapter), or new queries on mapped old documents (document transform).
+    func score(_ adapter: EmbeddingAdapter, setting: String) -> Candidate {
+      let mapped = adapter.apply(source)
+      let (queries, gallery) = direction == .query ? (mapped, target) : (target, mapped)
+      let scores = RetrievalMetrics.evaluate(
+        queries: queries, queryLabels: labels, gallery: gallery, galleryLabels: labels, excludeSelf: true)
+      return Candidate(kind: adapter.kind, setting: setting, top1: scores.top1, meanAveragePrecision: scores.meanAveragePrecision)
+    }
+  }
+}

@@ -1,0 +1,60 @@
+import BCTAdapters
+import BCTEvaluation
+import BCTModelRepository
+import BCTNumerics
+
+/// Fits the adapters between an old version A and a new version B and certifies
+/// the search mode each serves, from embeddings alone: calibration pairs (the
+/// training data) to fit and choose on, and a held-out split to certify on.
+public struct PairAdaptation: Sendable {
+  /// Two versions' unit-norm embeddings of the same items, with their labels.
+  public struct Embeddings: Sendable {
+    public var old: Matrix
+    public var new: Matrix
+    public var labels: [Int]
+
+    public init(old: Matrix, new: Matrix, labels: [Int]) {
+      self.old = old
+      self.new = new
+      self.labels = labels
+    }
+  }
+
+  /// One fitted adapter and the certificate of its mode.
+  public struct Fitted: Sendable {
+    public var direction: AdapterDirection
+    public var adapter: EmbeddingAdapter
+    public var outcome: AdapterSelection.Outcome
+    public var certificate: CompatibilityCertificate
+  }
+
+  public var selection: AdapterSelection
+  public var settings: CompatibilityCertifier.Settings
+
+  public init(selection: AdapterSelection, settings: CompatibilityCertifier.Settings) {
+    self.selection = selection
+    self.settings = settings
+  }
+
+  /// Fits each of `directions` on `calibration` and certifies its mode on
+  /// `certification` (data never used to fit or choose), for the old version named
+  /// in `old`. Directions no kind could fit are left out.
+  public func fit(
+    directions: [AdapterDirection], old: (version: String, headFingerprint: String), calibration: Embeddings,
+    certification: Embeddings, dataset: String, split: String
+  ) -> [Fitted] {
+    directions.compactMap { direction in
+      guard let outcome = selection.fit(
+        direction: direction, old: calibration.old, new: calibration.new, labels: calibration.labels)
+      else { return nil }
+      let adapter = outcome.adapter
+      let cross = direction == .query
+        ? (queries: adapter.apply(certification.new), gallery: certification.old)
+        : (queries: certification.new, gallery: adapter.apply(certification.old))
+      let certificate = CompatibilityCertifier.certificate(
+        old: old, embeddings: (certification.old, certification.new), labels: certification.labels, cross: cross,
+        dataset: dataset, split: split, settings: settings)
+      return Fitted(direction: direction, adapter: adapter, outcome: outcome, certificate: certificate)
+    }
+  }
+}

@@ -1,0 +1,17 @@
+import Crypto
+
+extension ModelVersion {
+  /// sha256 (hex) over every backbone tensor (name, shape, little-endian float32
+  /// data, in layer order) and then the head's fingerprint: what an adapter is
+  /// fitted for. Any change of weights changes it.
+  public var weightsDigest: String {
+    var hasher = SHA256()
+    for (name, spec, value) in backbone.network.namedParameters {
+      hasher.update(data: Array(name.utf8))
+      hasher.update(data: Array(spec.tensorShape.map(String.init).joined(separator: ",").utf8))
+      value.values.withUnsafeBufferPointer { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+    }
+    hasher.update(data: Array(manifest.head.fingerprint.utf8))
+    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+  }
+}

@@ -1,0 +1,116 @@
+import ArgumentParser
+import BCTAdapterFitting
+import BCTAdapters
+import BCTData
+import BCTEvaluation
+import BCTModelRepository
+import BCTNumerics
+import Foundation
+
+/// `bct adapt`: fit the query adapter and the document transform between two
+/// versions and certify the search mode each serves.
+struct Adapt: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Fit adapters between an old and a new version and certify each search mode.",
+    discussion: """
+      Embeds the training data (less the validation split the new version was \
+      certified on) with both versions and fits, for each direction, an orthogonal \
+      Procrustes map, ridge affine maps and a residual MLP trained with InfoNCE; the \
+      kind and setting are chosen on a selection split carved from the training data, \
+      and the pick is refitted on all of it. Each mode (query-adapted: P(new) queries \
+      on old documents; transformed documents: new queries on T(old) documents) is \
+      then certified on the validation split with the same bounded rule as bct train. \
+      Adapters are written into the new version's folder and described in its \
+      manifest, tied to the sha256 of both versions' weights. The versions need not \
+      share a lineage.
+      """)
+
+  @Option(help: "Old version folder (A).") var old: String
+  @Option(help: "New version folder (B); the adapters are written here.") var new: String
+  @Option(help: "Directions: query (P: new -> old), document (T: old -> new), or both.") var directions = "query,document"
+  @Option(help: "Adapter kinds to choose among: procrustes, affine, mlp.") var kinds = "procrustes,affine,mlp"
+  @Option(help: "Seed of the selection split and of the MLP's training.") var fitSeed: UInt64 = 0
+  @Option(help: "Validation split to certify on: fraction of the training data (default: the new version's, from its manifest).")
+  var valFraction: Double?
+  @Option(help: "Seed of that split (default: the new version's).") var valSeed: UInt64?
+  @OptionGroup var certification: CertificationOptions
+  @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
+  @OptionGroup var data: DataOptions
+
+  func validate() throws {
+    _ = try parsedDirections()
+    _ = try parsedKinds()
+    if let valFraction, !(valFraction > 0 && valFraction <= 0.5) { throw ValidationError("--val-fraction must be in (0, 0.5]") }
+  }
+
+  func parsedDirections() throws -> [AdapterDirection] {
+    let list = directions.split(separator: ",").map { String($0) }
+    let parsed = list.compactMap(AdapterDirection.init(rawValue:))
+    guard parsed.count == list.count, !parsed.isEmpty else { throw ValidationError("--directions takes query, document or both") }
+    return Array(Set(parsed)).sorted { $0.rawValue > $1.rawValue }
+  }
+
+  func parsedKinds() throws -> [AdapterKind] {
+    let list = kinds.split(separator: ",").map { String($0) }
+    let parsed = list.compactMap(AdapterKind.init(rawValue:))
+    guard parsed.count == list.count, !parsed.isEmpty else { throw ValidationError("--kinds takes procrustes, affine and mlp") }
+    return parsed
+  }
+
+  func run() async throws {
+    AllocatorTuning.retainLargeBuffers()
+    if let threads { BLAS.setThreadCount(threads) }
+    let oldVersion = try ModelVersion.load(from: URL(fileURLWithPath: old))
+    let newURL = URL(fileURLWithPath: new)
+    let newVersion = try ModelVersion.load(from: newURL)
+    guard oldVersion.backbone.inputShape == newVersion.backbone.inputShape else {
+      throw ValidationError("\(oldVersion.version) takes inputs \(oldVersion.backbone.inputShape), \(newVersion.version) \(newVersion.backbone.inputShape): they cannot embed the same items")
+    }
+    guard let fraction = valFraction ?? newVersion.manifest.training.validation?.fraction else {
+      throw ValidationError("\(newVersion.version) was trained without a validation split; give --val-fraction (and --val-seed) to hold one out")
+    }
+    let seed = valSeed ?? newVersion.manifest.training.validation?.seed ?? 0
+    let (calibration, held) = try data.source.load(.train).validationSplit(fraction: fraction, seed: seed)
+    let served = newVersion.manifest.training.classes.map { held.keepingClasses(Set($0)) } ?? held
+    let split = CompatibilityCertifier.validationSplitDescription(fraction: fraction, seed: seed)
+    func embeddings(_ data: Dataset) -> PairAdaptation.Embeddings {
+      .init(old: oldVersion.backbone.embed(data.inputs).l2NormalizedRows(),
+            new: newVersion.backbone.embed(data.inputs).l2NormalizedRows(), labels: data.labels)
+    }
+    let started = Date()
+    let adaptation = PairAdaptation(
+      selection: AdapterSelection(kinds: try parsedKinds(), seed: fitSeed), settings: certification.settings)
+    let fitted = adaptation.fit(
+      directions: try parsedDirections(), old: (oldVersion.version, oldVersion.manifest.head.fingerprint),
+      calibration: embeddings(calibration), certification: embeddings(served), dataset: held.name, split: split)
+    let installer = AdapterInstaller(
+      calibration: "\(calibration.name) less the \(split)", calibrationExamples: calibration.count,
+      oldWeightsSha256: oldVersion.weightsDigest, newWeightsSha256: newVersion.weightsDigest)
+    _ = try installer.install(
+      fitted, oldVersion: oldVersion.version, fitSeed: fitSeed, into: newURL, manifest: newVersion.manifest)
+    print(AdaptReport.render(fitted, old: oldVersion.version, new: newVersion.version, calibrationExamples: calibration.count))
+    print(String(format: "fitted and certified in %.1f s; adapters written to %@", Date().timeIntervalSince(started), new))
+  }
+}
+
+/// The text `bct adapt` prints: each direction's candidates, the pick, and its mode's certificate.
+enum AdaptReport {
+  static func render(_ fitted: [PairAdaptation.Fitted], old: String, new: String, calibrationExamples: Int) -> String {
+    var lines: [String] = []
+    for item in fitted {
+      let arrow = item.direction == .query ? "\(new) -> \(old) (query adapter P)" : "\(old) -> \(new) (document transform T)"
+      lines.append("\(arrow), fitted on \(calibrationExamples) calibration pairs; selection split, cross-model %:")
+      lines.append("    kind        setting                      top-1    mAP")
+      for c in item.outcome.candidates {
+        let mark = c == item.outcome.chosen ? " <- chosen" : ""
+        lines.append("    " + c.kind.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0) + "  "
+          + c.setting.padding(toLength: 26, withPad: " ", startingAt: 0)
+          + String(format: "  %5.1f  %5.1f", c.top1 * 100, c.meanAveragePrecision * 100) + mark)
+      }
+      let mode = item.direction == .query ? "query-adapted" : "transformed documents"
+      lines.append("  mode \(mode): " + item.certificate.summary(newVersion: new))
+      lines.append(CertificationOptions.curveTable(item.certificate, newVersion: new))
+    }
+    return lines.joined(separator: "\n")
+  }
+}
