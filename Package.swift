@@ -267,7 +267,7 @@ let package = Package(
     .target(
       name: "BCTRetrieval",
       dependencies: [
-        "BCTClient", "BCTCollection", "BCTIndex", "BCTNumerics", "BCTProto", "BCTServing", "BCTStorage", "BCTTensor",
+        "BCTAdapters", "BCTClient", "BCTCollection", "BCTIndex", "BCTNumerics", "BCTProto", "BCTServing", "BCTStorage", "BCTTensor",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -24,7 +24,7 @@ public struct AdapterSelection: Sendable {
   /// Ridge strengths of the affine map (times the number of pairs).
   public var ridges: [Float] = [1e-4, 1e-3, 1e-2, 1e-1]
   /// Most epochs of the residual MLP; the best epoch on the selection split is kept.
-  public var maximumEpochs = 12
+  public var maximumEpochs = 6
   /// Share of the calibration pairs held out to choose on.
   public var selectionFraction = 0.1
   /// Seed of the selection split and the MLP's training.

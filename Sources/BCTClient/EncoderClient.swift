@@ -81,6 +81,11 @@ public struct EncoderClient: Sendable {
     return (response.modelVersion, embeddings)
   }
 
+  /// One adapter's description and weights.
+  public func getAdapter(_ request: Bct_V1_GetAdapterRequest, timeout: Duration? = .seconds(10)) async throws -> Bct_V1_GetAdapterResponse {
+    try await stub.getAdapter(request, options: callOptions(timeout: timeout))
+  }
+
   /// Every version the encoder hosts.
   public func listModels(timeout: Duration? = .seconds(10)) async throws -> Bct_V1_ListModelsResponse {
     try await stub.listModels(Bct_V1_ListModelsRequest(), options: callOptions(timeout: timeout))

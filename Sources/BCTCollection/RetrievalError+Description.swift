@@ -54,6 +54,12 @@ extension RetrievalError: CustomStringConvertible {
       "a backfill to \(target) is running; stop it first or wait for it"
     case .inputsMissing(let target, let documents):
       "a shadow backfill to \(target) re-embeds every document, and \(documents) have no raw input (stored as embeddings only); re-upsert them with their input or delete them first"
+    case .transformNeedsOneSource(let target, let searched):
+      "a transform backfill to \(target) moves the documents of one version by its document transform; the index searches \(searched.isEmpty ? "no documents" : searched.joined(separator: ", ")). Move them to one version first"
+    case .transformNotCertified(let target, let source):
+      "the encoder lists no certified, usable document transform from \(source) to \(target); fit one with bct adapt --old <\(source)> --new <\(target)> (its certificate must pass), or backfill by re-embedding"
+    case .transformSourceMismatch(let document, let version, let source):
+      "document \(document) is of version \(version), not \(source): the transform cannot move it; roll the upgrade back, re-upsert or delete it"
     case .noShadowToFinalize:
       "no shadow upgrade to finalize"
     case .notSwitched(let target, let done, let total):

@@ -51,6 +51,12 @@ public enum RetrievalError: Error, Sendable, Equatable {
   case backfillRunning(target: String)
   /// A shadow backfill cannot start: documents stored as embeddings only (FAILED_PRECONDITION).
   case inputsMissing(target: String, documents: Int)
+  /// A transform backfill needs the documents searched at exactly one ordinary version (FAILED_PRECONDITION).
+  case transformNeedsOneSource(target: String, searched: [String])
+  /// No certified, usable document transform from the source to the target (FAILED_PRECONDITION).
+  case transformNotCertified(target: String, source: String)
+  /// A document of another version than the transform's source (FAILED_PRECONDITION).
+  case transformSourceMismatch(document: String, version: String, source: String)
   /// Finalize without a shadow upgrade (FAILED_PRECONDITION).
   case noShadowToFinalize
   /// Finalize before the switch (FAILED_PRECONDITION).

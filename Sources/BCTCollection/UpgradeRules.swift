@@ -42,9 +42,11 @@ public enum UpgradeRules {
   /// progress to the same target, else starts one in the mode the policy allows
   /// (in place when certified against every version searched, shadow otherwise).
   /// `plan` carries the batch size and rate; `graceSeconds` is kept after a switch.
-  /// The view must count documents without raw input (`withoutInputOutside: ""`).
+  /// The view must count documents without raw input (`withoutInputOutside: ""`),
+  /// which a shadow backfill that re-embeds (`needsInputs`) cannot move.
   public static func start(
-    _ plan: BackfillPlan, requested: UpgradeMode?, graceSeconds: Double, view: CollectionView, policy: VersionPolicy
+    _ plan: BackfillPlan, requested: UpgradeMode?, graceSeconds: Double, view: CollectionView, policy: VersionPolicy,
+    needsInputs: Bool = true
   ) throws(RetrievalError) -> (mutations: [Mutation], mode: UpgradeMode, reason: String) {
     let target = plan.target
     var shadowPlan = plan
@@ -64,7 +66,7 @@ public enum UpgradeRules {
       inPlace.shadow = false
       return ([.setBackfill(inPlace)], mode, reason)
     }
-    guard view.withoutInput == 0 else { throw .inputsMissing(target: target, documents: view.withoutInput) }
+    guard !needsInputs || view.withoutInput == 0 else { throw .inputsMissing(target: target, documents: view.withoutInput) }
     let upgrade = ShadowUpgrade(
       target: target, previousVersions: view.searched, previousDocumentVersion: view.documentVersion,
       graceSeconds: graceSeconds, reason: reason)

@@ -63,6 +63,12 @@ public struct EncoderService: Bct_V1_Encoder.SimpleServiceProtocol {
     }
   }
 
+  public func getAdapter(request: Bct_V1_GetAdapterRequest, context: ServerContext) async throws -> Bct_V1_GetAdapterResponse {
+    try await metrics.measure(method: "GetAdapter", version: "") {
+      try registry.catalog.adapterResponse(request)
+    }
+  }
+
   public func listModels(request: Bct_V1_ListModelsRequest, context: ServerContext) async throws -> Bct_V1_ListModelsResponse {
     try await metrics.measure(method: "ListModels", version: "") {
       let catalog = registry.catalog

@@ -1,6 +1,7 @@
 import BCTAdapters
 import BCTModelRepository
 import BCTProto
+import BCTTensor
 import GRPCCore
 
 extension ModelCatalog {
@@ -30,21 +31,56 @@ extension ModelCatalog {
   public func adapterInfos(of version: String) -> [Bct_V1_AdapterInfo] {
     adapters.slots.values.filter { $0.newVersion == version }
       .sorted { ($0.record.oldVersion, $0.record.direction) < ($1.record.oldVersion, $1.record.direction) }
-      .map { slot in
-        var info = Bct_V1_AdapterInfo()
-        info.oldVersion = slot.record.oldVersion
-        info.mode = slot.record.direction == AdapterDirection.query.rawValue ? .queryAdapted : .transformedDocuments
-        info.kind = slot.record.kind
-        info.inputDim = Int32(clamping: slot.record.inputDim)
-        info.outputDim = Int32(clamping: slot.record.outputDim)
-        info.certificate = ModelInfoMapping.wire(slot.record.certificate)
-        if case .failure(let problem) = slot.adapter {
-          info.problem = problem.description
-        } else {
-          info.usable = true
-        }
-        return info
-      }
+      .map(Self.info)
+  }
+
+  static func info(_ slot: ServedAdapters.Slot) -> Bct_V1_AdapterInfo {
+    var info = Bct_V1_AdapterInfo()
+    info.oldVersion = slot.record.oldVersion
+    info.mode = slot.record.direction == AdapterDirection.query.rawValue ? .queryAdapted : .transformedDocuments
+    info.kind = slot.record.kind
+    info.inputDim = Int32(clamping: slot.record.inputDim)
+    info.outputDim = Int32(clamping: slot.record.outputDim)
+    info.certificate = ModelInfoMapping.wire(slot.record.certificate)
+    if case .failure(let problem) = slot.adapter {
+      info.problem = problem.description
+    } else {
+      info.usable = true
+    }
+    return info
+  }
+
+  /// GetAdapter: one adapter's description and weights.
+  public func adapterResponse(_ request: Bct_V1_GetAdapterRequest) throws -> Bct_V1_GetAdapterResponse {
+    let direction: AdapterDirection
+    switch request.mode {
+    case .queryAdapted: direction = .query
+    case .transformedDocuments: direction = .document
+    default:
+      throw RPCError(code: .invalidArgument, message: "mode must be SEARCH_MODE_QUERY_ADAPTED or SEARCH_MODE_TRANSFORMED_DOCUMENTS")
+    }
+    guard models[request.modelVersion] != nil else {
+      throw RPCError(code: .notFound, message: "unknown model_version \"\(request.modelVersion)\"; known versions: \(models.keys.sorted().joined(separator: ", "))")
+    }
+    guard let slot = adapters.slot(new: request.modelVersion, old: request.oldVersion, direction: direction) else {
+      throw RPCError(code: .notFound, message: "\(request.modelVersion) holds no \(direction.rawValue) adapter to \"\(request.oldVersion)\"; fit one with bct adapt")
+    }
+    let adapter: EmbeddingAdapter
+    switch slot.adapter {
+    case .success(let loaded): adapter = loaded
+    case .failure(let problem):
+      throw RPCError(code: .failedPrecondition, message: "the \(direction.rawValue) adapter \(request.modelVersion) / \(request.oldVersion) cannot be used: \(problem)")
+    }
+    var response = Bct_V1_GetAdapterResponse()
+    response.info = Self.info(slot)
+    response.linear = TensorCodec.encode(adapter.linear)
+    response.bias = TensorCodec.encode(adapter.bias, shape: [adapter.outputDim])
+    if let residual = adapter.residual {
+      response.inner = TensorCodec.encode(residual.inner)
+      response.innerBias = TensorCodec.encode(residual.innerBias, shape: [adapter.hiddenDim])
+      response.outer = TensorCodec.encode(residual.outer)
+    }
+    return response
   }
 
   /// The certified, usable search modes between `version` and every other hosted

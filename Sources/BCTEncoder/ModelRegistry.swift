@@ -13,7 +13,7 @@ public final class ModelRegistry: Sendable {
   /// The repository folder (one sub-folder per version).
   public let directory: URL
   /// A file in the repository naming the default version, overriding "newest".
-  public static let defaultVersionFile = "DEFAULT"
+  public static let defaultVersionFile = ModelVersion.repositoryDefaultFile
 
   private let logger: Logger
   private let state = Mutex(State())

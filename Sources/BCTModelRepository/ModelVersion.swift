@@ -28,6 +28,9 @@ public struct ModelVersion: Sendable {
   public static let backboneFile = "backbone.safetensors"
   /// File name of the classifier head weights.
   public static let headFile = "head.safetensors"
+  /// A file in a model repository (beside the version folders) naming the version
+  /// the encoder uses when a request names none, instead of the newest.
+  public static let repositoryDefaultFile = "DEFAULT"
 
   /// sha256 (hex) over the head's tensors: for each of "bias", "weight" in order,
   /// the name, the shape and the little-endian float32 data.

@@ -23,6 +23,8 @@ struct Backfill: AsyncParsableCommand {
   @Flag(help: "Stop the running backfill at the next batch (start it again to resume).") var stop = false
   @Flag(help: "Drop the previous embeddings of a switched shadow upgrade now.") var finalize = false
   @Flag(help: "Abandon the shadow upgrade: searches return to the previous embeddings, nothing is lost.") var rollback = false
+  @Flag(help: "Move by the target's certified document transform (bct adapt) applied to the stored vectors: no re-embedding, documents stored only as embeddings move too; always a shadow upgrade.")
+  var transform = false
 
   func validate() throws {
     guard ["auto", "in-place", "shadow"].contains(mode) else { throw ValidationError("--mode must be auto, in-place or shadow") }
@@ -39,15 +41,17 @@ struct Backfill: AsyncParsableCommand {
       request.stop = stop
       request.finalize = finalize
       request.rollback = rollback
+      request.transform = transform
       request.graceSeconds = grace
       request.mode = mode == "shadow" ? .shadow : mode == "in-place" ? .inPlace : .auto
       let json = connection.json
+      let started = ProgressBar.seconds()
       let last = try await connection.withRetrieval { client in
         try await client.backfill(request, timeout: nil) { progress in
           guard !json, !finalize, !rollback else { return }
           var bar = ProgressBar()
           bar.update(label: "\(progress.mode == .shadow ? "shadow backfill" : "backfill") to \(progress.targetVersion)", done: Int(progress.done), total: Int(progress.total),
-                     detail: String(format: "%.0f docs/s  ETA %.0fs %@", progress.documentsPerSecond, progress.etaSeconds, progress.message),
+                     detail: ProgressBar.rate(progress, since: started) + (progress.state == .running ? String(format: "  ETA %.0fs", progress.etaSeconds) : "") + " " + progress.message,
                      finished: progress.state != .running)
         }
       }

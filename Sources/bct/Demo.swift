@@ -167,6 +167,11 @@ struct Demo: AsyncParsableCommand {
       await encoder.terminate()
       throw error
     }
+    // The repository's default query version follows the decision, so services
+    // started on it later do not default to a version the demo rolled back.
+    let kept = story.1.kept ? "v3" : "v2"
+    try Data((kept + "\n").utf8).write(to: models.appendingPathComponent(ModelVersion.repositoryDefaultFile), options: .atomic)
+    ProgressBar.write("\(models.path)/\(ModelVersion.repositoryDefaultFile) now names \(kept), the version the demo kept\n")
     let retrievalExit = await retrieval.terminate()
     let encoderExit = await encoder.terminate()
     ProgressBar.write("services stopped (exit \(retrievalExit.map(String.init) ?? "killed"), \(encoderExit.map(String.init) ?? "killed"))\n")
@@ -200,7 +205,7 @@ struct Demo: AsyncParsableCommand {
     let last = try await client.backfill(backfill) { progress in
       var bar = ProgressBar()
       bar.update(label: "backfill to v2", done: Int(progress.done), total: Int(progress.total),
-                 detail: String(format: "%.0f docs/s", progress.documentsPerSecond), finished: progress.state != .running)
+                 detail: ProgressBar.rate(progress, since: backfillStart), finished: progress.state != .running)
     }
     guard last?.state == .completed else {
       throw ValidationError("the backfill ended \(String(describing: last?.state)): \(last?.message ?? "")")
@@ -244,7 +249,7 @@ struct Demo: AsyncParsableCommand {
       try await client.backfill(backfill) { progress in
         var bar = ProgressBar()
         bar.update(label: "shadow backfill to v3", done: Int(progress.done), total: Int(progress.total),
-                   detail: String(format: "%.0f docs/s", progress.documentsPerSecond), finished: progress.state != .running)
+                   detail: ProgressBar.rate(progress, since: fillStart), finished: progress.state != .running)
       }
     }
     var (searches, identical) = (0, 0)

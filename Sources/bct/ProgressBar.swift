@@ -1,3 +1,4 @@
+import BCTProto
 import BCTTraining
 import Foundation
 #if canImport(Glibc)
@@ -34,6 +35,14 @@ struct ProgressBar {
       label: "epoch \(p.epoch)/\(p.epochs)", done: p.seen, total: p.total,
       detail: String(format: "loss %.4f  %.0f ex/s  ETA %.0fs", p.loss, p.examplesPerSecond, eta),
       finished: p.epochFinished)
+  }
+
+  /// A backfill's rate: the server's recent one while it runs, the average since
+  /// `started` (a `seconds()` reading) once it has ended.
+  static func rate(_ progress: Bct_V1_BackfillProgress, since started: Double) -> String {
+    guard progress.state != .running else { return String(format: "%.0f docs/s", progress.documentsPerSecond) }
+    let elapsed = seconds() - started
+    return elapsed > 0 ? String(format: "average %.0f docs/s", Double(progress.done) / elapsed) : ""
   }
 
   static func write(_ text: String) {

@@ -21,7 +21,10 @@ struct Stats: AsyncParsableCommand {
         return
       }
       print("documents            \(s.documents)")
-      for v in s.versions { print("  \(column(v.modelVersion, 18)) \(v.documents) (dim \(v.embeddingDim))") }
+      for v in s.versions {
+        let transformed = v.transformedFrom.isEmpty ? "" : ", transformed from \(v.transformedFrom), in \(v.modelVersion.replacingOccurrences(of: "<-" + v.transformedFrom, with: ""))'s space"
+        print("  \(column(v.modelVersion, 18)) \(v.documents) (dim \(v.embeddingDim)\(transformed))")
+      }
       print("document version     \(s.documentVersion.isEmpty ? "-" : s.documentVersion)")
       print("default query ver.   \(s.defaultQueryVersion.isEmpty ? "-" : s.defaultQueryVersion)")
       print("index                \(s.indexKind)")

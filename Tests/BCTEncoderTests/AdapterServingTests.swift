@@ -18,20 +18,10 @@ struct AdapterServingTests {
     try Manifest.decode(Data(contentsOf: folder.appendingPathComponent(ModelVersion.manifestFile)))
   }
 
-  @Test("adapt writes both adapters with their certificates; Embed's target_version applies P only when certified")
-  func adaptAndServe() async throws {
-    let repo = Fixtures.temporaryFolder("bct-adapt")
+  @Test("adapt writes both adapters, tied to both versions' weights, each with its mode's certificate")
+  func adaptWritesAdapters() throws {
+    let repo = Fixtures.adaptedRepository
     let (v1, w1) = (repo.appendingPathComponent("v1"), repo.appendingPathComponent("w1"))
-    let common = ["--arch", "mlp", "--val-fraction", "0.05"]
-    var result = try await Fixtures.command(["train"] + common + ["--hidden", "64", "--epochs", "1", "--fraction", "0.05", "--seed", "0", "--out", v1.path])
-    #expect(result.status == 0, "\(result)")
-    result = try await Fixtures.command(["train"] + common + ["--hidden", "256", "--epochs", "2", "--fraction", "0.3", "--seed", "7", "--embedding-dim", "96", "--out", w1.path])
-    #expect(result.status == 0, "\(result)")
-    result = try await Fixtures.command([
-      "adapt", "--old", v1.path, "--new", w1.path, "--kinds", "procrustes,affine", "--resamples", "200",
-      "--margin", "0", "--confidence", "0.5", "--catalogue-size", "3000",
-    ])
-    #expect(result.status == 0 && result.output.contains("<- chosen"), "\(result)")
     let manifest = try Self.manifest(w1)
     let records = manifest.adapters ?? []
     #expect(records.map(\.direction).sorted() == ["document", "query"])
@@ -39,32 +29,31 @@ struct AdapterServingTests {
     let document = try #require(manifest.adapter(for: "v1", direction: "document"))
     #expect((query.inputDim, query.outputDim, document.inputDim, document.outputDim) == (96, 128, 128, 96))
     for record in records {
-      #expect(record.certificate.bounds?.catalogueSize == 3000 && record.certificate.bounds?.resamples == 200)
+      let bounds = try #require(record.certificate.bounds)
+      #expect(bounds.catalogueSize == 3000 && bounds.resamples == 200 && bounds.steps.count == 4)
+      let passes = bounds.steps.allSatisfy { $0.lowerBoundPoints > record.certificate.marginPoints }
+      #expect((record.certificate.verdict == .certified) == passes)
       #expect(record.calibrationExamples == 57_000 && record.candidates.first?.kind == record.kind)
+      #expect(record.candidates.count == 5, "procrustes and four ridge strengths: \(record.candidates)")
     }
-    // Adapters are refused for other weights: v1 retrained under its name would not match.
-    let v1Model = try ModelVersion.load(from: v1)
-    let w1Model = try ModelVersion.load(from: w1)
-    let p = try AdapterFiles.load(query, in: w1, old: v1Model.weightsDigest, new: w1Model.weightsDigest)
-    #expect(throws: AdapterError.self) { try AdapterFiles.load(query, in: w1, old: w1Model.weightsDigest, new: w1Model.weightsDigest) }
+    // Adapters are refused for other weights.
+    let (old, new) = (try ModelVersion.load(from: v1).weightsDigest, try ModelVersion.load(from: w1).weightsDigest)
+    _ = try AdapterFiles.load(query, in: w1, old: old, new: new)
+    #expect(throws: AdapterError.self) { try AdapterFiles.load(query, in: w1, old: new, new: new) }
+  }
 
+  @Test("Embed's target_version maps through P only when its mode is certified; ListModels lists adapters and modes")
+  func serveQueryAdapter() async throws {
+    let repo = Fixtures.adaptedRepository
+    let w1 = repo.appendingPathComponent("w1")
+    let query = try #require(try Self.manifest(w1).adapter(for: "v1", direction: "query"))
+    let certified = try Fixtures.adaptedRepositoryCertified()
+    let passing = try #require(try Self.manifest(certified.appendingPathComponent("w1")).adapter(for: "v1", direction: "query"))
+    #expect(passing.certificate.verdict == .certified)
+    let (old, new) = (try ModelVersion.load(from: repo.appendingPathComponent("v1")).weightsDigest, try ModelVersion.load(from: w1).weightsDigest)
+    let p = try AdapterFiles.load(query, in: w1, old: old, new: new)
     try await Self.serve(repo, query: query, p: p)
-    // The same adapter with a passing certificate (as a stronger old version would
-    // give it): the encoder now maps queries, and lists the mode as certified.
-    var passing = manifest
-    passing.adapters = records.map { record in
-      var record = record
-      if record.direction == "query" {
-        let c = record.certificate
-        record.certificate = CompatibilityCertificate(
-          oldVersion: c.oldVersion, oldHeadFingerprint: c.oldHeadFingerprint, top1: c.top1,
-          meanAveragePrecision: c.meanAveragePrecision, bounds: CertificateFixtures.bounds(lowerBoundPoints: 2),
-          marginPoints: 0.5, dataset: c.dataset, split: c.split, examples: c.examples, issuedAt: c.issuedAt)
-      }
-      return record
-    }
-    try passing.encoded().write(to: w1.appendingPathComponent(ModelVersion.manifestFile), options: .atomic)
-    try await Self.serve(repo, query: try #require(passing.adapter(for: "v1", direction: "query")), p: p)
+    try await Self.serve(certified, query: passing, p: p)
   }
 
   /// Starts an encoder on `repo` and checks ListModels and Embed against the query adapter's record.

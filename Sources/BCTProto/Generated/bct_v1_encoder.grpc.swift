@@ -49,10 +49,24 @@ public enum Bct_V1_Encoder: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "GetAdapter" metadata.
+        public enum GetAdapter: Sendable {
+            /// Request type for "GetAdapter".
+            public typealias Input = Bct_V1_GetAdapterRequest
+            /// Response type for "GetAdapter".
+            public typealias Output = Bct_V1_GetAdapterResponse
+            /// Descriptor for "GetAdapter".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bct.v1.Encoder"),
+                method: "GetAdapter",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "bct.v1.Encoder" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Embed.descriptor,
-            ListModels.descriptor
+            ListModels.descriptor,
+            GetAdapter.descriptor
         ]
     }
 }
@@ -121,6 +135,27 @@ extension Bct_V1_Encoder {
             request: GRPCCore.StreamingServerRequest<Bct_V1_ListModelsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Bct_V1_ListModelsResponse>
+
+        /// Handle the "GetAdapter" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The weights of one adapter, for a client that maps embeddings itself (the
+        /// > retrieval service's transform backfill). NOT_FOUND: unknown version or no
+        /// > such adapter. FAILED_PRECONDITION: the adapter cannot be used (other weights,
+        /// > altered file); an uncertified one is returned with its certificate.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bct_V1_GetAdapterRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bct_V1_GetAdapterResponse` messages.
+        func getAdapter(
+            request: GRPCCore.StreamingServerRequest<Bct_V1_GetAdapterRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bct_V1_GetAdapterResponse>
     }
 
     /// Service protocol for the "bct.v1.Encoder" service.
@@ -173,6 +208,27 @@ extension Bct_V1_Encoder {
             request: GRPCCore.ServerRequest<Bct_V1_ListModelsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Bct_V1_ListModelsResponse>
+
+        /// Handle the "GetAdapter" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The weights of one adapter, for a client that maps embeddings itself (the
+        /// > retrieval service's transform backfill). NOT_FOUND: unknown version or no
+        /// > such adapter. FAILED_PRECONDITION: the adapter cannot be used (other weights,
+        /// > altered file); an uncertified one is returned with its certificate.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bct_V1_GetAdapterRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bct_V1_GetAdapterResponse` message.
+        func getAdapter(
+            request: GRPCCore.ServerRequest<Bct_V1_GetAdapterRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bct_V1_GetAdapterResponse>
     }
 
     /// Simple service protocol for the "bct.v1.Encoder" service.
@@ -223,6 +279,27 @@ extension Bct_V1_Encoder {
             request: Bct_V1_ListModelsRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Bct_V1_ListModelsResponse
+
+        /// Handle the "GetAdapter" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The weights of one adapter, for a client that maps embeddings itself (the
+        /// > retrieval service's transform backfill). NOT_FOUND: unknown version or no
+        /// > such adapter. FAILED_PRECONDITION: the adapter cannot be used (other weights,
+        /// > altered file); an uncertified one is returned with its certificate.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bct_V1_GetAdapterRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bct_V1_GetAdapterResponse` to respond with.
+        func getAdapter(
+            request: Bct_V1_GetAdapterRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bct_V1_GetAdapterResponse
     }
 }
 
@@ -247,6 +324,17 @@ extension Bct_V1_Encoder.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Bct_V1_ListModelsResponse>(),
             handler: { request, context in
                 try await self.listModels(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Bct_V1_Encoder.Method.GetAdapter.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bct_V1_GetAdapterRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bct_V1_GetAdapterResponse>(),
+            handler: { request, context in
+                try await self.getAdapter(
                     request: request,
                     context: context
                 )
@@ -279,6 +367,17 @@ extension Bct_V1_Encoder.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func getAdapter(
+        request: GRPCCore.StreamingServerRequest<Bct_V1_GetAdapterRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bct_V1_GetAdapterResponse> {
+        let response = try await self.getAdapter(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -303,6 +402,19 @@ extension Bct_V1_Encoder.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Bct_V1_ListModelsResponse> {
         return GRPCCore.ServerResponse<Bct_V1_ListModelsResponse>(
             message: try await self.listModels(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getAdapter(
+        request: GRPCCore.ServerRequest<Bct_V1_GetAdapterRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bct_V1_GetAdapterResponse> {
+        return GRPCCore.ServerResponse<Bct_V1_GetAdapterResponse>(
+            message: try await self.getAdapter(
                 request: request.message,
                 context: context
             ),
@@ -371,6 +483,32 @@ extension Bct_V1_Encoder {
             deserializer: some GRPCCore.MessageDeserializer<Bct_V1_ListModelsResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_ListModelsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetAdapter" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The weights of one adapter, for a client that maps embeddings itself (the
+        /// > retrieval service's transform backfill). NOT_FOUND: unknown version or no
+        /// > such adapter. FAILED_PRECONDITION: the adapter cannot be used (other weights,
+        /// > altered file); an uncertified one is returned with its certificate.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bct_V1_GetAdapterRequest` message.
+        ///   - serializer: A serializer for `Bct_V1_GetAdapterRequest` messages.
+        ///   - deserializer: A deserializer for `Bct_V1_GetAdapterResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getAdapter<Result>(
+            request: GRPCCore.ClientRequest<Bct_V1_GetAdapterRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bct_V1_GetAdapterRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bct_V1_GetAdapterResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_GetAdapterResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -464,6 +602,43 @@ extension Bct_V1_Encoder {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "GetAdapter" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The weights of one adapter, for a client that maps embeddings itself (the
+        /// > retrieval service's transform backfill). NOT_FOUND: unknown version or no
+        /// > such adapter. FAILED_PRECONDITION: the adapter cannot be used (other weights,
+        /// > altered file); an uncertified one is returned with its certificate.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bct_V1_GetAdapterRequest` message.
+        ///   - serializer: A serializer for `Bct_V1_GetAdapterRequest` messages.
+        ///   - deserializer: A deserializer for `Bct_V1_GetAdapterResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getAdapter<Result>(
+            request: GRPCCore.ClientRequest<Bct_V1_GetAdapterRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bct_V1_GetAdapterRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bct_V1_GetAdapterResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_GetAdapterResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bct_V1_Encoder.Method.GetAdapter.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -526,6 +701,38 @@ extension Bct_V1_Encoder.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Bct_V1_ListModelsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Bct_V1_ListModelsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetAdapter" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The weights of one adapter, for a client that maps embeddings itself (the
+    /// > retrieval service's transform backfill). NOT_FOUND: unknown version or no
+    /// > such adapter. FAILED_PRECONDITION: the adapter cannot be used (other weights,
+    /// > altered file); an uncertified one is returned with its certificate.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bct_V1_GetAdapterRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getAdapter<Result>(
+        request: GRPCCore.ClientRequest<Bct_V1_GetAdapterRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_GetAdapterResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getAdapter(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bct_V1_GetAdapterRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bct_V1_GetAdapterResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -598,6 +805,42 @@ extension Bct_V1_Encoder.ClientProtocol {
             metadata: metadata
         )
         return try await self.listModels(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetAdapter" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The weights of one adapter, for a client that maps embeddings itself (the
+    /// > retrieval service's transform backfill). NOT_FOUND: unknown version or no
+    /// > such adapter. FAILED_PRECONDITION: the adapter cannot be used (other weights,
+    /// > altered file); an uncertified one is returned with its certificate.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getAdapter<Result>(
+        _ message: Bct_V1_GetAdapterRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_GetAdapterResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bct_V1_GetAdapterRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getAdapter(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -211,6 +211,97 @@ public nonisolated enum Bct_V1_SearchMode: SwiftProtobuf.Enum, Swift.CaseIterabl
 
 }
 
+/// Asks for one adapter of a version.
+public nonisolated struct Bct_V1_GetAdapterRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The version holding it (B).
+  public var modelVersion: String = String()
+
+  /// The older version it connects B with (A).
+  public var oldVersion: String = String()
+
+  /// QUERY_ADAPTED for P (B -> A), TRANSFORMED_DOCUMENTS for T (A -> B).
+  public var mode: Bct_V1_SearchMode = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// An adapter's description and weights: y = x linear + bias (+ relu(x inner +
+/// inner_bias) outer for an MLP), then scaled to unit length.
+public nonisolated struct Bct_V1_GetAdapterResponse: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var info: Bct_V1_AdapterInfo {
+    get {_storage._info ?? Bct_V1_AdapterInfo()}
+    set {_uniqueStorage()._info = newValue}
+  }
+  /// Returns true if `info` has been explicitly set.
+  public var hasInfo: Bool {_storage._info != nil}
+  /// Clears the value of `info`. Subsequent reads from it will return its default value.
+  public mutating func clearInfo() {_uniqueStorage()._info = nil}
+
+  /// [input_dim, output_dim].
+  public var linear: Bct_V1_Tensor {
+    get {_storage._linear ?? Bct_V1_Tensor()}
+    set {_uniqueStorage()._linear = newValue}
+  }
+  /// Returns true if `linear` has been explicitly set.
+  public var hasLinear: Bool {_storage._linear != nil}
+  /// Clears the value of `linear`. Subsequent reads from it will return its default value.
+  public mutating func clearLinear() {_uniqueStorage()._linear = nil}
+
+  /// [output_dim].
+  public var bias: Bct_V1_Tensor {
+    get {_storage._bias ?? Bct_V1_Tensor()}
+    set {_uniqueStorage()._bias = newValue}
+  }
+  /// Returns true if `bias` has been explicitly set.
+  public var hasBias: Bool {_storage._bias != nil}
+  /// Clears the value of `bias`. Subsequent reads from it will return its default value.
+  public mutating func clearBias() {_uniqueStorage()._bias = nil}
+
+  /// MLP only: [input_dim, hidden], [hidden], [hidden, output_dim].
+  public var inner: Bct_V1_Tensor {
+    get {_storage._inner ?? Bct_V1_Tensor()}
+    set {_uniqueStorage()._inner = newValue}
+  }
+  /// Returns true if `inner` has been explicitly set.
+  public var hasInner: Bool {_storage._inner != nil}
+  /// Clears the value of `inner`. Subsequent reads from it will return its default value.
+  public mutating func clearInner() {_uniqueStorage()._inner = nil}
+
+  public var innerBias: Bct_V1_Tensor {
+    get {_storage._innerBias ?? Bct_V1_Tensor()}
+    set {_uniqueStorage()._innerBias = newValue}
+  }
+  /// Returns true if `innerBias` has been explicitly set.
+  public var hasInnerBias: Bool {_storage._innerBias != nil}
+  /// Clears the value of `innerBias`. Subsequent reads from it will return its default value.
+  public mutating func clearInnerBias() {_uniqueStorage()._innerBias = nil}
+
+  public var outer: Bct_V1_Tensor {
+    get {_storage._outer ?? Bct_V1_Tensor()}
+    set {_uniqueStorage()._outer = newValue}
+  }
+  /// Returns true if `outer` has been explicitly set.
+  public var hasOuter: Bool {_storage._outer != nil}
+  /// Clears the value of `outer`. Subsequent reads from it will return its default value.
+  public mutating func clearOuter() {_uniqueStorage()._outer = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
 /// A batch of inputs to embed.
 public nonisolated struct Bct_V1_EmbedRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -819,6 +910,151 @@ nonisolated extension Bct_V1_PairCompatibility: SwiftProtobuf._ProtoNameProvidin
 
 nonisolated extension Bct_V1_SearchMode: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SEARCH_MODE_UNSPECIFIED\0\u{1}SEARCH_MODE_NATIVE\0\u{1}SEARCH_MODE_QUERY_ADAPTED\0\u{1}SEARCH_MODE_TRANSFORMED_DOCUMENTS\0")
+}
+
+nonisolated extension Bct_V1_GetAdapterRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetAdapterRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_version\0\u{3}old_version\0\u{1}mode\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.modelVersion) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.oldVersion) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.mode) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.modelVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelVersion, fieldNumber: 1)
+    }
+    if !self.oldVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.oldVersion, fieldNumber: 2)
+    }
+    if self.mode != .unspecified {
+      try visitor.visitSingularEnumField(value: self.mode, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_GetAdapterRequest, rhs: Bct_V1_GetAdapterRequest) -> Bool {
+    if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs.oldVersion != rhs.oldVersion {return false}
+    if lhs.mode != rhs.mode {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_GetAdapterResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetAdapterResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}info\0\u{1}linear\0\u{1}bias\0\u{1}inner\0\u{3}inner_bias\0\u{1}outer\0")
+
+  fileprivate class _StorageClass {
+    var _info: Bct_V1_AdapterInfo? = nil
+    var _linear: Bct_V1_Tensor? = nil
+    var _bias: Bct_V1_Tensor? = nil
+    var _inner: Bct_V1_Tensor? = nil
+    var _innerBias: Bct_V1_Tensor? = nil
+    var _outer: Bct_V1_Tensor? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _info = source._info
+      _linear = source._linear
+      _bias = source._bias
+      _inner = source._inner
+      _innerBias = source._innerBias
+      _outer = source._outer
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._info) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._linear) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._bias) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._inner) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._innerBias) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._outer) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._info {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._linear {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      try { if let v = _storage._bias {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      try { if let v = _storage._inner {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      try { if let v = _storage._innerBias {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      try { if let v = _storage._outer {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_GetAdapterResponse, rhs: Bct_V1_GetAdapterResponse) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._info != rhs_storage._info {return false}
+        if _storage._linear != rhs_storage._linear {return false}
+        if _storage._bias != rhs_storage._bias {return false}
+        if _storage._inner != rhs_storage._inner {return false}
+        if _storage._innerBias != rhs_storage._innerBias {return false}
+        if _storage._outer != rhs_storage._outer {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
 }
 
 nonisolated extension Bct_V1_EmbedRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

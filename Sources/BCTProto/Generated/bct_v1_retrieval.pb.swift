@@ -494,6 +494,16 @@ public nonisolated struct Bct_V1_BackfillRequest: Sendable {
   /// after it (within the grace period), search the previous ones again.
   public var rollback: Bool = false
 
+  /// Move the index to target_version by its document transform T (from the one
+  /// version the documents are searched at; `bct adapt`), applied to the stored
+  /// vectors: no raw input and no embedding call, so documents stored only as
+  /// embeddings move too. Always a shadow upgrade (switch, grace, finalize,
+  /// rollback as usual). FAILED_PRECONDITION unless the encoder lists the
+  /// transformed-documents mode as certified and usable. The vectors are kept
+  /// under the version "TARGET<-SOURCE" (Stats counts them apart); an ordinary
+  /// backfill to the target later replaces those whose raw input is stored.
+  public var transform: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -611,6 +621,10 @@ public nonisolated struct Bct_V1_VersionStats: Sendable {
   public var hasIndex: Bool {self._index != nil}
   /// Clears the value of `index`. Subsequent reads from it will return its default value.
   public mutating func clearIndex() {self._index = nil}
+
+  /// For transformed vectors (model_version "TARGET<-SOURCE"): the source version
+  /// they were transformed from; they are in the target's space.
+  public var transformedFrom: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1239,7 +1253,7 @@ nonisolated extension Bct_V1_ShadowStatus: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Bct_V1_BackfillRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BackfillRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}target_version\0\u{3}batch_size\0\u{3}max_documents_per_second\0\u{1}stop\0\u{1}mode\0\u{3}grace_seconds\0\u{1}finalize\0\u{1}rollback\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}target_version\0\u{3}batch_size\0\u{3}max_documents_per_second\0\u{1}stop\0\u{1}mode\0\u{3}grace_seconds\0\u{1}finalize\0\u{1}rollback\0\u{1}transform\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1255,6 +1269,7 @@ nonisolated extension Bct_V1_BackfillRequest: SwiftProtobuf.Message, SwiftProtob
       case 6: try { try decoder.decodeSingularDoubleField(value: &self.graceSeconds) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.finalize) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.rollback) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.transform) }()
       default: break
       }
     }
@@ -1285,6 +1300,9 @@ nonisolated extension Bct_V1_BackfillRequest: SwiftProtobuf.Message, SwiftProtob
     if self.rollback != false {
       try visitor.visitSingularBoolField(value: self.rollback, fieldNumber: 8)
     }
+    if self.transform != false {
+      try visitor.visitSingularBoolField(value: self.transform, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1297,6 +1315,7 @@ nonisolated extension Bct_V1_BackfillRequest: SwiftProtobuf.Message, SwiftProtob
     if lhs.graceSeconds != rhs.graceSeconds {return false}
     if lhs.finalize != rhs.finalize {return false}
     if lhs.rollback != rhs.rollback {return false}
+    if lhs.transform != rhs.transform {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1456,7 +1475,7 @@ nonisolated extension Bct_V1_StatsRequest: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Bct_V1_VersionStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".VersionStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_version\0\u{1}documents\0\u{3}embedding_dim\0\u{1}index\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_version\0\u{1}documents\0\u{3}embedding_dim\0\u{1}index\0\u{3}transformed_from\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1468,6 +1487,7 @@ nonisolated extension Bct_V1_VersionStats: SwiftProtobuf.Message, SwiftProtobuf.
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.documents) }()
       case 3: try { try decoder.decodeSingularInt32Field(value: &self.embeddingDim) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._index) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.transformedFrom) }()
       default: break
       }
     }
@@ -1490,6 +1510,9 @@ nonisolated extension Bct_V1_VersionStats: SwiftProtobuf.Message, SwiftProtobuf.
     try { if let v = self._index {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
+    if !self.transformedFrom.isEmpty {
+      try visitor.visitSingularStringField(value: self.transformedFrom, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1498,6 +1521,7 @@ nonisolated extension Bct_V1_VersionStats: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.documents != rhs.documents {return false}
     if lhs.embeddingDim != rhs.embeddingDim {return false}
     if lhs._index != rhs._index {return false}
+    if lhs.transformedFrom != rhs.transformedFrom {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

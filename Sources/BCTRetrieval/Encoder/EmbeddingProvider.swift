@@ -1,3 +1,4 @@
+import BCTAdapters
 import BCTCollection
 import BCTNumerics
 
@@ -14,9 +15,17 @@ public protocol EmbeddingProvider: Sendable {
 
   /// L2-normalised embeddings of `inputs` (one row per input of `rowShape`) by `version`.
   func embed(_ inputs: Matrix, rowShape: [Int], version: String, deadline: ContinuousClock.Instant?) async throws -> Matrix
+
+  /// The document transform T that `target` holds for `source` (fitted by `bct adapt`).
+  func documentTransform(target: String, source: String, deadline: ContinuousClock.Instant?) async throws -> EmbeddingAdapter
 }
 
 extension EmbeddingProvider {
+  /// No adapters: an encoder that serves none.
+  public func documentTransform(target: String, source: String, deadline: ContinuousClock.Instant?) async throws -> EmbeddingAdapter {
+    throw EncoderError.refused(code: .notFound, message: "\(target) holds no document adapter to \(source)")
+  }
+
   /// The listing, refreshed at most every 5 seconds.
   public func models(deadline: ContinuousClock.Instant?) async throws -> ModelTable {
     try await models(maxAge: .seconds(5), force: false, deadline: deadline)

@@ -1,3 +1,4 @@
+import BCTAdapters
 import BCTClient
 import BCTCollection
 import BCTNumerics
@@ -77,14 +78,27 @@ public final class EncoderGateway: EmbeddingProvider {
     return Matrix(rows: inputs.rows, columns: columns, values: values)
   }
 
-  private func embedChunk(_ chunk: Matrix, rowShape: [Int], version: String, deadline: ContinuousClock.Instant?) async throws -> Matrix {
-    try await call(deadline: deadline) { timeout in
+  private func embedChunk(_ chunk: Matrix, rowShape: [Int], version label: String, deadline: ContinuousClock.Instant?) async throws -> Matrix {
+    // Transformed vectors live in their target's space: a raw input written beside
+    // them is embedded by the target itself.
+    let version = TransformLabel.parse(label)?.target ?? label
+    return try await call(deadline: deadline) { timeout in
       let result = try await self.client.embed(chunk, rowShape: rowShape, version: version, timeout: timeout)
       guard result.version == version else {
         throw EncoderError.wrongVersion(embedded: result.version, asked: version)
       }
       return result.embeddings
     }
+  }
+
+  /// The document transform `target` holds for `source`, fetched from the encoder.
+  public func documentTransform(target: String, source: String, deadline: ContinuousClock.Instant?) async throws -> EmbeddingAdapter {
+    var request = Bct_V1_GetAdapterRequest()
+    request.modelVersion = target
+    request.oldVersion = source
+    request.mode = .transformedDocuments
+    let response = try await call(deadline: deadline) { timeout in try await self.client.getAdapter(request, timeout: timeout) }
+    return try EmbeddingAdapter(response)
   }
 
   /// One call within the caller's remaining time, retried with exponential backoff

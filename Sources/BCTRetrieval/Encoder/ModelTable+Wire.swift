@@ -19,7 +19,27 @@ extension ModelTable {
         },
         certificates: Dictionary(model.certificates.map { ($0.oldVersion, CertificateQuote($0)) }) { _, last in last })
     }
+    for model in response.models {
+      for adapter in model.adapters where adapter.mode == .transformedDocuments && adapter.usable
+        && adapter.certificate.verdict == .certified {
+        addTransformLabel(target: model.version, source: adapter.oldVersion)
+      }
+    }
     self = servable
+  }
+
+  /// Lists "TARGET<-SOURCE" (`TransformLabel`) as a version in the target's space:
+  /// its dimension, input shape and relations, certified with the target itself.
+  mutating func addTransformLabel(target: String, source: String) {
+    guard versions[source] != nil, var info = versions[target],
+          TransformLabel.parse(target) == nil, TransformLabel.parse(source) == nil
+    else { return }
+    let label = TransformLabel.make(target: target, source: source)
+    info.version = label
+    info.relations[target] = .certified
+    info.certificates = [:]
+    versions[label] = info
+    versions[target]?.relations[label] = .certified
   }
 }
 

@@ -14,6 +14,7 @@ public enum CollectionReport {
     response.versions = view.searchedCounts.sorted { $0.key < $1.key }.map { version, count in
       var stats = Bct_V1_VersionStats()
       stats.modelVersion = version
+      stats.transformedFrom = TransformLabel.parse(version)?.source ?? ""
       stats.documents = UInt64(count)
       stats.embeddingDim = Int32(view.dimensions[version] ?? 0)
       if let description = statistics.segments[version] {

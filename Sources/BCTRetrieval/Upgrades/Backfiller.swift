@@ -30,6 +30,7 @@ public final class Backfiller: Service, Sendable {
 
   private let store: any CollectionStore
   private let encoder: any EmbeddingProvider
+  private let transformer: DocumentTransformer
   private let defaultBatchSize: Int
   private let defaultGraceSeconds: Double
   private let logger: Logger
@@ -46,6 +47,7 @@ public final class Backfiller: Service, Sendable {
   ) {
     self.store = store
     self.encoder = encoder
+    self.transformer = DocumentTransformer(encoder: encoder)
     self.defaultBatchSize = defaultBatchSize
     self.defaultGraceSeconds = defaultGraceSeconds
     self.logger = logger
@@ -63,14 +65,20 @@ public final class Backfiller: Service, Sendable {
     public var mode: UpgradeMode?
     /// Seconds the previous copy is kept after a shadow switch (0: default).
     public var graceSeconds: Double = 0
+    /// Move by the target's document transform instead of re-embedding (always shadow).
+    public var transform = false
 
     /// A request to move to `target`.
-    public init(target: String, batchSize: Int = 0, rate: Double = 0, mode: UpgradeMode? = nil, graceSeconds: Double = 0) {
+    public init(
+      target: String, batchSize: Int = 0, rate: Double = 0, mode: UpgradeMode? = nil, graceSeconds: Double = 0,
+      transform: Bool = false
+    ) {
       self.target = target
       self.batchSize = batchSize
       self.rate = rate
       self.mode = mode
       self.graceSeconds = graceSeconds
+      self.transform = transform
     }
   }
 
@@ -90,17 +98,24 @@ public final class Backfiller: Service, Sendable {
     guard request.graceSeconds >= 0, request.graceSeconds.isFinite else {
       throw RetrievalError.invalidArgument(field: "grace_seconds", message: "grace_seconds must be 0 (the server default) or more")
     }
-    let plan = BackfillPlan(target: target, batchSize: request.batchSize == 0 ? defaultBatchSize : request.batchSize, rate: request.rate)
+    if request.transform && request.mode == .inPlace {
+      throw RetrievalError.invalidArgument(field: "mode", message: "a transform backfill is always a shadow upgrade; leave mode AUTO or SHADOW")
+    }
+    let batchSize = request.batchSize == 0 ? defaultBatchSize : request.batchSize
     let policy = VersionPolicy(table: table)
     let grace = request.graceSeconds == 0 ? defaultGraceSeconds : request.graceSeconds
-    let (_, (mode, reason)) = try await store.commit(reading: ViewQuery(withoutInputOutside: "")) { view in
-      let decided = try UpgradeRules.start(plan, requested: request.mode, graceSeconds: grace, view: view, policy: policy)
-      return (decided.mutations, (decided.mode, decided.reason))
+    let (_, (mode, reason, moved)) = try await store.commit(reading: ViewQuery(withoutInputOutside: "")) { view in
+      let moved = request.transform ? try DocumentTransformer.label(target: target, view: view, table: table) : target
+      let plan = BackfillPlan(target: moved, batchSize: batchSize, rate: request.rate)
+      let decided = try UpgradeRules.start(
+        plan, requested: request.transform ? .shadow : request.mode, graceSeconds: grace, view: view, policy: policy,
+        needsInputs: !request.transform)
+      return (decided.mutations, (decided.mode, decided.reason, moved))
     }
-    if !reason.isEmpty { logger.info("backfill started", metadata: ["target": "\(target)", "mode": "\(mode.rawValue)", "reason": "\(reason)"]) }
+    if !reason.isEmpty { logger.info("backfill started", metadata: ["target": "\(moved)", "mode": "\(mode.rawValue)", "reason": "\(reason)"]) }
     status.withLock { status in
-      if status.target != target || status.state != .running {
-        status = Status(state: .running, target: target, shadow: mode == .shadow, started: .now)
+      if status.target != moved || status.state != .running {
+        status = Status(state: .running, target: moved, shadow: mode == .shadow, started: .now)
       }
     }
   }
@@ -286,6 +301,10 @@ public final class Backfiller: Service, Sendable {
         try? await Task.sleep(for: .seconds(1))
         continue
       }
+      if TransformLabel.parse(plan.target) != nil {
+        if await reembed(batch.documents, generations: batch.generations, plan: plan) == .end { return }
+        continue
+      }
       // Documents without a raw input keep their version in place; a shadow backfill cannot switch without them.
       if plan.shadow, let stuck = batch.documents.first(where: { $0.input.isEmpty && $0.version != plan.target }) {
         await fail(plan, "document \(stuck.id) has no raw input to embed with \(plan.target); re-upsert it with its input or delete it, then start the backfill again")
@@ -333,7 +352,8 @@ public final class Backfiller: Service, Sendable {
   private func reembed(_ batch: [StoredDocument], generations: [String: UInt64], plan: BackfillPlan) async -> Step {
     let started = ContinuousClock.now
     do {
-      let items = try await embed(batch, to: plan.target)
+      let items = TransformLabel.parse(plan.target) != nil
+        ? try await transformer.vectors(batch, label: plan.target) : try await embed(batch, to: plan.target)
       try await store.commit(reading: ViewQuery(ids: items.map(\.id))) { state in
         guard state.backfill == plan else { throw CancellationError() }
         let current = items.filter { state.documents[$0.id]?.generation == generations[$0.id] }
@@ -484,7 +504,7 @@ extension Backfiller {
     }
     let table = try await encoder.models(deadline: deadline)
     try await start(Request(target: request.targetVersion, batchSize: Int(request.batchSize), rate: request.maxDocumentsPerSecond,
-                      mode: mode, graceSeconds: request.graceSeconds), table: table)
+                      mode: mode, graceSeconds: request.graceSeconds, transform: request.transform), table: table)
     return true
   }
 }

@@ -7,6 +7,96 @@
 #endif
 
 #include "bct/v1/encoder.pb-c.h"
+void   bct__v1__get_adapter_request__init
+                     (Bct__V1__GetAdapterRequest         *message)
+{
+  static const Bct__V1__GetAdapterRequest init_value = BCT__V1__GET_ADAPTER_REQUEST__INIT;
+  *message = init_value;
+}
+size_t bct__v1__get_adapter_request__get_packed_size
+                     (const Bct__V1__GetAdapterRequest *message)
+{
+  assert(message->base.descriptor == &bct__v1__get_adapter_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__get_adapter_request__pack
+                     (const Bct__V1__GetAdapterRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__get_adapter_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__get_adapter_request__pack_to_buffer
+                     (const Bct__V1__GetAdapterRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__get_adapter_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__GetAdapterRequest *
+       bct__v1__get_adapter_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__GetAdapterRequest *)
+     protobuf_c_message_unpack (&bct__v1__get_adapter_request__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__get_adapter_request__free_unpacked
+                     (Bct__V1__GetAdapterRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__get_adapter_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__get_adapter_response__init
+                     (Bct__V1__GetAdapterResponse         *message)
+{
+  static const Bct__V1__GetAdapterResponse init_value = BCT__V1__GET_ADAPTER_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t bct__v1__get_adapter_response__get_packed_size
+                     (const Bct__V1__GetAdapterResponse *message)
+{
+  assert(message->base.descriptor == &bct__v1__get_adapter_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__get_adapter_response__pack
+                     (const Bct__V1__GetAdapterResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__get_adapter_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__get_adapter_response__pack_to_buffer
+                     (const Bct__V1__GetAdapterResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__get_adapter_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__GetAdapterResponse *
+       bct__v1__get_adapter_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__GetAdapterResponse *)
+     protobuf_c_message_unpack (&bct__v1__get_adapter_response__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__get_adapter_response__free_unpacked
+                     (Bct__V1__GetAdapterResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__get_adapter_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   bct__v1__embed_request__init
                      (Bct__V1__EmbedRequest         *message)
 {
@@ -700,6 +790,173 @@ void   bct__v1__adapter_info__free_unpacked
   assert(message->base.descriptor == &bct__v1__adapter_info__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+static const ProtobufCFieldDescriptor bct__v1__get_adapter_request__field_descriptors[3] =
+{
+  {
+    "model_version",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__GetAdapterRequest, model_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "old_version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__GetAdapterRequest, old_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mode",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__GetAdapterRequest, mode),
+    &bct__v1__search_mode__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__get_adapter_request__field_indices_by_name[] = {
+  2,   /* field[2] = mode */
+  0,   /* field[0] = model_version */
+  1,   /* field[1] = old_version */
+};
+static const ProtobufCIntRange bct__v1__get_adapter_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor bct__v1__get_adapter_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.GetAdapterRequest",
+  "GetAdapterRequest",
+  "Bct__V1__GetAdapterRequest",
+  "bct.v1",
+  sizeof(Bct__V1__GetAdapterRequest),
+  3,
+  bct__v1__get_adapter_request__field_descriptors,
+  bct__v1__get_adapter_request__field_indices_by_name,
+  1,  bct__v1__get_adapter_request__number_ranges,
+  (ProtobufCMessageInit) bct__v1__get_adapter_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__get_adapter_response__field_descriptors[6] =
+{
+  {
+    "info",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__GetAdapterResponse, info),
+    &bct__v1__adapter_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "linear",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__GetAdapterResponse, linear),
+    &bct__v1__tensor__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bias",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__GetAdapterResponse, bias),
+    &bct__v1__tensor__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "inner",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__GetAdapterResponse, inner),
+    &bct__v1__tensor__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "inner_bias",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__GetAdapterResponse, inner_bias),
+    &bct__v1__tensor__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outer",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__GetAdapterResponse, outer),
+    &bct__v1__tensor__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__get_adapter_response__field_indices_by_name[] = {
+  2,   /* field[2] = bias */
+  0,   /* field[0] = info */
+  3,   /* field[3] = inner */
+  4,   /* field[4] = inner_bias */
+  1,   /* field[1] = linear */
+  5,   /* field[5] = outer */
+};
+static const ProtobufCIntRange bct__v1__get_adapter_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor bct__v1__get_adapter_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.GetAdapterResponse",
+  "GetAdapterResponse",
+  "Bct__V1__GetAdapterResponse",
+  "bct.v1",
+  sizeof(Bct__V1__GetAdapterResponse),
+  6,
+  bct__v1__get_adapter_response__field_descriptors,
+  bct__v1__get_adapter_response__field_indices_by_name,
+  1,  bct__v1__get_adapter_response__number_ranges,
+  (ProtobufCMessageInit) bct__v1__get_adapter_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor bct__v1__embed_request__field_descriptors[4] =
 {
   {
@@ -2437,13 +2694,15 @@ const ProtobufCEnumDescriptor bct__v1__search_mode__descriptor =
   bct__v1__search_mode__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor bct__v1__encoder__method_descriptors[2] =
+static const ProtobufCMethodDescriptor bct__v1__encoder__method_descriptors[3] =
 {
   { "Embed", &bct__v1__embed_request__descriptor, &bct__v1__embed_response__descriptor },
   { "ListModels", &bct__v1__list_models_request__descriptor, &bct__v1__list_models_response__descriptor },
+  { "GetAdapter", &bct__v1__get_adapter_request__descriptor, &bct__v1__get_adapter_response__descriptor },
 };
 const unsigned bct__v1__encoder__method_indices_by_name[] = {
   0,        /* Embed */
+  2,        /* GetAdapter */
   1         /* ListModels */
 };
 const ProtobufCServiceDescriptor bct__v1__encoder__descriptor =
@@ -2453,7 +2712,7 @@ const ProtobufCServiceDescriptor bct__v1__encoder__descriptor =
   "Encoder",
   "Bct__V1__Encoder",
   "bct.v1",
-  2,
+  3,
   bct__v1__encoder__method_descriptors,
   bct__v1__encoder__method_indices_by_name
 };
@@ -2472,6 +2731,14 @@ void bct__v1__encoder__list_models(ProtobufCService *service,
 {
   assert(service->descriptor == &bct__v1__encoder__descriptor);
   service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void bct__v1__encoder__get_adapter(ProtobufCService *service,
+                                   const Bct__V1__GetAdapterRequest *input,
+                                   Bct__V1__GetAdapterResponse_Closure closure,
+                                   void *closure_data)
+{
+  assert(service->descriptor == &bct__v1__encoder__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void bct__v1__encoder__init (Bct__V1__Encoder_Service *service,
                              Bct__V1__Encoder_ServiceDestroy destroy)

@@ -1611,7 +1611,7 @@ const ProtobufCMessageDescriptor bct__v1__shadow_status__descriptor =
   (ProtobufCMessageInit) bct__v1__shadow_status__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__backfill_request__field_descriptors[8] =
+static const ProtobufCFieldDescriptor bct__v1__backfill_request__field_descriptors[9] =
 {
   {
     "target_version",
@@ -1709,6 +1709,18 @@ static const ProtobufCFieldDescriptor bct__v1__backfill_request__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "transform",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__BackfillRequest, transform),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__backfill_request__field_indices_by_name[] = {
   1,   /* field[1] = batch_size */
@@ -1719,11 +1731,12 @@ static const unsigned bct__v1__backfill_request__field_indices_by_name[] = {
   7,   /* field[7] = rollback */
   3,   /* field[3] = stop */
   0,   /* field[0] = target_version */
+  8,   /* field[8] = transform */
 };
 static const ProtobufCIntRange bct__v1__backfill_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor bct__v1__backfill_request__descriptor =
 {
@@ -1733,7 +1746,7 @@ const ProtobufCMessageDescriptor bct__v1__backfill_request__descriptor =
   "Bct__V1__BackfillRequest",
   "bct.v1",
   sizeof(Bct__V1__BackfillRequest),
-  8,
+  9,
   bct__v1__backfill_request__field_descriptors,
   bct__v1__backfill_request__field_indices_by_name,
   1,  bct__v1__backfill_request__number_ranges,
@@ -1913,7 +1926,7 @@ const ProtobufCMessageDescriptor bct__v1__stats_request__descriptor =
   (ProtobufCMessageInit) bct__v1__stats_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__version_stats__field_descriptors[4] =
+static const ProtobufCFieldDescriptor bct__v1__version_stats__field_descriptors[5] =
 {
   {
     "model_version",
@@ -1963,17 +1976,30 @@ static const ProtobufCFieldDescriptor bct__v1__version_stats__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "transformed_from",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__VersionStats, transformed_from),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__version_stats__field_indices_by_name[] = {
   1,   /* field[1] = documents */
   2,   /* field[2] = embedding_dim */
   3,   /* field[3] = index */
   0,   /* field[0] = model_version */
+  4,   /* field[4] = transformed_from */
 };
 static const ProtobufCIntRange bct__v1__version_stats__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor bct__v1__version_stats__descriptor =
 {
@@ -1983,7 +2009,7 @@ const ProtobufCMessageDescriptor bct__v1__version_stats__descriptor =
   "Bct__V1__VersionStats",
   "bct.v1",
   sizeof(Bct__V1__VersionStats),
-  4,
+  5,
   bct__v1__version_stats__field_descriptors,
   bct__v1__version_stats__field_indices_by_name,
   1,  bct__v1__version_stats__number_ranges,

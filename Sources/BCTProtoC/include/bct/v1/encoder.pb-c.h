@@ -16,6 +16,8 @@ PROTOBUF_C__BEGIN_DECLS
 
 #include "bct/v1/tensor.pb-c.h"
 
+typedef struct Bct__V1__GetAdapterRequest Bct__V1__GetAdapterRequest;
+typedef struct Bct__V1__GetAdapterResponse Bct__V1__GetAdapterResponse;
 typedef struct Bct__V1__EmbedRequest Bct__V1__EmbedRequest;
 typedef struct Bct__V1__EmbedResponse Bct__V1__EmbedResponse;
 typedef struct Bct__V1__ListModelsRequest Bct__V1__ListModelsRequest;
@@ -113,6 +115,58 @@ typedef enum _Bct__V1__SearchMode {
 } Bct__V1__SearchMode;
 
 /* --- messages --- */
+
+/*
+ * Asks for one adapter of a version.
+ */
+struct  Bct__V1__GetAdapterRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The version holding it (B).
+   */
+  char *model_version;
+  /*
+   * The older version it connects B with (A).
+   */
+  char *old_version;
+  /*
+   * QUERY_ADAPTED for P (B -> A), TRANSFORMED_DOCUMENTS for T (A -> B).
+   */
+  Bct__V1__SearchMode mode;
+};
+#define BCT__V1__GET_ADAPTER_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__get_adapter_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, BCT__V1__SEARCH_MODE__SEARCH_MODE_UNSPECIFIED }
+
+
+/*
+ * An adapter's description and weights: y = x linear + bias (+ relu(x inner +
+ * inner_bias) outer for an MLP), then scaled to unit length.
+ */
+struct  Bct__V1__GetAdapterResponse
+{
+  ProtobufCMessage base;
+  Bct__V1__AdapterInfo *info;
+  /*
+   * [input_dim, output_dim].
+   */
+  Bct__V1__Tensor *linear;
+  /*
+   * [output_dim].
+   */
+  Bct__V1__Tensor *bias;
+  /*
+   * MLP only: [input_dim, hidden], [hidden], [hidden, output_dim].
+   */
+  Bct__V1__Tensor *inner;
+  Bct__V1__Tensor *inner_bias;
+  Bct__V1__Tensor *outer;
+};
+#define BCT__V1__GET_ADAPTER_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__get_adapter_response__descriptor) \
+    , NULL, NULL, NULL, NULL, NULL, NULL }
+
 
 /*
  * A batch of inputs to embed.
@@ -676,6 +730,44 @@ struct  Bct__V1__AdapterInfo
     , (char *)protobuf_c_empty_string, BCT__V1__SEARCH_MODE__SEARCH_MODE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, 0, NULL, 0, (char *)protobuf_c_empty_string }
 
 
+/* Bct__V1__GetAdapterRequest methods */
+void   bct__v1__get_adapter_request__init
+                     (Bct__V1__GetAdapterRequest         *message);
+size_t bct__v1__get_adapter_request__get_packed_size
+                     (const Bct__V1__GetAdapterRequest   *message);
+size_t bct__v1__get_adapter_request__pack
+                     (const Bct__V1__GetAdapterRequest   *message,
+                      uint8_t             *out);
+size_t bct__v1__get_adapter_request__pack_to_buffer
+                     (const Bct__V1__GetAdapterRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__GetAdapterRequest *
+       bct__v1__get_adapter_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__get_adapter_request__free_unpacked
+                     (Bct__V1__GetAdapterRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__GetAdapterResponse methods */
+void   bct__v1__get_adapter_response__init
+                     (Bct__V1__GetAdapterResponse         *message);
+size_t bct__v1__get_adapter_response__get_packed_size
+                     (const Bct__V1__GetAdapterResponse   *message);
+size_t bct__v1__get_adapter_response__pack
+                     (const Bct__V1__GetAdapterResponse   *message,
+                      uint8_t             *out);
+size_t bct__v1__get_adapter_response__pack_to_buffer
+                     (const Bct__V1__GetAdapterResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__GetAdapterResponse *
+       bct__v1__get_adapter_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__get_adapter_response__free_unpacked
+                     (Bct__V1__GetAdapterResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Bct__V1__EmbedRequest methods */
 void   bct__v1__embed_request__init
                      (Bct__V1__EmbedRequest         *message);
@@ -972,6 +1064,12 @@ void   bct__v1__adapter_info__free_unpacked
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Bct__V1__GetAdapterRequest_Closure)
+                 (const Bct__V1__GetAdapterRequest *message,
+                  void *closure_data);
+typedef void (*Bct__V1__GetAdapterResponse_Closure)
+                 (const Bct__V1__GetAdapterResponse *message,
+                  void *closure_data);
 typedef void (*Bct__V1__EmbedRequest_Closure)
                  (const Bct__V1__EmbedRequest *message,
                   void *closure_data);
@@ -1041,6 +1139,10 @@ struct Bct__V1__Encoder_Service
                       const Bct__V1__ListModelsRequest *input,
                       Bct__V1__ListModelsResponse_Closure closure,
                       void *closure_data);
+  void (*get_adapter)(Bct__V1__Encoder_Service *service,
+                      const Bct__V1__GetAdapterRequest *input,
+                      Bct__V1__GetAdapterResponse_Closure closure,
+                      void *closure_data);
 };
 typedef void (*Bct__V1__Encoder_ServiceDestroy)(Bct__V1__Encoder_Service *);
 void bct__v1__encoder__init (Bct__V1__Encoder_Service *service,
@@ -1050,7 +1152,8 @@ void bct__v1__encoder__init (Bct__V1__Encoder_Service *service,
 #define BCT__V1__ENCODER__INIT(function_prefix__) \
     { BCT__V1__ENCODER__BASE_INIT,\
       function_prefix__ ## embed,\
-      function_prefix__ ## list_models  }
+      function_prefix__ ## list_models,\
+      function_prefix__ ## get_adapter  }
 void bct__v1__encoder__embed(ProtobufCService *service,
                              const Bct__V1__EmbedRequest *input,
                              Bct__V1__EmbedResponse_Closure closure,
@@ -1059,6 +1162,10 @@ void bct__v1__encoder__list_models(ProtobufCService *service,
                                    const Bct__V1__ListModelsRequest *input,
                                    Bct__V1__ListModelsResponse_Closure closure,
                                    void *closure_data);
+void bct__v1__encoder__get_adapter(ProtobufCService *service,
+                                   const Bct__V1__GetAdapterRequest *input,
+                                   Bct__V1__GetAdapterResponse_Closure closure,
+                                   void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1066,6 +1173,8 @@ extern const ProtobufCEnumDescriptor    bct__v1__normalization__descriptor;
 extern const ProtobufCEnumDescriptor    bct__v1__certificate_verdict__descriptor;
 extern const ProtobufCEnumDescriptor    bct__v1__pair_compatibility__descriptor;
 extern const ProtobufCEnumDescriptor    bct__v1__search_mode__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__get_adapter_request__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__get_adapter_response__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__embed_request__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__embed_response__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__list_models_request__descriptor;

@@ -477,10 +477,21 @@ struct  Bct__V1__BackfillRequest
    * after it (within the grace period), search the previous ones again.
    */
   protobuf_c_boolean rollback;
+  /*
+   * Move the index to target_version by its document transform T (from the one
+   * version the documents are searched at; `bct adapt`), applied to the stored
+   * vectors: no raw input and no embedding call, so documents stored only as
+   * embeddings move too. Always a shadow upgrade (switch, grace, finalize,
+   * rollback as usual). FAILED_PRECONDITION unless the encoder lists the
+   * transformed-documents mode as certified and usable. The vectors are kept
+   * under the version "TARGET<-SOURCE" (Stats counts them apart); an ordinary
+   * backfill to the target later replaces those whose raw input is stored.
+   */
+  protobuf_c_boolean transform;
 };
 #define BCT__V1__BACKFILL_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__backfill_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, BCT__V1__BACKFILL_MODE__BACKFILL_MODE_AUTO, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, BCT__V1__BACKFILL_MODE__BACKFILL_MODE_AUTO, 0, 0, 0, 0 }
 
 
 /*
@@ -569,10 +580,15 @@ struct  Bct__V1__VersionStats
    * How this version's segment is indexed.
    */
   Bct__V1__SegmentIndex *index;
+  /*
+   * For transformed vectors (model_version "TARGET<-SOURCE"): the source version
+   * they were transformed from; they are in the target's space.
+   */
+  char *transformed_from;
 };
 #define BCT__V1__VERSION_STATS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__version_stats__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, NULL }
+    , (char *)protobuf_c_empty_string, 0, 0, NULL, (char *)protobuf_c_empty_string }
 
 
 /*

@@ -1,0 +1,61 @@
+import BCTAdapters
+import BCTCollection
+import BCTNumerics
+import Synchronization
+
+/// The transform backfill's one step: stored source vectors mapped by the target's
+/// document transform T into the target's space (a GEMM, no raw input, no
+/// embedding call). T is fetched from the encoder once per label and kept.
+final class DocumentTransformer: Sendable {
+  private let encoder: any EmbeddingProvider
+  private let adapters = Mutex([String: EmbeddingAdapter]())
+
+  init(encoder: any EmbeddingProvider) {
+    self.encoder = encoder
+  }
+
+  /// The target of a transform backfill to `target` over `view`: the label
+  /// "target<-source" of the one version the documents are searched at, checked
+  /// against the encoder's listing.
+  static func label(target: String, view: CollectionView, table: ModelTable) throws(RetrievalError) -> String {
+    if let shadow = view.shadow, let parsed = TransformLabel.parse(shadow.target), parsed.target == target {
+      return shadow.target
+    }
+    guard view.searched.count == 1, let source = view.searched.first, TransformLabel.parse(source) == nil else {
+      throw .transformNeedsOneSource(target: target, searched: view.searched)
+    }
+    let label = TransformLabel.make(target: target, source: source)
+    guard table.versions[label] != nil else { throw .transformNotCertified(target: target, source: source) }
+    return label
+  }
+
+  /// Vectors of `docs` under `label`: copied for documents already there, T applied
+  /// to the stored vectors of the label's source otherwise.
+  func vectors(_ docs: [StoredDocument], label: String) async throws -> [Mutation.Reembedded] {
+    guard let (target, source) = TransformLabel.parse(label) else {
+      throw RetrievalError.transformNotCertified(target: label, source: "?")
+    }
+    var items = docs.filter { $0.version == label }.map { Mutation.Reembedded(id: $0.id, version: label, vector: $0.vector) }
+    let moving = docs.filter { $0.version != label }
+    guard !moving.isEmpty else { return items }
+    if let other = moving.first(where: { $0.version != source }) {
+      throw RetrievalError.transformSourceMismatch(document: other.id, version: other.version, source: source)
+    }
+    let transform = try await adapter(target: target, source: source, label: label)
+    guard let width = moving.first?.vector.count, width == transform.inputDim, moving.allSatisfy({ $0.vector.count == width }) else {
+      throw RetrievalError.dimensionConflict(version: source, dimension: moving.first?.vector.count ?? 0, held: transform.inputDim)
+    }
+    let mapped = transform.apply(Matrix(rows: moving.count, columns: width, values: moving.flatMap(\.vector)))
+    for (r, doc) in moving.enumerated() {
+      items.append(.init(id: doc.id, version: label, vector: mapped.row(r)))
+    }
+    return items
+  }
+
+  private func adapter(target: String, source: String, label: String) async throws -> EmbeddingAdapter {
+    if let kept = adapters.withLock({ $0[label] }) { return kept }
+    let fetched = try await encoder.documentTransform(target: target, source: source, deadline: .now + .seconds(30))
+    adapters.withLock { $0[label] = fetched }
+    return fetched
+  }
+}
