@@ -21,6 +21,8 @@ public struct ResidualMLPFit: Sendable {
   public var temperature: Float = 0.05
   /// Temperature of the class term.
   public var classTemperature: Float = 0.1
+  /// Weight of the two contrastive terms beside the L2 regression onto the targets.
+  public var contrastiveWeight: Float = 0.1
   /// Seed of the branch's initialisation and of the batch order.
   public var seed: UInt64 = 0
 
@@ -68,10 +70,11 @@ public struct ResidualMLPFit: Sendable {
     let model = Self.adapter(p)
     let (raw, hidden) = model.raw(x)
     let (mapped, norms) = raw.l2NormalizedRowsWithNorms()
-    var dMapped = Losses.infoNCE(queries: mapped, keys: y, temperature: temperature).queries
+    var dMapped = Losses.featureRegression(new: mapped, old: y).gradient
+    dMapped.add(Losses.infoNCE(queries: mapped, keys: y, temperature: temperature).queries, scaledBy: contrastiveWeight)
     if let labels {
       let classTerm = Losses.crossModelContrastive(new: mapped, old: y, labels: labels, temperature: classTemperature)
-      dMapped.add(classTerm.gradient)
+      dMapped.add(classTerm.gradient, scaledBy: contrastiveWeight)
     }
     let dRaw = l2NormalizeBackward(normalized: mapped, norms: norms, gradient: dMapped)
     let dLinear = BLAS.matmul(x, dRaw, transposeA: .transposed)
