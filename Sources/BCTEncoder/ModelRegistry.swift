@@ -97,12 +97,7 @@ public final class ModelRegistry: Sendable {
       summary.removed.append(version)
       logger.warning("model version removed from the repository", metadata: ["version": "\(version)"])
     }
-    next.adapters = ServedAdapters.resolve(next.models, previous: current.adapters, repository: directory)
-    for (key, slot) in next.adapters.slots where current.adapters.slots[key].map({ $0.generations == slot.generations }) != true {
-      if case .failure(let problem) = slot.adapter {
-        logger.warning("adapter not usable", metadata: ["adapter": "\(key)", "reason": "\(problem)"])
-      }
-    }
+    next.adapters = resolveAdapters(next.models, previous: current.adapters)
     next.defaultVersion = chooseDefault(next)
     if next.defaultVersion != current.defaultVersion {
       logger.info("default model version", metadata: ["version": "\(next.defaultVersion ?? "none")"])
@@ -112,6 +107,17 @@ public final class ModelRegistry: Sendable {
       state.failedSignatures = nextFailed
     }
     return summary
+  }
+
+  /// The adapters of `models`, logging each newly checked one that cannot be used.
+  private func resolveAdapters(_ models: [String: ServedModel], previous: ServedAdapters) -> ServedAdapters {
+    let next = ServedAdapters.resolve(models, previous: previous, repository: directory)
+    for (key, slot) in next.slots where previous.slots[key].map({ $0.generations == slot.generations }) != true {
+      if case .failure(let problem) = slot.adapter {
+        logger.warning("adapter not usable", metadata: ["adapter": "\(key)", "reason": "\(problem)"])
+      }
+    }
+    return next
   }
 
   /// The repository's version folders by name; nil (logged) when the repository cannot be read.
