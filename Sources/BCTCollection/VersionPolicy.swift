@@ -26,7 +26,8 @@ public struct VersionPolicy: Sendable {
   /// document version present (the encoder's default when it qualifies).
   public func defaultQueryVersion(documents: [String]) throws(RetrievalError) -> String {
     if !table.defaultVersion.isEmpty && certified(table.defaultVersion, against: documents) { return table.defaultVersion }
-    let candidates = table.versions.values.filter { certified($0.version, against: documents) }
+    // A transform label is a place documents live, never a version queries are embedded with.
+    let candidates = table.versions.values.filter { TransformLabel.parse($0.version) == nil && certified($0.version, against: documents) }
     guard let newest = candidates.max(by: { $0.order < $1.order }) else {
       guard !table.versions.isEmpty else { throw RetrievalError.noVersions }
       throw RetrievalError.noCertifiedQueryVersion(documents: documents)
