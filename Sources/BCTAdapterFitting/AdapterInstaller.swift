@@ -38,18 +38,11 @@ public struct AdapterInstaller: Sendable {
         inputDim: item.adapter.inputDim, outputDim: item.adapter.outputDim, hiddenDim: item.adapter.hiddenDim,
         file: name, fileSha256: digest, oldWeightsSha256: oldWeightsSha256, newWeightsSha256: newWeightsSha256,
         calibration: calibration, calibrationExamples: calibrationExamples, fitSeed: fitSeed,
-        candidates: ([chosen] + others).map(\.record), certificate: item.certificate))
+        candidates: [chosen] + others, certificate: item.certificate))
     }
     manifest.adapters = records
     let data = try manifest.encoded()
     try data.write(to: folder.appendingPathComponent(ModelVersion.manifestFile), options: .atomic)
     return manifest
-  }
-}
-
-extension AdapterSelection.Candidate {
-  /// The manifest's form.
-  var record: AdapterRecord.Candidate {
-    .init(kind: kind.rawValue, setting: setting, top1: top1, meanAveragePrecision: meanAveragePrecision)
   }
 }

@@ -1,5 +1,6 @@
 import BCTAdapters
 import BCTEvaluation
+import BCTModelRepository
 import BCTNumerics
 
 /// Fits every adapter kind (and setting) between two versions' embeddings of the
@@ -7,17 +8,8 @@ import BCTNumerics
 /// carved from the calibration data, and refits the pick on all of it. The split
 /// the certificate is measured on is never seen here.
 public struct AdapterSelection: Sendable {
-  /// One fitted candidate and its score on the selection split.
-  public struct Candidate: Sendable, Codable, Equatable {
-    public var kind: AdapterKind
-    /// Its setting, e.g. "ridge 0.001" or "epochs 7".
-    public var setting: String
-    /// Cross-model top-1 and mAP on the selection split (fractions).
-    public var top1: Double
-    public var meanAveragePrecision: Double
-    /// Their mean: what the choice maximises.
-    public var score: Double { (top1 + meanAveragePrecision) / 2 }
-  }
+  /// One fitted candidate and its score on the selection split, as the manifest records it.
+  public typealias Candidate = AdapterRecord.Candidate
 
   /// Kinds tried.
   public var kinds: [AdapterKind] = AdapterKind.allCases
@@ -109,11 +101,11 @@ public struct AdapterSelection: Sendable {
     /// Cross-model retrieval with the adapter in place: mapped new queries on old
     /// documents (query adapter), or new queries on mapped old documents (document transform).
     func score(_ adapter: EmbeddingAdapter, setting: String) -> Candidate {
-      let mapped = adapter.apply(source)
-      let (queries, gallery) = direction == .query ? (mapped, target) : (target, mapped)
+      let (old, new) = direction == .query ? (target, source) : (source, target)
+      let (queries, gallery) = direction.crossSearch(adapter, old: old, new: new)
       let scores = RetrievalMetrics.evaluate(
         queries: queries, queryLabels: labels, gallery: gallery, galleryLabels: labels, excludeSelf: true)
-      return Candidate(kind: adapter.kind, setting: setting, top1: scores.top1, meanAveragePrecision: scores.meanAveragePrecision)
+      return Candidate(kind: adapter.kind.rawValue, setting: setting, top1: scores.top1, meanAveragePrecision: scores.meanAveragePrecision)
     }
   }
 }

@@ -48,9 +48,7 @@ public struct PairAdaptation: Sendable {
         direction: direction, old: calibration.old, new: calibration.new, labels: calibration.labels)
       else { return nil }
       let adapter = outcome.adapter
-      let cross = direction == .query
-        ? (queries: adapter.apply(certification.new), gallery: certification.old)
-        : (queries: certification.new, gallery: adapter.apply(certification.old))
+      let cross = direction.crossSearch(adapter, old: certification.old, new: certification.new)
       let certificate = CompatibilityCertifier.certificate(
         old: old, embeddings: (certification.old, certification.new), labels: certification.labels, cross: cross,
         dataset: dataset, split: split, settings: settings)

@@ -86,6 +86,6 @@ public enum AdapterFiles {
   }
 
   static func sha256(_ data: Data) -> String {
-    SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    SHA256.hash(data: data).hex
   }
 }

@@ -1,3 +1,5 @@
+import BCTNumerics
+
 /// How an adapter maps one embedding space onto another.
 public enum AdapterKind: String, Sendable, Codable, CaseIterable {
   /// An orthogonal (semi-orthogonal when the dimensions differ) map: the orthogonal
@@ -16,4 +18,13 @@ public enum AdapterDirection: String, Sendable, Codable, CaseIterable {
   case query
   /// T: A -> B. A stored old embedding, mapped, stands in for a new one.
   case document
+}
+
+extension AdapterDirection {
+  /// The cross-model search of this direction's mode, from unit-norm `old` and `new`
+  /// embeddings of the same items: P(new) queries on old documents (query), or new
+  /// queries on T(old) documents (document). The one definition of both modes.
+  public func crossSearch(_ adapter: EmbeddingAdapter, old: Matrix, new: Matrix) -> (queries: Matrix, gallery: Matrix) {
+    self == .query ? (adapter.apply(new), old) : (new, adapter.apply(old))
+  }
 }

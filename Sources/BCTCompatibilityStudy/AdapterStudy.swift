@@ -118,8 +118,7 @@ public struct AdapterStudy: Sendable {
     for split in ["validation", "test"] {
       let (old, splitLabels) = evaluator.embedded(models.old, split: split, classes: classes)
       let (new, _) = evaluator.embedded(models.new, split: split, classes: classes)
-      let cross = direction == .query
-        ? (queries: outcome.adapter.apply(new), gallery: old) : (queries: new, gallery: outcome.adapter.apply(old))
+      let cross = direction.crossSearch(outcome.adapter, old: old, new: new)
       if split == "validation" { (validationCross, validationData) = (cross, (old, new, splitLabels)) }
       func score(_ q: Matrix, _ g: Matrix) -> RetrievalScores {
         RetrievalMetrics.evaluate(queries: q, queryLabels: splitLabels, gallery: g, galleryLabels: splitLabels, excludeSelf: true)
@@ -137,6 +136,6 @@ public struct AdapterStudy: Sendable {
     let record = certification.certify(
       old: data.old, new: data.new, labels: data.labels, testExamples: evaluator.count(split: "test", classes: classes),
       pair: pair, cross: validationCross)
-    return (cells, record, "\(outcome.chosen.kind.rawValue) \(outcome.chosen.setting)")
+    return (cells, record, "\(outcome.chosen.kind) \(outcome.chosen.setting)")
   }
 }

@@ -7,11 +7,9 @@ extension ModelVersion {
   public var weightsDigest: String {
     var hasher = SHA256()
     for (name, spec, value) in backbone.network.namedParameters {
-      hasher.update(data: Array(name.utf8))
-      hasher.update(data: Array(spec.tensorShape.map(String.init).joined(separator: ",").utf8))
-      value.values.withUnsafeBufferPointer { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+      hasher.update(tensor: name, shape: spec.tensorShape, values: value.values)
     }
     hasher.update(data: Array(manifest.head.fingerprint.utf8))
-    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    return hasher.finalize().hex
   }
 }

@@ -38,11 +38,9 @@ public struct ModelVersion: Sendable {
     var hasher = SHA256()
     for (name, matrix, shape) in [("bias", head.bias, [head.classCount]),
                                   ("weight", head.weight, [head.classCount, head.embeddingDim])] {
-      hasher.update(data: Array(name.utf8))
-      hasher.update(data: Array(shape.map(String.init).joined(separator: ",").utf8))
-      matrix.values.withUnsafeBufferPointer { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+      hasher.update(tensor: name, shape: shape, values: matrix.values)
     }
-    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    return hasher.finalize().hex
   }
 
   /// Writes the three files into `directory` (created if missing). Files are

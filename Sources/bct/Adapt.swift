@@ -103,7 +103,7 @@ enum AdaptReport {
       lines.append("    kind        setting                      top-1    mAP")
       for c in item.outcome.candidates {
         let mark = c == item.outcome.chosen ? " <- chosen" : ""
-        lines.append("    " + c.kind.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0) + "  "
+        lines.append("    " + c.kind.padding(toLength: 10, withPad: " ", startingAt: 0) + "  "
           + c.setting.padding(toLength: 26, withPad: " ", startingAt: 0)
           + String(format: "  %5.1f  %5.1f", c.top1 * 100, c.meanAveragePrecision * 100) + mark)
       }
