@@ -442,13 +442,22 @@ public struct MilvusClient: Sendable {
   /// Milvus's code for a read of a collection that is not loaded (after a server restart).
   static let collectionNotLoaded: Int32 = 101
 
-  /// Runs `read`; if the server has not loaded `collection` (it restarted), loads it and runs `read` again.
-  private func loadingIfReleased<Result>(_ collection: String, _ read: () async throws -> Result) async throws -> Result {
-    do {
-      return try await read()
-    } catch MilvusError.rejected(_, Self.collectionNotLoaded, _) {
-      try await load(collection)
-      return try await read()
+  /// Runs `read`; if the server has not loaded `collection` (it restarted), loads it and
+  /// runs `read` again, up to `attempts` loads. A just-restarted milvus-lite can report a
+  /// collection loaded and still refuse the next read as released, so later attempts
+  /// also wait a little.
+  private func loadingIfReleased<Result>(
+    _ collection: String, attempts: Int = 5, _ read: () async throws -> Result
+  ) async throws -> Result {
+    var loads = 0
+    while true {
+      do {
+        return try await read()
+      } catch MilvusError.rejected(_, Self.collectionNotLoaded, _) where loads < attempts {
+        if loads > 0 { try await Task.sleep(for: .milliseconds(250 * loads)) }
+        loads += 1
+        try await load(collection)
+      }
     }
   }
 }
