@@ -162,7 +162,7 @@ let package = Package(
     /// each search mode, and installing them into a version folder.
     .target(
       name: "BCTAdapterFitting",
-      dependencies: ["BCTAdapters", "BCTEvaluation", "BCTModelRepository", "BCTNumerics", "BCTTraining"]
+      dependencies: ["BCTAdapters", "BCTData", "BCTEvaluation", "BCTModelRepository", "BCTNumerics", "BCTTraining"]
     ),
 
     /// Tracing from the ecosystem: swift-otel's tracer (OTLP/gRPC export when
@@ -362,7 +362,7 @@ let package = Package(
     ),
     .testTarget(
       name: "BCTAdaptersTests",
-      dependencies: ["BCTAdapterFitting", "BCTAdapters", "BCTEvaluation", "BCTModelRepository", "BCTNumerics"]
+      dependencies: ["BCTAdapterFitting", "BCTAdapters", "BCTData", "BCTEvaluation", "BCTModelRepository", "BCTNumerics"]
     ),
     .testTarget(
       name: "BCTCompatibilityStudyTests",
@@ -409,7 +409,7 @@ let package = Package(
     .testTarget(
       name: "BCTRetrievalTests",
       dependencies: [
-        "BCTRetrieval", "BCTClient", "BCTCollection", "BCTData", "BCTEvaluation", "BCTTensor", "BCTFuzzing", "BCTIndex", "BCTMilvus", "BCTMilvusStore",
+        "BCTRetrieval", "BCTAdapters", "BCTClient", "BCTCollection", "BCTData", "BCTEvaluation", "BCTTensor", "BCTFuzzing", "BCTIndex", "BCTMilvus", "BCTMilvusStore",
         "BCTModelRepository", "BCTNumerics", "BCTProcess", "BCTProto", "BCTTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

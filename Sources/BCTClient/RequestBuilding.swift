@@ -11,4 +11,13 @@ extension Bct_V1_Document {
     input.shape = shape.map(Int64.init)
     input.float32Le = TensorCodec.littleEndianBytes(Array(inputs.values[(row * inputs.columns)..<((row + 1) * inputs.columns)]))
   }
+
+  /// A document carrying row `row` of `embeddings` as its embedding by `version`.
+  public init(id: String, metadata: [String: String], embeddings: Matrix, row: Int, version: String) {
+    self.init()
+    self.id = id
+    self.metadata = metadata
+    embedding.modelVersion = version
+    embedding.values = Array(embeddings.values[(row * embeddings.columns)..<((row + 1) * embeddings.columns)])
+  }
 }

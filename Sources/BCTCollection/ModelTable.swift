@@ -6,11 +6,12 @@ public struct ModelTable: Codable, Sendable, Equatable {
   public var defaultVersion: String = ""
 
   /// The table without versions whose sizes cannot be served (from a broken or
-  /// hostile listing, or an edited cache file): every input shape multiplies out.
+  /// hostile listing, or an edited cache file): every input shape multiplies out
+  /// (an external version lists none: it takes no raw inputs).
   public var servable: ModelTable {
     var table = self
     table.versions = versions.filter { _, info in
-      info.dimension >= 1 && !info.inputShape.isEmpty && info.inputShape.allSatisfy { $0 >= 1 }
+      info.dimension >= 1 && info.inputShape.allSatisfy { $0 >= 1 }
         && Self.elementCount(info.inputShape).map { $0 <= 1 << 28 } == true
     }
     return table

@@ -56,6 +56,8 @@ extension RetrievalError: CustomStringConvertible {
       "a shadow backfill to \(target) re-embeds every document, and \(documents) have no raw input (stored as embeddings only); re-upsert them with their input or delete them first"
     case .transformNeedsOneSource(let target, let searched):
       "a transform backfill to \(target) moves the documents of one version by its document transform; the index searches \(searched.isEmpty ? "no documents" : searched.joined(separator: ", ")). Move them to one version first"
+    case .externalVersion(let field, let version):
+      "\(field): \(version) is an external version: its embeddings are computed outside bct, so raw inputs cannot be embedded with it; send its embeddings instead"
     case .transformNotCertified(let target, let source):
       "the encoder lists no certified, usable document transform from \(source) to \(target); fit one with bct adapt --old <\(source)> --new <\(target)> (its certificate must pass), or backfill by re-embedding"
     case .transformSourceMismatch(let document, let version, let source):

@@ -51,6 +51,8 @@ public enum RetrievalError: Error, Sendable, Equatable {
   case backfillRunning(target: String)
   /// A shadow backfill cannot start: documents stored as embeddings only (FAILED_PRECONDITION).
   case inputsMissing(target: String, documents: Int)
+  /// Raw inputs for an external version, which nothing here can embed (FAILED_PRECONDITION).
+  case externalVersion(field: String, version: String)
   /// A transform backfill needs the documents searched at exactly one ordinary version (FAILED_PRECONDITION).
   case transformNeedsOneSource(target: String, searched: [String])
   /// No certified, usable document transform from the source to the target (FAILED_PRECONDITION).

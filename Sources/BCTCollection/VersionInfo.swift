@@ -14,6 +14,13 @@ public struct VersionInfo: Codable, Sendable, Equatable {
   public var relations: [String: VersionRelation] = [:]
   /// This version's certificates, by older version.
   public var certificates: [String: CertificateQuote] = [:]
+  /// Older versions this version's queries may search through its query adapter P
+  /// (certified and usable), each with the sha256 of P's file; nil when none.
+  public var queryAdapters: [String: String]?
+
+  /// Whether the encoder embeds raw inputs with it (false for an external version,
+  /// whose embeddings are computed elsewhere: it lists no input shape).
+  public var takesRawInputs: Bool { !inputShape.isEmpty }
 
   /// A version as listed.
   public init(

@@ -21,6 +21,17 @@ public struct VersionPolicy: Sendable {
     documents.allSatisfy { [.same, .certified].contains(relation(query, $0)) }
   }
 
+  /// The one document version `query`'s queries search through its certified query
+  /// adapter P, with the sha256 of P's file: when the documents are searched at a
+  /// single version that `query` is not the same as or certified against natively,
+  /// and `query` lists a usable, certified P to it. Nil otherwise.
+  public func queryAdapter(_ query: String, documents: [String]) -> (old: String, fileSha256: String)? {
+    guard documents.count == 1, let old = documents.first, !certified(query, against: documents),
+          let sha = table.versions[query]?.queryAdapters?[old]
+    else { return nil }
+    return (old, sha)
+  }
+
   /// The version raw queries are embedded with when a request names none: the
   /// newest hosted version that is the same as or certified against every
   /// document version present (the encoder's default when it qualifies).

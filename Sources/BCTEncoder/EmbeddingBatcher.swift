@@ -1,3 +1,4 @@
+import BCTModel
 import BCTNumerics
 import BCTServing
 import GRPCCore
@@ -33,6 +34,7 @@ public final class EmbeddingBatcher: Service, Sendable {
 
   private struct Job {
     let model: ServedModel
+    let backbone: Backbone
     let inputs: Matrix
     let enqueued: ContinuousClock.Instant
     let continuation: CheckedContinuation<Matrix, any Error>
@@ -70,6 +72,7 @@ public final class EmbeddingBatcher: Service, Sendable {
     guard inputs.rows <= limits.maxBatch else {
       throw RPCError(code: .resourceExhausted, message: "batch of \(inputs.rows) inputs is over the maximum of \(limits.maxBatch); split it")
     }
+    let backbone = try model.requireBackbone()
     return try await withCheckedThrowingContinuation { continuation in
       let refusal: RPCError? = state.withLock { state in
         if state.closed {
@@ -78,7 +81,7 @@ public final class EmbeddingBatcher: Service, Sendable {
         guard state.queuedRows + inputs.rows <= limits.maxQueuedRows else {
           return RPCError(code: .resourceExhausted, message: "the embedding queue is full (\(state.queuedRows) of \(limits.maxQueuedRows) rows waiting); retry later")
         }
-        state.queue.append(Job(model: model, inputs: inputs, enqueued: .now, continuation: continuation))
+        state.queue.append(Job(model: model, backbone: backbone, inputs: inputs, enqueued: .now, continuation: continuation))
         state.queuedRows += inputs.rows
         return nil
       }
@@ -153,14 +156,14 @@ public final class EmbeddingBatcher: Service, Sendable {
   }
 
   private func process(_ jobs: [Job]) {
-    let model = jobs[0].model
-    let width = model.model.backbone.inputWidth
+    let (model, backbone) = (jobs[0].model, jobs[0].backbone)
+    let width = backbone.inputWidth
     let rows = jobs.reduce(0) { $0 + $1.inputs.rows }
     var combined = [Float]()
     combined.reserveCapacity(rows * width)
     for job in jobs { combined.append(contentsOf: job.inputs.values) }
     let started = ContinuousClock.now
-    let output = model.model.backbone.embed(Matrix(rows: rows, columns: width, values: combined))
+    let output = backbone.embed(Matrix(rows: rows, columns: width, values: combined))
     if let metrics {
       let labels = [("version", model.version)]
       metrics.histogram("bct_encoder_batch_rows", help: "Rows per forward pass.",

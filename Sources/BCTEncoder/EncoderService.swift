@@ -31,6 +31,7 @@ public struct EncoderService: Bct_V1_Encoder.SimpleServiceProtocol {
     let label = request.modelVersion.isEmpty ? (catalog.defaultVersion ?? "") : request.modelVersion
     return try await metrics.measure(method: "Embed", version: catalog.models[label] == nil ? "unknown" : label) {
       let served = try catalog.resolve(request.modelVersion)
+      _ = try served.requireBackbone()
       let normalize: Bool
       switch request.normalization {
       case .unspecified, .l2: normalize = true
@@ -112,6 +113,8 @@ public enum ModelInfoMapping {
     info.compatibility = relations.mapValues(wire)
     info.certificates = manifest.certificates.map(wire)
     info.isDefault = isDefault
+    info.kind = manifest.isExternal ? .external : .trained
+    info.description_p = manifest.description ?? ""
     info.evaluations = manifest.evaluations.map { record in
       var result = Bct_V1_EvaluationResult()
       result.queryVersion = record.queryVersion

@@ -42,6 +42,7 @@ extension ModelCatalog {
     info.inputDim = Int32(clamping: slot.record.inputDim)
     info.outputDim = Int32(clamping: slot.record.outputDim)
     info.certificate = ModelInfoMapping.wire(slot.record.certificate)
+    info.fileSha256 = slot.record.fileSha256
     if case .failure(let problem) = slot.adapter {
       info.problem = problem.description
     } else {

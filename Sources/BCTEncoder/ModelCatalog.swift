@@ -1,11 +1,12 @@
+import BCTModel
 import BCTModelRepository
 import Foundation
 import GRPCCore
 
-/// One model version as loaded by the encoder.
+/// One model version as loaded by the encoder: trained (with a backbone) or external.
 public struct ServedModel: Sendable {
-  /// The version's weights and manifest.
-  public let model: ModelVersion
+  /// The version's weights (none for an external version) and manifest.
+  public let stored: StoredVersion
   /// The folder (in the repository) it was loaded from.
   public let folder: String
   /// A number unique to this load: a version reloaded from changed files gets a
@@ -13,22 +14,37 @@ public struct ServedModel: Sendable {
   public let generation: Int
   /// The files it was loaded from, to notice changes.
   public let signature: FolderSignature
-  /// `ModelVersion.weightsDigest`, computed once: what adapters are checked against.
+  /// `StoredVersion.weightsDigest`, computed once: what adapters are checked against.
   public let weightsDigest: String
 
   /// A loaded version.
-  public init(model: ModelVersion, folder: String, generation: Int, signature: FolderSignature) {
-    self.model = model
+  public init(stored: StoredVersion, folder: String, generation: Int, signature: FolderSignature) {
+    self.stored = stored
     self.folder = folder
     self.generation = generation
     self.signature = signature
-    self.weightsDigest = model.weightsDigest
+    self.weightsDigest = stored.weightsDigest
+  }
+
+  /// A loaded trained version.
+  public init(model: ModelVersion, folder: String, generation: Int, signature: FolderSignature) {
+    self.init(stored: .trained(model), folder: folder, generation: generation, signature: signature)
   }
 
   /// The version name.
-  public var version: String { model.version }
+  public var version: String { stored.version }
   /// The manifest.
-  public var manifest: Manifest { model.manifest }
+  public var manifest: Manifest { stored.manifest }
+  /// The backbone that embeds raw inputs; nil for an external version.
+  public var backbone: Backbone? { stored.backbone }
+
+  /// The backbone, or FAILED_PRECONDITION for an external version.
+  public func requireBackbone() throws -> Backbone {
+    guard let backbone else {
+      throw RPCError(code: .failedPrecondition, message: "\(version) is an external version: its embeddings are computed outside bct, so it cannot embed raw inputs; send its embeddings instead (Upsert and Search take embeddings with their model_version)")
+    }
+    return backbone
+  }
 }
 
 /// The versions an encoder serves at one moment: an immutable snapshot, so a

@@ -141,11 +141,11 @@ public final class ModelRegistry: Sendable {
   private func load(
     _ folder: URL, signature: FolderSignature, current: ModelCatalog, claimedBy: [String: String]
   ) throws -> ServedModel {
-    let model = try ModelVersion.load(from: folder)
+    let model = try StoredVersion.load(from: folder)
     if let other = claimedBy[model.version] {
       throw ModelRegistryError("version \(model.version) is already served from folder \(other)")
     }
-    if let previous = current.models[model.version], let change = Self.change(from: previous.model, to: model) {
+    if let previous = current.models[model.version], let change = Self.change(from: previous.stored, to: model) {
       throw ModelRegistryError("refused to replace version \(model.version) under the same name: \(change) changed; embeddings already stored with \(model.version) would no longer match its queries. Give the changed model a new version name")
     }
     let generation = state.withLock { state -> Int in
@@ -157,12 +157,29 @@ public final class ModelRegistry: Sendable {
       "lineage": "\(model.manifest.lineage.prefix(12))", "parent": "\(model.manifest.parentVersion ?? "-")",
       "folder": "\(folder.lastPathComponent)",
     ])
-    return ServedModel(model: model, folder: folder.lastPathComponent, generation: generation, signature: signature)
+    return ServedModel(stored: model, folder: folder.lastPathComponent, generation: generation, signature: signature)
   }
 
   /// What differs between two loads of one version in a way that changes its
-  /// embeddings (weights, head, embedding size, lineage, input handling); nil
-  /// when only the manifest's records (evaluations, certificates) changed.
+  /// embeddings (kind, weights or identity, head, embedding size, lineage, input
+  /// handling); nil when only the manifest's records (evaluations, certificates,
+  /// adapters, description) changed.
+  static func change(from old: StoredVersion, to new: StoredVersion) -> String? {
+    switch (old, new) {
+    case (.trained(let old), .trained(let new)):
+      return change(from: old, to: new)
+    case (.external(let old), .external(let new)):
+      if old.manifest.embeddingDim != new.manifest.embeddingDim {
+        return "the embedding size (\(old.manifest.embeddingDim) -> \(new.manifest.embeddingDim))"
+      }
+      if old.manifest.lineage != new.manifest.lineage { return "the lineage" }
+      return old.weightsDigest == new.weightsDigest ? nil : "the external model's fingerprint"
+    default:
+      return "the kind (trained or external)"
+    }
+  }
+
+  /// What differs between two loads of one trained version (see the other `change`).
   static func change(from old: ModelVersion, to new: ModelVersion) -> String? {
     if old.backbone.embeddingDim != new.backbone.embeddingDim {
       return "the embedding size (\(old.backbone.embeddingDim) -> \(new.backbone.embeddingDim))"

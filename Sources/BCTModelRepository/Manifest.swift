@@ -37,6 +37,10 @@ public struct Manifest: Codable, Sendable, Equatable {
   public var evaluations: [EvaluationRecord]
   /// When it was written (ISO 8601).
   public var createdAt: String
+  /// What the folder holds; nil (manifests before external versions) means trained.
+  public var kind: VersionKind?
+  /// What the version is, in words (external versions).
+  public var description: String?
 
   public init(
     version: String, architecture: ArchitectureInfo, inputShape: [Int], inputNormalization: InputNormalization,
@@ -161,18 +165,22 @@ public struct Manifest: Codable, Sendable, Equatable {
     }
   }
 
-  /// JSON with sorted keys, pretty-printed.
+  /// JSON with sorted keys, pretty-printed; an external version in its own, shorter form.
   public func encoded() throws -> Data {
     let encoder = JSONEncoder()
     encoder.keyEncodingStrategy = .convertToSnakeCase
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    return try encoder.encode(self)
+    return isExternal ? try encoder.encode(ExternalManifest(self)) : try encoder.encode(self)
   }
 
-  /// Parses `manifest.json` contents.
+  /// Parses `manifest.json` contents of either kind.
   public static func decode(_ data: Data) throws -> Manifest {
+    struct Kind: Decodable { var kind: VersionKind? }
     let decoder = JSONDecoder()
     decoder.keyDecodingStrategy = .convertFromSnakeCase
+    if try decoder.decode(Kind.self, from: data).kind == .external {
+      return try decoder.decode(ExternalManifest.self, from: data).manifest
+    }
     return try decoder.decode(Manifest.self, from: data)
   }
 }

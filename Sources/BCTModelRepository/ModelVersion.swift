@@ -90,11 +90,9 @@ public struct ModelVersion: Sendable {
       }
       return data
     }
-    let manifest: Manifest
-    do {
-      manifest = try Manifest.decode(try read(manifestFile))
-    } catch let error as DecodingError {
-      throw ModelError("\(directory.path)/\(manifestFile) is not a valid manifest: \(describe(error))")
+    let manifest = try readManifest(in: directory)
+    if manifest.isExternal {
+      throw ModelError("\(directory.path) holds external version \(manifest.version): it has no backbone to embed raw inputs with; bct takes its embeddings as computed elsewhere")
     }
     let architecture = try Architecture(name: manifest.architecture.name, parameters: manifest.architecture.parameters)
     let n = manifest.inputNormalization
@@ -128,6 +126,19 @@ public struct ModelVersion: Sendable {
       throw ModelError("\(directory.path): head fingerprint is \(fingerprint) but the manifest records \(manifest.head.fingerprint); the head was modified or belongs to another version")
     }
     return ModelVersion(manifest: manifest, backbone: backbone, head: head)
+  }
+
+  /// The manifest in `directory`, of either kind.
+  static func readManifest(in directory: URL) throws -> Manifest {
+    let url = directory.appendingPathComponent(manifestFile)
+    guard let data = FileManager.default.contents(atPath: url.path) else {
+      throw ModelError("\(directory.path): missing \(manifestFile); a model version folder holds \(manifestFile), \(backboneFile) and \(headFile), or for an external version \(manifestFile) alone")
+    }
+    do {
+      return try Manifest.decode(data)
+    } catch let error as DecodingError {
+      throw ModelError("\(url.path) is not a valid manifest: \(describe(error))")
+    }
   }
 
   /// Each layer's parameters from the backbone's tensors, checked by name and shape.

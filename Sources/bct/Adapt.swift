@@ -23,10 +23,22 @@ struct Adapt: AsyncParsableCommand {
       Adapters are written into the new version's folder and described in its \
       manifest, tied to the sha256 of both versions' weights. The versions need not \
       share a lineage.
+
+      With --old-embeddings, --new-embeddings and --labels, the two models ran \
+      elsewhere: the files hold the same items embedded by each (row i of both is \
+      item i). --old and --new are then external version folders (kind: external, no \
+      backbone), created when missing; --val-fraction of the rows (default 0.2) is \
+      held out to certify on, and the adapters are fitted on the rest.
       """)
 
   @Option(help: "Old version folder (A).") var old: String
   @Option(help: "New version folder (B); the adapters are written here.") var new: String
+  @Option(help: "A's embeddings of the calibration items (.npy, [rows, width]); makes both versions external.")
+  var oldEmbeddings: String?
+  @Option(help: "B's embeddings of the same items, row for row (.npy).") var newEmbeddings: String?
+  @Option(help: "Class of each item (.npy, [rows]): items of one class are relevant to each other.") var labels: String?
+  @Option(help: "Description of A, when its external version is created.") var oldDescription: String?
+  @Option(help: "Description of B, when its external version is created.") var newDescription: String?
   @Option(help: "Directions: query (P: new -> old), document (T: old -> new), or both.") var directions = "query,document"
   @Option(help: "Adapter kinds to choose among: procrustes, affine, mlp.") var kinds = "procrustes,affine,mlp"
   @Option(help: "Seed of the selection split and of the MLP's training.") var fitSeed: UInt64 = 0
@@ -38,6 +50,10 @@ struct Adapt: AsyncParsableCommand {
   @OptionGroup var data: DataOptions
 
   func validate() throws {
+    let files = [oldEmbeddings, newEmbeddings, labels].compactMap { $0 }
+    guard files.isEmpty || files.count == 3 else {
+      throw ValidationError("--old-embeddings, --new-embeddings and --labels go together")
+    }
     _ = try parsedDirections()
     _ = try parsedKinds()
     if let valFraction, !(valFraction > 0 && valFraction <= 0.5) { throw ValidationError("--val-fraction must be in (0, 0.5]") }
@@ -60,9 +76,39 @@ struct Adapt: AsyncParsableCommand {
   func run() async throws {
     AllocatorTuning.retainLargeBuffers()
     if let threads { BLAS.setThreadCount(threads) }
+    let pair = try oldEmbeddings == nil ? trainedPair() : externalPair()
+    let started = Date()
+    let adaptation = PairAdaptation(
+      selection: AdapterSelection(kinds: try parsedKinds(), seed: fitSeed), settings: certification.settings)
+    let fitted = adaptation.fit(
+      directions: try parsedDirections(), old: (pair.old.version, pair.old.manifest.head.fingerprint),
+      calibration: pair.calibration, certification: pair.validation, dataset: pair.dataset, split: pair.split)
+    let installer = AdapterInstaller(
+      calibration: pair.calibrationDescription, calibrationExamples: pair.calibration.labels.count,
+      oldWeightsSha256: pair.old.weightsDigest, newWeightsSha256: pair.new.weightsDigest)
+    _ = try installer.install(
+      fitted, oldVersion: pair.old.version, fitSeed: fitSeed, into: URL(fileURLWithPath: new), manifest: pair.new.manifest)
+    print(AdaptReport.render(
+      fitted, old: pair.old.version, new: pair.new.version, calibrationExamples: pair.calibration.labels.count))
+    print(String(format: "fitted and certified in %.1f s; adapters written to %@", Date().timeIntervalSince(started), new))
+  }
+
+  /// The two versions and their paired embeddings: calibration pairs to fit and
+  /// choose on, and the validation split to certify on.
+  struct Pair {
+    var old: StoredVersion
+    var new: StoredVersion
+    var calibration: PairAdaptation.Embeddings
+    var validation: PairAdaptation.Embeddings
+    var dataset: String
+    var split: String
+    var calibrationDescription: String
+  }
+
+  /// Two trained versions, embedding the training data (less the validation split) themselves.
+  func trainedPair() throws -> Pair {
     let oldVersion = try ModelVersion.load(from: URL(fileURLWithPath: old))
-    let newURL = URL(fileURLWithPath: new)
-    let newVersion = try ModelVersion.load(from: newURL)
+    let newVersion = try ModelVersion.load(from: URL(fileURLWithPath: new))
     guard oldVersion.backbone.inputShape == newVersion.backbone.inputShape else {
       throw ValidationError("\(oldVersion.version) takes inputs \(oldVersion.backbone.inputShape), \(newVersion.version) \(newVersion.backbone.inputShape): they cannot embed the same items")
     }
@@ -77,19 +123,29 @@ struct Adapt: AsyncParsableCommand {
       .init(old: oldVersion.backbone.embed(data.inputs).l2NormalizedRows(),
             new: newVersion.backbone.embed(data.inputs).l2NormalizedRows(), labels: data.labels)
     }
-    let started = Date()
-    let adaptation = PairAdaptation(
-      selection: AdapterSelection(kinds: try parsedKinds(), seed: fitSeed), settings: certification.settings)
-    let fitted = adaptation.fit(
-      directions: try parsedDirections(), old: (oldVersion.version, oldVersion.manifest.head.fingerprint),
-      calibration: embeddings(calibration), certification: embeddings(served), dataset: held.name, split: split)
-    let installer = AdapterInstaller(
-      calibration: "\(calibration.name) less the \(split)", calibrationExamples: calibration.count,
-      oldWeightsSha256: oldVersion.weightsDigest, newWeightsSha256: newVersion.weightsDigest)
-    _ = try installer.install(
-      fitted, oldVersion: oldVersion.version, fitSeed: fitSeed, into: newURL, manifest: newVersion.manifest)
-    print(AdaptReport.render(fitted, old: oldVersion.version, new: newVersion.version, calibrationExamples: calibration.count))
-    print(String(format: "fitted and certified in %.1f s; adapters written to %@", Date().timeIntervalSince(started), new))
+    return Pair(
+      old: .trained(oldVersion), new: .trained(newVersion), calibration: embeddings(calibration),
+      validation: embeddings(served), dataset: held.name, split: split,
+      calibrationDescription: "\(calibration.name) less the \(split)")
+  }
+
+  /// Two external versions (created when missing) and their embeddings from files.
+  func externalPair() throws -> Pair {
+    guard let oldEmbeddings, let newEmbeddings, let labels else { throw ValidationError("--old-embeddings, --new-embeddings and --labels go together") }
+    let pairs = try EmbeddingPairs.read(old: oldEmbeddings, new: newEmbeddings, labels: labels)
+    let oldVersion = try ExternalVersion.loadOrCreate(
+      in: URL(fileURLWithPath: old), embeddingDim: pairs.old.columns, description: oldDescription, fingerprint: nil,
+      calibration: pairs.old.values)
+    let newVersion = try ExternalVersion.loadOrCreate(
+      in: URL(fileURLWithPath: new), embeddingDim: pairs.new.columns, description: newDescription, fingerprint: nil,
+      calibration: pairs.new.values)
+    let (fraction, seed) = (valFraction ?? 0.2, valSeed ?? 0)
+    let (calibration, validation) = pairs.split(fraction: fraction, seed: seed)
+    let split = String(format: "validation split (%g%% of the rows, seed %llu)", fraction * 100, seed)
+    let name = URL(fileURLWithPath: newEmbeddings).lastPathComponent
+    return Pair(
+      old: .external(oldVersion), new: .external(newVersion), calibration: calibration, validation: validation,
+      dataset: name, split: split, calibrationDescription: "\(oldEmbeddings) / \(newEmbeddings) less the \(split)")
   }
 }
 

@@ -14,7 +14,7 @@ struct Models: AsyncParsableCommand {
       if connection.json {
         try printJSON(["default_version": listing.defaultVersion, "models": listing.models.map { m in
           ["version": m.version, "architecture": m.architecture, "embedding_dim": Int(m.embeddingDim),
-           "input_shape": m.inputShape.map(Int.init), "lineage": m.lineage, "parent_version": m.parentVersion,
+           "input_shape": m.inputShape.map(Int.init), "kind": m.kind == .external ? "external" : "trained", "lineage": m.lineage, "parent_version": m.parentVersion,
            "compatible_with": m.compatibleWith, "head_fingerprint": m.headFingerprint, "is_default": m.isDefault,
            "objective": m.training.compatibilityObjective,
            "compatibility": m.compatibility.mapValues(relationName),

@@ -14,6 +14,12 @@ struct Upsert: AsyncParsableCommand {
   @Flag(help: "Store documents of a version not certified against those in the index (same lineage).") var allowUncertified = false
   @Option(help: "Ids are this prefix plus the item's index.") var idPrefix: String = "item-"
   @Option(help: "Documents per request.") var batch: Int = 500
+  @Flag(help: "The file holds embeddings by --model-version (computed elsewhere, e.g. an external version), not raw inputs.")
+  var embeddings = false
+
+  func validate() throws {
+    if embeddings && version.isEmpty { throw ValidationError("--embeddings needs --model-version: the version that made them") }
+  }
 
   func run() async throws {
     try await connection.traced("upsert") {
@@ -32,7 +38,10 @@ struct Upsert: AsyncParsableCommand {
           request.documents = (offset..<end).map { r in
             var metadata = ["source": source, "index": "\(first + r)"]
             if let labels { metadata["label"] = "\(labels[r])" }
-            return Bct_V1_Document(id: "\(idPrefix)\(first + r)", metadata: metadata, inputs: inputs, row: r, shape: [inputs.columns])
+            let id = "\(idPrefix)\(first + r)"
+            return embeddings
+              ? Bct_V1_Document(id: id, metadata: metadata, embeddings: inputs, row: r, version: version)
+              : Bct_V1_Document(id: id, metadata: metadata, inputs: inputs, row: r, shape: [inputs.columns])
           }
           let response = try await client.upsert(request, timeout: connection.timeout)
           inserted += Int(response.inserted)

@@ -35,7 +35,7 @@ struct EmbeddingBatcherTests {
           group.addTask {
             let inputs = Self.inputs(rows: 1 + request % 3, seed: Float(request))
             let output = try await batcher.embed(inputs, with: model)
-            let expected = model.model.backbone.embed(inputs)
+            let expected = model.backbone!.embed(inputs)
             #expect(output.rows == inputs.rows && output.columns == 8)
             for (a, b) in zip(output.values, expected.values) { #expect(abs(a - b) < 1e-5) }
           }
@@ -99,8 +99,8 @@ struct EmbeddingBatcherTests {
       async let fromA = batcher.embed(inputs, with: a)
       async let fromB = batcher.embed(inputs, with: b)
       let (outA, outB) = try await (fromA, fromB)
-      #expect(outA == a.model.backbone.embed(inputs))
-      #expect(outB == b.model.backbone.embed(inputs))
+      #expect(outA == a.backbone!.embed(inputs))
+      #expect(outB == b.backbone!.embed(inputs))
       #expect(outA != outB)
     }
   }

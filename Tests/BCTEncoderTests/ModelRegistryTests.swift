@@ -108,8 +108,8 @@ struct ModelRegistryTests {
     let summary = registry.reload()
     #expect(summary.rejected["v1"]?.contains("refused to replace version v1 under the same name") == true, "\(summary)")
     let served = try registry.catalog.resolve("v1")
-    #expect(served.model.manifest.head.fingerprint == firstLoad.model.manifest.head.fingerprint)
-    #expect(served.model.backbone.network.parameters == v1.backbone.network.parameters)
+    #expect(served.manifest.head.fingerprint == firstLoad.manifest.head.fingerprint)
+    #expect(served.backbone?.network.parameters == v1.backbone.network.parameters)
     // Same head, other backbone weights: refused too.
     var retrained = v1
     retrained.backbone = other.backbone

@@ -105,6 +105,8 @@ extension Bct_V1_Encoder {
         /// > INVALID_ARGUMENT: empty batch, wrong shape, NaN/Inf, both or neither data
         /// > fields set. NOT_FOUND: unknown version (the message lists the known ones).
         /// > RESOURCE_EXHAUSTED: batch over the server's maximum or queue full.
+        /// > FAILED_PRECONDITION: the version is external (its embeddings are computed
+        /// > elsewhere), or target_version names a space without a usable certified adapter.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Bct_V1_EmbedRequest` messages.
@@ -178,6 +180,8 @@ extension Bct_V1_Encoder {
         /// > INVALID_ARGUMENT: empty batch, wrong shape, NaN/Inf, both or neither data
         /// > fields set. NOT_FOUND: unknown version (the message lists the known ones).
         /// > RESOURCE_EXHAUSTED: batch over the server's maximum or queue full.
+        /// > FAILED_PRECONDITION: the version is external (its embeddings are computed
+        /// > elsewhere), or target_version names a space without a usable certified adapter.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Bct_V1_EmbedRequest` message.
@@ -249,6 +253,8 @@ extension Bct_V1_Encoder {
         /// > INVALID_ARGUMENT: empty batch, wrong shape, NaN/Inf, both or neither data
         /// > fields set. NOT_FOUND: unknown version (the message lists the known ones).
         /// > RESOURCE_EXHAUSTED: batch over the server's maximum or queue full.
+        /// > FAILED_PRECONDITION: the version is external (its embeddings are computed
+        /// > elsewhere), or target_version names a space without a usable certified adapter.
         ///
         /// - Parameters:
         ///   - request: A `Bct_V1_EmbedRequest` message.
@@ -444,6 +450,8 @@ extension Bct_V1_Encoder {
         /// > INVALID_ARGUMENT: empty batch, wrong shape, NaN/Inf, both or neither data
         /// > fields set. NOT_FOUND: unknown version (the message lists the known ones).
         /// > RESOURCE_EXHAUSTED: batch over the server's maximum or queue full.
+        /// > FAILED_PRECONDITION: the version is external (its embeddings are computed
+        /// > elsewhere), or target_version names a space without a usable certified adapter.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Bct_V1_EmbedRequest` message.
@@ -540,6 +548,8 @@ extension Bct_V1_Encoder {
         /// > INVALID_ARGUMENT: empty batch, wrong shape, NaN/Inf, both or neither data
         /// > fields set. NOT_FOUND: unknown version (the message lists the known ones).
         /// > RESOURCE_EXHAUSTED: batch over the server's maximum or queue full.
+        /// > FAILED_PRECONDITION: the version is external (its embeddings are computed
+        /// > elsewhere), or target_version names a space without a usable certified adapter.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Bct_V1_EmbedRequest` message.
@@ -653,6 +663,8 @@ extension Bct_V1_Encoder.ClientProtocol {
     /// > INVALID_ARGUMENT: empty batch, wrong shape, NaN/Inf, both or neither data
     /// > fields set. NOT_FOUND: unknown version (the message lists the known ones).
     /// > RESOURCE_EXHAUSTED: batch over the server's maximum or queue full.
+    /// > FAILED_PRECONDITION: the version is external (its embeddings are computed
+    /// > elsewhere), or target_version names a space without a usable certified adapter.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Bct_V1_EmbedRequest` message.
@@ -750,6 +762,8 @@ extension Bct_V1_Encoder.ClientProtocol {
     /// > INVALID_ARGUMENT: empty batch, wrong shape, NaN/Inf, both or neither data
     /// > fields set. NOT_FOUND: unknown version (the message lists the known ones).
     /// > RESOURCE_EXHAUSTED: batch over the server's maximum or queue full.
+    /// > FAILED_PRECONDITION: the version is external (its embeddings are computed
+    /// > elsewhere), or target_version names a space without a usable certified adapter.
     ///
     /// - Parameters:
     ///   - message: request message to send.

@@ -162,6 +162,51 @@ public nonisolated enum Bct_V1_PairCompatibility: SwiftProtobuf.Enum, Swift.Case
 
 }
 
+/// What a model version folder holds.
+public nonisolated enum Bct_V1_VersionKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Unset: a trained version (listings from encoders before external versions).
+  case unspecified // = 0
+
+  /// A backbone and classifier head trained by bct.
+  case trained // = 1
+
+  /// No backbone: embeddings computed outside bct (kind: external in the manifest).
+  case external // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .trained
+    case 2: self = .external
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .trained: return 1
+    case .external: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Bct_V1_VersionKind] = [
+    .unspecified,
+    .trained,
+    .external,
+  ]
+
+}
+
 /// How queries of a new version B can search documents of an older version A.
 public nonisolated enum Bct_V1_SearchMode: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
@@ -827,6 +872,19 @@ public nonisolated struct Bct_V1_ModelInfo: @unchecked Sendable {
     set {_uniqueStorage()._certifiedModes = newValue}
   }
 
+  /// What the version is: trained by bct (it embeds raw inputs) or external (its
+  /// embeddings are computed elsewhere and sent as vectors; Embed refuses it).
+  public var kind: Bct_V1_VersionKind {
+    get {_storage._kind}
+    set {_uniqueStorage()._kind = newValue}
+  }
+
+  /// What the version is, in words (external versions).
+  public var description_p: String {
+    get {_storage._description_p}
+    set {_uniqueStorage()._description_p = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -885,6 +943,10 @@ public nonisolated struct Bct_V1_AdapterInfo: Sendable {
   /// Why it is not usable, when it is not.
   public var problem: String = String()
 
+  /// sha256 (hex) of its weights file: a client that keeps a fetched adapter
+  /// (GetAdapter) fetches it again when this changes.
+  public var fileSha256: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -906,6 +968,10 @@ nonisolated extension Bct_V1_CertificateVerdict: SwiftProtobuf._ProtoNameProvidi
 
 nonisolated extension Bct_V1_PairCompatibility: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PAIR_COMPATIBILITY_UNSPECIFIED\0\u{1}PAIR_COMPATIBILITY_CERTIFIED\0\u{1}PAIR_COMPATIBILITY_UNCERTIFIED\0\u{1}PAIR_COMPATIBILITY_INCOMPATIBLE\0")
+}
+
+nonisolated extension Bct_V1_VersionKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0VERSION_KIND_UNSPECIFIED\0\u{1}VERSION_KIND_TRAINED\0\u{1}VERSION_KIND_EXTERNAL\0")
 }
 
 nonisolated extension Bct_V1_SearchMode: SwiftProtobuf._ProtoNameProviding {
@@ -1712,7 +1778,7 @@ nonisolated extension Bct_V1_TrainingInfo: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Bct_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}architecture\0\u{3}architecture_parameters\0\u{3}input_shape\0\u{3}input_normalization\0\u{3}embedding_dim\0\u{3}head_fingerprint\0\u{3}num_classes\0\u{1}lineage\0\u{3}parent_version\0\u{3}compatible_with\0\u{1}evaluations\0\u{3}is_default\0\u{1}training\0\u{1}certificates\0\u{1}compatibility\0\u{1}adapters\0\u{3}certified_modes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}architecture\0\u{3}architecture_parameters\0\u{3}input_shape\0\u{3}input_normalization\0\u{3}embedding_dim\0\u{3}head_fingerprint\0\u{3}num_classes\0\u{1}lineage\0\u{3}parent_version\0\u{3}compatible_with\0\u{1}evaluations\0\u{3}is_default\0\u{1}training\0\u{1}certificates\0\u{1}compatibility\0\u{1}adapters\0\u{3}certified_modes\0\u{1}kind\0\u{1}description\0")
 
   fileprivate class _StorageClass {
     var _version: String = String()
@@ -1733,6 +1799,8 @@ nonisolated extension Bct_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._Me
     var _compatibility: Dictionary<String,Bct_V1_PairCompatibility> = [:]
     var _adapters: [Bct_V1_AdapterInfo] = []
     var _certifiedModes: Dictionary<String,Bct_V1_CertifiedModes> = [:]
+    var _kind: Bct_V1_VersionKind = .unspecified
+    var _description_p: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1761,6 +1829,8 @@ nonisolated extension Bct_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._Me
       _compatibility = source._compatibility
       _adapters = source._adapters
       _certifiedModes = source._certifiedModes
+      _kind = source._kind
+      _description_p = source._description_p
     }
   }
 
@@ -1797,6 +1867,8 @@ nonisolated extension Bct_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._Me
         case 16: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufEnumMap<SwiftProtobuf.ProtobufString,Bct_V1_PairCompatibility>.self, value: &_storage._compatibility) }()
         case 17: try { try decoder.decodeRepeatedMessageField(value: &_storage._adapters) }()
         case 18: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Bct_V1_CertifiedModes>.self, value: &_storage._certifiedModes) }()
+        case 19: try { try decoder.decodeSingularEnumField(value: &_storage._kind) }()
+        case 20: try { try decoder.decodeSingularStringField(value: &_storage._description_p) }()
         default: break
         }
       }
@@ -1863,6 +1935,12 @@ nonisolated extension Bct_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._Me
       if !_storage._certifiedModes.isEmpty {
         try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Bct_V1_CertifiedModes>.self, value: _storage._certifiedModes, fieldNumber: 18)
       }
+      if _storage._kind != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._kind, fieldNumber: 19)
+      }
+      if !_storage._description_p.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._description_p, fieldNumber: 20)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1890,6 +1968,8 @@ nonisolated extension Bct_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._Me
         if _storage._compatibility != rhs_storage._compatibility {return false}
         if _storage._adapters != rhs_storage._adapters {return false}
         if _storage._certifiedModes != rhs_storage._certifiedModes {return false}
+        if _storage._kind != rhs_storage._kind {return false}
+        if _storage._description_p != rhs_storage._description_p {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1931,7 +2011,7 @@ nonisolated extension Bct_V1_CertifiedModes: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Bct_V1_AdapterInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AdapterInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}old_version\0\u{1}mode\0\u{1}kind\0\u{3}input_dim\0\u{3}output_dim\0\u{1}certificate\0\u{1}usable\0\u{1}problem\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}old_version\0\u{1}mode\0\u{1}kind\0\u{3}input_dim\0\u{3}output_dim\0\u{1}certificate\0\u{1}usable\0\u{1}problem\0\u{3}file_sha256\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1947,6 +2027,7 @@ nonisolated extension Bct_V1_AdapterInfo: SwiftProtobuf.Message, SwiftProtobuf._
       case 6: try { try decoder.decodeSingularMessageField(value: &self._certificate) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.usable) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.problem) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.fileSha256) }()
       default: break
       }
     }
@@ -1981,6 +2062,9 @@ nonisolated extension Bct_V1_AdapterInfo: SwiftProtobuf.Message, SwiftProtobuf._
     if !self.problem.isEmpty {
       try visitor.visitSingularStringField(value: self.problem, fieldNumber: 8)
     }
+    if !self.fileSha256.isEmpty {
+      try visitor.visitSingularStringField(value: self.fileSha256, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1993,6 +2077,7 @@ nonisolated extension Bct_V1_AdapterInfo: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs._certificate != rhs._certificate {return false}
     if lhs.usable != rhs.usable {return false}
     if lhs.problem != rhs.problem {return false}
+    if lhs.fileSha256 != rhs.fileSha256 {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

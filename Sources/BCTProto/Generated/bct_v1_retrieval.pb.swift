@@ -413,6 +413,12 @@ public nonisolated struct Bct_V1_SearchResponse: Sendable {
   /// Document versions present in the index when it was searched.
   public var documentVersions: [String] = []
 
+  /// The version whose embedding space the queries were searched in:
+  /// query_model_version itself, or the documents' version when the queries were
+  /// mapped there by query_model_version's certified query adapter (search mode
+  /// QUERY_ADAPTED).
+  public var querySpaceVersion: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1138,7 +1144,7 @@ nonisolated extension Bct_V1_SearchResult: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Bct_V1_SearchResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SearchResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}query_model_version\0\u{1}results\0\u{3}document_versions\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}query_model_version\0\u{1}results\0\u{3}document_versions\0\u{3}query_space_version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1149,6 +1155,7 @@ nonisolated extension Bct_V1_SearchResponse: SwiftProtobuf.Message, SwiftProtobu
       case 1: try { try decoder.decodeSingularStringField(value: &self.queryModelVersion) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.results) }()
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.documentVersions) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.querySpaceVersion) }()
       default: break
       }
     }
@@ -1164,6 +1171,9 @@ nonisolated extension Bct_V1_SearchResponse: SwiftProtobuf.Message, SwiftProtobu
     if !self.documentVersions.isEmpty {
       try visitor.visitRepeatedStringField(value: self.documentVersions, fieldNumber: 3)
     }
+    if !self.querySpaceVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.querySpaceVersion, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1171,6 +1181,7 @@ nonisolated extension Bct_V1_SearchResponse: SwiftProtobuf.Message, SwiftProtobu
     if lhs.queryModelVersion != rhs.queryModelVersion {return false}
     if lhs.results != rhs.results {return false}
     if lhs.documentVersions != rhs.documentVersions {return false}
+    if lhs.querySpaceVersion != rhs.querySpaceVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

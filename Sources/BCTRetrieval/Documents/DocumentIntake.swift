@@ -124,7 +124,9 @@ public struct DocumentIntake: Sendable {
         try policy.checkDocument(given.version, against: accepted, allowUncertified: request.allowUncertified)
         accepted.append(given.version)
       }
-      let (input, inputShape) = try rawInput(of: doc, at: i, shape: table.versions[given?.version ?? searchedVersion]?.inputShape)
+      // An external version has no input shape: a raw input beside its embedding keeps the shape it was sent in.
+      let versionShape = table.versions[given?.version ?? searchedVersion].flatMap { $0.takesRawInputs ? $0.inputShape : nil }
+      let (input, inputShape) = try rawInput(of: doc, at: i, shape: versionShape)
       let searched = given.map { layout.shadow == nil || $0.version == searchedVersion ? $0 : nil } ?? nil
       var document = StoredDocument(id: doc.id, metadata: doc.metadata, inputShape: inputShape, input: input,
                                     version: searched?.version ?? searchedVersion, vector: searched?.vector ?? [])
@@ -210,6 +212,7 @@ public struct DocumentIntake: Sendable {
     guard let info = table.versions[version] else {
       throw RetrievalError.unknownVersion(field: "model version", version: version, known: table.versions.keys.sorted())
     }
+    guard info.takesRawInputs else { throw RetrievalError.externalVersion(field: "documents.input", version: version) }
     let width = info.inputShape.reduce(1, *)
     if let bad = docs.first(where: { $0.input.count != width }) {
       throw RetrievalError.inputSize(document: bad.id, values: bad.input.count, version: version, shape: info.inputShape)

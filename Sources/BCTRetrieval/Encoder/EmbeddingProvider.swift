@@ -16,14 +16,20 @@ public protocol EmbeddingProvider: Sendable {
   /// L2-normalised embeddings of `inputs` (one row per input of `rowShape`) by `version`.
   func embed(_ inputs: Matrix, rowShape: [Int], version: String, deadline: ContinuousClock.Instant?) async throws -> Matrix
 
-  /// The document transform T that `target` holds for `source` (fitted by `bct adapt`).
-  func documentTransform(target: String, source: String, deadline: ContinuousClock.Instant?) async throws -> EmbeddingAdapter
+  /// The adapter (fitted by `bct adapt`) that version `holder` keeps for the older
+  /// version `old` in `direction`: the query adapter P (holder -> old) or the document
+  /// transform T (old -> holder).
+  func adapter(
+    holder: String, old: String, direction: AdapterDirection, deadline: ContinuousClock.Instant?
+  ) async throws -> EmbeddingAdapter
 }
 
 extension EmbeddingProvider {
   /// No adapters: an encoder that serves none.
-  public func documentTransform(target: String, source: String, deadline: ContinuousClock.Instant?) async throws -> EmbeddingAdapter {
-    throw EncoderError.refused(code: .notFound, message: "\(target) holds no document adapter to \(source)")
+  public func adapter(
+    holder: String, old: String, direction: AdapterDirection, deadline: ContinuousClock.Instant?
+  ) async throws -> EmbeddingAdapter {
+    throw EncoderError.refused(code: .notFound, message: "\(holder) holds no \(direction.rawValue) adapter to \(old)")
   }
 
   /// The listing, refreshed at most every 5 seconds.

@@ -91,12 +91,14 @@ public final class EncoderGateway: EmbeddingProvider {
     }
   }
 
-  /// The document transform `target` holds for `source`, fetched from the encoder.
-  public func documentTransform(target: String, source: String, deadline: ContinuousClock.Instant?) async throws -> EmbeddingAdapter {
+  /// The adapter `holder` keeps for `old` in `direction`, fetched from the encoder (GetAdapter).
+  public func adapter(
+    holder: String, old: String, direction: AdapterDirection, deadline: ContinuousClock.Instant?
+  ) async throws -> EmbeddingAdapter {
     var request = Bct_V1_GetAdapterRequest()
-    request.modelVersion = target
-    request.oldVersion = source
-    request.mode = .transformedDocuments
+    request.modelVersion = holder
+    request.oldVersion = old
+    request.mode = direction == .query ? .queryAdapted : .transformedDocuments
     let response = try await call(deadline: deadline) { timeout in try await self.client.getAdapter(request, timeout: timeout) }
     return try EmbeddingAdapter(response)
   }

@@ -20,12 +20,22 @@ extension ModelTable {
         certificates: Dictionary(model.certificates.map { ($0.oldVersion, CertificateQuote($0)) }) { _, last in last })
     }
     for model in response.models {
-      for adapter in model.adapters where adapter.mode == .transformedDocuments && adapter.usable
-        && adapter.certificate.verdict == .certified {
-        addTransformLabel(target: model.version, source: adapter.oldVersion)
+      for adapter in model.adapters where adapter.usable && adapter.certificate.verdict == .certified {
+        switch adapter.mode {
+        case .transformedDocuments: addTransformLabel(target: model.version, source: adapter.oldVersion)
+        case .queryAdapted: addQueryAdapter(holder: model.version, old: adapter.oldVersion, fileSha256: adapter.fileSha256)
+        default: continue
+        }
       }
     }
     self = servable
+  }
+
+  /// Records that `holder`'s queries may search `old` documents through its query adapter.
+  mutating func addQueryAdapter(holder: String, old: String, fileSha256: String) {
+    guard versions[old] != nil, var info = versions[holder], TransformLabel.parse(old) == nil else { return }
+    info.queryAdapters = (info.queryAdapters ?? [:]).merging([old: fileSha256]) { $1 }
+    versions[holder] = info
   }
 
   /// Lists "TARGET<-SOURCE" (`TransformLabel`) as a version in the target's space:

@@ -11,12 +11,14 @@ public struct Searcher: Sendable {
   private let store: any CollectionStore
   private let encoder: any EmbeddingProvider
   private let limits: RetrievalLimits
+  private let adaptation: QueryAdaptation
 
   /// Searches of `store`, embedding raw queries through `encoder`.
   public init(store: any CollectionStore, encoder: any EmbeddingProvider, limits: RetrievalLimits) {
     self.store = store
     self.encoder = encoder
     self.limits = limits
+    self.adaptation = QueryAdaptation(encoder: encoder)
   }
 
   /// The model table, or the cached one when the encoder is down and the call can do without it.
@@ -50,25 +52,37 @@ public struct Searcher: Sendable {
     }
   }
 
-  /// Query vectors with the version that made them and the model table they were decided on.
+  /// Query vectors with the version that made them, the version whose space they
+  /// are in (the documents' when a query adapter mapped them), and the model table
+  /// they were decided on.
   private struct Queries {
     var vectors: Matrix
     var version: String
     var table: ModelTable
+    var space: String
+
+    init(vectors: Matrix, version: String, table: ModelTable) {
+      (self.vectors, self.version, self.table, self.space) = (vectors, version, table, version)
+    }
   }
 
   private func search(_ request: Bct_V1_SearchRequest, deadline: ContinuousClock.Instant?, decidedOn view: CollectionView) async throws -> Bct_V1_SearchResponse {
     guard let query = request.query else {
       throw RetrievalError.invalidArgument(field: "query", message: "no query: set inputs (raw) or embeddings (with their model_version)")
     }
-    let queries: Queries
+    var queries: Queries
     switch query {
     case .embeddings(let batch): queries = try await embeddingQueries(batch, request: request, view: view, deadline: deadline)
     case .inputs(let tensor): queries = try await rawQueries(tensor, request: request, view: view, deadline: deadline)
     }
+    if let (old, sha) = VersionPolicy(table: queries.table).queryAdapter(queries.version, documents: view.searched) {
+      queries.vectors = try await adaptation.map(queries.vectors, from: queries.version, to: old, fileSha256: sha, deadline: deadline)
+      queries.space = old
+    }
     let found = try await rank(queries, request: request)
     var response = Bct_V1_SearchResponse()
     response.queryModelVersion = queries.version
+    response.querySpaceVersion = queries.space
     response.documentVersions = found.present
     response.results = found.hits.map { row in
       var result = Bct_V1_SearchResult()
@@ -115,7 +129,10 @@ public struct Searcher: Sendable {
     guard let info = table.versions[version] else {
       throw RetrievalError.unknownVersion(field: "query_model_version", version: version, known: table.versions.keys.sorted())
     }
-    try policy.checkQuery(version, against: view.searched, allowUncertified: request.allowUncertified)
+    guard info.takesRawInputs else { throw RetrievalError.externalVersion(field: "inputs", version: version) }
+    if policy.queryAdapter(version, documents: view.searched) == nil {
+      try policy.checkQuery(version, against: view.searched, allowUncertified: request.allowUncertified)
+    }
     try checkRows(tensor.shape.first)
     try TensorCodec.checkPayload(bytes: TensorCodec.payloadBytes(tensor), limit: limits.maxMessageBytes)
     let inputs = try TensorCodec.decodeRows(tensor, rowShape: info.inputShape, what: "inputs")
@@ -137,10 +154,10 @@ public struct Searcher: Sendable {
         queries.vectors, k: k,
         options: SearchOptions(efSearch: request.efSearch == 0 ? nil : Int(request.efSearch), maxReplyBytes: limits.maxReplyBytes)
       ) { view in
-        try policy.checkQuery(queries.version, against: view.searched, allowUncertified: request.allowUncertified)
+        try policy.checkQuery(queries.space, against: view.searched, allowUncertified: request.allowUncertified)
         for version in view.searched where view.dimensions[version] != queries.vectors.columns {
           throw RetrievalError.queryDimensionMismatch(
-            query: queries.version, dimension: queries.vectors.columns, document: version, held: view.dimensions[version] ?? 0)
+            query: queries.space, dimension: queries.vectors.columns, document: version, held: view.dimensions[version] ?? 0)
         }
       }
     } catch let error as ReplyTooLarge {

@@ -86,8 +86,11 @@ public final class Backfiller: Service, Sendable {
   public func start(_ request: Request, table: ModelTable) async throws {
     let target = request.target
     guard !target.isEmpty else { throw RetrievalError.invalidArgument(field: "target_version", message: "target_version is empty") }
-    guard table.versions[target] != nil else {
+    guard let info = table.versions[target] else {
       throw RetrievalError.unknownVersion(field: "target version", version: target, known: table.versions.keys.sorted())
+    }
+    guard info.takesRawInputs || request.transform else {
+      throw RetrievalError.externalVersion(field: "target_version (a re-embedding backfill; use a transform backfill)", version: target)
     }
     guard request.batchSize >= 0, request.batchSize <= 4096 else {
       throw RetrievalError.invalidArgument(field: "batch_size", message: "batch_size is \(request.batchSize); it must be 0 (the server default) to 4096")

@@ -54,7 +54,7 @@ final class DocumentTransformer: Sendable {
 
   private func adapter(target: String, source: String, label: String) async throws -> EmbeddingAdapter {
     if let kept = adapters.withLock({ $0[label] }) { return kept }
-    let fetched = try await encoder.documentTransform(target: target, source: source, deadline: .now + .seconds(30))
+    let fetched = try await encoder.adapter(holder: target, old: source, direction: .document, deadline: .now + .seconds(30))
     adapters.withLock { $0[label] = fetched }
     return fetched
   }

@@ -2144,7 +2144,7 @@ const ProtobufCMessageDescriptor bct__v1__model_info__certified_modes_entry__des
   (ProtobufCMessageInit) bct__v1__model_info__certified_modes_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__model_info__field_descriptors[18] =
+static const ProtobufCFieldDescriptor bct__v1__model_info__field_descriptors[20] =
 {
   {
     "version",
@@ -2362,6 +2362,30 @@ static const ProtobufCFieldDescriptor bct__v1__model_info__field_descriptors[18]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "kind",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ModelInfo, kind),
+    &bct__v1__version_kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ModelInfo, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__model_info__field_indices_by_name[] = {
   16,   /* field[16] = adapters */
@@ -2371,12 +2395,14 @@ static const unsigned bct__v1__model_info__field_indices_by_name[] = {
   17,   /* field[17] = certified_modes */
   15,   /* field[15] = compatibility */
   10,   /* field[10] = compatible_with */
+  19,   /* field[19] = description */
   5,   /* field[5] = embedding_dim */
   11,   /* field[11] = evaluations */
   6,   /* field[6] = head_fingerprint */
   4,   /* field[4] = input_normalization */
   3,   /* field[3] = input_shape */
   12,   /* field[12] = is_default */
+  18,   /* field[18] = kind */
   8,   /* field[8] = lineage */
   7,   /* field[7] = num_classes */
   9,   /* field[9] = parent_version */
@@ -2386,7 +2412,7 @@ static const unsigned bct__v1__model_info__field_indices_by_name[] = {
 static const ProtobufCIntRange bct__v1__model_info__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 18 }
+  { 0, 20 }
 };
 const ProtobufCMessageDescriptor bct__v1__model_info__descriptor =
 {
@@ -2396,7 +2422,7 @@ const ProtobufCMessageDescriptor bct__v1__model_info__descriptor =
   "Bct__V1__ModelInfo",
   "bct.v1",
   sizeof(Bct__V1__ModelInfo),
-  18,
+  20,
   bct__v1__model_info__field_descriptors,
   bct__v1__model_info__field_indices_by_name,
   1,  bct__v1__model_info__number_ranges,
@@ -2441,7 +2467,7 @@ const ProtobufCMessageDescriptor bct__v1__certified_modes__descriptor =
   (ProtobufCMessageInit) bct__v1__certified_modes__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__adapter_info__field_descriptors[8] =
+static const ProtobufCFieldDescriptor bct__v1__adapter_info__field_descriptors[9] =
 {
   {
     "old_version",
@@ -2539,9 +2565,22 @@ static const ProtobufCFieldDescriptor bct__v1__adapter_info__field_descriptors[8
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "file_sha256",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__AdapterInfo, file_sha256),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__adapter_info__field_indices_by_name[] = {
   5,   /* field[5] = certificate */
+  8,   /* field[8] = file_sha256 */
   3,   /* field[3] = input_dim */
   2,   /* field[2] = kind */
   1,   /* field[1] = mode */
@@ -2553,7 +2592,7 @@ static const unsigned bct__v1__adapter_info__field_indices_by_name[] = {
 static const ProtobufCIntRange bct__v1__adapter_info__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor bct__v1__adapter_info__descriptor =
 {
@@ -2563,7 +2602,7 @@ const ProtobufCMessageDescriptor bct__v1__adapter_info__descriptor =
   "Bct__V1__AdapterInfo",
   "bct.v1",
   sizeof(Bct__V1__AdapterInfo),
-  8,
+  9,
   bct__v1__adapter_info__field_descriptors,
   bct__v1__adapter_info__field_indices_by_name,
   1,  bct__v1__adapter_info__number_ranges,
@@ -2660,6 +2699,36 @@ const ProtobufCEnumDescriptor bct__v1__pair_compatibility__descriptor =
   bct__v1__pair_compatibility__enum_values_by_name,
   1,
   bct__v1__pair_compatibility__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue bct__v1__version_kind__enum_values_by_number[3] =
+{
+  { "VERSION_KIND_UNSPECIFIED", "BCT__V1__VERSION_KIND__VERSION_KIND_UNSPECIFIED", 0 },
+  { "VERSION_KIND_TRAINED", "BCT__V1__VERSION_KIND__VERSION_KIND_TRAINED", 1 },
+  { "VERSION_KIND_EXTERNAL", "BCT__V1__VERSION_KIND__VERSION_KIND_EXTERNAL", 2 },
+};
+static const ProtobufCIntRange bct__v1__version_kind__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex bct__v1__version_kind__enum_values_by_name[3] =
+{
+  { "VERSION_KIND_EXTERNAL", 2 },
+  { "VERSION_KIND_TRAINED", 1 },
+  { "VERSION_KIND_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor bct__v1__version_kind__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "bct.v1.VersionKind",
+  "VersionKind",
+  "Bct__V1__VersionKind",
+  "bct.v1",
+  3,
+  bct__v1__version_kind__enum_values_by_number,
+  3,
+  bct__v1__version_kind__enum_values_by_name,
+  1,
+  bct__v1__version_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCEnumValue bct__v1__search_mode__enum_values_by_number[4] =

@@ -1392,7 +1392,7 @@ const ProtobufCMessageDescriptor bct__v1__search_result__descriptor =
   (ProtobufCMessageInit) bct__v1__search_result__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__search_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor bct__v1__search_response__field_descriptors[4] =
 {
   {
     "query_model_version",
@@ -1430,16 +1430,29 @@ static const ProtobufCFieldDescriptor bct__v1__search_response__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "query_space_version",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__SearchResponse, query_space_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__search_response__field_indices_by_name[] = {
   2,   /* field[2] = document_versions */
   0,   /* field[0] = query_model_version */
+  3,   /* field[3] = query_space_version */
   1,   /* field[1] = results */
 };
 static const ProtobufCIntRange bct__v1__search_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor bct__v1__search_response__descriptor =
 {
@@ -1449,7 +1462,7 @@ const ProtobufCMessageDescriptor bct__v1__search_response__descriptor =
   "Bct__V1__SearchResponse",
   "bct.v1",
   sizeof(Bct__V1__SearchResponse),
-  3,
+  4,
   bct__v1__search_response__field_descriptors,
   bct__v1__search_response__field_indices_by_name,
   1,  bct__v1__search_response__number_ranges,

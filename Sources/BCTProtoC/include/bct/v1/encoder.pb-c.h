@@ -95,6 +95,24 @@ typedef enum _Bct__V1__PairCompatibility {
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(BCT__V1__PAIR_COMPATIBILITY)
 } Bct__V1__PairCompatibility;
 /*
+ * What a model version folder holds.
+ */
+typedef enum _Bct__V1__VersionKind {
+  /*
+   * Unset: a trained version (listings from encoders before external versions).
+   */
+  BCT__V1__VERSION_KIND__VERSION_KIND_UNSPECIFIED = 0,
+  /*
+   * A backbone and classifier head trained by bct.
+   */
+  BCT__V1__VERSION_KIND__VERSION_KIND_TRAINED = 1,
+  /*
+   * No backbone: embeddings computed outside bct (kind: external in the manifest).
+   */
+  BCT__V1__VERSION_KIND__VERSION_KIND_EXTERNAL = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(BCT__V1__VERSION_KIND)
+} Bct__V1__VersionKind;
+/*
  * How queries of a new version B can search documents of an older version A.
  */
 typedef enum _Bct__V1__SearchMode {
@@ -667,10 +685,19 @@ struct  Bct__V1__ModelInfo
    */
   size_t n_certified_modes;
   Bct__V1__ModelInfo__CertifiedModesEntry **certified_modes;
+  /*
+   * What the version is: trained by bct (it embeds raw inputs) or external (its
+   * embeddings are computed elsewhere and sent as vectors; Embed refuses it).
+   */
+  Bct__V1__VersionKind kind;
+  /*
+   * What the version is, in words (external versions).
+   */
+  char *description;
 };
 #define BCT__V1__MODEL_INFO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__model_info__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, NULL, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, NULL, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, BCT__V1__VERSION_KIND__VERSION_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -724,10 +751,15 @@ struct  Bct__V1__AdapterInfo
    * Why it is not usable, when it is not.
    */
   char *problem;
+  /*
+   * sha256 (hex) of its weights file: a client that keeps a fetched adapter
+   * (GetAdapter) fetches it again when this changes.
+   */
+  char *file_sha256;
 };
 #define BCT__V1__ADAPTER_INFO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__adapter_info__descriptor) \
-    , (char *)protobuf_c_empty_string, BCT__V1__SEARCH_MODE__SEARCH_MODE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, 0, NULL, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, BCT__V1__SEARCH_MODE__SEARCH_MODE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, 0, NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /* Bct__V1__GetAdapterRequest methods */
@@ -1172,6 +1204,7 @@ void bct__v1__encoder__get_adapter(ProtobufCService *service,
 extern const ProtobufCEnumDescriptor    bct__v1__normalization__descriptor;
 extern const ProtobufCEnumDescriptor    bct__v1__certificate_verdict__descriptor;
 extern const ProtobufCEnumDescriptor    bct__v1__pair_compatibility__descriptor;
+extern const ProtobufCEnumDescriptor    bct__v1__version_kind__descriptor;
 extern const ProtobufCEnumDescriptor    bct__v1__search_mode__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__get_adapter_request__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__get_adapter_response__descriptor;

@@ -377,10 +377,17 @@ struct  Bct__V1__SearchResponse
    */
   size_t n_document_versions;
   char **document_versions;
+  /*
+   * The version whose embedding space the queries were searched in:
+   * query_model_version itself, or the documents' version when the queries were
+   * mapped there by query_model_version's certified query adapter (search mode
+   * QUERY_ADAPTED).
+   */
+  char *query_space_version;
 };
 #define BCT__V1__SEARCH_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__search_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 /*

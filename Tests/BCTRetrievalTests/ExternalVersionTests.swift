@@ -1,0 +1,156 @@
+import BCTAdapters
+import BCTClient
+import BCTData
+import BCTModelRepository
+import BCTNumerics
+import BCTProto
+import BCTTestSupport
+import Foundation
+import GRPCCore
+import Testing
+
+/// A user with two models of their own, run end to end through `.npy` files as a
+/// user would: embeddings exported elsewhere, `bct adapt` creating external versions
+/// from them, the services storing and searching those embeddings, query-adapted
+/// searches and a transform backfill, each checked against the adapters applied here.
+@Suite(
+  "External versions end to end through .npy files", .serialized,
+  .enabled(if: FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")))
+struct ExternalVersionTests {
+  /// The files a user brings: 6,000 training items embedded by both models (and
+  /// their classes), 300 catalogue documents by the old model, 20 queries by the new one.
+  struct Files {
+    var folder: URL
+    func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+  }
+
+  /// "Elsewhere": v1 and w1 (independent models of 128 and 96 dimensions) behind an
+  /// encoder, their embeddings exported with `bct embed`.
+  static func export() async throws -> Files {
+    let files = Files(folder: Fixtures.temporaryFolder("bct-external-files"))
+    let elsewhere = try await Fixtures.startEncoder(Fixtures.adaptedRepository)
+    defer { Task { await elsewhere.kill9() } }
+    let env = ["BCT_ENCODER": "127.0.0.1:\(elsewhere.port)"]
+    for (version, split, range, name) in [
+      ("v1", "train", "0-5999", "old.npy"), ("w1", "train", "0-5999", "new.npy"),
+      ("v1", "test", "0-299", "catalogue-old.npy"), ("w1", "test", "0-19", "queries-new.npy"),
+    ] {
+      let result = try await Fixtures.command(
+        ["embed", "--split", split, "--range", range, "--model-version", version, "--out", files.path(name)], environment: env)
+      try #require(result.status == 0, "\(result)")
+    }
+    let labels = try DataSource.fashionMNIST(directory: DataSource.debianFashionMNIST).load(.train).labels.prefix(6000)
+    try Data(NPY.encode(shape: [labels.count], values: labels.map(Float.init))).write(to: URL(fileURLWithPath: files.path("labels.npy")))
+    return files
+  }
+
+  static func matrix(_ path: String) throws -> Matrix {
+    let file = try ArrayFile.read(path: path)
+    return Matrix(rows: file.shape[0], columns: file.shape[1], values: file.values)
+  }
+
+  /// Ids of the `k` documents nearest each query, by exact inner product.
+  static func exactTop(_ queries: Matrix, _ documents: Matrix, k: Int) -> [[String]] {
+    let scores = BLAS.matmul(queries, documents, transposeB: .transposed)
+    return (0..<queries.rows).map { q in
+      let row = scores.row(q)
+      return row.indices.sorted { row[$0] > row[$1] }.prefix(k).map { "test-\($0)" }
+    }
+  }
+
+  @Test("adapt creates external versions from .npy; the services store and search their embeddings, refuse raw inputs, map queries by P and move documents by T")
+  func npyEndToEnd() async throws {
+    let files = try await Self.export()
+    let repo = Fixtures.temporaryFolder("bct-external-repo")
+    let (a, b) = (repo.appendingPathComponent("ext-a"), repo.appendingPathComponent("ext-b"))
+    let adapt = try await Fixtures.command([
+      "adapt", "--old", a.path, "--new", b.path, "--old-embeddings", files.path("old.npy"),
+      "--new-embeddings", files.path("new.npy"), "--labels", files.path("labels.npy"),
+      "--old-description", "the old model", "--kinds", "procrustes,affine", "--resamples", "200", "--margin", "0",
+      "--confidence", "0.5", "--catalogue-size", "3000",
+    ])
+    try #require(adapt.status == 0, "\(adapt)")
+    #expect(adapt.output.contains("query adapter P") && adapt.output.contains("document transform T"), "\(adapt.output)")
+    let (old, new) = (try ExternalVersion.load(from: a), try ExternalVersion.load(from: b))
+    #expect(old.manifest.embeddingDim == 128 && new.manifest.embeddingDim == 96 && old.manifest.description == "the old model")
+    #expect(old.manifest.lineage != new.manifest.lineage)
+    let onDisk = try String(contentsOf: b.appendingPathComponent("manifest.json"), encoding: .utf8)
+    #expect(onDisk.contains("\"kind\" : \"external\"") && !onDisk.contains("architecture"), "\(onDisk)")
+    let records = try #require(new.manifest.adapters)
+    #expect(records.count == 2 && records.allSatisfy { $0.oldWeightsSha256 == old.weightsDigest && $0.newWeightsSha256 == new.weightsDigest })
+    #expect(records.allSatisfy { $0.calibrationExamples == 4800 && $0.certificate.examples == 1200 && $0.certificate.bounds != nil })
+    // Adapting again extends the same versions: their identities do not change.
+    #expect(try ExternalVersion.load(from: a).weightsDigest == old.weightsDigest)
+    try Self.passCertificates(b)
+    try await serve(repo, files: files, adapters: (
+      query: try AdapterFiles.load(try #require(new.manifest.adapter(for: "ext-a", direction: "query")), in: b, old: old.weightsDigest, new: new.weightsDigest),
+      document: try AdapterFiles.load(try #require(new.manifest.adapter(for: "ext-a", direction: "document")), in: b, old: old.weightsDigest, new: new.weightsDigest)))
+  }
+
+  /// Passing certificates for the adapters, as a stronger pair's would be: this test
+  /// is about what the services do with certified modes, whatever the small models'
+  /// real certificate says (the adapter study measures that).
+  static func passCertificates(_ folder: URL) throws {
+    let file = folder.appendingPathComponent(ModelVersion.manifestFile)
+    var manifest = try Manifest.decode(Data(contentsOf: file))
+    manifest.adapters = manifest.adapters?.map { record in
+      var record = record
+      let c = record.certificate
+      record.certificate = CompatibilityCertificate(
+        oldVersion: c.oldVersion, oldHeadFingerprint: c.oldHeadFingerprint, top1: c.top1,
+        meanAveragePrecision: c.meanAveragePrecision, bounds: CertificateFixtures.bounds(lowerBoundPoints: 2),
+        marginPoints: 0.5, dataset: c.dataset, split: c.split, examples: c.examples, issuedAt: c.issuedAt)
+      return record
+    }
+    try manifest.encoded().write(to: file, options: .atomic)
+  }
+
+  func serve(_ repo: URL, files: Files, adapters: (query: EmbeddingAdapter, document: EmbeddingAdapter)) async throws {
+    let encoder = try await Fixtures.startEncoder(repo)
+    let retrieval = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-external-data"))
+    defer { Task { await retrieval.kill9(); await encoder.kill9() } }
+    let env = ["BCT_ENCODER": "127.0.0.1:\(encoder.port)", "BCT_RETRIEVAL": "127.0.0.1:\(retrieval.port)"]
+    func bct(_ arguments: String...) async throws -> CommandResult { try await Fixtures.command(arguments, environment: env) }
+
+    let models = try await bct("models", "--json")
+    #expect(models.status == 0 && models.output.contains("\"kind\":\"external\""), "\(models)")
+    try await RetrievalProcessTests.withClients(retrieval.port, { _, encoderClient in
+      let refused = await Fixtures.rpcError {
+        try await encoderClient.embed(RetrievalProcessTests.test.inputs.rows(0..<2), rowShape: [1, 28, 28], version: "ext-a")
+      }
+      #expect(refused?.code == .failedPrecondition && refused?.message.contains("external version") == true, "\(String(describing: refused))")
+    }, encoderPort: encoder.port)
+
+    var result = try await bct("index", "--file", files.path("catalogue-old.npy"), "--embeddings", "--model-version", "ext-a", "--id-prefix", "test-")
+    #expect(result.status == 0 && result.output.contains("300 new"), "\(result)")
+    result = try await bct("search", "--split", "test", "--range", "0-0")
+    #expect(result.status != 0 && result.error.contains("external version"), "raw queries have no model to embed them: \(result)")
+
+    // Query-adapted: ext-b queries mapped by P into ext-a's space, as exact search with P applied here.
+    let catalogue = try Self.matrix(files.path("catalogue-old.npy")).l2NormalizedRows()
+    let queries = try Self.matrix(files.path("queries-new.npy"))
+    result = try await bct("search", "--file", files.path("queries-new.npy"), "--embeddings", "--model-version", "ext-b", "-k", "5", "--json")
+    try #require(result.status == 0, "\(result)")
+    let adapted = try Self.hits(result.output)
+    #expect(adapted.space == "ext-a")
+    #expect(adapted.ids == Self.exactTop(adapters.query.apply(queries.l2NormalizedRows()), catalogue, k: 5))
+
+    // Transform backfill: the catalogue moves into ext-b's space by T, with no raw input.
+    result = try await bct("backfill", "--to", "ext-b")
+    #expect(result.status != 0 && result.error.contains("external version"), "\(result)")
+    result = try await bct("backfill", "--to", "ext-b", "--transform")
+    #expect(result.status == 0, "\(result)")
+    result = try await bct("search", "--file", files.path("queries-new.npy"), "--embeddings", "--model-version", "ext-b", "-k", "5", "--json")
+    let moved = try Self.hits(result.output)
+    #expect(moved.space == "ext-b")
+    #expect(moved.ids == Self.exactTop(queries.l2NormalizedRows(), adapters.document.apply(catalogue), k: 5))
+  }
+
+  /// The query space and the ids per query of `bct search --json`.
+  static func hits(_ json: String) throws -> (space: String, ids: [[String]]) {
+    let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+    let results = try #require(object["results"] as? [[String: Any]])
+    let ids = results.map { ($0["hits"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String } }
+    return (object["query_space_version"] as? String ?? "", ids)
+  }
+}
