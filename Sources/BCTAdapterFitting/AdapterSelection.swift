@@ -21,6 +21,10 @@ public struct AdapterSelection: Sendable {
   public var selectionFraction = 0.1
   /// Seed of the selection split and the MLP's training.
   public var seed: UInt64 = 0
+  /// Whether each calibration item is its own class (per-pair relevance, where items
+  /// carry no classes): a candidate is then scored by how well each mapped item finds
+  /// its own counterpart, instead of same-class items other than itself.
+  public var itemsAreTheirOwnClass = false
 
   public init(kinds: [AdapterKind] = AdapterKind.allCases, seed: UInt64 = 0) {
     self.kinds = kinds
@@ -47,7 +51,7 @@ public struct AdapterSelection: Sendable {
     let fitLabels = fitRows.map { labels[$0] }
     let selection = Selection(
       direction: direction, source: source.gatherRows(selectionRows), target: target.gatherRows(selectionRows),
-      labels: selectionRows.map { labels[$0] })
+      labels: selectionRows.map { labels[$0] }, excludeSelf: !itemsAreTheirOwnClass)
     var candidates: [(Candidate, refit: () -> EmbeddingAdapter?)] = []
     if kinds.contains(.procrustes), let p = LinearFits.procrustes(source: fitPairs.0, target: fitPairs.1) {
       candidates.append((selection.score(p, setting: "orthogonal"), { LinearFits.procrustes(source: source, target: target) }))
@@ -97,6 +101,7 @@ public struct AdapterSelection: Sendable {
     var source: Matrix
     var target: Matrix
     var labels: [Int]
+    var excludeSelf: Bool
 
     /// Cross-model retrieval with the adapter in place: mapped new queries on old
     /// documents (query adapter), or new queries on mapped old documents (document transform).
@@ -104,7 +109,7 @@ public struct AdapterSelection: Sendable {
       let (old, new) = direction == .query ? (target, source) : (source, target)
       let (queries, gallery) = direction.crossSearch(adapter, old: old, new: new)
       let scores = RetrievalMetrics.evaluate(
-        queries: queries, queryLabels: labels, gallery: gallery, galleryLabels: labels, excludeSelf: true)
+        queries: queries, queryLabels: labels, gallery: gallery, galleryLabels: labels, excludeSelf: excludeSelf)
       return Candidate(kind: adapter.kind.rawValue, setting: setting, top1: scores.top1, meanAveragePrecision: scores.meanAveragePrecision)
     }
   }

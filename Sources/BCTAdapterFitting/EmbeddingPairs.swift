@@ -12,12 +12,14 @@ public struct EmbeddingPairs: Sendable {
 
   /// Reads and checks the three files: 2-d embeddings of the same row count,
   /// finite, no zero row; integral, non-negative labels, one per row.
-  public static func read(old oldPath: String, new newPath: String, labels labelsPath: String) throws -> EmbeddingPairs {
+  /// Without `labels`, each row is its own item (label = row number).
+  public static func read(old oldPath: String, new newPath: String, labels labelsPath: String?) throws -> EmbeddingPairs {
     let old = try embeddings(oldPath)
     let new = try embeddings(newPath)
     guard old.rows == new.rows else {
       throw DataError(path: newPath, "\(new.rows) rows, but \(oldPath) has \(old.rows); row i of both must be the same item")
     }
+    guard let labelsPath else { return EmbeddingPairs(old: old, new: new, labels: Array(0..<old.rows)) }
     let file = try ArrayFile.read(path: labelsPath)
     guard file.values.count == old.rows, file.shape.count == 1 || (file.shape.count == 2 && file.shape[1] == 1) else {
       throw DataError(path: labelsPath, "shape \(file.shape); expected one label per row ([\(old.rows)])")

@@ -55,4 +55,26 @@ public struct PairAdaptation: Sendable {
       return Fitted(direction: direction, adapter: adapter, outcome: outcome, certificate: certificate)
     }
   }
+
+  /// Fits each of `directions` on `calibration` (items that are their own class) and
+  /// certifies its mode under per-pair relevance on `validation` (`QrelsCertifier`).
+  public func fit(
+    directions: [AdapterDirection], old: (version: String, headFingerprint: String), calibration: Embeddings,
+    qrels validation: QrelsPairs.Validation, dataset: String, split: String
+  ) -> [Fitted] {
+    var selection = selection
+    selection.itemsAreTheirOwnClass = true
+    return directions.compactMap { direction in
+      guard let outcome = selection.fit(
+        direction: direction, old: calibration.old, new: calibration.new, labels: calibration.labels)
+      else { return nil }
+      let (queries, documents) = (validation.queries, validation.documents)
+      let certificate = QrelsCertifier.certificate(
+        old: old, oldOld: (queries.old, documents.old),
+        cross: direction.crossSearch(outcome.adapter, old: documents.old, new: queries.new),
+        newNew: (queries.new, documents.new), judgments: validation.judgments, dataset: dataset, split: split,
+        settings: settings)
+      return Fitted(direction: direction, adapter: outcome.adapter, outcome: outcome, certificate: certificate)
+    }
+  }
 }

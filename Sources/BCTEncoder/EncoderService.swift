@@ -165,6 +165,7 @@ public enum ModelInfoMapping {
     out.reasons = certificate.reasons
     out.issuedAt = certificate.issuedAt
     if let bounds = certificate.bounds { out.bounds = wire(bounds, figures: figures) }
+    out.perPair = (certificate.perPair ?? [:]).mapValues(figures)
     return out
   }
 
@@ -179,6 +180,7 @@ public enum ModelInfoMapping {
     out.seed = bounds.seed
     out.catalogueSize = Int64(bounds.catalogueSize)
     out.hubDesignEffect = bounds.hubDesignEffect ?? 0
+    out.relevance = bounds.relevance ?? ""
     out.steps = bounds.steps.map { step in
       var s = Bct_V1_StepBound()
       s.metric = step.metric

@@ -66,11 +66,16 @@ public struct CertificateBounds: Codable, Sendable, Equatable {
   /// searches do (Kish's design effect ratio, >= 1); top-1 spreads were widened by its
   /// square root. Nil in bounds from before it was measured.
   public var hubDesignEffect: Double?
+  /// The metrics whose steps the verdict rests on: nil or "classes" for top-1 and
+  /// mAP under class relevance, "qrels" for recall@10 and nDCG@10 under per-pair
+  /// relevance (BEIR-style judgments), as text retrieval is judged.
+  public var relevance: String?
 
   public init(
     method: String, resamples: Int, confidence: Double, seed: UInt64, catalogueSize: Int, steps: [Step],
-    galleryCurve: [CurvePoint], hubDesignEffect: Double? = nil
+    galleryCurve: [CurvePoint], hubDesignEffect: Double? = nil, relevance: String? = nil
   ) {
+    self.relevance = relevance
     self.hubDesignEffect = hubDesignEffect
     self.method = method
     self.resamples = resamples
@@ -81,8 +86,14 @@ public struct CertificateBounds: Codable, Sendable, Equatable {
     self.galleryCurve = galleryCurve
   }
 
-  /// The step names every complete set of bounds covers.
+  /// The step names every complete set of bounds under class relevance covers.
   public static let requiredSteps = ["top-1 cross gain", "top-1 backfill gain", "mAP cross gain", "mAP backfill gain"]
+  /// The step names every complete set of bounds under per-pair relevance covers.
+  public static let requiredQrelsSteps = [
+    "recall@10 cross gain", "recall@10 backfill gain", "nDCG@10 cross gain", "nDCG@10 backfill gain",
+  ]
+  /// The steps these bounds must cover, by their relevance.
+  public var required: [String] { relevance == "qrels" ? Self.requiredQrelsSteps : Self.requiredSteps }
 
   /// "95% item bootstrap (percentile), 1000 resamples, seed 0, projected to 100000 documents".
   public var description: String {

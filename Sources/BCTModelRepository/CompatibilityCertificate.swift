@@ -38,8 +38,11 @@ public struct CompatibilityCertificate: Codable, Sendable, Equatable {
   public var oldVersion: String
   /// The older version's head fingerprint when certified (ties the evidence to its weights).
   public var oldHeadFingerprint: String
+  /// Top-1 (precision at 1 under per-pair relevance) and mean average precision.
   public var top1: Figures
   public var meanAveragePrecision: Figures
+  /// Under per-pair relevance: recall@10, MRR@10 and nDCG@10 by name; nil otherwise.
+  public var perPair: [String: Figures]?
   /// Required gain of every step, in points (percent).
   public var marginPoints: Double
   /// Data the figures were measured on, e.g. "fashion-mnist/train".
@@ -79,8 +82,8 @@ public struct CompatibilityCertificate: Codable, Sendable, Equatable {
   }
 
   private enum CodingKeys: String, CodingKey {
-    case oldVersion, oldHeadFingerprint, top1, meanAveragePrecision, marginPoints, dataset, split, examples, bounds,
-      verdict, reasons, issuedAt
+    case oldVersion, oldHeadFingerprint, top1, meanAveragePrecision, perPair, marginPoints, dataset, split, examples,
+      bounds, verdict, reasons, issuedAt
   }
 
   /// Decodes a certificate and judges it again under today's rule, whatever verdict
@@ -91,6 +94,7 @@ public struct CompatibilityCertificate: Codable, Sendable, Equatable {
     oldHeadFingerprint = try c.decode(String.self, forKey: .oldHeadFingerprint)
     top1 = try c.decode(Figures.self, forKey: .top1)
     meanAveragePrecision = try c.decode(Figures.self, forKey: .meanAveragePrecision)
+    perPair = try c.decodeIfPresent([String: Figures].self, forKey: .perPair)
     marginPoints = try c.decode(Double.self, forKey: .marginPoints)
     dataset = try c.decode(String.self, forKey: .dataset)
     split = try c.decode(String.self, forKey: .split)
@@ -120,7 +124,7 @@ public struct CompatibilityCertificate: Codable, Sendable, Equatable {
     // with the margin is never a pass; NaN never passes.
     let tolerance = 1e-9
     var reasons: [String] = []
-    for name in CertificateBounds.requiredSteps {
+    for name in bounds.required {
       guard let step = bounds.steps.first(where: { $0.name == name }) else {
         reasons.append("\(name): no bound recorded")
         continue
@@ -162,7 +166,8 @@ public struct CompatibilityCertificate: Codable, Sendable, Equatable {
   /// One line: the pair, the verdict and the figures.
   public func summary(newVersion: String) -> String {
     func p(_ x: Double) -> String { String(format: "%.1f", x * 100) }
-    let figures = "top-1 \(p(top1.oldOld)) -> \(p(top1.newOld)) -> \(p(top1.newNew)), mAP \(p(meanAveragePrecision.oldOld)) -> \(p(meanAveragePrecision.newOld)) -> \(p(meanAveragePrecision.newNew))"
+    let named = [("top-1", top1), ("mAP", meanAveragePrecision)] + (perPair ?? [:]).sorted { $0.key > $1.key }.map { ($0.key, $0.value) }
+    let figures = named.map { "\($0.0) \(p($0.1.oldOld)) -> \(p($0.1.newOld)) -> \(p($0.1.newNew))" }.joined(separator: ", ")
     let margin = String(format: "%.2g", marginPoints)
     let evidence = "\(figures); \(boundsSummary); margin \(margin) point"
     switch verdict {
@@ -179,7 +184,8 @@ public struct CompatibilityCertificate: Codable, Sendable, Equatable {
     func bound(_ name: String) -> String {
       bounds.steps.first { $0.name == name }.map { String(format: "%+.2f", $0.lowerBoundPoints) } ?? "?"
     }
-    return "lower bounds top-1 \(bound("top-1 cross gain"))/\(bound("top-1 backfill gain")), "
-      + "mAP \(bound("mAP cross gain"))/\(bound("mAP backfill gain")) (cross/backfill, \(bounds.description))"
+    let metrics = bounds.relevance == "qrels" ? ["recall@10", "nDCG@10"] : ["top-1", "mAP"]
+    let listed = metrics.map { "\($0) \(bound("\($0) cross gain"))/\(bound("\($0) backfill gain"))" }
+    return "lower bounds " + listed.joined(separator: ", ") + " (cross/backfill, \(bounds.description))"
   }
 }

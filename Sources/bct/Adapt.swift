@@ -37,6 +37,11 @@ struct Adapt: AsyncParsableCommand {
   var oldEmbeddings: String?
   @Option(help: "B's embeddings of the same items, row for row (.npy).") var newEmbeddings: String?
   @Option(help: "Class of each item (.npy, [rows]): items of one class are relevant to each other.") var labels: String?
+  @Option(help: "Per-pair relevance instead of --labels: the id of each embedding row, one per line.") var ids: String?
+  @Option(help: "With --ids: the ids of the query items, one per line.") var queries: String?
+  @Option(help: "With --ids: the ids of the document items, one per line.") var documents: String?
+  @Option(help: "With --ids: judgments, one per line: query id, document id, grade (BEIR qrels; a header line is skipped).")
+  var qrels: String?
   @Option(help: "Description of A, when its external version is created.") var oldDescription: String?
   @Option(help: "Description of B, when its external version is created.") var newDescription: String?
   @Option(help: "Directions: query (P: new -> old), document (T: old -> new), or both.") var directions = "query,document"
@@ -50,9 +55,12 @@ struct Adapt: AsyncParsableCommand {
   @OptionGroup var data: DataOptions
 
   func validate() throws {
-    let files = [oldEmbeddings, newEmbeddings, labels].compactMap { $0 }
-    guard files.isEmpty || files.count == 3 else {
-      throw ValidationError("--old-embeddings, --new-embeddings and --labels go together")
+    let embeddings = [oldEmbeddings, newEmbeddings].compactMap { $0 }
+    let perPair = [ids, queries, documents, qrels].compactMap { $0 }
+    guard embeddings.isEmpty || embeddings.count == 2 else { throw ValidationError("--old-embeddings and --new-embeddings go together") }
+    guard perPair.isEmpty || perPair.count == 4 else { throw ValidationError("--ids, --queries, --documents and --qrels go together") }
+    guard embeddings.isEmpty == (labels == nil && perPair.isEmpty), labels == nil || perPair.isEmpty else {
+      throw ValidationError("with --old-embeddings and --new-embeddings, give either --labels or --ids/--queries/--documents/--qrels (and neither without them)")
     }
     _ = try parsedDirections()
     _ = try parsedKinds()
@@ -80,9 +88,18 @@ struct Adapt: AsyncParsableCommand {
     let started = Date()
     let adaptation = PairAdaptation(
       selection: AdapterSelection(kinds: try parsedKinds(), seed: fitSeed), settings: certification.settings)
-    let fitted = adaptation.fit(
-      directions: try parsedDirections(), old: (pair.old.version, pair.old.manifest.head.fingerprint),
-      calibration: pair.calibration, certification: pair.validation, dataset: pair.dataset, split: pair.split)
+    let old = (pair.old.version, pair.old.manifest.head.fingerprint)
+    let fitted: [PairAdaptation.Fitted]
+    switch pair.validation {
+    case .classes(let validation):
+      fitted = adaptation.fit(
+        directions: try parsedDirections(), old: old, calibration: pair.calibration, certification: validation,
+        dataset: pair.dataset, split: pair.split)
+    case .qrels(let validation):
+      fitted = adaptation.fit(
+        directions: try parsedDirections(), old: old, calibration: pair.calibration, qrels: validation,
+        dataset: pair.dataset, split: pair.split)
+    }
     let installer = AdapterInstaller(
       calibration: pair.calibrationDescription, calibrationExamples: pair.calibration.labels.count,
       oldWeightsSha256: pair.old.weightsDigest, newWeightsSha256: pair.new.weightsDigest)
@@ -99,10 +116,16 @@ struct Adapt: AsyncParsableCommand {
     var old: StoredVersion
     var new: StoredVersion
     var calibration: PairAdaptation.Embeddings
-    var validation: PairAdaptation.Embeddings
+    var validation: Validation
     var dataset: String
     var split: String
     var calibrationDescription: String
+  }
+
+  /// What the modes are certified on: items judged by class, or queries and documents judged by qrels.
+  enum Validation {
+    case classes(PairAdaptation.Embeddings)
+    case qrels(QrelsPairs.Validation)
   }
 
   /// Two trained versions, embedding the training data (less the validation split) themselves.
@@ -125,27 +148,41 @@ struct Adapt: AsyncParsableCommand {
     }
     return Pair(
       old: .trained(oldVersion), new: .trained(newVersion), calibration: embeddings(calibration),
-      validation: embeddings(served), dataset: held.name, split: split,
+      validation: .classes(embeddings(served)), dataset: held.name, split: split,
       calibrationDescription: "\(calibration.name) less the \(split)")
   }
 
   /// Two external versions (created when missing) and their embeddings from files.
   func externalPair() throws -> Pair {
-    guard let oldEmbeddings, let newEmbeddings, let labels else { throw ValidationError("--old-embeddings, --new-embeddings and --labels go together") }
-    let pairs = try EmbeddingPairs.read(old: oldEmbeddings, new: newEmbeddings, labels: labels)
+    guard let oldEmbeddings, let newEmbeddings else { throw ValidationError("--old-embeddings and --new-embeddings go together") }
+    let (fraction, seed) = (valFraction ?? 0.2, valSeed ?? 0)
+    let calibration: PairAdaptation.Embeddings
+    let validation: Validation
+    let pairs: EmbeddingPairs
+    var split = String(format: "validation split (%g%% of the rows, seed %llu)", fraction * 100, seed)
+    if let ids, let queries, let documents, let qrels {
+      let judged = try QrelsPairs.read(old: oldEmbeddings, new: newEmbeddings, ids: ids, queries: queries, documents: documents, qrels: qrels)
+      if judged.ignoredJudgments > 0 {
+        print("\(judged.ignoredJudgments) judgments in \(qrels) name an id outside --queries/--documents; left out")
+      }
+      let parts = judged.split(fraction: fraction, seed: seed)
+      (pairs, calibration, validation) = (judged.pairs, parts.calibration, .qrels(parts.validation))
+      split = String(format: "validation split (%g%% of the judged queries with their documents, seed %llu)", fraction * 100, seed)
+    } else {
+      pairs = try EmbeddingPairs.read(old: oldEmbeddings, new: newEmbeddings, labels: labels)
+      let parts = pairs.split(fraction: fraction, seed: seed)
+      (calibration, validation) = (parts.calibration, .classes(parts.validation))
+    }
     let oldVersion = try ExternalVersion.loadOrCreate(
       in: URL(fileURLWithPath: old), embeddingDim: pairs.old.columns, description: oldDescription, fingerprint: nil,
       calibration: pairs.old.values)
     let newVersion = try ExternalVersion.loadOrCreate(
       in: URL(fileURLWithPath: new), embeddingDim: pairs.new.columns, description: newDescription, fingerprint: nil,
       calibration: pairs.new.values)
-    let (fraction, seed) = (valFraction ?? 0.2, valSeed ?? 0)
-    let (calibration, validation) = pairs.split(fraction: fraction, seed: seed)
-    let split = String(format: "validation split (%g%% of the rows, seed %llu)", fraction * 100, seed)
-    let name = URL(fileURLWithPath: newEmbeddings).lastPathComponent
     return Pair(
       old: .external(oldVersion), new: .external(newVersion), calibration: calibration, validation: validation,
-      dataset: name, split: split, calibrationDescription: "\(oldEmbeddings) / \(newEmbeddings) less the \(split)")
+      dataset: URL(fileURLWithPath: newEmbeddings).lastPathComponent, split: split,
+      calibrationDescription: "\(oldEmbeddings) / \(newEmbeddings) less the \(split)")
   }
 }
 

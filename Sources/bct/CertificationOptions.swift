@@ -29,8 +29,9 @@ struct CertificationOptions: ParsableArguments {
   /// The gallery-size curve of `certificate` as a table.
   static func curveTable(_ certificate: CompatibilityCertificate, newVersion: String) -> String {
     guard let bounds = certificate.bounds else { return "" }
-    var lines = ["  \(newVersion) vs \(certificate.oldVersion), gallery-size curve (all queries, %; gains in points):",
-                 "    documents   top-1 Q1D1  Q2D1  Q2D2  cross  backfill   mAP Q1D1  Q2D1  Q2D2  cross  backfill"]
+    var lines = bounds.galleryCurve.isEmpty ? [] : [
+      "  \(newVersion) vs \(certificate.oldVersion), gallery-size curve (all queries, %; gains in points):",
+      "    documents   top-1 Q1D1  Q2D1  Q2D2  cross  backfill   mAP Q1D1  Q2D1  Q2D2  cross  backfill"]
     for point in bounds.galleryCurve {
       let (t, m) = (point.top1, point.meanAveragePrecision)
       lines.append(String(

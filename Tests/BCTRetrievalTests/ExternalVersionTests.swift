@@ -87,6 +87,48 @@ struct ExternalVersionTests {
       document: try AdapterFiles.load(try #require(new.manifest.adapter(for: "ext-a", direction: "document")), in: b, old: old.weightsDigest, new: new.weightsDigest)))
   }
 
+  @Test("adapt with per-pair relevance (ids, queries, documents, qrels) certifies each mode on recall@10 and nDCG@10")
+  func qrelsAdapt() async throws {
+    let files = try await Self.export()
+    let labels = try ArrayFile.read(path: files.path("labels.npy")).values.map { Int($0) }
+    let ids = (0..<6000).map { "r\($0)" }
+    let (queries, documents) = (Array(0..<300), Array(300..<1300))
+    var qrels = ["query-id\tcorpus-id\tscore"]
+    for q in queries {
+      for d in documents where labels[d] == labels[q] { qrels.append("r\(q)\tr\(d)\t\(1 + d % 2)") }
+    }
+    qrels.append("r0\tnot-a-document\t1")
+    for (name, lines) in [("ids.txt", ids), ("queries.txt", queries.map { ids[$0] }), ("documents.txt", documents.map { ids[$0] }), ("qrels.tsv", qrels)] {
+      try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: files.path(name)))
+    }
+    let repo = Fixtures.temporaryFolder("bct-external-qrels")
+    let adapt = try await Fixtures.command([
+      "adapt", "--old", repo.appendingPathComponent("qa").path, "--new", repo.appendingPathComponent("qb").path,
+      "--old-embeddings", files.path("old.npy"), "--new-embeddings", files.path("new.npy"), "--ids", files.path("ids.txt"),
+      "--queries", files.path("queries.txt"), "--documents", files.path("documents.txt"), "--qrels", files.path("qrels.tsv"),
+      "--kinds", "procrustes,affine", "--resamples", "200",
+    ])
+    try #require(adapt.status == 0, "\(adapt)")
+    #expect(adapt.output.contains("1 judgments in") && adapt.output.contains("recall@10"), "\(adapt.output)")
+    let manifest = try ExternalVersion.load(from: repo.appendingPathComponent("qb")).manifest
+    let records = try #require(manifest.adapters)
+    #expect(records.count == 2)
+    for record in records {
+      let bounds = try #require(record.certificate.bounds)
+      #expect(bounds.relevance == "qrels" && bounds.steps.map(\.name) == CertificateBounds.requiredQrelsSteps)
+      // 20% of the judged queries, held out with every document judged for them: here all 1,000 (each class has some).
+      #expect(record.certificate.examples == 60 && bounds.catalogueSize == 1000)
+      #expect(Set(record.certificate.perPair?.keys.map { $0 } ?? []) == ["recall@10", "MRR@10", "nDCG@10"])
+      #expect(record.calibrationExamples == 6000 - 60 - 1000)
+    }
+    // Mixing the two kinds of relevance is refused before anything is read.
+    let mixed = try await Fixtures.command([
+      "adapt", "--old", "a", "--new", "b", "--old-embeddings", "x.npy", "--new-embeddings", "y.npy", "--labels", "l.npy",
+      "--ids", "i.txt", "--queries", "q.txt", "--documents", "d.txt", "--qrels", "r.tsv",
+    ])
+    #expect(mixed.status != 0 && mixed.error.contains("either --labels or"), "\(mixed)")
+  }
+
   /// Passing certificates for the adapters, as a stronger pair's would be: this test
   /// is about what the services do with certified modes, whatever the small models'
   /// real certificate says (the adapter study measures that).

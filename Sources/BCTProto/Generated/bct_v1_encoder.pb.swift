@@ -607,6 +607,13 @@ public nonisolated struct Bct_V1_CompatibilityCertificate: @unchecked Sendable {
   /// Clears the value of `bounds`. Subsequent reads from it will return its default value.
   public mutating func clearBounds() {_uniqueStorage()._bounds = nil}
 
+  /// Under per-pair relevance (qrels): recall@10, MRR@10 and nDCG@10 by name
+  /// (top1 is then precision at 1). Empty under class relevance.
+  public var perPair: Dictionary<String,Bct_V1_CriterionFigures> {
+    get {_storage._perPair}
+    set {_uniqueStorage()._perPair = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -646,6 +653,10 @@ public nonisolated struct Bct_V1_CertificateBounds: Sendable {
   /// same-model searches do (a design effect ratio, >= 1); top-1 spreads were
   /// widened by its square root. 0 when not measured.
   public var hubDesignEffect: Double = 0
+
+  /// The metrics the verdict rests on: "" or "classes" for top-1 and mAP (class
+  /// relevance), "qrels" for recall@10 and nDCG@10 (per-pair relevance).
+  public var relevance: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1412,7 +1423,7 @@ nonisolated extension Bct_V1_CriterionFigures: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Bct_V1_CompatibilityCertificate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CompatibilityCertificate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}old_version\0\u{3}old_head_fingerprint\0\u{1}top1\0\u{3}mean_average_precision\0\u{3}margin_points\0\u{1}dataset\0\u{1}split\0\u{1}examples\0\u{1}verdict\0\u{1}reasons\0\u{3}issued_at\0\u{1}bounds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}old_version\0\u{3}old_head_fingerprint\0\u{1}top1\0\u{3}mean_average_precision\0\u{3}margin_points\0\u{1}dataset\0\u{1}split\0\u{1}examples\0\u{1}verdict\0\u{1}reasons\0\u{3}issued_at\0\u{1}bounds\0\u{3}per_pair\0")
 
   fileprivate class _StorageClass {
     var _oldVersion: String = String()
@@ -1427,6 +1438,7 @@ nonisolated extension Bct_V1_CompatibilityCertificate: SwiftProtobuf.Message, Sw
     var _reasons: [String] = []
     var _issuedAt: String = String()
     var _bounds: Bct_V1_CertificateBounds? = nil
+    var _perPair: Dictionary<String,Bct_V1_CriterionFigures> = [:]
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1449,6 +1461,7 @@ nonisolated extension Bct_V1_CompatibilityCertificate: SwiftProtobuf.Message, Sw
       _reasons = source._reasons
       _issuedAt = source._issuedAt
       _bounds = source._bounds
+      _perPair = source._perPair
     }
   }
 
@@ -1479,6 +1492,7 @@ nonisolated extension Bct_V1_CompatibilityCertificate: SwiftProtobuf.Message, Sw
         case 10: try { try decoder.decodeRepeatedStringField(value: &_storage._reasons) }()
         case 11: try { try decoder.decodeSingularStringField(value: &_storage._issuedAt) }()
         case 12: try { try decoder.decodeSingularMessageField(value: &_storage._bounds) }()
+        case 13: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Bct_V1_CriterionFigures>.self, value: &_storage._perPair) }()
         default: break
         }
       }
@@ -1527,6 +1541,9 @@ nonisolated extension Bct_V1_CompatibilityCertificate: SwiftProtobuf.Message, Sw
       try { if let v = _storage._bounds {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
       } }()
+      if !_storage._perPair.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Bct_V1_CriterionFigures>.self, value: _storage._perPair, fieldNumber: 13)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1548,6 +1565,7 @@ nonisolated extension Bct_V1_CompatibilityCertificate: SwiftProtobuf.Message, Sw
         if _storage._reasons != rhs_storage._reasons {return false}
         if _storage._issuedAt != rhs_storage._issuedAt {return false}
         if _storage._bounds != rhs_storage._bounds {return false}
+        if _storage._perPair != rhs_storage._perPair {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1559,7 +1577,7 @@ nonisolated extension Bct_V1_CompatibilityCertificate: SwiftProtobuf.Message, Sw
 
 nonisolated extension Bct_V1_CertificateBounds: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CertificateBounds"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}method\0\u{1}resamples\0\u{1}confidence\0\u{1}seed\0\u{3}catalogue_size\0\u{1}steps\0\u{3}gallery_curve\0\u{3}hub_design_effect\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}method\0\u{1}resamples\0\u{1}confidence\0\u{1}seed\0\u{3}catalogue_size\0\u{1}steps\0\u{3}gallery_curve\0\u{3}hub_design_effect\0\u{1}relevance\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1575,6 +1593,7 @@ nonisolated extension Bct_V1_CertificateBounds: SwiftProtobuf.Message, SwiftProt
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.steps) }()
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.galleryCurve) }()
       case 8: try { try decoder.decodeSingularDoubleField(value: &self.hubDesignEffect) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.relevance) }()
       default: break
       }
     }
@@ -1605,6 +1624,9 @@ nonisolated extension Bct_V1_CertificateBounds: SwiftProtobuf.Message, SwiftProt
     if self.hubDesignEffect.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.hubDesignEffect, fieldNumber: 8)
     }
+    if !self.relevance.isEmpty {
+      try visitor.visitSingularStringField(value: self.relevance, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1617,6 +1639,7 @@ nonisolated extension Bct_V1_CertificateBounds: SwiftProtobuf.Message, SwiftProt
     if lhs.steps != rhs.steps {return false}
     if lhs.galleryCurve != rhs.galleryCurve {return false}
     if lhs.hubDesignEffect != rhs.hubDesignEffect {return false}
+    if lhs.relevance != rhs.relevance {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

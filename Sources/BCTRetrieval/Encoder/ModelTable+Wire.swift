@@ -72,8 +72,9 @@ extension CertificateQuote {
       bounds.steps.first { $0.metric == metric && $0.step == step }.map { String(format: "%+.2f", $0.lowerBoundPoints) } ?? "?"
     }
     let level = String(format: "%g", bounds.confidence * 100)
-    return "lower bounds top-1 \(bound("top-1", "cross"))/\(bound("top-1", "backfill")), "
-      + "mAP \(bound("mAP", "cross"))/\(bound("mAP", "backfill")) points (cross/backfill; \(level)% \(bounds.method), "
+    let metrics = bounds.relevance == "qrels" ? ["recall@10", "nDCG@10"] : ["top-1", "mAP"]
+    return "lower bounds " + metrics.map { "\($0) \(bound($0, "cross"))/\(bound($0, "backfill"))" }.joined(separator: ", ")
+      + " points (cross/backfill; \(level)% \(bounds.method), "
       + "\(bounds.resamples) resamples, seed \(bounds.seed), projected to \(bounds.catalogueSize) documents)"
   }
 }

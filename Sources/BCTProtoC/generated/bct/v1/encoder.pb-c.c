@@ -412,6 +412,12 @@ void   bct__v1__criterion_figures__free_unpacked
   assert(message->base.descriptor == &bct__v1__criterion_figures__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   bct__v1__compatibility_certificate__per_pair_entry__init
+                     (Bct__V1__CompatibilityCertificate__PerPairEntry         *message)
+{
+  static const Bct__V1__CompatibilityCertificate__PerPairEntry init_value = BCT__V1__COMPATIBILITY_CERTIFICATE__PER_PAIR_ENTRY__INIT;
+  *message = init_value;
+}
 void   bct__v1__compatibility_certificate__init
                      (Bct__V1__CompatibilityCertificate         *message)
 {
@@ -1411,7 +1417,58 @@ const ProtobufCMessageDescriptor bct__v1__criterion_figures__descriptor =
   (ProtobufCMessageInit) bct__v1__criterion_figures__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__compatibility_certificate__field_descriptors[12] =
+static const ProtobufCFieldDescriptor bct__v1__compatibility_certificate__per_pair_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CompatibilityCertificate__PerPairEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CompatibilityCertificate__PerPairEntry, value),
+    &bct__v1__criterion_figures__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__compatibility_certificate__per_pair_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange bct__v1__compatibility_certificate__per_pair_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor bct__v1__compatibility_certificate__per_pair_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.CompatibilityCertificate.PerPairEntry",
+  "PerPairEntry",
+  "Bct__V1__CompatibilityCertificate__PerPairEntry",
+  "bct.v1",
+  sizeof(Bct__V1__CompatibilityCertificate__PerPairEntry),
+  2,
+  bct__v1__compatibility_certificate__per_pair_entry__field_descriptors,
+  bct__v1__compatibility_certificate__per_pair_entry__field_indices_by_name,
+  1,  bct__v1__compatibility_certificate__per_pair_entry__number_ranges,
+  (ProtobufCMessageInit) bct__v1__compatibility_certificate__per_pair_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__compatibility_certificate__field_descriptors[13] =
 {
   {
     "old_version",
@@ -1557,6 +1614,18 @@ static const ProtobufCFieldDescriptor bct__v1__compatibility_certificate__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "per_pair",
+    13,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bct__V1__CompatibilityCertificate, n_per_pair),
+    offsetof(Bct__V1__CompatibilityCertificate, per_pair),
+    &bct__v1__compatibility_certificate__per_pair_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__compatibility_certificate__field_indices_by_name[] = {
   11,   /* field[11] = bounds */
@@ -1567,6 +1636,7 @@ static const unsigned bct__v1__compatibility_certificate__field_indices_by_name[
   3,   /* field[3] = mean_average_precision */
   1,   /* field[1] = old_head_fingerprint */
   0,   /* field[0] = old_version */
+  12,   /* field[12] = per_pair */
   9,   /* field[9] = reasons */
   6,   /* field[6] = split */
   2,   /* field[2] = top1 */
@@ -1575,7 +1645,7 @@ static const unsigned bct__v1__compatibility_certificate__field_indices_by_name[
 static const ProtobufCIntRange bct__v1__compatibility_certificate__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 12 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor bct__v1__compatibility_certificate__descriptor =
 {
@@ -1585,14 +1655,14 @@ const ProtobufCMessageDescriptor bct__v1__compatibility_certificate__descriptor 
   "Bct__V1__CompatibilityCertificate",
   "bct.v1",
   sizeof(Bct__V1__CompatibilityCertificate),
-  12,
+  13,
   bct__v1__compatibility_certificate__field_descriptors,
   bct__v1__compatibility_certificate__field_indices_by_name,
   1,  bct__v1__compatibility_certificate__number_ranges,
   (ProtobufCMessageInit) bct__v1__compatibility_certificate__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__certificate_bounds__field_descriptors[8] =
+static const ProtobufCFieldDescriptor bct__v1__certificate_bounds__field_descriptors[9] =
 {
   {
     "method",
@@ -1690,6 +1760,18 @@ static const ProtobufCFieldDescriptor bct__v1__certificate_bounds__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "relevance",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CertificateBounds, relevance),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__certificate_bounds__field_indices_by_name[] = {
   4,   /* field[4] = catalogue_size */
@@ -1697,6 +1779,7 @@ static const unsigned bct__v1__certificate_bounds__field_indices_by_name[] = {
   6,   /* field[6] = gallery_curve */
   7,   /* field[7] = hub_design_effect */
   0,   /* field[0] = method */
+  8,   /* field[8] = relevance */
   1,   /* field[1] = resamples */
   3,   /* field[3] = seed */
   5,   /* field[5] = steps */
@@ -1704,7 +1787,7 @@ static const unsigned bct__v1__certificate_bounds__field_indices_by_name[] = {
 static const ProtobufCIntRange bct__v1__certificate_bounds__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor bct__v1__certificate_bounds__descriptor =
 {
@@ -1714,7 +1797,7 @@ const ProtobufCMessageDescriptor bct__v1__certificate_bounds__descriptor =
   "Bct__V1__CertificateBounds",
   "bct.v1",
   sizeof(Bct__V1__CertificateBounds),
-  8,
+  9,
   bct__v1__certificate_bounds__field_descriptors,
   bct__v1__certificate_bounds__field_indices_by_name,
   1,  bct__v1__certificate_bounds__number_ranges,

@@ -26,6 +26,7 @@ typedef struct Bct__V1__InputNormalization Bct__V1__InputNormalization;
 typedef struct Bct__V1__EvaluationResult Bct__V1__EvaluationResult;
 typedef struct Bct__V1__CriterionFigures Bct__V1__CriterionFigures;
 typedef struct Bct__V1__CompatibilityCertificate Bct__V1__CompatibilityCertificate;
+typedef struct Bct__V1__CompatibilityCertificate__PerPairEntry Bct__V1__CompatibilityCertificate__PerPairEntry;
 typedef struct Bct__V1__CertificateBounds Bct__V1__CertificateBounds;
 typedef struct Bct__V1__StepBound Bct__V1__StepBound;
 typedef struct Bct__V1__GalleryCurvePoint Bct__V1__GalleryCurvePoint;
@@ -369,6 +370,17 @@ struct  Bct__V1__CriterionFigures
     , 0, 0, 0 }
 
 
+struct  Bct__V1__CompatibilityCertificate__PerPairEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  Bct__V1__CriterionFigures *value;
+};
+#define BCT__V1__COMPATIBILITY_CERTIFICATE__PER_PAIR_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__compatibility_certificate__per_pair_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL }
+
+
 /*
  * Evidence, measured on held-out data, that this version can stand in for an
  * older version of its lineage.
@@ -417,10 +429,16 @@ struct  Bct__V1__CompatibilityCertificate
    * before bounds existed: those never certify (re-certify with bct eval --certify).
    */
   Bct__V1__CertificateBounds *bounds;
+  /*
+   * Under per-pair relevance (qrels): recall@10, MRR@10 and nDCG@10 by name
+   * (top1 is then precision at 1). Empty under class relevance.
+   */
+  size_t n_per_pair;
+  Bct__V1__CompatibilityCertificate__PerPairEntry **per_pair;
 };
 #define BCT__V1__COMPATIBILITY_CERTIFICATE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__compatibility_certificate__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, BCT__V1__CERTIFICATE_VERDICT__CERTIFICATE_VERDICT_UNSPECIFIED, 0,NULL, (char *)protobuf_c_empty_string, NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, BCT__V1__CERTIFICATE_VERDICT__CERTIFICATE_VERDICT_UNSPECIFIED, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0,NULL }
 
 
 /*
@@ -466,10 +484,15 @@ struct  Bct__V1__CertificateBounds
    * widened by its square root. 0 when not measured.
    */
   double hub_design_effect;
+  /*
+   * The metrics the verdict rests on: "" or "classes" for top-1 and mAP (class
+   * relevance), "qrels" for recall@10 and nDCG@10 (per-pair relevance).
+   */
+  char *relevance;
 };
 #define BCT__V1__CERTIFICATE_BOUNDS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__certificate_bounds__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0,NULL, 0,NULL, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0,NULL, 0,NULL, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -933,6 +956,9 @@ Bct__V1__CriterionFigures *
 void   bct__v1__criterion_figures__free_unpacked
                      (Bct__V1__CriterionFigures *message,
                       ProtobufCAllocator *allocator);
+/* Bct__V1__CompatibilityCertificate__PerPairEntry methods */
+void   bct__v1__compatibility_certificate__per_pair_entry__init
+                     (Bct__V1__CompatibilityCertificate__PerPairEntry         *message);
 /* Bct__V1__CompatibilityCertificate methods */
 void   bct__v1__compatibility_certificate__init
                      (Bct__V1__CompatibilityCertificate         *message);
@@ -1123,6 +1149,9 @@ typedef void (*Bct__V1__EvaluationResult_Closure)
 typedef void (*Bct__V1__CriterionFigures_Closure)
                  (const Bct__V1__CriterionFigures *message,
                   void *closure_data);
+typedef void (*Bct__V1__CompatibilityCertificate__PerPairEntry_Closure)
+                 (const Bct__V1__CompatibilityCertificate__PerPairEntry *message,
+                  void *closure_data);
 typedef void (*Bct__V1__CompatibilityCertificate_Closure)
                  (const Bct__V1__CompatibilityCertificate *message,
                   void *closure_data);
@@ -1216,6 +1245,7 @@ extern const ProtobufCMessageDescriptor bct__v1__input_normalization__descriptor
 extern const ProtobufCMessageDescriptor bct__v1__evaluation_result__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__criterion_figures__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__compatibility_certificate__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__compatibility_certificate__per_pair_entry__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__certificate_bounds__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__step_bound__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__gallery_curve_point__descriptor;
