@@ -25,7 +25,12 @@ struct Demo: AsyncParsableCommand {
       search with v1 and v2 queries, backfill to v2 in place, search again. Story 2, an \
       uncertified upgrade: v3 queries on v2 documents are refused; a shadow backfill to v3 \
       leaves every search exactly as it was until one switch; then the team keeps v3 \
-      (finalize) if it searches better than v2, or rolls back. Prints the figures of both.
+      (finalize) if it searches better than v2, or rolls back. Story 3, two independent \
+      models: u1 (a wide MLP trained on its own, another lineage) is connected to v1 only \
+      by the adapters bct adapt fits; on a second catalogue of v1 documents, u1 queries \
+      search through the query adapter if its mode is certified, a transform backfill \
+      moves the catalogue into u1's space if that mode is certified, and a re-embedding \
+      backfill gives the figures to compare with. Prints the figures of all three.
       """)
 
   @Option(help: "Model repository folder.") var models: String = "models"
@@ -64,8 +69,10 @@ struct Demo: AsyncParsableCommand {
     // Story 1 searches v1 documents with v2 queries; if the certificate refuses the
     // pair, the demo says so and measures the mix with allow_uncertified instead.
     let v2Certified = v2.manifest.certifies(v1.manifest)
-    let (story, shadow) = try await serviceStory(models: root, test: test, keepV3: keepV3, v2Certified: v2Certified)
+    let u1 = try await prepareIndependent(root: root)
+    let (story, shadow, independent) = try await serviceStory(models: root, test: test, keepV3: keepV3, v2Certified: v2Certified)
     printSummary(report: report, pair: pair, story: story, shadow: shadow, versions: (v1, v2, v3), v2Certified: v2Certified)
+    printIndependent(independent, u1: u1)
   }
 
   /// The two stories' tables and what they show.
@@ -139,43 +146,60 @@ struct Demo: AsyncParsableCommand {
 
   /// Starts both services as child processes, indexes the test split with v1,
   /// searches with v1 and v2 queries, backfills to v2, searches again, stops them.
-  private func serviceStory(models: URL, test: Dataset, keepV3: Bool, v2Certified: Bool) async throws -> (Story, ShadowStory) {
+  private func serviceStory(
+    models: URL, test: Dataset, keepV3: Bool, v2Certified: Bool
+  ) async throws -> (Story, ShadowStory, IndependentStory) {
     let data = FileManager.default.temporaryDirectory.appendingPathComponent("bct-demo-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: data) }
     ProgressBar.write("starting bct-encoder and bct-retrieval on free loopback ports...\n")
     let encoder = try await ServiceProcess(
       executable: try ServiceProcess.locate("bct-encoder"),
       arguments: ["--models", models.path, "--host", "127.0.0.1", "--port", "0", "--no-metrics"])
-    let retrieval: ServiceProcess
-    do {
-      retrieval = try await ServiceProcess(
-        executable: try ServiceProcess.locate("bct-retrieval"),
-        arguments: ["--encoder", "127.0.0.1:\(encoder.port)", "--data-dir", data.path, "--host", "127.0.0.1",
-                    "--port", "0", "--no-metrics"])
-    } catch {
-      await encoder.terminate()
-      throw error
-    }
     let count = min(documents, test.count)
-    let story: (Story, ShadowStory)
+    let stories: (Story, ShadowStory, IndependentStory)
     do {
-      story = try await withConnection(to: ServiceAddress(host: "127.0.0.1", port: retrieval.port)) { connection in
-        try await upgradeStories(RetrievalClient(connection), test: test, count: count, keepV3: keepV3, v2Certified: v2Certified)
+      let (story, shadow) = try await withRetrieval(encoder: encoder, data: data.appendingPathComponent("story-1-2")) { client in
+        try await upgradeStories(client, test: test, count: count, keepV3: keepV3, v2Certified: v2Certified)
       }
+      // Story 3 on a catalogue of its own (one catalogue per bct-retrieval).
+      ProgressBar.write("starting a second bct-retrieval for story 3...\n")
+      let independent = try await withRetrieval(encoder: encoder, data: data.appendingPathComponent("story-3")) { client in
+        try await independentStory(client, test: test, count: count)
+      }
+      stories = (story, shadow, independent)
     } catch {
-      await retrieval.terminate()
       await encoder.terminate()
       throw error
     }
     // The repository's default query version follows the decision, so services
     // started on it later do not default to a version the demo rolled back.
-    let kept = story.1.kept ? "v3" : "v2"
+    let kept = stories.1.kept ? "v3" : "v2"
     try Data((kept + "\n").utf8).write(to: models.appendingPathComponent(ModelVersion.repositoryDefaultFile), options: .atomic)
     ProgressBar.write("\(models.path)/\(ModelVersion.repositoryDefaultFile) now names \(kept), the version the demo kept\n")
-    let retrievalExit = await retrieval.terminate()
     let encoderExit = await encoder.terminate()
-    ProgressBar.write("services stopped (exit \(retrievalExit.map(String.init) ?? "killed"), \(encoderExit.map(String.init) ?? "killed"))\n")
-    return story
+    ProgressBar.write("services stopped (encoder exit \(encoderExit.map(String.init) ?? "killed"))\n")
+    return stories
+  }
+
+  /// Runs `body` against a bct-retrieval started on `data` over `encoder`, then stops it.
+  private func withRetrieval<Value: Sendable>(
+    encoder: ServiceProcess, data: URL, _ body: (RetrievalClient) async throws -> Value
+  ) async throws -> Value {
+    let retrieval = try await ServiceProcess(
+      executable: try ServiceProcess.locate("bct-retrieval"),
+      arguments: ["--encoder", "127.0.0.1:\(encoder.port)", "--data-dir", data.path, "--host", "127.0.0.1",
+                  "--port", "0", "--no-metrics"])
+    do {
+      let value = try await withConnection(to: ServiceAddress(host: "127.0.0.1", port: retrieval.port)) { connection in
+        try await body(RetrievalClient(connection))
+      }
+      let exit = await retrieval.terminate()
+      ProgressBar.write("bct-retrieval stopped (exit \(exit.map(String.init) ?? "killed"))\n")
+      return value
+    } catch {
+      await retrieval.terminate()
+      throw error
+    }
   }
 
   /// Story 1 (v1 documents searched by v1 and v2 queries, then a backfill to v2)
@@ -183,19 +207,7 @@ struct Demo: AsyncParsableCommand {
   private func upgradeStories(
     _ client: RetrievalClient, test: Dataset, count: Int, keepV3: Bool, v2Certified: Bool
   ) async throws -> (Story, ShadowStory) {
-    var bar = ProgressBar()
-    let indexStart = ProgressBar.seconds()
-    for offset in stride(from: 0, to: count, by: 500) {
-      let end = min(count, offset + 500)
-      var request = Bct_V1_UpsertRequest()
-      request.modelVersion = "v1"
-      request.documents = (offset..<end).map { i in
-        Bct_V1_Document(id: "test-\(i)", metadata: ["label": "\(test.labels[i])"], inputs: test.inputs, row: i, shape: test.sampleShape)
-      }
-      _ = try await client.upsert(request)
-      bar.update(label: "indexing with v1", done: end, total: count, detail: "", finished: end == count)
-    }
-    let indexSeconds = ProgressBar.seconds() - indexStart
+    let indexSeconds = try await index(client, test: test, count: count, version: "v1")
     let q1d1 = try await measure(client, test: test, count: count, version: "v1")
     let q2d1 = try await measure(client, test: test, count: count, version: "v2", allowUncertified: !v2Certified)
     let backfillStart = ProgressBar.seconds()
@@ -220,6 +232,23 @@ struct Demo: AsyncParsableCommand {
     }
     let shadow = try await shadowStory(client, test: test, count: count, before: q2d2, keep: keepV3)
     return (Story(documents: count, q1d1: q1d1, q2d1: q2d1, q2d2: q2d2, indexSeconds: indexSeconds, backfillSeconds: backfillSeconds), shadow)
+  }
+
+  /// Indexes the first `count` test images with `version`; the seconds it took.
+  func index(_ client: RetrievalClient, test: Dataset, count: Int, version: String) async throws -> Double {
+    var bar = ProgressBar()
+    let indexStart = ProgressBar.seconds()
+    for offset in stride(from: 0, to: count, by: 500) {
+      let end = min(count, offset + 500)
+      var request = Bct_V1_UpsertRequest()
+      request.modelVersion = version
+      request.documents = (offset..<end).map { i in
+        Bct_V1_Document(id: "test-\(i)", metadata: ["label": "\(test.labels[i])"], inputs: test.inputs, row: i, shape: test.sampleShape)
+      }
+      _ = try await client.upsert(request)
+      bar.update(label: "indexing with \(version)", done: end, total: count, detail: "", finished: end == count)
+    }
+    return ProgressBar.seconds() - indexStart
   }
 
   /// Story 2 on the index of v2 documents: the refusal, what mixing would give, a
@@ -277,7 +306,7 @@ struct Demo: AsyncParsableCommand {
   }
 
   /// Top-1 and top-5 of every indexed test image searched with `version` (itself excluded).
-  private func measure(_ client: RetrievalClient, test: Dataset, count: Int, version: String, allowUncertified: Bool = false) async throws -> Quality {
+  func measure(_ client: RetrievalClient, test: Dataset, count: Int, version: String, allowUncertified: Bool = false) async throws -> Quality {
     var (top1, top5) = (0, 0)
     var bar = ProgressBar()
     for offset in stride(from: 0, to: count, by: 256) {
@@ -300,8 +329,9 @@ struct Demo: AsyncParsableCommand {
   }
 
   /// Loads the version in `folder`, or trains and saves it there.
-  private func trainIfMissing(
-    _ folder: URL, old: ModelVersion?, lineage: [ModelVersion] = [], configure: (inout TrainingConfiguration) -> Void
+  func trainIfMissing(
+    _ folder: URL, old: ModelVersion?, lineage: [ModelVersion] = [], fraction: Double? = nil,
+    configure: (inout TrainingConfiguration) -> Void
   ) throws -> ModelVersion {
     if FileManager.default.fileExists(atPath: folder.appendingPathComponent("manifest.json").path) {
       var model = try ModelVersion.load(from: folder)
@@ -318,7 +348,7 @@ struct Demo: AsyncParsableCommand {
     config.epochs = epochs
     configure(&config)
     let (trainPart, validation) = try data.source.load(.train).validationSplit(fraction: 0.1, seed: 0)
-    let fraction = old == nil ? 0.5 : 1.0
+    let fraction = fraction ?? (old == nil ? 0.5 : 1.0)
     let train = trainPart.fraction(fraction, seed: 0)
     let name = folder.lastPathComponent
     ProgressBar.write("training \(name): \(config.architecture.name) on \(train.count) examples\(old.map { ", compatible with \($0.version) (\(config.compatibility.rawValue))" } ?? "")\n")

@@ -18,9 +18,17 @@ struct Eval: AsyncParsableCommand {
       version is (re-)certified against each older version of its lineage among \
       --models on the evaluation data (any IDX/npy files given, or --split \
       validation) and the certificates replace the earlier ones in its manifest.
+
+      With --qrels, per-pair relevance instead (as text retrieval is judged): two \
+      models' embeddings of the same items (--old-embeddings, --new-embeddings, row \
+      for row, named by --ids), the query and document ids, and BEIR qrels. Prints \
+      P@1, mAP, recall@10, MRR@10 and nDCG@10 of old queries on old documents, new \
+      on old (equal widths), new on new, and, with --old and --new version folders \
+      whose adapters connect them, the query-adapted and transformed-documents modes.
       """)
 
-  @Option(help: "Comma-separated model version folders, oldest first.") var models: String
+  @Option(help: "Comma-separated model version folders, oldest first.") var models: String = ""
+  @OptionGroup var perPair: PerPairOptions
   @Flag(help: "Print one JSON object instead of tables.") var json = false
   @Flag(help: "Do not record the results into the manifests.") var noRecord = false
   @Option(help: "Evaluate on the first N test examples only.") var limit: Int?
@@ -35,7 +43,8 @@ struct Eval: AsyncParsableCommand {
   @OptionGroup var data: DataOptions
 
   func validate() throws {
-    guard !folders.isEmpty else { throw ValidationError("--models needs at least one model folder") }
+    if perPair.qrels != nil { return try perPair.validate() }
+    guard !folders.isEmpty else { throw ValidationError("--models needs at least one model folder (or give --qrels and its files)") }
     if let limit, limit < 2 { throw ValidationError("--limit must be at least 2") }
     guard ["test", "validation"].contains(split) else { throw ValidationError("--split must be test or validation") }
     guard valFraction > 0, valFraction <= 0.5 else { throw ValidationError("--val-fraction must be in (0, 0.5]") }
@@ -46,6 +55,7 @@ struct Eval: AsyncParsableCommand {
   func run() async throws {
     AllocatorTuning.retainLargeBuffers()
     if let threads { BLAS.setThreadCount(threads) }
+    if perPair.qrels != nil { return try perPair.run(json: json) }
     var versions: [ModelVersion] = []
     for folder in folders {
       let version = try ModelVersion.load(from: URL(fileURLWithPath: folder))

@@ -121,6 +121,22 @@ struct ExternalVersionTests {
       #expect(Set(record.certificate.perPair?.keys.map { $0 } ?? []) == ["recall@10", "MRR@10", "nDCG@10"])
       #expect(record.calibrationExamples == 6000 - 60 - 1000)
     }
+    // bct eval under the same judgments, with both adapters' modes.
+    let eval = try await Fixtures.command([
+      "eval", "--qrels", files.path("qrels.tsv"), "--old-embeddings", files.path("old.npy"), "--new-embeddings", files.path("new.npy"),
+      "--ids", files.path("ids.txt"), "--queries", files.path("queries.txt"), "--documents", files.path("documents.txt"),
+      "--old", repo.appendingPathComponent("qa").path, "--new", repo.appendingPathComponent("qb").path, "--json",
+    ])
+    try #require(eval.status == 0, "\(eval)")
+    let report = try #require(try JSONSerialization.jsonObject(with: Data(eval.output.utf8)) as? [String: Any])
+    let searches = try #require(report["searches"] as? [[String: Any]])
+    #expect(searches.compactMap { $0["search"] as? String } == ["Q_old D_old", "P(Q_new) D_old", "Q_new T(D_old)", "Q_new D_new"])
+    #expect(report["queries"] as? Int == 300 && report["documents"] as? Int == 1000 && report["ignored_judgments"] as? Int == 1)
+    for search in searches {
+      let metrics = try #require(search["metrics"] as? [String: Double])
+      #expect(Set(metrics.keys) == ["top-1", "mAP", "recall@10", "MRR@10", "nDCG@10"])
+      #expect(metrics.values.allSatisfy { $0 > 0 && $0 <= 1 }, "\(search)")
+    }
     // Mixing the two kinds of relevance is refused before anything is read.
     let mixed = try await Fixtures.command([
       "adapt", "--old", "a", "--new", "b", "--old-embeddings", "x.npy", "--new-embeddings", "y.npy", "--labels", "l.npy",
