@@ -24,6 +24,9 @@ struct ExternalVersionTests {
     func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
   }
 
+  /// The exported files, made once for both tests.
+  static let exported = Task { try await export() }
+
   /// "Elsewhere": v1 and w1 (independent models of 128 and 96 dimensions) behind an
   /// encoder, their embeddings exported with `bct embed`.
   static func export() async throws -> Files {
@@ -60,7 +63,7 @@ struct ExternalVersionTests {
 
   @Test("adapt creates external versions from .npy; the services store and search their embeddings, refuse raw inputs, map queries by P and move documents by T")
   func npyEndToEnd() async throws {
-    let files = try await Self.export()
+    let files = try await Self.exported.value
     let repo = Fixtures.temporaryFolder("bct-external-repo")
     let (a, b) = (repo.appendingPathComponent("ext-a"), repo.appendingPathComponent("ext-b"))
     let adapt = try await Fixtures.command([
@@ -81,7 +84,9 @@ struct ExternalVersionTests {
     #expect(records.allSatisfy { $0.calibrationExamples == 4800 && $0.certificate.examples == 1200 && $0.certificate.bounds != nil })
     // Adapting again extends the same versions: their identities do not change.
     #expect(try ExternalVersion.load(from: a).weightsDigest == old.weightsDigest)
-    try Self.passCertificates(b)
+    // Passing certificates, as a stronger pair's would be: this test is about what the
+    // services do with certified modes (the adapter study measures the real ones).
+    try Fixtures.passAdapterCertificates(in: b)
     try await serve(repo, files: files, adapters: (
       query: try AdapterFiles.load(try #require(new.manifest.adapter(for: "ext-a", direction: "query")), in: b, old: old.weightsDigest, new: new.weightsDigest),
       document: try AdapterFiles.load(try #require(new.manifest.adapter(for: "ext-a", direction: "document")), in: b, old: old.weightsDigest, new: new.weightsDigest)))
@@ -89,7 +94,7 @@ struct ExternalVersionTests {
 
   @Test("adapt with per-pair relevance (ids, queries, documents, qrels) certifies each mode on recall@10 and nDCG@10")
   func qrelsAdapt() async throws {
-    let files = try await Self.export()
+    let files = try await Self.exported.value
     let labels = try ArrayFile.read(path: files.path("labels.npy")).values.map { Int($0) }
     let ids = (0..<6000).map { "r\($0)" }
     let (queries, documents) = (Array(0..<300), Array(300..<1300))
@@ -143,24 +148,6 @@ struct ExternalVersionTests {
       "--ids", "i.txt", "--queries", "q.txt", "--documents", "d.txt", "--qrels", "r.tsv",
     ])
     #expect(mixed.status != 0 && mixed.error.contains("either --labels or"), "\(mixed)")
-  }
-
-  /// Passing certificates for the adapters, as a stronger pair's would be: this test
-  /// is about what the services do with certified modes, whatever the small models'
-  /// real certificate says (the adapter study measures that).
-  static func passCertificates(_ folder: URL) throws {
-    let file = folder.appendingPathComponent(ModelVersion.manifestFile)
-    var manifest = try Manifest.decode(Data(contentsOf: file))
-    manifest.adapters = manifest.adapters?.map { record in
-      var record = record
-      let c = record.certificate
-      record.certificate = CompatibilityCertificate(
-        oldVersion: c.oldVersion, oldHeadFingerprint: c.oldHeadFingerprint, top1: c.top1,
-        meanAveragePrecision: c.meanAveragePrecision, bounds: CertificateFixtures.bounds(lowerBoundPoints: 2),
-        marginPoints: 0.5, dataset: c.dataset, split: c.split, examples: c.examples, issuedAt: c.issuedAt)
-      return record
-    }
-    try manifest.encoded().write(to: file, options: .atomic)
   }
 
   func serve(_ repo: URL, files: Files, adapters: (query: EmbeddingAdapter, document: EmbeddingAdapter)) async throws {
