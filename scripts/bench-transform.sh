@@ -43,7 +43,7 @@ start bct-retrieval "$work/retrieval.out" --encoder "127.0.0.1:$enc_port" --data
 export BCT_ENCODER="127.0.0.1:$enc_port" BCT_RETRIEVAL="127.0.0.1:$started_port"
 
 "$py" -c "import numpy as np; g = np.random.default_rng(0); x = g.standard_normal(($n, 128)).astype(np.float32); np.save('$work/docs.npy', x / np.linalg.norm(x, axis=1, keepdims=True))"
-"$bin/bct" index --file "$work/docs.npy" --embeddings --model-version v1 --id-prefix doc- --batch 2000 2>/dev/null | tail -1
+"$bin/bct" index --file "$work/docs.npy" --embeddings --model-version v1 --id-prefix doc- --batch 1000 | tail -1
 t0=$(date +%s.%N)
 "$bin/bct" backfill --to w1 --transform --batch-size 4096 2>/dev/null | tail -1
 t1=$(date +%s.%N)

@@ -36,10 +36,12 @@ extension Demo {
       config.architecture = .mlp(hidden: [1024, 512])
       config.seed = 3
     }
-    let fitted = u1.manifest.adapters?.contains { $0.oldVersion == "v1" && $0.certificate.bounds?.catalogueSize == documents } ?? false
-    guard !fitted else { return u1 }
+    // (A plain loop: Swift 6.3.1's optimizer crashes on the equivalent `contains` closure.)
+    for record in u1.manifest.adapters ?? [] where record.oldVersion == "v1" {
+      if let size = record.certificate.bounds?.catalogueSize, size == documents { return u1 }
+    }
     ProgressBar.write("fitting the adapters between v1 and u1 (bct adapt)...\n")
-    var adapt = try Adapt.parse([
+    let adapt = try Adapt.parse([
       "--old", root.appendingPathComponent("v1").path, "--new", folder.path, "--catalogue-size", "\(documents)",
       "--dataset", data.dataset, "--data-dir", data.dataDir,
     ])
