@@ -26,7 +26,7 @@ struct Demo: AsyncParsableCommand {
       uncertified upgrade: v3 queries on v2 documents are refused; a shadow backfill to v3 \
       leaves every search exactly as it was until one switch; then the team keeps v3 \
       (finalize) if it searches better than v2, or rolls back. Story 3, two independent \
-      models: u1 (a wide MLP trained on its own, another lineage) is connected to v1 only \
+      models: u1 (a CNN trained on its own, another lineage) is connected to v1 only \
       by the adapters bct adapt fits; on a second catalogue of v1 documents, u1 queries \
       search through the query adapter if its mode is certified, a transform backfill \
       moves the catalogue into u1's space if that mode is certified, and a re-embedding \

@@ -19,8 +19,8 @@ struct AdapterServingTests {
   }
 
   @Test("adapt writes both adapters, tied to both versions' weights, each with its mode's certificate")
-  func adaptWritesAdapters() throws {
-    let repo = Fixtures.adaptedRepository
+  func adaptWritesAdapters() async throws {
+    let repo = try await Fixtures.adaptedRepository()
     let (v1, w1) = (repo.appendingPathComponent("v1"), repo.appendingPathComponent("w1"))
     let manifest = try Self.manifest(w1)
     let records = manifest.adapters ?? []
@@ -44,10 +44,10 @@ struct AdapterServingTests {
 
   @Test("Embed's target_version maps through P only when its mode is certified; ListModels lists adapters and modes")
   func serveQueryAdapter() async throws {
-    let repo = Fixtures.adaptedRepository
+    let repo = try await Fixtures.adaptedRepository()
     let w1 = repo.appendingPathComponent("w1")
     let query = try #require(try Self.manifest(w1).adapter(for: "v1", direction: "query"))
-    let certified = try Fixtures.adaptedRepositoryCertified()
+    let certified = try await Fixtures.adaptedRepositoryCertified()
     let passing = try #require(try Self.manifest(certified.appendingPathComponent("w1")).adapter(for: "v1", direction: "query"))
     #expect(passing.certificate.verdict == .certified)
     let (old, new) = (try ModelVersion.load(from: repo.appendingPathComponent("v1")).weightsDigest, try ModelVersion.load(from: w1).weightsDigest)

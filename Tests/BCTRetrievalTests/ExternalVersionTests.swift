@@ -31,7 +31,7 @@ struct ExternalVersionTests {
   /// encoder, their embeddings exported with `bct embed`.
   static func export() async throws -> Files {
     let files = Files(folder: Fixtures.temporaryFolder("bct-external-files"))
-    let elsewhere = try await Fixtures.startEncoder(Fixtures.adaptedRepository)
+    let elsewhere = try await Fixtures.startEncoder(try await Fixtures.adaptedRepository())
     defer { Task { await elsewhere.kill9() } }
     let env = ["BCT_ENCODER": "127.0.0.1:\(elsewhere.port)"]
     for (version, split, range, name) in [

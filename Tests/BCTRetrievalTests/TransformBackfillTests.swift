@@ -85,7 +85,7 @@ struct TransformBackfillTests {
   }
 
   func transformBackfill(storeArguments: [String]) async throws {
-    let repo = try Fixtures.adaptedRepositoryCertified()
+    let repo = try await Fixtures.adaptedRepositoryCertified()
     let encoder = try await Fixtures.startEncoder(repo)
     defer { Task { await encoder.kill9() } }
     let data = Fixtures.temporaryFolder("bct-transform")
