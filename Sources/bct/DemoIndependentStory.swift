@@ -141,8 +141,8 @@ extension Demo {
       | step                                                   | service top-1 | top-5 |
       |--------------------------------------------------------|---------------|-------|
       | M(Q1,D1)    v1 queries on v1 documents                 | \(pct(story.before.top1))         | \(pct(story.before.top5)) |
-      \(row("M(P(Q2),D1) u1 queries mapped by P, v1 documents       ", story.adapted))
-      \(row("M(Q2,T(D1)) u1 queries, documents moved by T           ", story.transformed))
+      \(row("M(P(Q2),D1) u1 queries mapped by P, v1 documents      ", story.adapted))
+      \(row("M(Q2,T(D1)) u1 queries, documents moved by T          ", story.transformed))
       | M(Q2,D2)    after re-embedding every document with u1  | \(pct(story.reembedded.top1))         | \(pct(story.reembedded.top5)) |
 
       \(moved); re-embedding them with u1 took \(String(format: "%.1f", story.reembedSeconds)) s.
