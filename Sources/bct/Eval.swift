@@ -43,7 +43,7 @@ struct Eval: AsyncParsableCommand {
   @OptionGroup var data: DataOptions
 
   func validate() throws {
-    if perPair.qrels != nil { return try perPair.validate() }
+    if perPair.qrels != nil { return }
     guard !folders.isEmpty else { throw ValidationError("--models needs at least one model folder (or give --qrels and its files)") }
     if let limit, limit < 2 { throw ValidationError("--limit must be at least 2") }
     guard ["test", "validation"].contains(split) else { throw ValidationError("--split must be test or validation") }

@@ -18,6 +18,11 @@ struct PerPairOptions: ParsableArguments {
   @Option(help: "With --qrels: the new version's folder holding those adapters.") var new: String?
 
   func validate() throws {
+    guard qrels != nil else {
+      let stray = [oldEmbeddings, newEmbeddings, ids, queries, documents, old, new].contains { $0 != nil }
+      if stray { throw ValidationError("--old-embeddings, --new-embeddings, --ids, --queries, --documents, --old and --new go with --qrels") }
+      return
+    }
     guard oldEmbeddings != nil, newEmbeddings != nil, ids != nil, queries != nil, documents != nil else {
       throw ValidationError("--qrels needs --old-embeddings, --new-embeddings, --ids, --queries and --documents")
     }

@@ -148,6 +148,9 @@ struct ExternalVersionTests {
       "--ids", "i.txt", "--queries", "q.txt", "--documents", "d.txt", "--qrels", "r.tsv",
     ])
     #expect(mixed.status != 0 && mixed.error.contains("either --labels or"), "\(mixed)")
+    // Per-pair files without --qrels are refused; a plain bct eval is not affected by them.
+    let stray = try await Fixtures.command(["eval", "--models", "a", "--ids", "i.txt"])
+    #expect(stray.status != 0 && stray.error.contains("go with --qrels"), "\(stray)")
   }
 
   func serve(_ repo: URL, files: Files, adapters: (query: EmbeddingAdapter, document: EmbeddingAdapter)) async throws {
