@@ -47,10 +47,14 @@ public func withConnection<Result: Sendable>(
 }
 
 /// Call options with a deadline and a generous response size limit.
+///
+/// grpc-swift-nio-transport 2.9 reads replies with the *request* size limit (4 MiB
+/// unless set), so both are set: a reply up to `maxResponseBytes` then decodes.
 public func callOptions(timeout: Duration?, maxResponseBytes: Int = 256 << 20) -> CallOptions {
   var options = CallOptions.defaults
   options.timeout = timeout
   options.maxResponseMessageBytes = maxResponseBytes
+  options.maxRequestMessageBytes = maxResponseBytes
   return options
 }
 

@@ -24,17 +24,20 @@ public struct MilvusClient: Sendable {
   public let retryFor: Duration
   /// What searches, fetches and counts wait for before they read.
   public let readConsistency: MilvusConsistency
+  /// Largest reply (and request) message this client takes, in bytes.
+  public let maxMessageBytes: Int
 
   /// Wraps `client`, a gRPC client to the Milvus at `address`.
   public init(
     _ client: GRPCClient<ChannelTransport>, address: String, timeout: Duration = .seconds(10), retryFor: Duration = .seconds(30),
-    readConsistency: MilvusConsistency = .strong
+    readConsistency: MilvusConsistency = .strong, maxMessageBytes: Int = 256 << 20
   ) {
     stub = Milvus_Proto_Milvus_MilvusService.Client(wrapping: client)
     self.address = address
     self.timeout = timeout
     self.retryFor = retryFor
     self.readConsistency = readConsistency
+    self.maxMessageBytes = maxMessageBytes
   }
 
   // MARK: Server
@@ -66,16 +69,20 @@ public struct MilvusClient: Sendable {
   }
 
   /// Creates `collection` with its indexes unless it exists (then checks that its
-  /// fields match), and loads it for search.
-  public func ensureCollection(_ collection: MilvusDocumentCollection) async throws {
+  /// fields match, taking the raw-input encoding it was created with), loads it for
+  /// search, and returns the layout it has.
+  @discardableResult
+  public func ensureCollection(_ collection: MilvusDocumentCollection) async throws -> MilvusDocumentCollection {
+    var collection = collection
     if try await hasCollection(collection.name) {
-      try await checkLayout(collection)
+      collection = try await checkLayout(collection)
     } else {
       try await createCollection(collection)
     }
     // Also for an existing collection: a creator stopped between CreateCollection and CreateIndex left it without.
     try await ensureIndexes(collection)
     try await load(collection.name)
+    return collection
   }
 
   private func createCollection(_ collection: MilvusDocumentCollection) async throws {
@@ -102,11 +109,13 @@ public struct MilvusClient: Sendable {
 
   /// Creates the layout's indexes that the collection lacks.
   private func ensureIndexes(_ collection: MilvusDocumentCollection) async throws {
-    let indexes = [
+    var indexes = [
       (MilvusDocumentCollection.embeddingField,
        ["index_type": "HNSW", "metric_type": "IP", "params": "{\"M\":\(collection.m),\"efConstruction\":\(collection.efConstruction)}"]),
-      (MilvusDocumentCollection.inputField, ["index_type": "FLAT", "metric_type": "L2"]),
     ]
+    if collection.inputEncoding == .vector {
+      indexes.append((MilvusDocumentCollection.inputField, ["index_type": "FLAT", "metric_type": "L2"]))
+    }
     for (field, params) in indexes where try await !hasIndex(collection.name, field: field) {
       let request = Milvus_Proto_Milvus_CreateIndexRequest.with {
         $0.collectionName = collection.name
@@ -136,8 +145,10 @@ public struct MilvusClient: Sendable {
     }
   }
 
-  /// Throws unless the existing collection has this layout's fields and sizes.
-  private func checkLayout(_ collection: MilvusDocumentCollection) async throws {
+  /// The existing collection's layout: `collection` with the raw-input encoding found.
+  ///
+  /// - Throws: `MilvusError.unsupportedServer` unless its fields and sizes are this layout's.
+  private func checkLayout(_ collection: MilvusDocumentCollection) async throws -> MilvusDocumentCollection {
     let request = Milvus_Proto_Milvus_DescribeCollectionRequest.with { $0.collectionName = collection.name }
     let reply = try await call("DescribeCollection", status: \.status) { try await stub.describeCollection(request, options: $0) }
     // Name, type and dimension of each field; other type parameters (max_length) are not compared.
@@ -145,11 +156,20 @@ public struct MilvusClient: Sendable {
       "\(field.dataType)" + (field.typeParams.first { $0.key == "dim" }.map { " dim \($0.value)" } ?? "")
     }
     let found = Dictionary(reply.schema.fields.map { ($0.name, shape($0)) }) { first, _ in first }
-    for field in collection.fieldSchemas where found[field.name] != shape(field) {
+    var existing = collection
+    let input = reply.schema.fields.first { $0.name == MilvusDocumentCollection.inputField }
+    existing.inputEncoding = input?.dataType == .floatVector ? .vector : .text
+    for field in existing.fieldSchemas where found[field.name] != shape(field) {
       throw MilvusError.unsupportedServer(
         address: address,
         detail: "collection \(collection.name) exists with another layout (field \(field.name): expected \(shape(field)), found \(found[field.name] ?? "none"))")
     }
+    return existing
+  }
+
+  /// The names of every collection on the server.
+  public func collectionNames() async throws -> [String] {
+    try await call("ShowCollections", status: \.status) { try await stub.showCollections(.init(), options: $0) }.collectionNames
   }
 
   /// Drops a collection and its data (no error if it does not exist).
@@ -212,7 +232,7 @@ public struct MilvusClient: Sendable {
     guard !documents.isEmpty else { return 0 }
     for document in documents {
       precondition(
-        document.embedding.count == collection.dimension && document.input.count == collection.inputSize
+        document.embedding.count == collection.dimension && (!document.hasInput || document.input.count == collection.inputSize)
           && document.mark.utf8.count <= MilvusDocumentCollection.maxMarkLength,
         "a document's sizes differ from its collection's (the store checks requests first)")
     }
@@ -225,7 +245,7 @@ public struct MilvusClient: Sendable {
         .json(MilvusDocumentCollection.metadataField, documents.map(\.metadata)),
         .bools(MilvusDocumentCollection.hasInputField, documents.map(\.hasInput)),
         .strings(MilvusDocumentCollection.markField, documents.map(\.mark)),
-        .vectors(MilvusDocumentCollection.inputField, dimension: collection.inputSize, documents.flatMap(\.input)),
+        collection.inputColumn(documents),
       ]
     }
     let reply = try await call("Upsert", status: \.status) { try await stub.upsert(request, options: $0) }
@@ -262,7 +282,7 @@ public struct MilvusClient: Sendable {
       var inputs = embeddings
       if vectors {
         embeddings = try columns.vectors(MilvusDocumentCollection.embeddingField, dimension: collection.dimension, rows: found.count)
-        inputs = try columns.vectors(MilvusDocumentCollection.inputField, dimension: collection.inputSize, rows: found.count)
+        inputs = try collection.inputs(in: columns, rows: found.count)
       }
       documents += found.indices.map {
         MilvusDocument(
@@ -308,6 +328,8 @@ public struct MilvusClient: Sendable {
       $0.dslType = .boolExprV1
       $0.placeholderGroup = try placeholders.serializedBytes()
       $0.nq = Int64(queries.count)
+      // Only the ids (milvus-lite returns every field, raw inputs included, when none are named).
+      $0.outputFields = [MilvusDocumentCollection.idField]
       $0.searchParams = [
         .pair("anns_field", MilvusDocumentCollection.embeddingField),
         .pair("topk", "\(k)"),
@@ -378,7 +400,7 @@ public struct MilvusClient: Sendable {
     _ name: String, status: (Reply) -> Milvus_Proto_Common_Status,
     _ body: (CallOptions) async throws -> Reply
   ) async throws -> Reply {
-    let options = callOptions(timeout: timeout)
+    let options = callOptions(timeout: timeout, maxResponseBytes: maxMessageBytes)
     let clock = ContinuousClock()
     let giveUp = clock.now + retryFor
     var delay = Duration.milliseconds(100)
@@ -400,6 +422,11 @@ public struct MilvusClient: Sendable {
           delay = min(delay * 2, .seconds(1))
         case .unimplemented:
           throw MilvusError.unsupportedServer(address: address, detail: "it does not implement \(name)")
+        case .resourceExhausted:
+          throw MilvusError.limitExceeded(call: name, detail: error.message)
+        case .internalError where error.message.contains("maximum payload size"):
+          throw MilvusError.limitExceeded(
+            call: name, detail: "a message is larger than this client's limit of \(maxMessageBytes) bytes (\(error.message))")
         default:
           throw MilvusError.rejected(call: name, code: Int32(-error.code.rawValue), reason: "\(error.code): \(error.message)")
         }
@@ -483,11 +510,11 @@ public enum MilvusConsistency: String, Sendable, CaseIterable {
   }
 }
 
-/// Which Milvus servers this client supports: Milvus 2.4 and later (string primary keys,
-/// JSON fields, upsert) and milvus-lite 3 and later.
+/// Which Milvus servers this client supports: Milvus 2.3 and later (string primary keys,
+/// JSON fields, upsert; tested on 2.3.5) and milvus-lite 3 and later.
 public enum MilvusVersion {
   /// In words, for error messages.
-  public static let supportedDescription = "Milvus >= 2.4, milvus-lite >= 3.0"
+  public static let supportedDescription = "Milvus >= 2.3, milvus-lite >= 3.0"
 
   /// Whether `version` (as GetVersion reports it) is supported.
   public static func isSupported(_ version: String) -> Bool {
@@ -496,7 +523,7 @@ public enum MilvusVersion {
     }
     let parts = numbers(version.hasPrefix("v") ? version.dropFirst() : Substring(version))
     guard parts.count >= 2 else { return false }
-    return parts[0] > 2 || (parts[0] == 2 && parts[1] >= 4)
+    return parts[0] > 2 || (parts[0] == 2 && parts[1] >= 3)
   }
 
   private static func numbers(_ text: Substring) -> [Int] {
@@ -534,12 +561,56 @@ extension MilvusDocumentCollection {
         $0.dataType = .varChar
         $0.typeParams = [.pair("max_length", "\(Self.maxMarkLength)")]
       },
+      inputFieldSchema,
+    ]
+  }
+
+  private var inputFieldSchema: Milvus_Proto_Schema_FieldSchema {
+    switch inputEncoding {
+    case .text:
+      .with {
+        $0.name = Self.inputField
+        $0.dataType = .varChar
+        $0.typeParams = [.pair("max_length", "\(Self.maxTextBytes)")]
+      }
+    case .vector:
       .with {
         $0.name = Self.inputField
         $0.dataType = .floatVector
         $0.typeParams = [.pair("dim", "\(inputSize)")]
-      },
-    ]
+      }
+    }
+  }
+
+  /// The documents' raw inputs as this layout's column (a document without one, zeros
+  /// or an empty text).
+  func inputColumn(_ documents: [MilvusDocument]) -> Milvus_Proto_Schema_FieldData {
+    switch inputEncoding {
+    case .text:
+      .strings(Self.inputField, documents.map { $0.hasInput ? TensorCodec.littleEndianBytes($0.input).base64EncodedString() : "" })
+    case .vector:
+      .vectors(Self.inputField, dimension: inputSize, documents.flatMap {
+        $0.hasInput ? $0.input : [Float](repeating: 0, count: inputSize)
+      })
+    }
+  }
+
+  /// The raw inputs of a reply's `rows` rows (empty text: no input).
+  func inputs(in columns: MilvusColumns, rows: Int) throws -> [[Float]] {
+    switch inputEncoding {
+    case .vector:
+      return try columns.vectors(Self.inputField, dimension: inputSize, rows: rows)
+    case .text:
+      let texts = try columns.strings(Self.inputField)
+      guard texts.count == rows else { throw MilvusError.malformedReply(call: "Query", detail: "\(texts.count) inputs for \(rows) rows") }
+      return try texts.map { text in
+        guard !text.isEmpty else { return [] }
+        guard let bytes = Data(base64Encoded: text), bytes.count == inputSize * 4 else {
+          throw MilvusError.malformedReply(call: "Query", detail: "a raw input of \(name) is not \(inputSize) base64 float32 values")
+        }
+        return TensorCodec.littleEndianFloats(bytes)
+      }
+    }
   }
 }
 

@@ -44,8 +44,14 @@ public final class MilvusCollectionStore: CollectionStore {
     self.logger = logger
   }
 
+  /// The state collection's layout as `open` found or created it.
+  private let openedState = Mutex<MilvusDocumentCollection?>(nil)
+
   private var stateCollection: MilvusDocumentCollection {
-    get throws { try MilvusDocumentCollection(name: location.stateCollection, dimension: 2, inputSize: 2) }
+    get throws {
+      if let opened = openedState.withLock({ $0 }) { return opened }
+      return try MilvusDocumentCollection(name: location.stateCollection, dimension: 2, inputSize: 2)
+    }
   }
   private static let controlID = "control"
 
@@ -53,7 +59,8 @@ public final class MilvusCollectionStore: CollectionStore {
   /// collection the state names.
   public func open() async throws {
     let version = try await client.checkSupported()
-    try await client.ensureCollection(try stateCollection)
+    let state = try await client.ensureCollection(try stateCollection)
+    openedState.withLock { $0 = state }
     let control = try await readControl()
     for segment in Array(control.searched.values) + Array(control.other.values) {
       try await client.load(segment.collection)
@@ -90,7 +97,7 @@ public final class MilvusCollectionStore: CollectionStore {
   private func writeControl(_ control: MilvusControlRecord) async throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = .sortedKeys
-    let row = MilvusDocument(id: Self.controlID, embedding: [0, 0], metadata: try encoder.encode(control), input: [0, 0])
+    let row = MilvusDocument(id: Self.controlID, embedding: [0, 0], metadata: try encoder.encode(control), hasInput: false, input: [0, 0])
     try await client.upsert(try stateCollection, [row])
   }
 
@@ -211,6 +218,7 @@ public final class MilvusCollectionStore: CollectionStore {
     switch error as? MilvusError {
     case .unreachable?: return RetrievalError.storeUnavailable(detail: "\(error)")
     case .unsupportedServer?: return RetrievalError.storeRefused(detail: "\(error)")
+    case .limitExceeded?: return RetrievalError.overLimit(field: "store", message: "\(error)")
     case .rejected?, .malformedReply?: return RetrievalError.storeFailed(detail: "\(error)")
     case nil: return error
     }
@@ -344,15 +352,14 @@ public final class MilvusCollectionStore: CollectionStore {
     if !searched, control.searched[version] != nil {
       throw RetrievalError.storeRefused(detail: "version \(version) is searched; the Milvus store cannot keep a second copy of it")
     }
-    let width = existing?.inputSize ?? inputSize(version) ?? 1
-    let collection = try MilvusDocumentCollection(
-      name: existing?.collection ?? name, dimension: dimension, inputSize: width, m: hnsw.m, efConstruction: hnsw.efConstruction)
-    if existing == nil {
-      try await client.ensureCollection(collection)
-      let entry = MilvusControlRecord.Segment(collection: collection.name, dimension: dimension, inputSize: width)
-      if searched { control.searched[version] = entry } else { control.other[version] = entry }
-    }
-    return collection
+    if let existing { return try existing.layout }
+    let width = inputSize(version) ?? 1
+    let created = try await client.ensureCollection(
+      try MilvusDocumentCollection(name: name, dimension: dimension, inputSize: width, m: hnsw.m, efConstruction: hnsw.efConstruction))
+    let entry = MilvusControlRecord.Segment(
+      collection: created.name, dimension: dimension, inputSize: width, inputEncoding: created.inputEncoding)
+    if searched { control.searched[version] = entry } else { control.other[version] = entry }
+    return try entry.layout
   }
 
   /// A Milvus row for a document's vector.
@@ -682,6 +689,8 @@ public final class MilvusCollectionStore: CollectionStore {
 extension MilvusControlRecord.Segment {
   /// The collection's layout, for the client's calls.
   var layout: MilvusDocumentCollection {
-    get throws { try MilvusDocumentCollection(name: collection, dimension: dimension, inputSize: inputSize) }
+    get throws {
+      try MilvusDocumentCollection(name: collection, dimension: dimension, inputSize: inputSize, inputEncoding: inputEncoding ?? .vector)
+    }
   }
 }

@@ -14,6 +14,9 @@ struct MilvusControlRecord: Codable, Equatable, Sendable {
     var dimension: Int
     /// Values per raw input.
     var inputSize: Int
+    /// How the collection keeps raw inputs (absent in records written before the
+    /// text encoding existed: those collections keep them as a vector field).
+    var inputEncoding: MilvusDocumentCollection.InputEncoding?
   }
 
   /// Number of the last change of this record.

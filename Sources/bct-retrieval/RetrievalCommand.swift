@@ -214,7 +214,8 @@ struct RetrievalCommand: AsyncParsableCommand {
       group.addTask { try await milvus.runConnections() }
       defer { milvus.beginGracefulShutdown() }
       let documents = MilvusCollectionStore(
-        client: MilvusClient(milvus, address: "\(location.address)"), location: location, hnsw: parameters,
+        client: MilvusClient(milvus, address: "\(location.address)", maxMessageBytes: Self.milvusMessageLimit(replyLimit: maxReplyBytes)),
+        location: location, hnsw: parameters,
         inputSize: { gateway.cachedModels.versions[$0]?.inputShape.reduce(1, *) }, logger: logger)
       do {
         try await documents.open()
@@ -226,6 +227,14 @@ struct RetrievalCommand: AsyncParsableCommand {
         MilvusStoreFlush(store: documents, logger: logger)
       ])
     }
+  }
+
+  /// The largest Milvus message the store takes: twice the reply limit (a search's
+  /// hits come back per searched version, with ids but no metadata), at least 64 MiB
+  /// and at most 1 GiB.
+  static func milvusMessageLimit(replyLimit: Int) -> Int {
+    let (twice, overflow) = replyLimit.multipliedReportingOverflow(by: 2)
+    return overflow ? 1 << 30 : min(max(twice, 64 << 20), 1 << 30)
   }
 
   private func serve(

@@ -21,10 +21,12 @@ struct MilvusLocationTests {
     }
   }
 
-  @Test("supported servers: Milvus >= 2.4 and milvus-lite >= 3")
+  @Test("supported servers: Milvus >= 2.3 and milvus-lite >= 3")
   func versions() {
-    for good in ["v2.4.0", "v2.5.4", "2.6.1-rc", "v3.0.0", "milvus_lite-3.2.2"] { #expect(MilvusVersion.isSupported(good), "\(good)") }
-    for bad in ["v2.3.9", "v1.1", "milvus_lite-2.4.10", "", "latest"] { #expect(!MilvusVersion.isSupported(bad), "\(bad)") }
+    for good in ["v2.3.5-lite", "v2.3.0", "v2.4.0", "v2.5.4", "2.6.1-rc", "v3.0.0", "milvus_lite-3.2.2"] {
+      #expect(MilvusVersion.isSupported(good), "\(good)")
+    }
+    for bad in ["v2.2.16", "v1.1", "milvus_lite-2.4.10", "", "latest"] { #expect(!MilvusVersion.isSupported(bad), "\(bad)") }
   }
 
   @Test("errors map to gRPC codes: unreachable UNAVAILABLE, unsupported FAILED_PRECONDITION")

@@ -10,7 +10,7 @@ import Testing
 /// The Milvus store over a real milvus-lite: backfill batches cut short between their
 /// two writes (a crash of bct-retrieval) are found and repaired, so an upgrade always
 /// completes and never switches with a document missing.
-@Suite("Milvus store: batches cut short by a crash")
+@Suite("Milvus store (real server): batches cut short by a crash")
 struct MilvusRepairTests {
   static func document(_ id: String, version: String, seed: Int) -> StoredDocument {
     let vector = (0..<8).map { Float(sin(Double(seed * 8 + $0))) }
@@ -18,15 +18,21 @@ struct MilvusRepairTests {
   }
 
   static func withStore(_ body: (MilvusCollectionStore, MilvusClient, MilvusLocation) async throws -> Void) async throws {
-    try await MilvusLiteServer.with { server in
-      let address = ServiceAddress(host: "127.0.0.1", port: server.port)
+    let shared = try RealMilvusServer.sharedAddress()
+    let prefix = "repair\(UInt32.random(in: 1...UInt32.max))"
+    let address = try ServiceAddress(parsing: shared)
+    do {
       try await withConnection(to: address) { grpc in
-        let client = MilvusClient(grpc, address: "\(address)")
-        let location = try MilvusLocation(address: address, prefix: "repair")
+        let client = MilvusClient(grpc, address: shared)
+        let location = try MilvusLocation(address: address, prefix: prefix)
         let store = MilvusCollectionStore(client: client, location: location, inputSize: { _ in 4 }, logger: UpgradeTests.logger)
         try await store.open()
         try await body(store, client, location)
       }
+      try await StoreKind.drop(prefix: prefix, at: shared)
+    } catch {
+      try? await StoreKind.drop(prefix: prefix, at: shared)
+      throw error
     }
   }
 

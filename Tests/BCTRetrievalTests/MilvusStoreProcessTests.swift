@@ -27,16 +27,16 @@ struct MilvusStoreProcessTests {
     #expect(MilvusLocation.isValidName(location.collection(for: String(repeating: "x", count: 1000))))
   }
 
-  @Test("a read-only replica searches what the writer stored, follows its in-place upgrade, and refuses writes")
+  @Test("a read-only replica searches what the writer stored, follows its in-place upgrade, and refuses writes (real Milvus)")
   func replicas() async throws {
-    try await MilvusLiteServer.with { milvus in
+    try await StoreKind.milvus.with { location in
       let encoder = try await Fixtures.startEncoder(RetrievalProcessTests.repository)
       defer { Task { await encoder.kill9() } }
       let writer = try await Fixtures.startRetrieval(
-        encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-writer"), extra: Self.location(milvus, "shared"))
+        encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-writer"), extra: location)
       let reader = try await Fixtures.startRetrieval(
         encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-reader"),
-        extra: Self.location(milvus, "shared") + ["--read-only"])
+        extra: location + ["--read-only"])
       defer { Task { await writer.kill9(); await reader.kill9() } }
       try await RetrievalProcessTests.withClients(writer.port, { writing, _ in
         try await RetrievalProcessTests.withClients(reader.port, { reading, _ in
