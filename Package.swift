@@ -394,7 +394,7 @@ let package = Package(
     .testTarget(
       name: "BCTMilvusTests",
       dependencies: [
-        "BCTMilvus", "BCTClient", "BCTNumerics", "BCTTestSupport",
+        "BCTMilvus", "BCTMilvusProto", "BCTClient", "BCTNumerics", "BCTTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
       ]
     ),

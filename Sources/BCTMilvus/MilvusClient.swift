@@ -5,6 +5,7 @@ import BCTMilvusProto
 import Foundation
 import GRPCCore
 import SwiftProtobuf
+import Synchronization
 
 /// A typed client of the Milvus calls bct's Milvus store makes.
 ///
@@ -26,6 +27,8 @@ public struct MilvusClient: Sendable {
   public let readConsistency: MilvusConsistency
   /// Largest reply (and request) message this client takes, in bytes.
   public let maxMessageBytes: Int
+  /// The newest write this client made (Milvus's timestamp), for `.session` reads.
+  private let lastWrite = WriteClock()
 
   /// Wraps `client`, a gRPC client to the Milvus at `address`.
   public init(
@@ -249,6 +252,7 @@ public struct MilvusClient: Sendable {
       ]
     }
     let reply = try await call("Upsert", status: \.status) { try await stub.upsert(request, options: $0) }
+    lastWrite.advance(to: reply.timestamp)
     return Int(reply.upsertCnt)
   }
 
@@ -260,7 +264,8 @@ public struct MilvusClient: Sendable {
         $0.expr = Self.idsExpression(chunk)
         $0.consistencyLevel = .strong
       }
-      _ = try await call("Delete", status: \.status) { try await stub.delete(request, options: $0) }
+      let reply = try await call("Delete", status: \.status) { try await stub.delete(request, options: $0) }
+      lastWrite.advance(to: reply.timestamp)
     }
   }
 
@@ -308,13 +313,32 @@ public struct MilvusClient: Sendable {
     return try columns.strings(MilvusDocumentCollection.idField)
   }
 
+  /// Most hits per query Milvus returns (its `topk` limit).
+  public static let maxTopK = 16_384
+  /// Queries per Search call (Milvus takes at most 16,384; smaller calls keep replies small).
+  static let queriesPerSearch = 1024
+
   /// The `k` documents of largest inner product with each query, best first.
   ///
   /// `ef` is HNSW's search beam (raised to `k` where smaller).
+  ///
+  /// - Throws: `MilvusError.limitExceeded` for `k` over `maxTopK`.
   public func search(
     _ collection: MilvusDocumentCollection, queries: [[Float]], k: Int, ef: Int? = nil
   ) async throws -> [[ScoredID]] {
-    guard !queries.isEmpty else { return [] }
+    guard k <= Self.maxTopK else {
+      throw MilvusError.limitExceeded(call: "Search", detail: "k = \(k); Milvus returns at most \(Self.maxTopK) hits per query")
+    }
+    var hits: [[ScoredID]] = []
+    for start in stride(from: 0, to: queries.count, by: Self.queriesPerSearch) {
+      hits += try await searchOnce(collection, queries: Array(queries[start..<min(start + Self.queriesPerSearch, queries.count)]), k: k, ef: ef)
+    }
+    return hits
+  }
+
+  private func searchOnce(
+    _ collection: MilvusDocumentCollection, queries: [[Float]], k: Int, ef: Int?
+  ) async throws -> [[ScoredID]] {
     precondition(k > 0 && queries.allSatisfy { $0.count == collection.dimension }, "the store checks queries first")
     let placeholders = Milvus_Proto_Common_PlaceholderGroup.with {
       $0.placeholders = [.with {
@@ -337,7 +361,9 @@ public struct MilvusClient: Sendable {
         .pair("params", "{\"ef\":\(max(k, ef ?? max(k, 64)))}"),
         .pair("round_decimal", "-1"),
       ]
-      $0.consistencyLevel = readConsistency.level
+      let (level, guarantee) = readLevel()
+      $0.consistencyLevel = level
+      $0.guaranteeTimestamp = guarantee
     }
     let reply = try await loadingIfReleased(collection.name) {
       try await call("Search", status: \.status) { try await stub.search(request, options: $0) }
@@ -408,10 +434,21 @@ public struct MilvusClient: Sendable {
       do {
         let reply = try await body(options)
         let outcome = status(reply)
-        guard outcome.code == 0, outcome.errorCode == .success else {
+        switch Self.classify(outcome) {
+        case .success:
+          return reply
+        case .transient:
+          // A server still starting (or recovering its components) answers with a status: wait as for an unreachable one.
+          guard clock.now + delay < giveUp else {
+            throw MilvusError.unreachable(address: address, detail: "\(name): not ready: \(outcome.reason)")
+          }
+          try await Task.sleep(for: delay)
+          delay = min(delay * 2, .seconds(1))
+        case .quota:
+          throw MilvusError.limitExceeded(call: name, detail: "\(outcome.errorCode): \(outcome.reason)")
+        case .refused:
           throw MilvusError.rejected(call: name, code: outcome.code != 0 ? outcome.code : Int32(outcome.errorCode.rawValue), reason: outcome.reason)
         }
-        return reply
       } catch let error as RPCError {
         switch error.code {
         case .unavailable, .deadlineExceeded:
@@ -432,6 +469,34 @@ public struct MilvusClient: Sendable {
         }
       }
     }
+  }
+
+  /// What an in-reply status means for the call.
+  enum Outcome: Equatable {
+    case success
+    /// The server cannot serve yet (starting, a component reconnecting, rate limited): retry.
+    case transient
+    /// A quota of the server (memory, disk, a deny switch).
+    case quota
+    /// Any other refusal.
+    case refused
+  }
+
+  /// Milvus's codes for a server that is not ready or unavailable (its `merr` codes 1 and 2).
+  static let notReadyCodes: Set<Int32> = [1, 2]
+
+  static func classify(_ status: Milvus_Proto_Common_Status) -> Outcome {
+    if status.code == 0 && status.errorCode == .success { return .success }
+    switch status.errorCode {
+    case .notReadyServe, .notReadyCoordActivating, .rateLimit, .timeTickLongDelay: return .transient
+    case .memoryQuotaExhausted, .diskQuotaExhausted, .forceDeny: return .quota
+    default: break
+    }
+    if notReadyCodes.contains(status.code) { return .transient }
+    // A restarted server's proxy can answer before it reaches its coordinators again (seen on 2.3.5, code 65535).
+    let reason = status.reason.lowercased()
+    let reconnecting = ["empty grpc client", "not ready", "not healthy", "connection refused"]
+    return reconnecting.contains { reason.contains($0) } ? .transient : .refused
   }
 
   /// Runs `check` every `interval` until it returns a value, for up to `wait`.
@@ -458,12 +523,23 @@ public struct MilvusClient: Sendable {
       $0.expr = expression
       $0.outputFields = outputFields
       if let limit { $0.queryParams = [.pair("limit", "\(limit)")] }
-      $0.consistencyLevel = readConsistency.level
+      let (level, guarantee) = readLevel()
+      $0.consistencyLevel = level
+      $0.guaranteeTimestamp = guarantee
     }
     let reply = try await loadingIfReleased(collection) {
       try await call("Query", status: \.status) { try await stub.query(request, options: $0) }
     }
     return try MilvusColumns(reply.fieldsData, call: "Query")
+  }
+
+  /// The consistency level and guarantee timestamp of a read. A `.session` read waits
+  /// only for this client's newest write; before its first write it is strong (writes
+  /// made before this client existed are then visible too).
+  private func readLevel() -> (Milvus_Proto_Common_ConsistencyLevel, UInt64) {
+    guard readConsistency == .session else { return (readConsistency.level, 0) }
+    let last = lastWrite.value
+    return last == 0 ? (.strong, 0) : (.session, last)
   }
 
   /// Milvus's code for a read of a collection that is not loaded (after a server restart).
@@ -489,11 +565,25 @@ public struct MilvusClient: Sendable {
   }
 }
 
+/// The newest write timestamp a client saw acknowledged.
+final class WriteClock: Sendable {
+  private let newest = Mutex<UInt64>(0)
+
+  var value: UInt64 { newest.withLock { $0 } }
+
+  func advance(to timestamp: UInt64) {
+    newest.withLock { $0 = max($0, timestamp) }
+  }
+}
+
 /// What a read waits for (Milvus's consistency levels).
 public enum MilvusConsistency: String, Sendable, CaseIterable {
-  /// Every write acknowledged before the read started is visible (the read waits for it).
+  /// Every write acknowledged before the read started is visible: the read waits for the
+  /// server's next time tick (`proxy.timeTickInterval`, 200 ms by default) on the real server.
   case strong
-  /// This client's own acknowledged writes are visible.
+  /// This client's own acknowledged writes, and every write acknowledged before its
+  /// first one, are visible: a read waits only right after a write of its own. Where
+  /// one process makes every write (bct's one-writer rule), as strong as `strong`.
   case session
   /// Writes older than the server's staleness bound (seconds) are visible.
   case bounded

@@ -53,7 +53,8 @@ public final class RealMilvusServer: Sendable {
     // threads block SIGTERM: clear the mask before the launcher execs the server.
     process.arguments = [
       "-c", "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])",
-      python, try Self.launcher().path, "--data", folder.path,
+      // Short sessions: a server restarted after kill -9 would otherwise wait 30 s for its old ones.
+      python, try Self.launcher().path, "--data", folder.path, "--session-ttl", "5",
     ] + (port.map { ["--port", "\($0)"] } ?? [])
     let handle = try FileHandle(forWritingTo: log)
     process.standardOutput = handle

@@ -60,6 +60,9 @@ struct RetrievalCommand: AsyncParsableCommand {
   @Option(help: "Largest Search reply in bytes (hits with their ids and metadata); larger ones are RESOURCE_EXHAUSTED. Env BCT_MAX_REPLY_BYTES.")
   var maxReplyBytes: Int = EnvironmentDefault.int("BCT_MAX_REPLY_BYTES", 64 << 20)
 
+  @Option(help: "With --store milvus://: seconds each Milvus call is retried while the server cannot be reached or is not ready (a real server restarts in 20-60 s); then UNAVAILABLE. Env BCT_MILVUS_RETRY_SECONDS.")
+  var milvusRetrySeconds: Double = EnvironmentDefault.double("BCT_MILVUS_RETRY_SECONDS", 60)
+
   @Option(help: "Logged changes that trigger a snapshot. Env BCT_SNAPSHOT_CHANGES.")
   var snapshotChanges: Int = EnvironmentDefault.int("BCT_SNAPSHOT_CHANGES", 1000)
 
@@ -146,6 +149,9 @@ struct RetrievalCommand: AsyncParsableCommand {
       throw ValidationError("--snapshot-interval must be positive and at most 604800 seconds (a week); got \(snapshotInterval)")
     }
     guard shadowGrace >= 0, shadowGrace.isFinite else { throw ValidationError("--shadow-grace must be 0 or more seconds") }
+    guard milvusRetrySeconds >= 0, milvusRetrySeconds <= 3600 else {
+      throw ValidationError("--milvus-retry-seconds must be 0-3600; got \(milvusRetrySeconds)")
+    }
     guard (encoderCert == nil) == (encoderKey == nil) else { throw ValidationError("--encoder-cert and --encoder-key go together") }
     guard blasThreads >= 0 else { throw ValidationError("--blas-threads must be 0 (all cores) or more") }
     _ = try indexKind
@@ -214,7 +220,12 @@ struct RetrievalCommand: AsyncParsableCommand {
       group.addTask { try await milvus.runConnections() }
       defer { milvus.beginGracefulShutdown() }
       let documents = MilvusCollectionStore(
-        client: MilvusClient(milvus, address: "\(location.address)", maxMessageBytes: Self.milvusMessageLimit(replyLimit: maxReplyBytes)),
+        // The writer makes every write, so its own session is as strong as strong reads
+        // without waiting a time tick per read; replicas see another process's writes.
+        client: MilvusClient(
+          milvus, address: "\(location.address)", retryFor: .milliseconds(Int64(milvusRetrySeconds * 1000)),
+          readConsistency: readOnly ? .strong : .session,
+          maxMessageBytes: Self.milvusMessageLimit(replyLimit: maxReplyBytes)),
         location: location, hnsw: parameters,
         inputSize: { gateway.cachedModels.versions[$0]?.inputShape.reduce(1, *) }, logger: logger)
       do {

@@ -1,5 +1,6 @@
 import BCTClient
-import BCTMilvus
+@testable import BCTMilvus
+import BCTMilvusProto
 import BCTNumerics
 import BCTTestSupport
 import Foundation
@@ -34,6 +35,27 @@ struct MilvusLocationTests {
     #expect(MilvusError.unreachable(address: "a", detail: "b").rpcError.code == .unavailable)
     #expect(MilvusError.unsupportedServer(address: "a", detail: "b").rpcError.code == .failedPrecondition)
     #expect(MilvusError.rejected(call: "Upsert", code: 1100, reason: "x").rpcError.code == .internalError)
+    #expect(MilvusError.limitExceeded(call: "Search", detail: "k").rpcError.code == .resourceExhausted)
+  }
+
+  @Test("in-reply statuses: a server not ready yet is retried, a quota is a size limit, anything else a refusal")
+  func outcomes() {
+    func status(_ code: Int32, _ errorCode: Milvus_Proto_Common_ErrorCode = .success, _ reason: String = "") -> Milvus_Proto_Common_Status {
+      .with {
+        $0.code = code
+        $0.errorCode = errorCode
+        $0.reason = reason
+      }
+    }
+    #expect(MilvusClient.classify(status(0)) == .success)
+    #expect(MilvusClient.classify(status(1, .unexpectedError, "service not ready")) == .transient)
+    #expect(MilvusClient.classify(status(0, .notReadyServe)) == .transient)
+    #expect(MilvusClient.classify(status(0, .rateLimit)) == .transient)
+    let reconnecting = "empty grpc client: failed to connect 127.0.0.1:53100, reason: connection error"
+    #expect(MilvusClient.classify(status(65535, .unexpectedError, reconnecting)) == .transient)
+    #expect(MilvusClient.classify(status(0, .memoryQuotaExhausted)) == .quota)
+    #expect(MilvusClient.classify(status(101, .unexpectedError, "collection not loaded")) == .refused)
+    #expect(MilvusClient.classify(status(1100, .unexpectedError, "invalid expression")) == .refused)
   }
 }
 

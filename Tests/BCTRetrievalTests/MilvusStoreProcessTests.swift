@@ -12,7 +12,7 @@ import Testing
 /// server that goes away under load. (Every other service test runs on both stores.)
 @Suite("bct-retrieval on Milvus: replicas and a restarting Milvus", .serialized)
 struct MilvusStoreProcessTests {
-  static func location(_ server: MilvusLiteServer, _ prefix: String) -> [String] {
+  static func location(_ server: some RestartableMilvus, _ prefix: String) -> [String] {
     ["--store", "milvus://127.0.0.1:\(server.port)/\(prefix)"]
   }
 
@@ -80,12 +80,17 @@ struct MilvusStoreProcessTests {
     }
   }
 
-  @Test("Milvus restarted under a stream of upserts: upserts wait for it, every acknowledged document is kept and searchable")
+  @Test("milvus-lite restarted under a stream of upserts: upserts wait for it, every acknowledged document is kept and searchable")
   func milvusRestartUnderLoad() async throws {
-    let milvus = try await MilvusLiteServer()
+    try await Self.restartUnderLoad(try await MilvusLiteServer())
+  }
+
+  /// Restarts `milvus` while a stream of upserts runs through bct-retrieval (each upsert
+  /// waiting up to `wait`); kills every server started at the end.
+  static func restartUnderLoad(_ milvus: some RestartableMilvus, wait: Duration = .seconds(60)) async throws {
     let servers = MilvusServers(milvus)
     do {
-      try await restartUnderLoad(milvus, servers)
+      try await restartUnderLoad(milvus, servers, wait: wait)
     } catch {
       await servers.killAll()
       throw error
@@ -93,19 +98,22 @@ struct MilvusStoreProcessTests {
     await servers.killAll()
   }
 
-  func restartUnderLoad(_ milvus: MilvusLiteServer, _ servers: MilvusServers) async throws {
+  private static func restartUnderLoad<Server: RestartableMilvus>(
+    _ milvus: Server, _ servers: MilvusServers, wait: Duration
+  ) async throws {
     let encoder = try await Fixtures.startEncoder(RetrievalProcessTests.repository)
     let retrieval = try await Fixtures.startRetrieval(
-      encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-milvus-restart"), extra: Self.location(milvus, "restart"))
+      encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-milvus-restart"),
+      extra: Self.location(milvus, "restart") + ["--milvus-retry-seconds", "\(wait.components.seconds)"])
     defer { Task { await retrieval.kill9(); await encoder.kill9() } }
     let acknowledged = AckLog()
-    let ingest = RetrievalProcessTests.ingest(port: retrieval.port, batches: 15, timeout: .seconds(60), into: acknowledged)
+    let ingest = RetrievalProcessTests.ingest(port: retrieval.port, batches: 15, timeout: wait + .seconds(30), into: acknowledged)
     while await acknowledged.ids.count < 100 { try await Task.sleep(for: .milliseconds(10)) }
-    await milvus.stop()
+    await milvus.stop(grace: .seconds(30))
     let acknowledgedWhileDown = await acknowledged.ids.count
     try await Task.sleep(for: .seconds(1))
     #expect(await acknowledged.ids.count == acknowledgedWhileDown, "no upsert is acknowledged while Milvus is down")
-    await servers.add(try await MilvusLiteServer(dataDirectory: milvus.dataDirectory, port: milvus.port))
+    await servers.add(try await milvus.restarted())
     try await ingest.value
     let acked = await acknowledged.ids
     #expect(acknowledgedWhileDown < 300, "the stream straddles the restart")
@@ -121,13 +129,13 @@ struct MilvusStoreProcessTests {
   }
 }
 
-/// The milvus-lite servers a test started, to kill at its end.
+/// The Milvus servers a test started, to kill at its end.
 actor MilvusServers {
-  private var servers: [MilvusLiteServer]
+  private var servers: [any RestartableMilvus]
 
-  init(_ first: MilvusLiteServer) { servers = [first] }
+  init(_ first: any RestartableMilvus) { servers = [first] }
 
-  func add(_ server: MilvusLiteServer) { servers.append(server) }
+  func add(_ server: any RestartableMilvus) { servers.append(server) }
 
   func killAll() async {
     for server in servers { await server.kill9() }
