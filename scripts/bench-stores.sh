@@ -25,8 +25,8 @@ mkdir -p "$work/milvus"
 "$BCT_MILVUS_LITE" server --data-dir "$work/milvus" --host 127.0.0.1 --port "$milvus_port" >"$work/milvus.log" 2>&1 &
 pids+=("$!")
 for _ in $(seq 300); do grep -q "listening on" "$work/milvus.log" && break; sleep 0.1; done
+trap 'stop_milvus_server; cleanup' EXIT
 start_milvus_server "$work/milvus-server" >/dev/null
-trap 'stop_milvus_server' EXIT
 
 start bct-encoder "$work/encoder.out" --models "$work/models" --host 127.0.0.1 --port 0 --no-metrics
 enc_port=$started_port

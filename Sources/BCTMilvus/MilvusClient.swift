@@ -27,7 +27,7 @@ public struct MilvusClient: Sendable {
   public let readConsistency: MilvusConsistency
   /// Largest reply (and request) message this client takes, in bytes.
   public let maxMessageBytes: Int
-  /// The newest write this client made (Milvus's timestamp), for `.session` reads.
+  /// The newest write this client made to each collection (Milvus's timestamps), for `.session` reads.
   private let lastWrite = WriteClock()
 
   /// Wraps `client`, a gRPC client to the Milvus at `address`.
@@ -252,7 +252,7 @@ public struct MilvusClient: Sendable {
       ]
     }
     let reply = try await call("Upsert", status: \.status) { try await stub.upsert(request, options: $0) }
-    lastWrite.advance(to: reply.timestamp)
+    lastWrite.advance(collection.name, to: reply.timestamp)
     return Int(reply.upsertCnt)
   }
 
@@ -265,7 +265,7 @@ public struct MilvusClient: Sendable {
         $0.consistencyLevel = .strong
       }
       let reply = try await call("Delete", status: \.status) { try await stub.delete(request, options: $0) }
-      lastWrite.advance(to: reply.timestamp)
+      lastWrite.advance(collection, to: reply.timestamp)
     }
   }
 
@@ -361,7 +361,7 @@ public struct MilvusClient: Sendable {
         .pair("params", "{\"ef\":\(max(k, ef ?? max(k, 64)))}"),
         .pair("round_decimal", "-1"),
       ]
-      let (level, guarantee) = readLevel()
+      let (level, guarantee) = readLevel(collection.name)
       $0.consistencyLevel = level
       $0.guaranteeTimestamp = guarantee
     }
@@ -523,7 +523,7 @@ public struct MilvusClient: Sendable {
       $0.expr = expression
       $0.outputFields = outputFields
       if let limit { $0.queryParams = [.pair("limit", "\(limit)")] }
-      let (level, guarantee) = readLevel()
+      let (level, guarantee) = readLevel(collection)
       $0.consistencyLevel = level
       $0.guaranteeTimestamp = guarantee
     }
@@ -533,12 +533,13 @@ public struct MilvusClient: Sendable {
     return try MilvusColumns(reply.fieldsData, call: "Query")
   }
 
-  /// The consistency level and guarantee timestamp of a read. A `.session` read waits
-  /// only for this client's newest write; before its first write it is strong (writes
-  /// made before this client existed are then visible too).
-  private func readLevel() -> (Milvus_Proto_Common_ConsistencyLevel, UInt64) {
+  /// The consistency level and guarantee timestamp of a read of `collection`. A
+  /// `.session` read waits only for this client's newest write to that collection;
+  /// before its first one it is strong (writes made before this client existed are
+  /// then visible too).
+  private func readLevel(_ collection: String) -> (Milvus_Proto_Common_ConsistencyLevel, UInt64) {
     guard readConsistency == .session else { return (readConsistency.level, 0) }
-    let last = lastWrite.value
+    let last = lastWrite.newest(collection)
     return last == 0 ? (.strong, 0) : (.session, last)
   }
 
@@ -565,14 +566,15 @@ public struct MilvusClient: Sendable {
   }
 }
 
-/// The newest write timestamp a client saw acknowledged.
+/// The newest write timestamp a client saw acknowledged, per collection.
 final class WriteClock: Sendable {
-  private let newest = Mutex<UInt64>(0)
+  private let timestamps = Mutex<[String: UInt64]>([:])
 
-  var value: UInt64 { newest.withLock { $0 } }
+  /// The newest write to `collection` (0: none yet).
+  func newest(_ collection: String) -> UInt64 { timestamps.withLock { $0[collection] ?? 0 } }
 
-  func advance(to timestamp: UInt64) {
-    newest.withLock { $0 = max($0, timestamp) }
+  func advance(_ collection: String, to timestamp: UInt64) {
+    timestamps.withLock { $0[collection] = max($0[collection] ?? 0, timestamp) }
   }
 }
 
@@ -581,9 +583,10 @@ public enum MilvusConsistency: String, Sendable, CaseIterable {
   /// Every write acknowledged before the read started is visible: the read waits for the
   /// server's next time tick (`proxy.timeTickInterval`, 200 ms by default) on the real server.
   case strong
-  /// This client's own acknowledged writes, and every write acknowledged before its
-  /// first one, are visible: a read waits only right after a write of its own. Where
-  /// one process makes every write (bct's one-writer rule), as strong as `strong`.
+  /// This client's own acknowledged writes to the collection read, and every write to
+  /// it acknowledged before its first one, are visible: a read waits only right after a
+  /// write of its own to that collection. Where one process makes every write (bct's
+  /// one-writer rule), as strong as `strong`.
   case session
   /// Writes older than the server's staleness bound (seconds) are visible.
   case bounded

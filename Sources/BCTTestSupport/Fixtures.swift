@@ -16,39 +16,42 @@ public enum Fixtures {
   /// services' certified path needs a certified pair, so the fixture certifies at
   /// the 50% level (the point estimates: +2.5/+4.2 top-1, +7.6/+4.2 mAP), margin 0,
   /// for a 3,000-document catalogue. It stands for "a pair the certificate passed".
-  public static let trainedRepository: URL = {
+  ///
+  /// Built once per test process; awaiting it suspends instead of blocking a thread of
+  /// the concurrency pool (with 2 cores, a blocked pool stalls every other test's RPCs).
+  public static func trainedRepository() async throws -> URL {
+    try await trainedRepositoryBuild.value
+  }
+
+  private static let trainedRepositoryBuild = Task<URL, any Error> {
     let repo = FileManager.default.temporaryDirectory.appendingPathComponent("bct-fixture-\(UUID().uuidString)")
     let v1 = repo.appendingPathComponent("v1").path
-    run(["train", "--arch", "mlp", "--epochs", "2", "--fraction", "0.05", "--val-fraction", "0.05", "--seed", "0", "--out", v1])
-    run(["train", "--arch", "mlp", "--epochs", "3", "--fraction", "0.3", "--val-fraction", "0.05", "--seed", "1",
-         "--old", v1, "--margin", "0", "--confidence", "0.5", "--catalogue-size", "3000",
-         "--out", repo.appendingPathComponent("v2").path])
+    try await run(["train", "--arch", "mlp", "--epochs", "2", "--fraction", "0.05", "--val-fraction", "0.05", "--seed", "0", "--out", v1])
+    try await run(["train", "--arch", "mlp", "--epochs", "3", "--fraction", "0.3", "--val-fraction", "0.05", "--seed", "1",
+                   "--old", v1, "--margin", "0", "--confidence", "0.5", "--catalogue-size", "3000",
+                   "--out", repo.appendingPathComponent("v2").path])
     return repo
-  }()
+  }
 
   /// A repository with the fixture's v1 and v2 and a v3 of their lineage that is
   /// NOT certified against either (trained with an unreachable 50-point margin,
   /// so its certificates fail with their figures recorded).
-  public static func repositoryWithUncertifiedVersion() -> URL {
+  public static func repositoryWithUncertifiedVersion() async throws -> URL {
     let repo = temporaryFolder("bct-fixture-v3")
+    let trained = try await trainedRepository()
     for version in ["v1", "v2"] {
-      try! FileManager.default.copyItem(at: trainedRepository.appendingPathComponent(version), to: repo.appendingPathComponent(version))
+      try FileManager.default.copyItem(at: trained.appendingPathComponent(version), to: repo.appendingPathComponent(version))
     }
-    run(["train", "--arch", "mlp", "--epochs", "2", "--fraction", "0.2", "--val-fraction", "0.05", "--seed", "2", "--hidden", "128",
-         "--old", repo.appendingPathComponent("v2").path, "--margin", "50", "--catalogue-size", "3000", "--out", repo.appendingPathComponent("v3").path])
+    try await run(["train", "--arch", "mlp", "--epochs", "2", "--fraction", "0.2", "--val-fraction", "0.05", "--seed", "2", "--hidden", "128",
+                   "--old", repo.appendingPathComponent("v2").path, "--margin", "50", "--catalogue-size", "3000",
+                   "--out", repo.appendingPathComponent("v3").path])
     return repo
   }
 
-  /// Runs `bct` with `arguments` and requires success.
-  public static func run(_ arguments: [String]) {
-    let process = Process()
-    process.executableURL = try! ServiceProcess.locate("bct")
-    process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try! process.run()
-    process.waitUntilExit()
-    precondition(process.terminationStatus == 0, "bct \(arguments.joined(separator: " ")) failed")
+  /// Runs `bct` with `arguments` (without blocking a thread) and requires success.
+  public static func run(_ arguments: [String]) async throws {
+    let result = try await command(arguments)
+    guard result.status == 0 else { throw FixtureError("bct \(arguments.joined(separator: " ")) failed: \(result.error)") }
   }
 
   /// A fresh empty folder.

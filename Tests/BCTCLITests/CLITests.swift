@@ -32,7 +32,7 @@ struct CLITests {
 
   @Test("every client command, its output and exit status, and the failure paths")
   func commands() async throws {
-    let encoder = try await Fixtures.startEncoder(Fixtures.trainedRepository)
+    let encoder = try await Fixtures.startEncoder(try await Fixtures.trainedRepository())
     let retrieval = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-cli-data"))
     defer { Task { await retrieval.kill9(); await encoder.kill9() } }
     let env = ["BCT_ENCODER": "127.0.0.1:\(encoder.port)", "BCT_RETRIEVAL": "127.0.0.1:\(retrieval.port)"]

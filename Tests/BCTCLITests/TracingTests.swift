@@ -19,7 +19,7 @@ struct TracingTests {
 
   @Test("one trace id appears in the CLI's, the retrieval's and the encoder's log lines")
   func traceAcrossServices() async throws {
-    let encoder = try await Fixtures.startEncoder(Fixtures.trainedRepository)
+    let encoder = try await Fixtures.startEncoder(try await Fixtures.trainedRepository())
     let retrieval = try await Fixtures.startRetrieval(
       encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-trace-data"))
     defer { Task { await retrieval.kill9(); await encoder.kill9() } }
@@ -106,7 +106,7 @@ struct OTLPExportTests {
       executable: URL(fileURLWithPath: python), arguments: [root.appendingPathComponent("scripts/otlp-collector.py").path, file.path],
       name: "otlp-collector")
     let otel = ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:\(collector.port)", "OTEL_BSP_SCHEDULE_DELAY": "100"]
-    let encoder = try await Fixtures.startEncoder(Fixtures.trainedRepository, environment: otel)
+    let encoder = try await Fixtures.startEncoder(try await Fixtures.trainedRepository(), environment: otel)
     let retrieval = try await Fixtures.startRetrieval(
       encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-otlp-data"), environment: otel)
     defer { Task { await retrieval.kill9(); await encoder.kill9(); await collector.kill9() } }

@@ -16,7 +16,7 @@ import FoundationNetworking
 /// repository that the real `bct train` made, called over real TCP.
 @Suite("bct-encoder over gRPC", .serialized)
 struct EncoderProcessTests {
-  static var repository: URL { Fixtures.trainedRepository }
+  static func repository() async throws -> URL { try await Fixtures.trainedRepository() }
 
   static func startEncoder(_ repo: URL, extra: [String] = []) async throws -> ServiceProcess {
     try await Fixtures.startEncoder(repo, extra: ["--max-batch", "64", "--max-message-bytes", "1048576"] + extra)
@@ -59,7 +59,7 @@ struct EncoderProcessTests {
 
   @Test("every RPC, good and bad inputs, health, metrics, and a graceful SIGTERM")
   func endToEnd() async throws {
-    let repo = Self.repository
+    let repo = try await Self.repository()
     let encoder = try await Self.startEncoder(repo)
     defer { Task { await encoder.kill9() } }
     let v2 = try ModelVersion.load(from: repo.appendingPathComponent("v2"))
@@ -181,14 +181,14 @@ struct EncoderProcessTests {
       await Self.expectStatus(.unavailable, containing: "no model version is loaded") {
         try await client.embed(Self.request(shape: [1, 1, 28, 28], values: Self.pixels(784)))
       }
-      try FileManager.default.copyItem(at: Self.repository.appendingPathComponent("v1"), to: repo.appendingPathComponent("v1"))
+      try FileManager.default.copyItem(at: try await Self.repository().appendingPathComponent("v1"), to: repo.appendingPathComponent("v1"))
       encoder.send(signal: SIGHUP)
       try await Self.eventually { try await client.listModels(Bct_V1_ListModelsRequest()).models.map(\.version) == ["v1"] }
       #expect(try await health.check(.with { $0.service = "bct.v1.Encoder" }).status == .serving)
 
       // A copy of v2 under a new name and a newer date: picked up, and the newest becomes the default.
       let v3 = repo.appendingPathComponent("v3")
-      try FileManager.default.copyItem(at: Self.repository.appendingPathComponent("v2"), to: v3)
+      try FileManager.default.copyItem(at: try await Self.repository().appendingPathComponent("v2"), to: v3)
       var manifest = try Manifest.decode(Data(contentsOf: v3.appendingPathComponent(ModelVersion.manifestFile)))
       manifest.version = "v3"
       manifest.createdAt = "2999-01-01T00:00:00Z"

@@ -175,7 +175,7 @@ struct BadInputCorpusTests {
 
   @Test("over 50 malformed requests per service get their exact status; random bytes and torn HTTP/2 frames do no harm")
   func corpus() async throws {
-    let encoder = try await Fixtures.startEncoder(RetrievalProcessTests.repository, extra: ["--max-batch", "64", "--max-message-bytes", "1048576"])
+    let encoder = try await Fixtures.startEncoder(try await RetrievalProcessTests.repository(), extra: ["--max-batch", "64", "--max-message-bytes", "1048576"])
     defer { Task { await encoder.kill9() } }
     let retrieval = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-corpus"))
     defer { Task { await retrieval.kill9() } }

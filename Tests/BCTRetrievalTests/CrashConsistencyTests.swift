@@ -35,7 +35,7 @@ struct CrashConsistencyTests {
 
   @Test("after each of 20 kill -9s: every acknowledged batch is there, no batch is half there, searches match a rebuilt reference")
   func rounds() async throws {
-    let encoder = try await Fixtures.startEncoder(Fixtures.trainedRepository)
+    let encoder = try await Fixtures.startEncoder(try await Fixtures.trainedRepository())
     defer { Task { await encoder.kill9() } }
     let data = Fixtures.temporaryFolder("bct-crash-rounds")
     var acknowledged = Set<Int>()

@@ -19,7 +19,7 @@ struct FuzzProcessTests {
   }
 
   func boundedRun(_ storeArguments: [String]) async throws {
-    let encoder = try await Fixtures.startEncoder(UpgradeProcessTests.repository)
+    let encoder = try await Fixtures.startEncoder(try await UpgradeProcessTests.repository())
     defer { Task { await encoder.kill9() } }
     let retrieval = try await Fixtures.startRetrieval(
       encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-fuzz"), extra: ["--snapshot-changes", "50"] + storeArguments)
@@ -51,7 +51,7 @@ struct FuzzProcessTests {
     let repository = Fixtures.temporaryFolder("bct-fuzz-repo")
     for version in ["v1", "v2", "v3"] {
       try FileManager.default.copyItem(
-        at: UpgradeProcessTests.repository.appendingPathComponent(version), to: repository.appendingPathComponent(version))
+        at: try await UpgradeProcessTests.repository().appendingPathComponent(version), to: repository.appendingPathComponent(version))
     }
     let encoder = try await Fixtures.startEncoder(repository, extra: ["--reload-interval", "1"])
     defer { Task { await encoder.kill9() } }

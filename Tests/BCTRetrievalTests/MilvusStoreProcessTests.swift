@@ -30,7 +30,7 @@ struct MilvusStoreProcessTests {
   @Test("a read-only replica searches what the writer stored, follows its in-place upgrade, and refuses writes (real Milvus)")
   func replicas() async throws {
     try await StoreKind.milvus.with { location in
-      let encoder = try await Fixtures.startEncoder(RetrievalProcessTests.repository)
+      let encoder = try await Fixtures.startEncoder(try await RetrievalProcessTests.repository())
       defer { Task { await encoder.kill9() } }
       let writer = try await Fixtures.startRetrieval(
         encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-writer"), extra: location)
@@ -101,7 +101,7 @@ struct MilvusStoreProcessTests {
   private static func restartUnderLoad<Server: RestartableMilvus>(
     _ milvus: Server, _ servers: MilvusServers, wait: Duration
   ) async throws {
-    let encoder = try await Fixtures.startEncoder(RetrievalProcessTests.repository)
+    let encoder = try await Fixtures.startEncoder(try await RetrievalProcessTests.repository())
     let retrieval = try await Fixtures.startRetrieval(
       encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-milvus-restart"),
       extra: Self.location(milvus, "restart") + ["--milvus-retry-seconds", "\(wait.components.seconds)"])

@@ -13,16 +13,18 @@ import Testing
 @Suite("bct-retrieval with bct-encoder over gRPC", .serialized)
 struct RetrievalProcessTests {
   /// The fixture repository plus x1, an independent mlp (another lineage, the newest version).
-  static let repository: URL = {
+  static func repository() async throws -> URL { try await repositoryBuild.value }
+
+  private static let repositoryBuild = Task<URL, any Error> {
     let repo = Fixtures.temporaryFolder("bct-retrieval-repo")
+    let trained = try await Fixtures.trainedRepository()
     for version in ["v1", "v2"] {
-      try! FileManager.default.copyItem(
-        at: Fixtures.trainedRepository.appendingPathComponent(version), to: repo.appendingPathComponent(version))
+      try FileManager.default.copyItem(at: trained.appendingPathComponent(version), to: repo.appendingPathComponent(version))
     }
-    Fixtures.run(["train", "--arch", "mlp", "--epochs", "1", "--fraction", "0.01", "--seed", "7", "--out",
-                  repo.appendingPathComponent("x1").path])
+    try await Fixtures.run(["train", "--arch", "mlp", "--epochs", "1", "--fraction", "0.01", "--seed", "7", "--out",
+                            repo.appendingPathComponent("x1").path])
     return repo
-  }()
+  }
 
   static let test: Dataset = try! DataSource.fashionMNIST(directory: DataSource.debianFashionMNIST).load(.test)
 
@@ -86,7 +88,8 @@ struct RetrievalProcessTests {
   }
 
   /// The same figure computed in process, as `bct eval` does, from the model files.
-  static func referenceTop1(query: String, gallery: String, queries: Int, documents: Int) throws -> Double {
+  static func referenceTop1(query: String, gallery: String, queries: Int, documents: Int) async throws -> Double {
+    let repository = try await repository()
     let load = { (v: String) in try ModelVersion.load(from: repository.appendingPathComponent(v)) }
     let docs = try load(gallery).backbone.embed(test.inputs.rows(0..<documents)).l2NormalizedRows()
     let qs = try load(query).backbone.embed(test.inputs.rows(0..<queries)).l2NormalizedRows()
@@ -110,7 +113,7 @@ struct RetrievalProcessTests {
   }
 
   func crossVersionSearchAndBackfill(_ storeArguments: [String]) async throws {
-    let encoder = try await Fixtures.startEncoder(Self.repository)
+    let encoder = try await Fixtures.startEncoder(try await Self.repository())
     let retrieval = try await Fixtures.startRetrieval(
       encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-data"), extra: storeArguments)
     defer { Task { await retrieval.kill9(); await encoder.kill9() } }
@@ -132,8 +135,8 @@ struct RetrievalProcessTests {
       let q2d1 = try await client.search(Self.rawSearch(0..<queries, k: 2))
       #expect(q1d1.queryModelVersion == "v1" && q2d1.queryModelVersion == "v2" && q2d1.documentVersions == ["v1"])
       #expect(q2d1.results.allSatisfy { $0.hits.count == 2 && $0.hits.allSatisfy { $0.documentVersion == "v1" } })
-      let expected11 = try Self.referenceTop1(query: "v1", gallery: "v1", queries: queries, documents: documents)
-      let expected21 = try Self.referenceTop1(query: "v2", gallery: "v1", queries: queries, documents: documents)
+      let expected11 = try await Self.referenceTop1(query: "v1", gallery: "v1", queries: queries, documents: documents)
+      let expected21 = try await Self.referenceTop1(query: "v2", gallery: "v1", queries: queries, documents: documents)
       #expect(abs(Self.top1(q1d1) - expected11) <= 0.01, "M(Q1,D1) \(Self.top1(q1d1)) vs bct eval \(expected11)")
       #expect(abs(Self.top1(q2d1) - expected21) <= 0.01, "M(Q2,D1) \(Self.top1(q2d1)) vs bct eval \(expected21)")
 
@@ -158,7 +161,7 @@ struct RetrievalProcessTests {
       #expect(stats.documentVersion == "v2" && stats.versions.map(\.modelVersion) == ["v2"] && stats.backfill.state == .completed)
 
       let q2d2 = try await client.search(Self.rawSearch(0..<queries, k: 2))
-      let expected22 = try Self.referenceTop1(query: "v2", gallery: "v2", queries: queries, documents: documents)
+      let expected22 = try await Self.referenceTop1(query: "v2", gallery: "v2", queries: queries, documents: documents)
       #expect(q2d2.results.allSatisfy { $0.hits.allSatisfy { $0.documentVersion == "v2" } })
       #expect(abs(Self.top1(q2d2) - expected22) <= 0.01, "M(Q2,D2) \(Self.top1(q2d2)) vs bct eval \(expected22)")
 
@@ -187,7 +190,7 @@ struct RetrievalProcessTests {
 
   @Test("--index hnsw: agrees with exact search, ef per request, deletes, backfill across segments, restarts keep results")
   func hnswService() async throws {
-    let encoder = try await Fixtures.startEncoder(Self.repository)
+    let encoder = try await Fixtures.startEncoder(try await Self.repository())
     let data = Fixtures.temporaryFolder("bct-hnsw")
     var hnsw = try await Fixtures.startRetrieval(
       encoderPort: encoder.port, dataDirectory: data, extra: ["--index", "hnsw", "--hnsw-ef-search", "40"])
@@ -269,7 +272,7 @@ struct RetrievalProcessTests {
 
   @Test("one bct-retrieval per data directory: a second is refused while the first runs, and starts after a kill -9")
   func dataDirectoryLock() async throws {
-    let encoder = try await Fixtures.startEncoder(Self.repository)
+    let encoder = try await Fixtures.startEncoder(try await Self.repository())
     let data = Fixtures.temporaryFolder("bct-lock")
     let first = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: data)
     let second = try await Fixtures.command(
@@ -290,7 +293,7 @@ struct RetrievalProcessTests {
   }
 
   func crashDuringIngest(_ storeArguments: [String]) async throws {
-    let encoder = try await Fixtures.startEncoder(Self.repository)
+    let encoder = try await Fixtures.startEncoder(try await Self.repository())
     defer { Task { await encoder.kill9() } }
     let data = Fixtures.temporaryFolder("bct-crash")
     var retrieval = try await Fixtures.startRetrieval(
@@ -316,7 +319,7 @@ struct RetrievalProcessTests {
 
   @Test("encoder down: UNAVAILABLE for what needs it, searches by embedding keep working, then recovery")
   func encoderOutage() async throws {
-    var encoder = try await Fixtures.startEncoder(Self.repository)
+    var encoder = try await Fixtures.startEncoder(try await Self.repository())
     let encoderPort = encoder.port
     let retrieval = try await Fixtures.startRetrieval(encoderPort: encoderPort, dataDirectory: Fixtures.temporaryFolder("bct-outage"))
     defer { Task { await retrieval.kill9() } }
@@ -337,7 +340,7 @@ struct RetrievalProcessTests {
       let found = try await client.search(byEmbedding)
       #expect(found.results[0].hits.count == 3 && found.results[0].hits[0].id == "test-0")
 
-      encoder = try await Fixtures.startEncoder(Self.repository, port: encoderPort)
+      encoder = try await Fixtures.startEncoder(try await Self.repository(), port: encoderPort)
       let deadline = ContinuousClock.now + .seconds(20)
       var recovered = false
       while !recovered && ContinuousClock.now < deadline {

@@ -51,7 +51,7 @@ struct SecurityTests {
     let token = "s3cret-token-0123456789"
     let encoder = try await ServiceProcess(
       executable: try ServiceProcess.locate("bct-encoder"),
-      arguments: ["--models", Fixtures.trainedRepository.path, "--host", "127.0.0.1", "--port", "0", "--no-metrics",
+      arguments: ["--models", try await Fixtures.trainedRepository().path, "--host", "127.0.0.1", "--port", "0", "--no-metrics",
                   "--tls-cert", c.path("server.pem"), "--tls-key", c.path("server.key"), "--tls-client-ca", c.path("ca.pem")],
       environment: ["BCT_AUTH_TOKEN": token])
     defer { Task { await encoder.kill9() } }

@@ -16,7 +16,8 @@ import Testing
 /// same lineage certified against neither.
 @Suite("Upgrades through the real services: certified in place, uncertified by shadow backfill", .serialized)
 struct UpgradeProcessTests {
-  static let repository = Fixtures.repositoryWithUncertifiedVersion()
+  static func repository() async throws -> URL { try await repositoryBuild.value }
+  private static let repositoryBuild = Task<URL, any Error> { try await Fixtures.repositoryWithUncertifiedVersion() }
   typealias Ranked = [[String]]
 
   static func ids(_ response: Bct_V1_SearchResponse) -> Ranked { response.results.map { $0.hits.map(\.id) } }
@@ -68,7 +69,7 @@ struct UpgradeProcessTests {
   }
 
   func certifiedAndShadow(_ storeArguments: [String]) async throws {
-    let encoder = try await Fixtures.startEncoder(Self.repository)
+    let encoder = try await Fixtures.startEncoder(try await Self.repository())
     defer { Task { await encoder.kill9() } }
     let retrieval = try await Fixtures.startRetrieval(
       encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-shadow"), extra: storeArguments)
@@ -138,7 +139,7 @@ struct UpgradeProcessTests {
   }
 
   func killDuringShadow(_ storeArguments: [String]) async throws {
-    let encoder = try await Fixtures.startEncoder(Self.repository)
+    let encoder = try await Fixtures.startEncoder(try await Self.repository())
     defer { Task { await encoder.kill9() } }
     let data = Fixtures.temporaryFolder("bct-shadow-kill")
     var retrieval = try await Fixtures.startRetrieval(
@@ -202,7 +203,7 @@ struct UpgradeProcessTests {
 
   @Test("client-chosen version strings never become metric labels: rejected requests are counted under \"unknown\"")
   func metricsLabelsAreBounded() async throws {
-    let encoder = try await Fixtures.startEncoder(Self.repository)
+    let encoder = try await Fixtures.startEncoder(try await Self.repository())
     defer { Task { await encoder.kill9() } }
     let retrieval = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("bct-labels"))
     try await RetrievalProcessTests.withClients(retrieval.port, { client, _ in

@@ -71,7 +71,7 @@ struct ReflectionTests {
 
   @Test("grpcurl lists, describes and calls both services with no proto files")
   func grpcurlWithoutProtos() async throws {
-    let encoder = try await Fixtures.startEncoder(Fixtures.trainedRepository)
+    let encoder = try await Fixtures.startEncoder(try await Fixtures.trainedRepository())
     let retrieval = try await Fixtures.startRetrieval(
       encoderPort: encoder.port, dataDirectory: Fixtures.temporaryFolder("reflection"))
     defer {
