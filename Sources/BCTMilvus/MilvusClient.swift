@@ -535,12 +535,12 @@ public struct MilvusClient: Sendable {
 
   /// The consistency level and guarantee timestamp of a read of `collection`. A
   /// `.session` read waits only for this client's newest write to that collection;
-  /// before its first one it is strong (writes made before this client existed are
-  /// then visible too).
+  /// before its first one, and after a write whose timestamp Milvus did not give (a
+  /// Delete), it is strong (writes made before this client existed are then visible too).
   private func readLevel(_ collection: String) -> (Milvus_Proto_Common_ConsistencyLevel, UInt64) {
     guard readConsistency == .session else { return (readConsistency.level, 0) }
     let last = lastWrite.newest(collection)
-    return last == 0 ? (.strong, 0) : (.session, last)
+    return last == 0 || last == WriteClock.unknown ? (.strong, 0) : (.session, last)
   }
 
   /// Milvus's code for a read of a collection that is not loaded (after a server restart).
@@ -567,14 +567,29 @@ public struct MilvusClient: Sendable {
 }
 
 /// The newest write timestamp a client saw acknowledged, per collection.
+///
+/// Milvus 2.3.5 answers Delete with timestamp 0 (seen even when rows were deleted), so
+/// a write without a timestamp marks its collection `unknown`: reads of it are strong
+/// until a timestamped write follows (that one is later than the delete, so its
+/// timestamp covers both). The store writes one batch at a time, so writes of one
+/// collection do not overlap.
 final class WriteClock: Sendable {
+  /// A collection's newest write has no known timestamp.
+  static let unknown = UInt64.max
   private let timestamps = Mutex<[String: UInt64]>([:])
 
-  /// The newest write to `collection` (0: none yet).
+  /// The newest write to `collection`: 0 for none yet, `unknown` for one without a timestamp.
   func newest(_ collection: String) -> UInt64 { timestamps.withLock { $0[collection] ?? 0 } }
 
   func advance(_ collection: String, to timestamp: UInt64) {
-    timestamps.withLock { $0[collection] = max($0[collection] ?? 0, timestamp) }
+    timestamps.withLock { clock in
+      let held = clock[collection] ?? 0
+      if timestamp == 0 {
+        clock[collection] = Self.unknown
+      } else {
+        clock[collection] = held == Self.unknown ? timestamp : max(held, timestamp)
+      }
+    }
   }
 }
 

@@ -38,6 +38,19 @@ struct MilvusLocationTests {
     #expect(MilvusError.limitExceeded(call: "Search", detail: "k").rpcError.code == .resourceExhausted)
   }
 
+  @Test("session clock: per collection; a write without a timestamp (Milvus's Delete) makes reads strong until a timestamped write")
+  func writeClock() {
+    let clock = WriteClock()
+    #expect(clock.newest("a") == 0)
+    clock.advance("a", to: 100)
+    clock.advance("a", to: 90)
+    #expect(clock.newest("a") == 100 && clock.newest("b") == 0)
+    clock.advance("a", to: 0)
+    #expect(clock.newest("a") == WriteClock.unknown)
+    clock.advance("a", to: 120)
+    #expect(clock.newest("a") == 120)
+  }
+
   @Test("in-reply statuses: a server not ready yet is retried, a quota is a size limit, anything else a refusal")
   func outcomes() {
     func status(_ code: Int32, _ errorCode: Milvus_Proto_Common_ErrorCode = .success, _ reason: String = "") -> Milvus_Proto_Common_Status {

@@ -7,7 +7,7 @@ import BCTTestSupport
 import Foundation
 import Testing
 
-/// The Milvus store over a real milvus-lite: backfill batches cut short between their
+/// The Milvus store on the real Milvus server: backfill batches cut short between their
 /// two writes (a crash of bct-retrieval) are found and repaired, so an upgrade always
 /// completes and never switches with a document missing.
 @Suite("Milvus store (real server): batches cut short by a crash")
@@ -18,22 +18,7 @@ struct MilvusRepairTests {
   }
 
   static func withStore(_ body: (MilvusCollectionStore, MilvusClient, MilvusLocation) async throws -> Void) async throws {
-    let shared = try RealMilvusServer.sharedAddress()
-    let prefix = "repair\(UInt32.random(in: 1...UInt32.max))"
-    let address = try ServiceAddress(parsing: shared)
-    do {
-      try await withConnection(to: address) { grpc in
-        let client = MilvusClient(grpc, address: shared)
-        let location = try MilvusLocation(address: address, prefix: prefix)
-        let store = MilvusCollectionStore(client: client, location: location, inputSize: { _ in 4 }, logger: UpgradeTests.logger)
-        try await store.open()
-        try await body(store, client, location)
-      }
-      try await StoreKind.drop(prefix: prefix, at: shared)
-    } catch {
-      try? await StoreKind.drop(prefix: prefix, at: shared)
-      throw error
-    }
+    try await withMilvusStore(at: try RealMilvusServer.sharedAddress(), prefix: "repair\(UInt32.random(in: 1...UInt32.max))", inputSize: 4, body)
   }
 
   static func layout(_ location: MilvusLocation, _ version: String) throws -> MilvusDocumentCollection {

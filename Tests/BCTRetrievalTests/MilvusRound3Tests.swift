@@ -8,7 +8,7 @@ import BCTTestSupport
 import Foundation
 import Testing
 
-/// The Milvus store over a real milvus-lite: a shadow upgrade back to a version
+/// The Milvus store on the real Milvus server: a shadow upgrade back to a version
 /// whose collection an in-place backfill emptied, and the reply cap checked
 /// before (and while) hit metadata is fetched.
 @Suite("Milvus store: emptied version collections and the reply cap")

@@ -39,7 +39,7 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
   /// data does not pile up in the server's memory.
   static func drop(prefix: String, at address: String) async throws {
     try await withConnection(to: try ServiceAddress(parsing: address)) { grpc in
-      let client = MilvusClient(grpc, address: address)
+      let client = MilvusClient(grpc, address: address, retryFor: .seconds(600))
       for name in try await client.collectionNames() where name.hasPrefix("\(prefix)_") {
         try await client.dropCollection(name)
       }
