@@ -427,9 +427,7 @@ public struct MilvusClient: Sendable {
     _ body: (CallOptions) async throws -> Reply
   ) async throws -> Reply {
     let options = callOptions(timeout: timeout, maxResponseBytes: maxMessageBytes)
-    let clock = ContinuousClock()
-    let giveUp = clock.now + retryFor
-    var delay = Duration.milliseconds(100)
+    var backoff = RetryBackoff(for: retryFor)
     while true {
       do {
         let reply = try await body(options)
@@ -439,11 +437,7 @@ public struct MilvusClient: Sendable {
           return reply
         case .transient:
           // A server still starting (or recovering its components) answers with a status: wait as for an unreachable one.
-          guard clock.now + delay < giveUp else {
-            throw MilvusError.unreachable(address: address, detail: "\(name): not ready: \(outcome.reason)")
-          }
-          try await Task.sleep(for: delay)
-          delay = min(delay * 2, .seconds(1))
+          try await backoff.wait(orThrow: MilvusError.unreachable(address: address, detail: "\(name): not ready: \(outcome.reason)"))
         case .quota:
           throw MilvusError.limitExceeded(call: name, detail: "\(outcome.errorCode): \(outcome.reason)")
         case .refused:
@@ -452,11 +446,7 @@ public struct MilvusClient: Sendable {
       } catch let error as RPCError {
         switch error.code {
         case .unavailable, .deadlineExceeded:
-          guard clock.now + delay < giveUp else {
-            throw MilvusError.unreachable(address: address, detail: "\(name): \(error.message)")
-          }
-          try await Task.sleep(for: delay)
-          delay = min(delay * 2, .seconds(1))
+          try await backoff.wait(orThrow: MilvusError.unreachable(address: address, detail: "\(name): \(error.message)"))
         case .unimplemented:
           throw MilvusError.unsupportedServer(address: address, detail: "it does not implement \(name)")
         case .resourceExhausted:
@@ -563,6 +553,21 @@ public struct MilvusClient: Sendable {
         try await load(collection)
       }
     }
+  }
+}
+
+/// Waits between attempts: from 100 ms, doubling to at most 1 s, while the budget lasts.
+struct RetryBackoff {
+  private let giveUp: ContinuousClock.Instant
+  private var delay = Duration.milliseconds(100)
+
+  init(for budget: Duration) { giveUp = .now + budget }
+
+  /// Sleeps before the next attempt, or throws `error` when the budget would pass.
+  mutating func wait(orThrow error: @autoclosure () -> MilvusError) async throws {
+    guard ContinuousClock.now + delay < giveUp else { throw error() }
+    try await Task.sleep(for: delay)
+    delay = min(delay * 2, .seconds(1))
   }
 }
 

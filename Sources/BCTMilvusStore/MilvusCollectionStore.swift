@@ -72,13 +72,24 @@ public final class MilvusCollectionStore: CollectionStore {
   }
 
   /// Flushes every collection written since the last flush (on shutdown).
+  ///
+  /// Flushes run with writers excluded, so none overlaps the drop of a collection it
+  /// names: Milvus 2.3.5's data node panics ("send on closed channel") and the whole
+  /// server exits when a Flush meets a collection being dropped.
   public func flush() async throws {
+    await writer.lock()
     let names = unflushed.withLock { names in
       defer { names = [] }
       return names
     }
     unflushedRows.withLock { $0 = 0 }
-    if !names.isEmpty { try await client.flush(names.sorted()) }
+    do {
+      if !names.isEmpty { try await client.flush(names.sorted()) }
+      await writer.unlock()
+    } catch {
+      await writer.unlock()
+      throw error
+    }
   }
 
   // MARK: State record
@@ -200,6 +211,7 @@ public final class MilvusCollectionStore: CollectionStore {
         next.sequence += 1
         try await writeControl(next)
       }
+      unflushed.withLock { $0.subtract(drops) }
       for collection in drops { try await client.dropCollection(collection) }
       await writer.unlock()
       await flushIfDue(rows: rows)

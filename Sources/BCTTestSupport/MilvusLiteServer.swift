@@ -55,13 +55,8 @@ public final class MilvusLiteServer: Sendable {
   }
 
   /// Stops the server with SIGTERM and waits for it to exit (SIGKILL after `grace`).
-  public func stop(grace: Duration = .seconds(30)) async {
-    guard process.isRunning else { return }
-    process.terminate()
-    let deadline = ContinuousClock.now + grace
-    while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-    await kill9()
-  }
+  public func stop(grace: Duration = .seconds(30)) async { await process.stop(grace: grace) }
+
 
   /// Runs `body` with a fresh server and kills the server afterwards, whatever `body` does.
   public static func with<Result>(_ body: (MilvusLiteServer) async throws -> Result) async throws -> Result {
@@ -77,11 +72,8 @@ public final class MilvusLiteServer: Sendable {
   }
 
   /// Kills the server with SIGKILL (a crash) and waits for it to exit.
-  public func kill9() async {
-    guard process.isRunning else { return }
-    kill(process.processIdentifier, SIGKILL)
-    while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
-  }
+  public func kill9() async { await process.kill9() }
+
 
   /// Whether the process still runs.
   public var isRunning: Bool { process.isRunning }

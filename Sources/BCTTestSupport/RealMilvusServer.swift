@@ -102,20 +102,12 @@ public final class RealMilvusServer: Sendable {
   }
 
   /// Stops the server with SIGTERM and waits for it to exit (SIGKILL after `grace`).
-  public func stop(grace: Duration = .seconds(30)) async {
-    guard process.isRunning else { return }
-    process.terminate()
-    let deadline = ContinuousClock.now + grace
-    while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-    await kill9()
-  }
+  public func stop(grace: Duration = .seconds(30)) async { await process.stop(grace: grace) }
+
 
   /// Kills the server with SIGKILL (a crash) and waits for it to exit.
-  public func kill9() async {
-    guard process.isRunning else { return }
-    kill(process.processIdentifier, SIGKILL)
-    while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
-  }
+  public func kill9() async { await process.kill9() }
+
 
   /// The last lines of its launcher's output, for failure messages.
   public func tail(lines: Int = 20) -> String { ServiceProcess.tail(of: log, lines: lines) }

@@ -207,6 +207,13 @@ struct RetrievalCommand: AsyncParsableCommand {
       ])
       return
     }
+    try await serveMilvus(gateway: gateway, encoderClient: client, health: health, telemetry: telemetry, logger: logger)
+  }
+
+  /// Serves with documents in Milvus (`--store milvus://...`).
+  private func serveMilvus(
+    gateway: EncoderGateway, encoderClient: GRPCClient<ChannelTransport>, health: HealthStatusStore, telemetry: Telemetry, logger: Logger
+  ) async throws {
     let location: MilvusLocation
     do {
       location = try MilvusLocation(parsing: store)
@@ -234,7 +241,7 @@ struct RetrievalCommand: AsyncParsableCommand {
         logger.critical("cannot open the Milvus store", metadata: ["location": "\(location)", "error": "\(error)"])
         throw ValidationError("cannot open --store \(location): \(error)")
       }
-      try await serve(store: documents, gateway: gateway, encoderClient: client, health: health, telemetry: telemetry, logger: logger, background: [
+      try await serve(store: documents, gateway: gateway, encoderClient: encoderClient, health: health, telemetry: telemetry, logger: logger, background: [
         MilvusStoreFlush(store: documents, logger: logger)
       ])
     }

@@ -9,8 +9,8 @@ import Foundation
 import GRPCCore
 import Testing
 
-/// A Milvus store on `address` with a fresh collection prefix (its collections are
-/// dropped afterwards): the store, its client and its location.
+/// A Milvus store on `address` with a fresh collection prefix (kept afterwards, as
+/// `StoreKind` keeps them): the store, its client and its location.
 ///
 /// The client retries for up to `retryFor`, 10 minutes unless a test needs less: these
 /// tests start with the suite, when CPU-bound tests can hold both threads of the
@@ -18,23 +18,16 @@ import Testing
 /// its reply is read (seen: every store test failing "RPC timed out" at the same moment).
 func withMilvusStore<Result: Sendable>(
   at address: String, prefix: String = "s\(UInt32.random(in: 1...UInt32.max))", inputSize: Int,
-  retryFor: Duration = .seconds(600), consistency: MilvusConsistency = .strong, drop: Bool = true,
+  retryFor: Duration = .seconds(600), consistency: MilvusConsistency = .strong,
   _ body: (MilvusCollectionStore, MilvusClient, MilvusLocation) async throws -> Result
 ) async throws -> Result {
   let service = try ServiceAddress(parsing: address)
-  do {
-    let result = try await withConnection(to: service) { grpc in
-      let client = MilvusClient(grpc, address: address, retryFor: retryFor, readConsistency: consistency)
-      let location = try MilvusLocation(address: service, prefix: prefix)
-      let store = MilvusCollectionStore(client: client, location: location, inputSize: { _ in inputSize }, logger: UpgradeTests.logger)
-      try await store.open()
-      return try await body(store, client, location)
-    }
-    if drop { try await StoreKind.drop(prefix: prefix, at: address) }
-    return result
-  } catch {
-    if drop { try? await StoreKind.drop(prefix: prefix, at: address) }
-    throw error
+  return try await withConnection(to: service) { grpc in
+    let client = MilvusClient(grpc, address: address, retryFor: retryFor, readConsistency: consistency)
+    let location = try MilvusLocation(address: service, prefix: prefix)
+    let store = MilvusCollectionStore(client: client, location: location, inputSize: { _ in inputSize }, logger: UpgradeTests.logger)
+    try await store.open()
+    return try await body(store, client, location)
   }
 }
 
@@ -95,7 +88,7 @@ struct RealMilvusStoreTests {
     let address = try RealMilvusServer.sharedAddress()
     let prefix = "vis\(UInt32.random(in: 1...UInt32.max))"
     let docs = Self.documents(21, dimension: 16, inputSize: 4, seed: 3)
-    try await withMilvusStore(at: address, prefix: prefix, inputSize: 4, consistency: .session, drop: false) { store, _, _ in
+    try await withMilvusStore(at: address, prefix: prefix, inputSize: 4, consistency: .session) { store, _, _ in
       for (n, doc) in docs.prefix(20).enumerated() {
         try await store.commit(.upsert([doc]))
         let found = try await store.search(Matrix(rows: 1, columns: 16, values: doc.vector), k: 1, options: SearchOptions(), check: { _ in })
@@ -212,7 +205,7 @@ struct RealMilvusRestartTests {
     let docs = RealMilvusStoreTests.documents(300, dimension: 16, inputSize: 4, seed: 21)
     do {
       let old = "127.0.0.1:\(first.port)"
-      try await withMilvusStore(at: old, prefix: "moved", inputSize: 4, retryFor: .seconds(3), drop: false) { store, _, _ in
+      try await withMilvusStore(at: old, prefix: "moved", inputSize: 4, retryFor: .seconds(3)) { store, _, _ in
         try await store.commit(.upsert(docs))
         await first.kill9()
         let clock = ContinuousClock()
