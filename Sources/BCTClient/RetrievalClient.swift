@@ -25,6 +25,16 @@ public struct RetrievalClient: Sendable {
     try await stub.search(request, options: callOptions(timeout: timeout))
   }
 
+  /// Documents by id.
+  public func get(_ request: Bct_V1_GetRequest, timeout: Duration? = .seconds(30)) async throws -> Bct_V1_GetResponse {
+    try await stub.get(request, options: callOptions(timeout: timeout))
+  }
+
+  /// One page of documents in id order.
+  public func list(_ request: Bct_V1_ListRequest, timeout: Duration? = .seconds(60)) async throws -> Bct_V1_ListResponse {
+    try await stub.list(request, options: callOptions(timeout: timeout))
+  }
+
   /// Index statistics.
   public func stats(timeout: Duration? = .seconds(10)) async throws -> Bct_V1_StatsResponse {
     try await stub.stats(Bct_V1_StatsRequest(), options: callOptions(timeout: timeout))

@@ -21,12 +21,19 @@ public protocol CollectionStore: Sendable {
     reading query: ViewQuery, deciding decide: (CollectionView) throws -> (mutations: [Mutation], result: Result)
   ) async throws -> (sequence: UInt64, result: Result)
 
-  /// The `k` best hits per query in the searched copy (every version it holds),
-  /// with each hit's metadata. `check` sees the view the ranking reads and throws to
-  /// refuse (a query version the policy does not allow against the versions held).
+  /// The `k` best hits per query in the searched copy (every version it holds)
+  /// among the documents `filter` lets through (all without one), with each hit's
+  /// metadata. `check` sees the view the ranking reads and throws to refuse (a query
+  /// version the policy does not allow against the versions held).
   func search(
-    _ queries: Matrix, k: Int, options: SearchOptions, check: (CollectionView) throws -> Void
+    _ queries: Matrix, k: Int, options: SearchOptions, filter: MetadataFilter?, check: (CollectionView) throws -> Void
   ) async throws -> StoreHits
+
+  /// Up to `limit` documents that `filter` lets through, in increasing id order
+  /// (bytes of UTF-8) after `cursor` (from the first without one); with `vectors`
+  /// false, a store may leave the searched vector and the raw input empty
+  /// (`StoredDocument.input` stays empty for every document that has none).
+  func list(after cursor: String?, limit: Int, filter: MetadataFilter?, vectors: Bool) async throws -> [StoredDocument]
 
   /// The stored documents with these ids (absent ids are skipped), each with the
   /// generation of its body.
@@ -41,6 +48,13 @@ public protocol CollectionStore: Sendable {
 }
 
 extension CollectionStore {
+  /// The `k` best hits per query, unfiltered (see `search(_:k:options:filter:check:)`).
+  public func search(
+    _ queries: Matrix, k: Int, options: SearchOptions, check: (CollectionView) throws -> Void
+  ) async throws -> StoreHits {
+    try await search(queries, k: k, options: options, filter: nil, check: check)
+  }
+
   /// Applies the mutations `decide` returns (see `commit(reading:deciding:)`).
   @discardableResult
   public func commit(reading query: ViewQuery = ViewQuery(), deciding decide: (CollectionView) throws -> [Mutation]) async throws -> UInt64 {

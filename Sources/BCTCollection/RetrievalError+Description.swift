@@ -91,7 +91,7 @@ extension RetrievalError: CustomStringConvertible {
       "this bct-retrieval is a read-only replica (--read-only); send \(method) to the writer replica of the catalogue"
     case .logWriteFailed(let detail):
       "the change could not be written to the write-ahead log (\(detail)); it was not stored"
-    case .storeUnavailable(let detail), .storeRefused(let detail), .storeFailed(let detail):
+    case .storeUnavailable(let detail), .storeRefused(let detail), .storeFailed(let detail), .filterUnsupported(let detail):
       detail
     default:
       "retrieval error"

@@ -88,6 +88,8 @@ public enum RetrievalError: Error, Sendable, Equatable {
   case storeUnavailable(detail: String)
   /// The store cannot hold this layout or runs an unsupported version (FAILED_PRECONDITION).
   case storeRefused(detail: String)
+  /// A filter the store cannot evaluate on the data it holds (FAILED_PRECONDITION).
+  case filterUnsupported(detail: String)
   /// The store failed or answered something malformed (INTERNAL).
   case storeFailed(detail: String)
 }

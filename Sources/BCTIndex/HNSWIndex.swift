@@ -154,21 +154,52 @@ public struct HNSWIndex: VectorIndex {
     return count
   }
 
-  public func search(_ queries: Matrix, into selections: inout [TopK], options: SearchOptions) {
+  /// The graph search, or with a filter the planner's choice: an exact scan of the
+  /// passing ids when that is cheaper than the widened walk (`prefersExact`), else
+  /// the walk returning only passing ids.
+  public func search(_ queries: Matrix, into selections: inout [TopK], options: SearchOptions, filter: IDFilter?) {
     precondition(queries.columns == dimension, "queries have \(queries.columns) dimensions, the index \(dimension)")
     precondition(selections.count == queries.rows, "one selection per query")
     guard !labels.isEmpty, queries.rows > 0 else { return }
+    let ef = max(1, options.efSearch ?? parameters.efSearch)
     guard let graph else {
-      exactSearch(queries, into: &selections)
+      exactSearch(queries, into: &selections, filter: filter)
       return
     }
-    let ef = max(1, options.efSearch ?? parameters.efSearch)
+    if let filter, prefersExact(passing: filter.count, ef: max(ef, selections.first?.k ?? 0)) {
+      storage.withUnsafeBufferPointer { store in
+        ExactScan.gathered(
+          store, rows: filter.ids.compactMap { labels[$0] }, dimension: dimension, id: { idAt[$0] ?? "" },
+          queries: queries, into: &selections, blockSize: 4096)
+      }
+      return
+    }
+    walk(graph, queries, ef: ef, into: &selections, filter: filter)
+  }
+
+  /// Whether an exact scan of `passing` vectors costs less than a filtered walk.
+  /// A walk with candidate list `ef` computes about `ef * 2M` distances when every
+  /// node passes (level 0 has 2M links per node); with a share `s` passing, it must
+  /// visit about 1/s times as many nodes to collect ef passing ones. The scan costs
+  /// `s * n` distances. So the scan wins when `s * n <= ef * 2M / s`, that is
+  /// `passing^2 <= ef * 2M * n`: at n = 100,000, ef = 64 and M = 16, below about
+  /// 14% passing (Qdrant's planner decides the same way by estimated cardinality,
+  /// with a fixed threshold instead). Below that share the walk also loses recall,
+  /// as the passing nodes stop being connected through each other.
+  func prefersExact(passing: Int, ef: Int) -> Bool {
+    let n = Double(count), passing = Double(min(passing, count))
+    return passing * passing <= Double(ef) * Double(2 * parameters.m) * n
+  }
+
+  private func walk(_ graph: HNSWGraph, _ queries: Matrix, ef: Int, into selections: inout [TopK], filter: IDFilter?) {
     let d = dimension
+    let ids = idAt
     queries.values.withUnsafeBufferPointer { q in
       selections.withUnsafeMutableBufferPointer { sel in
         parallelChunks(queries.rows, minimumChunk: 16) { range in
           var found = [UInt64](repeating: 0, count: 0)
           var scores = [Float](repeating: 0, count: 0)
+          var gate = HNSWFilterGate(ids: ids, filter: filter)
           for i in range {
             let k = sel[i].k
             guard k > 0 else { continue }
@@ -178,7 +209,7 @@ public struct HNSWIndex: VectorIndex {
             }
             let n = found.withUnsafeMutableBufferPointer { f in
               scores.withUnsafeMutableBufferPointer { s in
-                chnsw_search(graph.pointer, q.baseAddress! + i * d, k, ef, f.baseAddress!, s.baseAddress!)
+                gate.search(graph, q.baseAddress! + i * d, k: k, ef: ef, labels: f.baseAddress!, scores: s.baseAddress!)
               }
             }
             for j in 0..<n {
@@ -192,11 +223,11 @@ public struct HNSWIndex: VectorIndex {
 
   /// Every held vector scored against every query: what a detached copy (no
   /// graph) answers with.
-  private func exactSearch(_ queries: Matrix, into selections: inout [TopK]) {
+  private func exactSearch(_ queries: Matrix, into selections: inout [TopK], filter: IDFilter?) {
     var flat = FlatIndex(dimension: dimension)
     let (ids, vectors) = liveVectors
     flat.add(ids: ids, vectors: vectors)
-    flat.search(queries, into: &selections, options: SearchOptions())
+    flat.search(queries, into: &selections, options: SearchOptions(), filter: filter)
   }
 
   /// The held ids and their vectors, one row each, in label order.
@@ -221,6 +252,27 @@ public struct HNSWIndex: VectorIndex {
     }
     graph!.reserve(idAt.count + extra)
     return graph!
+  }
+}
+
+/// One thread's way into the graph search: the plain walk, or the filtered walk
+/// whose C callback asks `filter` about each label's id.
+struct HNSWFilterGate {
+  let ids: [String?]
+  let filter: IDFilter?
+
+  mutating func search(
+    _ graph: HNSWGraph, _ query: UnsafePointer<Float>, k: Int, ef: Int, labels: UnsafeMutablePointer<UInt64>,
+    scores: UnsafeMutablePointer<Float>
+  ) -> Int {
+    guard filter != nil else { return chnsw_search(graph.pointer, query, k, ef, labels, scores) }
+    return withUnsafeMutablePointer(to: &self) { gate in
+      chnsw_search_filtered(graph.pointer, query, k, ef, { context, label in
+        let gate = context!.assumingMemoryBound(to: HNSWFilterGate.self)
+        guard Int(label) < gate.pointee.ids.count, let id = gate.pointee.ids[Int(label)] else { return 0 }
+        return gate.pointee.filter!.contains(id) ? 1 : 0
+      }, gate, labels, scores)
+    }
   }
 }
 

@@ -69,8 +69,8 @@ public protocol VectorIndex: Sendable {
   @discardableResult mutating func remove(ids: [String]) -> Int
   /// Offers each query row's best candidates to that row's selection (which
   /// keeps the best `k` of everything offered), so several indexes merge into
-  /// one ranking.
-  func search(_ queries: Matrix, into selections: inout [TopK], options: SearchOptions)
+  /// one ranking; with a filter, only ids it passes.
+  func search(_ queries: Matrix, into selections: inout [TopK], options: SearchOptions, filter: IDFilter?)
   /// The vector stored for `id`, if any.
   func vector(for id: String) -> [Float]?
   /// Every id held, in a stable order.
@@ -89,11 +89,16 @@ public protocol VectorIndex: Sendable {
 }
 
 extension VectorIndex {
-  /// For each query row, the `k` best ids by inner product, best first.
-  public func search(_ queries: Matrix, k: Int, options: SearchOptions = SearchOptions()) -> [[ScoredID]] {
+  /// For each query row, the `k` best ids by inner product (of those `filter` passes), best first.
+  public func search(_ queries: Matrix, k: Int, options: SearchOptions = SearchOptions(), filter: IDFilter? = nil) -> [[ScoredID]] {
     var selections = (0..<queries.rows).map { _ in TopK(k: min(k, count)) }
-    search(queries, into: &selections, options: options)
+    search(queries, into: &selections, options: options, filter: filter)
     return selections.map { $0.sorted() }
+  }
+
+  /// Offers each query row's best candidates to that row's selection, unfiltered.
+  public func search(_ queries: Matrix, into selections: inout [TopK], options: SearchOptions) {
+    search(queries, into: &selections, options: options, filter: nil)
   }
 }
 

@@ -90,14 +90,14 @@ public struct VersionedIndex: Sendable {
     }
   }
 
-  /// The `k` best documents of `versions` for each query row, best first.
+  /// The `k` best documents of `versions` (of those `filter` passes) for each query row, best first.
   public func search(
-    _ queries: Matrix, k: Int, versions: [String], options: SearchOptions = SearchOptions()
+    _ queries: Matrix, k: Int, versions: [String], options: SearchOptions = SearchOptions(), filter: IDFilter? = nil
   ) -> [[Hit]] {
     let present = versions.filter { (segments[$0]?.count ?? 0) > 0 }
     let total = present.reduce(0) { $0 + segments[$1]!.count }
-    var selections = (0..<queries.rows).map { _ in TopK(k: min(k, total)) }
-    for version in present { segments[version]!.search(queries, into: &selections, options: options) }
+    var selections = (0..<queries.rows).map { _ in TopK(k: min(k, total, filter?.count ?? total)) }
+    for version in present { segments[version]!.search(queries, into: &selections, options: options, filter: filter) }
     return selections.map { selection in
       selection.sorted().map { Hit(scored: $0, version: versionOf[$0.id] ?? "") }
     }

@@ -313,6 +313,15 @@ public struct MilvusClient: Sendable {
     return try columns.strings(MilvusDocumentCollection.idField)
   }
 
+  /// The first `limit` (at most `maxQueryLimit`) ids matching `filter` (all with an
+  /// empty one) in increasing order (bytes of UTF-8): Milvus returns the smallest
+  /// primary keys of a query with a limit, as its query iterator relies on.
+  public func firstIDs(_ collection: String, filter: String, limit: Int) async throws -> [String] {
+    let columns = try await query(
+      collection, filter, outputFields: [MilvusDocumentCollection.idField], limit: min(max(limit, 1), Self.maxQueryLimit))
+    return try columns.strings(MilvusDocumentCollection.idField).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+  }
+
   /// Most hits per query Milvus returns (its `topk` limit).
   public static let maxTopK = 16_384
   /// Queries per Search call (Milvus takes at most 16,384; smaller calls keep replies small).
@@ -324,20 +333,21 @@ public struct MilvusClient: Sendable {
   ///
   /// - Throws: `MilvusError.limitExceeded` for `k` over `maxTopK`.
   public func search(
-    _ collection: MilvusDocumentCollection, queries: [[Float]], k: Int, ef: Int? = nil
+    _ collection: MilvusDocumentCollection, queries: [[Float]], k: Int, ef: Int? = nil, filter: String? = nil
   ) async throws -> [[ScoredID]] {
     guard k <= Self.maxTopK else {
       throw MilvusError.limitExceeded(call: "Search", detail: "k = \(k); Milvus returns at most \(Self.maxTopK) hits per query")
     }
     var hits: [[ScoredID]] = []
     for start in stride(from: 0, to: queries.count, by: Self.queriesPerSearch) {
-      hits += try await searchOnce(collection, queries: Array(queries[start..<min(start + Self.queriesPerSearch, queries.count)]), k: k, ef: ef)
+      hits += try await searchOnce(
+        collection, queries: Array(queries[start..<min(start + Self.queriesPerSearch, queries.count)]), k: k, ef: ef, filter: filter)
     }
     return hits
   }
 
   private func searchOnce(
-    _ collection: MilvusDocumentCollection, queries: [[Float]], k: Int, ef: Int?
+    _ collection: MilvusDocumentCollection, queries: [[Float]], k: Int, ef: Int?, filter: String?
   ) async throws -> [[ScoredID]] {
     precondition(k > 0 && queries.allSatisfy { $0.count == collection.dimension }, "the store checks queries first")
     let placeholders = Milvus_Proto_Common_PlaceholderGroup.with {
@@ -350,6 +360,7 @@ public struct MilvusClient: Sendable {
     let request = try Milvus_Proto_Milvus_SearchRequest.with {
       $0.collectionName = collection.name
       $0.dslType = .boolExprV1
+      if let filter { $0.dsl = filter }
       $0.placeholderGroup = try placeholders.serializedBytes()
       $0.nq = Int64(queries.count)
       // Only the ids (milvus-lite returns every field, raw inputs included, when none are named).

@@ -369,7 +369,7 @@ public final class MilvusCollectionStore: CollectionStore {
     let created = try await client.ensureCollection(
       try MilvusDocumentCollection(name: name, dimension: dimension, inputSize: width, m: hnsw.m, efConstruction: hnsw.efConstruction))
     let entry = MilvusControlRecord.Segment(
-      collection: created.name, dimension: dimension, inputSize: width, inputEncoding: created.inputEncoding)
+      collection: created.name, dimension: dimension, inputSize: width, inputEncoding: created.inputEncoding, numbers: true)
     if searched { control.searched[version] = entry } else { control.other[version] = entry }
     return try entry.layout
   }
@@ -522,16 +522,17 @@ public final class MilvusCollectionStore: CollectionStore {
   // MARK: Reads
 
   public func search(
-    _ queries: Matrix, k: Int, options: SearchOptions, check: (CollectionView) throws -> Void
+    _ queries: Matrix, k: Int, options: SearchOptions, filter: MetadataFilter?, check: (CollectionView) throws -> Void
   ) async throws -> StoreHits {
     do {
       let (control, view) = try await read(ViewQuery())
       try check(view)
+      let expression = try filter.map { try Self.expression($0, over: view.searched.compactMap { control.searched[$0] }) }
       let rows = (0..<queries.rows).map { queries.row($0) }
       var merged = [[VersionedIndex.Hit]](repeating: [], count: queries.rows)
       for version in view.searched {
         let found = try await client.search(
-          try control.searched[version]!.layout, queries: rows, k: k, ef: options.efSearch ?? hnsw.efSearch)
+          try control.searched[version]!.layout, queries: rows, k: k, ef: options.efSearch ?? hnsw.efSearch, filter: expression)
         for (q, hits) in found.enumerated() { merged[q] += hits.map { VersionedIndex.Hit(scored: $0, version: version) } }
       }
       // A document moving between collections (an in-place backfill writes the new row,
@@ -580,6 +581,33 @@ public final class MilvusCollectionStore: CollectionStore {
 
   /// Hits whose metadata one fetch asks for.
   static let metadataBatch = 1024
+
+  /// The Milvus expression for `filter` over `segments`; a range over a collection
+  /// whose rows may lack their numbers (created before filters) is refused.
+  static func expression(_ filter: MetadataFilter, over segments: [MilvusControlRecord.Segment]) throws -> String {
+    if MilvusFilterExpression.readsNumbers(filter), let old = segments.first(where: { $0.numbers != true }) {
+      throw RetrievalError.filterUnsupported(
+        detail: "Milvus collection \(old.collection) was created before numeric filters, so its rows may not carry their numbers; range filters need a collection created since (move the documents by a shadow backfill)")
+    }
+    return MilvusFilterExpression.expression(filter)
+  }
+
+  public func list(after cursor: String?, limit: Int, filter: MetadataFilter?, vectors: Bool) async throws -> [StoredDocument] {
+    do {
+      let control = try await readControl()
+      let segments = control.searched.filter { control.present.contains($0.key) }.map(\.value)
+      var clauses = cursor.map { ["\(MilvusDocumentCollection.idField) > \(MilvusClient.quoted($0))"] } ?? []
+      if let filter { clauses.append("(\(try Self.expression(filter, over: segments)))") }
+      var ids = Set<String>()
+      for segment in segments {
+        ids.formUnion(try await client.firstIDs(segment.collection, filter: clauses.joined(separator: " and "), limit: limit))
+      }
+      let page = Array(ids.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.prefix(limit))
+      return try await documents(page).map(\.document)
+    } catch {
+      throw Self.status(error)
+    }
+  }
 
   public func documents(_ ids: [String]) async throws -> [(document: StoredDocument, generation: UInt64)] {
     do {

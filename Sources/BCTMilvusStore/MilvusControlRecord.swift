@@ -17,6 +17,9 @@ struct MilvusControlRecord: Codable, Equatable, Sendable {
     /// How the collection keeps raw inputs (absent in records written before the
     /// text encoding existed: those collections keep them as a vector field).
     var inputEncoding: MilvusDocumentCollection.InputEncoding?
+    /// Whether every row carries its numeric metadata values (`numbers`), which
+    /// range filters read: true for collections created since filters exist.
+    var numbers: Bool?
   }
 
   /// Number of the last change of this record.
@@ -51,10 +54,20 @@ struct MilvusRowBody: Codable, Equatable, Sendable {
   /// Which write made this body.
   var generation: UInt64
 
+  /// The JSON written: these fields, plus `numbers`, the metadata values that spell
+  /// numbers (`MetadataFilter.number`) as JSON numbers, for range filters.
   func encoded() -> Data {
     let encoder = JSONEncoder()
     encoder.outputFormatting = .sortedKeys
-    return (try? encoder.encode(self)) ?? Data("{}".utf8)
+    let numbers = metadata.compactMapValues(MetadataFilter.number)
+    return (try? encoder.encode(Written(metadata: metadata, shape: shape, generation: generation, numbers: numbers))) ?? Data("{}".utf8)
+  }
+
+  private struct Written: Encodable {
+    var metadata: [String: String]
+    var shape: [Int]
+    var generation: UInt64
+    var numbers: [String: Double]
   }
 
   static func decode(_ data: Data, collection: String) throws -> MilvusRowBody {

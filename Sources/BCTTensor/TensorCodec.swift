@@ -53,6 +53,11 @@ public enum TensorCodec {
     return Matrix(rows: rows, columns: width, values: values)
   }
 
+  /// Every element of `tensor`, whatever its shape, validated as `decodeBatch` does.
+  public static func values(of tensor: Bct_V1_Tensor, what: String) throws -> [Float] {
+    try decodeBatch(tensor, rowShape: tensor.shape.dropFirst().map { Int(clamping: $0) }, what: what).values
+  }
+
   /// Decodes a batch whose rows are of `rowShape` or flattened to its element
   /// count (`[N, prod(rowShape)]`), so that a client can send inputs without
   /// knowing which version, and so which shape, the server will choose.

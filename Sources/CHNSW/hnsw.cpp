@@ -142,14 +142,12 @@ int chnsw_mark_deleted(chnsw_graph *graph, uint64_t label) {
   return 0;
 }
 
-// Greedy descent through the upper levels, then a best-first search of level 0
-// with `ef` candidates. The same walk as HierarchicalNSW::searchKnn, with the
-// candidate count passed in rather than read from the shared ef_ member, so that
-// requests with different ef can run at once.
-size_t chnsw_search(const chnsw_graph *graph, const float *query, size_t k, size_t ef, uint64_t *labels,
-                    float *scores) {
-  const auto &index = graph->index;
-  if (index.cur_element_count == 0 || k == 0) return 0;
+}  // extern "C"
+
+namespace {
+// Greedy descent through the upper levels from the entry point: the level-0 node
+// nearest to `query` that the upper levels lead to.
+hnswlib::tableint descend(const hnswlib::HierarchicalNSW<float> &index, const float *query) {
   hnswlib::tableint current = index.enterpoint_node_;
   float best = index.fstdistfunc_(query, index.getDataByInternalId(current), index.dist_func_param_);
   for (int level = index.maxlevel_; level > 0; level--) {
@@ -169,9 +167,15 @@ size_t chnsw_search(const chnsw_graph *graph, const float *query, size_t k, size
       }
     }
   }
-  size_t candidates = std::max(ef, k);
-  auto found = index.num_deleted_ > 0 ? index.searchBaseLayerST<true, false>(current, query, candidates)
-                                      : index.searchBaseLayerST<false, false>(current, query, candidates);
+  return current;
+}
+
+using Scored = std::pair<float, hnswlib::tableint>;
+using Farthest = std::priority_queue<Scored>;
+
+// Writes the best `k` of `found` (a max-heap by distance) into labels/scores, best first.
+template <typename Queue>
+size_t emit(const hnswlib::HierarchicalNSW<float> &index, Queue &found, size_t k, uint64_t *labels, float *scores) {
   while (found.size() > k) found.pop();
   size_t n = found.size();
   // The queue pops the farthest first: fill from the back so the best comes first.
@@ -181,6 +185,74 @@ size_t chnsw_search(const chnsw_graph *graph, const float *query, size_t k, size
     found.pop();
   }
   return n;
+}
+
+// Best-first search of level 0 keeping the `ef` nearest nodes that pass `allow` (and
+// are not deleted). Every node routes, passing or not, as in hnswlib 0.7's filtered
+// search and Faiss's IDSelector: with few passing nodes the walk widens until it
+// has ef of them or the graph is exhausted, which is why selective filters are
+// answered by an exact scan instead (see HNSWIndex).
+Farthest filtered_level0(const hnswlib::HierarchicalNSW<float> &index, hnswlib::tableint entry, const float *query,
+                         size_t ef, chnsw_allow allow, void *context) {
+  hnswlib::VisitedList *visited_list = index.visited_list_pool_->getFreeVisitedList();
+  hnswlib::vl_type *visited = visited_list->mass;
+  hnswlib::vl_type tag = visited_list->curV;
+  auto passes = [&](hnswlib::tableint node) {
+    return !index.isMarkedDeleted(node) && allow(context, index.getExternalLabel(node)) != 0;
+  };
+  Farthest results;
+  std::priority_queue<Scored, std::vector<Scored>, std::greater<Scored>> frontier;
+  float distance = index.fstdistfunc_(query, index.getDataByInternalId(entry), index.dist_func_param_);
+  frontier.emplace(distance, entry);
+  visited[entry] = tag;
+  if (passes(entry)) results.emplace(distance, entry);
+  while (!frontier.empty()) {
+    Scored nearest = frontier.top();
+    if (results.size() >= ef && nearest.first > results.top().first) break;
+    frontier.pop();
+    auto *links = reinterpret_cast<unsigned int *>(index.get_linklist0(nearest.second));
+    int size = index.getListCount(links);
+    auto *neighbours = reinterpret_cast<hnswlib::tableint *>(links + 1);
+    for (int i = 0; i < size; i++) {
+      hnswlib::tableint node = neighbours[i];
+      if (visited[node] == tag) continue;
+      visited[node] = tag;
+      float d = index.fstdistfunc_(query, index.getDataByInternalId(node), index.dist_func_param_);
+      if (results.size() >= ef && d >= results.top().first) continue;
+      frontier.emplace(d, node);
+      if (!passes(node)) continue;
+      results.emplace(d, node);
+      if (results.size() > ef) results.pop();
+    }
+  }
+  index.visited_list_pool_->releaseVisitedList(visited_list);
+  return results;
+}
+}  // namespace
+
+extern "C" {
+
+// The walk of HierarchicalNSW::searchKnn, with the candidate count passed in rather
+// than read from the shared ef_ member, so that requests with different ef can run
+// at once.
+size_t chnsw_search(const chnsw_graph *graph, const float *query, size_t k, size_t ef, uint64_t *labels,
+                    float *scores) {
+  const auto &index = graph->index;
+  if (index.cur_element_count == 0 || k == 0) return 0;
+  hnswlib::tableint current = descend(index, query);
+  size_t candidates = std::max(ef, k);
+  auto found = index.num_deleted_ > 0 ? index.searchBaseLayerST<true, false>(current, query, candidates)
+                                      : index.searchBaseLayerST<false, false>(current, query, candidates);
+  return emit(index, found, k, labels, scores);
+}
+
+size_t chnsw_search_filtered(const chnsw_graph *graph, const float *query, size_t k, size_t ef, chnsw_allow allow,
+                             void *context, uint64_t *labels, float *scores) {
+  const auto &index = graph->index;
+  if (index.cur_element_count == 0 || k == 0) return 0;
+  hnswlib::tableint current = descend(index, query);
+  auto found = filtered_level0(index, current, query, std::max(ef, k), allow, context);
+  return emit(index, found, k, labels, scores);
 }
 
 size_t chnsw_count(const chnsw_graph *graph) { return graph->index.cur_element_count; }

@@ -16,7 +16,7 @@ struct BCT: AsyncParsableCommand {
     version: "0.2.0",
     subcommands: [
       Train.self, Eval.self, Adapt.self, Models.self, Embed.self, Upsert.self, Search.self, Delete.self, Backfill.self,
-      Stats.self, Health.self, Demo.self, CompatMatrix.self,
+      Get.self, List.self, Export.self, Stats.self, Health.self, Demo.self, CompatMatrix.self,
     ]
   )
 }

@@ -13,6 +13,7 @@ struct Search: AsyncParsableCommand {
   @Option(name: .customLong("model-version"), help: "Version to embed the queries with; default: the newest certified against every document version in the index.") var version: String = ""
   @Flag(help: "Compare with document versions the query version holds no passing certificate for (same lineage).") var allowUncertified = false
   @Flag(help: "The file holds query embeddings by --model-version (computed elsewhere), not raw inputs.") var embeddings = false
+  @OptionGroup var filter: FilterOptions
 
   func validate() throws {
     if embeddings && version.isEmpty { throw ValidationError("--embeddings needs --model-version: the version that made them") }
@@ -32,6 +33,7 @@ struct Search: AsyncParsableCommand {
       request.k = Int32(clamping: k)
       request.queryModelVersion = version
       request.allowUncertified = allowUncertified
+      if let filter = try filter.make() { request.filter = filter }
       let response = try await connection.withRetrieval { try await $0.search(request, timeout: connection.timeout) }
       if connection.json {
         try printJSON(["query_model_version": response.queryModelVersion, "query_space_version": response.querySpaceVersion,

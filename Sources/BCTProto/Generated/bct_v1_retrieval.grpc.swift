@@ -91,13 +91,41 @@ public enum Bct_V1_Retrieval: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "Get" metadata.
+        public enum Get: Sendable {
+            /// Request type for "Get".
+            public typealias Input = Bct_V1_GetRequest
+            /// Response type for "Get".
+            public typealias Output = Bct_V1_GetResponse
+            /// Descriptor for "Get".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bct.v1.Retrieval"),
+                method: "Get",
+                type: .unary
+            )
+        }
+        /// Namespace for "List" metadata.
+        public enum List: Sendable {
+            /// Request type for "List".
+            public typealias Input = Bct_V1_ListRequest
+            /// Response type for "List".
+            public typealias Output = Bct_V1_ListResponse
+            /// Descriptor for "List".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bct.v1.Retrieval"),
+                method: "List",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "bct.v1.Retrieval" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Upsert.descriptor,
             Delete.descriptor,
             Search.descriptor,
             Backfill.descriptor,
-            Stats.descriptor
+            Stats.descriptor,
+            Get.descriptor,
+            List.descriptor
         ]
     }
 }
@@ -234,6 +262,48 @@ extension Bct_V1_Retrieval {
             request: GRPCCore.StreamingServerRequest<Bct_V1_StatsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Bct_V1_StatsResponse>
+
+        /// Handle the "Get" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Reads documents by id: metadata, version, and on request the searched
+        /// > embedding and the stored raw input. Unknown ids are listed in `missing`.
+        /// > INVALID_ARGUMENT: no ids, an empty or duplicate id. RESOURCE_EXHAUSTED:
+        /// > more ids than the server's maximum, or a reply over its size limit.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bct_V1_GetRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bct_V1_GetResponse` messages.
+        func get(
+            request: GRPCCore.StreamingServerRequest<Bct_V1_GetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bct_V1_GetResponse>
+
+        /// Handle the "List" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Pages through the documents in increasing id order (bytes of UTF-8),
+        /// > optionally only those a filter lets through. A page token resumes after the
+        /// > last id of the page before: documents written meanwhile are seen if their
+        /// > id sorts after it, and none is returned twice.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bct_V1_ListRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bct_V1_ListResponse` messages.
+        func list(
+            request: GRPCCore.StreamingServerRequest<Bct_V1_ListRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bct_V1_ListResponse>
     }
 
     /// Service protocol for the "bct.v1.Retrieval" service.
@@ -354,6 +424,48 @@ extension Bct_V1_Retrieval {
             request: GRPCCore.ServerRequest<Bct_V1_StatsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Bct_V1_StatsResponse>
+
+        /// Handle the "Get" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Reads documents by id: metadata, version, and on request the searched
+        /// > embedding and the stored raw input. Unknown ids are listed in `missing`.
+        /// > INVALID_ARGUMENT: no ids, an empty or duplicate id. RESOURCE_EXHAUSTED:
+        /// > more ids than the server's maximum, or a reply over its size limit.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bct_V1_GetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bct_V1_GetResponse` message.
+        func get(
+            request: GRPCCore.ServerRequest<Bct_V1_GetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bct_V1_GetResponse>
+
+        /// Handle the "List" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Pages through the documents in increasing id order (bytes of UTF-8),
+        /// > optionally only those a filter lets through. A page token resumes after the
+        /// > last id of the page before: documents written meanwhile are seen if their
+        /// > id sorts after it, and none is returned twice.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bct_V1_ListRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bct_V1_ListResponse` message.
+        func list(
+            request: GRPCCore.ServerRequest<Bct_V1_ListRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bct_V1_ListResponse>
     }
 
     /// Simple service protocol for the "bct.v1.Retrieval" service.
@@ -473,6 +585,48 @@ extension Bct_V1_Retrieval {
             request: Bct_V1_StatsRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Bct_V1_StatsResponse
+
+        /// Handle the "Get" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Reads documents by id: metadata, version, and on request the searched
+        /// > embedding and the stored raw input. Unknown ids are listed in `missing`.
+        /// > INVALID_ARGUMENT: no ids, an empty or duplicate id. RESOURCE_EXHAUSTED:
+        /// > more ids than the server's maximum, or a reply over its size limit.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bct_V1_GetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bct_V1_GetResponse` to respond with.
+        func get(
+            request: Bct_V1_GetRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bct_V1_GetResponse
+
+        /// Handle the "List" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Pages through the documents in increasing id order (bytes of UTF-8),
+        /// > optionally only those a filter lets through. A page token resumes after the
+        /// > last id of the page before: documents written meanwhile are seen if their
+        /// > id sorts after it, and none is returned twice.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bct_V1_ListRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bct_V1_ListResponse` to respond with.
+        func list(
+            request: Bct_V1_ListRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bct_V1_ListResponse
     }
 }
 
@@ -535,6 +689,28 @@ extension Bct_V1_Retrieval.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Bct_V1_Retrieval.Method.Get.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bct_V1_GetRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bct_V1_GetResponse>(),
+            handler: { request, context in
+                try await self.get(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Bct_V1_Retrieval.Method.List.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bct_V1_ListRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bct_V1_ListResponse>(),
+            handler: { request, context in
+                try await self.list(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -590,6 +766,28 @@ extension Bct_V1_Retrieval.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Bct_V1_StatsResponse> {
         let response = try await self.stats(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func get(
+        request: GRPCCore.StreamingServerRequest<Bct_V1_GetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bct_V1_GetResponse> {
+        let response = try await self.get(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func list(
+        request: GRPCCore.StreamingServerRequest<Bct_V1_ListRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bct_V1_ListResponse> {
+        let response = try await self.list(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -662,6 +860,32 @@ extension Bct_V1_Retrieval.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Bct_V1_StatsResponse> {
         return GRPCCore.ServerResponse<Bct_V1_StatsResponse>(
             message: try await self.stats(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func get(
+        request: GRPCCore.ServerRequest<Bct_V1_GetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bct_V1_GetResponse> {
+        return GRPCCore.ServerResponse<Bct_V1_GetResponse>(
+            message: try await self.get(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func list(
+        request: GRPCCore.ServerRequest<Bct_V1_ListRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bct_V1_ListResponse> {
+        return GRPCCore.ServerResponse<Bct_V1_ListResponse>(
+            message: try await self.list(
                 request: request.message,
                 context: context
             ),
@@ -813,6 +1037,58 @@ extension Bct_V1_Retrieval {
             deserializer: some GRPCCore.MessageDeserializer<Bct_V1_StatsResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_StatsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Get" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Reads documents by id: metadata, version, and on request the searched
+        /// > embedding and the stored raw input. Unknown ids are listed in `missing`.
+        /// > INVALID_ARGUMENT: no ids, an empty or duplicate id. RESOURCE_EXHAUSTED:
+        /// > more ids than the server's maximum, or a reply over its size limit.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bct_V1_GetRequest` message.
+        ///   - serializer: A serializer for `Bct_V1_GetRequest` messages.
+        ///   - deserializer: A deserializer for `Bct_V1_GetResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func get<Result>(
+            request: GRPCCore.ClientRequest<Bct_V1_GetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bct_V1_GetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bct_V1_GetResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_GetResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "List" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Pages through the documents in increasing id order (bytes of UTF-8),
+        /// > optionally only those a filter lets through. A page token resumes after the
+        /// > last id of the page before: documents written meanwhile are seen if their
+        /// > id sorts after it, and none is returned twice.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bct_V1_ListRequest` message.
+        ///   - serializer: A serializer for `Bct_V1_ListRequest` messages.
+        ///   - deserializer: A deserializer for `Bct_V1_ListResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func list<Result>(
+            request: GRPCCore.ClientRequest<Bct_V1_ListRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bct_V1_ListRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bct_V1_ListResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_ListResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1020,6 +1296,80 @@ extension Bct_V1_Retrieval {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Get" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Reads documents by id: metadata, version, and on request the searched
+        /// > embedding and the stored raw input. Unknown ids are listed in `missing`.
+        /// > INVALID_ARGUMENT: no ids, an empty or duplicate id. RESOURCE_EXHAUSTED:
+        /// > more ids than the server's maximum, or a reply over its size limit.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bct_V1_GetRequest` message.
+        ///   - serializer: A serializer for `Bct_V1_GetRequest` messages.
+        ///   - deserializer: A deserializer for `Bct_V1_GetResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func get<Result>(
+            request: GRPCCore.ClientRequest<Bct_V1_GetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bct_V1_GetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bct_V1_GetResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_GetResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bct_V1_Retrieval.Method.Get.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "List" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Pages through the documents in increasing id order (bytes of UTF-8),
+        /// > optionally only those a filter lets through. A page token resumes after the
+        /// > last id of the page before: documents written meanwhile are seen if their
+        /// > id sorts after it, and none is returned twice.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bct_V1_ListRequest` message.
+        ///   - serializer: A serializer for `Bct_V1_ListRequest` messages.
+        ///   - deserializer: A deserializer for `Bct_V1_ListResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func list<Result>(
+            request: GRPCCore.ClientRequest<Bct_V1_ListRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bct_V1_ListRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bct_V1_ListResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_ListResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bct_V1_Retrieval.Method.List.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1181,6 +1531,70 @@ extension Bct_V1_Retrieval.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Bct_V1_StatsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Bct_V1_StatsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Get" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Reads documents by id: metadata, version, and on request the searched
+    /// > embedding and the stored raw input. Unknown ids are listed in `missing`.
+    /// > INVALID_ARGUMENT: no ids, an empty or duplicate id. RESOURCE_EXHAUSTED:
+    /// > more ids than the server's maximum, or a reply over its size limit.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bct_V1_GetRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func get<Result>(
+        request: GRPCCore.ClientRequest<Bct_V1_GetRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_GetResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.get(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bct_V1_GetRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bct_V1_GetResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "List" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Pages through the documents in increasing id order (bytes of UTF-8),
+    /// > optionally only those a filter lets through. A page token resumes after the
+    /// > last id of the page before: documents written meanwhile are seen if their
+    /// > id sorts after it, and none is returned twice.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bct_V1_ListRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func list<Result>(
+        request: GRPCCore.ClientRequest<Bct_V1_ListRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_ListResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.list(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bct_V1_ListRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bct_V1_ListResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1364,6 +1778,78 @@ extension Bct_V1_Retrieval.ClientProtocol {
             metadata: metadata
         )
         return try await self.stats(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Get" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Reads documents by id: metadata, version, and on request the searched
+    /// > embedding and the stored raw input. Unknown ids are listed in `missing`.
+    /// > INVALID_ARGUMENT: no ids, an empty or duplicate id. RESOURCE_EXHAUSTED:
+    /// > more ids than the server's maximum, or a reply over its size limit.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func get<Result>(
+        _ message: Bct_V1_GetRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_GetResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bct_V1_GetRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.get(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "List" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Pages through the documents in increasing id order (bytes of UTF-8),
+    /// > optionally only those a filter lets through. A page token resumes after the
+    /// > last id of the page before: documents written meanwhile are seen if their
+    /// > id sorts after it, and none is returned twice.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func list<Result>(
+        _ message: Bct_V1_ListRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_ListResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bct_V1_ListRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.list(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -173,6 +173,337 @@ public nonisolated enum Bct_V1_BackfillState: SwiftProtobuf.Enum, Swift.CaseIter
 
 }
 
+/// A condition on document metadata. Metadata values are strings; `equals` and
+/// `any_of` compare them exactly. `range` reads a value as a decimal number (the
+/// whole string, as JSON writes numbers, e.g. "2020", "-1.5", "3e2"): values that
+/// are not such numbers, and documents without the key, never pass a range.
+/// An empty Filter (no clause set) is INVALID_ARGUMENT wherever it appears.
+public nonisolated struct Bct_V1_Filter: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var clause: OneOf_Clause? {
+    get {return _storage._clause}
+    set {_uniqueStorage()._clause = newValue}
+  }
+
+  /// The value under `key` is exactly `value`.
+  public var equals: Bct_V1_KeyValue {
+    get {
+      if case .equals(let v)? = _storage._clause {return v}
+      return Bct_V1_KeyValue()
+    }
+    set {_uniqueStorage()._clause = .equals(newValue)}
+  }
+
+  /// The value under `key` is one of `values` (1 to 1,024 of them).
+  public var oneOf: Bct_V1_KeyValues {
+    get {
+      if case .oneOf(let v)? = _storage._clause {return v}
+      return Bct_V1_KeyValues()
+    }
+    set {_uniqueStorage()._clause = .oneOf(newValue)}
+  }
+
+  /// The value under `key` is a number within the bounds.
+  public var range: Bct_V1_NumberRange {
+    get {
+      if case .range(let v)? = _storage._clause {return v}
+      return Bct_V1_NumberRange()
+    }
+    set {_uniqueStorage()._clause = .range(newValue)}
+  }
+
+  /// The document's metadata has this key (any value).
+  public var keyExists: String {
+    get {
+      if case .keyExists(let v)? = _storage._clause {return v}
+      return String()
+    }
+    set {_uniqueStorage()._clause = .keyExists(newValue)}
+  }
+
+  /// Every filter passes (1 to 64 filters).
+  public var allOf: Bct_V1_FilterList {
+    get {
+      if case .allOf(let v)? = _storage._clause {return v}
+      return Bct_V1_FilterList()
+    }
+    set {_uniqueStorage()._clause = .allOf(newValue)}
+  }
+
+  /// At least one filter passes (1 to 64 filters).
+  public var anyOf: Bct_V1_FilterList {
+    get {
+      if case .anyOf(let v)? = _storage._clause {return v}
+      return Bct_V1_FilterList()
+    }
+    set {_uniqueStorage()._clause = .anyOf(newValue)}
+  }
+
+  /// The filter does not pass.
+  public var negate: Bct_V1_Filter {
+    get {
+      if case .negate(let v)? = _storage._clause {return v}
+      return Bct_V1_Filter()
+    }
+    set {_uniqueStorage()._clause = .negate(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Clause: Equatable, Sendable {
+    /// The value under `key` is exactly `value`.
+    case equals(Bct_V1_KeyValue)
+    /// The value under `key` is one of `values` (1 to 1,024 of them).
+    case oneOf(Bct_V1_KeyValues)
+    /// The value under `key` is a number within the bounds.
+    case range(Bct_V1_NumberRange)
+    /// The document's metadata has this key (any value).
+    case keyExists(String)
+    /// Every filter passes (1 to 64 filters).
+    case allOf(Bct_V1_FilterList)
+    /// At least one filter passes (1 to 64 filters).
+    case anyOf(Bct_V1_FilterList)
+    /// The filter does not pass.
+    case negate(Bct_V1_Filter)
+
+  }
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A key and one value.
+public nonisolated struct Bct_V1_KeyValue: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var key: String = String()
+
+  public var value: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A key and a set of values.
+public nonisolated struct Bct_V1_KeyValues: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var key: String = String()
+
+  public var values: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Numeric bounds on the value under `key`; at least one bound is set.
+public nonisolated struct Bct_V1_NumberRange: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var key: String = String()
+
+  /// Lower bound (nil: none).
+  public var lower: Bct_V1_NumberBound {
+    get {_lower ?? Bct_V1_NumberBound()}
+    set {_lower = newValue}
+  }
+  /// Returns true if `lower` has been explicitly set.
+  public var hasLower: Bool {self._lower != nil}
+  /// Clears the value of `lower`. Subsequent reads from it will return its default value.
+  public mutating func clearLower() {self._lower = nil}
+
+  /// Upper bound (nil: none).
+  public var upper: Bct_V1_NumberBound {
+    get {_upper ?? Bct_V1_NumberBound()}
+    set {_upper = newValue}
+  }
+  /// Returns true if `upper` has been explicitly set.
+  public var hasUpper: Bool {self._upper != nil}
+  /// Clears the value of `upper`. Subsequent reads from it will return its default value.
+  public mutating func clearUpper() {self._upper = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _lower: Bct_V1_NumberBound? = nil
+  fileprivate var _upper: Bct_V1_NumberBound? = nil
+}
+
+/// One end of a range; `value` must be finite.
+public nonisolated struct Bct_V1_NumberBound: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var value: Double = 0
+
+  /// Whether `value` itself passes.
+  public var inclusive: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Filters combined by `all_of` or `any_of`.
+public nonisolated struct Bct_V1_FilterList: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var filters: [Bct_V1_Filter] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A stored document as Get and List return it.
+public nonisolated struct Bct_V1_DocumentRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Document id.
+  public var id: String = String()
+
+  /// Its metadata.
+  public var metadata: Dictionary<String,String> = [:]
+
+  /// Version of the embedding searches use for it ("TARGET<-SOURCE" for a
+  /// transformed vector).
+  public var modelVersion: String = String()
+
+  /// Whether a raw input is stored (what a backfill re-embeds).
+  public var inputStored: Bool = false
+
+  /// The searched embedding, shape [embedding_dim] (only with include_embedding).
+  public var embedding: Bct_V1_Tensor {
+    get {_embedding ?? Bct_V1_Tensor()}
+    set {_embedding = newValue}
+  }
+  /// Returns true if `embedding` has been explicitly set.
+  public var hasEmbedding: Bool {self._embedding != nil}
+  /// Clears the value of `embedding`. Subsequent reads from it will return its default value.
+  public mutating func clearEmbedding() {self._embedding = nil}
+
+  /// The stored raw input, in its input shape (only with include_input and input_stored).
+  public var input: Bct_V1_Tensor {
+    get {_input ?? Bct_V1_Tensor()}
+    set {_input = newValue}
+  }
+  /// Returns true if `input` has been explicitly set.
+  public var hasInput: Bool {self._input != nil}
+  /// Clears the value of `input`. Subsequent reads from it will return its default value.
+  public mutating func clearInput() {self._input = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _embedding: Bct_V1_Tensor? = nil
+  fileprivate var _input: Bct_V1_Tensor? = nil
+}
+
+/// Documents to read.
+public nonisolated struct Bct_V1_GetRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 1 to the server's maximum (the Upsert maximum), unique and non-empty.
+  public var ids: [String] = []
+
+  /// Return each document's searched embedding.
+  public var includeEmbedding: Bool = false
+
+  /// Return each document's stored raw input.
+  public var includeInput: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The documents found, in request order, and the ids that were not.
+public nonisolated struct Bct_V1_GetResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var documents: [Bct_V1_DocumentRecord] = []
+
+  public var missing: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One page of a listing.
+public nonisolated struct Bct_V1_ListRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Only documents this filter lets through (unset: every document).
+  public var filter: Bct_V1_Filter {
+    get {_filter ?? Bct_V1_Filter()}
+    set {_filter = newValue}
+  }
+  /// Returns true if `filter` has been explicitly set.
+  public var hasFilter: Bool {self._filter != nil}
+  /// Clears the value of `filter`. Subsequent reads from it will return its default value.
+  public mutating func clearFilter() {self._filter = nil}
+
+  /// Documents per page, 1 to the server's maximum; 0 means 100.
+  public var pageSize: UInt32 = 0
+
+  /// Empty for the first page; then the previous page's next_page_token.
+  public var pageToken: String = String()
+
+  /// Return each document's searched embedding.
+  public var includeEmbedding: Bool = false
+
+  /// Return each document's stored raw input.
+  public var includeInput: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _filter: Bct_V1_Filter? = nil
+}
+
+/// A page of documents in increasing id order.
+public nonisolated struct Bct_V1_ListResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var documents: [Bct_V1_DocumentRecord] = []
+
+  /// Token for the next page; empty when this page is the last.
+  public var nextPageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// A document: a string id, metadata, and its content.
 ///
 /// At least one of `input` and `embedding` is set. With `embedding`, that
@@ -347,6 +678,18 @@ public nonisolated struct Bct_V1_SearchRequest: Sendable {
   /// indexes. Larger is slower and finds more of the true neighbours.
   public var efSearch: UInt32 = 0
 
+  /// Only documents this filter lets through are ranked (unset: all). Results
+  /// are the k best among those, exactly as an unfiltered search of only those
+  /// documents would rank them (approximately, for HNSW).
+  public var filter: Bct_V1_Filter {
+    get {_filter ?? Bct_V1_Filter()}
+    set {_filter = newValue}
+  }
+  /// Returns true if `filter` has been explicitly set.
+  public var hasFilter: Bool {self._filter != nil}
+  /// Clears the value of `filter`. Subsequent reads from it will return its default value.
+  public mutating func clearFilter() {self._filter = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// The queries.
@@ -359,6 +702,8 @@ public nonisolated struct Bct_V1_SearchRequest: Sendable {
   }
 
   public init() {}
+
+  fileprivate var _filter: Bct_V1_Filter? = nil
 }
 
 /// One neighbour.
@@ -771,6 +1116,591 @@ nonisolated extension Bct_V1_BackfillState: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0BACKFILL_STATE_UNSPECIFIED\0\u{1}BACKFILL_STATE_RUNNING\0\u{1}BACKFILL_STATE_COMPLETED\0\u{1}BACKFILL_STATE_STOPPED\0\u{1}BACKFILL_STATE_FAILED\0")
 }
 
+nonisolated extension Bct_V1_Filter: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Filter"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}equals\0\u{3}one_of\0\u{1}range\0\u{3}key_exists\0\u{3}all_of\0\u{3}any_of\0\u{1}negate\0")
+
+  fileprivate class _StorageClass {
+    var _clause: Bct_V1_Filter.OneOf_Clause?
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _clause = source._clause
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try {
+          var v: Bct_V1_KeyValue?
+          var hadOneofValue = false
+          if let current = _storage._clause {
+            hadOneofValue = true
+            if case .equals(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._clause = .equals(v)
+          }
+        }()
+        case 2: try {
+          var v: Bct_V1_KeyValues?
+          var hadOneofValue = false
+          if let current = _storage._clause {
+            hadOneofValue = true
+            if case .oneOf(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._clause = .oneOf(v)
+          }
+        }()
+        case 3: try {
+          var v: Bct_V1_NumberRange?
+          var hadOneofValue = false
+          if let current = _storage._clause {
+            hadOneofValue = true
+            if case .range(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._clause = .range(v)
+          }
+        }()
+        case 4: try {
+          var v: String?
+          try decoder.decodeSingularStringField(value: &v)
+          if let v = v {
+            if _storage._clause != nil {try decoder.handleConflictingOneOf()}
+            _storage._clause = .keyExists(v)
+          }
+        }()
+        case 5: try {
+          var v: Bct_V1_FilterList?
+          var hadOneofValue = false
+          if let current = _storage._clause {
+            hadOneofValue = true
+            if case .allOf(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._clause = .allOf(v)
+          }
+        }()
+        case 6: try {
+          var v: Bct_V1_FilterList?
+          var hadOneofValue = false
+          if let current = _storage._clause {
+            hadOneofValue = true
+            if case .anyOf(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._clause = .anyOf(v)
+          }
+        }()
+        case 7: try {
+          var v: Bct_V1_Filter?
+          var hadOneofValue = false
+          if let current = _storage._clause {
+            hadOneofValue = true
+            if case .negate(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._clause = .negate(v)
+          }
+        }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      switch _storage._clause {
+      case .equals?: try {
+        guard case .equals(let v)? = _storage._clause else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      }()
+      case .oneOf?: try {
+        guard case .oneOf(let v)? = _storage._clause else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      }()
+      case .range?: try {
+        guard case .range(let v)? = _storage._clause else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      }()
+      case .keyExists?: try {
+        guard case .keyExists(let v)? = _storage._clause else { preconditionFailure() }
+        try visitor.visitSingularStringField(value: v, fieldNumber: 4)
+      }()
+      case .allOf?: try {
+        guard case .allOf(let v)? = _storage._clause else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      }()
+      case .anyOf?: try {
+        guard case .anyOf(let v)? = _storage._clause else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      }()
+      case .negate?: try {
+        guard case .negate(let v)? = _storage._clause else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      }()
+      case nil: break
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_Filter, rhs: Bct_V1_Filter) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._clause != rhs_storage._clause {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_KeyValue: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".KeyValue"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 1)
+    }
+    if !self.value.isEmpty {
+      try visitor.visitSingularStringField(value: self.value, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_KeyValue, rhs: Bct_V1_KeyValue) -> Bool {
+    if lhs.key != rhs.key {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_KeyValues: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".KeyValues"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}values\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.values) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 1)
+    }
+    if !self.values.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.values, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_KeyValues, rhs: Bct_V1_KeyValues) -> Bool {
+    if lhs.key != rhs.key {return false}
+    if lhs.values != rhs.values {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_NumberRange: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NumberRange"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}lower\0\u{1}upper\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._lower) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._upper) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 1)
+    }
+    try { if let v = self._lower {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._upper {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_NumberRange, rhs: Bct_V1_NumberRange) -> Bool {
+    if lhs.key != rhs.key {return false}
+    if lhs._lower != rhs._lower {return false}
+    if lhs._upper != rhs._upper {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_NumberBound: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NumberBound"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}inclusive\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.value) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.inclusive) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.value.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.value, fieldNumber: 1)
+    }
+    if self.inclusive != false {
+      try visitor.visitSingularBoolField(value: self.inclusive, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_NumberBound, rhs: Bct_V1_NumberBound) -> Bool {
+    if lhs.value != rhs.value {return false}
+    if lhs.inclusive != rhs.inclusive {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_FilterList: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FilterList"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}filters\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.filters) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.filters.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.filters, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_FilterList, rhs: Bct_V1_FilterList) -> Bool {
+    if lhs.filters != rhs.filters {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_DocumentRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DocumentRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}metadata\0\u{3}model_version\0\u{3}input_stored\0\u{1}embedding\0\u{1}input\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.metadata) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.modelVersion) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.inputStored) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._embedding) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._input) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if !self.metadata.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.metadata, fieldNumber: 2)
+    }
+    if !self.modelVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelVersion, fieldNumber: 3)
+    }
+    if self.inputStored != false {
+      try visitor.visitSingularBoolField(value: self.inputStored, fieldNumber: 4)
+    }
+    try { if let v = self._embedding {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    try { if let v = self._input {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_DocumentRecord, rhs: Bct_V1_DocumentRecord) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.metadata != rhs.metadata {return false}
+    if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs.inputStored != rhs.inputStored {return false}
+    if lhs._embedding != rhs._embedding {return false}
+    if lhs._input != rhs._input {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_GetRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ids\0\u{3}include_embedding\0\u{3}include_input\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.ids) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.includeEmbedding) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.includeInput) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.ids.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.ids, fieldNumber: 1)
+    }
+    if self.includeEmbedding != false {
+      try visitor.visitSingularBoolField(value: self.includeEmbedding, fieldNumber: 2)
+    }
+    if self.includeInput != false {
+      try visitor.visitSingularBoolField(value: self.includeInput, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_GetRequest, rhs: Bct_V1_GetRequest) -> Bool {
+    if lhs.ids != rhs.ids {return false}
+    if lhs.includeEmbedding != rhs.includeEmbedding {return false}
+    if lhs.includeInput != rhs.includeInput {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_GetResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}documents\0\u{1}missing\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.documents) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.missing) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.documents.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.documents, fieldNumber: 1)
+    }
+    if !self.missing.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.missing, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_GetResponse, rhs: Bct_V1_GetResponse) -> Bool {
+    if lhs.documents != rhs.documents {return false}
+    if lhs.missing != rhs.missing {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_ListRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}filter\0\u{3}page_size\0\u{3}page_token\0\u{3}include_embedding\0\u{3}include_input\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._filter) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.includeEmbedding) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.includeInput) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._filter {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.pageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pageSize, fieldNumber: 2)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 3)
+    }
+    if self.includeEmbedding != false {
+      try visitor.visitSingularBoolField(value: self.includeEmbedding, fieldNumber: 4)
+    }
+    if self.includeInput != false {
+      try visitor.visitSingularBoolField(value: self.includeInput, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_ListRequest, rhs: Bct_V1_ListRequest) -> Bool {
+    if lhs._filter != rhs._filter {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.includeEmbedding != rhs.includeEmbedding {return false}
+    if lhs.includeInput != rhs.includeInput {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_ListResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}documents\0\u{3}next_page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.documents) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.documents.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.documents, fieldNumber: 1)
+    }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_ListResponse, rhs: Bct_V1_ListResponse) -> Bool {
+    if lhs.documents != rhs.documents {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Bct_V1_Document: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Document"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}metadata\0\u{1}input\0\u{1}embedding\0")
@@ -982,7 +1912,7 @@ nonisolated extension Bct_V1_DeleteResponse: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Bct_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SearchRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}inputs\0\u{1}embeddings\0\u{1}k\0\u{3}query_model_version\0\u{3}allow_uncertified\0\u{3}ef_search\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}inputs\0\u{1}embeddings\0\u{1}k\0\u{3}query_model_version\0\u{3}allow_uncertified\0\u{3}ef_search\0\u{1}filter\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1020,6 +1950,7 @@ nonisolated extension Bct_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf
       case 4: try { try decoder.decodeSingularStringField(value: &self.queryModelVersion) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.allowUncertified) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.efSearch) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._filter) }()
       default: break
       }
     }
@@ -1053,6 +1984,9 @@ nonisolated extension Bct_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf
     if self.efSearch != 0 {
       try visitor.visitSingularUInt32Field(value: self.efSearch, fieldNumber: 6)
     }
+    try { if let v = self._filter {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1062,6 +1996,7 @@ nonisolated extension Bct_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.queryModelVersion != rhs.queryModelVersion {return false}
     if lhs.allowUncertified != rhs.allowUncertified {return false}
     if lhs.efSearch != rhs.efSearch {return false}
+    if lhs._filter != rhs._filter {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -25,6 +25,10 @@ public struct CollectionState: Sendable {
   /// commits only if it is still current.
   public private(set) var epoch = 0
   private var nextGeneration: UInt64 = 1
+  /// Postings of metadata values, for filters.
+  public private(set) var metadataIndex = MetadataIndex()
+  /// Ids in listing order.
+  private(set) var listing = ListingOrder()
 
   /// What is kept per document besides its vector.
   public struct DocumentBody: Sendable, Equatable {
@@ -68,7 +72,14 @@ public struct CollectionState: Sendable {
     case .upsert(let docs):
       upsert(docs)
     case .delete(let ids):
-      for id in ids { account(removing: documents.removeValue(forKey: id)) }
+      var gone: [String] = []
+      for id in ids {
+        guard let body = documents.removeValue(forKey: id) else { continue }
+        account(removing: body)
+        metadataIndex.remove(id, metadata: body.metadata)
+        gone.append(id)
+      }
+      listing.remove(gone)
       index.remove(ids: ids)
       counterpart.remove(ids: ids)
     case .reembed(let items):
@@ -92,8 +103,12 @@ public struct CollectionState: Sendable {
     var searched: [Mutation.Reembedded] = []
     var others: [Mutation.Reembedded] = []
     var staleCounterparts: [String] = []
+    var fresh: [String] = []
     for doc in docs {
-      account(removing: documents[doc.id])
+      let previous = documents[doc.id]
+      account(removing: previous)
+      if previous == nil { fresh.append(doc.id) }
+      metadataIndex.set(doc.id, metadata: doc.metadata, previous: previous?.metadata)
       let body = DocumentBody(metadata: doc.metadata, inputShape: doc.inputShape, input: doc.input, generation: nextGeneration)
       nextGeneration += 1
       documents[doc.id] = body
@@ -105,6 +120,7 @@ public struct CollectionState: Sendable {
         staleCounterparts.append(doc.id)
       }
     }
+    listing.insert(fresh)
     note(refused: index.upsert(grouping: searched))
     counterpart.remove(ids: staleCounterparts)
     note(refused: counterpart.upsert(grouping: others))

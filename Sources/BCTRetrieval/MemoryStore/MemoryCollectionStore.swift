@@ -22,12 +22,13 @@ extension DocumentStore: CollectionStore {
   }
 
   public func search(
-    _ queries: Matrix, k: Int, options: SearchOptions, check: (CollectionView) throws -> Void
+    _ queries: Matrix, k: Int, options: SearchOptions, filter: MetadataFilter?, check: (CollectionView) throws -> Void
   ) async throws -> StoreHits {
     try read { state in
       let view = state.view(ViewQuery())
       try check(view)
-      let hits = state.index.search(queries, k: k, versions: view.searched, options: options)
+      let allowed = filter.map { state.metadataIndex.idFilter($0) }
+      let hits = state.index.search(queries, k: k, versions: view.searched, options: options, filter: allowed)
       var metadata: [String: [String: String]] = [:]
       for hit in hits.joined() { metadata[hit.scored.id] = state.documents[hit.scored.id]?.metadata ?? [:] }
       return StoreHits(present: view.searched, hits: hits, metadata: metadata)
@@ -40,6 +41,16 @@ extension DocumentStore: CollectionStore {
         guard let document = state.document(id), let body = state.documents[id] else { return nil }
         return (document, body.generation)
       }
+    }
+  }
+
+  public func list(after cursor: String?, limit: Int, filter: MetadataFilter?, vectors: Bool) async throws -> [StoredDocument] {
+    read { state in
+      let bits = filter.map { state.metadataIndex.evaluate($0) }
+      let ids = state.listing.page(after: cursor, limit: limit) { id in
+        bits.map { state.metadataIndex.passes(id, $0) } ?? true
+      }
+      return ids.compactMap { state.document($0) }
     }
   }
 

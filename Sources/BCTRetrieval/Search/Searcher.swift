@@ -39,6 +39,7 @@ public struct Searcher: Sendable {
     guard request.efSearch <= RetrievalLimits.maxEfSearch else {
       throw RetrievalError.invalidArgument(field: "ef_search", message: "ef_search is \(request.efSearch); it must be 0 (the server's default) to \(RetrievalLimits.maxEfSearch)")
     }
+    if request.hasFilter { _ = try MetadataFilter(wire: request.filter, field: "filter") }
     var attempt = 0
     while true {
       attempt += 1
@@ -149,10 +150,12 @@ public struct Searcher: Sendable {
       RetrievalError.replyTooLarge(hits: hits, queries: queries.vectors.rows, k: k, bytes: bytes, limit: self.limits.maxReplyBytes)
     }
     let found: StoreHits
+    let filter = request.hasFilter ? try MetadataFilter(wire: request.filter, field: "filter") : nil
     do {
       found = try await store.search(
         queries.vectors, k: k,
-        options: SearchOptions(efSearch: request.efSearch == 0 ? nil : Int(request.efSearch), maxReplyBytes: limits.maxReplyBytes)
+        options: SearchOptions(efSearch: request.efSearch == 0 ? nil : Int(request.efSearch), maxReplyBytes: limits.maxReplyBytes),
+        filter: filter
       ) { view in
         try policy.checkQuery(queries.space, against: view.searched, allowUncertified: request.allowUncertified)
         for version in view.searched where view.dimensions[version] != queries.vectors.columns {

@@ -38,7 +38,7 @@ extension RetrievalError {
       .dimensionConflict, .queryDimensionMismatch, .shadowInProgress, .alreadySwitched, .backfillRunning,
       .inputsMissing, .externalVersion, .transformNeedsOneSource, .transformNotCertified, .transformSourceMismatch, .noShadowToFinalize, .notSwitched, .noBackfillRunning, .noShadowToRollBack,
       .shadowWithoutDocumentVersion, .shadowFixesVersions, .shadowEmbeddingVersion, .shadowNeedsInput,
-      .readOnly, .storeRefused:
+      .readOnly, .storeRefused, .filterUnsupported:
       .failedPrecondition
     }
   }

@@ -12,6 +12,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
   private let encoder: any EmbeddingProvider
   private let intake: DocumentIntake
   private let searcher: Searcher
+  private let reader: DocumentReader
   private let backfiller: Backfiller
   private let limits: RetrievalLimits
   private let metrics: ServiceMetrics
@@ -27,6 +28,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     self.encoder = encoder
     self.intake = DocumentIntake(store: store, encoder: encoder, limits: limits)
     self.searcher = Searcher(store: store, encoder: encoder, limits: limits)
+    self.reader = DocumentReader(store: store, limits: limits)
     self.backfiller = backfiller
     self.limits = limits
     self.metrics = metrics
@@ -109,6 +111,22 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
       try await ErrorStatus.mapping {
         try await CollectionReport.stats(store: store, table: encoder.cachedModels, backfill: try await backfiller.progress())
       }
+    })
+  }
+
+  public func get(
+    request: ServerRequest<Bct_V1_GetRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Bct_V1_GetResponse> {
+    ServerResponse(message: try await metrics.measure(method: "Get", version: "") {
+      try await ErrorStatus.mapping { try await reader.get(request.message) }
+    })
+  }
+
+  public func list(
+    request: ServerRequest<Bct_V1_ListRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Bct_V1_ListResponse> {
+    ServerResponse(message: try await metrics.measure(method: "List", version: "") {
+      try await ErrorStatus.mapping { try await reader.list(request.message) }
     })
   }
 }

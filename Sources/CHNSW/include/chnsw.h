@@ -37,6 +37,14 @@ int chnsw_mark_deleted(chnsw_graph *graph, uint64_t label);
 size_t chnsw_search(const chnsw_graph *graph, const float *query, size_t k, size_t ef, uint64_t *labels,
                     float *scores);
 
+/// Whether the node labelled `label` may be returned (nonzero: yes).
+typedef int (*chnsw_allow)(void *context, uint64_t label);
+
+/// As chnsw_search, returning only labels `allow` accepts; every node still routes.
+/// `allow` is called from the calling thread only.
+size_t chnsw_search_filtered(const chnsw_graph *graph, const float *query, size_t k, size_t ef, chnsw_allow allow,
+                             void *context, uint64_t *labels, float *scores);
+
 /// Nodes the graph holds (deleted ones included), and its room.
 size_t chnsw_count(const chnsw_graph *graph);
 size_t chnsw_capacity(const chnsw_graph *graph);

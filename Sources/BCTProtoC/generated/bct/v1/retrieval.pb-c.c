@@ -7,6 +7,507 @@
 #endif
 
 #include "bct/v1/retrieval.pb-c.h"
+void   bct__v1__filter__init
+                     (Bct__V1__Filter         *message)
+{
+  static const Bct__V1__Filter init_value = BCT__V1__FILTER__INIT;
+  *message = init_value;
+}
+size_t bct__v1__filter__get_packed_size
+                     (const Bct__V1__Filter *message)
+{
+  assert(message->base.descriptor == &bct__v1__filter__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__filter__pack
+                     (const Bct__V1__Filter *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__filter__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__filter__pack_to_buffer
+                     (const Bct__V1__Filter *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__filter__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__Filter *
+       bct__v1__filter__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__Filter *)
+     protobuf_c_message_unpack (&bct__v1__filter__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__filter__free_unpacked
+                     (Bct__V1__Filter *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__filter__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__key_value__init
+                     (Bct__V1__KeyValue         *message)
+{
+  static const Bct__V1__KeyValue init_value = BCT__V1__KEY_VALUE__INIT;
+  *message = init_value;
+}
+size_t bct__v1__key_value__get_packed_size
+                     (const Bct__V1__KeyValue *message)
+{
+  assert(message->base.descriptor == &bct__v1__key_value__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__key_value__pack
+                     (const Bct__V1__KeyValue *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__key_value__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__key_value__pack_to_buffer
+                     (const Bct__V1__KeyValue *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__key_value__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__KeyValue *
+       bct__v1__key_value__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__KeyValue *)
+     protobuf_c_message_unpack (&bct__v1__key_value__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__key_value__free_unpacked
+                     (Bct__V1__KeyValue *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__key_value__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__key_values__init
+                     (Bct__V1__KeyValues         *message)
+{
+  static const Bct__V1__KeyValues init_value = BCT__V1__KEY_VALUES__INIT;
+  *message = init_value;
+}
+size_t bct__v1__key_values__get_packed_size
+                     (const Bct__V1__KeyValues *message)
+{
+  assert(message->base.descriptor == &bct__v1__key_values__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__key_values__pack
+                     (const Bct__V1__KeyValues *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__key_values__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__key_values__pack_to_buffer
+                     (const Bct__V1__KeyValues *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__key_values__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__KeyValues *
+       bct__v1__key_values__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__KeyValues *)
+     protobuf_c_message_unpack (&bct__v1__key_values__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__key_values__free_unpacked
+                     (Bct__V1__KeyValues *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__key_values__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__number_range__init
+                     (Bct__V1__NumberRange         *message)
+{
+  static const Bct__V1__NumberRange init_value = BCT__V1__NUMBER_RANGE__INIT;
+  *message = init_value;
+}
+size_t bct__v1__number_range__get_packed_size
+                     (const Bct__V1__NumberRange *message)
+{
+  assert(message->base.descriptor == &bct__v1__number_range__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__number_range__pack
+                     (const Bct__V1__NumberRange *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__number_range__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__number_range__pack_to_buffer
+                     (const Bct__V1__NumberRange *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__number_range__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__NumberRange *
+       bct__v1__number_range__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__NumberRange *)
+     protobuf_c_message_unpack (&bct__v1__number_range__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__number_range__free_unpacked
+                     (Bct__V1__NumberRange *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__number_range__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__number_bound__init
+                     (Bct__V1__NumberBound         *message)
+{
+  static const Bct__V1__NumberBound init_value = BCT__V1__NUMBER_BOUND__INIT;
+  *message = init_value;
+}
+size_t bct__v1__number_bound__get_packed_size
+                     (const Bct__V1__NumberBound *message)
+{
+  assert(message->base.descriptor == &bct__v1__number_bound__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__number_bound__pack
+                     (const Bct__V1__NumberBound *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__number_bound__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__number_bound__pack_to_buffer
+                     (const Bct__V1__NumberBound *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__number_bound__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__NumberBound *
+       bct__v1__number_bound__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__NumberBound *)
+     protobuf_c_message_unpack (&bct__v1__number_bound__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__number_bound__free_unpacked
+                     (Bct__V1__NumberBound *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__number_bound__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__filter_list__init
+                     (Bct__V1__FilterList         *message)
+{
+  static const Bct__V1__FilterList init_value = BCT__V1__FILTER_LIST__INIT;
+  *message = init_value;
+}
+size_t bct__v1__filter_list__get_packed_size
+                     (const Bct__V1__FilterList *message)
+{
+  assert(message->base.descriptor == &bct__v1__filter_list__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__filter_list__pack
+                     (const Bct__V1__FilterList *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__filter_list__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__filter_list__pack_to_buffer
+                     (const Bct__V1__FilterList *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__filter_list__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__FilterList *
+       bct__v1__filter_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__FilterList *)
+     protobuf_c_message_unpack (&bct__v1__filter_list__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__filter_list__free_unpacked
+                     (Bct__V1__FilterList *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__filter_list__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__document_record__metadata_entry__init
+                     (Bct__V1__DocumentRecord__MetadataEntry         *message)
+{
+  static const Bct__V1__DocumentRecord__MetadataEntry init_value = BCT__V1__DOCUMENT_RECORD__METADATA_ENTRY__INIT;
+  *message = init_value;
+}
+void   bct__v1__document_record__init
+                     (Bct__V1__DocumentRecord         *message)
+{
+  static const Bct__V1__DocumentRecord init_value = BCT__V1__DOCUMENT_RECORD__INIT;
+  *message = init_value;
+}
+size_t bct__v1__document_record__get_packed_size
+                     (const Bct__V1__DocumentRecord *message)
+{
+  assert(message->base.descriptor == &bct__v1__document_record__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__document_record__pack
+                     (const Bct__V1__DocumentRecord *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__document_record__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__document_record__pack_to_buffer
+                     (const Bct__V1__DocumentRecord *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__document_record__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__DocumentRecord *
+       bct__v1__document_record__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__DocumentRecord *)
+     protobuf_c_message_unpack (&bct__v1__document_record__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__document_record__free_unpacked
+                     (Bct__V1__DocumentRecord *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__document_record__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__get_request__init
+                     (Bct__V1__GetRequest         *message)
+{
+  static const Bct__V1__GetRequest init_value = BCT__V1__GET_REQUEST__INIT;
+  *message = init_value;
+}
+size_t bct__v1__get_request__get_packed_size
+                     (const Bct__V1__GetRequest *message)
+{
+  assert(message->base.descriptor == &bct__v1__get_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__get_request__pack
+                     (const Bct__V1__GetRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__get_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__get_request__pack_to_buffer
+                     (const Bct__V1__GetRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__get_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__GetRequest *
+       bct__v1__get_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__GetRequest *)
+     protobuf_c_message_unpack (&bct__v1__get_request__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__get_request__free_unpacked
+                     (Bct__V1__GetRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__get_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__get_response__init
+                     (Bct__V1__GetResponse         *message)
+{
+  static const Bct__V1__GetResponse init_value = BCT__V1__GET_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t bct__v1__get_response__get_packed_size
+                     (const Bct__V1__GetResponse *message)
+{
+  assert(message->base.descriptor == &bct__v1__get_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__get_response__pack
+                     (const Bct__V1__GetResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__get_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__get_response__pack_to_buffer
+                     (const Bct__V1__GetResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__get_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__GetResponse *
+       bct__v1__get_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__GetResponse *)
+     protobuf_c_message_unpack (&bct__v1__get_response__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__get_response__free_unpacked
+                     (Bct__V1__GetResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__get_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__list_request__init
+                     (Bct__V1__ListRequest         *message)
+{
+  static const Bct__V1__ListRequest init_value = BCT__V1__LIST_REQUEST__INIT;
+  *message = init_value;
+}
+size_t bct__v1__list_request__get_packed_size
+                     (const Bct__V1__ListRequest *message)
+{
+  assert(message->base.descriptor == &bct__v1__list_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__list_request__pack
+                     (const Bct__V1__ListRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__list_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__list_request__pack_to_buffer
+                     (const Bct__V1__ListRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__list_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__ListRequest *
+       bct__v1__list_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__ListRequest *)
+     protobuf_c_message_unpack (&bct__v1__list_request__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__list_request__free_unpacked
+                     (Bct__V1__ListRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__list_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__list_response__init
+                     (Bct__V1__ListResponse         *message)
+{
+  static const Bct__V1__ListResponse init_value = BCT__V1__LIST_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t bct__v1__list_response__get_packed_size
+                     (const Bct__V1__ListResponse *message)
+{
+  assert(message->base.descriptor == &bct__v1__list_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__list_response__pack
+                     (const Bct__V1__ListResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__list_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__list_response__pack_to_buffer
+                     (const Bct__V1__ListResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__list_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__ListResponse *
+       bct__v1__list_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__ListResponse *)
+     protobuf_c_message_unpack (&bct__v1__list_response__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__list_response__free_unpacked
+                     (Bct__V1__ListResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__list_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   bct__v1__document__metadata_entry__init
                      (Bct__V1__Document__MetadataEntry         *message)
 {
@@ -739,6 +1240,787 @@ void   bct__v1__stats_response__free_unpacked
   assert(message->base.descriptor == &bct__v1__stats_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+static const ProtobufCFieldDescriptor bct__v1__filter__field_descriptors[7] =
+{
+  {
+    "equals",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bct__V1__Filter, clause_case),
+    offsetof(Bct__V1__Filter, equals),
+    &bct__v1__key_value__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "one_of",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bct__V1__Filter, clause_case),
+    offsetof(Bct__V1__Filter, one_of),
+    &bct__v1__key_values__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "range",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bct__V1__Filter, clause_case),
+    offsetof(Bct__V1__Filter, range),
+    &bct__v1__number_range__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "key_exists",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Bct__V1__Filter, clause_case),
+    offsetof(Bct__V1__Filter, key_exists),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "all_of",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bct__V1__Filter, clause_case),
+    offsetof(Bct__V1__Filter, all_of),
+    &bct__v1__filter_list__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "any_of",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bct__V1__Filter, clause_case),
+    offsetof(Bct__V1__Filter, any_of),
+    &bct__v1__filter_list__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "negate",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bct__V1__Filter, clause_case),
+    offsetof(Bct__V1__Filter, negate),
+    &bct__v1__filter__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__filter__field_indices_by_name[] = {
+  4,   /* field[4] = all_of */
+  5,   /* field[5] = any_of */
+  0,   /* field[0] = equals */
+  3,   /* field[3] = key_exists */
+  6,   /* field[6] = negate */
+  1,   /* field[1] = one_of */
+  2,   /* field[2] = range */
+};
+static const ProtobufCIntRange bct__v1__filter__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor bct__v1__filter__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.Filter",
+  "Filter",
+  "Bct__V1__Filter",
+  "bct.v1",
+  sizeof(Bct__V1__Filter),
+  7,
+  bct__v1__filter__field_descriptors,
+  bct__v1__filter__field_indices_by_name,
+  1,  bct__v1__filter__number_ranges,
+  (ProtobufCMessageInit) bct__v1__filter__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__key_value__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__KeyValue, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__KeyValue, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__key_value__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange bct__v1__key_value__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor bct__v1__key_value__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.KeyValue",
+  "KeyValue",
+  "Bct__V1__KeyValue",
+  "bct.v1",
+  sizeof(Bct__V1__KeyValue),
+  2,
+  bct__v1__key_value__field_descriptors,
+  bct__v1__key_value__field_indices_by_name,
+  1,  bct__v1__key_value__number_ranges,
+  (ProtobufCMessageInit) bct__v1__key_value__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__key_values__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__KeyValues, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "values",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Bct__V1__KeyValues, n_values),
+    offsetof(Bct__V1__KeyValues, values),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__key_values__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = values */
+};
+static const ProtobufCIntRange bct__v1__key_values__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor bct__v1__key_values__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.KeyValues",
+  "KeyValues",
+  "Bct__V1__KeyValues",
+  "bct.v1",
+  sizeof(Bct__V1__KeyValues),
+  2,
+  bct__v1__key_values__field_descriptors,
+  bct__v1__key_values__field_indices_by_name,
+  1,  bct__v1__key_values__number_ranges,
+  (ProtobufCMessageInit) bct__v1__key_values__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__number_range__field_descriptors[3] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__NumberRange, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "lower",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__NumberRange, lower),
+    &bct__v1__number_bound__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "upper",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__NumberRange, upper),
+    &bct__v1__number_bound__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__number_range__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = lower */
+  2,   /* field[2] = upper */
+};
+static const ProtobufCIntRange bct__v1__number_range__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor bct__v1__number_range__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.NumberRange",
+  "NumberRange",
+  "Bct__V1__NumberRange",
+  "bct.v1",
+  sizeof(Bct__V1__NumberRange),
+  3,
+  bct__v1__number_range__field_descriptors,
+  bct__v1__number_range__field_indices_by_name,
+  1,  bct__v1__number_range__number_ranges,
+  (ProtobufCMessageInit) bct__v1__number_range__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__number_bound__field_descriptors[2] =
+{
+  {
+    "value",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__NumberBound, value),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "inclusive",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__NumberBound, inclusive),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__number_bound__field_indices_by_name[] = {
+  1,   /* field[1] = inclusive */
+  0,   /* field[0] = value */
+};
+static const ProtobufCIntRange bct__v1__number_bound__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor bct__v1__number_bound__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.NumberBound",
+  "NumberBound",
+  "Bct__V1__NumberBound",
+  "bct.v1",
+  sizeof(Bct__V1__NumberBound),
+  2,
+  bct__v1__number_bound__field_descriptors,
+  bct__v1__number_bound__field_indices_by_name,
+  1,  bct__v1__number_bound__number_ranges,
+  (ProtobufCMessageInit) bct__v1__number_bound__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__filter_list__field_descriptors[1] =
+{
+  {
+    "filters",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bct__V1__FilterList, n_filters),
+    offsetof(Bct__V1__FilterList, filters),
+    &bct__v1__filter__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__filter_list__field_indices_by_name[] = {
+  0,   /* field[0] = filters */
+};
+static const ProtobufCIntRange bct__v1__filter_list__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor bct__v1__filter_list__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.FilterList",
+  "FilterList",
+  "Bct__V1__FilterList",
+  "bct.v1",
+  sizeof(Bct__V1__FilterList),
+  1,
+  bct__v1__filter_list__field_descriptors,
+  bct__v1__filter_list__field_indices_by_name,
+  1,  bct__v1__filter_list__number_ranges,
+  (ProtobufCMessageInit) bct__v1__filter_list__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__document_record__metadata_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__DocumentRecord__MetadataEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__DocumentRecord__MetadataEntry, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__document_record__metadata_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange bct__v1__document_record__metadata_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor bct__v1__document_record__metadata_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.DocumentRecord.MetadataEntry",
+  "MetadataEntry",
+  "Bct__V1__DocumentRecord__MetadataEntry",
+  "bct.v1",
+  sizeof(Bct__V1__DocumentRecord__MetadataEntry),
+  2,
+  bct__v1__document_record__metadata_entry__field_descriptors,
+  bct__v1__document_record__metadata_entry__field_indices_by_name,
+  1,  bct__v1__document_record__metadata_entry__number_ranges,
+  (ProtobufCMessageInit) bct__v1__document_record__metadata_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__document_record__field_descriptors[6] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__DocumentRecord, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "metadata",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bct__V1__DocumentRecord, n_metadata),
+    offsetof(Bct__V1__DocumentRecord, metadata),
+    &bct__v1__document_record__metadata_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "model_version",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__DocumentRecord, model_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "input_stored",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__DocumentRecord, input_stored),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "embedding",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__DocumentRecord, embedding),
+    &bct__v1__tensor__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "input",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__DocumentRecord, input),
+    &bct__v1__tensor__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__document_record__field_indices_by_name[] = {
+  4,   /* field[4] = embedding */
+  0,   /* field[0] = id */
+  5,   /* field[5] = input */
+  3,   /* field[3] = input_stored */
+  1,   /* field[1] = metadata */
+  2,   /* field[2] = model_version */
+};
+static const ProtobufCIntRange bct__v1__document_record__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor bct__v1__document_record__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.DocumentRecord",
+  "DocumentRecord",
+  "Bct__V1__DocumentRecord",
+  "bct.v1",
+  sizeof(Bct__V1__DocumentRecord),
+  6,
+  bct__v1__document_record__field_descriptors,
+  bct__v1__document_record__field_indices_by_name,
+  1,  bct__v1__document_record__number_ranges,
+  (ProtobufCMessageInit) bct__v1__document_record__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__get_request__field_descriptors[3] =
+{
+  {
+    "ids",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Bct__V1__GetRequest, n_ids),
+    offsetof(Bct__V1__GetRequest, ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "include_embedding",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__GetRequest, include_embedding),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "include_input",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__GetRequest, include_input),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__get_request__field_indices_by_name[] = {
+  0,   /* field[0] = ids */
+  1,   /* field[1] = include_embedding */
+  2,   /* field[2] = include_input */
+};
+static const ProtobufCIntRange bct__v1__get_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor bct__v1__get_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.GetRequest",
+  "GetRequest",
+  "Bct__V1__GetRequest",
+  "bct.v1",
+  sizeof(Bct__V1__GetRequest),
+  3,
+  bct__v1__get_request__field_descriptors,
+  bct__v1__get_request__field_indices_by_name,
+  1,  bct__v1__get_request__number_ranges,
+  (ProtobufCMessageInit) bct__v1__get_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__get_response__field_descriptors[2] =
+{
+  {
+    "documents",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bct__V1__GetResponse, n_documents),
+    offsetof(Bct__V1__GetResponse, documents),
+    &bct__v1__document_record__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "missing",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Bct__V1__GetResponse, n_missing),
+    offsetof(Bct__V1__GetResponse, missing),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__get_response__field_indices_by_name[] = {
+  0,   /* field[0] = documents */
+  1,   /* field[1] = missing */
+};
+static const ProtobufCIntRange bct__v1__get_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor bct__v1__get_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.GetResponse",
+  "GetResponse",
+  "Bct__V1__GetResponse",
+  "bct.v1",
+  sizeof(Bct__V1__GetResponse),
+  2,
+  bct__v1__get_response__field_descriptors,
+  bct__v1__get_response__field_indices_by_name,
+  1,  bct__v1__get_response__number_ranges,
+  (ProtobufCMessageInit) bct__v1__get_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__list_request__field_descriptors[5] =
+{
+  {
+    "filter",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ListRequest, filter),
+    &bct__v1__filter__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page_size",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ListRequest, page_size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page_token",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ListRequest, page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "include_embedding",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ListRequest, include_embedding),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "include_input",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ListRequest, include_input),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__list_request__field_indices_by_name[] = {
+  0,   /* field[0] = filter */
+  3,   /* field[3] = include_embedding */
+  4,   /* field[4] = include_input */
+  1,   /* field[1] = page_size */
+  2,   /* field[2] = page_token */
+};
+static const ProtobufCIntRange bct__v1__list_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor bct__v1__list_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.ListRequest",
+  "ListRequest",
+  "Bct__V1__ListRequest",
+  "bct.v1",
+  sizeof(Bct__V1__ListRequest),
+  5,
+  bct__v1__list_request__field_descriptors,
+  bct__v1__list_request__field_indices_by_name,
+  1,  bct__v1__list_request__number_ranges,
+  (ProtobufCMessageInit) bct__v1__list_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__list_response__field_descriptors[2] =
+{
+  {
+    "documents",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bct__V1__ListResponse, n_documents),
+    offsetof(Bct__V1__ListResponse, documents),
+    &bct__v1__document_record__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_page_token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ListResponse, next_page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__list_response__field_indices_by_name[] = {
+  0,   /* field[0] = documents */
+  1,   /* field[1] = next_page_token */
+};
+static const ProtobufCIntRange bct__v1__list_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor bct__v1__list_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.ListResponse",
+  "ListResponse",
+  "Bct__V1__ListResponse",
+  "bct.v1",
+  sizeof(Bct__V1__ListResponse),
+  2,
+  bct__v1__list_response__field_descriptors,
+  bct__v1__list_response__field_indices_by_name,
+  1,  bct__v1__list_response__number_ranges,
+  (ProtobufCMessageInit) bct__v1__list_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor bct__v1__document__metadata_entry__field_descriptors[2] =
 {
   {
@@ -1123,7 +2405,7 @@ const ProtobufCMessageDescriptor bct__v1__delete_response__descriptor =
   (ProtobufCMessageInit) bct__v1__delete_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__search_request__field_descriptors[6] =
+static const ProtobufCFieldDescriptor bct__v1__search_request__field_descriptors[7] =
 {
   {
     "inputs",
@@ -1197,11 +2479,24 @@ static const ProtobufCFieldDescriptor bct__v1__search_request__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "filter",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__SearchRequest, filter),
+    &bct__v1__filter__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__search_request__field_indices_by_name[] = {
   4,   /* field[4] = allow_uncertified */
   5,   /* field[5] = ef_search */
   1,   /* field[1] = embeddings */
+  6,   /* field[6] = filter */
   0,   /* field[0] = inputs */
   2,   /* field[2] = k */
   3,   /* field[3] = query_model_version */
@@ -1209,7 +2504,7 @@ static const unsigned bct__v1__search_request__field_indices_by_name[] = {
 static const ProtobufCIntRange bct__v1__search_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor bct__v1__search_request__descriptor =
 {
@@ -1219,7 +2514,7 @@ const ProtobufCMessageDescriptor bct__v1__search_request__descriptor =
   "Bct__V1__SearchRequest",
   "bct.v1",
   sizeof(Bct__V1__SearchRequest),
-  6,
+  7,
   bct__v1__search_request__field_descriptors,
   bct__v1__search_request__field_indices_by_name,
   1,  bct__v1__search_request__number_ranges,
@@ -2394,17 +3689,21 @@ const ProtobufCEnumDescriptor bct__v1__backfill_state__descriptor =
   bct__v1__backfill_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor bct__v1__retrieval__method_descriptors[5] =
+static const ProtobufCMethodDescriptor bct__v1__retrieval__method_descriptors[7] =
 {
   { "Upsert", &bct__v1__upsert_request__descriptor, &bct__v1__upsert_response__descriptor },
   { "Delete", &bct__v1__delete_request__descriptor, &bct__v1__delete_response__descriptor },
   { "Search", &bct__v1__search_request__descriptor, &bct__v1__search_response__descriptor },
   { "Backfill", &bct__v1__backfill_request__descriptor, &bct__v1__backfill_progress__descriptor },
   { "Stats", &bct__v1__stats_request__descriptor, &bct__v1__stats_response__descriptor },
+  { "Get", &bct__v1__get_request__descriptor, &bct__v1__get_response__descriptor },
+  { "List", &bct__v1__list_request__descriptor, &bct__v1__list_response__descriptor },
 };
 const unsigned bct__v1__retrieval__method_indices_by_name[] = {
   3,        /* Backfill */
   1,        /* Delete */
+  5,        /* Get */
+  6,        /* List */
   2,        /* Search */
   4,        /* Stats */
   0         /* Upsert */
@@ -2416,7 +3715,7 @@ const ProtobufCServiceDescriptor bct__v1__retrieval__descriptor =
   "Retrieval",
   "Bct__V1__Retrieval",
   "bct.v1",
-  5,
+  7,
   bct__v1__retrieval__method_descriptors,
   bct__v1__retrieval__method_indices_by_name
 };
@@ -2459,6 +3758,22 @@ void bct__v1__retrieval__stats(ProtobufCService *service,
 {
   assert(service->descriptor == &bct__v1__retrieval__descriptor);
   service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void bct__v1__retrieval__get(ProtobufCService *service,
+                             const Bct__V1__GetRequest *input,
+                             Bct__V1__GetResponse_Closure closure,
+                             void *closure_data)
+{
+  assert(service->descriptor == &bct__v1__retrieval__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void bct__v1__retrieval__list(ProtobufCService *service,
+                              const Bct__V1__ListRequest *input,
+                              Bct__V1__ListResponse_Closure closure,
+                              void *closure_data)
+{
+  assert(service->descriptor == &bct__v1__retrieval__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void bct__v1__retrieval__init (Bct__V1__Retrieval_Service *service,
                                Bct__V1__Retrieval_ServiceDestroy destroy)

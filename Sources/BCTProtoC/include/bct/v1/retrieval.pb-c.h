@@ -16,6 +16,18 @@ PROTOBUF_C__BEGIN_DECLS
 
 #include "bct/v1/tensor.pb-c.h"
 
+typedef struct Bct__V1__Filter Bct__V1__Filter;
+typedef struct Bct__V1__KeyValue Bct__V1__KeyValue;
+typedef struct Bct__V1__KeyValues Bct__V1__KeyValues;
+typedef struct Bct__V1__NumberRange Bct__V1__NumberRange;
+typedef struct Bct__V1__NumberBound Bct__V1__NumberBound;
+typedef struct Bct__V1__FilterList Bct__V1__FilterList;
+typedef struct Bct__V1__DocumentRecord Bct__V1__DocumentRecord;
+typedef struct Bct__V1__DocumentRecord__MetadataEntry Bct__V1__DocumentRecord__MetadataEntry;
+typedef struct Bct__V1__GetRequest Bct__V1__GetRequest;
+typedef struct Bct__V1__GetResponse Bct__V1__GetResponse;
+typedef struct Bct__V1__ListRequest Bct__V1__ListRequest;
+typedef struct Bct__V1__ListResponse Bct__V1__ListResponse;
 typedef struct Bct__V1__Document Bct__V1__Document;
 typedef struct Bct__V1__Document__MetadataEntry Bct__V1__Document__MetadataEntry;
 typedef struct Bct__V1__UpsertRequest Bct__V1__UpsertRequest;
@@ -100,6 +112,286 @@ typedef enum _Bct__V1__BackfillState {
 } Bct__V1__BackfillState;
 
 /* --- messages --- */
+
+typedef enum {
+  BCT__V1__FILTER__CLAUSE__NOT_SET = 0,
+  BCT__V1__FILTER__CLAUSE_EQUALS = 1,
+  BCT__V1__FILTER__CLAUSE_ONE_OF = 2,
+  BCT__V1__FILTER__CLAUSE_RANGE = 3,
+  BCT__V1__FILTER__CLAUSE_KEY_EXISTS = 4,
+  BCT__V1__FILTER__CLAUSE_ALL_OF = 5,
+  BCT__V1__FILTER__CLAUSE_ANY_OF = 6,
+  BCT__V1__FILTER__CLAUSE_NEGATE = 7
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(BCT__V1__FILTER__CLAUSE__CASE)
+} Bct__V1__Filter__ClauseCase;
+
+/*
+ * A condition on document metadata. Metadata values are strings; `equals` and
+ * `any_of` compare them exactly. `range` reads a value as a decimal number (the
+ * whole string, as JSON writes numbers, e.g. "2020", "-1.5", "3e2"): values that
+ * are not such numbers, and documents without the key, never pass a range.
+ * An empty Filter (no clause set) is INVALID_ARGUMENT wherever it appears.
+ */
+struct  Bct__V1__Filter
+{
+  ProtobufCMessage base;
+  Bct__V1__Filter__ClauseCase clause_case;
+  union {
+    /*
+     * The value under `key` is exactly `value`.
+     */
+    Bct__V1__KeyValue *equals;
+    /*
+     * The value under `key` is one of `values` (1 to 1,024 of them).
+     */
+    Bct__V1__KeyValues *one_of;
+    /*
+     * The value under `key` is a number within the bounds.
+     */
+    Bct__V1__NumberRange *range;
+    /*
+     * The document's metadata has this key (any value).
+     */
+    char *key_exists;
+    /*
+     * Every filter passes (1 to 64 filters).
+     */
+    Bct__V1__FilterList *all_of;
+    /*
+     * At least one filter passes (1 to 64 filters).
+     */
+    Bct__V1__FilterList *any_of;
+    /*
+     * The filter does not pass.
+     */
+    Bct__V1__Filter *negate;
+  };
+};
+#define BCT__V1__FILTER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__filter__descriptor) \
+    , BCT__V1__FILTER__CLAUSE__NOT_SET, {0} }
+
+
+/*
+ * A key and one value.
+ */
+struct  Bct__V1__KeyValue
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define BCT__V1__KEY_VALUE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__key_value__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * A key and a set of values.
+ */
+struct  Bct__V1__KeyValues
+{
+  ProtobufCMessage base;
+  char *key;
+  size_t n_values;
+  char **values;
+};
+#define BCT__V1__KEY_VALUES__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__key_values__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL }
+
+
+/*
+ * Numeric bounds on the value under `key`; at least one bound is set.
+ */
+struct  Bct__V1__NumberRange
+{
+  ProtobufCMessage base;
+  char *key;
+  /*
+   * Lower bound (nil: none).
+   */
+  Bct__V1__NumberBound *lower;
+  /*
+   * Upper bound (nil: none).
+   */
+  Bct__V1__NumberBound *upper;
+};
+#define BCT__V1__NUMBER_RANGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__number_range__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL, NULL }
+
+
+/*
+ * One end of a range; `value` must be finite.
+ */
+struct  Bct__V1__NumberBound
+{
+  ProtobufCMessage base;
+  double value;
+  /*
+   * Whether `value` itself passes.
+   */
+  protobuf_c_boolean inclusive;
+};
+#define BCT__V1__NUMBER_BOUND__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__number_bound__descriptor) \
+    , 0, 0 }
+
+
+/*
+ * Filters combined by `all_of` or `any_of`.
+ */
+struct  Bct__V1__FilterList
+{
+  ProtobufCMessage base;
+  size_t n_filters;
+  Bct__V1__Filter **filters;
+};
+#define BCT__V1__FILTER_LIST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__filter_list__descriptor) \
+    , 0,NULL }
+
+
+struct  Bct__V1__DocumentRecord__MetadataEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define BCT__V1__DOCUMENT_RECORD__METADATA_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__document_record__metadata_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * A stored document as Get and List return it.
+ */
+struct  Bct__V1__DocumentRecord
+{
+  ProtobufCMessage base;
+  /*
+   * Document id.
+   */
+  char *id;
+  /*
+   * Its metadata.
+   */
+  size_t n_metadata;
+  Bct__V1__DocumentRecord__MetadataEntry **metadata;
+  /*
+   * Version of the embedding searches use for it ("TARGET<-SOURCE" for a
+   * transformed vector).
+   */
+  char *model_version;
+  /*
+   * Whether a raw input is stored (what a backfill re-embeds).
+   */
+  protobuf_c_boolean input_stored;
+  /*
+   * The searched embedding, shape [embedding_dim] (only with include_embedding).
+   */
+  Bct__V1__Tensor *embedding;
+  /*
+   * The stored raw input, in its input shape (only with include_input and input_stored).
+   */
+  Bct__V1__Tensor *input;
+};
+#define BCT__V1__DOCUMENT_RECORD__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__document_record__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0, NULL, NULL }
+
+
+/*
+ * Documents to read.
+ */
+struct  Bct__V1__GetRequest
+{
+  ProtobufCMessage base;
+  /*
+   * 1 to the server's maximum (the Upsert maximum), unique and non-empty.
+   */
+  size_t n_ids;
+  char **ids;
+  /*
+   * Return each document's searched embedding.
+   */
+  protobuf_c_boolean include_embedding;
+  /*
+   * Return each document's stored raw input.
+   */
+  protobuf_c_boolean include_input;
+};
+#define BCT__V1__GET_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__get_request__descriptor) \
+    , 0,NULL, 0, 0 }
+
+
+/*
+ * The documents found, in request order, and the ids that were not.
+ */
+struct  Bct__V1__GetResponse
+{
+  ProtobufCMessage base;
+  size_t n_documents;
+  Bct__V1__DocumentRecord **documents;
+  size_t n_missing;
+  char **missing;
+};
+#define BCT__V1__GET_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__get_response__descriptor) \
+    , 0,NULL, 0,NULL }
+
+
+/*
+ * One page of a listing.
+ */
+struct  Bct__V1__ListRequest
+{
+  ProtobufCMessage base;
+  /*
+   * Only documents this filter lets through (unset: every document).
+   */
+  Bct__V1__Filter *filter;
+  /*
+   * Documents per page, 1 to the server's maximum; 0 means 100.
+   */
+  uint32_t page_size;
+  /*
+   * Empty for the first page; then the previous page's next_page_token.
+   */
+  char *page_token;
+  /*
+   * Return each document's searched embedding.
+   */
+  protobuf_c_boolean include_embedding;
+  /*
+   * Return each document's stored raw input.
+   */
+  protobuf_c_boolean include_input;
+};
+#define BCT__V1__LIST_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__list_request__descriptor) \
+    , NULL, 0, (char *)protobuf_c_empty_string, 0, 0 }
+
+
+/*
+ * A page of documents in increasing id order.
+ */
+struct  Bct__V1__ListResponse
+{
+  ProtobufCMessage base;
+  size_t n_documents;
+  Bct__V1__DocumentRecord **documents;
+  /*
+   * Token for the next page; empty when this page is the last.
+   */
+  char *next_page_token;
+};
+#define BCT__V1__LIST_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__list_response__descriptor) \
+    , 0,NULL, (char *)protobuf_c_empty_string }
+
 
 struct  Bct__V1__Document__MetadataEntry
 {
@@ -283,6 +575,12 @@ struct  Bct__V1__SearchRequest
    * indexes. Larger is slower and finds more of the true neighbours.
    */
   uint32_t ef_search;
+  /*
+   * Only documents this filter lets through are ranked (unset: all). Results
+   * are the k best among those, exactly as an unfiltered search of only those
+   * documents would rank them (approximately, for HNSW).
+   */
+  Bct__V1__Filter *filter;
   Bct__V1__SearchRequest__QueryCase query_case;
   union {
     /*
@@ -297,7 +595,7 @@ struct  Bct__V1__SearchRequest
 };
 #define BCT__V1__SEARCH_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__search_request__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0, 0, BCT__V1__SEARCH_REQUEST__QUERY__NOT_SET, {0} }
+    , 0, (char *)protobuf_c_empty_string, 0, 0, NULL, BCT__V1__SEARCH_REQUEST__QUERY__NOT_SET, {0} }
 
 
 struct  Bct__V1__SearchHit__MetadataEntry
@@ -691,6 +989,218 @@ struct  Bct__V1__StatsResponse
     , 0, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, NULL, NULL }
 
 
+/* Bct__V1__Filter methods */
+void   bct__v1__filter__init
+                     (Bct__V1__Filter         *message);
+size_t bct__v1__filter__get_packed_size
+                     (const Bct__V1__Filter   *message);
+size_t bct__v1__filter__pack
+                     (const Bct__V1__Filter   *message,
+                      uint8_t             *out);
+size_t bct__v1__filter__pack_to_buffer
+                     (const Bct__V1__Filter   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__Filter *
+       bct__v1__filter__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__filter__free_unpacked
+                     (Bct__V1__Filter *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__KeyValue methods */
+void   bct__v1__key_value__init
+                     (Bct__V1__KeyValue         *message);
+size_t bct__v1__key_value__get_packed_size
+                     (const Bct__V1__KeyValue   *message);
+size_t bct__v1__key_value__pack
+                     (const Bct__V1__KeyValue   *message,
+                      uint8_t             *out);
+size_t bct__v1__key_value__pack_to_buffer
+                     (const Bct__V1__KeyValue   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__KeyValue *
+       bct__v1__key_value__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__key_value__free_unpacked
+                     (Bct__V1__KeyValue *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__KeyValues methods */
+void   bct__v1__key_values__init
+                     (Bct__V1__KeyValues         *message);
+size_t bct__v1__key_values__get_packed_size
+                     (const Bct__V1__KeyValues   *message);
+size_t bct__v1__key_values__pack
+                     (const Bct__V1__KeyValues   *message,
+                      uint8_t             *out);
+size_t bct__v1__key_values__pack_to_buffer
+                     (const Bct__V1__KeyValues   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__KeyValues *
+       bct__v1__key_values__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__key_values__free_unpacked
+                     (Bct__V1__KeyValues *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__NumberRange methods */
+void   bct__v1__number_range__init
+                     (Bct__V1__NumberRange         *message);
+size_t bct__v1__number_range__get_packed_size
+                     (const Bct__V1__NumberRange   *message);
+size_t bct__v1__number_range__pack
+                     (const Bct__V1__NumberRange   *message,
+                      uint8_t             *out);
+size_t bct__v1__number_range__pack_to_buffer
+                     (const Bct__V1__NumberRange   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__NumberRange *
+       bct__v1__number_range__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__number_range__free_unpacked
+                     (Bct__V1__NumberRange *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__NumberBound methods */
+void   bct__v1__number_bound__init
+                     (Bct__V1__NumberBound         *message);
+size_t bct__v1__number_bound__get_packed_size
+                     (const Bct__V1__NumberBound   *message);
+size_t bct__v1__number_bound__pack
+                     (const Bct__V1__NumberBound   *message,
+                      uint8_t             *out);
+size_t bct__v1__number_bound__pack_to_buffer
+                     (const Bct__V1__NumberBound   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__NumberBound *
+       bct__v1__number_bound__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__number_bound__free_unpacked
+                     (Bct__V1__NumberBound *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__FilterList methods */
+void   bct__v1__filter_list__init
+                     (Bct__V1__FilterList         *message);
+size_t bct__v1__filter_list__get_packed_size
+                     (const Bct__V1__FilterList   *message);
+size_t bct__v1__filter_list__pack
+                     (const Bct__V1__FilterList   *message,
+                      uint8_t             *out);
+size_t bct__v1__filter_list__pack_to_buffer
+                     (const Bct__V1__FilterList   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__FilterList *
+       bct__v1__filter_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__filter_list__free_unpacked
+                     (Bct__V1__FilterList *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__DocumentRecord__MetadataEntry methods */
+void   bct__v1__document_record__metadata_entry__init
+                     (Bct__V1__DocumentRecord__MetadataEntry         *message);
+/* Bct__V1__DocumentRecord methods */
+void   bct__v1__document_record__init
+                     (Bct__V1__DocumentRecord         *message);
+size_t bct__v1__document_record__get_packed_size
+                     (const Bct__V1__DocumentRecord   *message);
+size_t bct__v1__document_record__pack
+                     (const Bct__V1__DocumentRecord   *message,
+                      uint8_t             *out);
+size_t bct__v1__document_record__pack_to_buffer
+                     (const Bct__V1__DocumentRecord   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__DocumentRecord *
+       bct__v1__document_record__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__document_record__free_unpacked
+                     (Bct__V1__DocumentRecord *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__GetRequest methods */
+void   bct__v1__get_request__init
+                     (Bct__V1__GetRequest         *message);
+size_t bct__v1__get_request__get_packed_size
+                     (const Bct__V1__GetRequest   *message);
+size_t bct__v1__get_request__pack
+                     (const Bct__V1__GetRequest   *message,
+                      uint8_t             *out);
+size_t bct__v1__get_request__pack_to_buffer
+                     (const Bct__V1__GetRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__GetRequest *
+       bct__v1__get_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__get_request__free_unpacked
+                     (Bct__V1__GetRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__GetResponse methods */
+void   bct__v1__get_response__init
+                     (Bct__V1__GetResponse         *message);
+size_t bct__v1__get_response__get_packed_size
+                     (const Bct__V1__GetResponse   *message);
+size_t bct__v1__get_response__pack
+                     (const Bct__V1__GetResponse   *message,
+                      uint8_t             *out);
+size_t bct__v1__get_response__pack_to_buffer
+                     (const Bct__V1__GetResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__GetResponse *
+       bct__v1__get_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__get_response__free_unpacked
+                     (Bct__V1__GetResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__ListRequest methods */
+void   bct__v1__list_request__init
+                     (Bct__V1__ListRequest         *message);
+size_t bct__v1__list_request__get_packed_size
+                     (const Bct__V1__ListRequest   *message);
+size_t bct__v1__list_request__pack
+                     (const Bct__V1__ListRequest   *message,
+                      uint8_t             *out);
+size_t bct__v1__list_request__pack_to_buffer
+                     (const Bct__V1__ListRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__ListRequest *
+       bct__v1__list_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__list_request__free_unpacked
+                     (Bct__V1__ListRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__ListResponse methods */
+void   bct__v1__list_response__init
+                     (Bct__V1__ListResponse         *message);
+size_t bct__v1__list_response__get_packed_size
+                     (const Bct__V1__ListResponse   *message);
+size_t bct__v1__list_response__pack
+                     (const Bct__V1__ListResponse   *message,
+                      uint8_t             *out);
+size_t bct__v1__list_response__pack_to_buffer
+                     (const Bct__V1__ListResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__ListResponse *
+       bct__v1__list_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__list_response__free_unpacked
+                     (Bct__V1__ListResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Bct__V1__Document__MetadataEntry methods */
 void   bct__v1__document__metadata_entry__init
                      (Bct__V1__Document__MetadataEntry         *message);
@@ -1003,6 +1513,42 @@ void   bct__v1__stats_response__free_unpacked
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Bct__V1__Filter_Closure)
+                 (const Bct__V1__Filter *message,
+                  void *closure_data);
+typedef void (*Bct__V1__KeyValue_Closure)
+                 (const Bct__V1__KeyValue *message,
+                  void *closure_data);
+typedef void (*Bct__V1__KeyValues_Closure)
+                 (const Bct__V1__KeyValues *message,
+                  void *closure_data);
+typedef void (*Bct__V1__NumberRange_Closure)
+                 (const Bct__V1__NumberRange *message,
+                  void *closure_data);
+typedef void (*Bct__V1__NumberBound_Closure)
+                 (const Bct__V1__NumberBound *message,
+                  void *closure_data);
+typedef void (*Bct__V1__FilterList_Closure)
+                 (const Bct__V1__FilterList *message,
+                  void *closure_data);
+typedef void (*Bct__V1__DocumentRecord__MetadataEntry_Closure)
+                 (const Bct__V1__DocumentRecord__MetadataEntry *message,
+                  void *closure_data);
+typedef void (*Bct__V1__DocumentRecord_Closure)
+                 (const Bct__V1__DocumentRecord *message,
+                  void *closure_data);
+typedef void (*Bct__V1__GetRequest_Closure)
+                 (const Bct__V1__GetRequest *message,
+                  void *closure_data);
+typedef void (*Bct__V1__GetResponse_Closure)
+                 (const Bct__V1__GetResponse *message,
+                  void *closure_data);
+typedef void (*Bct__V1__ListRequest_Closure)
+                 (const Bct__V1__ListRequest *message,
+                  void *closure_data);
+typedef void (*Bct__V1__ListResponse_Closure)
+                 (const Bct__V1__ListResponse *message,
+                  void *closure_data);
 typedef void (*Bct__V1__Document__MetadataEntry_Closure)
                  (const Bct__V1__Document__MetadataEntry *message,
                   void *closure_data);
@@ -1084,6 +1630,14 @@ struct Bct__V1__Retrieval_Service
                 const Bct__V1__StatsRequest *input,
                 Bct__V1__StatsResponse_Closure closure,
                 void *closure_data);
+  void (*get)(Bct__V1__Retrieval_Service *service,
+              const Bct__V1__GetRequest *input,
+              Bct__V1__GetResponse_Closure closure,
+              void *closure_data);
+  void (*list)(Bct__V1__Retrieval_Service *service,
+               const Bct__V1__ListRequest *input,
+               Bct__V1__ListResponse_Closure closure,
+               void *closure_data);
 };
 typedef void (*Bct__V1__Retrieval_ServiceDestroy)(Bct__V1__Retrieval_Service *);
 void bct__v1__retrieval__init (Bct__V1__Retrieval_Service *service,
@@ -1096,7 +1650,9 @@ void bct__v1__retrieval__init (Bct__V1__Retrieval_Service *service,
       function_prefix__ ## delete,\
       function_prefix__ ## search,\
       function_prefix__ ## backfill,\
-      function_prefix__ ## stats  }
+      function_prefix__ ## stats,\
+      function_prefix__ ## get,\
+      function_prefix__ ## list  }
 void bct__v1__retrieval__upsert(ProtobufCService *service,
                                 const Bct__V1__UpsertRequest *input,
                                 Bct__V1__UpsertResponse_Closure closure,
@@ -1117,12 +1673,32 @@ void bct__v1__retrieval__stats(ProtobufCService *service,
                                const Bct__V1__StatsRequest *input,
                                Bct__V1__StatsResponse_Closure closure,
                                void *closure_data);
+void bct__v1__retrieval__get(ProtobufCService *service,
+                             const Bct__V1__GetRequest *input,
+                             Bct__V1__GetResponse_Closure closure,
+                             void *closure_data);
+void bct__v1__retrieval__list(ProtobufCService *service,
+                              const Bct__V1__ListRequest *input,
+                              Bct__V1__ListResponse_Closure closure,
+                              void *closure_data);
 
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    bct__v1__backfill_mode__descriptor;
 extern const ProtobufCEnumDescriptor    bct__v1__shadow_phase__descriptor;
 extern const ProtobufCEnumDescriptor    bct__v1__backfill_state__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__filter__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__key_value__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__key_values__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__number_range__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__number_bound__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__filter_list__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__document_record__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__document_record__metadata_entry__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__get_request__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__get_response__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__list_request__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__list_response__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__document__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__document__metadata_entry__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__upsert_request__descriptor;

@@ -1,0 +1,79 @@
+import BCTNumerics
+
+/// Exact inner-product scoring of contiguous row-major vectors against query rows,
+/// offered into per-query top-k selections: SGEMV for one query (memory-bandwidth
+/// bound), SGEMM in blocks of rows for a batch. The scan `FlatIndex` runs, and the
+/// one filtered searches run over the rows of only the ids a filter lets through.
+enum ExactScan {
+  /// Scores rows `0..<count` of `vectors` (each `dimension` long) for every query row;
+  /// `id(row)` names a row; `accept` (if any) is asked only about rows good enough to
+  /// enter a selection, so a permissive filter costs almost nothing.
+  static func scan(
+    _ vectors: UnsafeBufferPointer<Float>, count n: Int, dimension d: Int, id: (Int) -> String,
+    queries: Matrix, into selections: inout [TopK], blockSize: Int, accept: ((String) -> Bool)?
+  ) {
+    guard n > 0, queries.rows > 0 else { return }
+    let q = queries.rows
+    let block = q == 1 ? n : max(1, blockSize)
+    var scores = [Float](repeating: 0, count: q * min(block, n))
+    var start = 0
+    while start < n {
+      let rows = min(block, n - start)
+      queries.values.withUnsafeBufferPointer { qs in
+        scores.withUnsafeMutableBufferPointer { out in
+          if q == 1 {
+            BLAS.gemv(rows: rows, columns: d, a: vectors.baseAddress! + start * d, lda: d, x: qs.baseAddress!, y: out.baseAddress!)
+          } else {
+            // scores[q, rows] = queries[q, d] * vectors[start..<start+rows, d]^T
+            BLAS.gemm(m: q, n: rows, k: d, a: qs.baseAddress!, lda: d,
+                      b: vectors.baseAddress! + start * d, ldb: d, .transposed, c: out.baseAddress!, ldc: rows)
+          }
+        }
+      }
+      scores.withUnsafeBufferPointer { s in
+        selections.withUnsafeMutableBufferPointer { buffer in
+          let sel = buffer
+          parallelChunks(q, minimumChunk: 1) { range in
+            for i in range {
+              offer(s.baseAddress! + i * rows, count: rows, first: start, into: &sel[i], id: id, accept: accept)
+            }
+          }
+        }
+      }
+      start += rows
+    }
+  }
+
+  /// Offers `count` scores (of rows `first...`) to one selection.
+  @inline(__always)
+  private static func offer(
+    _ scores: UnsafePointer<Float>, count: Int, first: Int, into selection: inout TopK, id: (Int) -> String,
+    accept: ((String) -> Bool)?
+  ) {
+    var threshold = selection.threshold
+    for j in 0..<count where scores[j] >= threshold {
+      if let accept, !accept(id(first + j)) { continue }
+      selection.offer(score: scores[j], id: id(first + j))
+      threshold = selection.threshold
+    }
+  }
+
+  /// Scores only the rows in `picked` (row numbers into `vectors`), copied together
+  /// first so that the scan stays one GEMV/GEMM.
+  static func gathered(
+    _ vectors: UnsafeBufferPointer<Float>, rows picked: [Int], dimension d: Int, id: (Int) -> String,
+    queries: Matrix, into selections: inout [TopK], blockSize: Int
+  ) {
+    guard !picked.isEmpty else { return }
+    var packed = [Float](repeating: 0, count: picked.count * d)
+    packed.withUnsafeMutableBufferPointer { out in
+      for (i, row) in picked.enumerated() {
+        (out.baseAddress! + i * d).update(from: vectors.baseAddress! + row * d, count: d)
+      }
+    }
+    packed.withUnsafeBufferPointer { rows in
+      scan(rows, count: picked.count, dimension: d, id: { id(picked[$0]) }, queries: queries, into: &selections,
+           blockSize: blockSize, accept: nil)
+    }
+  }
+}

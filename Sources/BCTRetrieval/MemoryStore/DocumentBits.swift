@@ -1,0 +1,67 @@
+/// A set of document ordinals as a bitset: what a metadata filter evaluates to in
+/// the memory store. `and`, `or` and `not` cost one pass over the words, whatever
+/// the postings behind them.
+public struct DocumentBits: Sendable, Equatable {
+  private(set) var words: [UInt64]
+
+  /// An empty set with room for ordinals `0..<capacity`.
+  init(capacity: Int) {
+    words = [UInt64](repeating: 0, count: (capacity + 63) / 64)
+  }
+
+  /// Ordinals `0..<capacity` the set can hold.
+  var capacity: Int { words.count * 64 }
+
+  /// How many ordinals are in the set.
+  var count: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
+
+  func contains(_ ordinal: Int) -> Bool {
+    ordinal >= 0 && ordinal < capacity && words[ordinal >> 6] & (1 << UInt64(ordinal & 63)) != 0
+  }
+
+  mutating func insert(_ ordinal: Int) {
+    if ordinal >= capacity { words.append(contentsOf: repeatElement(0, count: ordinal / 64 + 1 - words.count)) }
+    words[ordinal >> 6] |= 1 << UInt64(ordinal & 63)
+  }
+
+  mutating func remove(_ ordinal: Int) {
+    guard ordinal < capacity else { return }
+    words[ordinal >> 6] &= ~(1 << UInt64(ordinal & 63))
+  }
+
+  /// Ordinals in both sets.
+  func intersection(_ other: DocumentBits) -> DocumentBits {
+    combined(other) { $0 & $1 }
+  }
+
+  /// Ordinals in either set.
+  func union(_ other: DocumentBits) -> DocumentBits {
+    combined(other) { $0 | $1 }
+  }
+
+  /// Ordinals of `universe` not in this set.
+  func complement(in universe: DocumentBits) -> DocumentBits {
+    universe.combined(self) { $0 & ~$1 }
+  }
+
+  private func combined(_ other: DocumentBits, _ op: (UInt64, UInt64) -> UInt64) -> DocumentBits {
+    var out = DocumentBits(capacity: max(capacity, other.capacity))
+    for i in out.words.indices {
+      out.words[i] = op(i < words.count ? words[i] : 0, i < other.words.count ? other.words[i] : 0)
+    }
+    return out
+  }
+
+  /// The ordinals in the set, ascending.
+  var ordinals: [Int] {
+    var out: [Int] = []
+    for (i, word) in words.enumerated() where word != 0 {
+      var w = word
+      while w != 0 {
+        out.append(i * 64 + w.trailingZeroBitCount)
+        w &= w - 1
+      }
+    }
+    return out
+  }
+}

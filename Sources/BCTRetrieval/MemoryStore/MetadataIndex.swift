@@ -1,0 +1,107 @@
+import BCTCollection
+import BCTIndex
+
+/// The memory store's index of metadata for filtered search and listing: every
+/// document has a small ordinal, and every (key, value) pair a posting set of
+/// ordinals, with the value read as a number once. A filter evaluates to a
+/// `DocumentBits` from the postings it names (work in proportion to the documents
+/// those postings hold, plus one pass over the bitset words per combinator),
+/// never by reading every document's metadata.
+public struct MetadataIndex: Sendable {
+  private var ordinalOf: [String: Int] = [:]
+  private var idAt: [String?] = []
+  private var freeOrdinals: [Int] = []
+  private var live = DocumentBits(capacity: 0)
+  private var postings: [String: [String: Posting]] = [:]
+
+  /// The documents holding one value under one key.
+  struct Posting: Sendable {
+    /// The value as a number, if it spells one.
+    var number: Double?
+    var members: Set<Int>
+  }
+
+  /// An empty index.
+  public init() {}
+
+  /// Documents indexed.
+  public var count: Int { ordinalOf.count }
+
+  /// Indexes `metadata` for `id`, replacing what `previous` indexed for it.
+  mutating func set(_ id: String, metadata: [String: String], previous: [String: String]?) {
+    let ordinal: Int
+    if let held = ordinalOf[id] {
+      ordinal = held
+      unpost(ordinal, previous ?? [:])
+    } else {
+      ordinal = freeOrdinals.popLast() ?? idAt.count
+      if ordinal == idAt.count { idAt.append(id) } else { idAt[ordinal] = id }
+      ordinalOf[id] = ordinal
+      live.insert(ordinal)
+    }
+    for (key, value) in metadata {
+      postings[key, default: [:]][value, default: Posting(number: MetadataFilter.number(value), members: [])]
+        .members.insert(ordinal)
+    }
+  }
+
+  /// Forgets `id`, which was indexed with `metadata`.
+  mutating func remove(_ id: String, metadata: [String: String]) {
+    guard let ordinal = ordinalOf.removeValue(forKey: id) else { return }
+    unpost(ordinal, metadata)
+    idAt[ordinal] = nil
+    freeOrdinals.append(ordinal)
+    live.remove(ordinal)
+  }
+
+  private mutating func unpost(_ ordinal: Int, _ metadata: [String: String]) {
+    for (key, value) in metadata {
+      postings[key]?[value]?.members.remove(ordinal)
+      if postings[key]?[value]?.members.isEmpty == true { postings[key]?[value] = nil }
+      if postings[key]?.isEmpty == true { postings[key] = nil }
+    }
+  }
+
+  /// The documents `filter` lets through.
+  func evaluate(_ filter: MetadataFilter) -> DocumentBits {
+    switch filter {
+    case .equals(let key, let value):
+      return bits(postings[key]?[value].map { [$0] } ?? [])
+    case .oneOf(let key, let values):
+      return bits(values.compactMap { postings[key]?[$0] })
+    case .range(let key, let lower, let upper):
+      return bits((postings[key] ?? [:]).values.filter { $0.number.map { MetadataFilter.within($0, lower: lower, upper: upper) } ?? false })
+    case .hasKey(let key):
+      return bits(Array((postings[key] ?? [:]).values))
+    case .all(let filters):
+      return filters.dropFirst().reduce(evaluate(filters[0])) { $0.intersection(evaluate($1)) }
+    case .any(let filters):
+      return filters.dropFirst().reduce(evaluate(filters[0])) { $0.union(evaluate($1)) }
+    case .not(let inner):
+      return evaluate(inner).complement(in: live)
+    }
+  }
+
+  private func bits(_ chosen: [Posting]) -> DocumentBits {
+    var out = DocumentBits(capacity: idAt.count)
+    for posting in chosen {
+      for ordinal in posting.members { out.insert(ordinal) }
+    }
+    return out
+  }
+
+  /// The documents `filter` lets through as an index filter: membership by id, and
+  /// the passing ids listed from the bitset.
+  func idFilter(_ filter: MetadataFilter) -> IDFilter {
+    let passing = evaluate(filter)
+    let ordinalOf = self.ordinalOf, idAt = self.idAt
+    return IDFilter(
+      count: passing.count, contains: { id in ordinalOf[id].map(passing.contains) ?? false },
+      ids: { passing.ordinals.compactMap { idAt[$0] } })
+  }
+
+  /// Whether document `id` passes `bits`.
+  func passes(_ id: String, _ bits: DocumentBits) -> Bool {
+    ordinalOf[id].map(bits.contains) ?? false
+  }
+}
