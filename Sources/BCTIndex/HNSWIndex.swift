@@ -177,6 +177,12 @@ public struct HNSWIndex: VectorIndex {
     walk(graph, queries, ef: ef, into: &selections, filter: filter)
   }
 
+  /// The filtered graph walk whatever the planner would choose (tests and benchmarks).
+  func searchWalking(_ queries: Matrix, into selections: inout [TopK], options: SearchOptions, filter: IDFilter) {
+    guard let graph, !labels.isEmpty else { return }
+    walk(graph, queries, ef: max(1, options.efSearch ?? parameters.efSearch), into: &selections, filter: filter)
+  }
+
   /// Whether an exact scan of `passing` vectors costs less than a filtered walk.
   /// A walk with candidate list `ef` computes about `ef * 2M` distances when every
   /// node passes (level 0 has 2M links per node); with a share `s` passing, it must

@@ -13,8 +13,9 @@ public struct TopK: Sendable {
     heap.reserveCapacity(k)
   }
 
-  /// The score a candidate must beat to enter once k are held (-inf before).
-  public var threshold: Float { heap.count < k ? -.infinity : heap[0].score }
+  /// The score a candidate must beat to enter once k are held (-inf before; +inf
+  /// when k is 0, as nothing enters).
+  public var threshold: Float { k == 0 ? .infinity : heap.count < k ? -.infinity : heap[0].score }
 
   /// Offers a candidate.
   public mutating func offer(_ candidate: ScoredID) {

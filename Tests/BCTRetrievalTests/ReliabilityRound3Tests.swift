@@ -197,8 +197,14 @@ final class CountingStore: CollectionStore {
     try await base.commit(reading: query, deciding: decide)
   }
 
-  func search(_ queries: Matrix, k: Int, options: SearchOptions, check: (CollectionView) throws -> Void) async throws -> StoreHits {
-    try await base.search(queries, k: k, options: options, check: check)
+  func search(
+    _ queries: Matrix, k: Int, options: SearchOptions, filter: MetadataFilter?, check: (CollectionView) throws -> Void
+  ) async throws -> StoreHits {
+    try await base.search(queries, k: k, options: options, filter: filter, check: check)
+  }
+
+  func list(after cursor: String?, limit: Int, filter: MetadataFilter?, vectors: Bool) async throws -> [StoredDocument] {
+    try await base.list(after: cursor, limit: limit, filter: filter, vectors: vectors)
   }
 
   func documents(_ ids: [String]) async throws -> [(document: StoredDocument, generation: UInt64)] { try await base.documents(ids) }

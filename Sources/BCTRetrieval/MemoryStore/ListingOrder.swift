@@ -1,13 +1,18 @@
 /// Document ids in listing order (bytes of UTF-8, as Milvus orders VarChar keys),
 /// kept as a sorted run plus a small unsorted set of recent additions and a set
-/// of removed ids, merged when either grows past `mergeThreshold` (or half the run):
+/// of removed ids, merged when either grows past a threshold (or half the run):
 /// writes cost O(batch log batch) and an occasional merge, not a shift of the whole
 /// run per write.
 struct ListingOrder: Sendable {
   private var run: [String] = []
   private var added: Set<String> = []
   private var removed: Set<String> = []
-  static let mergeThreshold = 4096
+  private let mergeThreshold: Int
+
+  /// An empty order that merges its recent changes past `mergeThreshold` of them.
+  init(mergeThreshold: Int = 4096) {
+    self.mergeThreshold = mergeThreshold
+  }
 
   /// Whether `a` lists before `b`.
   static func precedes(_ a: String, _ b: String) -> Bool {
@@ -47,7 +52,7 @@ struct ListingOrder: Sendable {
   }
 
   private mutating func mergeIfLarge() {
-    guard added.count > Self.mergeThreshold || removed.count > max(Self.mergeThreshold, run.count / 2) else { return }
+    guard added.count > mergeThreshold || removed.count > max(mergeThreshold, run.count / 2) else { return }
     let fresh = added.sorted(by: Self.precedes)
     var merged: [String] = []
     merged.reserveCapacity(run.count - removed.count + fresh.count)
