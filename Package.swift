@@ -323,8 +323,8 @@ let package = Package(
     .executableTarget(
       name: "bct-bench",
       dependencies: [
-        "BCTClient", "BCTData", "BCTFuzzing", "BCTIndex", "BCTMilvus", "BCTModel", "BCTModelRepository", "BCTNumerics",
-        "BCTProto",
+        "BCTClient", "BCTCollection", "BCTData", "BCTFuzzing", "BCTIndex", "BCTMilvus", "BCTModel", "BCTModelRepository", "BCTNumerics",
+        "BCTProto", "BCTRetrieval",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]

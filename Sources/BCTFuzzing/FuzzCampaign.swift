@@ -33,6 +33,8 @@ public struct FuzzCampaign: Sendable {
     Target(name: "Retrieval/Search", retrieval: true, method: Bct_V1_Retrieval.Method.Search.descriptor) { Self.schema("bct.v1.SearchRequest") },
     Target(name: "Retrieval/Backfill", retrieval: true, method: Bct_V1_Retrieval.Method.Backfill.descriptor) { Self.schema("bct.v1.BackfillRequest") },
     Target(name: "Retrieval/Stats", retrieval: true, method: Bct_V1_Retrieval.Method.Stats.descriptor) { Self.schema("bct.v1.StatsRequest") },
+    Target(name: "Retrieval/Get", retrieval: true, method: Bct_V1_Retrieval.Method.Get.descriptor) { Self.schema("bct.v1.GetRequest") },
+    Target(name: "Retrieval/List", retrieval: true, method: Bct_V1_Retrieval.Method.List.descriptor) { Self.schema("bct.v1.ListRequest") },
     Target(name: "Retrieval/Health.Check", retrieval: true, method: Grpc_Health_V1_Health.Method.Check.descriptor) { Self.schema("grpc.health.v1.HealthCheckRequest") },
   ]
 

@@ -98,6 +98,7 @@ public struct SchemaFuzzer {
     case "batch_size": return pick([0, 1, 7, 128, 4096, 4097, -5, Int64(UInt32.max)])
     case "shape": return pick([-1, 0, 1, 1, 2, 28, 28, 784, 128, 100_000, 1 << 31, 1 << 40, 1 << 62, Int64.max, Int64.min])
     case "ef_search": return pick([0, 1, 64, 10_000, 10_001, Int64(UInt32.max)])
+    case "page_size": return pick([0, 1, 2, 100, 1024, 1025, Int64(UInt32.max), -1])
     default: return pick([0, 1, -1, 2, 7, 255, 1 << 20, Int64(Int32.max), Int64(Int32.min), Int64.max, Int64.min, Int64.random(in: .min ... .max, using: &generator)])
     }
   }
@@ -138,6 +139,10 @@ public struct SchemaFuzzer {
       return Array(pick(versions + ["", "v1 ", "V1", "bct.v1.Retrieval", "bct.v1.Encoder", "nope", String(repeating: "v", count: 600)]).utf8)
     }
     if chance(0.05) { return [0x61, 0xC3, 0x28, 0xFF] }  // not UTF-8
+    // Metadata keys and values the stored documents carry, and page tokens (base64url of an id) or not.
+    if name == "key" || name == "key_exists" { return Array(pick(["label", "split", "é", "", "we\\\"ird", "label\u{0}"]).utf8) }
+    if name == "value" || name == "values" { return Array(pick(["3", "test", "", "-1.5", "\"", "\\", "0"]).utf8) }
+    if name == "page_token" { return Array(pick(["", "dGVzdC0x", "dGVzdC0x=", "!!", "wyg", String(repeating: "QUFB", count: 2000)]).utf8) }
     let pool = ["", "a", "doc-1", "d0", "é", "😀", "\u{0}", "\u{1B}[31m", "\u{202E}evil", "line\nbreak", "label",
                 String(repeating: "x", count: 513), String(repeating: "é", count: 300), "id with spaces", "../../etc/passwd"]
     return Array(pick(pool).utf8)

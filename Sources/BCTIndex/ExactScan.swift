@@ -6,11 +6,11 @@ import BCTNumerics
 /// one filtered searches run over the rows of only the ids a filter lets through.
 enum ExactScan {
   /// Scores rows `0..<count` of `vectors` (each `dimension` long) for every query row;
-  /// `id(row)` names a row; `accept` (if any) is asked only about rows good enough to
-  /// enter a selection, so a permissive filter costs almost nothing.
+  /// `id(row)` names a row; `accept(row)` (if any) is asked only about rows good enough
+  /// to enter a selection, so a permissive filter costs almost nothing.
   static func scan(
     _ vectors: UnsafeBufferPointer<Float>, count n: Int, dimension d: Int, id: (Int) -> String,
-    queries: Matrix, into selections: inout [TopK], blockSize: Int, accept: ((String) -> Bool)?
+    queries: Matrix, into selections: inout [TopK], blockSize: Int, accept: ((Int) -> Bool)?
   ) {
     guard n > 0, queries.rows > 0 else { return }
     let q = queries.rows
@@ -48,11 +48,11 @@ enum ExactScan {
   @inline(__always)
   private static func offer(
     _ scores: UnsafePointer<Float>, count: Int, first: Int, into selection: inout TopK, id: (Int) -> String,
-    accept: ((String) -> Bool)?
+    accept: ((Int) -> Bool)?
   ) {
     var threshold = selection.threshold
     for j in 0..<count where scores[j] >= threshold {
-      if let accept, !accept(id(first + j)) { continue }
+      if let accept, !accept(first + j) { continue }
       selection.offer(score: scores[j], id: id(first + j))
       threshold = selection.threshold
     }

@@ -9,6 +9,9 @@ public struct FlatIndex: VectorIndex {
   private var ids: [String] = []
   private var slots: [String: Int] = [:]
   private var storage: [Float] = []
+  /// Each slot's key (-1: none), and how many slots have none.
+  private var keys: [Int] = []
+  private var unkeyed = 0
   /// Documents scored per GEMM block (bounds the score buffer to block x queries).
   public var blockSize = 4096
 
@@ -23,16 +26,22 @@ public struct FlatIndex: VectorIndex {
   /// The ids held, in storage order.
   public var allIDs: [String] { ids }
 
-  public mutating func add(ids newIDs: [String], vectors: Matrix) {
+  public mutating func add(ids newIDs: [String], vectors: Matrix, keys newKeys: [Int]?) {
     precondition(vectors.columns == dimension && vectors.rows == newIDs.count, "add needs one \(dimension)-vector per id")
+    precondition(newKeys == nil || newKeys!.count == newIDs.count, "one key per id")
     vectors.values.withUnsafeBufferPointer { source in
       for (row, id) in newIDs.enumerated() {
         let vector = source[(row * dimension)..<((row + 1) * dimension)]
+        let key = newKeys?[row] ?? -1
         if let slot = slots[id] {
           storage.replaceSubrange((slot * dimension)..<((slot + 1) * dimension), with: vector)
+          unkeyed += (key < 0 ? 1 : 0) - (keys[slot] < 0 ? 1 : 0)
+          keys[slot] = key
         } else {
           slots[id] = ids.count
           ids.append(id)
+          keys.append(key)
+          if key < 0 { unkeyed += 1 }
           storage.append(contentsOf: vector)
         }
       }
@@ -46,15 +55,18 @@ public struct FlatIndex: VectorIndex {
       guard let slot = slots.removeValue(forKey: id) else { continue }
       count += 1
       let last = ids.count - 1
+      if keys[slot] < 0 { unkeyed -= 1 }
       if slot != last {
         let moved = ids[last]
         ids[slot] = moved
+        keys[slot] = keys[last]
         slots[moved] = slot
         storage.withUnsafeMutableBufferPointer { s in
           for j in 0..<dimension { s[slot * dimension + j] = s[last * dimension + j] }
         }
       }
       ids.removeLast()
+      keys.removeLast()
       storage.removeLast(dimension)
     }
     return count
@@ -80,6 +92,8 @@ public struct FlatIndex: VectorIndex {
     // Copies through a buffer pointer: `Array(storage[...])` may keep the whole old buffer.
     copy.storage = storage.withUnsafeBufferPointer { Array($0) }
     copy.ids = ids.withUnsafeBufferPointer { Array($0) }
+    copy.keys = keys.withUnsafeBufferPointer { Array($0) }
+    copy.unkeyed = unkeyed
     copy.slots = Dictionary(minimumCapacity: slots.count)
     for (id, slot) in slots { copy.slots[id] = slot }
     return copy
@@ -93,22 +107,26 @@ public struct FlatIndex: VectorIndex {
     precondition(queries.columns == dimension, "queries have \(queries.columns) dimensions, the index \(dimension)")
     precondition(selections.count == queries.rows, "one selection per query")
     guard count > 0, queries.rows > 0 else { return }
+    let bits = unkeyed == 0 ? filter?.keys : nil
     storage.withUnsafeBufferPointer { docs in
       if let filter, filter.count < count / Self.gatherDivisor {
+        let picked = bits.map { bits in (0..<count).filter { bits.contains(keys[$0]) } } ?? filter.ids.compactMap { slots[$0] }
         ExactScan.gathered(
-          docs, rows: filter.ids.compactMap { slots[$0] }, dimension: dimension, id: { ids[$0] }, queries: queries,
-          into: &selections, blockSize: blockSize)
+          docs, rows: picked, dimension: dimension, id: { ids[$0] }, queries: queries, into: &selections, blockSize: blockSize)
       } else {
+        let accept: ((Int) -> Bool)? = filter.map { filter in
+          if let bits { { bits.contains(keys[$0]) } } else { { filter.contains(ids[$0]) } }
+        }
         ExactScan.scan(
           docs, count: count, dimension: dimension, id: { ids[$0] }, queries: queries, into: &selections,
-          blockSize: blockSize, accept: filter.map { f in { f.contains($0) } })
+          blockSize: blockSize, accept: accept)
       }
     }
   }
 
   /// A filter passing fewer than 1/gatherDivisor of the vectors is served by copying
-  /// its rows out: a gathered row costs about what four streamed rows do (an id
-  /// lookup and a scattered read against a sequential one), measured by
-  /// `bct-bench filter`.
+  /// its rows out (found by key bits, or by id lookups for unkeyed vectors): a gathered
+  /// row costs about what four streamed rows do (a scattered read against a sequential
+  /// one), measured by `bct-bench filter`.
   static let gatherDivisor = 4
 }

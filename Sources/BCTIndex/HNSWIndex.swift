@@ -50,6 +50,9 @@ public struct HNSWIndex: VectorIndex {
   private var idAt: [String?] = []
   private var storage: [Float] = []
   private var freeLabels: [Int] = []
+  /// Each label's key (-1: none), and how many live labels have none.
+  private var keyAt: [Int] = []
+  private var unkeyed = 0
 
   /// An empty index of `dimension`-long vectors.
   public init(dimension: Int, parameters: HNSWParameters = HNSWParameters()) {
@@ -90,12 +93,13 @@ public struct HNSWIndex: VectorIndex {
     guard freeLabels.count >= 1024, freeLabels.count > labels.count else { return nil }
     var copy = HNSWIndex(dimension: dimension, parameters: parameters)
     let (ids, vectors) = liveVectors
-    if !ids.isEmpty { copy.add(ids: ids, vectors: vectors) }
+    if !ids.isEmpty { copy.add(ids: ids, vectors: vectors, keys: unkeyed == 0 ? ids.map { keyAt[labels[$0]!] } : nil) }
     return copy
   }
 
-  public mutating func add(ids newIDs: [String], vectors: Matrix) {
+  public mutating func add(ids newIDs: [String], vectors: Matrix, keys newKeys: [Int]?) {
     precondition(vectors.columns == dimension && vectors.rows == newIDs.count, "add needs one \(dimension)-vector per id")
+    precondition(newKeys == nil || newKeys!.count == newIDs.count, "one key per id")
     var lastRow: [String: Int] = [:]
     for (row, id) in newIDs.enumerated() { lastRow[id] = row }
     let graph = uniqueGraph(extra: lastRow.count)
@@ -110,17 +114,21 @@ public struct HNSWIndex: VectorIndex {
       if let held = labels[id] {
         label = held
         relinks.append((label, row))
+        if keyAt[label] < 0 { unkeyed -= 1 }
       } else if let free = freeLabels.popLast() {
         label = free
         relinks.append((label, row))
       } else {
         label = idAt.count
         idAt.append(nil)
+        keyAt.append(-1)
         storage.append(contentsOf: repeatElement(0, count: dimension))
         work.append((label, row))
       }
       labels[id] = label
       idAt[label] = id
+      keyAt[label] = newKeys?[row] ?? -1
+      if keyAt[label] < 0 { unkeyed += 1 }
     }
     let d = dimension
     storage.withUnsafeMutableBufferPointer { store in
@@ -148,6 +156,8 @@ public struct HNSWIndex: VectorIndex {
       guard let label = labels.removeValue(forKey: id) else { continue }
       count += 1
       idAt[label] = nil
+      if keyAt[label] < 0 { unkeyed -= 1 }
+      keyAt[label] = -1
       freeLabels.append(label)
       chnsw_mark_deleted(graph.pointer, UInt64(label))
     }
@@ -167,14 +177,20 @@ public struct HNSWIndex: VectorIndex {
       return
     }
     if let filter, prefersExact(passing: filter.count, ef: max(ef, selections.first?.k ?? 0)) {
+      let picked = keyBits(filter).map { bits in idAt.indices.filter { idAt[$0] != nil && bits.contains(keyAt[$0]) } }
+        ?? filter.ids.compactMap { labels[$0] }
       storage.withUnsafeBufferPointer { store in
         ExactScan.gathered(
-          store, rows: filter.ids.compactMap { labels[$0] }, dimension: dimension, id: { idAt[$0] ?? "" },
-          queries: queries, into: &selections, blockSize: 4096)
+          store, rows: picked, dimension: dimension, id: { idAt[$0] ?? "" }, queries: queries, into: &selections, blockSize: 4096)
       }
       return
     }
     walk(graph, queries, ef: ef, into: &selections, filter: filter)
+  }
+
+  /// The filter's key bits when every vector here has a key.
+  private func keyBits(_ filter: IDFilter) -> DocumentBits? {
+    unkeyed == 0 ? filter.keys : nil
   }
 
   /// The filtered graph walk whatever the planner would choose (tests and benchmarks).
@@ -200,12 +216,13 @@ public struct HNSWIndex: VectorIndex {
   private func walk(_ graph: HNSWGraph, _ queries: Matrix, ef: Int, into selections: inout [TopK], filter: IDFilter?) {
     let d = dimension
     let ids = idAt
+    let keys = filter.flatMap(keyBits).map { (bits: $0, at: keyAt) }
     queries.values.withUnsafeBufferPointer { q in
       selections.withUnsafeMutableBufferPointer { sel in
         parallelChunks(queries.rows, minimumChunk: 16) { range in
           var found = [UInt64](repeating: 0, count: 0)
           var scores = [Float](repeating: 0, count: 0)
-          var gate = HNSWFilterGate(ids: ids, filter: filter)
+          var gate = HNSWFilterGate(ids: ids, filter: filter, keys: keys)
           for i in range {
             let k = sel[i].k
             guard k > 0 else { continue }
@@ -232,7 +249,7 @@ public struct HNSWIndex: VectorIndex {
   private func exactSearch(_ queries: Matrix, into selections: inout [TopK], filter: IDFilter?) {
     var flat = FlatIndex(dimension: dimension)
     let (ids, vectors) = liveVectors
-    flat.add(ids: ids, vectors: vectors)
+    flat.add(ids: ids, vectors: vectors, keys: unkeyed == 0 ? ids.map { keyAt[labels[$0]!] } : nil)
     flat.search(queries, into: &selections, options: SearchOptions(), filter: filter)
   }
 
@@ -266,6 +283,8 @@ public struct HNSWIndex: VectorIndex {
 struct HNSWFilterGate {
   let ids: [String?]
   let filter: IDFilter?
+  /// The filter's key bits and each label's key, when every vector has one.
+  let keys: (bits: DocumentBits, at: [Int])?
 
   mutating func search(
     _ graph: HNSWGraph, _ query: UnsafePointer<Float>, k: Int, ef: Int, labels: UnsafeMutablePointer<UInt64>,
@@ -275,6 +294,9 @@ struct HNSWFilterGate {
     return withUnsafeMutablePointer(to: &self) { gate in
       chnsw_search_filtered(graph.pointer, query, k, ef, { context, label in
         let gate = context!.assumingMemoryBound(to: HNSWFilterGate.self)
+        if let keys = gate.pointee.keys {
+          return Int(label) < keys.at.count && keys.bits.contains(keys.at[Int(label)]) ? 1 : 0
+        }
         guard Int(label) < gate.pointee.ids.count, let id = gate.pointee.ids[Int(label)] else { return 0 }
         return gate.pointee.filter!.contains(id) ? 1 : 0
       }, gate, labels, scores)

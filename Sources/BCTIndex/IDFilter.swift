@@ -5,12 +5,18 @@
 public struct IDFilter: Sendable {
   /// How many ids pass (an upper bound is enough for planning).
   public let count: Int
+  /// The passing keys, for indexes that hold a key per vector (given at `add`):
+  /// a bit test instead of an id lookup.
+  public let keys: DocumentBits?
   private let test: @Sendable (String) -> Bool
   private let list: @Sendable () -> [String]
 
   /// A filter from a membership test and the list of passing ids.
-  public init(count: Int, contains: @escaping @Sendable (String) -> Bool, ids: @escaping @Sendable () -> [String]) {
+  public init(
+    count: Int, keys: DocumentBits? = nil, contains: @escaping @Sendable (String) -> Bool, ids: @escaping @Sendable () -> [String]
+  ) {
     self.count = count
+    self.keys = keys
     self.test = contains
     self.list = ids
   }

@@ -62,9 +62,10 @@ public protocol VectorIndex: Sendable {
   var dimension: Int { get }
   /// Number of vectors held.
   var count: Int { get }
-  /// Adds one vector per id (rows of `vectors`); an id already present is
-  /// replaced; of an id given twice, the last row wins.
-  mutating func add(ids: [String], vectors: Matrix)
+  /// Adds one vector per id (rows of `vectors`), each under its key (`keys`, one per
+  /// id, for filters that test keys; nil: none); an id already present is replaced; of
+  /// an id given twice, the last row wins.
+  mutating func add(ids: [String], vectors: Matrix, keys: [Int]?)
   /// Removes the ids that are present; returns how many were.
   @discardableResult mutating func remove(ids: [String]) -> Int
   /// Offers each query row's best candidates to that row's selection (which
@@ -89,6 +90,11 @@ public protocol VectorIndex: Sendable {
 }
 
 extension VectorIndex {
+  /// Adds one vector per id, without keys.
+  public mutating func add(ids: [String], vectors: Matrix) {
+    add(ids: ids, vectors: vectors, keys: nil)
+  }
+
   /// For each query row, the `k` best ids by inner product (of those `filter` passes), best first.
   public func search(_ queries: Matrix, k: Int, options: SearchOptions = SearchOptions(), filter: IDFilter? = nil) -> [[ScoredID]] {
     var selections = (0..<queries.rows).map { _ in TopK(k: min(k, count)) }

@@ -42,8 +42,9 @@ public struct VersionedIndex: Sendable {
     return copy
   }
 
-  /// Stores `vectors` (one row per id) as made by `version`, replacing what each id had.
-  public mutating func upsert(ids: [String], vectors: Matrix, version: String) {
+  /// Stores `vectors` (one row per id) as made by `version`, replacing what each id
+  /// had, under `keys` (one per id, for key filters) if given.
+  public mutating func upsert(ids: [String], vectors: Matrix, version: String, keys: [Int]? = nil) {
     var moving: [String: [String]] = [:]
     for id in ids {
       if let old = versionOf[id], old != version { moving[old, default: []].append(id) }
@@ -52,7 +53,7 @@ public struct VersionedIndex: Sendable {
     for (old, moved) in moving { removeAndReclaim(moved, from: old) }
     if segments[version] == nil { segments[version] = kind.make(dimension: vectors.columns) }
     precondition(segments[version]!.dimension == vectors.columns, "version \(version) vectors have another dimension")
-    segments[version]!.add(ids: ids, vectors: vectors)
+    segments[version]!.add(ids: ids, vectors: vectors, keys: keys)
   }
 
   /// Removes `ids`; returns those that were present.

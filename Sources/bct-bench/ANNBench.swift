@@ -30,20 +30,7 @@ struct ANNBench: AsyncParsableCommand {
 
   func run() async throws {
     if let embedModel {
-      let model = try ModelVersion.load(from: URL(fileURLWithPath: embedModel))
-      let source = try DataSource.fashionMNIST(directory: dataDir)
-      for (split, path) in [(DataSource.Split.train, base), (.test, queries)] {
-        let data = try source.load(split)
-        let rows = split == .train ? max(augmentTo, data.count) : data.count
-        var values: [Float] = []
-        values.reserveCapacity(rows * model.backbone.embeddingDim)
-        for start in stride(from: 0, to: rows, by: 8192) {
-          let images = Self.augmented(data, rows: start..<min(rows, start + 8192))
-          values += model.backbone.embed(images).l2NormalizedRows().values
-        }
-        try Data(NPY.encode(shape: [rows, model.backbone.embeddingDim], values: values))
-          .write(to: URL(fileURLWithPath: path))
-      }
+      try Self.writeEmbeddings(model: embedModel, dataDir: dataDir, augmentTo: augmentTo, base: base, queries: queries)
     }
     let vectors = try Self.matrix(base)
     let allQueries = try Self.matrix(queries)
@@ -90,6 +77,25 @@ struct ANNBench: AsyncParsableCommand {
       "first_truth": (0..<5).map { exact.search(queryRows.rows($0..<($0 + 1)), k: k)[0].map { Int($0.id)! } },
     ]
     print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+  }
+
+  /// Writes the embeddings of Fashion-MNIST by the model version folder `model`: the
+  /// train split (grown to `augmentTo` rows by `augmented` copies) to `base`, the test
+  /// split to `queries`, L2-normalised.
+  static func writeEmbeddings(model path: String, dataDir: String, augmentTo: Int, base: String, queries: String) throws {
+    let model = try ModelVersion.load(from: URL(fileURLWithPath: path))
+    let source = try DataSource.fashionMNIST(directory: dataDir)
+    for (split, out) in [(DataSource.Split.train, base), (.test, queries)] {
+      let data = try source.load(split)
+      let rows = split == .train ? max(augmentTo, data.count) : data.count
+      var values: [Float] = []
+      values.reserveCapacity(rows * model.backbone.embeddingDim)
+      for start in stride(from: 0, to: rows, by: 8192) {
+        let images = augmented(data, rows: start..<min(rows, start + 8192))
+        values += model.backbone.embed(images).l2NormalizedRows().values
+      }
+      try Data(NPY.encode(shape: [rows, model.backbone.embeddingDim], values: values)).write(to: URL(fileURLWithPath: out))
+    }
   }
 
   /// Rows `range` of a catalogue made of `data`'s images (rows below `data.count`)

@@ -138,7 +138,12 @@ struct MetadataFilterTests {
         let hits = state.index.search(
           Matrix(rows: 1, columns: 8, values: query), k: k, versions: state.index.versions,
           filter: state.metadataIndex.idFilter(filter))[0]
-        #expect(hits.map(\.scored.id) == FilterCases.bruteForce(query, documents, filter: filter, k: k), "\(filter)")
+        let expected = FilterCases.bruteForce(query, documents, filter: filter, k: k)
+        #expect(hits.map(\.scored.id) == expected, "\(filter)")
+        // The same through an id set (no key bits): the id-lookup paths.
+        let byID = IDFilter(Set(documents.values.filter { filter.matches($0.metadata) }.map(\.id)))
+        let unkeyed = state.index.search(Matrix(rows: 1, columns: 8, values: query), k: k, versions: state.index.versions, filter: byID)[0]
+        #expect(unkeyed.map(\.scored.id) == expected, "\(filter)")
       }
     }
   }

@@ -234,3 +234,48 @@ struct RealMilvusRestartTests {
     }
   }
 }
+
+/// Filters and listing on the real server where its segments matter: rows spread over
+/// sealed (flushed) and growing segments, written in random id order.
+@Suite("Milvus store: filters and listing across sealed and growing segments")
+struct RealMilvusListingTests {
+  @Test("List pages equal the sorted ids passing the filter, over flushed and fresh rows; filtered search equals exact filtered search")
+  func listingAcrossSegments() async throws {
+    try await withMilvusStore(at: try RealMilvusServer.sharedAddress(), inputSize: 4) { store, _, _ in
+      var generator = SeededGenerator(seed: 11)
+      let vectors = unitRows(1200, 16, seed: 21)
+      var docs = (0..<1200).map { i in
+        StoredDocument(
+          id: "id-\(UInt32.random(in: 0...UInt32.max, using: &generator))-\(i)",
+          metadata: ["tier": "\(i % 7)", "score": "\(Double(i % 50) / 2)", "kind": i % 2 == 0 ? "even" : "odd"],
+          inputShape: [4], input: [1, 2, 3, 4], version: "v1", vector: vectors[i])
+      }
+      docs.shuffle(using: &generator)
+      for start in stride(from: 0, to: docs.count, by: 300) {
+        try await store.commit(.upsert(Array(docs[start..<(start + 300)])))
+        if start < 900 { try await store.flush() }
+      }
+      let filters: [MetadataFilter?] = [
+        nil, .equals(key: "tier", value: "3"),
+        .all([.range(key: "score", lower: .init(5, inclusive: false), upper: .init(12.5, inclusive: true)), .not(.equals(key: "kind", value: "odd"))]),
+      ]
+      for filter in filters {
+        var listed: [String] = []
+        var cursor: String?
+        while true {
+          let page = try await store.list(after: cursor, limit: 97, filter: filter, vectors: false)
+          listed += page.map(\.id)
+          guard page.count == 97, let last = page.last else { break }
+          cursor = last.id
+        }
+        let expected = docs.filter { filter?.matches($0.metadata) ?? true }.map(\.id).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        #expect(listed == expected, "\(String(describing: filter))")
+        guard let filter else { continue }
+        let query = unitRows(1, 16, seed: 77)[0]
+        let found = try await store.search(Matrix(rows: 1, columns: 16, values: query), k: 10, options: SearchOptions(), filter: filter, check: { _ in })
+        let passing = docs.filter { filter.matches($0.metadata) }.map { (id: $0.id, vector: $0.vector) }
+        #expect(found.hits[0].map(\.scored.id) == exactTop(query, passing, k: 10), "\(filter)")
+      }
+    }
+  }
+}

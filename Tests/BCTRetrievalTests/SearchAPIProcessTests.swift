@@ -57,6 +57,7 @@ struct SearchAPIProcessTests {
         try await Self.checkList(client)
         try await Self.checkRefusals(client)
       }, encoderPort: encoder.port)
+      if store == .memory { try await Self.checkCLI(port: retrieval.port) }
       await retrieval.kill9()
       await encoder.kill9()
     }
@@ -154,5 +155,27 @@ struct SearchAPIProcessTests {
     #expect(await Fixtures.rpcError { try await client.get(get) }?.code == .invalidArgument)
     get.ids = ["test-1", "test-1"]
     #expect(await Fixtures.rpcError { try await client.get(get) }?.code == .invalidArgument)
+  }
+
+  /// `bct list --where`, `bct get` and `bct export` as a user runs them.
+  static func checkCLI(port: Int) async throws {
+    let env = ["BCT_RETRIEVAL": "127.0.0.1:\(port)"]
+    let listed = try await Fixtures.command(["list", "--where", "label=3", "--where", "price>=10", "--all", "--json"], environment: env)
+    try #require(listed.status == 0, "\(listed)")
+    let json = try JSONSerialization.jsonObject(with: Data(listed.output.utf8)) as? [String: Any]
+    let ids = (json?["documents"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+    let filter = MetadataFilter.all([.equals(key: "label", value: "3"), .range(key: "price", lower: .init(10, inclusive: true), upper: nil)])
+    let expected = (0...count).map { "test-\($0)" }.filter { filter.matches(metadata(Int($0.dropFirst(5))!)) }
+    #expect(ids == expected.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) } && !ids.isEmpty, "\(listed.output)")
+    let got = try await Fixtures.command(["get", "test-5", "nope"], environment: env)
+    #expect(got.status == 0 && got.output.contains("test-5") && got.output.contains("missing: nope"), "\(got)")
+    let bad = try await Fixtures.command(["list", "--where", "price>=ten"], environment: env)
+    #expect(bad.status != 0 && bad.error.contains("not a finite number"), "\(bad)")
+    let out = Fixtures.temporaryFolder("bct-export").appendingPathComponent("docs.npy")
+    let exported = try await Fixtures.command(["export", "--out", out.path, "--where", "bucket=b3"], environment: env)
+    try #require(exported.status == 0, "\(exported)")
+    let array = try ArrayFile.read(path: out.path)
+    let lines = try String(contentsOfFile: out.deletingPathExtension().path + ".jsonl", encoding: .utf8).split(separator: "\n")
+    #expect(array.shape == [lines.count, 128] && lines.count == 30, "\(array.shape) \(lines.count)")
   }
 }

@@ -47,6 +47,7 @@ public struct DocumentReader: Sendable {
       throw RetrievalError.overLimit(field: "page_size", message: "page_size is \(request.pageSize), over the maximum of \(limits.maxUpsert)")
     }
     let cursor = try request.pageToken.isEmpty ? nil : Self.cursor(from: request.pageToken)
+    if let cursor { try limits.validateID(cursor, at: "page_token") }
     let filter = request.hasFilter ? try MetadataFilter(wire: request.filter, field: "filter") : nil
     let vectors = request.includeEmbedding || request.includeInput
     let documents = try await store.list(after: cursor, limit: size, filter: filter, vectors: vectors)

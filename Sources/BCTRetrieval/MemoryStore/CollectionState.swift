@@ -83,10 +83,10 @@ public struct CollectionState: Sendable {
       index.remove(ids: ids)
       counterpart.remove(ids: ids)
     case .reembed(let items):
-      note(refused: index.upsert(grouping: items.filter { documents[$0.id] != nil }))
+      note(refused: index.upsert(grouping: items.filter { documents[$0.id] != nil }, keys: metadataIndex))
     case .shadowEmbed(let items):
       guard let shadow, !shadow.switched else { return }
-      note(refused: counterpart.upsert(grouping: items.filter { documents[$0.id] != nil && $0.version == shadow.target }))
+      note(refused: counterpart.upsert(grouping: items.filter { documents[$0.id] != nil && $0.version == shadow.target }, keys: metadataIndex))
     case .setDocumentVersion(let version):
       documentVersion = version
       epoch += 1
@@ -121,9 +121,9 @@ public struct CollectionState: Sendable {
       }
     }
     listing.insert(fresh)
-    note(refused: index.upsert(grouping: searched))
+    note(refused: index.upsert(grouping: searched, keys: metadataIndex))
     counterpart.remove(ids: staleCounterparts)
-    note(refused: counterpart.upsert(grouping: others))
+    note(refused: counterpart.upsert(grouping: others, keys: metadataIndex))
   }
 
   /// Starts, switches, rolls back or finalizes the shadow upgrade.
@@ -188,7 +188,7 @@ extension VersionedIndex {
   /// vector whose length differs from its version's others (a log written
   /// before writes were checked) is left out and returned, never trapped on.
   @discardableResult
-  mutating func upsert(grouping items: [Mutation.Reembedded]) -> [Mutation.Reembedded] {
+  mutating func upsert(grouping items: [Mutation.Reembedded], keys: MetadataIndex) -> [Mutation.Reembedded] {
     var byVersion: [String: [Mutation.Reembedded]] = [:]
     var refused: [Mutation.Reembedded] = []
     for item in items {
@@ -201,7 +201,11 @@ extension VersionedIndex {
     }
     for (version, group) in byVersion.sorted(by: { $0.key < $1.key }) {
       let dim = group[0].vector.count
-      upsert(ids: group.map(\.id), vectors: Matrix(rows: group.count, columns: dim, values: group.flatMap(\.vector)), version: version)
+      let ids = group.map(\.id)
+      let found = ids.compactMap(keys.key(of:))
+      upsert(
+        ids: ids, vectors: Matrix(rows: group.count, columns: dim, values: group.flatMap(\.vector)), version: version,
+        keys: found.count == ids.count ? found : nil)
     }
     return refused
   }

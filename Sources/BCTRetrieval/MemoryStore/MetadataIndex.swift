@@ -92,13 +92,16 @@ public struct MetadataIndex: Sendable {
 
   /// The documents `filter` lets through as an index filter: membership by id, and
   /// the passing ids listed from the bitset.
-  func idFilter(_ filter: MetadataFilter) -> IDFilter {
+  public func idFilter(_ filter: MetadataFilter) -> IDFilter {
     let passing = evaluate(filter)
     let ordinalOf = self.ordinalOf, idAt = self.idAt
     return IDFilter(
-      count: passing.count, contains: { id in ordinalOf[id].map(passing.contains) ?? false },
+      count: passing.count, keys: passing, contains: { id in ordinalOf[id].map(passing.contains) ?? false },
       ids: { passing.ordinals.compactMap { idAt[$0] } })
   }
+
+  /// The key (ordinal) of document `id`, which its vectors are indexed under.
+  public func key(of id: String) -> Int? { ordinalOf[id] }
 
   /// Whether document `id` passes `bits`.
   func passes(_ id: String, _ bits: DocumentBits) -> Bool {

@@ -1,46 +1,46 @@
-/// A set of document ordinals as a bitset: what a metadata filter evaluates to in
-/// the memory store. `and`, `or` and `not` cost one pass over the words, whatever
-/// the postings behind them.
+/// A set of small integer keys (document ordinals) as a bitset: what a metadata
+/// filter evaluates to in the memory store, and what indexes test their vectors'
+/// keys against. `and`, `or` and `not` cost one pass over the words.
 public struct DocumentBits: Sendable, Equatable {
-  private(set) var words: [UInt64]
+  public private(set) var words: [UInt64]
 
   /// An empty set with room for ordinals `0..<capacity`.
-  init(capacity: Int) {
+  public init(capacity: Int) {
     words = [UInt64](repeating: 0, count: (capacity + 63) / 64)
   }
 
   /// Ordinals `0..<capacity` the set can hold.
-  var capacity: Int { words.count * 64 }
+  public var capacity: Int { words.count * 64 }
 
   /// How many ordinals are in the set.
-  var count: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
+  public var count: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
 
-  func contains(_ ordinal: Int) -> Bool {
+  public func contains(_ ordinal: Int) -> Bool {
     ordinal >= 0 && ordinal < capacity && words[ordinal >> 6] & (1 << UInt64(ordinal & 63)) != 0
   }
 
-  mutating func insert(_ ordinal: Int) {
+  public mutating func insert(_ ordinal: Int) {
     if ordinal >= capacity { words.append(contentsOf: repeatElement(0, count: ordinal / 64 + 1 - words.count)) }
     words[ordinal >> 6] |= 1 << UInt64(ordinal & 63)
   }
 
-  mutating func remove(_ ordinal: Int) {
+  public mutating func remove(_ ordinal: Int) {
     guard ordinal < capacity else { return }
     words[ordinal >> 6] &= ~(1 << UInt64(ordinal & 63))
   }
 
   /// Ordinals in both sets.
-  func intersection(_ other: DocumentBits) -> DocumentBits {
+  public func intersection(_ other: DocumentBits) -> DocumentBits {
     combined(other) { $0 & $1 }
   }
 
   /// Ordinals in either set.
-  func union(_ other: DocumentBits) -> DocumentBits {
+  public func union(_ other: DocumentBits) -> DocumentBits {
     combined(other) { $0 | $1 }
   }
 
   /// Ordinals of `universe` not in this set.
-  func complement(in universe: DocumentBits) -> DocumentBits {
+  public func complement(in universe: DocumentBits) -> DocumentBits {
     universe.combined(self) { $0 & ~$1 }
   }
 
@@ -53,7 +53,7 @@ public struct DocumentBits: Sendable, Equatable {
   }
 
   /// The ordinals in the set, ascending.
-  var ordinals: [Int] {
+  public var ordinals: [Int] {
     var out: [Int] = []
     for (i, word) in words.enumerated() where word != 0 {
       var w = word
