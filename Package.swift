@@ -246,7 +246,7 @@ let package = Package(
     /// inner-product search on BLAS, bounded-heap top-k, per-version segments.
     .target(
       name: "BCTIndex",
-      dependencies: ["BCTNumerics", "CBLAS", "CHNSW"]
+      dependencies: ["CKernels", "BCTNumerics", "CBLAS", "CHNSW"]
     ),
 
     /// Durable files: write-ahead log segments with checksums, atomic snapshots.

@@ -1,4 +1,5 @@
 import BCTNumerics
+import CKernels
 
 /// Exact inner-product scoring of contiguous row-major vectors against query rows,
 /// offered into per-query top-k selections: SGEMV for one query (memory-bandwidth
@@ -41,6 +42,42 @@ enum ExactScan {
         }
       }
       start += rows
+    }
+  }
+
+  /// One query against rows `0..<count`, only those whose key (`keys[row]`) is in
+  /// `bits` (every row without `bits`): the rows are streamed once by a fused kernel
+  /// (`ck_dot_keyed`) that skips failing rows before reading them, so the cost follows
+  /// the passing rows plus one pass over the keys.
+  static func single(
+    _ vectors: UnsafeBufferPointer<Float>, count n: Int, dimension d: Int, keys: [Int], bits: DocumentBits?,
+    query: Matrix, into selection: inout TopK, id: (Int) -> String
+  ) {
+    guard n > 0 else { return }
+    precondition(keys.count >= n && query.rows == 1 && query.columns == d, "one key per row, one query of the rows' width")
+    var found = 0
+    var scores: [Float] = []
+    let rows = [Int32](unsafeUninitializedCapacity: n) { r, rowCount in
+      scores = [Float](unsafeUninitializedCapacity: n) { s, scoreCount in
+        found = keys.withUnsafeBufferPointer { k in
+          k.withMemoryRebound(to: Int64.self) { keys64 in
+            query.values.withUnsafeBufferPointer { q in
+              let words = bits?.words ?? []
+              return words.withUnsafeBufferPointer { w in
+                ck_dot_keyed(vectors.baseAddress!, n, d, q.baseAddress!, keys64.baseAddress!, bits == nil ? nil : w.baseAddress,
+                             w.count, r.baseAddress!, s.baseAddress!)
+              }
+            }
+          }
+        }
+        scoreCount = found
+      }
+      rowCount = found
+    }
+    var threshold = selection.threshold
+    for j in 0..<found where scores[j] >= threshold {
+      selection.offer(score: scores[j], id: id(Int(rows[j])))
+      threshold = selection.threshold
     }
   }
 

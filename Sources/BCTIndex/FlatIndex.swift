@@ -109,7 +109,9 @@ public struct FlatIndex: VectorIndex {
     guard count > 0, queries.rows > 0 else { return }
     let bits = unkeyed == 0 ? filter?.keys : nil
     storage.withUnsafeBufferPointer { docs in
-      if let filter, filter.count < count / Self.gatherDivisor {
+      if queries.rows == 1 && (filter == nil || bits != nil) {
+        ExactScan.single(docs, count: count, dimension: dimension, keys: keys, bits: bits, query: queries, into: &selections[0], id: { ids[$0] })
+      } else if let filter, filter.count < count / Self.gatherDivisor {
         let picked = bits.map { bits in (0..<count).filter { bits.contains(keys[$0]) } } ?? filter.ids.compactMap { slots[$0] }
         ExactScan.gathered(
           docs, rows: picked, dimension: dimension, id: { ids[$0] }, queries: queries, into: &selections, blockSize: blockSize)

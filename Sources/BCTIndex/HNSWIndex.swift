@@ -177,6 +177,12 @@ public struct HNSWIndex: VectorIndex {
       return
     }
     if let filter, prefersExact(passing: filter.count, ef: max(ef, selections.first?.k ?? 0)) {
+      if queries.rows == 1, let bits = keyBits(filter) {
+        storage.withUnsafeBufferPointer { store in
+          ExactScan.single(store, count: idAt.count, dimension: dimension, keys: keyAt, bits: bits, query: queries, into: &selections[0], id: { idAt[$0] ?? "" })
+        }
+        return
+      }
       let picked = keyBits(filter).map { bits in idAt.indices.filter { idAt[$0] != nil && bits.contains(keyAt[$0]) } }
         ?? filter.ids.compactMap { labels[$0] }
       storage.withUnsafeBufferPointer { store in

@@ -2,6 +2,7 @@
 #define CKERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -20,6 +21,15 @@ extern "C" {
 void ck_conv3x3_pool_single_channel(const float *input, size_t images, size_t height, size_t width,
                                     const float *weights, const float *bias, size_t channels, int relu,
                                     float *output);
+
+/// Inner products of `query` with the rows (each `d` long) of `vectors` (`n` rows)
+/// whose key (`keys[row]`) is set in the bitset `bits` (`words` 64-bit words; bit k of
+/// word k/64 for key k; negative keys never pass); every row when `bits` is NULL.
+/// Writes each scored row number to `rows_out` and its score to `scores_out` (room for
+/// `n` each) in row order; returns how many. Streams the rows once, four at a time
+/// (AVX-512 or AVX2+FMA, chosen at run time).
+size_t ck_dot_keyed(const float *vectors, size_t n, size_t d, const float *query, const int64_t *keys,
+                    const uint64_t *bits, size_t words, int32_t *rows_out, float *scores_out);
 
 /// Whether this CPU runs `ck_packed_gemm` (AVX-512).
 int ck_packed_gemm_available(void);

@@ -1,0 +1,107 @@
+// Inner products of one query with stored rows, for exact search: all rows, or only
+// rows whose key passes a bitset, streamed once. AVX-512 or AVX2+FMA chosen at run
+// time (the target is built for the baseline), four rows at a time so that several
+// loads are in flight.
+#include "ckernels.h"
+
+#include <immintrin.h>
+#include <stdint.h>
+
+static float dot_scalar(const float *a, const float *b, size_t d) {
+  float s = 0;
+  for (size_t i = 0; i < d; i++) s += a[i] * b[i];
+  return s;
+}
+
+__attribute__((target("avx2,fma"))) static float hsum256(__m256 v) {
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_movehdup_ps(h));
+  return _mm_cvtss_f32(h);
+}
+
+__attribute__((target("avx2,fma"))) static void dot4_avx2(const float *q, const float *r0, const float *r1,
+                                                          const float *r2, const float *r3, size_t d, float *out) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= d; i += 8) {
+    __m256 x = _mm256_loadu_ps(q + i);
+    s0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(r0 + i), s0);
+    s1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(r1 + i), s1);
+    s2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(r2 + i), s2);
+    s3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(r3 + i), s3);
+  }
+  out[0] = hsum256(s0) + dot_scalar(q + i, r0 + i, d - i);
+  out[1] = hsum256(s1) + dot_scalar(q + i, r1 + i, d - i);
+  out[2] = hsum256(s2) + dot_scalar(q + i, r2 + i, d - i);
+  out[3] = hsum256(s3) + dot_scalar(q + i, r3 + i, d - i);
+}
+
+__attribute__((target("avx512f"))) static void dot4_avx512(const float *q, const float *r0, const float *r1,
+                                                            const float *r2, const float *r3, size_t d, float *out) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 16 <= d; i += 16) {
+    __m512 x = _mm512_loadu_ps(q + i);
+    s0 = _mm512_fmadd_ps(x, _mm512_loadu_ps(r0 + i), s0);
+    s1 = _mm512_fmadd_ps(x, _mm512_loadu_ps(r1 + i), s1);
+    s2 = _mm512_fmadd_ps(x, _mm512_loadu_ps(r2 + i), s2);
+    s3 = _mm512_fmadd_ps(x, _mm512_loadu_ps(r3 + i), s3);
+  }
+  if (i < d) {
+    __mmask16 m = (__mmask16)((1u << (d - i)) - 1);
+    __m512 x = _mm512_maskz_loadu_ps(m, q + i);
+    s0 = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(m, r0 + i), s0);
+    s1 = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(m, r1 + i), s1);
+    s2 = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(m, r2 + i), s2);
+    s3 = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(m, r3 + i), s3);
+  }
+  out[0] = _mm512_reduce_add_ps(s0);
+  out[1] = _mm512_reduce_add_ps(s1);
+  out[2] = _mm512_reduce_add_ps(s2);
+  out[3] = _mm512_reduce_add_ps(s3);
+}
+
+typedef void (*dot4_fn)(const float *, const float *, const float *, const float *, const float *, size_t, float *);
+
+static void dot4_scalar(const float *q, const float *r0, const float *r1, const float *r2, const float *r3, size_t d,
+                        float *out) {
+  out[0] = dot_scalar(q, r0, d);
+  out[1] = dot_scalar(q, r1, d);
+  out[2] = dot_scalar(q, r2, d);
+  out[3] = dot_scalar(q, r3, d);
+}
+
+static dot4_fn best_dot4(void) {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return dot4_avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return dot4_avx2;
+  return dot4_scalar;
+}
+
+size_t ck_dot_keyed(const float *vectors, size_t n, size_t d, const float *query, const int64_t *keys,
+                    const uint64_t *bits, size_t words, int32_t *rows_out, float *scores_out) {
+  dot4_fn dot4 = best_dot4();
+  size_t found = 0;
+  int32_t pending[4];
+  size_t held = 0;
+  for (size_t row = 0; row < n; row++) {
+    if (bits != NULL) {
+      int64_t key = keys[row];
+      if (key < 0 || (size_t)(key >> 6) >= words || !((bits[key >> 6] >> (key & 63)) & 1)) continue;
+    }
+    pending[held++] = (int32_t)row;
+    if (held == 4) {
+      dot4(query, vectors + (size_t)pending[0] * d, vectors + (size_t)pending[1] * d, vectors + (size_t)pending[2] * d,
+           vectors + (size_t)pending[3] * d, d, scores_out + found);
+      for (size_t j = 0; j < 4; j++) rows_out[found + j] = pending[j];
+      found += 4;
+      held = 0;
+    }
+  }
+  for (size_t j = 0; j < held; j++) {
+    scores_out[found] = dot_scalar(query, vectors + (size_t)pending[j] * d, d);
+    rows_out[found++] = pending[j];
+  }
+  return found;
+}
