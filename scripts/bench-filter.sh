@@ -58,6 +58,7 @@ for a, b in zip(o["results"], f["results"]):
           f"{hb['qps']:9.0f} ({hb['ef']:4d}, {hb['recall']:.3f}) {ha['qps']/hb['qps']:5.2f}x")
 print("HNSW rows: each side's fastest ef reaching recall@10 >= 0.95 (else its best recall). Build: bct "
       f"{o['hnsw_build_seconds']:.1f} s, faiss {f['hnsw_build_seconds']:.1f} s.")
+print("Filter evaluation alone (bct, from the postings, per query): " + ", ".join(f"{a['selectivity']*100:.1f}%: {a['filter_us']:.0f} us" for a in o["results"]))
 for a, b in zip(o["results"], f["results"]):
     print(f"  {a['selectivity']*100:5.1f}%: bct " + ", ".join(f"ef {r['ef']}: {r['recall']:.3f}/{r['qps']:.0f}" for r in a["hnsw"]))
     print(f"         faiss " + ", ".join(f"ef {r['ef']}: {r['recall']:.3f}/{r['qps']:.0f}" for r in b["hnsw"]))

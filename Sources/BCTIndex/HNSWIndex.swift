@@ -284,8 +284,9 @@ public struct HNSWIndex: VectorIndex {
   }
 }
 
-/// One thread's way into the graph search: the plain walk, or the filtered walk
-/// whose C callback asks `filter` about each label's id.
+/// One thread's way into the graph search: the plain walk, or the filtered walk that
+/// tests each label's key against the filter's bits in C (every vector keyed), or
+/// asks `filter` about each label's id through a callback.
 struct HNSWFilterGate {
   let ids: [String?]
   let filter: IDFilter?
@@ -297,12 +298,18 @@ struct HNSWFilterGate {
     scores: UnsafeMutablePointer<Float>
   ) -> Int {
     guard filter != nil else { return chnsw_search(graph.pointer, query, k, ef, labels, scores) }
+    if let keys {
+      return keys.at.withUnsafeBufferPointer { at in
+        at.withMemoryRebound(to: Int64.self) { at64 in
+          keys.bits.words.withUnsafeBufferPointer { words in
+            chnsw_search_keyed(graph.pointer, query, k, ef, at64.baseAddress, at64.count, words.baseAddress, words.count, labels, scores)
+          }
+        }
+      }
+    }
     return withUnsafeMutablePointer(to: &self) { gate in
       chnsw_search_filtered(graph.pointer, query, k, ef, { context, label in
         let gate = context!.assumingMemoryBound(to: HNSWFilterGate.self)
-        if let keys = gate.pointee.keys {
-          return Int(label) < keys.at.count && keys.bits.contains(keys.at[Int(label)]) ? 1 : 0
-        }
         guard Int(label) < gate.pointee.ids.count, let id = gate.pointee.ids[Int(label)] else { return 0 }
         return gate.pointee.filter!.contains(id) ? 1 : 0
       }, gate, labels, scores)

@@ -192,13 +192,14 @@ size_t emit(const hnswlib::HierarchicalNSW<float> &index, Queue &found, size_t k
 // search and Faiss's IDSelector: with few passing nodes the walk widens until it
 // has ef of them or the graph is exhausted, which is why selective filters are
 // answered by an exact scan instead (see HNSWIndex).
+template <typename Allow>
 Farthest filtered_level0(const hnswlib::HierarchicalNSW<float> &index, hnswlib::tableint entry, const float *query,
-                         size_t ef, chnsw_allow allow, void *context) {
+                         size_t ef, Allow allow) {
   hnswlib::VisitedList *visited_list = index.visited_list_pool_->getFreeVisitedList();
   hnswlib::vl_type *visited = visited_list->mass;
   hnswlib::vl_type tag = visited_list->curV;
   auto passes = [&](hnswlib::tableint node) {
-    return !index.isMarkedDeleted(node) && allow(context, index.getExternalLabel(node)) != 0;
+    return !index.isMarkedDeleted(node) && allow(index.getExternalLabel(node));
   };
   Farthest results;
   std::priority_queue<Scored, std::vector<Scored>, std::greater<Scored>> frontier;
@@ -251,7 +252,21 @@ size_t chnsw_search_filtered(const chnsw_graph *graph, const float *query, size_
   const auto &index = graph->index;
   if (index.cur_element_count == 0 || k == 0) return 0;
   hnswlib::tableint current = descend(index, query);
-  auto found = filtered_level0(index, current, query, std::max(ef, k), allow, context);
+  auto found = filtered_level0(index, current, query, std::max(ef, k),
+                               [&](hnswlib::labeltype label) { return allow(context, label) != 0; });
+  return emit(index, found, k, labels, scores);
+}
+
+size_t chnsw_search_keyed(const chnsw_graph *graph, const float *query, size_t k, size_t ef, const int64_t *keys,
+                          size_t key_count, const uint64_t *bits, size_t words, uint64_t *labels, float *scores) {
+  const auto &index = graph->index;
+  if (index.cur_element_count == 0 || k == 0) return 0;
+  hnswlib::tableint current = descend(index, query);
+  auto found = filtered_level0(index, current, query, std::max(ef, k), [&](hnswlib::labeltype label) {
+    if (label >= key_count) return false;
+    int64_t key = keys[label];
+    return key >= 0 && static_cast<size_t>(key >> 6) < words && ((bits[key >> 6] >> (key & 63)) & 1) != 0;
+  });
   return emit(index, found, k, labels, scores);
 }
 

@@ -45,6 +45,11 @@ typedef int (*chnsw_allow)(void *context, uint64_t label);
 size_t chnsw_search_filtered(const chnsw_graph *graph, const float *query, size_t k, size_t ef, chnsw_allow allow,
                              void *context, uint64_t *labels, float *scores);
 
+/// As chnsw_search, returning only labels whose key (`keys[label]`, `key_count` of
+/// them) is set in the bitset `bits` (`words` 64-bit words; negative keys never pass).
+size_t chnsw_search_keyed(const chnsw_graph *graph, const float *query, size_t k, size_t ef, const int64_t *keys,
+                          size_t key_count, const uint64_t *bits, size_t words, uint64_t *labels, float *scores);
+
 /// Nodes the graph holds (deleted ones included), and its room.
 size_t chnsw_count(const chnsw_graph *graph);
 size_t chnsw_capacity(const chnsw_graph *graph);
