@@ -2,7 +2,7 @@
 # Filtered search, one run, same vectors and the same filters: bct's memory store path
 # (metadata postings -> flat or HNSW segment, the planner choosing) vs faiss-cpu
 # IndexFlatIP / IndexHNSWFlat with an IDSelector (bitmap or batch, the faster), at
-# selectivities 0.1%, 1%, 10%, 100% of COUNT vectors (default 100,000), batch-1, k=10.
+# selectivities 0.1%, 1%, 5%, 10%, 100% of COUNT vectors (default 100,000), batch-1, k=10.
 # The vectors are Fashion-MNIST embeddings by a small trained model (the train images
 # grown to COUNT rows by shifted, rescaled, noisy copies; test images as queries), or
 # with BENCH_DATA=random, random unit vectors x 128 (no graph index reaches high recall
@@ -20,7 +20,7 @@ for product in bct bct-bench; do swift build -c release --product "$product" 2>&
 bin="$(swift build -c release --show-bin-path)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-selectivities=0.001,0.01,0.1,1
+selectivities=0.001,0.01,0.05,0.1,1
 if [ "${BENCH_DATA:-embeddings}" = random ]; then
   "$venv/bin/python" - "$work" "$count" <<'PY'
 import sys, numpy as np

@@ -205,19 +205,28 @@ public struct HNSWIndex: VectorIndex {
     walk(graph, queries, ef: max(1, options.efSearch ?? parameters.efSearch), into: &selections, filter: filter)
   }
 
-  /// Whether an exact scan of `passing` vectors costs less than a filtered walk.
-  /// A walk with candidate list `ef` computes about `ef * 2M` distances when every
-  /// node passes (level 0 has 2M links per node); with a share `s` passing, it must
-  /// visit about 1/s times as many nodes to collect ef passing ones. The scan costs
-  /// `s * n` distances. So the scan wins when `s * n <= ef * 2M / s`, that is
-  /// `passing^2 <= ef * 2M * n`: at n = 100,000, ef = 64 and M = 16, below about
-  /// 14% passing (Qdrant's planner decides the same way by estimated cardinality,
-  /// with a fixed threshold instead). Below that share the walk also loses recall,
-  /// as the passing nodes stop being connected through each other.
+  /// Whether an exact scan of `passing` vectors costs less than a filtered walk, by a
+  /// cost model in nanoseconds (constants measured by `scripts/bench-filter.sh` on
+  /// 100,000 Fashion-MNIST embeddings, 128-d, 2 cores). A walk with candidate list `ef`
+  /// visits about `ef * 2M` nodes when every node passes (level 0 has 2M links per
+  /// node) and `1/s` times as many when a share `s` passes, at `walkNanos` each. The
+  /// scan reads every vector's key (`keyNanos`) and scores the passing ones
+  /// (`rowNanos`, a scattered read). So the scan wins when
+  /// `n * keyNanos + passing * rowNanos <= ef * 2M * (n / passing) * walkNanos`: at
+  /// n = 100,000, ef = 64, M = 16, below about 8% passing. Qdrant's planner decides the
+  /// same way, by estimated cardinality against a fixed threshold. Below that share
+  /// the walk also loses recall (the passing nodes stop being connected through each
+  /// other); the scan's recall is 1.
   func prefersExact(passing: Int, ef: Int) -> Bool {
-    let n = Double(count), passing = Double(min(passing, count))
-    return passing * passing <= Double(ef) * Double(2 * parameters.m) * n
+    let n = Double(count), passing = Double(max(1, min(passing, count)))
+    let scan = n * Self.keyNanos + passing * Self.rowNanos
+    let walk = Double(ef * 2 * parameters.m) * (n / passing) * Self.walkNanos
+    return scan <= walk
   }
+
+  static let keyNanos = 1.0
+  static let rowNanos = 48.0
+  static let walkNanos = 25.0
 
   private func walk(_ graph: HNSWGraph, _ queries: Matrix, ef: Int, into selections: inout [TopK], filter: IDFilter?) {
     let d = dimension

@@ -23,7 +23,7 @@ struct FilterBench: AsyncParsableCommand {
   @Option(help: "With --embed-model: grow the base to this many rows with shifted, rescaled and noisy copies of the train images.")
   var augmentTo: Int = 0
   @Option(help: "Folder of the built-in dataset.") var dataDir: String = DataSource.debianFashionMNIST
-  @Option(help: "Selectivities, comma-separated.") var selectivities: String = "0.001,0.01,0.1,1"
+  @Option(help: "Selectivities, comma-separated.") var selectivities: String = "0.001,0.01,0.05,0.1,1"
   @Option(help: "HNSW efSearch values, comma-separated.") var ef: String = "64,128,256"
   @Option(help: "Neighbours per query.") var k: Int = 10
   @Option(help: "Seconds of batch-1 queries per measurement.") var seconds: Double = 2
@@ -65,7 +65,7 @@ struct FilterBench: AsyncParsableCommand {
       }
       results.append([
         "filter_us": (ContinuousClock.now - evaluated).inSeconds * 1e6 / Double(evaluations),
-        "selectivity": share, "passing": flat.metadataIndex.idFilter(filter).count, "flat_qps": flatRun.qps,
+        "selectivity": share, "passing": flat.metadataIndex.idFilter(filter)?.count ?? vectors.rows, "flat_qps": flatRun.qps,
         "flat_recall": flatRun.recall, "hnsw": hnswRuns, "first_truth": truth.prefix(5).map { $0.map { Int($0)! } },
       ])
     }
@@ -82,7 +82,7 @@ struct FilterBench: AsyncParsableCommand {
     let options = SearchOptions(efSearch: ef)
     let search = { (q: Int) in
       state.index.search(
-        queries.rows(q..<(q + 1)), k: k, versions: ["v1"], options: options, filter: filter.map { state.metadataIndex.idFilter($0) })[0]
+        queries.rows(q..<(q + 1)), k: k, versions: ["v1"], options: options, filter: filter.flatMap { state.metadataIndex.idFilter($0) })[0]
     }
     var found = 0, possible = 0
     if let truth {

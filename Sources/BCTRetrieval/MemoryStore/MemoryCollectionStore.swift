@@ -27,7 +27,7 @@ extension DocumentStore: CollectionStore {
     try read { state in
       let view = state.view(ViewQuery())
       try check(view)
-      let allowed = filter.map { state.metadataIndex.idFilter($0) }
+      let allowed = filter.flatMap { state.metadataIndex.idFilter($0) }
       let hits = state.index.search(queries, k: k, versions: view.searched, options: options, filter: allowed)
       var metadata: [String: [String: String]] = [:]
       for hit in hits.joined() { metadata[hit.scored.id] = state.documents[hit.scored.id]?.metadata ?? [:] }

@@ -14,11 +14,32 @@ public struct MetadataIndex: Sendable {
   private var live = DocumentBits(capacity: 0)
   private var postings: [String: [String: Posting]] = [:]
 
-  /// The documents holding one value under one key.
+  /// The documents holding one value under one key: their ordinals back to back
+  /// (what evaluation reads), and each one's place among them (so a removal moves
+  /// the last one into the gap).
   struct Posting: Sendable {
     /// The value as a number, if it spells one.
     var number: Double?
-    var members: Set<Int>
+    var members: [Int32] = []
+    var place: [Int32: Int32] = [:]
+
+    init(_ value: String) { number = MetadataFilter.number(value) }
+
+    mutating func insert(_ ordinal: Int) {
+      let key = Int32(ordinal)
+      guard place[key] == nil else { return }
+      place[key] = Int32(members.count)
+      members.append(key)
+    }
+
+    mutating func remove(_ ordinal: Int) {
+      guard let at = place.removeValue(forKey: Int32(ordinal)) else { return }
+      let last = members.removeLast()
+      if Int(at) < members.count {
+        members[Int(at)] = last
+        place[last] = at
+      }
+    }
   }
 
   /// An empty index.
@@ -40,8 +61,7 @@ public struct MetadataIndex: Sendable {
       live.insert(ordinal)
     }
     for (key, value) in metadata {
-      postings[key, default: [:]][value, default: Posting(number: MetadataFilter.number(value), members: [])]
-        .members.insert(ordinal)
+      postings[key, default: [:]][value, default: Posting(value)].insert(ordinal)
     }
   }
 
@@ -56,7 +76,7 @@ public struct MetadataIndex: Sendable {
 
   private mutating func unpost(_ ordinal: Int, _ metadata: [String: String]) {
     for (key, value) in metadata {
-      postings[key]?[value]?.members.remove(ordinal)
+      postings[key]?[value]?.remove(ordinal)
       if postings[key]?[value]?.members.isEmpty == true { postings[key]?[value] = nil }
       if postings[key]?.isEmpty == true { postings[key] = nil }
     }
@@ -85,15 +105,17 @@ public struct MetadataIndex: Sendable {
   private func bits(_ chosen: [Posting]) -> DocumentBits {
     var out = DocumentBits(capacity: idAt.count)
     for posting in chosen {
-      for ordinal in posting.members { out.insert(ordinal) }
+      for ordinal in posting.members { out.insert(Int(ordinal)) }
     }
     return out
   }
 
-  /// The documents `filter` lets through as an index filter: membership by id, and
-  /// the passing ids listed from the bitset.
-  public func idFilter(_ filter: MetadataFilter) -> IDFilter {
+  /// The documents `filter` lets through as an index filter (key bits, membership by
+  /// id, and the passing ids listed from the bitset); nil when every document passes,
+  /// so that the search runs unfiltered.
+  public func idFilter(_ filter: MetadataFilter) -> IDFilter? {
     let passing = evaluate(filter)
+    guard passing.count < ordinalOf.count else { return nil }
     let ordinalOf = self.ordinalOf, idAt = self.idAt
     return IDFilter(
       count: passing.count, keys: passing, contains: { id in ordinalOf[id].map(passing.contains) ?? false },
