@@ -24,6 +24,20 @@ public struct DocumentBits: Sendable, Equatable {
     words[ordinal >> 6] |= 1 << UInt64(ordinal & 63)
   }
 
+  /// Inserts every ordinal of each list (all below `capacity`).
+  public mutating func insert<Lists: Sequence>(_ lists: Lists) where Lists.Element == [Int32] {
+    let limit = capacity
+    words.withUnsafeMutableBufferPointer { w in
+      for list in lists {
+        list.withUnsafeBufferPointer { members in
+          for ordinal in members where Int(ordinal) < limit && ordinal >= 0 {
+            w[Int(ordinal) >> 6] |= 1 << UInt64(ordinal & 63)
+          }
+        }
+      }
+    }
+  }
+
   public mutating func remove(_ ordinal: Int) {
     guard ordinal < capacity else { return }
     words[ordinal >> 6] &= ~(1 << UInt64(ordinal & 63))

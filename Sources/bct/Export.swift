@@ -27,9 +27,8 @@ struct Export: AsyncParsableCommand {
       var values: [Float] = []
       var lines = Data()
       var rows = 0, dimension: Int?
-      repeat {
-        let page = try await connection.withRetrieval { try await $0.list(request, timeout: connection.timeout) }
-        for record in page.documents {
+      _ = try await List.follow(request, connection: connection, all: true) { documents in
+        for record in documents {
           let vector = try TensorCodec.values(of: record.embedding, what: "embedding of \(record.id)")
           if let dimension, dimension != vector.count {
             throw ValidationError("document \(record.id) has a \(record.modelVersion) embedding of \(vector.count) values, others \(dimension): versions of different widths cannot share one array; export each with --where or finish the backfill first")
@@ -40,8 +39,7 @@ struct Export: AsyncParsableCommand {
           lines += try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]) + Data("\n".utf8)
           rows += 1
         }
-        request.pageToken = page.nextPageToken
-      } while !request.pageToken.isEmpty
+      }
       let jsonl = String(out.dropLast(4)) + ".jsonl"
       try Data(NPY.encode(shape: [rows, dimension ?? 0], values: values)).write(to: URL(fileURLWithPath: out), options: .atomic)
       try lines.write(to: URL(fileURLWithPath: jsonl), options: .atomic)

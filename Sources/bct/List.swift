@@ -23,13 +23,7 @@ struct List: AsyncParsableCommand {
       request.pageToken = pageToken
       request.includeEmbedding = embeddings
       var records: [Bct_V1_DocumentRecord] = []
-      var next = ""
-      repeat {
-        let page = try await connection.withRetrieval { try await $0.list(request, timeout: connection.timeout) }
-        records += page.documents
-        next = page.nextPageToken
-        request.pageToken = next
-      } while all && !next.isEmpty
+      let next = try await Self.follow(request, connection: connection, all: all) { records += $0 }
       if connection.json {
         try printJSON(["documents": try records.map(DocumentRecordPrinting.json), "next_page_token": next])
         return
@@ -37,5 +31,19 @@ struct List: AsyncParsableCommand {
       DocumentRecordPrinting.table(records)
       print(next.isEmpty ? "(end of the listing)" : "next page: --page-token \(next)")
     }
+  }
+
+  /// Asks for `request`'s page and, with `all`, every later one, handing each page's
+  /// documents to `body`; returns the token after the last page asked for.
+  static func follow(
+    _ request: Bct_V1_ListRequest, connection: ConnectionOptions, all: Bool, _ body: ([Bct_V1_DocumentRecord]) throws -> Void
+  ) async throws -> String {
+    var request = request
+    repeat {
+      let page = try await connection.withRetrieval { try await $0.list(request, timeout: connection.timeout) }
+      try body(page.documents)
+      request.pageToken = page.nextPageToken
+    } while all && !request.pageToken.isEmpty
+    return request.pageToken
   }
 }

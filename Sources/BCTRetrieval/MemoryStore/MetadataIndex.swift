@@ -84,29 +84,76 @@ public struct MetadataIndex: Sendable {
 
   /// The documents `filter` lets through.
   func evaluate(_ filter: MetadataFilter) -> DocumentBits {
-    switch filter {
-    case .equals(let key, let value):
-      return bits(postings[key]?[value].map { [$0] } ?? [])
-    case .oneOf(let key, let values):
-      return bits(values.compactMap { postings[key]?[$0] })
-    case .range(let key, let lower, let upper):
-      return bits((postings[key] ?? [:]).values.filter { $0.number.map { MetadataFilter.within($0, lower: lower, upper: upper) } ?? false })
-    case .hasKey(let key):
-      return bits(Array((postings[key] ?? [:]).values))
-    case .all(let filters):
-      return filters.dropFirst().reduce(evaluate(filters[0])) { $0.intersection(evaluate($1)) }
-    case .any(let filters):
-      return filters.dropFirst().reduce(evaluate(filters[0])) { $0.union(evaluate($1)) }
-    case .not(let inner):
-      return evaluate(inner).complement(in: live)
+    switch evaluated(filter) {
+    case .only(let bits): bits
+    case .allBut(let bits): bits.complement(in: live)
     }
+  }
+
+  /// A filter's documents as the postings read: those passing, or (when cheaper to
+  /// read) those failing. Reading a posting costs per member; `and`, `or` and `not`
+  /// over either form cost a pass over the words (De Morgan), so a permissive
+  /// filter reads its few failing postings instead of its many passing ones.
+  private enum Evaluated {
+    case only(DocumentBits)
+    case allBut(DocumentBits)
+
+    var negated: Evaluated {
+      switch self {
+      case .only(let bits): .allBut(bits)
+      case .allBut(let bits): .only(bits)
+      }
+    }
+
+    func and(_ other: Evaluated) -> Evaluated {
+      switch (self, other) {
+      case (.only(let a), .only(let b)): .only(a.intersection(b))
+      case (.only(let a), .allBut(let b)), (.allBut(let b), .only(let a)): .only(b.complement(in: a))
+      case (.allBut(let a), .allBut(let b)): .allBut(a.union(b))
+      }
+    }
+
+    func or(_ other: Evaluated) -> Evaluated { negated.and(other.negated).negated }
+  }
+
+  private func evaluated(_ filter: MetadataFilter) -> Evaluated {
+    switch filter {
+    case .equals(let key, let value): leaf(key) { $0 == value }
+    case .oneOf(let key, let values): leaf(key) { values.contains($0) }
+    case .range(let key, let lower, let upper):
+      leaf(key) { _, posting in posting.number.map { MetadataFilter.within($0, lower: lower, upper: upper) } ?? false }
+    case .hasKey(let key): leaf(key) { _ in true }
+    case .all(let filters): filters.dropFirst().reduce(evaluated(filters[0])) { $0.and(evaluated($1)) }
+    case .any(let filters): filters.dropFirst().reduce(evaluated(filters[0])) { $0.or(evaluated($1)) }
+    case .not(let inner): evaluated(inner).negated
+    }
+  }
+
+  private func leaf(_ key: String, _ passes: (String) -> Bool) -> Evaluated {
+    leaf(key) { value, _ in passes(value) }
+  }
+
+  /// The documents whose value under `key` passes: read from the passing postings, or
+  /// as all but the failing ones when those are fewer and every document has the key.
+  private func leaf(_ key: String, _ passes: (String, Posting) -> Bool) -> Evaluated {
+    var passing: [Posting] = [], failing: [Posting] = []
+    var passingCount = 0, failingCount = 0
+    for (value, posting) in postings[key] ?? [:] {
+      if passes(value, posting) {
+        passing.append(posting)
+        passingCount += posting.members.count
+      } else {
+        failing.append(posting)
+        failingCount += posting.members.count
+      }
+    }
+    if failingCount < passingCount && passingCount + failingCount == ordinalOf.count { return .allBut(bits(failing)) }
+    return .only(bits(passing))
   }
 
   private func bits(_ chosen: [Posting]) -> DocumentBits {
     var out = DocumentBits(capacity: idAt.count)
-    for posting in chosen {
-      for ordinal in posting.members { out.insert(Int(ordinal)) }
-    }
+    out.insert(chosen.lazy.map(\.members))
     return out
   }
 
