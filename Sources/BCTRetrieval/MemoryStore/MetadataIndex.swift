@@ -13,6 +13,8 @@ public struct MetadataIndex: Sendable {
   private var freeOrdinals: [Int] = []
   private var live = DocumentBits(capacity: 0)
   private var postings: [String: [String: Posting]] = [:]
+  /// Documents holding each key.
+  private var keyCounts: [String: Int] = [:]
 
   /// The documents holding one value under one key: their ordinals back to back
   /// (what evaluation reads), and each one's place among them (so a removal moves
@@ -62,6 +64,7 @@ public struct MetadataIndex: Sendable {
     }
     for (key, value) in metadata {
       postings[key, default: [:]][value, default: Posting(value)].insert(ordinal)
+      keyCounts[key, default: 0] += 1
     }
   }
 
@@ -77,6 +80,8 @@ public struct MetadataIndex: Sendable {
   private mutating func unpost(_ ordinal: Int, _ metadata: [String: String]) {
     for (key, value) in metadata {
       postings[key]?[value]?.remove(ordinal)
+      keyCounts[key]? -= 1
+      if keyCounts[key] == 0 { keyCounts[key] = nil }
       if postings[key]?[value]?.members.isEmpty == true { postings[key]?[value] = nil }
       if postings[key]?.isEmpty == true { postings[key] = nil }
     }
@@ -118,42 +123,44 @@ public struct MetadataIndex: Sendable {
 
   private func evaluated(_ filter: MetadataFilter) -> Evaluated {
     switch filter {
-    case .equals(let key, let value): leaf(key) { $0 == value }
-    case .oneOf(let key, let values): leaf(key) { values.contains($0) }
+    case .equals(let key, let value): listed(key, [value])
+    case .oneOf(let key, let values): listed(key, values)
     case .range(let key, let lower, let upper):
-      leaf(key) { _, posting in posting.number.map { MetadataFilter.within($0, lower: lower, upper: upper) } ?? false }
-    case .hasKey(let key): leaf(key) { _ in true }
+      scanned(key) { posting in posting.number.map { MetadataFilter.within($0, lower: lower, upper: upper) } ?? false }
+    case .hasKey(let key): keyCounts[key] == ordinalOf.count ? .allBut(empty) : scanned(key) { _ in true }
     case .all(let filters): filters.dropFirst().reduce(evaluated(filters[0])) { $0.and(evaluated($1)) }
     case .any(let filters): filters.dropFirst().reduce(evaluated(filters[0])) { $0.or(evaluated($1)) }
     case .not(let inner): evaluated(inner).negated
     }
   }
 
-  private func leaf(_ key: String, _ passes: (String) -> Bool) -> Evaluated {
-    leaf(key) { value, _ in passes(value) }
+  private var empty: DocumentBits { DocumentBits(capacity: idAt.count) }
+
+  /// The documents whose value under `key` is one of `values`, looked up directly; as
+  /// all but the others when those are fewer and every document has the key.
+  private func listed(_ key: String, _ values: Set<String>) -> Evaluated {
+    let held = postings[key] ?? [:]
+    let chosen = values.compactMap { held[$0] }
+    let passing = chosen.reduce(0) { $0 + $1.members.count }
+    guard keyCounts[key] == ordinalOf.count, ordinalOf.count - passing < passing else { return .only(bits(chosen.map(\.members))) }
+    return .allBut(bits(held.lazy.filter { !values.contains($0.key) }.map(\.value.members)))
   }
 
-  /// The documents whose value under `key` passes: read from the passing postings, or
-  /// as all but the failing ones when those are fewer and every document has the key.
-  private func leaf(_ key: String, _ passes: (String, Posting) -> Bool) -> Evaluated {
-    var passing: [Posting] = [], failing: [Posting] = []
-    var passingCount = 0, failingCount = 0
-    for (value, posting) in postings[key] ?? [:] {
-      if passes(value, posting) {
-        passing.append(posting)
-        passingCount += posting.members.count
-      } else {
-        failing.append(posting)
-        failingCount += posting.members.count
-      }
-    }
-    if failingCount < passingCount && passingCount + failingCount == ordinalOf.count { return .allBut(bits(failing)) }
-    return .only(bits(passing))
+  /// The documents whose posting under `key` passes, every posting of the key read
+  /// once for its decision; as all but the failing ones when those are fewer and every
+  /// document has the key.
+  private func scanned(_ key: String, _ passes: (Posting) -> Bool) -> Evaluated {
+    let held = Array((postings[key] ?? [:]).values)
+    let decisions = held.map(passes)
+    let passing = zip(held, decisions).reduce(0) { $0 + ($1.1 ? $1.0.members.count : 0) }
+    let readFailing = keyCounts[key] == ordinalOf.count && ordinalOf.count - passing < passing
+    let read = zip(held, decisions).lazy.filter { $0.1 != readFailing }.map(\.0.members)
+    return readFailing ? .allBut(bits(read)) : .only(bits(read))
   }
 
-  private func bits(_ chosen: [Posting]) -> DocumentBits {
-    var out = DocumentBits(capacity: idAt.count)
-    out.insert(chosen.lazy.map(\.members))
+  private func bits<Lists: Sequence>(_ lists: Lists) -> DocumentBits where Lists.Element == [Int32] {
+    var out = empty
+    out.insert(lists)
     return out
   }
 
