@@ -24,15 +24,13 @@ public struct DocumentBits: Sendable, Equatable {
     words[ordinal >> 6] |= 1 << UInt64(ordinal & 63)
   }
 
-  /// Inserts every ordinal of each list (all below `capacity`).
-  public mutating func insert<Lists: Sequence>(_ lists: Lists) where Lists.Element == [Int32] {
+  /// Inserts every ordinal of `members` (ordinals outside `0..<capacity` are skipped).
+  public mutating func insert(members: [Int32]) {
     let limit = capacity
     words.withUnsafeMutableBufferPointer { w in
-      for list in lists {
-        list.withUnsafeBufferPointer { members in
-          for ordinal in members where Int(ordinal) < limit && ordinal >= 0 {
-            w[Int(ordinal) >> 6] |= 1 << UInt64(ordinal & 63)
-          }
+      members.withUnsafeBufferPointer { list in
+        for ordinal in list where ordinal >= 0 && Int(ordinal) < limit {
+          w[Int(ordinal) >> 6] |= 1 << UInt64(ordinal & 63)
         }
       }
     }

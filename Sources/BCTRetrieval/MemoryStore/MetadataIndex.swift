@@ -143,7 +143,7 @@ public struct MetadataIndex: Sendable {
     let chosen = values.compactMap { held[$0] }
     let passing = chosen.reduce(0) { $0 + $1.members.count }
     guard keyCounts[key] == ordinalOf.count, ordinalOf.count - passing < passing else { return .only(bits(chosen.map(\.members))) }
-    return .allBut(bits(held.lazy.filter { !values.contains($0.key) }.map(\.value.members)))
+    return .allBut(bits(held.filter { !values.contains($0.key) }.map(\.value.members)))
   }
 
   /// The documents whose posting under `key` passes, every posting of the key read
@@ -154,13 +154,13 @@ public struct MetadataIndex: Sendable {
     let decisions = held.map(passes)
     let passing = zip(held, decisions).reduce(0) { $0 + ($1.1 ? $1.0.members.count : 0) }
     let readFailing = keyCounts[key] == ordinalOf.count && ordinalOf.count - passing < passing
-    let read = zip(held, decisions).lazy.filter { $0.1 != readFailing }.map(\.0.members)
+    let read = zip(held, decisions).filter { $0.1 != readFailing }.map(\.0.members)
     return readFailing ? .allBut(bits(read)) : .only(bits(read))
   }
 
-  private func bits<Lists: Sequence>(_ lists: Lists) -> DocumentBits where Lists.Element == [Int32] {
+  private func bits(_ lists: [[Int32]]) -> DocumentBits {
     var out = empty
-    out.insert(lists)
+    for members in lists { out.insert(members: members) }
     return out
   }
 
