@@ -146,16 +146,15 @@ public struct MetadataIndex: Sendable {
     return .allBut(bits(held.filter { !values.contains($0.key) }.map(\.value.members)))
   }
 
-  /// The documents whose posting under `key` passes, every posting of the key read
-  /// once for its decision; as all but the failing ones when those are fewer and every
-  /// document has the key.
+  /// The documents whose posting under `key` passes, every posting of the key asked
+  /// once; as all but the failing ones when those are fewer and every document has the
+  /// key (then asked again, for the failing side).
   private func scanned(_ key: String, _ passes: (Posting) -> Bool) -> Evaluated {
-    let held = Array((postings[key] ?? [:]).values)
-    let decisions = held.map(passes)
-    let passing = zip(held, decisions).reduce(0) { $0 + ($1.1 ? $1.0.members.count : 0) }
-    let readFailing = keyCounts[key] == ordinalOf.count && ordinalOf.count - passing < passing
-    let read = zip(held, decisions).filter { $0.1 != readFailing }.map(\.0.members)
-    return readFailing ? .allBut(bits(read)) : .only(bits(read))
+    let held = postings[key] ?? [:]
+    let passing = held.values.filter(passes)
+    let count = passing.reduce(0) { $0 + $1.members.count }
+    guard keyCounts[key] == ordinalOf.count, ordinalOf.count - count < count else { return .only(bits(passing.map(\.members))) }
+    return .allBut(bits(held.values.filter { !passes($0) }.map(\.members)))
   }
 
   private func bits(_ lists: [[Int32]]) -> DocumentBits {
