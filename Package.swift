@@ -102,7 +102,7 @@ let package = Package(
     .target(
       name: "BCTMilvusStore",
       dependencies: [
-        "BCTCollection", "BCTIndex", "BCTMilvus", "BCTNumerics",
+        "BCTCollection", "BCTIndex", "BCTMilvus", "BCTNumerics", "BCTRuntime",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
@@ -260,7 +260,10 @@ let package = Package(
     /// encoder's model table and the retrieval service's typed errors. No gRPC.
     .target(
       name: "BCTCollection",
-      dependencies: ["BCTIndex", "BCTNumerics"]
+      dependencies: [
+        "BCTIndex", "BCTNumerics",
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
     ),
     /// The retrieval service, in folders by idea: the RPC edge (Service), upserts and
     /// deletes (Documents), Search, backfills (Upgrades), the encoder gateway
@@ -268,7 +271,8 @@ let package = Package(
     .target(
       name: "BCTRetrieval",
       dependencies: [
-        "BCTAdapters", "BCTClient", "BCTCollection", "BCTIndex", "BCTNumerics", "BCTProto", "BCTServing", "BCTStorage", "BCTTensor",
+        "BCTAdapters", "BCTClient", "BCTCollection", "BCTIndex", "BCTNumerics", "BCTProto", "BCTRuntime", "BCTServing", "BCTStorage",
+        "BCTTensor",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

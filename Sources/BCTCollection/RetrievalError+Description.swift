@@ -93,6 +93,14 @@ extension RetrievalError: CustomStringConvertible {
       "the change could not be written to the write-ahead log (\(detail)); it was not stored"
     case .storeUnavailable(let detail), .storeRefused(let detail), .storeFailed(let detail), .filterUnsupported(let detail):
       detail
+    case .collectionNotFound(let name, let known):
+      "no collection \"\(name)\"; collections: \(known.prefix(20).joined(separator: ", "))\(known.count > 20 ? " and \(known.count - 20) more" : "") (CreateCollection makes one)"
+    case .collectionExists(let name):
+      "collection \"\(name)\" already exists"
+    case .collectionLimit(let limit):
+      "this server holds its maximum of \(limit) named collections (--max-collections); drop one first"
+    case .defaultCollectionPermanent:
+      "the default collection cannot be dropped; delete its documents instead"
     default:
       "retrieval error"
     }

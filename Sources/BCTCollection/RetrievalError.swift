@@ -92,6 +92,17 @@ public enum RetrievalError: Error, Sendable, Equatable {
   case filterUnsupported(detail: String)
   /// The store failed or answered something malformed (INTERNAL).
   case storeFailed(detail: String)
+
+  // MARK: Collections
+
+  /// A request names a collection that does not exist (NOT_FOUND).
+  case collectionNotFound(name: String, known: [String])
+  /// A create names a collection that exists (ALREADY_EXISTS).
+  case collectionExists(name: String)
+  /// A create over the server's collection limit (RESOURCE_EXHAUSTED).
+  case collectionLimit(limit: Int)
+  /// A drop of the default collection (FAILED_PRECONDITION).
+  case defaultCollectionPermanent
 }
 
 /// Which side of a comparison a version is on, in refusals.

@@ -42,6 +42,15 @@ public struct MilvusLocation: Sendable, Hashable, CustomStringConvertible {
 
   public var description: String { "milvus://\(address)/\(prefix)" }
 
+  /// The location of the same server with `suffix` (letters, digits, underscores)
+  /// appended to the prefix after an underscore; may exceed the 64 characters a
+  /// parsed prefix is limited to.
+  public func nested(_ suffix: String) -> MilvusLocation {
+    var copy = self
+    copy.prefix = "\(prefix)_\(suffix)"
+    return copy
+  }
+
   /// Whether `name` is a Milvus collection or field name: a letter, then letters, digits or underscores.
   public static func isValidName(_ name: String) -> Bool {
     guard let first = name.unicodeScalars.first, first.isASCIILetter else { return false }

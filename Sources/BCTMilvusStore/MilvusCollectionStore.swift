@@ -2,6 +2,7 @@ import BCTCollection
 import BCTIndex
 import BCTMilvus
 import BCTNumerics
+import BCTRuntime
 import Foundation
 import Logging
 import Synchronization
@@ -16,16 +17,18 @@ import Synchronization
 /// Writes of one process are serialised (decision, row writes, then the state record);
 /// Milvus has no transactions, so writes from several replicas are not (see docs/scaling.md).
 public final class MilvusCollectionStore: CollectionStore {
-  private let client: MilvusClient
-  private let location: MilvusLocation
+  let client: MilvusClient
+  let location: MilvusLocation
   private let hnsw: HNSWParameters
   private let inputSize: @Sendable (String) -> Int?
   private let flushEvery: Int
   private let logger: Logger
-  private let writer = AsyncMutex()
+  let writer = AsyncMutex()
   private let unflushed = Mutex<Set<String>>([])
   private let lastGeneration = Mutex<UInt64>(0)
   private let unflushedRows = Mutex(0)
+  /// Set once the collection is dropped: writes and flushes stop.
+  let retired = Mutex(false)
 
   /// A store at `location` through `client`. New version collections get HNSW with
   /// `hnsw`'s M and efConstruction; searches use its efSearch unless a request sets
@@ -47,7 +50,7 @@ public final class MilvusCollectionStore: CollectionStore {
   /// The state collection's layout as `open` found or created it.
   private let openedState = Mutex<MilvusDocumentCollection?>(nil)
 
-  private var stateCollection: MilvusDocumentCollection {
+  var stateCollection: MilvusDocumentCollection {
     get throws {
       if let opened = openedState.withLock({ $0 }) { return opened }
       return try MilvusDocumentCollection(name: location.stateCollection, dimension: 2, inputSize: 2)
@@ -84,7 +87,7 @@ public final class MilvusCollectionStore: CollectionStore {
     }
     unflushedRows.withLock { $0 = 0 }
     do {
-      if !names.isEmpty { try await client.flush(names.sorted()) }
+      if !names.isEmpty && !retired.withLock({ $0 }) { try await client.flush(names.sorted()) }
       await writer.unlock()
     } catch {
       await writer.unlock()
@@ -197,6 +200,7 @@ public final class MilvusCollectionStore: CollectionStore {
   ) async throws -> (sequence: UInt64, result: Result) {
     await writer.lock()
     do {
+      guard !retired.withLock({ $0 }) else { throw RetrievalError.storeRefused(detail: "the collection was dropped") }
       let (control, view) = try await read(query)
       let (mutations, result) = try decide(view)
       var next = control

@@ -25,9 +25,9 @@ public struct ServiceMetrics: Sendable {
   }
 
   /// Records one finished RPC: its method, the model version it used ("" when none),
-  /// its status code name and how long it took.
-  public func recordRPC(method: String, version: String, code: String, duration: Duration) {
-    let labels = [("service", service), ("method", method), ("version", version)]
+  /// any further `labels`, its status code name and how long it took.
+  public func recordRPC(method: String, version: String, labels extra: [(String, String)] = [], code: String, duration: Duration) {
+    let labels = [("service", service), ("method", method), ("version", version)] + extra
     counter("bct_rpc_requests_total", help: "Finished RPCs by method, model version and status code.",
             labels: labels + [("code", code)]).increment()
     registry.makeDurationHistogram(
@@ -36,17 +36,17 @@ public struct ServiceMetrics: Sendable {
     ).record(duration)
   }
 
-  /// Runs `body` as the RPC `method` and records its outcome and latency.
+  /// Runs `body` as the RPC `method` and records its outcome and latency under `labels` too.
   public func measure<Result>(
-    method: String, version: String, _ body: () async throws -> Result
+    method: String, version: String, labels: [(String, String)] = [], _ body: () async throws -> Result
   ) async throws -> Result {
     let start = ContinuousClock.now
     do {
       let result = try await body()
-      recordRPC(method: method, version: version, code: "ok", duration: .now - start)
+      recordRPC(method: method, version: version, labels: labels, code: "ok", duration: .now - start)
       return result
     } catch {
-      recordRPC(method: method, version: version, code: Self.codeName(of: error), duration: .now - start)
+      recordRPC(method: method, version: version, labels: labels, code: Self.codeName(of: error), duration: .now - start)
       throw error
     }
   }

@@ -387,9 +387,7 @@ public final class DurableLog: Sendable {
   }
 
   private func syncDirectory() throws {
-    let fd = Glibc.open(directory.path, O_RDONLY)
-    guard fd >= 0 else { throw StorageError("cannot open \(directory.path) to sync it: \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    guard Glibc.fsync(fd) == 0 else { throw StorageError("fsync of \(directory.path) failed: \(String(cString: strerror(errno)))") }
+    try DurableFiles.syncDirectory(directory)
   }
+
 }

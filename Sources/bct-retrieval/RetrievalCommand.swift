@@ -117,6 +117,12 @@ struct RetrievalCommand: AsyncParsableCommand {
   @Option(name: .customLong("hnsw-ef-search"), help: "HNSW candidate list while searching (a Search may set ef_search). Env BCT_HNSW_EF_SEARCH.")
   var hnswEfSearch: Int = EnvironmentDefault.int("BCT_HNSW_EF_SEARCH", 64)
 
+  @Option(help: "Named collections at most (CreateCollection beyond it is RESOURCE_EXHAUSTED). Env BCT_MAX_COLLECTIONS.")
+  var maxCollections: Int = EnvironmentDefault.int("BCT_MAX_COLLECTIONS", 100)
+
+  @Option(help: "Longest collection name in bytes, 1-128. Env BCT_MAX_COLLECTION_NAME.")
+  var maxCollectionName: Int = EnvironmentDefault.int("BCT_MAX_COLLECTION_NAME", 64)
+
   @OptionGroup var server: ServerOptions
 
   @OptionGroup var security: SecurityOptions
@@ -154,6 +160,8 @@ struct RetrievalCommand: AsyncParsableCommand {
     }
     guard (encoderCert == nil) == (encoderKey == nil) else { throw ValidationError("--encoder-cert and --encoder-key go together") }
     guard blasThreads >= 0 else { throw ValidationError("--blas-threads must be 0 (all cores) or more") }
+    guard (0...100_000).contains(maxCollections) else { throw ValidationError("--max-collections must be 0-100000; got \(maxCollections)") }
+    guard (1...128).contains(maxCollectionName) else { throw ValidationError("--max-collection-name must be 1-128; got \(maxCollectionName)") }
     _ = try indexKind
   }
 
@@ -195,16 +203,21 @@ struct RetrievalCommand: AsyncParsableCommand {
       client: EncoderClient(client), address: encoder, cacheFile: directory.appendingPathComponent("models.json"),
       attempts: encoderAttempts, embedBatch: embedBatch, logger: logger)
     if store == "memory" {
+      let policy = DurableLog.SyncPolicy(rawValue: fsync)!
       let documents: DocumentStore
       do {
-        documents = try DocumentStore(
-          directory: directory, policy: DurableLog.SyncPolicy(rawValue: fsync)!, indexKind: try indexKind, logger: logger)
+        documents = try DocumentStore(directory: directory, policy: policy, indexKind: try indexKind, logger: logger)
       } catch {
         throw ValidationError("cannot open --data-dir \(dataDir): \(error)")
       }
-      try await serve(store: documents, gateway: gateway, encoderClient: client, health: health, telemetry: telemetry, logger: logger, background: [
-        StoreMaintenance(store: documents, interval: .seconds(snapshotInterval), changes: snapshotChanges, health: health, logger: logger)
-      ])
+      let catalog = MemoryCollectionCatalog(
+        dataDirectory: directory, policy: policy, snapshotInterval: .seconds(snapshotInterval), snapshotChanges: snapshotChanges,
+        health: health, logger: logger)
+      let maintenance = StoreMaintenance(
+        store: documents, interval: .seconds(snapshotInterval), changes: snapshotChanges, health: health, logger: logger)
+      try await serve(
+        defaultCollection: OpenedCollection(store: documents, background: [maintenance]), catalog: catalog, gateway: gateway,
+        encoderClient: client, health: health, telemetry: telemetry, logger: logger)
       return
     }
     try await serveMilvus(gateway: gateway, encoderClient: client, health: health, telemetry: telemetry, logger: logger)
@@ -226,24 +239,23 @@ struct RetrievalCommand: AsyncParsableCommand {
     try await withThrowingDiscardingTaskGroup { group in
       group.addTask { try await milvus.runConnections() }
       defer { milvus.beginGracefulShutdown() }
-      let documents = MilvusCollectionStore(
-        // The writer makes every write, so its own session is as strong as strong reads
-        // without waiting a time tick per read; replicas see another process's writes.
-        client: MilvusClient(
-          milvus, address: "\(location.address)", retryFor: .milliseconds(Int64(milvusRetrySeconds * 1000)),
-          readConsistency: readOnly ? .strong : .session,
-          maxMessageBytes: Self.milvusMessageLimit(replyLimit: maxReplyBytes)),
-        location: location, hnsw: parameters,
-        inputSize: { gateway.cachedModels.versions[$0]?.inputShape.reduce(1, *) }, logger: logger)
+      // The writer makes every write, so its own session is as strong as strong reads
+      // without waiting a time tick per read; replicas see another process's writes.
+      let client = MilvusClient(
+        milvus, address: "\(location.address)", retryFor: .milliseconds(Int64(milvusRetrySeconds * 1000)),
+        readConsistency: readOnly ? .strong : .session, maxMessageBytes: Self.milvusMessageLimit(replyLimit: maxReplyBytes))
+      let inputSize: @Sendable (String) -> Int? = { gateway.cachedModels.versions[$0]?.inputShape.reduce(1, *) }
+      let documents = MilvusCollectionStore(client: client, location: location, hnsw: parameters, inputSize: inputSize, logger: logger)
       do {
         try await documents.open()
       } catch {
         logger.critical("cannot open the Milvus store", metadata: ["location": "\(location)", "error": "\(error)"])
         throw ValidationError("cannot open --store \(location): \(error)")
       }
-      try await serve(store: documents, gateway: gateway, encoderClient: encoderClient, health: health, telemetry: telemetry, logger: logger, background: [
-        MilvusStoreFlush(store: documents, logger: logger)
-      ])
+      let catalog = MilvusCollectionCatalog(client: client, base: location, defaultHNSW: parameters, inputSize: inputSize, logger: logger)
+      try await serve(
+        defaultCollection: OpenedCollection(store: documents, background: [MilvusStoreFlush(store: documents, logger: logger)]),
+        catalog: catalog, gateway: gateway, encoderClient: encoderClient, health: health, telemetry: telemetry, logger: logger)
     }
   }
 
@@ -256,19 +268,31 @@ struct RetrievalCommand: AsyncParsableCommand {
   }
 
   private func serve(
-    store: any CollectionStore, gateway: EncoderGateway, encoderClient: GRPCClient<ChannelTransport>, health: HealthStatusStore,
-    telemetry: Telemetry, logger: Logger, background: [any Service]
+    defaultCollection: OpenedCollection, catalog: any CollectionCatalog, gateway: EncoderGateway,
+    encoderClient: GRPCClient<ChannelTransport>, health: HealthStatusStore, telemetry: Telemetry, logger: Logger
   ) async throws {
     let metrics = ServiceMetrics(service: "retrieval")
-    let backfiller = Backfiller(store: store, encoder: gateway, defaultGraceSeconds: shadowGrace, logger: logger)
     var limits = RetrievalLimits()
     limits.maxUpsert = maxUpsert
     limits.maxQueries = maxQueries
     limits.maxK = maxK
     limits.maxMessageBytes = server.maxMessageBytes
     limits.maxReplyBytes = maxReplyBytes
-    let service = RetrievalService(
-      store: store, encoder: gateway, backfiller: backfiller, limits: limits, metrics: metrics, readOnly: readOnly)
+    var settings = CollectionRegistry.Settings()
+    settings.maxCollections = maxCollections
+    settings.maxNameLength = maxCollectionName
+    settings.defaultIndex = store == "memory" ? try indexKind : .hnsw(HNSWParameters(m: hnswM, efConstruction: hnswEfConstruction, efSearch: hnswEfSearch))
+    settings.shadowGraceSeconds = shadowGrace
+    settings.readOnly = readOnly
+    let registry = CollectionRegistry(
+      defaultCollection: defaultCollection, catalog: catalog, encoder: gateway, limits: limits, settings: settings, logger: logger)
+    do {
+      try await registry.openExisting()
+    } catch {
+      logger.critical("cannot open the named collections", metadata: ["error": "\(error)"])
+      throw ValidationError("cannot open the named collections of --store \(store): \(error)")
+    }
+    let service = RetrievalService(registry: registry, encoder: gateway, limits: limits, metrics: metrics, readOnly: readOnly)
     health.set(.serving, for: "bct.v1.Retrieval")
     health.set(.serving, for: "")
     let grpc = GRPCServerService(
@@ -276,7 +300,6 @@ struct RetrievalCommand: AsyncParsableCommand {
       serviceNames: ["bct.v1.Retrieval"], health: health, telemetry: telemetry, logger: logger)
     try await ServiceRunner.run(
       name: "bct-retrieval", host: host, metricsPort: noMetrics ? -1 : metricsPort, metrics: metrics, server: server,
-      background: background + [ClientConnections(encoderClient)] + (readOnly ? [] : [backfiller]),
-      grpc: grpc, telemetry: telemetry, logger: logger)
+      background: [registry, ClientConnections(encoderClient)], grpc: grpc, telemetry: telemetry, logger: logger)
   }
 }

@@ -18,6 +18,9 @@ struct ConnectionOptions: ParsableArguments {
   @Option(help: "The retrieval service, HOST:PORT. Env BCT_RETRIEVAL.")
   var retrieval: String = EnvironmentDefault.string("BCT_RETRIEVAL", "127.0.0.1:50052")
 
+  @Option(help: "The retrieval collection (empty: the default one). Env BCT_COLLECTION.")
+  var collection: String = EnvironmentDefault.string("BCT_COLLECTION", "")
+
   @Option(help: "Seconds each call may take. Env BCT_DEADLINE.")
   var deadline: Double = EnvironmentDefault.double("BCT_DEADLINE", 30)
 
@@ -122,7 +125,7 @@ struct ConnectionOptions: ParsableArguments {
   /// Runs `body` with a retrieval client.
   func withRetrieval<R: Sendable>(_ body: (RetrievalClient) async throws -> R) async throws -> R {
     try await withConnection(to: ServiceAddress(parsing: retrieval), security: security, telemetry: Self.telemetry) {
-      try await body(RetrievalClient($0))
+      try await body(RetrievalClient($0, collection: collection))
     }
   }
 }

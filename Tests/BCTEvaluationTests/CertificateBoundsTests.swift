@@ -93,7 +93,9 @@ struct CertificateBoundsTests {
       precision += r.ap
     }
     #expect(abs(evaluation.curve[1].top1.newOld - hits / scored) < 1e-12)
-    #expect(abs(evaluation.curve[1].meanAveragePrecision.newOld - precision / scored) < 1e-9)
+    // Average precisions are summed in Float32 by the evaluation and in Double here,
+    // in another order: they agree to about 1e-7, far below any figure reported.
+    #expect(abs(evaluation.curve[1].meanAveragePrecision.newOld - precision / scored) < 1e-6)
     let full = evaluation.curve[3]
     #expect(full.gallerySize == 1_700 && abs(full.top1.newOld - evaluation.newOld.top1) < 1e-12)
   }

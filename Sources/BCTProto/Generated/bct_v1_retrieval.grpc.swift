@@ -117,6 +117,45 @@ public enum Bct_V1_Retrieval: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "CreateCollection" metadata.
+        public enum CreateCollection: Sendable {
+            /// Request type for "CreateCollection".
+            public typealias Input = Bct_V1_CreateCollectionRequest
+            /// Response type for "CreateCollection".
+            public typealias Output = Bct_V1_CreateCollectionResponse
+            /// Descriptor for "CreateCollection".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bct.v1.Retrieval"),
+                method: "CreateCollection",
+                type: .unary
+            )
+        }
+        /// Namespace for "DropCollection" metadata.
+        public enum DropCollection: Sendable {
+            /// Request type for "DropCollection".
+            public typealias Input = Bct_V1_DropCollectionRequest
+            /// Response type for "DropCollection".
+            public typealias Output = Bct_V1_DropCollectionResponse
+            /// Descriptor for "DropCollection".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bct.v1.Retrieval"),
+                method: "DropCollection",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListCollections" metadata.
+        public enum ListCollections: Sendable {
+            /// Request type for "ListCollections".
+            public typealias Input = Bct_V1_ListCollectionsRequest
+            /// Response type for "ListCollections".
+            public typealias Output = Bct_V1_ListCollectionsResponse
+            /// Descriptor for "ListCollections".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "bct.v1.Retrieval"),
+                method: "ListCollections",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "bct.v1.Retrieval" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Upsert.descriptor,
@@ -125,7 +164,10 @@ public enum Bct_V1_Retrieval: Sendable {
             Backfill.descriptor,
             Stats.descriptor,
             Get.descriptor,
-            List.descriptor
+            List.descriptor,
+            CreateCollection.descriptor,
+            DropCollection.descriptor,
+            ListCollections.descriptor
         ]
     }
 }
@@ -304,6 +346,66 @@ extension Bct_V1_Retrieval {
             request: GRPCCore.StreamingServerRequest<Bct_V1_ListRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Bct_V1_ListResponse>
+
+        /// Handle the "CreateCollection" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates an empty named collection with its own documents, document
+        /// > version, backfills, shadow upgrades and index settings. Durable once
+        /// > answered. INVALID_ARGUMENT: a malformed name or index setting.
+        /// > ALREADY_EXISTS: the name is taken. RESOURCE_EXHAUSTED: the server's
+        /// > collection limit is reached.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bct_V1_CreateCollectionRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bct_V1_CreateCollectionResponse` messages.
+        func createCollection(
+            request: GRPCCore.StreamingServerRequest<Bct_V1_CreateCollectionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bct_V1_CreateCollectionResponse>
+
+        /// Handle the "DropCollection" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Drops a named collection and every document in it. Irreversible and
+        /// > durable once answered; requests already running in it finish. NOT_FOUND:
+        /// > no such collection. FAILED_PRECONDITION: the default collection.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bct_V1_DropCollectionRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bct_V1_DropCollectionResponse` messages.
+        func dropCollection(
+            request: GRPCCore.StreamingServerRequest<Bct_V1_DropCollectionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bct_V1_DropCollectionResponse>
+
+        /// Handle the "ListCollections" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The collections, default first, then by name.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Bct_V1_ListCollectionsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Bct_V1_ListCollectionsResponse` messages.
+        func listCollections(
+            request: GRPCCore.StreamingServerRequest<Bct_V1_ListCollectionsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Bct_V1_ListCollectionsResponse>
     }
 
     /// Service protocol for the "bct.v1.Retrieval" service.
@@ -466,6 +568,66 @@ extension Bct_V1_Retrieval {
             request: GRPCCore.ServerRequest<Bct_V1_ListRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Bct_V1_ListResponse>
+
+        /// Handle the "CreateCollection" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates an empty named collection with its own documents, document
+        /// > version, backfills, shadow upgrades and index settings. Durable once
+        /// > answered. INVALID_ARGUMENT: a malformed name or index setting.
+        /// > ALREADY_EXISTS: the name is taken. RESOURCE_EXHAUSTED: the server's
+        /// > collection limit is reached.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bct_V1_CreateCollectionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bct_V1_CreateCollectionResponse` message.
+        func createCollection(
+            request: GRPCCore.ServerRequest<Bct_V1_CreateCollectionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bct_V1_CreateCollectionResponse>
+
+        /// Handle the "DropCollection" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Drops a named collection and every document in it. Irreversible and
+        /// > durable once answered; requests already running in it finish. NOT_FOUND:
+        /// > no such collection. FAILED_PRECONDITION: the default collection.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bct_V1_DropCollectionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bct_V1_DropCollectionResponse` message.
+        func dropCollection(
+            request: GRPCCore.ServerRequest<Bct_V1_DropCollectionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bct_V1_DropCollectionResponse>
+
+        /// Handle the "ListCollections" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The collections, default first, then by name.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bct_V1_ListCollectionsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Bct_V1_ListCollectionsResponse` message.
+        func listCollections(
+            request: GRPCCore.ServerRequest<Bct_V1_ListCollectionsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Bct_V1_ListCollectionsResponse>
     }
 
     /// Simple service protocol for the "bct.v1.Retrieval" service.
@@ -627,6 +789,66 @@ extension Bct_V1_Retrieval {
             request: Bct_V1_ListRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Bct_V1_ListResponse
+
+        /// Handle the "CreateCollection" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates an empty named collection with its own documents, document
+        /// > version, backfills, shadow upgrades and index settings. Durable once
+        /// > answered. INVALID_ARGUMENT: a malformed name or index setting.
+        /// > ALREADY_EXISTS: the name is taken. RESOURCE_EXHAUSTED: the server's
+        /// > collection limit is reached.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bct_V1_CreateCollectionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bct_V1_CreateCollectionResponse` to respond with.
+        func createCollection(
+            request: Bct_V1_CreateCollectionRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bct_V1_CreateCollectionResponse
+
+        /// Handle the "DropCollection" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Drops a named collection and every document in it. Irreversible and
+        /// > durable once answered; requests already running in it finish. NOT_FOUND:
+        /// > no such collection. FAILED_PRECONDITION: the default collection.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bct_V1_DropCollectionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bct_V1_DropCollectionResponse` to respond with.
+        func dropCollection(
+            request: Bct_V1_DropCollectionRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bct_V1_DropCollectionResponse
+
+        /// Handle the "ListCollections" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The collections, default first, then by name.
+        ///
+        /// - Parameters:
+        ///   - request: A `Bct_V1_ListCollectionsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Bct_V1_ListCollectionsResponse` to respond with.
+        func listCollections(
+            request: Bct_V1_ListCollectionsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Bct_V1_ListCollectionsResponse
     }
 }
 
@@ -711,6 +933,39 @@ extension Bct_V1_Retrieval.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Bct_V1_Retrieval.Method.CreateCollection.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bct_V1_CreateCollectionRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bct_V1_CreateCollectionResponse>(),
+            handler: { request, context in
+                try await self.createCollection(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Bct_V1_Retrieval.Method.DropCollection.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bct_V1_DropCollectionRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bct_V1_DropCollectionResponse>(),
+            handler: { request, context in
+                try await self.dropCollection(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Bct_V1_Retrieval.Method.ListCollections.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bct_V1_ListCollectionsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Bct_V1_ListCollectionsResponse>(),
+            handler: { request, context in
+                try await self.listCollections(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -788,6 +1043,39 @@ extension Bct_V1_Retrieval.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Bct_V1_ListResponse> {
         let response = try await self.list(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func createCollection(
+        request: GRPCCore.StreamingServerRequest<Bct_V1_CreateCollectionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bct_V1_CreateCollectionResponse> {
+        let response = try await self.createCollection(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func dropCollection(
+        request: GRPCCore.StreamingServerRequest<Bct_V1_DropCollectionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bct_V1_DropCollectionResponse> {
+        let response = try await self.dropCollection(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listCollections(
+        request: GRPCCore.StreamingServerRequest<Bct_V1_ListCollectionsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Bct_V1_ListCollectionsResponse> {
+        let response = try await self.listCollections(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -886,6 +1174,45 @@ extension Bct_V1_Retrieval.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Bct_V1_ListResponse> {
         return GRPCCore.ServerResponse<Bct_V1_ListResponse>(
             message: try await self.list(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func createCollection(
+        request: GRPCCore.ServerRequest<Bct_V1_CreateCollectionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bct_V1_CreateCollectionResponse> {
+        return GRPCCore.ServerResponse<Bct_V1_CreateCollectionResponse>(
+            message: try await self.createCollection(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func dropCollection(
+        request: GRPCCore.ServerRequest<Bct_V1_DropCollectionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bct_V1_DropCollectionResponse> {
+        return GRPCCore.ServerResponse<Bct_V1_DropCollectionResponse>(
+            message: try await self.dropCollection(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listCollections(
+        request: GRPCCore.ServerRequest<Bct_V1_ListCollectionsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Bct_V1_ListCollectionsResponse> {
+        return GRPCCore.ServerResponse<Bct_V1_ListCollectionsResponse>(
+            message: try await self.listCollections(
                 request: request.message,
                 context: context
             ),
@@ -1089,6 +1416,81 @@ extension Bct_V1_Retrieval {
             deserializer: some GRPCCore.MessageDeserializer<Bct_V1_ListResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_ListResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CreateCollection" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates an empty named collection with its own documents, document
+        /// > version, backfills, shadow upgrades and index settings. Durable once
+        /// > answered. INVALID_ARGUMENT: a malformed name or index setting.
+        /// > ALREADY_EXISTS: the name is taken. RESOURCE_EXHAUSTED: the server's
+        /// > collection limit is reached.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bct_V1_CreateCollectionRequest` message.
+        ///   - serializer: A serializer for `Bct_V1_CreateCollectionRequest` messages.
+        ///   - deserializer: A deserializer for `Bct_V1_CreateCollectionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func createCollection<Result>(
+            request: GRPCCore.ClientRequest<Bct_V1_CreateCollectionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bct_V1_CreateCollectionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bct_V1_CreateCollectionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_CreateCollectionResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DropCollection" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Drops a named collection and every document in it. Irreversible and
+        /// > durable once answered; requests already running in it finish. NOT_FOUND:
+        /// > no such collection. FAILED_PRECONDITION: the default collection.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bct_V1_DropCollectionRequest` message.
+        ///   - serializer: A serializer for `Bct_V1_DropCollectionRequest` messages.
+        ///   - deserializer: A deserializer for `Bct_V1_DropCollectionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func dropCollection<Result>(
+            request: GRPCCore.ClientRequest<Bct_V1_DropCollectionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bct_V1_DropCollectionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bct_V1_DropCollectionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_DropCollectionResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListCollections" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The collections, default first, then by name.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bct_V1_ListCollectionsRequest` message.
+        ///   - serializer: A serializer for `Bct_V1_ListCollectionsRequest` messages.
+        ///   - deserializer: A deserializer for `Bct_V1_ListCollectionsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listCollections<Result>(
+            request: GRPCCore.ClientRequest<Bct_V1_ListCollectionsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bct_V1_ListCollectionsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bct_V1_ListCollectionsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_ListCollectionsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1370,6 +1772,114 @@ extension Bct_V1_Retrieval {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "CreateCollection" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates an empty named collection with its own documents, document
+        /// > version, backfills, shadow upgrades and index settings. Durable once
+        /// > answered. INVALID_ARGUMENT: a malformed name or index setting.
+        /// > ALREADY_EXISTS: the name is taken. RESOURCE_EXHAUSTED: the server's
+        /// > collection limit is reached.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bct_V1_CreateCollectionRequest` message.
+        ///   - serializer: A serializer for `Bct_V1_CreateCollectionRequest` messages.
+        ///   - deserializer: A deserializer for `Bct_V1_CreateCollectionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func createCollection<Result>(
+            request: GRPCCore.ClientRequest<Bct_V1_CreateCollectionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bct_V1_CreateCollectionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bct_V1_CreateCollectionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_CreateCollectionResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bct_V1_Retrieval.Method.CreateCollection.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DropCollection" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Drops a named collection and every document in it. Irreversible and
+        /// > durable once answered; requests already running in it finish. NOT_FOUND:
+        /// > no such collection. FAILED_PRECONDITION: the default collection.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bct_V1_DropCollectionRequest` message.
+        ///   - serializer: A serializer for `Bct_V1_DropCollectionRequest` messages.
+        ///   - deserializer: A deserializer for `Bct_V1_DropCollectionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func dropCollection<Result>(
+            request: GRPCCore.ClientRequest<Bct_V1_DropCollectionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bct_V1_DropCollectionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bct_V1_DropCollectionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_DropCollectionResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bct_V1_Retrieval.Method.DropCollection.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListCollections" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The collections, default first, then by name.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Bct_V1_ListCollectionsRequest` message.
+        ///   - serializer: A serializer for `Bct_V1_ListCollectionsRequest` messages.
+        ///   - deserializer: A deserializer for `Bct_V1_ListCollectionsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listCollections<Result>(
+            request: GRPCCore.ClientRequest<Bct_V1_ListCollectionsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Bct_V1_ListCollectionsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Bct_V1_ListCollectionsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_ListCollectionsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Bct_V1_Retrieval.Method.ListCollections.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1595,6 +2105,99 @@ extension Bct_V1_Retrieval.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Bct_V1_ListRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Bct_V1_ListResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateCollection" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Creates an empty named collection with its own documents, document
+    /// > version, backfills, shadow upgrades and index settings. Durable once
+    /// > answered. INVALID_ARGUMENT: a malformed name or index setting.
+    /// > ALREADY_EXISTS: the name is taken. RESOURCE_EXHAUSTED: the server's
+    /// > collection limit is reached.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bct_V1_CreateCollectionRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func createCollection<Result>(
+        request: GRPCCore.ClientRequest<Bct_V1_CreateCollectionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_CreateCollectionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.createCollection(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bct_V1_CreateCollectionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bct_V1_CreateCollectionResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DropCollection" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Drops a named collection and every document in it. Irreversible and
+    /// > durable once answered; requests already running in it finish. NOT_FOUND:
+    /// > no such collection. FAILED_PRECONDITION: the default collection.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bct_V1_DropCollectionRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func dropCollection<Result>(
+        request: GRPCCore.ClientRequest<Bct_V1_DropCollectionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_DropCollectionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.dropCollection(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bct_V1_DropCollectionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bct_V1_DropCollectionResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListCollections" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The collections, default first, then by name.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Bct_V1_ListCollectionsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listCollections<Result>(
+        request: GRPCCore.ClientRequest<Bct_V1_ListCollectionsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_ListCollectionsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listCollections(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Bct_V1_ListCollectionsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Bct_V1_ListCollectionsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1850,6 +2453,111 @@ extension Bct_V1_Retrieval.ClientProtocol {
             metadata: metadata
         )
         return try await self.list(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateCollection" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Creates an empty named collection with its own documents, document
+    /// > version, backfills, shadow upgrades and index settings. Durable once
+    /// > answered. INVALID_ARGUMENT: a malformed name or index setting.
+    /// > ALREADY_EXISTS: the name is taken. RESOURCE_EXHAUSTED: the server's
+    /// > collection limit is reached.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func createCollection<Result>(
+        _ message: Bct_V1_CreateCollectionRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_CreateCollectionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bct_V1_CreateCollectionRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.createCollection(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DropCollection" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Drops a named collection and every document in it. Irreversible and
+    /// > durable once answered; requests already running in it finish. NOT_FOUND:
+    /// > no such collection. FAILED_PRECONDITION: the default collection.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func dropCollection<Result>(
+        _ message: Bct_V1_DropCollectionRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_DropCollectionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bct_V1_DropCollectionRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.dropCollection(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListCollections" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The collections, default first, then by name.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listCollections<Result>(
+        _ message: Bct_V1_ListCollectionsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Bct_V1_ListCollectionsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Bct_V1_ListCollectionsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listCollections(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -433,6 +433,9 @@ public nonisolated struct Bct_V1_GetRequest: Sendable {
   /// Return each document's stored raw input.
   public var includeInput: Bool = false
 
+  /// The collection; empty means "default".
+  public var collection: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -480,6 +483,9 @@ public nonisolated struct Bct_V1_ListRequest: Sendable {
 
   /// Return each document's stored raw input.
   public var includeInput: Bool = false
+
+  /// The collection; empty means "default".
+  public var collection: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -567,6 +573,9 @@ public nonisolated struct Bct_V1_UpsertRequest: Sendable {
   /// allow_uncertified too; a backfill is the safe way.
   public var allowUncertified: Bool = false
 
+  /// The collection; empty means "default".
+  public var collection: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -607,6 +616,9 @@ public nonisolated struct Bct_V1_DeleteRequest: Sendable {
   /// When false (the default), an unknown id fails the whole call with
   /// NOT_FOUND and nothing is deleted; when true, unknown ids are skipped.
   public var allowMissing: Bool = false
+
+  /// The collection; empty means "default".
+  public var collection: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -689,6 +701,9 @@ public nonisolated struct Bct_V1_SearchRequest: Sendable {
   public var hasFilter: Bool {self._filter != nil}
   /// Clears the value of `filter`. Subsequent reads from it will return its default value.
   public mutating func clearFilter() {self._filter = nil}
+
+  /// The collection; empty means "default".
+  public var collection: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -855,6 +870,9 @@ public nonisolated struct Bct_V1_BackfillRequest: Sendable {
   /// backfill to the target later replaces those whose raw input is stored.
   public var transform: Bool = false
 
+  /// The collection; empty means "default".
+  public var collection: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -942,6 +960,9 @@ public nonisolated struct Bct_V1_StatsRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
+
+  /// The collection; empty means "default".
+  public var collection: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1093,11 +1114,217 @@ public nonisolated struct Bct_V1_StatsResponse: @unchecked Sendable {
   /// Clears the value of `shadow`. Subsequent reads from it will return its default value.
   public mutating func clearShadow() {_uniqueStorage()._shadow = nil}
 
+  /// The collection these figures describe.
+  public var collection: String {
+    get {_storage._collection}
+    set {_uniqueStorage()._collection = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// How a collection's version segments are indexed.
+public nonisolated struct Bct_V1_IndexSettings: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var kind: Bct_V1_IndexSettings.Kind = .unspecified
+
+  /// HNSW: links per node; 0 means the server's --hnsw-m.
+  public var hnswM: UInt32 = 0
+
+  /// HNSW: candidate list while building; 0 means the server's default.
+  public var hnswEfConstruction: UInt32 = 0
+
+  /// HNSW: candidate list while searching; 0 means the server's default.
+  public var hnswEfSearch: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  /// The index kind.
+  public nonisolated enum Kind: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+
+    /// The server's default (--index and its HNSW flags).
+    case unspecified // = 0
+
+    /// Exact inner product over every vector.
+    case flat // = 1
+
+    /// Approximate (HNSW graph).
+    case hnsw // = 2
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .unspecified
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .unspecified
+      case 1: self = .flat
+      case 2: self = .hnsw
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .unspecified: return 0
+      case .flat: return 1
+      case .hnsw: return 2
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Bct_V1_IndexSettings.Kind] = [
+      .unspecified,
+      .flat,
+      .hnsw,
+    ]
+
+  }
+
+  public init() {}
+}
+
+/// A collection and what it holds.
+public nonisolated struct Bct_V1_CollectionInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Its name ("default" for the collection requests without one use).
+  public var name: String = String()
+
+  /// How its segments are indexed (kind and parameters resolved).
+  public var index: Bct_V1_IndexSettings {
+    get {_index ?? Bct_V1_IndexSettings()}
+    set {_index = newValue}
+  }
+  /// Returns true if `index` has been explicitly set.
+  public var hasIndex: Bool {self._index != nil}
+  /// Clears the value of `index`. Subsequent reads from it will return its default value.
+  public mutating func clearIndex() {self._index = nil}
+
+  /// Documents it holds.
+  public var documents: UInt64 = 0
+
+  /// Version raw-input upserts are embedded with (empty while it is empty).
+  public var documentVersion: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _index: Bct_V1_IndexSettings? = nil
+}
+
+/// A collection to create.
+public nonisolated struct Bct_V1_CreateCollectionRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 1 to the server's maximum length (--max-collection-name, default 64) of
+  /// lowercase ASCII letters, digits and underscores, starting with a letter;
+  /// not "default".
+  public var name: String = String()
+
+  /// Its index; unset fields take the server's defaults.
+  public var index: Bct_V1_IndexSettings {
+    get {_index ?? Bct_V1_IndexSettings()}
+    set {_index = newValue}
+  }
+  /// Returns true if `index` has been explicitly set.
+  public var hasIndex: Bool {self._index != nil}
+  /// Clears the value of `index`. Subsequent reads from it will return its default value.
+  public mutating func clearIndex() {self._index = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _index: Bct_V1_IndexSettings? = nil
+}
+
+/// The collection created.
+public nonisolated struct Bct_V1_CreateCollectionResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var collection: Bct_V1_CollectionInfo {
+    get {_collection ?? Bct_V1_CollectionInfo()}
+    set {_collection = newValue}
+  }
+  /// Returns true if `collection` has been explicitly set.
+  public var hasCollection: Bool {self._collection != nil}
+  /// Clears the value of `collection`. Subsequent reads from it will return its default value.
+  public mutating func clearCollection() {self._collection = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _collection: Bct_V1_CollectionInfo? = nil
+}
+
+/// A collection to drop.
+public nonisolated struct Bct_V1_DropCollectionRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// What a drop removed.
+public nonisolated struct Bct_V1_DropCollectionResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Documents the collection held.
+  public var documents: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Asks for the collections.
+public nonisolated struct Bct_V1_ListCollectionsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Every collection.
+public nonisolated struct Bct_V1_ListCollectionsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var collections: [Bct_V1_CollectionInfo] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -1539,7 +1766,7 @@ nonisolated extension Bct_V1_DocumentRecord: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Bct_V1_GetRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ids\0\u{3}include_embedding\0\u{3}include_input\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ids\0\u{3}include_embedding\0\u{3}include_input\0\u{1}collection\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1550,6 +1777,7 @@ nonisolated extension Bct_V1_GetRequest: SwiftProtobuf.Message, SwiftProtobuf._M
       case 1: try { try decoder.decodeRepeatedStringField(value: &self.ids) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.includeEmbedding) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.includeInput) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.collection) }()
       default: break
       }
     }
@@ -1565,6 +1793,9 @@ nonisolated extension Bct_V1_GetRequest: SwiftProtobuf.Message, SwiftProtobuf._M
     if self.includeInput != false {
       try visitor.visitSingularBoolField(value: self.includeInput, fieldNumber: 3)
     }
+    if !self.collection.isEmpty {
+      try visitor.visitSingularStringField(value: self.collection, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1572,6 +1803,7 @@ nonisolated extension Bct_V1_GetRequest: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.ids != rhs.ids {return false}
     if lhs.includeEmbedding != rhs.includeEmbedding {return false}
     if lhs.includeInput != rhs.includeInput {return false}
+    if lhs.collection != rhs.collection {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1614,7 +1846,7 @@ nonisolated extension Bct_V1_GetResponse: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Bct_V1_ListRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}filter\0\u{3}page_size\0\u{3}page_token\0\u{3}include_embedding\0\u{3}include_input\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}filter\0\u{3}page_size\0\u{3}page_token\0\u{3}include_embedding\0\u{3}include_input\0\u{1}collection\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1627,6 +1859,7 @@ nonisolated extension Bct_V1_ListRequest: SwiftProtobuf.Message, SwiftProtobuf._
       case 3: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.includeEmbedding) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.includeInput) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.collection) }()
       default: break
       }
     }
@@ -1652,6 +1885,9 @@ nonisolated extension Bct_V1_ListRequest: SwiftProtobuf.Message, SwiftProtobuf._
     if self.includeInput != false {
       try visitor.visitSingularBoolField(value: self.includeInput, fieldNumber: 5)
     }
+    if !self.collection.isEmpty {
+      try visitor.visitSingularStringField(value: self.collection, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1661,6 +1897,7 @@ nonisolated extension Bct_V1_ListRequest: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.pageToken != rhs.pageToken {return false}
     if lhs.includeEmbedding != rhs.includeEmbedding {return false}
     if lhs.includeInput != rhs.includeInput {return false}
+    if lhs.collection != rhs.collection {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1752,7 +1989,7 @@ nonisolated extension Bct_V1_Document: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Bct_V1_UpsertRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpsertRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}documents\0\u{3}model_version\0\u{3}allow_uncertified\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}documents\0\u{3}model_version\0\u{3}allow_uncertified\0\u{1}collection\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1763,6 +2000,7 @@ nonisolated extension Bct_V1_UpsertRequest: SwiftProtobuf.Message, SwiftProtobuf
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.documents) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.modelVersion) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.allowUncertified) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.collection) }()
       default: break
       }
     }
@@ -1778,6 +2016,9 @@ nonisolated extension Bct_V1_UpsertRequest: SwiftProtobuf.Message, SwiftProtobuf
     if self.allowUncertified != false {
       try visitor.visitSingularBoolField(value: self.allowUncertified, fieldNumber: 3)
     }
+    if !self.collection.isEmpty {
+      try visitor.visitSingularStringField(value: self.collection, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1785,6 +2026,7 @@ nonisolated extension Bct_V1_UpsertRequest: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.documents != rhs.documents {return false}
     if lhs.modelVersion != rhs.modelVersion {return false}
     if lhs.allowUncertified != rhs.allowUncertified {return false}
+    if lhs.collection != rhs.collection {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1837,7 +2079,7 @@ nonisolated extension Bct_V1_UpsertResponse: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Bct_V1_DeleteRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeleteRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ids\0\u{3}allow_missing\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ids\0\u{3}allow_missing\0\u{1}collection\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1847,6 +2089,7 @@ nonisolated extension Bct_V1_DeleteRequest: SwiftProtobuf.Message, SwiftProtobuf
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedStringField(value: &self.ids) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.allowMissing) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.collection) }()
       default: break
       }
     }
@@ -1859,12 +2102,16 @@ nonisolated extension Bct_V1_DeleteRequest: SwiftProtobuf.Message, SwiftProtobuf
     if self.allowMissing != false {
       try visitor.visitSingularBoolField(value: self.allowMissing, fieldNumber: 2)
     }
+    if !self.collection.isEmpty {
+      try visitor.visitSingularStringField(value: self.collection, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Bct_V1_DeleteRequest, rhs: Bct_V1_DeleteRequest) -> Bool {
     if lhs.ids != rhs.ids {return false}
     if lhs.allowMissing != rhs.allowMissing {return false}
+    if lhs.collection != rhs.collection {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1912,7 +2159,7 @@ nonisolated extension Bct_V1_DeleteResponse: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Bct_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SearchRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}inputs\0\u{1}embeddings\0\u{1}k\0\u{3}query_model_version\0\u{3}allow_uncertified\0\u{3}ef_search\0\u{1}filter\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}inputs\0\u{1}embeddings\0\u{1}k\0\u{3}query_model_version\0\u{3}allow_uncertified\0\u{3}ef_search\0\u{1}filter\0\u{1}collection\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1951,6 +2198,7 @@ nonisolated extension Bct_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf
       case 5: try { try decoder.decodeSingularBoolField(value: &self.allowUncertified) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.efSearch) }()
       case 7: try { try decoder.decodeSingularMessageField(value: &self._filter) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.collection) }()
       default: break
       }
     }
@@ -1987,6 +2235,9 @@ nonisolated extension Bct_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf
     try { if let v = self._filter {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
     } }()
+    if !self.collection.isEmpty {
+      try visitor.visitSingularStringField(value: self.collection, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1997,6 +2248,7 @@ nonisolated extension Bct_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.allowUncertified != rhs.allowUncertified {return false}
     if lhs.efSearch != rhs.efSearch {return false}
     if lhs._filter != rhs._filter {return false}
+    if lhs.collection != rhs.collection {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2199,7 +2451,7 @@ nonisolated extension Bct_V1_ShadowStatus: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Bct_V1_BackfillRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BackfillRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}target_version\0\u{3}batch_size\0\u{3}max_documents_per_second\0\u{1}stop\0\u{1}mode\0\u{3}grace_seconds\0\u{1}finalize\0\u{1}rollback\0\u{1}transform\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}target_version\0\u{3}batch_size\0\u{3}max_documents_per_second\0\u{1}stop\0\u{1}mode\0\u{3}grace_seconds\0\u{1}finalize\0\u{1}rollback\0\u{1}transform\0\u{1}collection\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2216,6 +2468,7 @@ nonisolated extension Bct_V1_BackfillRequest: SwiftProtobuf.Message, SwiftProtob
       case 7: try { try decoder.decodeSingularBoolField(value: &self.finalize) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.rollback) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.transform) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.collection) }()
       default: break
       }
     }
@@ -2249,6 +2502,9 @@ nonisolated extension Bct_V1_BackfillRequest: SwiftProtobuf.Message, SwiftProtob
     if self.transform != false {
       try visitor.visitSingularBoolField(value: self.transform, fieldNumber: 9)
     }
+    if !self.collection.isEmpty {
+      try visitor.visitSingularStringField(value: self.collection, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2262,6 +2518,7 @@ nonisolated extension Bct_V1_BackfillRequest: SwiftProtobuf.Message, SwiftProtob
     if lhs.finalize != rhs.finalize {return false}
     if lhs.rollback != rhs.rollback {return false}
     if lhs.transform != rhs.transform {return false}
+    if lhs.collection != rhs.collection {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2402,18 +2659,29 @@ nonisolated extension Bct_V1_BackfillProgress: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Bct_V1_StatsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collection\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.collection) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.collection.isEmpty {
+      try visitor.visitSingularStringField(value: self.collection, fieldNumber: 1)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Bct_V1_StatsRequest, rhs: Bct_V1_StatsRequest) -> Bool {
+    if lhs.collection != rhs.collection {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2530,7 +2798,7 @@ nonisolated extension Bct_V1_SegmentIndex: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Bct_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}documents\0\u{1}versions\0\u{3}index_kind\0\u{3}document_version\0\u{3}default_query_version\0\u{3}embedding_bytes\0\u{3}raw_input_bytes\0\u{3}metadata_bytes\0\u{1}sequence\0\u{1}backfill\0\u{1}shadow\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}documents\0\u{1}versions\0\u{3}index_kind\0\u{3}document_version\0\u{3}default_query_version\0\u{3}embedding_bytes\0\u{3}raw_input_bytes\0\u{3}metadata_bytes\0\u{1}sequence\0\u{1}backfill\0\u{1}shadow\0\u{1}collection\0")
 
   fileprivate class _StorageClass {
     var _documents: UInt64 = 0
@@ -2544,6 +2812,7 @@ nonisolated extension Bct_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtobuf
     var _sequence: UInt64 = 0
     var _backfill: Bct_V1_BackfillProgress? = nil
     var _shadow: Bct_V1_ShadowStatus? = nil
+    var _collection: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2565,6 +2834,7 @@ nonisolated extension Bct_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtobuf
       _sequence = source._sequence
       _backfill = source._backfill
       _shadow = source._shadow
+      _collection = source._collection
     }
   }
 
@@ -2594,6 +2864,7 @@ nonisolated extension Bct_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtobuf
         case 9: try { try decoder.decodeSingularUInt64Field(value: &_storage._sequence) }()
         case 10: try { try decoder.decodeSingularMessageField(value: &_storage._backfill) }()
         case 11: try { try decoder.decodeSingularMessageField(value: &_storage._shadow) }()
+        case 12: try { try decoder.decodeSingularStringField(value: &_storage._collection) }()
         default: break
         }
       }
@@ -2639,6 +2910,9 @@ nonisolated extension Bct_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtobuf
       try { if let v = _storage._shadow {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
       } }()
+      if !_storage._collection.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._collection, fieldNumber: 12)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2659,10 +2933,291 @@ nonisolated extension Bct_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._sequence != rhs_storage._sequence {return false}
         if _storage._backfill != rhs_storage._backfill {return false}
         if _storage._shadow != rhs_storage._shadow {return false}
+        if _storage._collection != rhs_storage._collection {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_IndexSettings: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".IndexSettings"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{3}hnsw_m\0\u{3}hnsw_ef_construction\0\u{3}hnsw_ef_search\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.hnswM) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.hnswEfConstruction) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.hnswEfSearch) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 1)
+    }
+    if self.hnswM != 0 {
+      try visitor.visitSingularUInt32Field(value: self.hnswM, fieldNumber: 2)
+    }
+    if self.hnswEfConstruction != 0 {
+      try visitor.visitSingularUInt32Field(value: self.hnswEfConstruction, fieldNumber: 3)
+    }
+    if self.hnswEfSearch != 0 {
+      try visitor.visitSingularUInt32Field(value: self.hnswEfSearch, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_IndexSettings, rhs: Bct_V1_IndexSettings) -> Bool {
+    if lhs.kind != rhs.kind {return false}
+    if lhs.hnswM != rhs.hnswM {return false}
+    if lhs.hnswEfConstruction != rhs.hnswEfConstruction {return false}
+    if lhs.hnswEfSearch != rhs.hnswEfSearch {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_IndexSettings.Kind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0KIND_UNSPECIFIED\0\u{1}KIND_FLAT\0\u{1}KIND_HNSW\0")
+}
+
+nonisolated extension Bct_V1_CollectionInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CollectionInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}index\0\u{1}documents\0\u{3}document_version\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._index) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.documents) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.documentVersion) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    try { if let v = self._index {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.documents != 0 {
+      try visitor.visitSingularUInt64Field(value: self.documents, fieldNumber: 3)
+    }
+    if !self.documentVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.documentVersion, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_CollectionInfo, rhs: Bct_V1_CollectionInfo) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs._index != rhs._index {return false}
+    if lhs.documents != rhs.documents {return false}
+    if lhs.documentVersion != rhs.documentVersion {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_CreateCollectionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CreateCollectionRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}index\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._index) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    try { if let v = self._index {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_CreateCollectionRequest, rhs: Bct_V1_CreateCollectionRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs._index != rhs._index {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_CreateCollectionResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CreateCollectionResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collection\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._collection) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._collection {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_CreateCollectionResponse, rhs: Bct_V1_CreateCollectionResponse) -> Bool {
+    if lhs._collection != rhs._collection {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_DropCollectionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DropCollectionRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_DropCollectionRequest, rhs: Bct_V1_DropCollectionRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_DropCollectionResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DropCollectionResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}documents\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.documents) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.documents != 0 {
+      try visitor.visitSingularUInt64Field(value: self.documents, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_DropCollectionResponse, rhs: Bct_V1_DropCollectionResponse) -> Bool {
+    if lhs.documents != rhs.documents {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_ListCollectionsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListCollectionsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_ListCollectionsRequest, rhs: Bct_V1_ListCollectionsRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Bct_V1_ListCollectionsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListCollectionsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collections\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.collections) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.collections.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.collections, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Bct_V1_ListCollectionsResponse, rhs: Bct_V1_ListCollectionsResponse) -> Bool {
+    if lhs.collections != rhs.collections {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -5,7 +5,8 @@ import ServiceLifecycle
 
 /// Keeps the store's files in shape: fsyncs the log under the interval policy,
 /// writes a snapshot every `interval` or after `changes` logged changes (which
-/// truncates the log), and writes a final snapshot on graceful shutdown. Once the
+/// truncates the log), and writes a final snapshot on graceful shutdown (none when cancelled: a dropped
+/// collection's). Once the
 /// log refuses writes (a failed fsync), it reports the process NOT_SERVING in
 /// `health`, so that an orchestrator restarts it and recovery runs.
 public struct StoreMaintenance: Service {
@@ -50,7 +51,8 @@ public struct StoreMaintenance: Service {
     } catch {
       logger.critical("final log fsync failed", metadata: ["error": "\(error)"])
     }
-    if store.changesSinceSnapshot > 0 { snapshot() }
+    // A cancelled store is being dropped (its folder is gone); graceful shutdowns snapshot.
+    if store.changesSinceSnapshot > 0 && (!Task.isCancelled || Task.isShuttingDownGracefully) { snapshot() }
     logger.info("store closed", metadata: ["sequence": "\(store.sequence)"])
   }
 

@@ -30,7 +30,9 @@ extension RetrievalError {
     switch self {
     case .invalidArgument, .inputSize, .storedInputCorrupt: .invalidArgument
     case .overLimit, .replyTooLarge: .resourceExhausted
-    case .unknownVersion, .unknownQueryVersion, .documentsMissing: .notFound
+    case .unknownVersion, .unknownQueryVersion, .documentsMissing, .collectionNotFound: .notFound
+    case .collectionExists: .alreadyExists
+    case .collectionLimit: .resourceExhausted
     case .noVersions, .logWriteFailed, .storeUnavailable: .unavailable
     case .versionsKeptChanging: .aborted
     case .storeFailed: .internalError
@@ -38,7 +40,7 @@ extension RetrievalError {
       .dimensionConflict, .queryDimensionMismatch, .shadowInProgress, .alreadySwitched, .backfillRunning,
       .inputsMissing, .externalVersion, .transformNeedsOneSource, .transformNotCertified, .transformSourceMismatch, .noShadowToFinalize, .notSwitched, .noBackfillRunning, .noShadowToRollBack,
       .shadowWithoutDocumentVersion, .shadowFixesVersions, .shadowEmbeddingVersion, .shadowNeedsInput,
-      .readOnly, .storeRefused, .filterUnsupported:
+      .readOnly, .storeRefused, .filterUnsupported, .defaultCollectionPermanent:
       .failedPrecondition
     }
   }

@@ -1,59 +1,50 @@
 import BCTCollection
+import BCTIndex
 import BCTProto
 import BCTServing
 import GRPCCore
 
-/// `bct.v1.Retrieval`: each handler reads the request's deadline, calls one
-/// domain function (`DocumentIntake`, `Searcher`, `Backfiller`, `CollectionReport`)
-/// and records the call's metrics; domain errors become gRPC statuses in
-/// `ErrorStatus`, inside the measurement so that metrics count their codes.
+/// `bct.v1.Retrieval`: each handler reads the request's deadline, resolves the
+/// request's collection in the `CollectionRegistry`, calls one domain function of
+/// it (`DocumentIntake`, `Searcher`, `DocumentReader`, `Backfiller`,
+/// `CollectionReport`) and records the call's metrics; domain errors become gRPC
+/// statuses in `ErrorStatus`, inside the measurement so that metrics count their codes.
 public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
-  private let store: any CollectionStore
+  private let registry: CollectionRegistry
   private let encoder: any EmbeddingProvider
-  private let intake: DocumentIntake
-  private let searcher: Searcher
-  private let reader: DocumentReader
-  private let backfiller: Backfiller
   private let limits: RetrievalLimits
   private let metrics: ServiceMetrics
   private let readOnly: Bool
 
-  /// The service; a `readOnly` replica searches and reports but refuses writes and backfills.
+  /// The service over `registry`'s collections; a `readOnly` replica searches and
+  /// reports but refuses writes, backfills, creates and drops.
   public init(
-    store: any CollectionStore, encoder: any EmbeddingProvider, backfiller: Backfiller, limits: RetrievalLimits,
-    metrics: ServiceMetrics, readOnly: Bool = false
+    registry: CollectionRegistry, encoder: any EmbeddingProvider, limits: RetrievalLimits, metrics: ServiceMetrics, readOnly: Bool = false
   ) {
-    self.readOnly = readOnly
-    self.store = store
+    self.registry = registry
     self.encoder = encoder
-    self.intake = DocumentIntake(store: store, encoder: encoder, limits: limits)
-    self.searcher = Searcher(store: store, encoder: encoder, limits: limits)
-    self.reader = DocumentReader(store: store, limits: limits)
-    self.backfiller = backfiller
     self.limits = limits
     self.metrics = metrics
+    self.readOnly = readOnly
   }
 
   public func upsert(
     request: ServerRequest<Bct_V1_UpsertRequest>, context: ServerContext
   ) async throws -> ServerResponse<Bct_V1_UpsertResponse> {
     let deadline = CallDeadline.from(request.metadata)
-    return ServerResponse(message: try await metrics.measure(method: "Upsert", version: label(request.message.modelVersion)) {
-      try await ErrorStatus.mapping {
-        try checkWritable("Upsert")
-        return try await intake.upsert(request.message, deadline: deadline)
-      }
+    let message = request.message
+    return ServerResponse(message: try await measure("Upsert", message.collection, version: message.modelVersion) {
+      try checkWritable("Upsert")
+      return try await registry.collection(message.collection).intake.upsert(message, deadline: deadline)
     })
   }
 
   public func delete(
     request: ServerRequest<Bct_V1_DeleteRequest>, context: ServerContext
   ) async throws -> ServerResponse<Bct_V1_DeleteResponse> {
-    ServerResponse(message: try await metrics.measure(method: "Delete", version: "") {
-      try await ErrorStatus.mapping {
-        try checkWritable("Delete")
-        return try await store.delete(request.message, limits: limits)
-      }
+    ServerResponse(message: try await measure("Delete", request.message.collection) {
+      try checkWritable("Delete")
+      return try await registry.collection(request.message.collection).store.delete(request.message, limits: limits)
     })
   }
 
@@ -61,8 +52,9 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     request: ServerRequest<Bct_V1_SearchRequest>, context: ServerContext
   ) async throws -> ServerResponse<Bct_V1_SearchResponse> {
     let deadline = CallDeadline.from(request.metadata)
-    return ServerResponse(message: try await metrics.measure(method: "Search", version: label(request.message.queryModelVersion)) {
-      try await ErrorStatus.mapping { try await searcher.search(request.message, deadline: deadline) }
+    let message = request.message
+    return ServerResponse(message: try await measure("Search", message.collection, version: message.queryModelVersion) {
+      try await registry.collection(message.collection).searcher.search(message, deadline: deadline)
     })
   }
 
@@ -71,11 +63,10 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
   ) async throws -> StreamingServerResponse<Bct_V1_BackfillProgress> {
     let deadline = CallDeadline.from(request.metadata)
     let message = request.message
-    let follow = try await metrics.measure(method: "Backfill", version: label(message.targetVersion)) {
-      try await ErrorStatus.mapping {
-        try checkWritable("Backfill")
-        return try await backfiller.handle(message, encoder: encoder, deadline: deadline)
-      }
+    let (backfiller, follow) = try await measure("Backfill", message.collection, version: message.targetVersion) {
+      try checkWritable("Backfill")
+      let backfiller = try await registry.collection(message.collection).backfiller
+      return (backfiller, try await backfiller.handle(message, encoder: encoder, deadline: deadline))
     }
     return StreamingServerResponse { writer in
       var last: Bct_V1_BackfillProgress?
@@ -92,6 +83,81 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     }
   }
 
+  public func stats(
+    request: ServerRequest<Bct_V1_StatsRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Bct_V1_StatsResponse> {
+    ServerResponse(message: try await measure("Stats", request.message.collection) {
+      let collection = try await registry.collection(request.message.collection)
+      var stats = try await CollectionReport.stats(
+        store: collection.store, table: encoder.cachedModels, backfill: try await collection.backfiller.progress())
+      stats.collection = collection.descriptor.name
+      return stats
+    })
+  }
+
+  public func get(
+    request: ServerRequest<Bct_V1_GetRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Bct_V1_GetResponse> {
+    ServerResponse(message: try await measure("Get", request.message.collection) {
+      try await registry.collection(request.message.collection).reader.get(request.message)
+    })
+  }
+
+  public func list(
+    request: ServerRequest<Bct_V1_ListRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Bct_V1_ListResponse> {
+    ServerResponse(message: try await measure("List", request.message.collection) {
+      try await registry.collection(request.message.collection).reader.list(request.message)
+    })
+  }
+
+  public func createCollection(
+    request: ServerRequest<Bct_V1_CreateCollectionRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Bct_V1_CreateCollectionResponse> {
+    let message = request.message
+    return ServerResponse(message: try await measure("CreateCollection", nil) {
+      try checkWritable("CreateCollection")
+      let defaults = registry.defaultIndex
+      let index = message.hasIndex ? try message.index.indexKind(defaults: defaults) : nil
+      let collection = try await registry.create(name: message.name, index: index)
+      return .with { $0.collection = Bct_V1_CollectionInfo(name: collection.descriptor.name, index: collection.descriptor.index) }
+    })
+  }
+
+  public func dropCollection(
+    request: ServerRequest<Bct_V1_DropCollectionRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Bct_V1_DropCollectionResponse> {
+    ServerResponse(message: try await measure("DropCollection", nil) {
+      try checkWritable("DropCollection")
+      let documents = try await registry.drop(name: request.message.name)
+      return .with { $0.documents = UInt64(documents) }
+    })
+  }
+
+  public func listCollections(
+    request: ServerRequest<Bct_V1_ListCollectionsRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Bct_V1_ListCollectionsResponse> {
+    ServerResponse(message: try await measure("ListCollections", nil) {
+      var response = Bct_V1_ListCollectionsResponse()
+      for collection in registry.collections {
+        response.collections.append(try await .describing(collection))
+      }
+      return response
+    })
+  }
+
+  /// Runs `body` as the RPC `method` on `collection` (nil for the collection RPCs,
+  /// labelled ""), with its domain errors as statuses, and records it under the
+  /// collection's and the version's labels.
+  private func measure<Result>(
+    _ method: String, _ collection: String?, version: String = "", _ body: () async throws -> Result
+  ) async throws -> Result {
+    let collectionLabel = collection.map(registry.label) ?? ""
+    return try await metrics.measure(method: method, version: label(version), labels: [("collection", collectionLabel)]) {
+      try await ErrorStatus.mapping(body)
+    }
+  }
+
   private func checkWritable(_ method: String) throws {
     guard !readOnly else {
       throw RetrievalError.readOnly(method: method)
@@ -103,30 +169,13 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
   private func label(_ version: String) -> String {
     version.isEmpty || encoder.cachedModels.versions[version] != nil ? version : "unknown"
   }
+}
 
-  public func stats(
-    request: ServerRequest<Bct_V1_StatsRequest>, context: ServerContext
-  ) async throws -> ServerResponse<Bct_V1_StatsResponse> {
-    ServerResponse(message: try await metrics.measure(method: "Stats", version: "") {
-      try await ErrorStatus.mapping {
-        try await CollectionReport.stats(store: store, table: encoder.cachedModels, backfill: try await backfiller.progress())
-      }
-    })
-  }
-
-  public func get(
-    request: ServerRequest<Bct_V1_GetRequest>, context: ServerContext
-  ) async throws -> ServerResponse<Bct_V1_GetResponse> {
-    ServerResponse(message: try await metrics.measure(method: "Get", version: "") {
-      try await ErrorStatus.mapping { try await reader.get(request.message) }
-    })
-  }
-
-  public func list(
-    request: ServerRequest<Bct_V1_ListRequest>, context: ServerContext
-  ) async throws -> ServerResponse<Bct_V1_ListResponse> {
-    ServerResponse(message: try await metrics.measure(method: "List", version: "") {
-      try await ErrorStatus.mapping { try await reader.list(request.message) }
-    })
+extension Bct_V1_CollectionInfo {
+  /// A new collection's description: its name and index, nothing stored yet.
+  init(name: String, index: IndexKind) {
+    self.init()
+    self.name = name
+    self.index = Bct_V1_IndexSettings(index)
   }
 }

@@ -1240,6 +1240,366 @@ void   bct__v1__stats_response__free_unpacked
   assert(message->base.descriptor == &bct__v1__stats_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   bct__v1__index_settings__init
+                     (Bct__V1__IndexSettings         *message)
+{
+  static const Bct__V1__IndexSettings init_value = BCT__V1__INDEX_SETTINGS__INIT;
+  *message = init_value;
+}
+size_t bct__v1__index_settings__get_packed_size
+                     (const Bct__V1__IndexSettings *message)
+{
+  assert(message->base.descriptor == &bct__v1__index_settings__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__index_settings__pack
+                     (const Bct__V1__IndexSettings *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__index_settings__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__index_settings__pack_to_buffer
+                     (const Bct__V1__IndexSettings *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__index_settings__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__IndexSettings *
+       bct__v1__index_settings__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__IndexSettings *)
+     protobuf_c_message_unpack (&bct__v1__index_settings__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__index_settings__free_unpacked
+                     (Bct__V1__IndexSettings *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__index_settings__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__collection_info__init
+                     (Bct__V1__CollectionInfo         *message)
+{
+  static const Bct__V1__CollectionInfo init_value = BCT__V1__COLLECTION_INFO__INIT;
+  *message = init_value;
+}
+size_t bct__v1__collection_info__get_packed_size
+                     (const Bct__V1__CollectionInfo *message)
+{
+  assert(message->base.descriptor == &bct__v1__collection_info__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__collection_info__pack
+                     (const Bct__V1__CollectionInfo *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__collection_info__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__collection_info__pack_to_buffer
+                     (const Bct__V1__CollectionInfo *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__collection_info__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__CollectionInfo *
+       bct__v1__collection_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__CollectionInfo *)
+     protobuf_c_message_unpack (&bct__v1__collection_info__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__collection_info__free_unpacked
+                     (Bct__V1__CollectionInfo *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__collection_info__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__create_collection_request__init
+                     (Bct__V1__CreateCollectionRequest         *message)
+{
+  static const Bct__V1__CreateCollectionRequest init_value = BCT__V1__CREATE_COLLECTION_REQUEST__INIT;
+  *message = init_value;
+}
+size_t bct__v1__create_collection_request__get_packed_size
+                     (const Bct__V1__CreateCollectionRequest *message)
+{
+  assert(message->base.descriptor == &bct__v1__create_collection_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__create_collection_request__pack
+                     (const Bct__V1__CreateCollectionRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__create_collection_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__create_collection_request__pack_to_buffer
+                     (const Bct__V1__CreateCollectionRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__create_collection_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__CreateCollectionRequest *
+       bct__v1__create_collection_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__CreateCollectionRequest *)
+     protobuf_c_message_unpack (&bct__v1__create_collection_request__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__create_collection_request__free_unpacked
+                     (Bct__V1__CreateCollectionRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__create_collection_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__create_collection_response__init
+                     (Bct__V1__CreateCollectionResponse         *message)
+{
+  static const Bct__V1__CreateCollectionResponse init_value = BCT__V1__CREATE_COLLECTION_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t bct__v1__create_collection_response__get_packed_size
+                     (const Bct__V1__CreateCollectionResponse *message)
+{
+  assert(message->base.descriptor == &bct__v1__create_collection_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__create_collection_response__pack
+                     (const Bct__V1__CreateCollectionResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__create_collection_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__create_collection_response__pack_to_buffer
+                     (const Bct__V1__CreateCollectionResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__create_collection_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__CreateCollectionResponse *
+       bct__v1__create_collection_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__CreateCollectionResponse *)
+     protobuf_c_message_unpack (&bct__v1__create_collection_response__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__create_collection_response__free_unpacked
+                     (Bct__V1__CreateCollectionResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__create_collection_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__drop_collection_request__init
+                     (Bct__V1__DropCollectionRequest         *message)
+{
+  static const Bct__V1__DropCollectionRequest init_value = BCT__V1__DROP_COLLECTION_REQUEST__INIT;
+  *message = init_value;
+}
+size_t bct__v1__drop_collection_request__get_packed_size
+                     (const Bct__V1__DropCollectionRequest *message)
+{
+  assert(message->base.descriptor == &bct__v1__drop_collection_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__drop_collection_request__pack
+                     (const Bct__V1__DropCollectionRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__drop_collection_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__drop_collection_request__pack_to_buffer
+                     (const Bct__V1__DropCollectionRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__drop_collection_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__DropCollectionRequest *
+       bct__v1__drop_collection_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__DropCollectionRequest *)
+     protobuf_c_message_unpack (&bct__v1__drop_collection_request__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__drop_collection_request__free_unpacked
+                     (Bct__V1__DropCollectionRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__drop_collection_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__drop_collection_response__init
+                     (Bct__V1__DropCollectionResponse         *message)
+{
+  static const Bct__V1__DropCollectionResponse init_value = BCT__V1__DROP_COLLECTION_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t bct__v1__drop_collection_response__get_packed_size
+                     (const Bct__V1__DropCollectionResponse *message)
+{
+  assert(message->base.descriptor == &bct__v1__drop_collection_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__drop_collection_response__pack
+                     (const Bct__V1__DropCollectionResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__drop_collection_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__drop_collection_response__pack_to_buffer
+                     (const Bct__V1__DropCollectionResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__drop_collection_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__DropCollectionResponse *
+       bct__v1__drop_collection_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__DropCollectionResponse *)
+     protobuf_c_message_unpack (&bct__v1__drop_collection_response__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__drop_collection_response__free_unpacked
+                     (Bct__V1__DropCollectionResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__drop_collection_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__list_collections_request__init
+                     (Bct__V1__ListCollectionsRequest         *message)
+{
+  static const Bct__V1__ListCollectionsRequest init_value = BCT__V1__LIST_COLLECTIONS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t bct__v1__list_collections_request__get_packed_size
+                     (const Bct__V1__ListCollectionsRequest *message)
+{
+  assert(message->base.descriptor == &bct__v1__list_collections_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__list_collections_request__pack
+                     (const Bct__V1__ListCollectionsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__list_collections_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__list_collections_request__pack_to_buffer
+                     (const Bct__V1__ListCollectionsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__list_collections_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__ListCollectionsRequest *
+       bct__v1__list_collections_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__ListCollectionsRequest *)
+     protobuf_c_message_unpack (&bct__v1__list_collections_request__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__list_collections_request__free_unpacked
+                     (Bct__V1__ListCollectionsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__list_collections_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   bct__v1__list_collections_response__init
+                     (Bct__V1__ListCollectionsResponse         *message)
+{
+  static const Bct__V1__ListCollectionsResponse init_value = BCT__V1__LIST_COLLECTIONS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t bct__v1__list_collections_response__get_packed_size
+                     (const Bct__V1__ListCollectionsResponse *message)
+{
+  assert(message->base.descriptor == &bct__v1__list_collections_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t bct__v1__list_collections_response__pack
+                     (const Bct__V1__ListCollectionsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &bct__v1__list_collections_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t bct__v1__list_collections_response__pack_to_buffer
+                     (const Bct__V1__ListCollectionsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &bct__v1__list_collections_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Bct__V1__ListCollectionsResponse *
+       bct__v1__list_collections_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Bct__V1__ListCollectionsResponse *)
+     protobuf_c_message_unpack (&bct__v1__list_collections_response__descriptor,
+                                allocator, len, data);
+}
+void   bct__v1__list_collections_response__free_unpacked
+                     (Bct__V1__ListCollectionsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &bct__v1__list_collections_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor bct__v1__filter__field_descriptors[7] =
 {
   {
@@ -1765,7 +2125,7 @@ const ProtobufCMessageDescriptor bct__v1__document_record__descriptor =
   (ProtobufCMessageInit) bct__v1__document_record__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__get_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor bct__v1__get_request__field_descriptors[4] =
 {
   {
     "ids",
@@ -1803,8 +2163,21 @@ static const ProtobufCFieldDescriptor bct__v1__get_request__field_descriptors[3]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "collection",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__GetRequest, collection),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__get_request__field_indices_by_name[] = {
+  3,   /* field[3] = collection */
   0,   /* field[0] = ids */
   1,   /* field[1] = include_embedding */
   2,   /* field[2] = include_input */
@@ -1812,7 +2185,7 @@ static const unsigned bct__v1__get_request__field_indices_by_name[] = {
 static const ProtobufCIntRange bct__v1__get_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor bct__v1__get_request__descriptor =
 {
@@ -1822,7 +2195,7 @@ const ProtobufCMessageDescriptor bct__v1__get_request__descriptor =
   "Bct__V1__GetRequest",
   "bct.v1",
   sizeof(Bct__V1__GetRequest),
-  3,
+  4,
   bct__v1__get_request__field_descriptors,
   bct__v1__get_request__field_indices_by_name,
   1,  bct__v1__get_request__number_ranges,
@@ -1880,7 +2253,7 @@ const ProtobufCMessageDescriptor bct__v1__get_response__descriptor =
   (ProtobufCMessageInit) bct__v1__get_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__list_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor bct__v1__list_request__field_descriptors[6] =
 {
   {
     "filter",
@@ -1942,8 +2315,21 @@ static const ProtobufCFieldDescriptor bct__v1__list_request__field_descriptors[5
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "collection",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__ListRequest, collection),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__list_request__field_indices_by_name[] = {
+  5,   /* field[5] = collection */
   0,   /* field[0] = filter */
   3,   /* field[3] = include_embedding */
   4,   /* field[4] = include_input */
@@ -1953,7 +2339,7 @@ static const unsigned bct__v1__list_request__field_indices_by_name[] = {
 static const ProtobufCIntRange bct__v1__list_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor bct__v1__list_request__descriptor =
 {
@@ -1963,7 +2349,7 @@ const ProtobufCMessageDescriptor bct__v1__list_request__descriptor =
   "Bct__V1__ListRequest",
   "bct.v1",
   sizeof(Bct__V1__ListRequest),
-  5,
+  6,
   bct__v1__list_request__field_descriptors,
   bct__v1__list_request__field_indices_by_name,
   1,  bct__v1__list_request__number_ranges,
@@ -2149,7 +2535,7 @@ const ProtobufCMessageDescriptor bct__v1__document__descriptor =
   (ProtobufCMessageInit) bct__v1__document__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__upsert_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor bct__v1__upsert_request__field_descriptors[4] =
 {
   {
     "documents",
@@ -2187,16 +2573,29 @@ static const ProtobufCFieldDescriptor bct__v1__upsert_request__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "collection",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__UpsertRequest, collection),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__upsert_request__field_indices_by_name[] = {
   2,   /* field[2] = allow_uncertified */
+  3,   /* field[3] = collection */
   0,   /* field[0] = documents */
   1,   /* field[1] = model_version */
 };
 static const ProtobufCIntRange bct__v1__upsert_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor bct__v1__upsert_request__descriptor =
 {
@@ -2206,7 +2605,7 @@ const ProtobufCMessageDescriptor bct__v1__upsert_request__descriptor =
   "Bct__V1__UpsertRequest",
   "bct.v1",
   sizeof(Bct__V1__UpsertRequest),
-  3,
+  4,
   bct__v1__upsert_request__field_descriptors,
   bct__v1__upsert_request__field_indices_by_name,
   1,  bct__v1__upsert_request__number_ranges,
@@ -2290,7 +2689,7 @@ const ProtobufCMessageDescriptor bct__v1__upsert_response__descriptor =
   (ProtobufCMessageInit) bct__v1__upsert_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__delete_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor bct__v1__delete_request__field_descriptors[3] =
 {
   {
     "ids",
@@ -2316,15 +2715,28 @@ static const ProtobufCFieldDescriptor bct__v1__delete_request__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "collection",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__DeleteRequest, collection),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__delete_request__field_indices_by_name[] = {
   1,   /* field[1] = allow_missing */
+  2,   /* field[2] = collection */
   0,   /* field[0] = ids */
 };
 static const ProtobufCIntRange bct__v1__delete_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor bct__v1__delete_request__descriptor =
 {
@@ -2334,7 +2746,7 @@ const ProtobufCMessageDescriptor bct__v1__delete_request__descriptor =
   "Bct__V1__DeleteRequest",
   "bct.v1",
   sizeof(Bct__V1__DeleteRequest),
-  2,
+  3,
   bct__v1__delete_request__field_descriptors,
   bct__v1__delete_request__field_indices_by_name,
   1,  bct__v1__delete_request__number_ranges,
@@ -2405,7 +2817,7 @@ const ProtobufCMessageDescriptor bct__v1__delete_response__descriptor =
   (ProtobufCMessageInit) bct__v1__delete_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__search_request__field_descriptors[7] =
+static const ProtobufCFieldDescriptor bct__v1__search_request__field_descriptors[8] =
 {
   {
     "inputs",
@@ -2491,9 +2903,22 @@ static const ProtobufCFieldDescriptor bct__v1__search_request__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "collection",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__SearchRequest, collection),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__search_request__field_indices_by_name[] = {
   4,   /* field[4] = allow_uncertified */
+  7,   /* field[7] = collection */
   5,   /* field[5] = ef_search */
   1,   /* field[1] = embeddings */
   6,   /* field[6] = filter */
@@ -2504,7 +2929,7 @@ static const unsigned bct__v1__search_request__field_indices_by_name[] = {
 static const ProtobufCIntRange bct__v1__search_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor bct__v1__search_request__descriptor =
 {
@@ -2514,7 +2939,7 @@ const ProtobufCMessageDescriptor bct__v1__search_request__descriptor =
   "Bct__V1__SearchRequest",
   "bct.v1",
   sizeof(Bct__V1__SearchRequest),
-  7,
+  8,
   bct__v1__search_request__field_descriptors,
   bct__v1__search_request__field_indices_by_name,
   1,  bct__v1__search_request__number_ranges,
@@ -2919,7 +3344,7 @@ const ProtobufCMessageDescriptor bct__v1__shadow_status__descriptor =
   (ProtobufCMessageInit) bct__v1__shadow_status__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__backfill_request__field_descriptors[9] =
+static const ProtobufCFieldDescriptor bct__v1__backfill_request__field_descriptors[10] =
 {
   {
     "target_version",
@@ -3029,9 +3454,22 @@ static const ProtobufCFieldDescriptor bct__v1__backfill_request__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "collection",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__BackfillRequest, collection),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__backfill_request__field_indices_by_name[] = {
   1,   /* field[1] = batch_size */
+  9,   /* field[9] = collection */
   6,   /* field[6] = finalize */
   5,   /* field[5] = grace_seconds */
   2,   /* field[2] = max_documents_per_second */
@@ -3044,7 +3482,7 @@ static const unsigned bct__v1__backfill_request__field_indices_by_name[] = {
 static const ProtobufCIntRange bct__v1__backfill_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor bct__v1__backfill_request__descriptor =
 {
@@ -3054,7 +3492,7 @@ const ProtobufCMessageDescriptor bct__v1__backfill_request__descriptor =
   "Bct__V1__BackfillRequest",
   "bct.v1",
   sizeof(Bct__V1__BackfillRequest),
-  9,
+  10,
   bct__v1__backfill_request__field_descriptors,
   bct__v1__backfill_request__field_indices_by_name,
   1,  bct__v1__backfill_request__number_ranges,
@@ -3216,9 +3654,29 @@ const ProtobufCMessageDescriptor bct__v1__backfill_progress__descriptor =
   (ProtobufCMessageInit) bct__v1__backfill_progress__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-#define bct__v1__stats_request__field_descriptors NULL
-#define bct__v1__stats_request__field_indices_by_name NULL
-#define bct__v1__stats_request__number_ranges NULL
+static const ProtobufCFieldDescriptor bct__v1__stats_request__field_descriptors[1] =
+{
+  {
+    "collection",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__StatsRequest, collection),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__stats_request__field_indices_by_name[] = {
+  0,   /* field[0] = collection */
+};
+static const ProtobufCIntRange bct__v1__stats_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
 const ProtobufCMessageDescriptor bct__v1__stats_request__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
@@ -3227,10 +3685,10 @@ const ProtobufCMessageDescriptor bct__v1__stats_request__descriptor =
   "Bct__V1__StatsRequest",
   "bct.v1",
   sizeof(Bct__V1__StatsRequest),
-  0,
+  1,
   bct__v1__stats_request__field_descriptors,
   bct__v1__stats_request__field_indices_by_name,
-  0,  bct__v1__stats_request__number_ranges,
+  1,  bct__v1__stats_request__number_ranges,
   (ProtobufCMessageInit) bct__v1__stats_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -3427,7 +3885,7 @@ const ProtobufCMessageDescriptor bct__v1__segment_index__descriptor =
   (ProtobufCMessageInit) bct__v1__segment_index__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__stats_response__field_descriptors[11] =
+static const ProtobufCFieldDescriptor bct__v1__stats_response__field_descriptors[12] =
 {
   {
     "documents",
@@ -3561,9 +4019,22 @@ static const ProtobufCFieldDescriptor bct__v1__stats_response__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "collection",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__StatsResponse, collection),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__stats_response__field_indices_by_name[] = {
   9,   /* field[9] = backfill */
+  11,   /* field[11] = collection */
   4,   /* field[4] = default_query_version */
   3,   /* field[3] = document_version */
   0,   /* field[0] = documents */
@@ -3578,7 +4049,7 @@ static const unsigned bct__v1__stats_response__field_indices_by_name[] = {
 static const ProtobufCIntRange bct__v1__stats_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor bct__v1__stats_response__descriptor =
 {
@@ -3588,11 +4059,416 @@ const ProtobufCMessageDescriptor bct__v1__stats_response__descriptor =
   "Bct__V1__StatsResponse",
   "bct.v1",
   sizeof(Bct__V1__StatsResponse),
-  11,
+  12,
   bct__v1__stats_response__field_descriptors,
   bct__v1__stats_response__field_indices_by_name,
   1,  bct__v1__stats_response__number_ranges,
   (ProtobufCMessageInit) bct__v1__stats_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue bct__v1__index_settings__kind__enum_values_by_number[3] =
+{
+  { "KIND_UNSPECIFIED", "BCT__V1__INDEX_SETTINGS__KIND__KIND_UNSPECIFIED", 0 },
+  { "KIND_FLAT", "BCT__V1__INDEX_SETTINGS__KIND__KIND_FLAT", 1 },
+  { "KIND_HNSW", "BCT__V1__INDEX_SETTINGS__KIND__KIND_HNSW", 2 },
+};
+static const ProtobufCIntRange bct__v1__index_settings__kind__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex bct__v1__index_settings__kind__enum_values_by_name[3] =
+{
+  { "KIND_FLAT", 1 },
+  { "KIND_HNSW", 2 },
+  { "KIND_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor bct__v1__index_settings__kind__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "bct.v1.IndexSettings.Kind",
+  "Kind",
+  "Bct__V1__IndexSettings__Kind",
+  "bct.v1",
+  3,
+  bct__v1__index_settings__kind__enum_values_by_number,
+  3,
+  bct__v1__index_settings__kind__enum_values_by_name,
+  1,
+  bct__v1__index_settings__kind__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor bct__v1__index_settings__field_descriptors[4] =
+{
+  {
+    "kind",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__IndexSettings, kind),
+    &bct__v1__index_settings__kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "hnsw_m",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__IndexSettings, hnsw_m),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "hnsw_ef_construction",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__IndexSettings, hnsw_ef_construction),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "hnsw_ef_search",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__IndexSettings, hnsw_ef_search),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__index_settings__field_indices_by_name[] = {
+  2,   /* field[2] = hnsw_ef_construction */
+  3,   /* field[3] = hnsw_ef_search */
+  1,   /* field[1] = hnsw_m */
+  0,   /* field[0] = kind */
+};
+static const ProtobufCIntRange bct__v1__index_settings__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor bct__v1__index_settings__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.IndexSettings",
+  "IndexSettings",
+  "Bct__V1__IndexSettings",
+  "bct.v1",
+  sizeof(Bct__V1__IndexSettings),
+  4,
+  bct__v1__index_settings__field_descriptors,
+  bct__v1__index_settings__field_indices_by_name,
+  1,  bct__v1__index_settings__number_ranges,
+  (ProtobufCMessageInit) bct__v1__index_settings__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__collection_info__field_descriptors[4] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CollectionInfo, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "index",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CollectionInfo, index),
+    &bct__v1__index_settings__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "documents",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CollectionInfo, documents),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "document_version",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CollectionInfo, document_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__collection_info__field_indices_by_name[] = {
+  3,   /* field[3] = document_version */
+  2,   /* field[2] = documents */
+  1,   /* field[1] = index */
+  0,   /* field[0] = name */
+};
+static const ProtobufCIntRange bct__v1__collection_info__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor bct__v1__collection_info__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.CollectionInfo",
+  "CollectionInfo",
+  "Bct__V1__CollectionInfo",
+  "bct.v1",
+  sizeof(Bct__V1__CollectionInfo),
+  4,
+  bct__v1__collection_info__field_descriptors,
+  bct__v1__collection_info__field_indices_by_name,
+  1,  bct__v1__collection_info__number_ranges,
+  (ProtobufCMessageInit) bct__v1__collection_info__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__create_collection_request__field_descriptors[2] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CreateCollectionRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "index",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CreateCollectionRequest, index),
+    &bct__v1__index_settings__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__create_collection_request__field_indices_by_name[] = {
+  1,   /* field[1] = index */
+  0,   /* field[0] = name */
+};
+static const ProtobufCIntRange bct__v1__create_collection_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor bct__v1__create_collection_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.CreateCollectionRequest",
+  "CreateCollectionRequest",
+  "Bct__V1__CreateCollectionRequest",
+  "bct.v1",
+  sizeof(Bct__V1__CreateCollectionRequest),
+  2,
+  bct__v1__create_collection_request__field_descriptors,
+  bct__v1__create_collection_request__field_indices_by_name,
+  1,  bct__v1__create_collection_request__number_ranges,
+  (ProtobufCMessageInit) bct__v1__create_collection_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__create_collection_response__field_descriptors[1] =
+{
+  {
+    "collection",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__CreateCollectionResponse, collection),
+    &bct__v1__collection_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__create_collection_response__field_indices_by_name[] = {
+  0,   /* field[0] = collection */
+};
+static const ProtobufCIntRange bct__v1__create_collection_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor bct__v1__create_collection_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.CreateCollectionResponse",
+  "CreateCollectionResponse",
+  "Bct__V1__CreateCollectionResponse",
+  "bct.v1",
+  sizeof(Bct__V1__CreateCollectionResponse),
+  1,
+  bct__v1__create_collection_response__field_descriptors,
+  bct__v1__create_collection_response__field_indices_by_name,
+  1,  bct__v1__create_collection_response__number_ranges,
+  (ProtobufCMessageInit) bct__v1__create_collection_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__drop_collection_request__field_descriptors[1] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__DropCollectionRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__drop_collection_request__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+};
+static const ProtobufCIntRange bct__v1__drop_collection_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor bct__v1__drop_collection_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.DropCollectionRequest",
+  "DropCollectionRequest",
+  "Bct__V1__DropCollectionRequest",
+  "bct.v1",
+  sizeof(Bct__V1__DropCollectionRequest),
+  1,
+  bct__v1__drop_collection_request__field_descriptors,
+  bct__v1__drop_collection_request__field_indices_by_name,
+  1,  bct__v1__drop_collection_request__number_ranges,
+  (ProtobufCMessageInit) bct__v1__drop_collection_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__drop_collection_response__field_descriptors[1] =
+{
+  {
+    "documents",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__DropCollectionResponse, documents),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__drop_collection_response__field_indices_by_name[] = {
+  0,   /* field[0] = documents */
+};
+static const ProtobufCIntRange bct__v1__drop_collection_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor bct__v1__drop_collection_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.DropCollectionResponse",
+  "DropCollectionResponse",
+  "Bct__V1__DropCollectionResponse",
+  "bct.v1",
+  sizeof(Bct__V1__DropCollectionResponse),
+  1,
+  bct__v1__drop_collection_response__field_descriptors,
+  bct__v1__drop_collection_response__field_indices_by_name,
+  1,  bct__v1__drop_collection_response__number_ranges,
+  (ProtobufCMessageInit) bct__v1__drop_collection_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define bct__v1__list_collections_request__field_descriptors NULL
+#define bct__v1__list_collections_request__field_indices_by_name NULL
+#define bct__v1__list_collections_request__number_ranges NULL
+const ProtobufCMessageDescriptor bct__v1__list_collections_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.ListCollectionsRequest",
+  "ListCollectionsRequest",
+  "Bct__V1__ListCollectionsRequest",
+  "bct.v1",
+  sizeof(Bct__V1__ListCollectionsRequest),
+  0,
+  bct__v1__list_collections_request__field_descriptors,
+  bct__v1__list_collections_request__field_indices_by_name,
+  0,  bct__v1__list_collections_request__number_ranges,
+  (ProtobufCMessageInit) bct__v1__list_collections_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor bct__v1__list_collections_response__field_descriptors[1] =
+{
+  {
+    "collections",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Bct__V1__ListCollectionsResponse, n_collections),
+    offsetof(Bct__V1__ListCollectionsResponse, collections),
+    &bct__v1__collection_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned bct__v1__list_collections_response__field_indices_by_name[] = {
+  0,   /* field[0] = collections */
+};
+static const ProtobufCIntRange bct__v1__list_collections_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor bct__v1__list_collections_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "bct.v1.ListCollectionsResponse",
+  "ListCollectionsResponse",
+  "Bct__V1__ListCollectionsResponse",
+  "bct.v1",
+  sizeof(Bct__V1__ListCollectionsResponse),
+  1,
+  bct__v1__list_collections_response__field_descriptors,
+  bct__v1__list_collections_response__field_indices_by_name,
+  1,  bct__v1__list_collections_response__number_ranges,
+  (ProtobufCMessageInit) bct__v1__list_collections_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue bct__v1__backfill_mode__enum_values_by_number[3] =
@@ -3689,7 +4565,7 @@ const ProtobufCEnumDescriptor bct__v1__backfill_state__descriptor =
   bct__v1__backfill_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor bct__v1__retrieval__method_descriptors[7] =
+static const ProtobufCMethodDescriptor bct__v1__retrieval__method_descriptors[10] =
 {
   { "Upsert", &bct__v1__upsert_request__descriptor, &bct__v1__upsert_response__descriptor },
   { "Delete", &bct__v1__delete_request__descriptor, &bct__v1__delete_response__descriptor },
@@ -3698,12 +4574,18 @@ static const ProtobufCMethodDescriptor bct__v1__retrieval__method_descriptors[7]
   { "Stats", &bct__v1__stats_request__descriptor, &bct__v1__stats_response__descriptor },
   { "Get", &bct__v1__get_request__descriptor, &bct__v1__get_response__descriptor },
   { "List", &bct__v1__list_request__descriptor, &bct__v1__list_response__descriptor },
+  { "CreateCollection", &bct__v1__create_collection_request__descriptor, &bct__v1__create_collection_response__descriptor },
+  { "DropCollection", &bct__v1__drop_collection_request__descriptor, &bct__v1__drop_collection_response__descriptor },
+  { "ListCollections", &bct__v1__list_collections_request__descriptor, &bct__v1__list_collections_response__descriptor },
 };
 const unsigned bct__v1__retrieval__method_indices_by_name[] = {
   3,        /* Backfill */
+  7,        /* CreateCollection */
   1,        /* Delete */
+  8,        /* DropCollection */
   5,        /* Get */
   6,        /* List */
+  9,        /* ListCollections */
   2,        /* Search */
   4,        /* Stats */
   0         /* Upsert */
@@ -3715,7 +4597,7 @@ const ProtobufCServiceDescriptor bct__v1__retrieval__descriptor =
   "Retrieval",
   "Bct__V1__Retrieval",
   "bct.v1",
-  7,
+  10,
   bct__v1__retrieval__method_descriptors,
   bct__v1__retrieval__method_indices_by_name
 };
@@ -3774,6 +4656,30 @@ void bct__v1__retrieval__list(ProtobufCService *service,
 {
   assert(service->descriptor == &bct__v1__retrieval__descriptor);
   service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void bct__v1__retrieval__create_collection(ProtobufCService *service,
+                                           const Bct__V1__CreateCollectionRequest *input,
+                                           Bct__V1__CreateCollectionResponse_Closure closure,
+                                           void *closure_data)
+{
+  assert(service->descriptor == &bct__v1__retrieval__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void bct__v1__retrieval__drop_collection(ProtobufCService *service,
+                                         const Bct__V1__DropCollectionRequest *input,
+                                         Bct__V1__DropCollectionResponse_Closure closure,
+                                         void *closure_data)
+{
+  assert(service->descriptor == &bct__v1__retrieval__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void bct__v1__retrieval__list_collections(ProtobufCService *service,
+                                          const Bct__V1__ListCollectionsRequest *input,
+                                          Bct__V1__ListCollectionsResponse_Closure closure,
+                                          void *closure_data)
+{
+  assert(service->descriptor == &bct__v1__retrieval__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void bct__v1__retrieval__init (Bct__V1__Retrieval_Service *service,
                                Bct__V1__Retrieval_ServiceDestroy destroy)

@@ -46,10 +46,36 @@ typedef struct Bct__V1__StatsRequest Bct__V1__StatsRequest;
 typedef struct Bct__V1__VersionStats Bct__V1__VersionStats;
 typedef struct Bct__V1__SegmentIndex Bct__V1__SegmentIndex;
 typedef struct Bct__V1__StatsResponse Bct__V1__StatsResponse;
+typedef struct Bct__V1__IndexSettings Bct__V1__IndexSettings;
+typedef struct Bct__V1__CollectionInfo Bct__V1__CollectionInfo;
+typedef struct Bct__V1__CreateCollectionRequest Bct__V1__CreateCollectionRequest;
+typedef struct Bct__V1__CreateCollectionResponse Bct__V1__CreateCollectionResponse;
+typedef struct Bct__V1__DropCollectionRequest Bct__V1__DropCollectionRequest;
+typedef struct Bct__V1__DropCollectionResponse Bct__V1__DropCollectionResponse;
+typedef struct Bct__V1__ListCollectionsRequest Bct__V1__ListCollectionsRequest;
+typedef struct Bct__V1__ListCollectionsResponse Bct__V1__ListCollectionsResponse;
 
 
 /* --- enums --- */
 
+/*
+ * The index kind.
+ */
+typedef enum _Bct__V1__IndexSettings__Kind {
+  /*
+   * The server's default (--index and its HNSW flags).
+   */
+  BCT__V1__INDEX_SETTINGS__KIND__KIND_UNSPECIFIED = 0,
+  /*
+   * Exact inner product over every vector.
+   */
+  BCT__V1__INDEX_SETTINGS__KIND__KIND_FLAT = 1,
+  /*
+   * Approximate (HNSW graph).
+   */
+  BCT__V1__INDEX_SETTINGS__KIND__KIND_HNSW = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(BCT__V1__INDEX_SETTINGS__KIND)
+} Bct__V1__IndexSettings__Kind;
 /*
  * How a backfill moves the index.
  */
@@ -321,10 +347,14 @@ struct  Bct__V1__GetRequest
    * Return each document's stored raw input.
    */
   protobuf_c_boolean include_input;
+  /*
+   * The collection; empty means "default".
+   */
+  char *collection;
 };
 #define BCT__V1__GET_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__get_request__descriptor) \
-    , 0,NULL, 0, 0 }
+    , 0,NULL, 0, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -369,10 +399,14 @@ struct  Bct__V1__ListRequest
    * Return each document's stored raw input.
    */
   protobuf_c_boolean include_input;
+  /*
+   * The collection; empty means "default".
+   */
+  char *collection;
 };
 #define BCT__V1__LIST_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__list_request__descriptor) \
-    , NULL, 0, (char *)protobuf_c_empty_string, 0, 0 }
+    , NULL, 0, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -459,10 +493,14 @@ struct  Bct__V1__UpsertRequest
    * allow_uncertified too; a backfill is the safe way.
    */
   protobuf_c_boolean allow_uncertified;
+  /*
+   * The collection; empty means "default".
+   */
+  char *collection;
 };
 #define BCT__V1__UPSERT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__upsert_request__descriptor) \
-    , 0,NULL, (char *)protobuf_c_empty_string, 0 }
+    , 0,NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -509,10 +547,14 @@ struct  Bct__V1__DeleteRequest
    * NOT_FOUND and nothing is deleted; when true, unknown ids are skipped.
    */
   protobuf_c_boolean allow_missing;
+  /*
+   * The collection; empty means "default".
+   */
+  char *collection;
 };
 #define BCT__V1__DELETE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__delete_request__descriptor) \
-    , 0,NULL, 0 }
+    , 0,NULL, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -581,6 +623,10 @@ struct  Bct__V1__SearchRequest
    * documents would rank them (approximately, for HNSW).
    */
   Bct__V1__Filter *filter;
+  /*
+   * The collection; empty means "default".
+   */
+  char *collection;
   Bct__V1__SearchRequest__QueryCase query_case;
   union {
     /*
@@ -595,7 +641,7 @@ struct  Bct__V1__SearchRequest
 };
 #define BCT__V1__SEARCH_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__search_request__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0, 0, NULL, BCT__V1__SEARCH_REQUEST__QUERY__NOT_SET, {0} }
+    , 0, (char *)protobuf_c_empty_string, 0, 0, NULL, (char *)protobuf_c_empty_string, BCT__V1__SEARCH_REQUEST__QUERY__NOT_SET, {0} }
 
 
 struct  Bct__V1__SearchHit__MetadataEntry
@@ -793,10 +839,14 @@ struct  Bct__V1__BackfillRequest
    * backfill to the target later replaces those whose raw input is stored.
    */
   protobuf_c_boolean transform;
+  /*
+   * The collection; empty means "default".
+   */
+  char *collection;
 };
 #define BCT__V1__BACKFILL_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__backfill_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, BCT__V1__BACKFILL_MODE__BACKFILL_MODE_AUTO, 0, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, BCT__V1__BACKFILL_MODE__BACKFILL_MODE_AUTO, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -857,10 +907,14 @@ struct  Bct__V1__BackfillProgress
 struct  Bct__V1__StatsRequest
 {
   ProtobufCMessage base;
+  /*
+   * The collection; empty means "default".
+   */
+  char *collection;
 };
 #define BCT__V1__STATS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__stats_request__descriptor) \
-     }
+    , (char *)protobuf_c_empty_string }
 
 
 /*
@@ -983,10 +1037,157 @@ struct  Bct__V1__StatsResponse
    * The shadow upgrade in progress, if any (memory of both copies included).
    */
   Bct__V1__ShadowStatus *shadow;
+  /*
+   * The collection these figures describe.
+   */
+  char *collection;
 };
 #define BCT__V1__STATS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__stats_response__descriptor) \
-    , 0, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, NULL, NULL }
+    , 0, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, NULL, NULL, (char *)protobuf_c_empty_string }
+
+
+/*
+ * How a collection's version segments are indexed.
+ */
+struct  Bct__V1__IndexSettings
+{
+  ProtobufCMessage base;
+  Bct__V1__IndexSettings__Kind kind;
+  /*
+   * HNSW: links per node; 0 means the server's --hnsw-m.
+   */
+  uint32_t hnsw_m;
+  /*
+   * HNSW: candidate list while building; 0 means the server's default.
+   */
+  uint32_t hnsw_ef_construction;
+  /*
+   * HNSW: candidate list while searching; 0 means the server's default.
+   */
+  uint32_t hnsw_ef_search;
+};
+#define BCT__V1__INDEX_SETTINGS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__index_settings__descriptor) \
+    , BCT__V1__INDEX_SETTINGS__KIND__KIND_UNSPECIFIED, 0, 0, 0 }
+
+
+/*
+ * A collection and what it holds.
+ */
+struct  Bct__V1__CollectionInfo
+{
+  ProtobufCMessage base;
+  /*
+   * Its name ("default" for the collection requests without one use).
+   */
+  char *name;
+  /*
+   * How its segments are indexed (kind and parameters resolved).
+   */
+  Bct__V1__IndexSettings *index;
+  /*
+   * Documents it holds.
+   */
+  uint64_t documents;
+  /*
+   * Version raw-input upserts are embedded with (empty while it is empty).
+   */
+  char *document_version;
+};
+#define BCT__V1__COLLECTION_INFO__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__collection_info__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL, 0, (char *)protobuf_c_empty_string }
+
+
+/*
+ * A collection to create.
+ */
+struct  Bct__V1__CreateCollectionRequest
+{
+  ProtobufCMessage base;
+  /*
+   * 1 to the server's maximum length (--max-collection-name, default 64) of
+   * lowercase ASCII letters, digits and underscores, starting with a letter;
+   * not "default".
+   */
+  char *name;
+  /*
+   * Its index; unset fields take the server's defaults.
+   */
+  Bct__V1__IndexSettings *index;
+};
+#define BCT__V1__CREATE_COLLECTION_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__create_collection_request__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL }
+
+
+/*
+ * The collection created.
+ */
+struct  Bct__V1__CreateCollectionResponse
+{
+  ProtobufCMessage base;
+  Bct__V1__CollectionInfo *collection;
+};
+#define BCT__V1__CREATE_COLLECTION_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__create_collection_response__descriptor) \
+    , NULL }
+
+
+/*
+ * A collection to drop.
+ */
+struct  Bct__V1__DropCollectionRequest
+{
+  ProtobufCMessage base;
+  char *name;
+};
+#define BCT__V1__DROP_COLLECTION_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__drop_collection_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+/*
+ * What a drop removed.
+ */
+struct  Bct__V1__DropCollectionResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Documents the collection held.
+   */
+  uint64_t documents;
+};
+#define BCT__V1__DROP_COLLECTION_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__drop_collection_response__descriptor) \
+    , 0 }
+
+
+/*
+ * Asks for the collections.
+ */
+struct  Bct__V1__ListCollectionsRequest
+{
+  ProtobufCMessage base;
+};
+#define BCT__V1__LIST_COLLECTIONS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__list_collections_request__descriptor) \
+     }
+
+
+/*
+ * Every collection.
+ */
+struct  Bct__V1__ListCollectionsResponse
+{
+  ProtobufCMessage base;
+  size_t n_collections;
+  Bct__V1__CollectionInfo **collections;
+};
+#define BCT__V1__LIST_COLLECTIONS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&bct__v1__list_collections_response__descriptor) \
+    , 0,NULL }
 
 
 /* Bct__V1__Filter methods */
@@ -1511,6 +1712,158 @@ Bct__V1__StatsResponse *
 void   bct__v1__stats_response__free_unpacked
                      (Bct__V1__StatsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Bct__V1__IndexSettings methods */
+void   bct__v1__index_settings__init
+                     (Bct__V1__IndexSettings         *message);
+size_t bct__v1__index_settings__get_packed_size
+                     (const Bct__V1__IndexSettings   *message);
+size_t bct__v1__index_settings__pack
+                     (const Bct__V1__IndexSettings   *message,
+                      uint8_t             *out);
+size_t bct__v1__index_settings__pack_to_buffer
+                     (const Bct__V1__IndexSettings   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__IndexSettings *
+       bct__v1__index_settings__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__index_settings__free_unpacked
+                     (Bct__V1__IndexSettings *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__CollectionInfo methods */
+void   bct__v1__collection_info__init
+                     (Bct__V1__CollectionInfo         *message);
+size_t bct__v1__collection_info__get_packed_size
+                     (const Bct__V1__CollectionInfo   *message);
+size_t bct__v1__collection_info__pack
+                     (const Bct__V1__CollectionInfo   *message,
+                      uint8_t             *out);
+size_t bct__v1__collection_info__pack_to_buffer
+                     (const Bct__V1__CollectionInfo   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__CollectionInfo *
+       bct__v1__collection_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__collection_info__free_unpacked
+                     (Bct__V1__CollectionInfo *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__CreateCollectionRequest methods */
+void   bct__v1__create_collection_request__init
+                     (Bct__V1__CreateCollectionRequest         *message);
+size_t bct__v1__create_collection_request__get_packed_size
+                     (const Bct__V1__CreateCollectionRequest   *message);
+size_t bct__v1__create_collection_request__pack
+                     (const Bct__V1__CreateCollectionRequest   *message,
+                      uint8_t             *out);
+size_t bct__v1__create_collection_request__pack_to_buffer
+                     (const Bct__V1__CreateCollectionRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__CreateCollectionRequest *
+       bct__v1__create_collection_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__create_collection_request__free_unpacked
+                     (Bct__V1__CreateCollectionRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__CreateCollectionResponse methods */
+void   bct__v1__create_collection_response__init
+                     (Bct__V1__CreateCollectionResponse         *message);
+size_t bct__v1__create_collection_response__get_packed_size
+                     (const Bct__V1__CreateCollectionResponse   *message);
+size_t bct__v1__create_collection_response__pack
+                     (const Bct__V1__CreateCollectionResponse   *message,
+                      uint8_t             *out);
+size_t bct__v1__create_collection_response__pack_to_buffer
+                     (const Bct__V1__CreateCollectionResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__CreateCollectionResponse *
+       bct__v1__create_collection_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__create_collection_response__free_unpacked
+                     (Bct__V1__CreateCollectionResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__DropCollectionRequest methods */
+void   bct__v1__drop_collection_request__init
+                     (Bct__V1__DropCollectionRequest         *message);
+size_t bct__v1__drop_collection_request__get_packed_size
+                     (const Bct__V1__DropCollectionRequest   *message);
+size_t bct__v1__drop_collection_request__pack
+                     (const Bct__V1__DropCollectionRequest   *message,
+                      uint8_t             *out);
+size_t bct__v1__drop_collection_request__pack_to_buffer
+                     (const Bct__V1__DropCollectionRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__DropCollectionRequest *
+       bct__v1__drop_collection_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__drop_collection_request__free_unpacked
+                     (Bct__V1__DropCollectionRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__DropCollectionResponse methods */
+void   bct__v1__drop_collection_response__init
+                     (Bct__V1__DropCollectionResponse         *message);
+size_t bct__v1__drop_collection_response__get_packed_size
+                     (const Bct__V1__DropCollectionResponse   *message);
+size_t bct__v1__drop_collection_response__pack
+                     (const Bct__V1__DropCollectionResponse   *message,
+                      uint8_t             *out);
+size_t bct__v1__drop_collection_response__pack_to_buffer
+                     (const Bct__V1__DropCollectionResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__DropCollectionResponse *
+       bct__v1__drop_collection_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__drop_collection_response__free_unpacked
+                     (Bct__V1__DropCollectionResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__ListCollectionsRequest methods */
+void   bct__v1__list_collections_request__init
+                     (Bct__V1__ListCollectionsRequest         *message);
+size_t bct__v1__list_collections_request__get_packed_size
+                     (const Bct__V1__ListCollectionsRequest   *message);
+size_t bct__v1__list_collections_request__pack
+                     (const Bct__V1__ListCollectionsRequest   *message,
+                      uint8_t             *out);
+size_t bct__v1__list_collections_request__pack_to_buffer
+                     (const Bct__V1__ListCollectionsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__ListCollectionsRequest *
+       bct__v1__list_collections_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__list_collections_request__free_unpacked
+                     (Bct__V1__ListCollectionsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Bct__V1__ListCollectionsResponse methods */
+void   bct__v1__list_collections_response__init
+                     (Bct__V1__ListCollectionsResponse         *message);
+size_t bct__v1__list_collections_response__get_packed_size
+                     (const Bct__V1__ListCollectionsResponse   *message);
+size_t bct__v1__list_collections_response__pack
+                     (const Bct__V1__ListCollectionsResponse   *message,
+                      uint8_t             *out);
+size_t bct__v1__list_collections_response__pack_to_buffer
+                     (const Bct__V1__ListCollectionsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Bct__V1__ListCollectionsResponse *
+       bct__v1__list_collections_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   bct__v1__list_collections_response__free_unpacked
+                     (Bct__V1__ListCollectionsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Bct__V1__Filter_Closure)
@@ -1603,6 +1956,30 @@ typedef void (*Bct__V1__SegmentIndex_Closure)
 typedef void (*Bct__V1__StatsResponse_Closure)
                  (const Bct__V1__StatsResponse *message,
                   void *closure_data);
+typedef void (*Bct__V1__IndexSettings_Closure)
+                 (const Bct__V1__IndexSettings *message,
+                  void *closure_data);
+typedef void (*Bct__V1__CollectionInfo_Closure)
+                 (const Bct__V1__CollectionInfo *message,
+                  void *closure_data);
+typedef void (*Bct__V1__CreateCollectionRequest_Closure)
+                 (const Bct__V1__CreateCollectionRequest *message,
+                  void *closure_data);
+typedef void (*Bct__V1__CreateCollectionResponse_Closure)
+                 (const Bct__V1__CreateCollectionResponse *message,
+                  void *closure_data);
+typedef void (*Bct__V1__DropCollectionRequest_Closure)
+                 (const Bct__V1__DropCollectionRequest *message,
+                  void *closure_data);
+typedef void (*Bct__V1__DropCollectionResponse_Closure)
+                 (const Bct__V1__DropCollectionResponse *message,
+                  void *closure_data);
+typedef void (*Bct__V1__ListCollectionsRequest_Closure)
+                 (const Bct__V1__ListCollectionsRequest *message,
+                  void *closure_data);
+typedef void (*Bct__V1__ListCollectionsResponse_Closure)
+                 (const Bct__V1__ListCollectionsResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1638,6 +2015,18 @@ struct Bct__V1__Retrieval_Service
                const Bct__V1__ListRequest *input,
                Bct__V1__ListResponse_Closure closure,
                void *closure_data);
+  void (*create_collection)(Bct__V1__Retrieval_Service *service,
+                            const Bct__V1__CreateCollectionRequest *input,
+                            Bct__V1__CreateCollectionResponse_Closure closure,
+                            void *closure_data);
+  void (*drop_collection)(Bct__V1__Retrieval_Service *service,
+                          const Bct__V1__DropCollectionRequest *input,
+                          Bct__V1__DropCollectionResponse_Closure closure,
+                          void *closure_data);
+  void (*list_collections)(Bct__V1__Retrieval_Service *service,
+                           const Bct__V1__ListCollectionsRequest *input,
+                           Bct__V1__ListCollectionsResponse_Closure closure,
+                           void *closure_data);
 };
 typedef void (*Bct__V1__Retrieval_ServiceDestroy)(Bct__V1__Retrieval_Service *);
 void bct__v1__retrieval__init (Bct__V1__Retrieval_Service *service,
@@ -1652,7 +2041,10 @@ void bct__v1__retrieval__init (Bct__V1__Retrieval_Service *service,
       function_prefix__ ## backfill,\
       function_prefix__ ## stats,\
       function_prefix__ ## get,\
-      function_prefix__ ## list  }
+      function_prefix__ ## list,\
+      function_prefix__ ## create_collection,\
+      function_prefix__ ## drop_collection,\
+      function_prefix__ ## list_collections  }
 void bct__v1__retrieval__upsert(ProtobufCService *service,
                                 const Bct__V1__UpsertRequest *input,
                                 Bct__V1__UpsertResponse_Closure closure,
@@ -1681,6 +2073,18 @@ void bct__v1__retrieval__list(ProtobufCService *service,
                               const Bct__V1__ListRequest *input,
                               Bct__V1__ListResponse_Closure closure,
                               void *closure_data);
+void bct__v1__retrieval__create_collection(ProtobufCService *service,
+                                           const Bct__V1__CreateCollectionRequest *input,
+                                           Bct__V1__CreateCollectionResponse_Closure closure,
+                                           void *closure_data);
+void bct__v1__retrieval__drop_collection(ProtobufCService *service,
+                                         const Bct__V1__DropCollectionRequest *input,
+                                         Bct__V1__DropCollectionResponse_Closure closure,
+                                         void *closure_data);
+void bct__v1__retrieval__list_collections(ProtobufCService *service,
+                                          const Bct__V1__ListCollectionsRequest *input,
+                                          Bct__V1__ListCollectionsResponse_Closure closure,
+                                          void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1717,6 +2121,15 @@ extern const ProtobufCMessageDescriptor bct__v1__stats_request__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__version_stats__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__segment_index__descriptor;
 extern const ProtobufCMessageDescriptor bct__v1__stats_response__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__index_settings__descriptor;
+extern const ProtobufCEnumDescriptor    bct__v1__index_settings__kind__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__collection_info__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__create_collection_request__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__create_collection_response__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__drop_collection_request__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__drop_collection_response__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__list_collections_request__descriptor;
+extern const ProtobufCMessageDescriptor bct__v1__list_collections_response__descriptor;
 extern const ProtobufCServiceDescriptor bct__v1__retrieval__descriptor;
 
 PROTOBUF_C__END_DECLS
