@@ -35,6 +35,15 @@ public struct FuzzCampaign: Sendable {
     Target(name: "Retrieval/Stats", retrieval: true, method: Bct_V1_Retrieval.Method.Stats.descriptor) { Self.schema("bct.v1.StatsRequest") },
     Target(name: "Retrieval/Get", retrieval: true, method: Bct_V1_Retrieval.Method.Get.descriptor) { Self.schema("bct.v1.GetRequest") },
     Target(name: "Retrieval/List", retrieval: true, method: Bct_V1_Retrieval.Method.List.descriptor) { Self.schema("bct.v1.ListRequest") },
+    Target(name: "Retrieval/CreateCollection", retrieval: true, method: Bct_V1_Retrieval.Method.CreateCollection.descriptor) {
+      Self.schema("bct.v1.CreateCollectionRequest")
+    },
+    Target(name: "Retrieval/DropCollection", retrieval: true, method: Bct_V1_Retrieval.Method.DropCollection.descriptor) {
+      Self.schema("bct.v1.DropCollectionRequest")
+    },
+    Target(name: "Retrieval/ListCollections", retrieval: true, method: Bct_V1_Retrieval.Method.ListCollections.descriptor) {
+      Self.schema("bct.v1.ListCollectionsRequest")
+    },
     Target(name: "Retrieval/Health.Check", retrieval: true, method: Grpc_Health_V1_Health.Method.Check.descriptor) { Self.schema("grpc.health.v1.HealthCheckRequest") },
   ]
 

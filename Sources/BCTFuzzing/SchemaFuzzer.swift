@@ -99,6 +99,8 @@ public struct SchemaFuzzer {
     case "shape": return pick([-1, 0, 1, 1, 2, 28, 28, 784, 128, 100_000, 1 << 31, 1 << 40, 1 << 62, Int64.max, Int64.min])
     case "ef_search": return pick([0, 1, 64, 10_000, 10_001, Int64(UInt32.max)])
     case "page_size": return pick([0, 1, 2, 100, 1024, 1025, Int64(UInt32.max), -1])
+    case "hnsw_m": return pick([0, 1, 2, 8, 512, 513, Int64(UInt32.max)])
+    case "hnsw_ef_construction", "hnsw_ef_search": return pick([0, 1, 40, 10_000, 10_001, 100_001, Int64(UInt32.max)])
     default: return pick([0, 1, -1, 2, 7, 255, 1 << 20, Int64(Int32.max), Int64(Int32.min), Int64.max, Int64.min, Int64.random(in: .min ... .max, using: &generator)])
     }
   }
@@ -142,6 +144,11 @@ public struct SchemaFuzzer {
     // Metadata keys and values the stored documents carry, and page tokens (base64url of an id) or not.
     if name == "key" || name == "key_exists" { return Array(pick(["label", "split", "é", "", "we\\\"ird", "label\u{0}"]).utf8) }
     if name == "value" || name == "values" { return Array(pick(["3", "test", "", "-1.5", "\"", "\\", "0"]).utf8) }
+    // Collections: mostly the default one or a few the campaign creates and drops, so
+    // that requests meet collections being created and dropped; some malformed names.
+    if name == "collection" || name == "name" {
+      return Array(pick(["", "", "default", "fz", "fz", "fz_two", "Fz", "fz-1", "../fz", "fz\u{0}", String(repeating: "f", count: 200)]).utf8)
+    }
     if name == "page_token" { return Array(pick(["", "dGVzdC0x", "dGVzdC0x=", "!!", "wyg", String(repeating: "QUFB", count: 2000)]).utf8) }
     let pool = ["", "a", "doc-1", "d0", "é", "😀", "\u{0}", "\u{1B}[31m", "\u{202E}evil", "line\nbreak", "label",
                 String(repeating: "x", count: 513), String(repeating: "é", count: 300), "id with spaces", "../../etc/passwd"]

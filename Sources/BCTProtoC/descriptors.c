@@ -13,6 +13,9 @@ const ProtobufCMessageDescriptor *bct_c_message_descriptor(const char *full_name
     &bct__v1__stats_request__descriptor,
     &bct__v1__get_request__descriptor,
     &bct__v1__list_request__descriptor,
+    &bct__v1__create_collection_request__descriptor,
+    &bct__v1__drop_collection_request__descriptor,
+    &bct__v1__list_collections_request__descriptor,
     &grpc__health__v1__health_check_request__descriptor,
   };
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {

@@ -12,11 +12,24 @@ import Testing
 /// and no half-made or half-dropped folder is left.
 @Suite("Collections survive kill -9 during create and drop", .serialized)
 struct CollectionCrashTests {
-  @Test("kill -9 during creates and drops leaves each collection complete or absent", arguments: [150, 400, 900])
+  @Test("kill -9 during creates and drops leaves each collection complete or absent (memory store)", arguments: [150, 400, 900])
   func killDuringCreateAndDrop(delayMilliseconds: Int) async throws {
+    try await Self.killDuringCreateAndDrop(store: .memory, delayMilliseconds: delayMilliseconds)
+  }
+
+  @Test("kill -9 during creates and drops leaves each collection complete or absent (Milvus store)")
+  func killDuringCreateAndDropMilvus() async throws {
+    try await Self.killDuringCreateAndDrop(store: .milvus, delayMilliseconds: 6_000)
+  }
+
+  static func killDuringCreateAndDrop(store: StoreKind, delayMilliseconds: Int) async throws {
+    try await store.with { storeArguments in try await killDuringCreateAndDrop(storeArguments, checkFolders: store == .memory, delayMilliseconds) }
+  }
+
+  static func killDuringCreateAndDrop(_ storeArguments: [String], checkFolders: Bool, _ delayMilliseconds: Int) async throws {
     let encoder = try await Fixtures.startEncoder(try await RetrievalProcessTests.repository())
     let data = Fixtures.temporaryFolder("bct-data")
-    let extra = ["--max-collections", "100000"]
+    let extra = ["--max-collections", "100000"] + storeArguments
     var retrieval = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: data, extra: extra)
     let started = StartedProcesses(encoder, retrieval)
     defer { Task { await started.killAll() } }
@@ -56,8 +69,10 @@ struct CollectionCrashTests {
         #expect(try await collection.get(.with { $0.ids = ["test-0", "test-1"] }).documents.count == 2, "\(name)")
       }
     }
-    let entries = try FileManager.default.contentsOfDirectory(atPath: data.appendingPathComponent("collections").path)
-    #expect(!entries.contains { $0.hasPrefix(".") }, "\(entries.filter { $0.hasPrefix(".") })")
+    if checkFolders {
+      let entries = try FileManager.default.contentsOfDirectory(atPath: data.appendingPathComponent("collections").path)
+      #expect(!entries.contains { $0.hasPrefix(".") }, "\(entries.filter { $0.hasPrefix(".") })")
+    }
     await retrieval.kill9()
     await encoder.kill9()
   }
