@@ -95,6 +95,8 @@ extension RetrievalError: CustomStringConvertible {
       detail
     case .collectionNotFound(let name, let known):
       "no collection \"\(name)\"; collections: \(known.prefix(20).joined(separator: ", "))\(known.count > 20 ? " and \(known.count - 20) more" : "") (CreateCollection makes one)"
+    case .collectionDropped(let name):
+      "collection \"\(name)\" was dropped while this request ran"
     case .collectionExists(let name):
       "collection \"\(name)\" already exists"
     case .collectionLimit(let limit):

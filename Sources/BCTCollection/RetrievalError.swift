@@ -97,6 +97,8 @@ public enum RetrievalError: Error, Sendable, Equatable {
 
   /// A request names a collection that does not exist (NOT_FOUND).
   case collectionNotFound(name: String, known: [String])
+  /// The request's collection was dropped while the request ran (NOT_FOUND).
+  case collectionDropped(name: String)
   /// A create names a collection that exists (ALREADY_EXISTS).
   case collectionExists(name: String)
   /// A create over the server's collection limit (RESOURCE_EXHAUSTED).

@@ -18,17 +18,7 @@ public enum DurableFiles {
     let fd = Glibc.open(url.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { throw StorageError("cannot create \(url.path): \(String(cString: strerror(errno)))") }
     defer { close(fd) }
-    try data.withUnsafeBytes { buffer in
-      var written = 0
-      while written < buffer.count {
-        let n = Glibc.write(fd, buffer.baseAddress! + written, buffer.count - written)
-        if n < 0 {
-          if errno == EINTR { continue }
-          throw StorageError("write to \(url.path) failed: \(String(cString: strerror(errno)))")
-        }
-        written += n
-      }
-    }
+    try DurableLog.writeAll(.system, fd, [UInt8](data))
     guard Glibc.fsync(fd) == 0 else { throw StorageError("fsync of \(url.path) failed: \(String(cString: strerror(errno)))") }
   }
 

@@ -372,7 +372,8 @@ public final class DurableLog: Sendable {
     return (sequence, Array(body[8...]), reader.offset)
   }
 
-  private static func writeAll(_ operations: FileOperations, _ fd: Int32, _ bytes: [UInt8]) throws {
+  /// Writes every byte of `bytes` to `fd`, retrying short and interrupted writes.
+  static func writeAll(_ operations: FileOperations, _ fd: Int32, _ bytes: [UInt8]) throws {
     var written = 0
     try bytes.withUnsafeBytes { raw in
       while written < raw.count {

@@ -80,6 +80,23 @@ public final class CollectionRegistry: Service, Sendable {
   /// The index of the default collection and of those created without settings.
   public var defaultIndex: IndexKind { settings.defaultIndex }
 
+  /// Runs `body` in the collection a request names; an error after the collection
+  /// was dropped meanwhile (its store gone under the request) is NOT_FOUND.
+  public func within<Result>(_ requested: String, _ body: (HostedCollection) async throws -> Result) async throws -> Result {
+    let collection = try await collection(requested)
+    do {
+      return try await body(collection)
+    } catch {
+      guard isHosted(collection) else { throw RetrievalError.collectionDropped(name: collection.descriptor.name) }
+      throw error
+    }
+  }
+
+  /// Whether `collection` is still served (not dropped, nor replaced by a new one of its name).
+  public func isHosted(_ collection: HostedCollection) -> Bool {
+    entries.withLock { $0[collection.descriptor.name].map { $0.collection.store as AnyObject === collection.store as AnyObject } ?? false }
+  }
+
   /// Every collection, the default first, then by name.
   public var collections: [HostedCollection] {
     entries.withLock { entries in

@@ -30,7 +30,7 @@ extension RetrievalError {
     switch self {
     case .invalidArgument, .inputSize, .storedInputCorrupt: .invalidArgument
     case .overLimit, .replyTooLarge: .resourceExhausted
-    case .unknownVersion, .unknownQueryVersion, .documentsMissing, .collectionNotFound: .notFound
+    case .unknownVersion, .unknownQueryVersion, .documentsMissing, .collectionNotFound, .collectionDropped: .notFound
     case .collectionExists: .alreadyExists
     case .collectionLimit: .resourceExhausted
     case .noVersions, .logWriteFailed, .storeUnavailable: .unavailable

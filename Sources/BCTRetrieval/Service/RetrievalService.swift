@@ -35,7 +35,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     let message = request.message
     return ServerResponse(message: try await measure("Upsert", message.collection, version: message.modelVersion) {
       try checkWritable("Upsert")
-      return try await registry.collection(message.collection).intake.upsert(message, deadline: deadline)
+      return try await registry.within(message.collection) { try await $0.intake.upsert(message, deadline: deadline) }
     })
   }
 
@@ -44,7 +44,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
   ) async throws -> ServerResponse<Bct_V1_DeleteResponse> {
     ServerResponse(message: try await measure("Delete", request.message.collection) {
       try checkWritable("Delete")
-      return try await registry.collection(request.message.collection).store.delete(request.message, limits: limits)
+      return try await registry.within(request.message.collection) { try await $0.store.delete(request.message, limits: limits) }
     })
   }
 
@@ -54,7 +54,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     let deadline = CallDeadline.from(request.metadata)
     let message = request.message
     return ServerResponse(message: try await measure("Search", message.collection, version: message.queryModelVersion) {
-      try await registry.collection(message.collection).searcher.search(message, deadline: deadline)
+      try await registry.within(message.collection) { try await $0.searcher.search(message, deadline: deadline) }
     })
   }
 
@@ -63,10 +63,12 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
   ) async throws -> StreamingServerResponse<Bct_V1_BackfillProgress> {
     let deadline = CallDeadline.from(request.metadata)
     let message = request.message
-    let (backfiller, follow) = try await measure("Backfill", message.collection, version: message.targetVersion) {
+    let (backfiller, follow): (Backfiller, Bool) = try await measure("Backfill", message.collection, version: message.targetVersion) {
       try checkWritable("Backfill")
-      let backfiller = try await registry.collection(message.collection).backfiller
-      return (backfiller, try await backfiller.handle(message, encoder: encoder, deadline: deadline))
+      return try await registry.within(message.collection) { collection -> (Backfiller, Bool) in
+        let follow = try await collection.backfiller.handle(message, encoder: encoder, deadline: deadline)
+        return (collection.backfiller, follow)
+      }
     }
     return StreamingServerResponse { writer in
       var last: Bct_V1_BackfillProgress?
@@ -87,11 +89,12 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     request: ServerRequest<Bct_V1_StatsRequest>, context: ServerContext
   ) async throws -> ServerResponse<Bct_V1_StatsResponse> {
     ServerResponse(message: try await measure("Stats", request.message.collection) {
-      let collection = try await registry.collection(request.message.collection)
-      var stats = try await CollectionReport.stats(
-        store: collection.store, table: encoder.cachedModels, backfill: try await collection.backfiller.progress())
-      stats.collection = collection.descriptor.name
-      return stats
+      try await registry.within(request.message.collection) { collection in
+        var stats = try await CollectionReport.stats(
+          store: collection.store, table: encoder.cachedModels, backfill: try await collection.backfiller.progress())
+        stats.collection = collection.descriptor.name
+        return stats
+      }
     })
   }
 
@@ -99,7 +102,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     request: ServerRequest<Bct_V1_GetRequest>, context: ServerContext
   ) async throws -> ServerResponse<Bct_V1_GetResponse> {
     ServerResponse(message: try await measure("Get", request.message.collection) {
-      try await registry.collection(request.message.collection).reader.get(request.message)
+      try await registry.within(request.message.collection) { try await $0.reader.get(request.message) }
     })
   }
 
@@ -107,7 +110,7 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     request: ServerRequest<Bct_V1_ListRequest>, context: ServerContext
   ) async throws -> ServerResponse<Bct_V1_ListResponse> {
     ServerResponse(message: try await measure("List", request.message.collection) {
-      try await registry.collection(request.message.collection).reader.list(request.message)
+      try await registry.within(request.message.collection) { try await $0.reader.list(request.message) }
     })
   }
 
@@ -140,7 +143,11 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     ServerResponse(message: try await measure("ListCollections", nil) {
       var response = Bct_V1_ListCollectionsResponse()
       for collection in registry.collections {
-        response.collections.append(try await .describing(collection))
+        do {
+          response.collections.append(try await .describing(collection))
+        } catch where !registry.isHosted(collection) {
+          continue  // dropped while listed
+        }
       }
       return response
     })
