@@ -45,39 +45,39 @@ enum ExactScan {
     }
   }
 
-  /// One query against rows `0..<count`, only those whose key (`keys[row]`) is in
-  /// `bits` (every row without `bits`): the rows are streamed once by a fused kernel
-  /// (`ck_dot_keyed`) that skips failing rows before reading them, so the cost follows
-  /// the passing rows plus one pass over the keys.
+  /// One query against every row (or the rows whose key passes `bits`), streamed
+  /// once by the fused kernel, which hands back only rows that can still be among
+  /// the k best (`ck_dot_candidates`); those are offered to `selection`.
   static func single(
     _ vectors: UnsafeBufferPointer<Float>, count n: Int, dimension d: Int, keys: [Int], bits: DocumentBits?,
     query: Matrix, into selection: inout TopK, id: (Int) -> String
   ) {
-    guard n > 0 else { return }
+    guard n > 0, selection.k > 0 else { return }
     precondition(keys.count >= n && query.rows == 1 && query.columns == d, "one key per row, one query of the rows' width")
-    var found = 0
-    var scores: [Float] = []
-    let rows = [Int32](unsafeUninitializedCapacity: n) { r, rowCount in
-      scores = [Float](unsafeUninitializedCapacity: n) { s, scoreCount in
-        found = keys.withUnsafeBufferPointer { k in
-          k.withMemoryRebound(to: Int64.self) { keys64 in
-            query.values.withUnsafeBufferPointer { q in
-              let words = bits?.words ?? []
-              return words.withUnsafeBufferPointer { w in
-                ck_dot_keyed(vectors.baseAddress!, n, d, q.baseAddress!, keys64.baseAddress!, bits == nil ? nil : w.baseAddress,
-                             w.count, r.baseAddress!, s.baseAddress!)
-              }
+    let capacity = max(4096, 16 * selection.k)
+    var rows = [Int32](repeating: 0, count: capacity)
+    var scores = [Float](repeating: 0, count: capacity)
+    var heap = [Float](repeating: 0, count: selection.k)
+    var next = 0
+    while next < n {
+      var resume = n
+      let found = keys.withUnsafeBufferPointer { k in
+        k.withMemoryRebound(to: Int64.self) { keys64 in
+          query.values.withUnsafeBufferPointer { q in
+            (bits?.words ?? []).withUnsafeBufferPointer { w in
+              ck_dot_candidates(
+                vectors.baseAddress!, next, n, d, q.baseAddress!, keys64.baseAddress!, bits == nil ? nil : w.baseAddress, w.count,
+                selection.k, &heap, &rows, &scores, capacity, &resume)
             }
           }
         }
-        scoreCount = found
       }
-      rowCount = found
-    }
-    var threshold = selection.threshold
-    for j in 0..<found where scores[j] >= threshold {
-      selection.offer(score: scores[j], id: id(Int(rows[j])))
-      threshold = selection.threshold
+      var threshold = selection.threshold
+      for j in 0..<found where scores[j] >= threshold {
+        selection.offer(score: scores[j], id: id(Int(rows[j])))
+        threshold = selection.threshold
+      }
+      next = resume
     }
   }
 

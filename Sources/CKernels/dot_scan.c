@@ -79,29 +79,84 @@ static dot4_fn best_dot4(void) {
   return dot4_scalar;
 }
 
-size_t ck_dot_keyed(const float *vectors, size_t n, size_t d, const float *query, const int64_t *keys,
-                    const uint64_t *bits, size_t words, int32_t *rows_out, float *scores_out) {
+/// A min-heap of the k best scores seen, for the candidate threshold.
+typedef struct {
+  float *score;
+  size_t count, k;
+} score_heap;
+
+static void heap_offer(score_heap *h, float s) {
+  size_t i;
+  if (h->count < h->k) {
+    i = h->count++;
+    while (i > 0 && h->score[(i - 1) / 2] > s) {
+      h->score[i] = h->score[(i - 1) / 2];
+      i = (i - 1) / 2;
+    }
+    h->score[i] = s;
+    return;
+  }
+  if (s <= h->score[0]) return;
+  i = 0;
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    float best = s;
+    if (l < h->count && h->score[l] < best) { m = l; best = h->score[l]; }
+    if (r < h->count && h->score[r] < best) m = r;
+    if (m == i) break;
+    h->score[i] = h->score[m];
+    i = m;
+  }
+  h->score[i] = s;
+}
+
+static int key_passes(const int64_t *keys, const uint64_t *bits, size_t words, size_t row) {
+  if (bits == NULL) return 1;
+  int64_t key = keys[row];
+  return key >= 0 && (size_t)(key >> 6) < words && ((bits[key >> 6] >> (key & 63)) & 1);
+}
+
+/// Emits `row` if it can still be among the k best; 0 when the output is full.
+static int emit(score_heap *h, float s, int32_t row, int32_t *rows_out, float *scores_out, size_t *found, size_t capacity) {
+  if (h->count == h->k && s < h->score[0]) return 1;
+  if (*found == capacity) return 0;
+  rows_out[*found] = row;
+  scores_out[*found] = s;
+  (*found)++;
+  heap_offer(h, s);
+  return 1;
+}
+
+size_t ck_dot_candidates(const float *vectors, size_t first, size_t end, size_t d, const float *query,
+                         const int64_t *keys, const uint64_t *bits, size_t words, size_t k, float *heap_scores,
+                         int32_t *rows_out, float *scores_out, size_t capacity, size_t *next_row) {
   dot4_fn dot4 = best_dot4();
+  score_heap h = {heap_scores, 0, k};
   size_t found = 0;
   int32_t pending[4];
+  float scores[4];
   size_t held = 0;
-  for (size_t row = 0; row < n; row++) {
-    if (bits != NULL) {
-      int64_t key = keys[row];
-      if (key < 0 || (size_t)(key >> 6) >= words || !((bits[key >> 6] >> (key & 63)) & 1)) continue;
-    }
+  *next_row = end;
+  if (k == 0) return 0;
+  for (size_t row = first; row < end; row++) {
+    if (!key_passes(keys, bits, words, row)) continue;
     pending[held++] = (int32_t)row;
-    if (held == 4) {
-      dot4(query, vectors + (size_t)pending[0] * d, vectors + (size_t)pending[1] * d, vectors + (size_t)pending[2] * d,
-           vectors + (size_t)pending[3] * d, d, scores_out + found);
-      for (size_t j = 0; j < 4; j++) rows_out[found + j] = pending[j];
-      found += 4;
-      held = 0;
+    if (held < 4) continue;
+    dot4(query, vectors + (size_t)pending[0] * d, vectors + (size_t)pending[1] * d, vectors + (size_t)pending[2] * d,
+         vectors + (size_t)pending[3] * d, d, scores);
+    held = 0;
+    for (size_t j = 0; j < 4; j++) {
+      if (!emit(&h, scores[j], pending[j], rows_out, scores_out, &found, capacity)) {
+        *next_row = (size_t)pending[j];
+        return found;
+      }
     }
   }
   for (size_t j = 0; j < held; j++) {
-    scores_out[found] = dot_scalar(query, vectors + (size_t)pending[j] * d, d);
-    rows_out[found++] = pending[j];
+    if (!emit(&h, dot_scalar(query, vectors + (size_t)pending[j] * d, d), pending[j], rows_out, scores_out, &found, capacity)) {
+      *next_row = (size_t)pending[j];
+      return found;
+    }
   }
   return found;
 }

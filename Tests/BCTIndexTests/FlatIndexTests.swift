@@ -38,6 +38,25 @@ struct FlatIndexTests {
     }
   }
 
+  @Test("a single query through the fused candidate kernel equals brute force: k of 1, 10 and over n; many equal scores overflow its output and resume", arguments: [1, 10, 12_000])
+  func singleQueryCandidates(k: Int) {
+    let distinct = Self.random(10_000, 24, seed: 7)
+    // The last 6,000 rows repeat one vector: 6,000 equal scores (more than the
+    // kernel's output holds at once), ties broken by id.
+    var values = distinct.values
+    for r in 4_000..<10_000 { values.replaceSubrange((r * 24)..<((r + 1) * 24), with: distinct.values[0..<24]) }
+    let docs = Matrix(rows: 10_000, columns: 24, values: values)
+    let ids = (0..<10_000).map { "doc-\(($0 * 7919) % 10_000)" }
+    var index = FlatIndex(dimension: 24)
+    index.add(ids: ids, vectors: docs)
+    for query in [Self.random(1, 24, seed: 8), Matrix(rows: 1, columns: 24, values: Array(distinct.values[0..<24]))] {
+      let got = index.search(query, k: k)[0]
+      let expected = Self.bruteForce(query, docs, ids: ids, k: k)[0]
+      #expect(got.map(\.id) == expected.map(\.id))
+      for (a, b) in zip(got, expected) { #expect(abs(a.score - b.score) < 1e-5) }
+    }
+  }
+
   @Test("ties are broken by id, so results are deterministic")
   func ties() {
     var index = FlatIndex(dimension: 2)

@@ -27,7 +27,7 @@ struct MilvusStoreProcessTests {
     #expect(MilvusLocation.isValidName(location.collection(for: String(repeating: "x", count: 1000))))
   }
 
-  @Test("a read-only replica searches what the writer stored, follows its in-place upgrade, and refuses writes (real Milvus)")
+  @Test("a read-only replica searches what the writer stored, follows its in-place upgrade and its new collections, and refuses writes (real Milvus)")
   func replicas() async throws {
     try await StoreKind.milvus.with { location in
       let encoder = try await Fixtures.startEncoder(try await RetrievalProcessTests.repository())
@@ -73,6 +73,16 @@ struct MilvusStoreProcessTests {
           let after = try await reading.search(query)
           #expect(after.documentVersions == ["v2"] && after.queryModelVersion == "v2")
           #expect(try await reading.stats().documentVersion == "v2")
+
+          // A collection the writer creates after the reader started: the reader finds it
+          // when a request first names it; creating and dropping on the reader are refused.
+          _ = try await writing.createCollection("tenant_a")
+          _ = try await writing.addressing("tenant_a").upsert(RetrievalProcessTests.upsertRequest(0..<20, version: "v1"))
+          let tenant = try await reading.addressing("tenant_a").search(RetrievalProcessTests.rawSearch(0..<2, k: 50, version: "v1"))
+          #expect(tenant.results.map(\.hits.count) == [20, 20])
+          #expect(try await reading.listCollections().map(\.name) == ["default", "tenant_a"])
+          #expect(await Fixtures.rpcError { try await reading.createCollection("tenant_b") }?.code == .failedPrecondition)
+          #expect(await Fixtures.rpcError { try await reading.dropCollection("tenant_a") }?.code == .failedPrecondition)
         }, encoderPort: encoder.port)
       }, encoderPort: encoder.port)
       #expect(await writer.terminate() == 0)

@@ -22,14 +22,18 @@ void ck_conv3x3_pool_single_channel(const float *input, size_t images, size_t he
                                     const float *weights, const float *bias, size_t channels, int relu,
                                     float *output);
 
-/// Inner products of `query` with the rows (each `d` long) of `vectors` (`n` rows)
-/// whose key (`keys[row]`) is set in the bitset `bits` (`words` 64-bit words; bit k of
-/// word k/64 for key k; negative keys never pass); every row when `bits` is NULL.
-/// Writes each scored row number to `rows_out` and its score to `scores_out` (room for
-/// `n` each) in row order; returns how many. Streams the rows once, four at a time
-/// (AVX-512 or AVX2+FMA, chosen at run time).
-size_t ck_dot_keyed(const float *vectors, size_t n, size_t d, const float *query, const int64_t *keys,
-                    const uint64_t *bits, size_t words, int32_t *rows_out, float *scores_out);
+/// Inner products of `query` with rows [first, end) of `vectors` (rows of `d` floats),
+/// only rows whose key passes when `bits` is given (`keys[row]` indexes the bitset
+/// of `words` 64-bit words, bit k%64 of word k/64; negative keys never pass). Emits,
+/// in row order, every row that can still be among the k best of the rows scored so
+/// far (score >= the k-th best seen, ties kept): a superset of the k best rows, of
+/// about k ln(n/k) rows for rows in random order. `heap_scores` is scratch of k floats.
+/// Stops when `capacity` rows are emitted, setting `next_row` to where a further
+/// call resumes (`end` when done); returns how many rows it emitted. Streams the
+/// rows once, four at a time (AVX-512 or AVX2+FMA, chosen at run time).
+size_t ck_dot_candidates(const float *vectors, size_t first, size_t end, size_t d, const float *query,
+                         const int64_t *keys, const uint64_t *bits, size_t words, size_t k, float *heap_scores,
+                         int32_t *rows_out, float *scores_out, size_t capacity, size_t *next_row);
 
 /// Whether this CPU runs `ck_packed_gemm` (AVX-512).
 int ck_packed_gemm_available(void);
