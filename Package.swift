@@ -328,7 +328,7 @@ let package = Package(
       name: "bct-bench",
       dependencies: [
         "BCTClient", "BCTCollection", "BCTData", "BCTFuzzing", "BCTIndex", "BCTMilvus", "BCTModel", "BCTModelRepository", "BCTNumerics",
-        "BCTProto", "BCTRetrieval",
+        "BCTProto", "BCTRetrieval", "CKernels",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]

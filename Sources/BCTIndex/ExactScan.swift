@@ -1,5 +1,6 @@
 import BCTNumerics
 import CKernels
+import Synchronization
 
 /// Exact inner-product scoring of contiguous row-major vectors against query rows,
 /// offered into per-query top-k selections: SGEMV for one query (memory-bandwidth
@@ -47,34 +48,57 @@ enum ExactScan {
 
   /// One query against every row (or the rows whose key passes `bits`), streamed
   /// once by the fused kernel, which hands back only rows that can still be among
-  /// the k best (`ck_dot_candidates`); those are offered to `selection`.
+  /// the k best (`ck_dot_candidates`); those are offered to `selection`. Rows are
+  /// split over up to `threads` cores when there are at least 131,072 per core.
   static func single(
     _ vectors: UnsafeBufferPointer<Float>, count n: Int, dimension d: Int, keys: [Int], bits: DocumentBits?,
-    query: Matrix, into selection: inout TopK, id: (Int) -> String
+    query: Matrix, into selection: inout TopK, threads: Int = processorCount, id: (Int) -> String
   ) {
     guard n > 0, selection.k > 0 else { return }
     precondition(keys.count >= n && query.rows == 1 && query.columns == d, "one key per row, one query of the rows' width")
+    let workers = min(max(1, threads), max(1, n / 131_072))
+    guard workers > 1 else {
+      candidates(vectors, rows: 0..<n, dimension: d, keys: keys, bits: bits, query: query, into: &selection, id: id)
+      return
+    }
+    let k = selection.k
+    let partial = Mutex<[TopK]>([])
+    parallelChunks(n, minimumChunk: (n + workers - 1) / workers) { range in
+      var local = TopK(k: k)
+      candidates(vectors, rows: range, dimension: d, keys: keys, bits: bits, query: query, into: &local, id: id)
+      partial.withLock { $0.append(local) }
+    }
+    for local in partial.withLock({ $0 }) {
+      for candidate in local.sorted() { selection.offer(candidate) }
+    }
+  }
+
+  /// The fused kernel over `rows`, its candidates offered to `selection`.
+  private static func candidates(
+    _ vectors: UnsafeBufferPointer<Float>, rows: Range<Int>, dimension d: Int, keys: [Int], bits: DocumentBits?,
+    query: Matrix, into selection: inout TopK, id: (Int) -> String
+  ) {
     let capacity = max(4096, 16 * selection.k)
-    var rows = [Int32](repeating: 0, count: capacity)
+    var found = [Int32](repeating: 0, count: capacity)
     var scores = [Float](repeating: 0, count: capacity)
     var heap = [Float](repeating: 0, count: selection.k)
-    var next = 0
-    while next < n {
-      var resume = n
-      let found = keys.withUnsafeBufferPointer { k in
+    var next = rows.lowerBound
+    while next < rows.upperBound {
+      var resume = rows.upperBound
+      let emitted = keys.withUnsafeBufferPointer { k in
         k.withMemoryRebound(to: Int64.self) { keys64 in
           query.values.withUnsafeBufferPointer { q in
             (bits?.words ?? []).withUnsafeBufferPointer { w in
               ck_dot_candidates(
-                vectors.baseAddress!, next, n, d, q.baseAddress!, keys64.baseAddress!, bits == nil ? nil : w.baseAddress, w.count,
-                selection.k, &heap, &rows, &scores, capacity, &resume)
+                vectors.baseAddress!, next, rows.upperBound, d, q.baseAddress!, keys64.baseAddress!, bits == nil ? nil : w.baseAddress,
+                w.count, selection.k, &heap, &found, &scores, capacity, &resume)
             }
           }
         }
       }
       var threshold = selection.threshold
-      for j in 0..<found where scores[j] >= threshold {
-        selection.offer(score: scores[j], id: id(Int(rows[j])))
+      for j in 0..<emitted where scores[j] >= threshold {
+        selection.offer(score: scores[j], id: id(Int(found[j])))
         threshold = selection.threshold
       }
       next = resume

@@ -14,6 +14,8 @@ public struct FlatIndex: VectorIndex {
   private var unkeyed = 0
   /// Documents scored per GEMM block (bounds the score buffer to block x queries).
   public var blockSize = 4096
+  /// Cores one query's scan may use (it splits only with 131,072 rows or more per core).
+  public var singleQueryThreads = processorCount
 
   /// An empty index of `dimension`-long vectors.
   public init(dimension: Int) {
@@ -89,6 +91,7 @@ public struct FlatIndex: VectorIndex {
     guard storage.capacity > 2 * storage.count + 4096 else { return nil }
     var copy = FlatIndex(dimension: dimension)
     copy.blockSize = blockSize
+    copy.singleQueryThreads = singleQueryThreads
     // Copies through a buffer pointer: `Array(storage[...])` may keep the whole old buffer.
     copy.storage = storage.withUnsafeBufferPointer { Array($0) }
     copy.ids = ids.withUnsafeBufferPointer { Array($0) }
@@ -110,7 +113,9 @@ public struct FlatIndex: VectorIndex {
     let bits = unkeyed == 0 ? filter?.keys : nil
     storage.withUnsafeBufferPointer { docs in
       if queries.rows == 1 && (filter == nil || bits != nil) {
-        ExactScan.single(docs, count: count, dimension: dimension, keys: keys, bits: bits, query: queries, into: &selections[0], id: { ids[$0] })
+        ExactScan.single(
+          docs, count: count, dimension: dimension, keys: keys, bits: bits, query: queries, into: &selections[0],
+          threads: singleQueryThreads, id: { ids[$0] })
       } else if let filter, filter.count < count / Self.gatherDivisor {
         let picked = bits.map { bits in (0..<count).filter { bits.contains(keys[$0]) } } ?? filter.ids.compactMap { slots[$0] }
         ExactScan.gathered(

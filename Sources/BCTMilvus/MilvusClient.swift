@@ -135,7 +135,7 @@ public struct MilvusClient: Sendable {
 
   /// Whether `field` of the collection has an index (Milvus answers an unindexed field
   /// with an error status or an empty list, depending on the server).
-  private func hasIndex(_ collection: String, field: String) async throws -> Bool {
+  public func hasIndex(_ collection: String, field: String) async throws -> Bool {
     let request = Milvus_Proto_Milvus_DescribeIndexRequest.with {
       $0.collectionName = collection
       $0.fieldName = field

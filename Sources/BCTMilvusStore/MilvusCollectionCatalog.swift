@@ -40,7 +40,10 @@ public struct MilvusCollectionCatalog: CollectionCatalog {
     var found: [CollectionDescriptor] = []
     for name in try await client.collectionNames().compactMap(collectionName(ofState:)).sorted() {
       let store = self.store(name, hnsw: defaultHNSW)
-      guard let record = try await store.readDescriptor() else {
+      // A create stopped before its state collection had its index cannot have written
+      // the record (and Milvus refuses to load such a collection to read it).
+      let indexed = try await client.hasIndex(location(of: name).stateCollection, field: MilvusDocumentCollection.embeddingField)
+      guard indexed, let record = try await store.readDescriptor() else {
         guard clearingLeftovers else { continue }
         logger.info("dropping what an interrupted collection create or drop left", metadata: ["collection": "\(name)"])
         try await store.dropEverything()

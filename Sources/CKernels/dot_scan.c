@@ -160,3 +160,25 @@ size_t ck_dot_candidates(const float *vectors, size_t first, size_t end, size_t 
   }
   return found;
 }
+
+__attribute__((target("avx2"))) static float stream_sum_avx2(const float *values, size_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm256_add_ps(s0, _mm256_loadu_ps(values + i));
+    s1 = _mm256_add_ps(s1, _mm256_loadu_ps(values + i + 8));
+    s2 = _mm256_add_ps(s2, _mm256_loadu_ps(values + i + 16));
+    s3 = _mm256_add_ps(s3, _mm256_loadu_ps(values + i + 24));
+  }
+  float s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  for (; i < n; i++) s += values[i];
+  return s;
+}
+
+float ck_stream_sum(const float *values, size_t n) {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) return stream_sum_avx2(values, n);
+  float s = 0;
+  for (size_t i = 0; i < n; i++) s += values[i];
+  return s;
+}

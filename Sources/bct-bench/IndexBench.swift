@@ -2,6 +2,7 @@ import ArgumentParser
 import BCTData
 import BCTIndex
 import BCTNumerics
+import CKernels
 import Foundation
 
 /// Queries per second of the exact index at batch 1 and a query batch, on
@@ -35,13 +36,17 @@ struct IndexBench: AsyncParsableCommand {
     index.add(ids: ids, vectors: vectors)
     let addSeconds = (clock.now - addStart).inSeconds
 
-    var single = 0
-    let singleStart = clock.now
-    while clock.now - singleStart < .seconds(seconds) {
-      _ = index.search(queries.rows((single % 1024)..<(single % 1024 + 1)), k: k)
-      single += 1
+    var singleQPS: [Int: Double] = [:]
+    for threads in Set([1, processorCount]).sorted() {
+      index.singleQueryThreads = threads
+      var single = 0
+      let singleStart = clock.now
+      while clock.now - singleStart < .seconds(seconds) {
+        _ = index.search(queries.rows((single % 1024)..<(single % 1024 + 1)), k: k)
+        single += 1
+      }
+      singleQPS[threads] = Double(single) / (clock.now - singleStart).inSeconds
     }
-    let singleQPS = Double(single) / (clock.now - singleStart).inSeconds
 
     var batches = 0
     let batchStart = clock.now
@@ -55,10 +60,28 @@ struct IndexBench: AsyncParsableCommand {
     let first = index.search(queries.rows(0..<10), k: k).map { $0.map { Int($0.id)! } }
     let result: [String: Any] = [
       "count": count, "dimension": dimension, "k": k, "batch": batch, "threads": BLAS.threadCount,
-      "add_seconds": addSeconds, "qps_1": singleQPS, "qps_batch": batchQPS, "first_results": first,
-      "sgemm_gflops": Self.sgemmGFLOPs(),
+      "add_seconds": addSeconds, "qps_1": singleQPS.values.max() ?? 0,
+      "qps_1_by_threads": Dictionary(uniqueKeysWithValues: singleQPS.map { ("\($0.key)", $0.value) }), "qps_batch": batchQPS, "first_results": first,
+      "sgemm_gflops": Self.sgemmGFLOPs(), "read_gbs": Self.readBandwidth(vectors.values),
+      "bytes_per_query": count * dimension * MemoryLayout<Float>.size,
     ]
     print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+  }
+
+  /// This machine's memory read bandwidth in GB/s: one thread summing `values`
+  /// (larger than the caches) in a streaming loop, best of 5 passes.
+  static func readBandwidth(_ values: [Float]) -> Double {
+    var best = Double.infinity
+    var sink: Float = 0
+    values.withUnsafeBufferPointer { buffer in
+      for _ in 0..<5 {
+        let start = ContinuousClock.now
+        sink += ck_stream_sum(buffer.baseAddress!, buffer.count)
+        best = min(best, (ContinuousClock.now - start).inSeconds)
+      }
+    }
+    withExtendedLifetime(sink) {}
+    return Double(values.count * MemoryLayout<Float>.size) / best / 1e9
   }
 
   /// GFLOP/s of a 2048^3 single-precision product through OpenBLAS (best of 3).

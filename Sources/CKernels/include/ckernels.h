@@ -35,6 +35,10 @@ size_t ck_dot_candidates(const float *vectors, size_t first, size_t end, size_t 
                          const int64_t *keys, const uint64_t *bits, size_t words, size_t k, float *heap_scores,
                          int32_t *rows_out, float *scores_out, size_t capacity, size_t *next_row);
 
+/// The sum of `n` floats, read once in a streaming loop (AVX2 where the CPU has it):
+/// what the benchmarks time to measure this machine's memory read bandwidth.
+float ck_stream_sum(const float *values, size_t n);
+
 /// Whether this CPU runs `ck_packed_gemm` (AVX-512).
 int ck_packed_gemm_available(void);
 
