@@ -23,9 +23,12 @@ theirs=$("$venv/bin/python" benchmarks/index_faiss.py "$work" 10 256 "$seconds" 
 import json, sys
 o, f = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(f"exact inner-product search, {o['count']:,} x {o['dimension']} float32, k={o['k']}, {o['threads']} threads; faiss-cpu {f['faiss']}")
-print(f"this machine's sgemm (2048^3, OpenBLAS): {o['sgemm_gflops']:.1f} GFLOP/s; memory read (one thread, streaming): {o['read_gbs']:.1f} GB/s")
+bw = o['read_gbs_by_threads']
+print(f"this machine's sgemm (2048^3, OpenBLAS): {o['sgemm_gflops']:.1f} GFLOP/s; memory read (streaming) by threads: " + ", ".join(f"{t}: {v:.1f} GB/s" for t, v in sorted(bw.items())))
 gb = o['bytes_per_query'] / 1e9
-print(f"batch-1 streams {gb * 1000:.0f} MB per query: bct {o['qps_1'] * gb:.1f} GB/s ({o['qps_1'] * gb / o['read_gbs']:.0%} of the read bandwidth), faiss {f['qps_1'] * gb:.1f} GB/s")
+for name, by in (("bct", o['qps_1_by_threads']), ("faiss", f['qps_1_by_threads'])):
+    print(f"batch-1 streams {gb * 1000:.0f} MB per query, {name}: " + ", ".join(
+        f"{t} threads {q * gb:.1f} GB/s ({q * gb / bw.get(t, bw[max(bw, key=int)]):.0%} of that read bandwidth)" for t, q in sorted(by.items())))
 print(f"{'':14} {'bct':>10} {'faiss':>10} {'bct/faiss':>10}")
 print(f"{'QPS batch 1':14} {o['qps_1']:10.1f} {f['qps_1']:10.1f} {o['qps_1'] / f['qps_1']:9.2f}x   (best of threads; bct {o['qps_1_by_threads']}, faiss {f['qps_1_by_threads']})")
 print(f"{'QPS batch ' + str(o['batch']):14} {o['qps_batch']:10.1f} {f['qps_batch']:10.1f} {o['qps_batch'] / f['qps_batch']:9.2f}x")
