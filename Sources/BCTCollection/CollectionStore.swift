@@ -39,6 +39,10 @@ public protocol CollectionStore: Sendable {
   /// generation of its body.
   func documents(_ ids: [String]) async throws -> [(document: StoredDocument, generation: UInt64)]
 
+  /// As `documents(_:)`; without `vectors` a store may leave out each document's
+  /// vector, input and counterpart (its `inputShape` still says whether an input is kept).
+  func documents(_ ids: [String], vectors: Bool) async throws -> [(document: StoredDocument, generation: UInt64)]
+
   /// Up to `limit` ids of documents that still need a vector of the plan's target,
   /// leaving out `skipping`.
   func pendingIDs(_ plan: BackfillPlan, skipping: Set<String>, limit: Int) async throws -> [String]
@@ -48,6 +52,11 @@ public protocol CollectionStore: Sendable {
 }
 
 extension CollectionStore {
+  /// Every document with its vectors (stores that hold them in memory lose nothing by it).
+  public func documents(_ ids: [String], vectors: Bool) async throws -> [(document: StoredDocument, generation: UInt64)] {
+    try await documents(ids)
+  }
+
   /// The `k` best hits per query, unfiltered (see `search(_:k:options:filter:check:)`).
   public func search(
     _ queries: Matrix, k: Int, options: SearchOptions, check: (CollectionView) throws -> Void

@@ -467,10 +467,12 @@ public final class MilvusCollectionStore: CollectionStore {
   /// collections (a move or version change cut short between its write and its
   /// delete) is the newer body; of equal bodies (an interrupted in-place move), the
   /// row of the backfill's target.
-  private func searchedRows(_ ids: [String], control: MilvusControlRecord) async throws -> [String: (version: String, row: MilvusDocument, body: MilvusRowBody)] {
+  private func searchedRows(
+    _ ids: [String], control: MilvusControlRecord, vectors: Bool = true
+  ) async throws -> [String: (version: String, row: MilvusDocument, body: MilvusRowBody)] {
     var found: [String: (version: String, row: MilvusDocument, body: MilvusRowBody)] = [:]
     for (version, segment) in control.searched.sorted(by: { $0.key < $1.key }) where control.present.contains(version) {
-      for row in try await client.fetch(try segment.layout, ids: ids) {
+      for row in try await client.fetch(try segment.layout, ids: ids, vectors: vectors) {
         let body = try MilvusRowBody.decode(row.metadata, collection: segment.collection)
         if let held = found[row.id], held.body.generation > body.generation
           || (held.body.generation == body.generation && held.version == control.backfill?.target) {
@@ -607,18 +609,24 @@ public final class MilvusCollectionStore: CollectionStore {
         ids.formUnion(try await client.firstIDs(segment.collection, filter: clauses.joined(separator: " and "), limit: limit))
       }
       let page = Array(ids.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.prefix(limit))
-      return try await documents(page).map(\.document)
+      return try await documents(page, vectors: vectors).map(\.document)
     } catch {
       throw Self.status(error)
     }
   }
 
   public func documents(_ ids: [String]) async throws -> [(document: StoredDocument, generation: UInt64)] {
+    try await documents(ids, vectors: true)
+  }
+
+  /// The documents; without `vectors`, Milvus sends no embedding or input back (and
+  /// no counterpart is read).
+  public func documents(_ ids: [String], vectors: Bool) async throws -> [(document: StoredDocument, generation: UInt64)] {
     do {
       let control = try await readControl()
-      let current = try await searchedRows(ids, control: control)
+      let current = try await searchedRows(ids, control: control, vectors: vectors)
       var counterparts: [String: VersionedVector] = [:]
-      for (version, segment) in control.other {
+      for (version, segment) in control.other where vectors {
         for row in try await client.fetch(try segment.layout, ids: ids) {
           counterparts[row.id] = VersionedVector(version: version, vector: row.embedding)
         }

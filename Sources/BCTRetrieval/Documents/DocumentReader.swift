@@ -33,7 +33,9 @@ public struct DocumentReader: Sendable {
         throw RetrievalError.invalidArgument(field: "ids[\(i)]", message: "ids[\(i)]: \"\(id)\" is named twice")
       }
     }
-    let found = Dictionary(try await store.documents(request.ids).map { ($0.document.id, $0.document) }, uniquingKeysWith: { a, _ in a })
+    let vectors = request.includeEmbedding || request.includeInput
+    let found = Dictionary(
+      try await store.documents(request.ids, vectors: vectors).map { ($0.document.id, $0.document) }, uniquingKeysWith: { a, _ in a })
     var response = Bct_V1_GetResponse()
     response.documents = try records(request.ids.compactMap { found[$0] }, embedding: request.includeEmbedding, input: request.includeInput)
     response.missing = request.ids.filter { found[$0] == nil }
@@ -65,7 +67,7 @@ public struct DocumentReader: Sendable {
       record.id = document.id
       record.metadata = document.metadata
       record.modelVersion = document.version
-      record.inputStored = !document.input.isEmpty
+      record.inputStored = !document.input.isEmpty || !document.inputShape.isEmpty
       if embedding { record.embedding = TensorCodec.encode(Matrix(rows: 1, columns: document.vector.count, values: document.vector), shape: [document.vector.count]) }
       if input && !document.input.isEmpty {
         record.input = TensorCodec.encode(Matrix(rows: 1, columns: document.input.count, values: document.input), shape: document.inputShape)
