@@ -43,8 +43,8 @@ public protocol CollectionCatalog: Sendable {
   func create(_ descriptor: CollectionDescriptor) async throws -> OpenedCollection
   /// Makes a drop durable: from its return on, `existing` never lists the collection.
   func drop(_ name: String) async throws
-  /// Frees what a dropped collection held, once its background work has stopped.
-  func purge(_ name: String, _ opened: OpenedCollection) async
+  /// Frees what a dropped collection (its `store`) held, once its background work has stopped.
+  func purge(_ name: String, store: any CollectionStore) async
   /// Why this store cannot host `descriptor` (an index kind or a name it cannot take), or nil.
   func refusal(_ descriptor: CollectionDescriptor) -> RetrievalError?
 }

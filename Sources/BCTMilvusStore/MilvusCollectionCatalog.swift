@@ -76,7 +76,12 @@ public struct MilvusCollectionCatalog: CollectionCatalog {
     }
     let store = self.store(descriptor.name, hnsw: parameters)
     try await store.open()
-    return OpenedCollection(store: store, background: [MilvusStoreFlush(store: store, logger: logger)])
+    return serving(store)
+  }
+
+  /// `store` with the flush it needs on shutdown (the default collection's too).
+  public func serving(_ store: MilvusCollectionStore) -> OpenedCollection {
+    OpenedCollection(store: store, background: [MilvusStoreFlush(store: store, logger: logger)])
   }
 
   public func create(_ descriptor: CollectionDescriptor) async throws -> OpenedCollection {
@@ -99,9 +104,9 @@ public struct MilvusCollectionCatalog: CollectionCatalog {
     }
   }
 
-  public func purge(_ name: String, _ opened: OpenedCollection) async {
+  public func purge(_ name: String, store: any CollectionStore) async {
     do {
-      try await ((opened.store as? MilvusCollectionStore) ?? store(name, hnsw: defaultHNSW)).dropEverything()
+      try await ((store as? MilvusCollectionStore) ?? self.store(name, hnsw: defaultHNSW)).dropEverything()
     } catch {
       logger.warning("cannot drop a dropped collection's Milvus collections; the writer's next start retries", metadata: [
         "collection": "\(name)", "error": "\(error)"])

@@ -80,18 +80,13 @@ public final class MilvusCollectionStore: CollectionStore {
   /// names: Milvus 2.3.5's data node panics ("send on closed channel") and the whole
   /// server exits when a Flush meets a collection being dropped.
   public func flush() async throws {
-    await writer.lock()
-    let names = unflushed.withLock { names in
-      defer { names = [] }
-      return names
-    }
-    unflushedRows.withLock { $0 = 0 }
-    do {
+    try await writer.withLock {
+      let names = unflushed.withLock { names in
+        defer { names = [] }
+        return names
+      }
+      unflushedRows.withLock { $0 = 0 }
       if !names.isEmpty && !retired.withLock({ $0 }) { try await client.flush(names.sorted()) }
-      await writer.unlock()
-    } catch {
-      await writer.unlock()
-      throw error
     }
   }
 
@@ -648,13 +643,9 @@ public final class MilvusCollectionStore: CollectionStore {
   /// in-place backfill leaves its old one; a searched row whose target row exists in a
   /// shadow backfill gets its mark.
   public func pendingIDs(_ plan: BackfillPlan, skipping: Set<String>, limit: Int) async throws -> [String] {
-    await writer.lock()
     do {
-      let ids = try await pending(plan, skipping: skipping, limit: limit)
-      await writer.unlock()
-      return ids
+      return try await writer.withLock { try await pending(plan, skipping: skipping, limit: limit) }
     } catch {
-      await writer.unlock()
       throw Self.status(error)
     }
   }

@@ -213,10 +213,8 @@ struct RetrievalCommand: AsyncParsableCommand {
       let catalog = MemoryCollectionCatalog(
         dataDirectory: directory, policy: policy, snapshotInterval: .seconds(snapshotInterval), snapshotChanges: snapshotChanges,
         health: health, logger: logger)
-      let maintenance = StoreMaintenance(
-        store: documents, interval: .seconds(snapshotInterval), changes: snapshotChanges, health: health, logger: logger)
       try await serve(
-        defaultCollection: OpenedCollection(store: documents, background: [maintenance]), catalog: catalog, gateway: gateway,
+        defaultCollection: catalog.serving(documents, logger: logger), catalog: catalog, gateway: gateway,
         encoderClient: client, health: health, telemetry: telemetry, logger: logger)
       return
     }
@@ -254,7 +252,7 @@ struct RetrievalCommand: AsyncParsableCommand {
       }
       let catalog = MilvusCollectionCatalog(client: client, base: location, defaultHNSW: parameters, inputSize: inputSize, logger: logger)
       try await serve(
-        defaultCollection: OpenedCollection(store: documents, background: [MilvusStoreFlush(store: documents, logger: logger)]),
+        defaultCollection: catalog.serving(documents),
         catalog: catalog, gateway: gateway, encoderClient: encoderClient, health: health, telemetry: telemetry, logger: logger)
     }
   }

@@ -31,7 +31,6 @@ public final class CollectionRegistry: Service, Sendable {
 
   private struct Entry: Sendable {
     var collection: HostedCollection
-    var opened: OpenedCollection
     let stop = OneShotSignal()
     let stopped = OneShotSignal()
   }
@@ -145,7 +144,7 @@ public final class CollectionRegistry: Service, Sendable {
       _ = entries.withLock { $0.removeValue(forKey: name) }
       entry.stop.fire()
       await entry.stopped.wait()
-      await catalog.purge(name, entry.opened)
+      await catalog.purge(name, store: entry.collection.store)
       logger.info("collection dropped", metadata: ["collection": "\(name)", "documents": "\(documents)"])
       return documents
     }
@@ -187,12 +186,11 @@ public final class CollectionRegistry: Service, Sendable {
 
   @discardableResult
   private func host(_ descriptor: CollectionDescriptor, _ opened: OpenedCollection) -> HostedCollection {
-    var logger = logger
-    logger[metadataKey: "collection"] = "\(descriptor.name)"
-    let backfiller = Backfiller(store: opened.store, encoder: encoder, defaultGraceSeconds: settings.shadowGraceSeconds, logger: logger)
+    let backfiller = Backfiller(
+      store: opened.store, encoder: encoder, defaultGraceSeconds: settings.shadowGraceSeconds, logger: logger.with("collection", descriptor.name))
     let collection = HostedCollection(
       descriptor: descriptor, opened: opened, encoder: encoder, limits: limits, backfiller: backfiller, runsBackfills: !settings.readOnly)
-    let entry = Entry(collection: collection, opened: opened)
+    let entry = Entry(collection: collection)
     entries.withLock { $0[descriptor.name] = entry }
     if case .terminated = startsContinuation.yield(entry) { entry.stopped.fire() }
     return collection

@@ -61,11 +61,14 @@ public struct MemoryCollectionCatalog: CollectionCatalog {
   }
 
   public func open(_ descriptor: CollectionDescriptor) async throws -> OpenedCollection {
+    let logger = logger.with("collection", descriptor.name)
     let folder = root.appendingPathComponent(descriptor.name, isDirectory: true)
-    let store = try DocumentStore(
-      directory: folder, policy: policy, indexKind: descriptor.index, logger: logger.with("collection", descriptor.name))
-    let maintenance = StoreMaintenance(
-      store: store, interval: snapshotInterval, changes: snapshotChanges, health: health, logger: logger.with("collection", descriptor.name))
+    return serving(try DocumentStore(directory: folder, policy: policy, indexKind: descriptor.index, logger: logger), logger: logger)
+  }
+
+  /// `store` with the maintenance it needs while served (the default collection's too).
+  public func serving(_ store: DocumentStore, logger: Logger) -> OpenedCollection {
+    let maintenance = StoreMaintenance(store: store, interval: snapshotInterval, changes: snapshotChanges, health: health, logger: logger)
     return OpenedCollection(store: store, background: [maintenance])
   }
 
@@ -93,7 +96,7 @@ public struct MemoryCollectionCatalog: CollectionCatalog {
     }
   }
 
-  public func purge(_ name: String, _ opened: OpenedCollection) async {
+  public func purge(_ name: String, store: any CollectionStore) async {
     let prefix = ".dropped-\(name)-"
     for entry in (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [] where entry.hasPrefix(prefix) {
       do {
@@ -105,13 +108,4 @@ public struct MemoryCollectionCatalog: CollectionCatalog {
   }
 
   public func refusal(_ descriptor: CollectionDescriptor) -> RetrievalError? { nil }
-}
-
-extension Logger {
-  /// This logger with one more metadata entry.
-  func with(_ key: String, _ value: String) -> Logger {
-    var copy = self
-    copy[metadataKey: key] = "\(value)"
-    return copy
-  }
 }
