@@ -119,17 +119,17 @@ enum ExactScan {
     }
   }
 
-  /// Scores only the rows in `picked` (row numbers into `vectors`), copied together
-  /// first so that the scan stays one GEMV/GEMM.
+  /// Scores only the rows in `picked` (`vector(row)` points at a row's `dimension`
+  /// values), copied together first so that the scan stays one GEMV/GEMM.
   static func gathered(
-    _ vectors: UnsafeBufferPointer<Float>, rows picked: [Int], dimension d: Int, id: (Int) -> String,
+    rows picked: [Int], dimension d: Int, vector: (Int) -> UnsafePointer<Float>, id: (Int) -> String,
     queries: Matrix, into selections: inout [TopK], blockSize: Int
   ) {
     guard !picked.isEmpty else { return }
     var packed = [Float](repeating: 0, count: picked.count * d)
     packed.withUnsafeMutableBufferPointer { out in
       for (i, row) in picked.enumerated() {
-        (out.baseAddress! + i * d).update(from: vectors.baseAddress! + row * d, count: d)
+        (out.baseAddress! + i * d).update(from: vector(row), count: d)
       }
     }
     packed.withUnsafeBufferPointer { rows in

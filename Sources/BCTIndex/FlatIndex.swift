@@ -118,8 +118,10 @@ public struct FlatIndex: VectorIndex {
           threads: singleQueryThreads, id: { ids[$0] })
       } else if let filter, filter.count < count / Self.gatherDivisor {
         let picked = bits.map { bits in (0..<count).filter { bits.contains(keys[$0]) } } ?? filter.ids.compactMap { slots[$0] }
+        let d = dimension
         ExactScan.gathered(
-          docs, rows: picked, dimension: dimension, id: { ids[$0] }, queries: queries, into: &selections, blockSize: blockSize)
+          rows: picked, dimension: d, vector: { docs.baseAddress! + $0 * d }, id: { ids[$0] }, queries: queries,
+          into: &selections, blockSize: blockSize)
       } else {
         let accept: ((Int) -> Bool)? = filter.map { filter in
           if let bits { { bits.contains(keys[$0]) } } else { { filter.contains(ids[$0]) } }

@@ -1,6 +1,10 @@
 import BCTNumerics
 import CHNSW
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Settings of an HNSW graph.
 public struct HNSWParameters: Sendable, Hashable {
   /// Links per node on the upper levels (twice as many on level 0).
@@ -36,11 +40,11 @@ public struct HNSWParameters: Sendable, Hashable {
 /// Each id owns a label (a slot); removing an id marks its node deleted (never
 /// returned, still a routing node) and frees the label, and the next new id takes
 /// that label over, replacing the node's vector and relinking it: hnswlib 0.6's
-/// mark-deleted plus replace. Vectors are also kept in a Swift array by label, so
-/// `vector(for:)`, serialisation and snapshots never read the graph while a
-/// writer changes it; the graph is a derived structure and is rebuilt from them
-/// (a copy that is mutated while another copy shares its graph rebuilds its own).
-/// Bulk adds insert from every core.
+/// mark-deleted plus replace. Each vector is kept once, in the graph: `vector(for:)`
+/// reads it there. A copy shares the graph until either side changes, which then
+/// clones it (a memory copy, no relinking); `detached()` clones at once, so that a
+/// snapshot encodes a frozen graph while this one keeps changing. Bulk adds insert
+/// from every core.
 public struct HNSWIndex: VectorIndex {
   public let dimension: Int
   /// The graph's settings.
@@ -48,7 +52,6 @@ public struct HNSWIndex: VectorIndex {
   private var graph: HNSWGraph?
   private var labels: [String: Int] = [:]
   private var idAt: [String?] = []
-  private var storage: [Float] = []
   private var freeLabels: [Int] = []
   /// Each label's key (-1: none), and how many live labels have none.
   private var keyAt: [Int] = []
@@ -62,26 +65,50 @@ public struct HNSWIndex: VectorIndex {
     self.parameters = parameters
   }
 
+  /// An index over a graph read back from `chnsw_serialize` bytes, its labels naming
+  /// `ids` (nil: a free label); nil when the graph or the labels do not hold.
+  init?(dimension: Int, parameters: HNSWParameters, ids: [String?], graph: HNSWGraph) {
+    self.init(dimension: dimension, parameters: parameters)
+    var live = 0
+    for (label, id) in ids.enumerated() {
+      guard let id else {
+        freeLabels.append(label)
+        continue
+      }
+      guard labels.updateValue(label, forKey: id) == nil, chnsw_vector(graph.pointer, UInt64(label)) != nil else { return nil }
+      live += 1
+    }
+    guard live == chnsw_count(graph.pointer) - chnsw_deleted_count(graph.pointer) else { return nil }
+    freeLabels.reverse()
+    idAt = ids
+    keyAt = Array(repeating: -1, count: ids.count)
+    unkeyed = live
+    self.graph = graph
+  }
+
   public var count: Int { labels.count }
+  var idAtTable: [String?] { idAt }
+  var graphPointer: OpaquePointer? { graph?.pointer }
   public var vectorBytes: Int { labels.count * dimension * MemoryLayout<Float>.size }
   public var allIDs: [String] { idAt.compactMap { $0 } }
 
   public var description: IndexDescription {
     let graphBytes = graph.map { chnsw_memory_bytes($0.pointer) } ?? 0
+    let tables = idAt.capacity * 16 + keyAt.capacity * 8 + freeLabels.capacity * 8 + labels.capacity * 24
     return IndexDescription(
-      kind: "hnsw", hnsw: parameters,
-      memoryBytes: graphBytes + storage.capacity * 4 + idAt.capacity * 16 + labels.capacity * 24,
+      kind: "hnsw", hnsw: parameters, memoryBytes: graphBytes + tables,
       deletedNodes: graph.map { chnsw_deleted_count($0.pointer) } ?? 0)
   }
 
   public func vector(for id: String) -> [Float]? {
-    guard let label = labels[id] else { return nil }
-    return Array(storage[(label * dimension)..<((label + 1) * dimension)])
+    guard let label = labels[id], let graph, let stored = chnsw_vector(graph.pointer, UInt64(label)) else { return nil }
+    return Array(UnsafeBufferPointer(start: stored, count: dimension))
   }
 
+  /// A copy owning a clone of the graph (see the type's note).
   public func detached() -> any VectorIndex {
     var copy = self
-    copy.graph = nil
+    copy.graph = graph?.clone(capacity: 0)
     return copy
   }
 
@@ -106,43 +133,36 @@ public struct HNSWIndex: VectorIndex {
     // Nodes already in the graph (a replaced id, a freed node taken over) are
     // relinked one at a time: hnswlib 0.6 counts un-deletes in a plain integer and
     // shares one generator across updates, so only new nodes are added in parallel.
+    // An id given the vector it holds keeps its node (only its key changes).
     var work: [(label: Int, row: Int)] = []
     var relinks: [(label: Int, row: Int)] = []
     work.reserveCapacity(lastRow.count)
-    for (row, id) in newIDs.enumerated() where lastRow[id] == row {
-      let label: Int
-      if let held = labels[id] {
-        label = held
-        relinks.append((label, row))
-        if keyAt[label] < 0 { unkeyed -= 1 }
-      } else if let free = freeLabels.popLast() {
-        label = free
-        relinks.append((label, row))
-      } else {
-        label = idAt.count
-        idAt.append(nil)
-        keyAt.append(-1)
-        storage.append(contentsOf: repeatElement(0, count: dimension))
-        work.append((label, row))
-      }
-      labels[id] = label
-      idAt[label] = id
-      keyAt[label] = newKeys?[row] ?? -1
-      if keyAt[label] < 0 { unkeyed += 1 }
-    }
-    let d = dimension
-    storage.withUnsafeMutableBufferPointer { store in
-      vectors.values.withUnsafeBufferPointer { source in
-        for (label, row) in work + relinks {
-          (store.baseAddress! + label * d).update(from: source.baseAddress! + row * d, count: d)
+    vectors.values.withUnsafeBufferPointer { source in
+      for (row, id) in newIDs.enumerated() where lastRow[id] == row {
+        let label: Int
+        if let held = labels[id] {
+          label = held
+          if keyAt[label] < 0 { unkeyed -= 1 }
+          if !graph.holds(source.baseAddress! + row * dimension, label: label, dimension: dimension) { relinks.append((label, row)) }
+        } else if let free = freeLabels.popLast() {
+          label = free
+          relinks.append((label, row))
+        } else {
+          label = idAt.count
+          idAt.append(nil)
+          keyAt.append(-1)
+          work.append((label, row))
         }
+        labels[id] = label
+        idAt[label] = id
+        keyAt[label] = newKeys?[row] ?? -1
+        if keyAt[label] < 0 { unkeyed += 1 }
       }
-    }
-    storage.withUnsafeBufferPointer { store in
-      for (label, _) in relinks { graph.add(store.baseAddress! + label * d, label: label) }
+      let d = dimension
+      for (label, row) in relinks { graph.add(source.baseAddress! + row * d, label: label) }
       work.withUnsafeBufferPointer { items in
         parallelChunks(items.count, minimumChunk: 256) { range in
-          for i in range { graph.add(store.baseAddress! + items[i].label * d, label: items[i].label) }
+          for i in range { graph.add(source.baseAddress! + items[i].row * d, label: items[i].label) }
         }
       }
     }
@@ -170,25 +190,14 @@ public struct HNSWIndex: VectorIndex {
   public func search(_ queries: Matrix, into selections: inout [TopK], options: SearchOptions, filter: IDFilter?) {
     precondition(queries.columns == dimension, "queries have \(queries.columns) dimensions, the index \(dimension)")
     precondition(selections.count == queries.rows, "one selection per query")
-    guard !labels.isEmpty, queries.rows > 0 else { return }
+    guard let graph, !labels.isEmpty, queries.rows > 0 else { return }
     let ef = max(1, options.efSearch ?? parameters.efSearch)
-    guard let graph else {
-      exactSearch(queries, into: &selections, filter: filter)
-      return
-    }
     if let filter, prefersExact(passing: filter.count, ef: max(ef, selections.first?.k ?? 0)) {
-      if queries.rows == 1, let bits = keyBits(filter) {
-        storage.withUnsafeBufferPointer { store in
-          ExactScan.single(store, count: idAt.count, dimension: dimension, keys: keyAt, bits: bits, query: queries, into: &selections[0], id: { idAt[$0] ?? "" })
-        }
-        return
-      }
       let picked = keyBits(filter).map { bits in idAt.indices.filter { idAt[$0] != nil && bits.contains(keyAt[$0]) } }
         ?? filter.ids.compactMap { labels[$0] }
-      storage.withUnsafeBufferPointer { store in
-        ExactScan.gathered(
-          store, rows: picked, dimension: dimension, id: { idAt[$0] ?? "" }, queries: queries, into: &selections, blockSize: 4096)
-      }
+      ExactScan.gathered(
+        rows: picked, dimension: dimension, vector: { chnsw_vector(graph.pointer, UInt64($0))! }, id: { idAt[$0] ?? "" },
+        queries: queries, into: &selections, blockSize: 4096)
       return
     }
     walk(graph, queries, ef: ef, into: &selections, filter: filter)
@@ -259,34 +268,19 @@ public struct HNSWIndex: VectorIndex {
     }
   }
 
-  /// Every held vector scored against every query: what a detached copy (no
-  /// graph) answers with.
-  private func exactSearch(_ queries: Matrix, into selections: inout [TopK], filter: IDFilter?) {
-    var flat = FlatIndex(dimension: dimension)
-    let (ids, vectors) = liveVectors
-    flat.add(ids: ids, vectors: vectors, keys: unkeyed == 0 ? ids.map { keyAt[labels[$0]!] } : nil)
-    flat.search(queries, into: &selections, options: SearchOptions(), filter: filter)
-  }
-
   /// The held ids and their vectors, one row each, in label order.
   private var liveVectors: (ids: [String], vectors: Matrix) {
     let ids = allIDs
     return (ids, Matrix(rows: ids.count, columns: dimension, values: ids.flatMap { vector(for: $0)! }))
   }
 
-  /// The graph, this copy's own, with room for `extra` more nodes; rebuilt from
-  /// the stored vectors when there is none or another copy shares it.
+  /// The graph, this copy's own (a clone when another copy shares it), with room
+  /// for `extra` more nodes.
   private mutating func uniqueGraph(extra: Int) -> HNSWGraph {
-    if !isKnownUniquelyReferenced(&graph) {
-      let rebuilt = HNSWGraph(dimension: dimension, capacity: max(1024, idAt.count + extra), parameters: parameters)
-      let live = idAt.indices.filter { idAt[$0] != nil }
-      let d = dimension
-      storage.withUnsafeBufferPointer { store in
-        parallelChunks(live.count, minimumChunk: 256) { range in
-          for i in range { rebuilt.add(store.baseAddress! + live[i] * d, label: live[i]) }
-        }
-      }
-      graph = rebuilt
+    if graph == nil {
+      graph = HNSWGraph(dimension: dimension, capacity: max(1024, extra), parameters: parameters)
+    } else if !isKnownUniquelyReferenced(&graph) {
+      graph = graph!.clone(capacity: idAt.count + extra)
     }
     graph!.reserve(idAt.count + extra)
     return graph!
@@ -332,6 +326,10 @@ struct HNSWFilterGate {
 final class HNSWGraph: @unchecked Sendable {
   let pointer: OpaquePointer
 
+  init(adopting pointer: OpaquePointer) {
+    self.pointer = pointer
+  }
+
   init(dimension: Int, capacity: Int, parameters: HNSWParameters) {
     var error = [CChar](repeating: 0, count: 256)
     guard let made = chnsw_create(dimension, capacity, parameters.m, parameters.efConstruction, parameters.seed, &error, error.count) else {
@@ -342,8 +340,23 @@ final class HNSWGraph: @unchecked Sendable {
 
   deinit { chnsw_free(pointer) }
 
-  private static func text(_ buffer: [CChar]) -> String {
+  static func text(_ buffer: [CChar]) -> String {
     String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  }
+
+  /// An independent copy with room for at least `capacity` nodes.
+  func clone(capacity: Int) -> HNSWGraph {
+    var error = [CChar](repeating: 0, count: 256)
+    guard let copy = chnsw_clone(pointer, capacity, &error, error.count) else {
+      fatalError("hnswlib could not copy a graph of \(chnsw_count(pointer)) nodes: \(Self.text(error))")
+    }
+    return HNSWGraph(adopting: copy)
+  }
+
+  /// Whether the live node of `label` holds exactly `vector`.
+  func holds(_ vector: UnsafePointer<Float>, label: Int, dimension: Int) -> Bool {
+    guard let stored = chnsw_vector(pointer, UInt64(label)) else { return false }
+    return memcmp(stored, vector, dimension * MemoryLayout<Float>.size) == 0
   }
 
   /// Grows room (doubling) so that `needed` nodes fit.

@@ -35,6 +35,22 @@ public struct VersionedIndex: Sendable {
   /// Ids whose vector is of `version`.
   public func ids(of version: String) -> [String] { segments[version]?.allIDs ?? [] }
 
+  /// The segment of `version`, if it holds any vector.
+  public func segment(of version: String) -> (any VectorIndex)? {
+    segments[version].flatMap { $0.count > 0 ? $0 : nil }
+  }
+
+  /// Takes `segment` as the segment of `version`, which has none yet, with every
+  /// id it holds (none held here) as that version's: a saved graph standing in for
+  /// one built from a snapshot.
+  public mutating func adopt(_ segment: any VectorIndex, as version: String) {
+    precondition(segments[version] == nil, "version \(version) already has a segment")
+    let ids = segment.allIDs
+    precondition(ids.allSatisfy { versionOf[$0] == nil }, "an adopted id is already held")
+    for id in ids { versionOf[id] = version }
+    segments[version] = segment
+  }
+
   /// A copy that shares no search structure with this one (see `VectorIndex.detached`).
   public func detached() -> VersionedIndex {
     var copy = self

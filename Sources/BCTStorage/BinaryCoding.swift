@@ -61,6 +61,14 @@ public struct BinaryReader {
   /// Bytes left.
   public var remaining: Int { bytes.count - offset }
 
+  /// Moves past `count` bytes; returns where they began.
+  @discardableResult
+  public mutating func skip(_ count: Int) throws -> Int {
+    guard count >= 0, count <= remaining else { throw StorageError("a length of \(count) runs past the end") }
+    defer { offset += count }
+    return offset
+  }
+
   /// Reads an unsigned little-endian integer.
   public mutating func read<T: FixedWidthInteger & UnsignedInteger>(_: T.Type = T.self) throws -> T {
     let size = MemoryLayout<T>.size

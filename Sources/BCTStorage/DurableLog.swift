@@ -374,16 +374,19 @@ public final class DurableLog: Sendable {
 
   /// Writes every byte of `bytes` to `fd`, retrying short and interrupted writes.
   static func writeAll(_ operations: FileOperations, _ fd: Int32, _ bytes: [UInt8]) throws {
+    try bytes.withUnsafeBytes { try writeAll(operations, fd, $0) }
+  }
+
+  /// Writes every byte of `raw` to `fd`, retrying short and interrupted writes.
+  public static func writeAll(_ operations: FileOperations, _ fd: Int32, _ raw: UnsafeRawBufferPointer) throws {
     var written = 0
-    try bytes.withUnsafeBytes { raw in
-      while written < raw.count {
-        let n = operations.write(fd, raw.baseAddress! + written, raw.count - written)
-        if n < 0 {
-          if errno == EINTR { continue }
-          throw StorageError("write failed: \(String(cString: strerror(errno)))")
-        }
-        written += n
+    while written < raw.count {
+      let n = operations.write(fd, raw.baseAddress! + written, raw.count - written)
+      if n < 0 {
+        if errno == EINTR { continue }
+        throw StorageError("write failed: \(String(cString: strerror(errno)))")
       }
+      written += n
     }
   }
 

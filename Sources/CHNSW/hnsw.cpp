@@ -5,10 +5,12 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
 #include <queue>
+#include <stdexcept>
 #include <vector>
 
 namespace {
@@ -278,11 +280,197 @@ size_t chnsw_deleted_count(const chnsw_graph *graph) { return graph->index.num_d
 
 size_t chnsw_memory_bytes(const chnsw_graph *graph) {
   const auto &index = graph->index;
-  size_t bytes = index.max_elements_ * index.size_data_per_element_ + index.max_elements_ * sizeof(void *);
+  // Per node of room: the level-0 element, its link-list pointer, level and lock,
+  // and one visited-list slot (2 bytes); per label, a hash-map node and bucket.
+  size_t bytes = index.max_elements_ * (index.size_data_per_element_ + sizeof(void *) + sizeof(int) + sizeof(std::mutex) +
+                                        sizeof(hnswlib::vl_type));
+  bytes += index.label_lookup_.bucket_count() * sizeof(void *) + index.label_lookup_.size() * 32;
+  bytes += index.link_list_update_locks_.size() * sizeof(std::mutex);
   for (size_t i = 0; i < index.cur_element_count; i++) {
     if (index.element_levels_[i] > 0) bytes += index.size_links_per_element_ * index.element_levels_[i];
   }
   return bytes;
+}
+
+const float *chnsw_vector(const chnsw_graph *graph, uint64_t label) {
+  const auto &index = graph->index;
+  auto found = index.label_lookup_.find(static_cast<hnswlib::labeltype>(label));
+  if (found == index.label_lookup_.end() || index.isMarkedDeleted(found->second)) return nullptr;
+  return reinterpret_cast<const float *>(index.getDataByInternalId(found->second));
+}
+
+}  // extern "C"
+
+namespace {
+using Index = hnswlib::HierarchicalNSW<float>;
+
+// A graph with the settings of `source` and room for `capacity` nodes, empty.
+chnsw_graph *empty_like(size_t dimension, size_t m, size_t ef_construction, size_t seed, size_t capacity) {
+  return new chnsw_graph(dimension, std::max<size_t>(capacity, 1), m, ef_construction, seed);
+}
+
+// Copies node i's upper-level link lists (levels 1...element_levels_[i]) from `bytes`.
+void set_upper_links(Index &index, size_t i, const char *bytes) {
+  int level = index.element_levels_[i];
+  if (level <= 0) {
+    index.linkLists_[i] = nullptr;
+    return;
+  }
+  size_t size = index.size_links_per_element_ * static_cast<size_t>(level);
+  index.linkLists_[i] = static_cast<char *>(std::malloc(size));
+  if (index.linkLists_[i] == nullptr) throw std::runtime_error("out of memory for upper-level links");
+  std::memcpy(index.linkLists_[i], bytes, size);
+}
+
+// Registers every node's label and counts deleted nodes; false on a repeated label.
+bool index_labels(Index &index) {
+  index.label_lookup_.reserve(index.cur_element_count);
+  index.num_deleted_ = 0;
+  for (size_t i = 0; i < index.cur_element_count; i++) {
+    if (!index.label_lookup_.emplace(index.getExternalLabel(i), static_cast<hnswlib::tableint>(i)).second) return false;
+    if (index.isMarkedDeleted(i)) index.num_deleted_++;
+  }
+  return true;
+}
+
+// Whether one link list holds at most `limit` links, each to a node below `count`
+// that reaches level `level`.
+bool links_valid(const Index &index, hnswlib::linklistsizeint *list, size_t limit, int level) {
+  size_t size = index.getListCount(list);
+  if (size > limit) return false;
+  auto *links = reinterpret_cast<const hnswlib::tableint *>(list + 1);
+  for (size_t j = 0; j < size; j++) {
+    if (links[j] >= index.cur_element_count || index.element_levels_[links[j]] < level) return false;
+  }
+  return true;
+}
+
+// Why the loaded graph cannot be searched safely, or nullptr.
+const char *structure_problem(const Index &index) {
+  size_t n = index.cur_element_count;
+  if (n == 0) return index.maxlevel_ == -1 ? nullptr : "an empty graph with levels";
+  if (index.enterpoint_node_ >= n) return "entry point out of range";
+  if (index.maxlevel_ < 0 || index.element_levels_[index.enterpoint_node_] != index.maxlevel_) return "entry point not on the top level";
+  for (size_t i = 0; i < n; i++) {
+    int level = index.element_levels_[i];
+    if (level < 0 || level > index.maxlevel_) return "a node level out of range";
+    if (!links_valid(index, index.get_linklist0(i), index.maxM0_, 0)) return "a level-0 link list out of range";
+    for (int l = 1; l <= level; l++) {
+      if (!links_valid(index, index.get_linklist(i, l), index.maxM_, l)) return "an upper link list out of range";
+    }
+  }
+  return nullptr;
+}
+
+// Reads a serialised graph from a byte range, bounds-checked.
+struct Reader {
+  const char *at;
+  const char *end;
+  template <typename T>
+  T pod() {
+    T value;
+    bytes(&value, sizeof(T));
+    return value;
+  }
+  const char *take(size_t n) {
+    if (static_cast<size_t>(end - at) < n) throw std::runtime_error("the graph file is truncated");
+    const char *start = at;
+    at += n;
+    return start;
+  }
+  void bytes(void *out, size_t n) { std::memcpy(out, take(n), n); }
+};
+
+const char graph_magic[8] = {'C', 'H', 'N', 'S', 'W', '0', '0', '1'};
+}  // namespace
+
+extern "C" {
+
+chnsw_graph *chnsw_clone(const chnsw_graph *graph, size_t capacity, char *error, size_t error_length) {
+  const Index &from = graph->index;
+  chnsw_graph *copy = nullptr;
+  try {
+    size_t n = from.cur_element_count;
+    copy = empty_like(*static_cast<size_t *>(from.dist_func_param_), from.M_, from.ef_construction_, 0, std::max(capacity, n));
+    Index &to = copy->index;
+    std::memcpy(to.data_level0_memory_, from.data_level0_memory_, n * from.size_data_per_element_);
+    for (size_t i = 0; i < n; i++) {
+      to.element_levels_[i] = from.element_levels_[i];
+      set_upper_links(to, i, from.element_levels_[i] > 0 ? from.linkLists_[i] : nullptr);
+      to.cur_element_count = i + 1;
+    }
+    to.label_lookup_ = from.label_lookup_;
+    to.num_deleted_ = from.num_deleted_;
+    to.maxlevel_ = from.maxlevel_;
+    to.enterpoint_node_ = from.enterpoint_node_;
+    to.level_generator_ = from.level_generator_;
+    to.update_probability_generator_ = from.update_probability_generator_;
+    return copy;
+  } catch (const std::exception &e) {
+    delete copy;
+    report(e, error, error_length);
+    return nullptr;
+  }
+}
+
+int chnsw_serialize(const chnsw_graph *graph, chnsw_sink sink, void *context) {
+  const Index &index = graph->index;
+  uint64_t header[8] = {*static_cast<size_t *>(index.dist_func_param_), index.M_, index.maxM0_, index.ef_construction_,
+                        index.cur_element_count, static_cast<uint64_t>(static_cast<int64_t>(index.maxlevel_)),
+                        index.enterpoint_node_, index.size_data_per_element_};
+  if (int failed = sink(context, graph_magic, sizeof(graph_magic))) return failed;
+  if (int failed = sink(context, header, sizeof(header))) return failed;
+  size_t n = index.cur_element_count;
+  if (int failed = sink(context, index.data_level0_memory_, n * index.size_data_per_element_)) return failed;
+  if (int failed = sink(context, index.element_levels_.data(), n * sizeof(int))) return failed;
+  for (size_t i = 0; i < n; i++) {
+    if (index.element_levels_[i] <= 0) continue;
+    size_t size = index.size_links_per_element_ * static_cast<size_t>(index.element_levels_[i]);
+    if (int failed = sink(context, index.linkLists_[i], size)) return failed;
+  }
+  return 0;
+}
+
+chnsw_graph *chnsw_deserialize(const void *bytes, size_t length, size_t dimension, size_t m, size_t ef_construction,
+                               size_t seed, size_t capacity, char *error, size_t error_length) {
+  chnsw_graph *graph = nullptr;
+  try {
+    Reader reader{static_cast<const char *>(bytes), static_cast<const char *>(bytes) + length};
+    if (std::memcmp(reader.take(sizeof(graph_magic)), graph_magic, sizeof(graph_magic)) != 0) {
+      throw std::runtime_error("not a serialised graph");
+    }
+    uint64_t header[8];
+    reader.bytes(header, sizeof(header));
+    if (header[0] != dimension || header[1] != m || header[2] != 2 * m) throw std::runtime_error("saved for another dimension or M");
+    uint64_t n = header[4];
+    int64_t max_level = static_cast<int64_t>(header[5]);
+    graph = empty_like(dimension, m, ef_construction, seed + n, 1);
+    if (header[7] != graph->index.size_data_per_element_) throw std::runtime_error("another node layout");
+    if (n > length / header[7] || max_level < -1 || max_level > 64) throw std::runtime_error("counts out of range");
+    delete graph;
+    graph = empty_like(dimension, m, ef_construction, seed + n, std::max<size_t>(capacity, n));
+    Index &index = graph->index;
+    reader.bytes(index.data_level0_memory_, n * index.size_data_per_element_);
+    reader.bytes(index.element_levels_.data(), n * sizeof(int));
+    index.maxlevel_ = static_cast<int>(max_level);
+    index.enterpoint_node_ = static_cast<hnswlib::tableint>(header[6]);
+    for (size_t i = 0; i < n; i++) {
+      if (index.element_levels_[i] < 0 || index.element_levels_[i] > index.maxlevel_) {
+        throw std::runtime_error("a node level out of range");
+      }
+      size_t size = index.size_links_per_element_ * static_cast<size_t>(std::max(index.element_levels_[i], 0));
+      set_upper_links(index, i, size > 0 ? reader.take(size) : nullptr);
+      index.cur_element_count = i + 1;
+    }
+    if (reader.at != reader.end) throw std::runtime_error("bytes after the graph");
+    if (const char *problem = structure_problem(index)) throw std::runtime_error(problem);
+    if (!index_labels(index)) throw std::runtime_error("a label held by two nodes");
+    return graph;
+  } catch (const std::exception &e) {
+    delete graph;
+    report(e, error, error_length);
+    return nullptr;
+  }
 }
 
 }  // extern "C"

@@ -194,8 +194,16 @@ extension CollectionState {
   }
 
   /// Rebuilds a state from a snapshot payload, its segments indexed as `indexKind`
-  /// (snapshots hold vectors, not index structures: an HNSW graph is rebuilt).
+  /// and built from the snapshot's vectors.
   public static func decode(_ bytes: [UInt8], indexKind: IndexKind = .flat) throws -> CollectionState {
+    try decode(bytes, indexKind: indexKind, saved: [])
+  }
+
+  /// Rebuilds a state from a snapshot payload, its segments indexed as `indexKind`
+  /// (snapshots hold vectors, not index structures): each of the `saved` graphs that
+  /// holds exactly the snapshot's vectors of its copy and version is taken as that
+  /// segment; every other segment is built from the vectors.
+  static func decode(_ bytes: [UInt8], indexKind: IndexKind, saved: consuming [GraphFile.Segment]) throws -> CollectionState {
     var r = BinaryReader(bytes)
     var probe = r
     let current = try probe.read(UInt32.self) == formatMarker
@@ -211,9 +219,32 @@ extension CollectionState {
     if let upgrade {
       state.apply(.startShadow(upgrade, plan ?? BackfillPlan(target: upgrade.target, batchSize: 1, rate: 0, shadow: true)))
     }
+    state.adopt(&saved, matching: docs)
     state.apply(.upsert(docs))
     if !version.isEmpty { state.apply(.setDocumentVersion(version)) }
     state.apply(.setBackfill(plan))
     return state
+  }
+}
+
+extension CollectionState {
+  /// Takes each saved segment that holds exactly the vectors `docs` give its copy and
+  /// version (the counterpart's only during a shadow upgrade), emptying `saved` so that
+  /// the taken graphs are held once; notes each one left out.
+  mutating func adopt(_ saved: inout [GraphFile.Segment], matching docs: [StoredDocument]) {
+    while let segment = saved.popLast() {
+      let copy = segment.counterpart ? "counterpart" : "searched"
+      let expected: [(id: String, vector: [Float])] = docs.compactMap { doc in
+        if !segment.counterpart { return doc.version == segment.version ? (doc.id, doc.vector) : nil }
+        guard let other = doc.counterpart, other.version == segment.version else { return nil }
+        return (doc.id, other.vector)
+      }
+      let free = (segment.counterpart ? counterpart : index).segment(of: segment.version) == nil
+      guard free, !segment.counterpart || shadow != nil, segment.index.holdsExactly(expected) else {
+        note(problem: "the saved \(copy) graph of \(segment.version) does not hold exactly the snapshot's vectors; rebuilt")
+        continue
+      }
+      adopt(segment.index, version: segment.version, counterpart: segment.counterpart)
+    }
   }
 }

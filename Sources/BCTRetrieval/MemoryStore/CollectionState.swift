@@ -25,6 +25,8 @@ public struct CollectionState: Sendable {
   /// commits only if it is still current.
   public private(set) var epoch = 0
   private var nextGeneration: UInt64 = 1
+  /// Segments taken from graphs saved beside the snapshot at restore (not persisted).
+  public private(set) var adoptedGraphs = 0
   /// Postings of metadata values, for filters.
   public private(set) var metadataIndex = MetadataIndex()
   /// Ids in listing order.
@@ -164,6 +166,21 @@ public struct CollectionState: Sendable {
 
   /// Vectors left out while applying changes (wrong length for their version), for the log.
   public private(set) var problems: [String] = []
+
+  /// Records a recovery problem (a saved graph not used, ...).
+  mutating func note(problem: String) {
+    problems.append(problem)
+  }
+
+  /// Takes `segment` as the searched copy's (or the counterpart's) segment of `version`.
+  mutating func adopt(_ segment: any VectorIndex, version: String, counterpart inCounterpart: Bool) {
+    adoptedGraphs += 1
+    if inCounterpart {
+      counterpart.adopt(segment, as: version)
+    } else {
+      index.adopt(segment, as: version)
+    }
+  }
 
   private mutating func note(refused: [Mutation.Reembedded]) {
     for item in refused.prefix(10) {

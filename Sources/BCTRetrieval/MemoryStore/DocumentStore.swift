@@ -22,6 +22,7 @@ public final class DocumentStore: Sendable {
   /// One snapshot at a time.
   private let snapshotting = Mutex(())
   private let logger: Logger
+  private let directory: URL
 
   /// What recovery reported at startup (torn tails, unreadable snapshots).
   public let recoveryProblems: [String]
@@ -33,15 +34,22 @@ public final class DocumentStore: Sendable {
     logger: Logger
   ) throws {
     self.logger = logger
+    self.directory = directory
     log = try DurableLog(directory: directory, policy: policy, operations: operations)
     let recovery = try log.recover()
     let started = ContinuousClock.now
     var restored = State(collection: CollectionState(indexKind: indexKind))
     var problems = recovery.problems
     if let snapshot = recovery.snapshot {
-      restored.collection = try CollectionState.decode(snapshot.payload, indexKind: indexKind)
+      var saved: [GraphFile.Segment] = []
+      if case .hnsw(let parameters) = indexKind {
+        saved = GraphFile.read(directory: directory, sequence: snapshot.sequence, parameters: parameters, problems: &problems)
+      }
+      restored.collection = try CollectionState.decode(snapshot.payload, indexKind: indexKind, saved: consume saved)
       restored.sequence = snapshot.sequence
     }
+    // A graph file is kept only while it stands for the snapshot recovered from.
+    GraphFile.removeAll(in: directory, except: restored.collection.adoptedGraphs > 0 ? recovery.snapshot?.sequence : nil)
     for record in recovery.records {
       do {
         restored.collection.apply(try Mutation.decode(record.payload))
@@ -60,7 +68,7 @@ public final class DocumentStore: Sendable {
     logger.info("restored collection", metadata: [
       "documents": "\(restored.collection.documents.count)", "sequence": "\(restored.sequence)",
       "snapshot": "\(recovery.snapshot.map { "\($0.sequence)" } ?? "none")", "replayed": "\(recovery.records.count)",
-      "index": "\(indexKind.name)", "seconds": "\(((ContinuousClock.now - started) / .milliseconds(1)).rounded() / 1000)",
+      "index": "\(indexKind.name)", "graphs_loaded": "\(restored.collection.adoptedGraphs)", "seconds": "\(((ContinuousClock.now - started) / .milliseconds(1)).rounded() / 1000)",
     ])
   }
 
@@ -126,6 +134,22 @@ public final class DocumentStore: Sendable {
       try log.writeSnapshot(sequence: sequence, payload: payload)
       state.write { $0.changesSinceSnapshot -= changes }
       logger.info("snapshot written", metadata: ["sequence": "\(sequence)", "bytes": "\(payload.count)"])
+      saveGraphs(of: copy, sequence: sequence)
+    }
+  }
+
+  /// Saves the snapshot's HNSW graphs beside it; a failure costs only a rebuild at the next start.
+  private func saveGraphs(of copy: CollectionState, sequence: UInt64) {
+    let started = ContinuousClock.now
+    do {
+      let bytes = try GraphFile.write(copy, sequence: sequence, directory: directory)
+      guard bytes > 0 else { return }
+      logger.info("graphs saved", metadata: [
+        "sequence": "\(sequence)", "bytes": "\(bytes)", "seconds": "\((ContinuousClock.now - started) / .seconds(1))",
+      ])
+    } catch {
+      GraphFile.removeAll(in: directory, except: nil)
+      logger.error("saving the graphs failed; the next start rebuilds them", metadata: ["error": "\(error)"])
     }
   }
 

@@ -50,6 +50,30 @@ size_t chnsw_search_filtered(const chnsw_graph *graph, const float *query, size_
 size_t chnsw_search_keyed(const chnsw_graph *graph, const float *query, size_t k, size_t ef, const int64_t *keys,
                           size_t key_count, const uint64_t *bits, size_t words, uint64_t *labels, float *scores);
 
+/// The stored vector of `label` (inside the graph; valid until the next add, reserve
+/// or free), or NULL when the graph holds no such label. Not concurrent with adds.
+const float *chnsw_vector(const chnsw_graph *graph, uint64_t label);
+
+/// An independent copy of the graph (nodes, links, deleted marks, labels), with room
+/// for `capacity` nodes (at least the node count); NULL on failure. Safe beside
+/// searches, not beside adds.
+chnsw_graph *chnsw_clone(const chnsw_graph *graph, size_t capacity, char *error, size_t error_length);
+
+/// Receives `length` bytes of a serialised graph; returns 0 to go on.
+typedef int (*chnsw_sink)(void *context, const void *bytes, size_t length);
+
+/// Streams the graph to `sink`: a header (dimension, M, counts, entry point), the
+/// level-0 block, each node's level, then the upper levels' link lists. Returns 0,
+/// or the sink's nonzero answer. Not concurrent with adds.
+int chnsw_serialize(const chnsw_graph *graph, chnsw_sink sink, void *context);
+
+/// A graph read from `length` bytes that chnsw_serialize wrote for `dimension`-long
+/// vectors and `m` links, with room for `capacity` nodes (at least its node count).
+/// Every link, level, count and label is checked before the graph is returned; NULL
+/// with a message in `error` when anything does not hold (the caller rebuilds).
+chnsw_graph *chnsw_deserialize(const void *bytes, size_t length, size_t dimension, size_t m, size_t ef_construction,
+                               size_t seed, size_t capacity, char *error, size_t error_length);
+
 /// Nodes the graph holds (deleted ones included), and its room.
 size_t chnsw_count(const chnsw_graph *graph);
 size_t chnsw_capacity(const chnsw_graph *graph);
@@ -57,8 +81,9 @@ size_t chnsw_capacity(const chnsw_graph *graph);
 /// Nodes marked deleted.
 size_t chnsw_deleted_count(const chnsw_graph *graph);
 
-/// Bytes the graph allocated: the level-0 block (links, vectors, labels) and the
-/// upper levels' link lists.
+/// Bytes the graph holds: the level-0 block (links, vectors, labels), the upper
+/// levels' link lists, and hnswlib's per-node tables (link-list pointer, level,
+/// lock) and its label hash map.
 size_t chnsw_memory_bytes(const chnsw_graph *graph);
 
 #ifdef __cplusplus
