@@ -50,6 +50,11 @@ public struct FlatIndex: VectorIndex {
     }
   }
 
+  public mutating func setKeys(_ key: (String) -> Int?) {
+    keys = ids.map { key($0) ?? -1 }
+    unkeyed = keys.count { $0 < 0 }
+  }
+
   @discardableResult
   public mutating func remove(ids removed: [String]) -> Int {
     var count = 0

@@ -168,6 +168,14 @@ public struct HNSWIndex: VectorIndex {
     }
   }
 
+  public mutating func setKeys(_ key: (String) -> Int?) {
+    unkeyed = 0
+    for (label, id) in idAt.enumerated() {
+      keyAt[label] = id.flatMap(key) ?? -1
+      if id != nil && keyAt[label] < 0 { unkeyed += 1 }
+    }
+  }
+
   @discardableResult
   public mutating func remove(ids removed: [String]) -> Int {
     var count = 0

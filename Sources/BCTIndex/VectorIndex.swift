@@ -66,6 +66,8 @@ public protocol VectorIndex: Sendable {
   /// id, for filters that test keys; nil: none); an id already present is replaced; of
   /// an id given twice, the last row wins.
   mutating func add(ids: [String], vectors: Matrix, keys: [Int]?)
+  /// Sets the key of every vector held to `key(id)` (nil: none).
+  mutating func setKeys(_ key: (String) -> Int?)
   /// Removes the ids that are present; returns how many were.
   @discardableResult mutating func remove(ids: [String]) -> Int
   /// Offers each query row's best candidates to that row's selection (which

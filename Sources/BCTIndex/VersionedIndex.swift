@@ -51,6 +51,11 @@ public struct VersionedIndex: Sendable {
     segments[version] = segment
   }
 
+  /// Sets the key of every vector of `version` to `key(id)` (nil: none).
+  public mutating func setKeys(of version: String, _ key: (String) -> Int?) {
+    segments[version]?.setKeys(key)
+  }
+
   /// A copy that shares no search structure with this one (see `VectorIndex.detached`).
   public func detached() -> VersionedIndex {
     var copy = self

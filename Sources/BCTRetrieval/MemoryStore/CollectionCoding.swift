@@ -196,14 +196,15 @@ extension CollectionState {
   /// Rebuilds a state from a snapshot payload, its segments indexed as `indexKind`
   /// and built from the snapshot's vectors.
   public static func decode(_ bytes: [UInt8], indexKind: IndexKind = .flat) throws -> CollectionState {
-    try decode(bytes, indexKind: indexKind, saved: [])
+    try decode(bytes, indexKind: indexKind, saved: { [] })
   }
 
   /// Rebuilds a state from a snapshot payload, its segments indexed as `indexKind`
-  /// (snapshots hold vectors, not index structures): each of the `saved` graphs that
+  /// (snapshots hold vectors, not index structures): each of the `saved` graphs (asked
+  /// for once the documents are decoded) that
   /// holds exactly the snapshot's vectors of its copy and version is taken as that
   /// segment; every other segment is built from the vectors.
-  static func decode(_ bytes: [UInt8], indexKind: IndexKind, saved: consuming [GraphFile.Segment]) throws -> CollectionState {
+  static func decode(_ bytes: [UInt8], indexKind: IndexKind, saved: () -> [GraphFile.Segment]) throws -> CollectionState {
     var r = BinaryReader(bytes)
     var probe = r
     let current = try probe.read(UInt32.self) == formatMarker
@@ -219,8 +220,9 @@ extension CollectionState {
     if let upgrade {
       state.apply(.startShadow(upgrade, plan ?? BackfillPlan(target: upgrade.target, batchSize: 1, rate: 0, shadow: true)))
     }
-    state.adopt(&saved, matching: docs)
-    state.apply(.upsert(docs))
+    var segments = saved()
+    let adopted = state.adopt(&segments, matching: docs)
+    state.upsert(docs, indexed: adopted)
     if !version.isEmpty { state.apply(.setDocumentVersion(version)) }
     state.apply(.setBackfill(plan))
     return state
@@ -230,8 +232,9 @@ extension CollectionState {
 extension CollectionState {
   /// Takes each saved segment that holds exactly the vectors `docs` give its copy and
   /// version (the counterpart's only during a shadow upgrade), emptying `saved` so that
-  /// the taken graphs are held once; notes each one left out.
-  mutating func adopt(_ saved: inout [GraphFile.Segment], matching docs: [StoredDocument]) {
+  /// the taken graphs are held once; notes each one left out. Returns the taken ones.
+  mutating func adopt(_ saved: inout [GraphFile.Segment], matching docs: [StoredDocument]) -> IndexedSegments {
+    var adopted = IndexedSegments()
     while let segment = saved.popLast() {
       let copy = segment.counterpart ? "counterpart" : "searched"
       let expected: [(id: String, vector: [Float])] = docs.compactMap { doc in
@@ -245,6 +248,8 @@ extension CollectionState {
         continue
       }
       adopt(segment.index, version: segment.version, counterpart: segment.counterpart)
+      if segment.counterpart { adopted.counterpart.insert(segment.version) } else { adopted.searched.insert(segment.version) }
     }
+    return adopted
   }
 }

@@ -99,9 +99,17 @@ public struct CollectionState: Sendable {
     }
   }
 
+  /// Segments, by copy and version, that already hold the vectors being stored.
+  struct IndexedSegments {
+    var searched: Set<String> = []
+    var counterpart: Set<String> = []
+  }
+
   /// Stores documents (replacing any of the same id) with their searched vector and, during a
   /// shadow upgrade, their other copy's vector (dropping a stale one when they bring none).
-  private mutating func upsert(_ docs: [StoredDocument]) {
+  /// Vectors of `indexed` segments (adopted from saved graphs, holding exactly these) are
+  /// not added again; those segments only take each document's key.
+  mutating func upsert(_ docs: [StoredDocument], indexed: IndexedSegments = IndexedSegments()) {
     var searched: [Mutation.Reembedded] = []
     var others: [Mutation.Reembedded] = []
     var staleCounterparts: [String] = []
@@ -115,9 +123,9 @@ public struct CollectionState: Sendable {
       nextGeneration += 1
       documents[doc.id] = body
       account(adding: body)
-      searched.append(.init(id: doc.id, version: doc.version, vector: doc.vector))
+      if !indexed.searched.contains(doc.version) { searched.append(.init(id: doc.id, version: doc.version, vector: doc.vector)) }
       if shadow != nil, let other = doc.counterpart {
-        others.append(.init(id: doc.id, version: other.version, vector: other.vector))
+        if !indexed.counterpart.contains(other.version) { others.append(.init(id: doc.id, version: other.version, vector: other.vector)) }
       } else if shadow != nil {
         staleCounterparts.append(doc.id)
       }
@@ -126,6 +134,8 @@ public struct CollectionState: Sendable {
     note(refused: index.upsert(grouping: searched, keys: metadataIndex))
     counterpart.remove(ids: staleCounterparts)
     note(refused: counterpart.upsert(grouping: others, keys: metadataIndex))
+    for version in indexed.searched { index.setKeys(of: version, metadataIndex.key(of:)) }
+    for version in indexed.counterpart { counterpart.setKeys(of: version, metadataIndex.key(of:)) }
   }
 
   /// Starts, switches, rolls back or finalizes the shadow upgrade.

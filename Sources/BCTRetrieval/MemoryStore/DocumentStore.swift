@@ -36,18 +36,18 @@ public final class DocumentStore: Sendable {
     self.logger = logger
     self.directory = directory
     log = try DurableLog(directory: directory, policy: policy, operations: operations)
-    let recovery = try log.recover()
     let started = ContinuousClock.now
+    let graphs = GraphFile.Prefetch(directory: directory, indexKind: indexKind)
+    let recovery = try log.recover()
     var restored = State(collection: CollectionState(indexKind: indexKind))
     var problems = recovery.problems
     if let snapshot = recovery.snapshot {
-      var saved: [GraphFile.Segment] = []
-      if case .hnsw(let parameters) = indexKind {
-        saved = GraphFile.read(directory: directory, sequence: snapshot.sequence, parameters: parameters, problems: &problems)
+      restored.collection = try CollectionState.decode(snapshot.payload, indexKind: indexKind) {
+        graphs.take(for: snapshot.sequence, problems: &problems)
       }
-      restored.collection = try CollectionState.decode(snapshot.payload, indexKind: indexKind, saved: consume saved)
       restored.sequence = snapshot.sequence
     }
+    _ = graphs.take(for: nil, problems: &problems)
     // A graph file is kept only while it stands for the snapshot recovered from.
     GraphFile.removeAll(in: directory, except: restored.collection.adoptedGraphs > 0 ? recovery.snapshot?.sequence : nil)
     for record in recovery.records {

@@ -3,6 +3,7 @@ import BCTIndex
 import BCTStorage
 import Foundation
 import Glibc
+import Synchronization
 
 /// The HNSW graphs of a snapshot, saved beside it (`graphs-SEQUENCE.bin`), so that a
 /// restart reads them back instead of rebuilding them from the snapshot's vectors.
@@ -100,17 +101,44 @@ enum GraphFile {
     }
   }
 
-  /// The segments saved for the snapshot at `sequence` under `parameters`, or none
-  /// (with the reason in `problems`) when there is no usable file.
-  static func read(directory: URL, sequence: UInt64, parameters: HNSWParameters, problems: inout [String]) -> [Segment] {
-    let url = directory.appendingPathComponent(name(sequence))
-    guard FileManager.default.fileExists(atPath: url.path) else { return [] }
-    do {
-      return try read(url, sequence: sequence, parameters: parameters)
-    } catch {
-      problems.append("saved graphs \(url.lastPathComponent) not used (\(error)); rebuilding the graphs from the snapshot")
-      return []
+  /// The newest graph file of a folder, read on another thread while the store reads
+  /// and decodes its snapshot (an HNSW store's restart does both at once).
+  final class Prefetch: Sendable {
+    private let done = DispatchGroup()
+    private let result = Mutex<(name: String, read: Result<[Segment], any Error>)?>(nil)
+
+    /// Starts reading the newest `graphs-*.bin` in `directory` when `indexKind` is HNSW.
+    init(directory: URL, indexKind: IndexKind) {
+      guard case .hnsw(let parameters) = indexKind, let newest = GraphFile.newest(in: directory) else { return }
+      DispatchQueue.global().async(group: done) { [self] in
+        let read = Result { try GraphFile.read(directory.appendingPathComponent(newest.name), sequence: newest.sequence, parameters: parameters) }
+        self.result.withLock { $0 = (newest.name, read) }
+      }
     }
+
+    /// The segments read, if they were saved for the snapshot at `sequence`; none (with
+    /// the reason in `problems`) otherwise. Waits for the read; later calls get none.
+    func take(for sequence: UInt64?, problems: inout [String]) -> [Segment] {
+      done.wait()
+      guard let (name, read) = result.withLock({ state in defer { state = nil }; return state }) else { return [] }
+      do {
+        let segments = try read.get()
+        guard let sequence, name == GraphFile.name(sequence) else { throw StorageError("saved for another snapshot") }
+        return segments
+      } catch {
+        problems.append("saved graphs \(name) not used (\(error)); rebuilding the graphs from the snapshot")
+        return []
+      }
+    }
+  }
+
+  /// The graph file with the highest sequence in `directory`.
+  private static func newest(in directory: URL) -> (name: String, sequence: UInt64)? {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+    return names.compactMap { name -> (String, UInt64)? in
+      guard name.hasPrefix(prefix), name.hasSuffix(".bin"), let sequence = UInt64(name.dropFirst(prefix.count).dropLast(4)) else { return nil }
+      return (name, sequence)
+    }.max { $0.1 < $1.1 }
   }
 
   private static func read(_ url: URL, sequence: UInt64, parameters: HNSWParameters) throws -> [Segment] {
