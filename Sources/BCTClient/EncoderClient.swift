@@ -50,9 +50,11 @@ public func withConnection<Result: Sendable>(
 ///
 /// grpc-swift-nio-transport 2.9 reads replies with the *request* size limit (4 MiB
 /// unless set), so both are set: a reply up to `maxResponseBytes` then decodes.
-public func callOptions(timeout: Duration?, maxResponseBytes: Int = 256 << 20) -> CallOptions {
+/// With `retry`, grpc-swift retries the call by that policy.
+public func callOptions(timeout: Duration?, retry: RetryPolicy? = nil, maxResponseBytes: Int = 256 << 20) -> CallOptions {
   var options = CallOptions.defaults
   options.timeout = timeout
+  if let retry { options.executionPolicy = .retry(retry) }
   options.maxResponseMessageBytes = maxResponseBytes
   options.maxRequestMessageBytes = maxResponseBytes
   return options
@@ -69,13 +71,14 @@ public struct EncoderClient: Sendable {
 
   /// Embeddings of `inputs` (one row per input, of `rowShape`) with `version` ("" = default).
   public func embed(
-    _ inputs: Matrix, rowShape: [Int], version: String = "", normalize: Bool = true, timeout: Duration? = .seconds(30)
+    _ inputs: Matrix, rowShape: [Int], version: String = "", normalize: Bool = true, timeout: Duration? = .seconds(30),
+    retry: RetryPolicy? = nil
   ) async throws -> (version: String, embeddings: Matrix) {
     var request = Bct_V1_EmbedRequest()
     request.modelVersion = version
     request.inputs = Bct_V1_Tensor(batch: inputs, rowShape: rowShape)
     request.normalization = normalize ? .l2 : .none
-    let response = try await stub.embed(request, options: callOptions(timeout: timeout))
+    let response = try await stub.embed(request, options: callOptions(timeout: timeout, retry: retry))
     let shape = response.embeddings.shape
     guard shape.count == 2, Int(shape[0]) == inputs.rows, let dimension = Int(exactly: shape[1]),
       let embeddings = try? TensorCodec.decodeBatch(response.embeddings, rowShape: [dimension], what: "embeddings")
@@ -86,13 +89,15 @@ public struct EncoderClient: Sendable {
   }
 
   /// One adapter's description and weights.
-  public func getAdapter(_ request: Bct_V1_GetAdapterRequest, timeout: Duration? = .seconds(10)) async throws -> Bct_V1_GetAdapterResponse {
-    try await stub.getAdapter(request, options: callOptions(timeout: timeout))
+  public func getAdapter(
+    _ request: Bct_V1_GetAdapterRequest, timeout: Duration? = .seconds(10), retry: RetryPolicy? = nil
+  ) async throws -> Bct_V1_GetAdapterResponse {
+    try await stub.getAdapter(request, options: callOptions(timeout: timeout, retry: retry))
   }
 
   /// Every version the encoder hosts.
-  public func listModels(timeout: Duration? = .seconds(10)) async throws -> Bct_V1_ListModelsResponse {
-    try await stub.listModels(Bct_V1_ListModelsRequest(), options: callOptions(timeout: timeout))
+  public func listModels(timeout: Duration? = .seconds(10), retry: RetryPolicy? = nil) async throws -> Bct_V1_ListModelsResponse {
+    try await stub.listModels(Bct_V1_ListModelsRequest(), options: callOptions(timeout: timeout, retry: retry))
   }
 }
 

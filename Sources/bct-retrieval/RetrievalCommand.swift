@@ -78,7 +78,7 @@ struct RetrievalCommand: AsyncParsableCommand {
   @Option(help: "Inputs per encoder call when embedding documents. Env BCT_EMBED_BATCH.")
   var embedBatch: Int = EnvironmentDefault.int("BCT_EMBED_BATCH", 256)
 
-  @Option(help: "Attempts per encoder call while it is UNAVAILABLE. Env BCT_ENCODER_ATTEMPTS.")
+  @Option(help: "Attempts per encoder call while it answers UNAVAILABLE (1-5; grpc-swift's retry policy). Env BCT_ENCODER_ATTEMPTS.")
   var encoderAttempts: Int = EnvironmentDefault.int("BCT_ENCODER_ATTEMPTS", 3)
 
   @Flag(help: "Serve no /metrics endpoint.")
@@ -145,6 +145,9 @@ struct RetrievalCommand: AsyncParsableCommand {
     _ = try ServiceAddress(parsing: encoder)
     guard DurableLog.SyncPolicy(rawValue: fsync) != nil else {
       throw ValidationError("--fsync must be always, interval or never; got \(fsync)")
+    }
+    guard (1...5).contains(encoderAttempts) else {
+      throw ValidationError("--encoder-attempts must be 1-5 (gRPC retries at most 5 attempts); got \(encoderAttempts)")
     }
     for (flag, value) in [("--max-upsert", maxUpsert), ("--max-queries", maxQueries), ("--max-k", maxK),
                           ("--embed-batch", embedBatch), ("--max-reply-bytes", maxReplyBytes), ("--encoder-attempts", encoderAttempts), ("--snapshot-changes", snapshotChanges)]

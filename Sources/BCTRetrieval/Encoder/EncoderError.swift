@@ -3,7 +3,7 @@ import GRPCCore
 /// Why a call to the encoder failed, as `EncoderGateway` reports it; mapped to a
 /// status at the service's edge with the other domain errors.
 public enum EncoderError: Error, Sendable, Equatable, CustomStringConvertible {
-  /// No answer after every retry (UNAVAILABLE).
+  /// No connection, or UNAVAILABLE after the retries `attempts` allowed (UNAVAILABLE).
   case unavailable(address: String, detail: String, attempts: Int)
   /// The caller's deadline had passed before a call could start (DEADLINE_EXCEEDED).
   case deadlinePassed(address: String)
@@ -17,7 +17,7 @@ public enum EncoderError: Error, Sendable, Equatable, CustomStringConvertible {
   public var description: String {
     switch self {
     case .unavailable(let address, let detail, let attempts):
-      "the encoder at \(address) is unavailable (\(detail)) after \(attempts) attempts; retry later — searches by embedding keep working"
+      "the encoder at \(address) is unavailable (\(detail); retried up to \(attempts) attempts); retry later — searches by embedding keep working"
     case .deadlinePassed(let address):
       "the deadline passed while waiting for the encoder at \(address)"
     case .timedOut(let address):

@@ -10,15 +10,18 @@ import Logging
 import Synchronization
 
 /// The retrieval service's way to the encoder: deadlines taken from the caller's
-/// remaining time, bounded retries with backoff on UNAVAILABLE, errors turned into
+/// remaining time, retries on UNAVAILABLE by grpc-swift's `RetryPolicy`, errors turned into
 /// clear statuses, and the model listing cached (on disk too, so that searches by
 /// embedding keep working while the encoder is down, even after a restart).
 public final class EncoderGateway: EmbeddingProvider {
   private let client: EncoderClient
-  private let address: String
+  /// The encoder's address, as errors name it.
+  public let address: String
   private let cacheFile: URL
   private let logger: Logger
   private let attempts: Int
+  /// grpc-swift's retries: UNAVAILABLE answers, up to `attempts` (at most 5), backoff from 50 ms doubling to 1 s.
+  private let retry: RetryPolicy?
   private let table: Mutex<(table: ModelTable, fetched: ContinuousClock.Instant?)>
   /// Longest a single encoder call may take when the caller set no deadline.
   public let defaultTimeout: Duration
@@ -35,7 +38,10 @@ public final class EncoderGateway: EmbeddingProvider {
     self.embedBatch = max(1, embedBatch)
     self.address = address
     self.cacheFile = cacheFile
-    self.attempts = max(1, attempts)
+    self.attempts = min(5, max(1, attempts))
+    retry = self.attempts < 2 ? nil : RetryPolicy(
+      maxAttempts: self.attempts, initialBackoff: .milliseconds(50), maxBackoff: .seconds(1), backoffMultiplier: 2,
+      retryableStatusCodes: [.unavailable])
     self.defaultTimeout = defaultTimeout
     self.logger = logger
     let cached = (try? Data(contentsOf: cacheFile)).flatMap { try? JSONDecoder().decode(ModelTable.self, from: $0).servable }
@@ -51,7 +57,9 @@ public final class EncoderGateway: EmbeddingProvider {
     let (cached, fetched) = table.withLock { ($0.table, $0.fetched) }
     if !force, let fetched, ContinuousClock.now - fetched < maxAge { return cached }
     do {
-      let response = try await call(deadline: deadline) { timeout in try await self.client.listModels(timeout: timeout) }
+      let response = try await call(deadline: deadline) { retry in
+        try await self.client.listModels(timeout: nil, retry: retry)
+      }
       let next = ModelTable(response)
       table.withLock { $0 = (next, .now) }
       if next != cached, let data = try? JSONEncoder().encode(next) {
@@ -82,8 +90,8 @@ public final class EncoderGateway: EmbeddingProvider {
     // Transformed vectors live in their target's space: a raw input written beside
     // them is embedded by the target itself.
     let version = TransformLabel.parse(label)?.target ?? label
-    return try await call(deadline: deadline) { timeout in
-      let result = try await self.client.embed(chunk, rowShape: rowShape, version: version, timeout: timeout)
+    return try await call(deadline: deadline) { retry in
+      let result = try await self.client.embed(chunk, rowShape: rowShape, version: version, timeout: nil, retry: retry)
       guard result.version == version else {
         throw EncoderError.wrongVersion(embedded: result.version, asked: version)
       }
@@ -99,36 +107,55 @@ public final class EncoderGateway: EmbeddingProvider {
     request.modelVersion = holder
     request.oldVersion = old
     request.mode = direction == .query ? .queryAdapted : .transformedDocuments
-    let response = try await call(deadline: deadline) { timeout in try await self.client.getAdapter(request, timeout: timeout) }
+    let asked = request
+    let response = try await call(deadline: deadline) { retry in
+      try await self.client.getAdapter(asked, timeout: nil, retry: retry)
+    }
     return try EmbeddingAdapter(response)
   }
 
-  /// One call within the caller's remaining time, retried with exponential backoff
-  /// from 50 ms while the encoder answers UNAVAILABLE, up to `attempts` attempts; its
-  /// failure as an `EncoderError`. (grpc-swift's `RetryPolicy` was tried here: with
-  /// the encoder down, its retries waited out the caller's deadline instead of
-  /// answering UNAVAILABLE at once, so searches by embedding stalled.)
+  /// One call within the caller's remaining time (at most `defaultTimeout`), retried by
+  /// grpc-swift under `retry`; its failure as an `EncoderError`.
+  ///
+  /// The time limit is kept here, by cancelling the call, rather than given to
+  /// grpc-swift as the call's timeout: with a timeout, grpc-swift 2.4.3's retry executor
+  /// answers a stream it cannot open (the encoder is down) only once the timeout has
+  /// run out (it returns the failure without cancelling its own timer task), so every
+  /// call to a down encoder would wait out the caller's deadline instead of answering
+  /// UNAVAILABLE at once. Without one, it fails at once.
   private func call<Result: Sendable>(
-    deadline: ContinuousClock.Instant?, _ body: (Duration) async throws -> Result
+    deadline: ContinuousClock.Instant?, _ body: @escaping @Sendable (RetryPolicy?) async throws -> Result
   ) async throws -> Result {
-    var delay = Duration.milliseconds(50)
-    for attempt in 1...attempts {
-      let remaining = deadline.map { $0 - .now } ?? defaultTimeout
-      guard remaining > .milliseconds(1) else { throw EncoderError.deadlinePassed(address: address) }
-      do {
-        return try await body(min(remaining, defaultTimeout))
-      } catch let error as RPCError {
-        switch error.code {
-        case .unavailable where attempt < attempts:
-          logger.warning("encoder unavailable, retrying", metadata: ["attempt": "\(attempt)", "error": "\(error.message)"])
-          try await Task.sleep(for: delay)
-          delay *= 2
-        case .unavailable: throw EncoderError.unavailable(address: address, detail: error.message, attempts: attempts)
-        case .deadlineExceeded: throw EncoderError.timedOut(address: address)
-        default: throw EncoderError.refused(code: error.code, message: error.message)
-        }
+    let remaining = deadline.map { $0 - .now } ?? defaultTimeout
+    guard remaining > .milliseconds(1) else { throw EncoderError.deadlinePassed(address: address) }
+    let retry = retry
+    do {
+      return try await Self.within(min(remaining, defaultTimeout)) { try await body(retry) }
+    } catch is TimeLimitReached {
+      throw EncoderError.timedOut(address: address)
+    } catch let error as RPCError {
+      switch error.code {
+      case .unavailable: throw EncoderError.unavailable(address: address, detail: error.message, attempts: attempts)
+      case .deadlineExceeded: throw EncoderError.timedOut(address: address)
+      default: throw EncoderError.refused(code: error.code, message: error.message)
       }
     }
-    throw EncoderError.unavailable(address: address, detail: "no attempt made", attempts: 0)
+  }
+
+  /// `body`'s result, or `TimeLimitReached` once `limit` has passed (`body` is cancelled then).
+  static func within<Result: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Result) async throws -> Result {
+    try await withThrowingTaskGroup(of: Result?.self) { group in
+      group.addTask { try await body() }
+      group.addTask {
+        try await Task.sleep(for: limit)
+        return nil
+      }
+      defer { group.cancelAll() }
+      if let first = try await group.next(), let result = first { return result }
+      throw TimeLimitReached()
+    }
   }
 }
+
+/// A call outlived its time limit.
+struct TimeLimitReached: Error {}
