@@ -15,12 +15,7 @@ count="${1:-1000000}"
 threads="${2:-2}"
 seconds="${3:-2}"
 efs="${BENCH_EFS:-16,32,64,128,256,512,1024,2048}"
-scripts/bootstrap.sh
-source scripts/bench-venv.sh faiss-cpu
-for product in bct bct-bench; do swift build -c release --product "$product" 2>&1 | tail -1; done
-bin="$(swift build -c release --show-bin-path)"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+source scripts/bench-prelude.sh bct bct-bench
 export OMP_NUM_THREADS="$threads"
 "$venv/bin/python" - "$work" "$count" <<'PY'
 import sys, numpy as np

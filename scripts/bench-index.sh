@@ -10,12 +10,7 @@ cd "$(dirname "$0")/.."
 count="${1:-1000000}"
 threads="${2:-2}"
 seconds="${3:-5}"
-scripts/bootstrap.sh
-source scripts/bench-venv.sh faiss-cpu
-swift build -c release --product bct-bench 2>&1 | tail -1
-bin="$(swift build -c release --show-bin-path)"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+source scripts/bench-prelude.sh bct-bench
 export OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads"
 ours=$("$bin/bct-bench" index --out "$work" --count "$count" --k 10 --batch 256 --seconds "$seconds")
 theirs=$("$venv/bin/python" benchmarks/index_faiss.py "$work" 10 256 "$seconds" "$threads")

@@ -11,12 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 count="${1:-1000000}"
 threads="${2:-2}"
-scripts/bootstrap.sh
-source scripts/bench-venv.sh faiss-cpu
-swift build -c release --product bct-bench 2>&1 | tail -1
-bin="$(swift build -c release --show-bin-path)"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+source scripts/bench-prelude.sh bct-bench
 export OMP_NUM_THREADS="$threads"
 "$venv/bin/python" - "$work" "$count" <<'PY'
 import sys, numpy as np
@@ -38,7 +33,7 @@ print(f"files: " + ", ".join(f"{k} {v / 1e6:.0f} MB" for k, v in sorted(o["files
 print(f"recall@10 (ef 64) against exact: bct after restart {o['recall_at_10']:.4f}, bct rebuilt {o.get('rebuilt_recall_at_10', float('nan')):.4f}, faiss {f['recall_at_10']:.4f}")
 print(f"same answers before and after the restart: {o['same_answers_after_restart']}; graphs read back: {o['graphs_loaded']}")
 print(f"restart: bct with its saved graph {o['restart_with_graph_seconds']:.1f} s (snapshot, graph, log tail, documents), "
-      f"rebuilding {o.get('restart_rebuilding_seconds', float('nan')):.1f} s; faiss read_index {f['read_index_seconds']:.1f} s (vectors and graph only) "
+      f"rebuilding {o.get('restart_rebuilding_seconds', float('nan')):.1f} s, the same documents flat (no graph) {o['restart_flat_seconds']:.1f} s; faiss read_index {f['read_index_seconds']:.1f} s (vectors and graph only) "
       f"-> bct/faiss {o['restart_with_graph_seconds'] / f['read_index_seconds']:.2f}x (target: bct <= 10 s at 1M)")
 ok = o["same_answers_after_restart"] and o["graphs_loaded"] == 1 and abs(o["recall_at_10"] - f["recall_at_10"]) < 0.05
 print("agreement:", "ok" if ok else "FAILED")

@@ -4,7 +4,7 @@ import Foundation
 /// A collection's index kind as stored beside it (`collection.json` on disk, a
 /// record in Milvus): JSON `{"kind": "flat"}` or `{"kind": "hnsw", "m": 16, ...}`.
 public struct IndexSettingsRecord: Codable, Sendable, Equatable {
-  /// "flat" or "hnsw".
+  /// "flat", "flat-sq8", "flat-f16" or "hnsw".
   public var kind: String
   /// HNSW links per node.
   public var m: Int?
@@ -16,8 +16,8 @@ public struct IndexSettingsRecord: Codable, Sendable, Equatable {
   /// The record of `index`.
   public init(_ index: IndexKind) {
     switch index {
-    case .flat:
-      kind = "flat"
+    case .flat, .quantized:
+      kind = index.name
     case .hnsw(let p):
       kind = "hnsw"
       m = p.m
@@ -31,6 +31,8 @@ public struct IndexSettingsRecord: Codable, Sendable, Equatable {
   public func indexKind() throws -> IndexKind {
     switch kind {
     case "flat": return .flat
+    case "flat-sq8": return .quantized(.sq8)
+    case "flat-f16": return .quantized(.f16)
     case "hnsw":
       guard let m, let efConstruction, let efSearch else { throw StoredSettingsError(detail: "hnsw settings lack m, efConstruction or efSearch") }
       let parameters = HNSWParameters(m: m, efConstruction: efConstruction, efSearch: efSearch)

@@ -79,6 +79,17 @@ public struct FlatIndex: VectorIndex {
     return count
   }
 
+  /// The storage row of `id`.
+  func slot(of id: String) -> Int? { slots[id] }
+
+  /// The id stored in row `slot`.
+  func id(at slot: Int) -> String { ids[slot] }
+
+  /// Runs `body` over the stored vectors, row-major, one row per slot.
+  func withRows<Result>(_ body: (UnsafeBufferPointer<Float>) throws -> Result) rethrows -> Result {
+    try storage.withUnsafeBufferPointer(body)
+  }
+
   public func vector(for id: String) -> [Float]? {
     guard let slot = slots[id] else { return nil }
     return Array(storage[(slot * dimension)..<((slot + 1) * dimension)])

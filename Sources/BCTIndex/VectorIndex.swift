@@ -36,7 +36,7 @@ public struct SearchOptions: Sendable, Equatable {
 
 /// How an index is built, reported per segment by Stats.
 public struct IndexDescription: Sendable, Equatable {
-  /// "flat" or "hnsw".
+  /// "flat", "flat-sq8", "flat-f16" or "hnsw".
   public var kind: String
   /// HNSW parameters (nil for flat).
   public var hnsw: HNSWParameters?
@@ -116,19 +116,23 @@ public enum IndexKind: Sendable, Equatable {
   case flat
   /// Approximate, hnswlib's graph (`HNSWIndex`).
   case hnsw(HNSWParameters)
+  /// Exact scores of candidates found in a compressed scan (`QuantizedFlatIndex`).
+  case quantized(VectorEncoding)
 
   /// An empty index of this kind.
   public func make(dimension: Int) -> any VectorIndex {
     switch self {
     case .flat: FlatIndex(dimension: dimension)
     case .hnsw(let parameters): HNSWIndex(dimension: dimension, parameters: parameters)
+    case .quantized(let encoding): QuantizedFlatIndex(dimension: dimension, encoding: encoding)
     }
   }
 
-  /// "flat" or "hnsw(M=16,efConstruction=200,efSearch=64)".
+  /// "flat", "flat-sq8", "flat-f16" or "hnsw(M=16,efConstruction=200,efSearch=64)".
   public var name: String {
     switch self {
     case .flat: "flat"
+    case .quantized(let encoding): "flat-\(encoding.rawValue)"
     case .hnsw(let p): "hnsw(M=\(p.m),efConstruction=\(p.efConstruction),efSearch=\(p.efSearch))"
     }
   }

@@ -115,7 +115,8 @@ public struct MilvusCollectionCatalog: CollectionCatalog {
 
   public func refusal(_ descriptor: CollectionDescriptor) -> RetrievalError? {
     guard case .hnsw = descriptor.index else {
-      return .invalidArgument(field: "index.kind", message: "the Milvus store indexes every version with HNSW; KIND_FLAT is not available there")
+      return .invalidArgument(
+        field: "index.kind", message: "the Milvus store indexes every version with HNSW; KIND_FLAT, KIND_FLAT_SQ8 and KIND_FLAT_F16 are not available there")
     }
     let prefix = location(of: descriptor.name).prefix
     guard prefix.count <= Self.maxPrefixLength else {

@@ -8,6 +8,6 @@ struct BenchCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bct-bench",
     abstract: "Measure bct's encoder and index; prints one JSON object per run.",
-    subcommands: [EncoderBench.self, IndexBench.self, ANNBench.self, RestartBench.self, FilterBench.self, MilvusBench.self, LoadBench.self, FuzzCommand.self]
+    subcommands: [EncoderBench.self, IndexBench.self, ANNBench.self, RestartBench.self, QuantizedBench.self, FilterBench.self, MilvusBench.self, LoadBench.self, FuzzCommand.self]
   )
 }

@@ -9,7 +9,8 @@ import Logging
 /// The restart of an HNSW memory store: a store of the vectors of an .npy file is
 /// built and snapshotted (its graph saved beside the snapshot), a log tail written
 /// after it, then opened again twice: with the saved graph, and with the graph file
-/// removed (the rebuild every start paid before graphs were saved). Checks that the
+/// removed (the rebuild every start paid before graphs were saved), and last as an
+/// exact (flat) store, the floor of any restart of these documents. Checks that the
 /// reopened store answers exactly as before the restart, and its recall against
 /// exact search. Prints JSON.
 struct RestartBench: AsyncParsableCommand {
@@ -75,6 +76,10 @@ struct RestartBench: AsyncParsableCommand {
       result["restart_rebuilding_seconds"] = (ContinuousClock.now - clock).inSeconds
       result["rebuilt_recall_at_10"] = Self.recall(Self.answers(rebuilt, queryRows), truth)
     }
+    // The same documents as an exact (flat) store: what a restart costs without any graph.
+    clock = ContinuousClock.now
+    _ = try DocumentStore(directory: folder, policy: .never, indexKind: .flat, logger: logger)
+    result["restart_flat_seconds"] = (ContinuousClock.now - clock).inSeconds
     print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
   }
 

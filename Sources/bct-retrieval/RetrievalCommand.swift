@@ -105,7 +105,7 @@ struct RetrievalCommand: AsyncParsableCommand {
   @Flag(help: "Serve searches and stats only: refuse upserts, deletes and backfills, run no backfill. For replicas beside the one writer of a Milvus catalogue. Env BCT_READ_ONLY=1.")
   var readOnly = EnvironmentDefault.string("BCT_READ_ONLY", "") == "1"
 
-  @Option(help: "Index of each version segment: flat (exact) or hnsw (approximate, hnswlib). Env BCT_INDEX.")
+  @Option(help: "Index of each version segment: flat (exact), flat-sq8 or flat-f16 (a compressed scan, its candidates re-ranked exactly) or hnsw (approximate, hnswlib). Env BCT_INDEX.")
   var index: String = EnvironmentDefault.string("BCT_INDEX", "flat")
 
   @Option(name: .customLong("hnsw-m"), help: "HNSW links per node. Env BCT_HNSW_M.")
@@ -173,6 +173,8 @@ struct RetrievalCommand: AsyncParsableCommand {
     get throws {
       switch index {
       case "flat": return .flat
+      case "flat-sq8": return .quantized(.sq8)
+      case "flat-f16": return .quantized(.f16)
       case "hnsw":
         let parameters = HNSWParameters(m: hnswM, efConstruction: hnswEfConstruction, efSearch: hnswEfSearch)
         if let problem = parameters.problem { throw ValidationError("--hnsw-*: \(problem)") }
@@ -180,7 +182,7 @@ struct RetrievalCommand: AsyncParsableCommand {
           throw ValidationError("--hnsw-ef-search must be at most \(RetrievalLimits.maxEfSearch); got \(hnswEfSearch)")
         }
         return .hnsw(parameters)
-      default: throw ValidationError("--index must be flat or hnsw; got \(index)")
+      default: throw ValidationError("--index must be flat, flat-sq8, flat-f16 or hnsw; got \(index)")
       }
     }
   }

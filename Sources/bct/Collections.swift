@@ -33,18 +33,22 @@ struct Collections: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Create an empty collection.")
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Lowercase letters, digits and underscores, starting with a letter.") var name: String
-    @Option(help: "flat or hnsw (default: the server's --index).") var index: String?
+    @Option(help: "flat, flat-sq8, flat-f16 or hnsw (default: the server's --index).") var index: String?
     @Option(name: .customLong("hnsw-m"), help: "HNSW links per node (default: the server's).") var hnswM: UInt32 = 0
     @Option(name: .customLong("hnsw-ef-construction"), help: "HNSW build candidate list (default: the server's).") var hnswEfConstruction: UInt32 = 0
     @Option(name: .customLong("hnsw-ef-search"), help: "HNSW search candidate list (default: the server's).") var hnswEfSearch: UInt32 = 0
 
     func validate() throws {
-      guard index == nil || index == "flat" || index == "hnsw" else { throw ValidationError("--index must be flat or hnsw; got \(index!)") }
+      guard index == nil || Self.kinds[index!] != nil else {
+        throw ValidationError("--index must be flat, flat-sq8, flat-f16 or hnsw; got \(index!)")
+      }
     }
+
+    static let kinds: [String: Bct_V1_IndexSettings.Kind] = ["flat": .flat, "flat-sq8": .flatSq8, "flat-f16": .flatF16, "hnsw": .hnsw]
 
     func run() async throws {
       var settings = Bct_V1_IndexSettings()
-      settings.kind = index == "flat" ? .flat : index == "hnsw" ? .hnsw : .unspecified
+      settings.kind = index.flatMap { Self.kinds[$0] } ?? .unspecified
       settings.hnswM = hnswM
       settings.hnswEfConstruction = hnswEfConstruction
       settings.hnswEfSearch = hnswEfSearch
@@ -78,8 +82,13 @@ struct Collections: AsyncParsableCommand {
     ["name": c.name, "documents": Int(c.documents), "document_version": c.documentVersion, "index": describe(c.index)]
   }
 
-  /// "flat" or "hnsw(M=16,efConstruction=200,efSearch=64)".
+  /// "flat", "flat-sq8", "flat-f16" or "hnsw(M=16,efConstruction=200,efSearch=64)".
   static func describe(_ index: Bct_V1_IndexSettings) -> String {
-    index.kind == .flat ? "flat" : "hnsw(M=\(index.hnswM),efConstruction=\(index.hnswEfConstruction),efSearch=\(index.hnswEfSearch))"
+    switch index.kind {
+    case .hnsw: "hnsw(M=\(index.hnswM),efConstruction=\(index.hnswEfConstruction),efSearch=\(index.hnswEfSearch))"
+    case .flatSq8: "flat-sq8"
+    case .flatF16: "flat-f16"
+    default: "flat"
+    }
   }
 }

@@ -30,13 +30,14 @@ struct CollectionsProcessTests {
       let started = StartedProcesses(encoder, retrieval)
     defer { Task { await started.killAll() } }
       let hnsw = Bct_V1_IndexSettings.with { $0.kind = .hnsw; $0.hnswM = 8; $0.hnswEfSearch = 40 }
-      let otherIndex: Bct_V1_IndexSettings? = store == .memory ? .with { $0.kind = .flat } : nil
+      let otherIndex: Bct_V1_IndexSettings? = store == .memory ? .with { $0.kind = .flatSq8 } : nil
       try await Self.client(retrieval.port, "") { admin in
         #expect(try await admin.listCollections().map(\.name) == ["default"])
         let shoes = try await admin.createCollection("shoes", index: hnsw)
         #expect(shoes.name == "shoes" && shoes.index.kind == .hnsw && shoes.index.hnswM == 8 && shoes.index.hnswEfSearch == 40)
         #expect(shoes.index.hnswEfConstruction == 200)
-        _ = try await admin.createCollection("hats_2", index: otherIndex)
+        let hats = try await admin.createCollection("hats_2", index: otherIndex)
+        #expect(hats.index.kind == (store == .memory ? .flatSq8 : .hnsw))
         try await Self.checkRefusals(admin, store: store)
         _ = try await admin.upsert(Self.upsert(0..<40))
       }
@@ -89,12 +90,16 @@ struct CollectionsProcessTests {
     }
     let badIndex = Bct_V1_IndexSettings.with { $0.kind = .hnsw; $0.hnswM = 1 }
     #expect(await Fixtures.rpcError { try await admin.createCollection("x", index: badIndex) }?.code == .invalidArgument)
-    let flatWithM = Bct_V1_IndexSettings.with { $0.kind = .flat; $0.hnswM = 8 }
-    #expect(await Fixtures.rpcError { try await admin.createCollection("x", index: flatWithM) }?.code == .invalidArgument)
-    if store == .milvus {
-      let flat = await Fixtures.rpcError { try await admin.createCollection("x", index: .with { $0.kind = .flat }) }
-      #expect(flat?.code == .invalidArgument && flat?.message.contains("HNSW") == true)
+    for kind in [Bct_V1_IndexSettings.Kind.flat, .flatSq8, .flatF16] {
+      let withM = Bct_V1_IndexSettings.with { $0.kind = kind; $0.hnswM = 8 }
+      #expect(await Fixtures.rpcError { try await admin.createCollection("x", index: withM) }?.code == .invalidArgument)
+      if store == .milvus {
+        let refused = await Fixtures.rpcError { try await admin.createCollection("x", index: .with { $0.kind = kind }) }
+        #expect(refused?.code == .invalidArgument && refused?.message.contains("HNSW") == true)
+      }
     }
+    let unknown = await Fixtures.rpcError { try await admin.createCollection("x", index: .with { $0.kind = .UNRECOGNIZED(9) }) }
+    #expect(unknown?.code == .invalidArgument && unknown?.message.contains("KIND_FLAT_SQ8") == true)
     let drop = await Fixtures.rpcError { try await admin.dropCollection("default") }
     #expect(drop?.code == .failedPrecondition)
     #expect(await Fixtures.rpcError { try await admin.dropCollection("") }?.code == .invalidArgument)

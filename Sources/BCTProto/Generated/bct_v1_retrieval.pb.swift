@@ -1158,6 +1158,13 @@ public nonisolated struct Bct_V1_IndexSettings: Sendable {
 
     /// Approximate (HNSW graph).
     case hnsw // = 2
+
+    /// Exact scores of the candidates a scan of 8-bit codes finds (per-dimension
+    /// scale, as Faiss's SQ8); the float32 vectors are read only to re-rank.
+    case flatSq8 // = 3
+
+    /// As KIND_FLAT_SQ8, the scanned copy in half floats.
+    case flatF16 // = 4
     case UNRECOGNIZED(Int)
 
     public init() {
@@ -1169,6 +1176,8 @@ public nonisolated struct Bct_V1_IndexSettings: Sendable {
       case 0: self = .unspecified
       case 1: self = .flat
       case 2: self = .hnsw
+      case 3: self = .flatSq8
+      case 4: self = .flatF16
       default: self = .UNRECOGNIZED(rawValue)
       }
     }
@@ -1178,6 +1187,8 @@ public nonisolated struct Bct_V1_IndexSettings: Sendable {
       case .unspecified: return 0
       case .flat: return 1
       case .hnsw: return 2
+      case .flatSq8: return 3
+      case .flatF16: return 4
       case .UNRECOGNIZED(let i): return i
       }
     }
@@ -1187,6 +1198,8 @@ public nonisolated struct Bct_V1_IndexSettings: Sendable {
       .unspecified,
       .flat,
       .hnsw,
+      .flatSq8,
+      .flatF16,
     ]
 
   }
@@ -2989,7 +3002,7 @@ nonisolated extension Bct_V1_IndexSettings: SwiftProtobuf.Message, SwiftProtobuf
 }
 
 nonisolated extension Bct_V1_IndexSettings.Kind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0KIND_UNSPECIFIED\0\u{1}KIND_FLAT\0\u{1}KIND_HNSW\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0KIND_UNSPECIFIED\0\u{1}KIND_FLAT\0\u{1}KIND_HNSW\0\u{1}KIND_FLAT_SQ8\0\u{1}KIND_FLAT_F16\0")
 }
 
 nonisolated extension Bct_V1_CollectionInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -15,6 +15,11 @@ extension Bct_V1_IndexSettings {
         throw .invalidArgument(field: "index", message: "index.hnsw_* parameters are for KIND_HNSW, not KIND_FLAT")
       }
       return .flat
+    case .flatSq8, .flatF16:
+      guard hnswM == 0 && hnswEfConstruction == 0 && hnswEfSearch == 0 else {
+        throw .invalidArgument(field: "index", message: "index.hnsw_* parameters are for KIND_HNSW, not \(kind)")
+      }
+      return .quantized(kind == .flatSq8 ? .sq8 : .f16)
     case .hnsw, .unspecified:
       var parameters = HNSWParameters()
       if case .hnsw(let server) = defaults { parameters = server }
@@ -27,7 +32,8 @@ extension Bct_V1_IndexSettings {
       }
       return .hnsw(parameters)
     case .UNRECOGNIZED(let value):
-      throw .invalidArgument(field: "index.kind", message: "index.kind \(value) is not KIND_FLAT (1) or KIND_HNSW (2)")
+      throw .invalidArgument(
+        field: "index.kind", message: "index.kind \(value) is not KIND_FLAT (1), KIND_HNSW (2), KIND_FLAT_SQ8 (3) or KIND_FLAT_F16 (4)")
     }
   }
 
@@ -37,6 +43,8 @@ extension Bct_V1_IndexSettings {
     switch index {
     case .flat:
       kind = .flat
+    case .quantized(let encoding):
+      kind = encoding == .sq8 ? .flatSq8 : .flatF16
     case .hnsw(let p):
       kind = .hnsw
       hnswM = UInt32(clamping: p.m)

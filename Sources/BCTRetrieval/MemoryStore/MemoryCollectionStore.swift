@@ -73,6 +73,7 @@ extension DocumentStore: CollectionStore {
       let kind = switch state.index.kind {
       case .flat: "flat-ip (exact inner product, OpenBLAS)"
       case .hnsw: "\(state.index.kind.name) (approximate inner product, hnswlib)"
+      case .quantized: "\(state.index.kind.name) (compressed scan, exact re-rank of its candidates)"
       }
       return StoreStatistics(
         indexKind: kind, segments: segments, rawInputBytes: state.rawInputBytes,

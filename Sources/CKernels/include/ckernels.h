@@ -35,6 +35,17 @@ size_t ck_dot_candidates(const float *vectors, size_t first, size_t end, size_t 
                          const int64_t *keys, const uint64_t *bits, size_t words, size_t k, float *heap_scores,
                          int32_t *rows_out, float *scores_out, size_t capacity, size_t *next_row);
 
+/// The `r` best rows of `first..<end` of 8-bit `codes` (`d` bytes a row) for one query,
+/// scored `bias + sum_j weights[j] * code[j]` (weights = query * per-dimension scale,
+/// bias = query . per-dimension offset), kept in the min-heap `heap_scores`/`heap_rows`
+/// of `*heap_size` entries (updated; call again for the next range).
+void ck_sq8_top(const uint8_t *codes, size_t first, size_t end, size_t d, const float *weights, float bias, size_t r,
+                float *heap_scores, int64_t *heap_rows, size_t *heap_size);
+
+/// As ck_sq8_top for rows of IEEE half floats, scored by their inner product with `query`.
+void ck_f16_top(const uint16_t *halves, size_t first, size_t end, size_t d, const float *query, size_t r,
+                float *heap_scores, int64_t *heap_rows, size_t *heap_size);
+
 /// The sum of `n` floats, read once in a streaming loop (AVX2 where the CPU has it):
 /// what the benchmarks time to measure this machine's memory read bandwidth.
 float ck_stream_sum(const float *values, size_t n);

@@ -4066,18 +4066,22 @@ const ProtobufCMessageDescriptor bct__v1__stats_response__descriptor =
   (ProtobufCMessageInit) bct__v1__stats_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue bct__v1__index_settings__kind__enum_values_by_number[3] =
+static const ProtobufCEnumValue bct__v1__index_settings__kind__enum_values_by_number[5] =
 {
   { "KIND_UNSPECIFIED", "BCT__V1__INDEX_SETTINGS__KIND__KIND_UNSPECIFIED", 0 },
   { "KIND_FLAT", "BCT__V1__INDEX_SETTINGS__KIND__KIND_FLAT", 1 },
   { "KIND_HNSW", "BCT__V1__INDEX_SETTINGS__KIND__KIND_HNSW", 2 },
+  { "KIND_FLAT_SQ8", "BCT__V1__INDEX_SETTINGS__KIND__KIND_FLAT_SQ8", 3 },
+  { "KIND_FLAT_F16", "BCT__V1__INDEX_SETTINGS__KIND__KIND_FLAT_F16", 4 },
 };
 static const ProtobufCIntRange bct__v1__index_settings__kind__value_ranges[] = {
-{0, 0},{0, 3}
+{0, 0},{0, 5}
 };
-static const ProtobufCEnumValueIndex bct__v1__index_settings__kind__enum_values_by_name[3] =
+static const ProtobufCEnumValueIndex bct__v1__index_settings__kind__enum_values_by_name[5] =
 {
   { "KIND_FLAT", 1 },
+  { "KIND_FLAT_F16", 4 },
+  { "KIND_FLAT_SQ8", 3 },
   { "KIND_HNSW", 2 },
   { "KIND_UNSPECIFIED", 0 },
 };
@@ -4088,9 +4092,9 @@ const ProtobufCEnumDescriptor bct__v1__index_settings__kind__descriptor =
   "Kind",
   "Bct__V1__IndexSettings__Kind",
   "bct.v1",
-  3,
+  5,
   bct__v1__index_settings__kind__enum_values_by_number,
-  3,
+  5,
   bct__v1__index_settings__kind__enum_values_by_name,
   1,
   bct__v1__index_settings__kind__value_ranges,

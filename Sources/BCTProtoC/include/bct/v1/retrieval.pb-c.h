@@ -73,7 +73,16 @@ typedef enum _Bct__V1__IndexSettings__Kind {
   /*
    * Approximate (HNSW graph).
    */
-  BCT__V1__INDEX_SETTINGS__KIND__KIND_HNSW = 2
+  BCT__V1__INDEX_SETTINGS__KIND__KIND_HNSW = 2,
+  /*
+   * Exact scores of the candidates a scan of 8-bit codes finds (per-dimension
+   * scale, as Faiss's SQ8); the float32 vectors are read only to re-rank.
+   */
+  BCT__V1__INDEX_SETTINGS__KIND__KIND_FLAT_SQ8 = 3,
+  /*
+   * As KIND_FLAT_SQ8, the scanned copy in half floats.
+   */
+  BCT__V1__INDEX_SETTINGS__KIND__KIND_FLAT_F16 = 4
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(BCT__V1__INDEX_SETTINGS__KIND)
 } Bct__V1__IndexSettings__Kind;
 /*
