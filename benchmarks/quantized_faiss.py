@@ -1,7 +1,7 @@
 """Faiss on the same .npy files as `bct-bench quantized`: IndexFlatIP, and
 IndexScalarQuantizer (QT_8bit, QT_fp16; inner product; trained on the base) under
-IndexRefineFlat with k_factor 8 (the float32 vectors re-rank its candidates, as
-bct's QuantizedFlatIndex does): recall@k against exact, batch-1 QPS at 1 and N threads,
+IndexRefineFlat with the k_factors bct's QuantizedFlatIndex uses (SQ8, f16), so that
+the float32 vectors re-rank as many candidates on both sides: recall@k against exact, batch-1 QPS at 1 and N threads,
 bytes each search scans per vector. Prints one JSON object."""
 import json
 import sys
@@ -10,7 +10,7 @@ import time
 import faiss
 import numpy as np
 
-base_path, query_path, k, seconds, threads = sys.argv[1:6]
+base_path, query_path, k, seconds, threads, factor_sq8, factor_f16 = sys.argv[1:8]
 k, seconds, threads = int(k), float(seconds), int(threads)
 base = np.load(base_path).astype("float32")
 queries = np.load(query_path).astype("float32")[:1000]
@@ -39,11 +39,14 @@ def measure(name, index, scanned):
 
 
 results = [measure("flat", flat, 4 * d)]
-for name, qtype, width in (("flat-sq8", faiss.ScalarQuantizer.QT_8bit, d), ("flat-f16", faiss.ScalarQuantizer.QT_fp16, 2 * d)):
+for name, qtype, width, factor in (
+    ("flat-sq8", faiss.ScalarQuantizer.QT_8bit, d, int(factor_sq8)),
+    ("flat-f16", faiss.ScalarQuantizer.QT_fp16, 2 * d, int(factor_f16)),
+):
     sq = faiss.IndexScalarQuantizer(d, qtype, faiss.METRIC_INNER_PRODUCT)
     start = time.perf_counter()
     refined = faiss.IndexRefineFlat(sq)
-    refined.k_factor = 8
+    refined.k_factor = factor
     refined.train(base)
     refined.add(base)
     build = time.perf_counter() - start

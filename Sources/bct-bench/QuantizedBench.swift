@@ -5,7 +5,7 @@ import BCTNumerics
 import Foundation
 
 /// Exact search from compressed vectors: float32 `FlatIndex` against
-/// `QuantizedFlatIndex` (SQ8 and f16, re-rank factor 8) on the vectors of an .npy file
+/// `QuantizedFlatIndex` (SQ8 and f16, their default re-rank factors) on the vectors of an .npy file
 /// (the peer, Faiss IndexScalarQuantizer under IndexRefineFlat, reads the same files):
 /// build time, bytes each search scans per vector, recall@k against exact search, and
 /// batch-1 QPS at 1 and every core. `--embed-model` first writes the embeddings of
@@ -24,6 +24,7 @@ struct QuantizedBench: AsyncParsableCommand {
   @Option(help: "Neighbours per query.") var k: Int = 10
   @Option(help: "Seconds of batch-1 queries per configuration.") var seconds: Double = 3
   @Option(help: "Queries used for recall (the first rows of --queries).") var maxQueries: Int = 1000
+  @Option(help: "Candidates re-ranked exactly per result (default: the index's).") var rerank: Int?
 
   func run() async throws {
     if let embedModel {
@@ -44,6 +45,7 @@ struct QuantizedBench: AsyncParsableCommand {
     for encoding in VectorEncoding.allCases {
       let start = ContinuousClock.now
       var index = QuantizedFlatIndex(dimension: vectors.columns, encoding: encoding)
+      if let rerank { index.rerankFactor = max(1, rerank) }
       index.add(ids: ids, vectors: vectors)
       var row = Self.measure("flat-\(encoding.rawValue)", index, queryRows, truth: truth, k: k, seconds: seconds,
                              scanned: index.scannedBytes / max(1, vectors.rows)) {
@@ -54,7 +56,10 @@ struct QuantizedBench: AsyncParsableCommand {
       row["build_seconds"] = (ContinuousClock.now - start).inSeconds - (row["measure_seconds"] as? Double ?? 0)
       results.append(row)
     }
-    let output: [String: Any] = ["count": vectors.rows, "dimension": vectors.columns, "k": k, "results": results]
+    let output: [String: Any] = [
+      "count": vectors.rows, "dimension": vectors.columns, "k": k, "rerank_factors": VectorEncoding.allCases.map { rerank ?? QuantizedFlatIndex(dimension: 1, encoding: $0).rerankFactor },
+      "results": results,
+    ]
     print(String(decoding: try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys]), as: UTF8.self))
   }
 
