@@ -15,15 +15,7 @@ threads="${2:-2}"
 seconds="${3:-3}"
 source scripts/bench-prelude.sh bct bct-bench
 export OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads"
-"$venv/bin/python" - "$work" "$count" <<'PY'
-import sys, numpy as np
-work, count = sys.argv[1], int(sys.argv[2])
-rng = np.random.default_rng(42)
-for name, rows in [("random", count), ("random-queries", 1000)]:
-    x = rng.standard_normal((rows, 128)).astype("float32")
-    np.save(f"{work}/{name}.npy", x / np.linalg.norm(x, axis=1, keepdims=True))
-PY
-"$bin/bct" train --arch mlp --epochs 2 --fraction 0.2 --out "$work/model" >/dev/null 2>&1
+random_vectors_and_model "$count"
 run() { # name base queries [extra]
   local name="$1" base="$2" queries="$3"; shift 3
   ours=$("$bin/bct-bench" quantized --base "$base" --queries "$queries" --k 10 --seconds "$seconds" "$@")
