@@ -32,6 +32,7 @@ print(f"== restart: {o['count']:,} x {o['dimension']}, M={o['m']}, efConstructio
 print(f"files: " + ", ".join(f"{k} {v / 1e6:.0f} MB" for k, v in sorted(o["files"].items())) + f"; faiss index file {f['file_bytes'] / 1e6:.0f} MB")
 print(f"recall@10 (ef 64) against exact: bct after restart {o['recall_at_10']:.4f}, bct rebuilt {o.get('rebuilt_recall_at_10', float('nan')):.4f}, faiss {f['recall_at_10']:.4f}")
 print(f"same answers before and after the restart: {o['same_answers_after_restart']}; graphs read back: {o['graphs_loaded']}")
+print(f"the snapshot's copy (cloning the graph; writers wait for it): {o['snapshot_copy_seconds']:.2f} s")
 print(f"restart: bct with its saved graph {o['restart_with_graph_seconds']:.1f} s (snapshot, graph, log tail, documents), "
       f"rebuilding {o.get('restart_rebuilding_seconds', float('nan')):.1f} s, the same documents flat (no graph) {o['restart_flat_seconds']:.1f} s; faiss read_index {f['read_index_seconds']:.1f} s (vectors and graph only) "
       f"-> bct/faiss {o['restart_with_graph_seconds'] / f['read_index_seconds']:.2f}x (target: bct <= 10 s at 1M)")

@@ -56,6 +56,11 @@ struct RestartBench: AsyncParsableCommand {
     let loaded = try DocumentStore(directory: folder, policy: .never, indexKind: kind, logger: logger)
     let loadSeconds = (ContinuousClock.now - clock).inSeconds
     let adopted = loaded.read { $0.adoptedGraphs }
+    // What writers wait for at each snapshot: the copy that clones the graph.
+    let copySeconds = loaded.read { state in
+      let started = ContinuousClock.now
+      return withExtendedLifetime(state.detached()) { (ContinuousClock.now - started).inSeconds }
+    }
     let same = Self.answers(loaded, queryRows) == before
     var exact = FlatIndex(dimension: vectors.columns)
     exact.add(ids: ids, vectors: vectors)
@@ -64,7 +69,7 @@ struct RestartBench: AsyncParsableCommand {
 
     var result: [String: Any] = [
       "count": vectors.rows, "dimension": vectors.columns, "m": m, "ef_construction": efConstruction, "log_tail": tail,
-      "build_seconds": buildSeconds, "files": files, "restart_with_graph_seconds": loadSeconds, "graphs_loaded": adopted,
+      "build_seconds": buildSeconds, "files": files, "restart_with_graph_seconds": loadSeconds, "graphs_loaded": adopted, "snapshot_copy_seconds": copySeconds,
       "same_answers_after_restart": same, "recall_at_10": recall,
     ]
     if !skipRebuild {

@@ -106,8 +106,9 @@ struct EncoderGatewayRetryTests {
 
   @Test("a down encoder is reported at once, not when the deadline runs out")
   func downEncoderFailsFast() async throws {
-    let socket = try #require(FreePort.take())
-    try await Self.withGateway(port: socket, attempts: 3) { gateway in
+    let closed = try #require(ClosedPort())
+    defer { closed.release() }
+    try await Self.withGateway(port: closed.port, attempts: 3) { gateway in
       let started = ContinuousClock.now
       do {
         _ = try await gateway.models(maxAge: .zero, force: true, deadline: .now + .seconds(20))
@@ -123,12 +124,15 @@ struct EncoderGatewayRetryTests {
   }
 }
 
-/// A TCP port nothing listens on (bound, read, closed).
-enum FreePort {
-  static func take() -> Int? {
+/// A TCP port held bound but never listening, so that connections to it are refused
+/// and no other server can take it meanwhile.
+struct ClosedPort {
+  let fd: Int32
+  let port: Int
+
+  init?() {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return nil }
-    defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -136,6 +140,13 @@ enum FreePort {
     let bound = withUnsafeMutablePointer(to: &address) { pointer in
       pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
     }
-    return bound ? Int(UInt16(bigEndian: address.sin_port)) : nil
+    guard bound else {
+      close(fd)
+      return nil
+    }
+    self.fd = fd
+    port = Int(UInt16(bigEndian: address.sin_port))
   }
+
+  func release() { close(fd) }
 }
