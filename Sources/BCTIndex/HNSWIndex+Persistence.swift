@@ -45,6 +45,17 @@ extension HNSWIndex {
     return total
   }
 
+  /// Whether this index holds exactly `documents` (no id more or less, each with
+  /// exactly this vector, compared in the graph): what a graph saved beside a snapshot
+  /// must show before it stands in for one built from the snapshot.
+  public func holdsExactly(_ documents: [(id: String, vector: [Float])]) -> Bool {
+    guard count == documents.count, let graph = graphObject else { return documents.isEmpty && count == 0 }
+    return documents.allSatisfy { document in
+      guard let label = label(of: document.id), document.vector.count == dimension else { return false }
+      return document.vector.withUnsafeBufferPointer { graph.holds($0.baseAddress!, label: label, dimension: dimension) }
+    }
+  }
+
   /// An index over a graph that `writeGraph` wrote, with `ids` its label table;
   /// throws when the bytes or the table do not hold (the caller rebuilds instead).
   public static func reading(
@@ -69,15 +80,5 @@ private final class SinkBox {
 
   init(_ body: @escaping (UnsafeRawBufferPointer) throws -> Void) {
     self.body = body
-  }
-}
-
-extension VectorIndex {
-  /// Whether this index holds exactly `documents` (no id more or less, each with
-  /// exactly this vector): what a graph saved beside a snapshot must show before it
-  /// stands in for one built from the snapshot.
-  public func holdsExactly(_ documents: [(id: String, vector: [Float])]) -> Bool {
-    guard count == documents.count else { return false }
-    return documents.allSatisfy { vector(for: $0.id) == $0.vector }
   }
 }

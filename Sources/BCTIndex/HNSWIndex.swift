@@ -89,6 +89,8 @@ public struct HNSWIndex: VectorIndex {
   public var count: Int { labels.count }
   var idAtTable: [String?] { idAt }
   var graphPointer: OpaquePointer? { graph?.pointer }
+  var graphObject: HNSWGraph? { graph }
+  func label(of id: String) -> Int? { labels[id] }
   public var vectorBytes: Int { labels.count * dimension * MemoryLayout<Float>.size }
   public var allIDs: [String] { idAt.compactMap { $0 } }
 

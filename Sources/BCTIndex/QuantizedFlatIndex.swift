@@ -80,9 +80,16 @@ public struct QuantizedFlatIndex: VectorIndex {
     var lastRow: [String: Int] = [:]
     for (row, id) in newIDs.enumerated() { lastRow[id] = row }
     let placed = lastRow.map { (slot: exact.slot(of: $0.key)!, row: $0.value) }.sorted { $0.slot < $1.slot }
-    for (slot, row) in placed {
-      vectors.values.withUnsafeBufferPointer { source in
-        encode(source.baseAddress! + row * dimension, intoSlot: slot)
+    // New ids took the rows after the last one, in order.
+    if let grown = placed.last?.slot, grown * rowBytes >= codes.count {
+      codes.append(contentsOf: repeatElement(0, count: (grown + 1) * rowBytes - codes.count))
+    }
+    let (encoding, offset, scale, d, width) = (encoding, offset, scale, dimension, rowBytes)
+    vectors.values.withUnsafeBufferPointer { source in
+      codes.withUnsafeMutableBufferPointer { c in
+        for (slot, row) in placed {
+          Self.encode(source.baseAddress! + row * d, into: c.baseAddress! + slot * width, d, encoding, offset, scale)
+        }
       }
     }
   }
@@ -105,22 +112,20 @@ public struct QuantizedFlatIndex: VectorIndex {
     return count
   }
 
-  /// Encodes `vector` into row `slot` (appending when it is the next row).
-  private mutating func encode(_ vector: UnsafePointer<Float>, intoSlot slot: Int) {
-    let width = rowBytes, d = dimension
-    if slot * width == codes.count { codes.append(contentsOf: repeatElement(0, count: width)) }
-    codes.withUnsafeMutableBufferPointer { c in
-      let out = c.baseAddress! + slot * width
-      switch encoding {
-      case .sq8:
-        for j in 0..<d {
-          let code = ((vector[j] - offset[j]) / scale[j]).rounded()
-          out[j] = UInt8(min(255, max(0, code.isFinite ? code : 0)))
-        }
-      case .f16:
-        UnsafeMutableRawPointer(out).withMemoryRebound(to: UInt16.self, capacity: d) { halves in
-          for j in 0..<d { halves[j] = Float16(vector[j]).bitPattern }
-        }
+  /// Encodes the `d` values at `vector` into the row at `out`.
+  private static func encode(
+    _ vector: UnsafePointer<Float>, into out: UnsafeMutablePointer<UInt8>, _ d: Int, _ encoding: VectorEncoding,
+    _ offset: [Float], _ scale: [Float]
+  ) {
+    switch encoding {
+    case .sq8:
+      for j in 0..<d {
+        let code = ((vector[j] - offset[j]) / scale[j]).rounded()
+        out[j] = UInt8(min(255, max(0, code.isFinite ? code : 0)))
+      }
+    case .f16:
+      UnsafeMutableRawPointer(out).withMemoryRebound(to: UInt16.self, capacity: d) { halves in
+        for j in 0..<d { halves[j] = Float16(vector[j]).bitPattern }
       }
     }
   }
@@ -157,10 +162,14 @@ public struct QuantizedFlatIndex: VectorIndex {
 
   /// Encodes every stored vector again (after the SQ8 ranges widened).
   private mutating func reencodeAll() {
-    codes.removeAll(keepingCapacity: true)
-    let rows = exact.withRows { Array($0) }
-    rows.withUnsafeBufferPointer { r in
-      for slot in 0..<exact.count { encode(r.baseAddress! + slot * dimension, intoSlot: slot) }
+    codes = [UInt8](repeating: 0, count: exact.count * rowBytes)
+    let (encoding, offset, scale, d, width, rows) = (encoding, offset, scale, dimension, rowBytes, exact)
+    rows.withRows { stored in
+      codes.withUnsafeMutableBufferPointer { c in
+        for slot in 0..<rows.count {
+          Self.encode(stored.baseAddress! + slot * d, into: c.baseAddress! + slot * width, d, encoding, offset, scale)
+        }
+      }
     }
   }
 
