@@ -348,7 +348,7 @@ public final class DurableLog: Sendable {
   }
 
   private func readSnapshot(_ url: URL) throws -> [UInt8] {
-    let bytes = [UInt8](try Data(contentsOf: url))
+    let bytes = try DurableFiles.read(url)
     var reader = BinaryReader(bytes)
     guard try reader.readBytes(8) == Self.snapshotMagic else { throw StorageError("not a bct snapshot") }
     _ = try reader.read(UInt64.self)

@@ -142,7 +142,7 @@ enum GraphFile {
   }
 
   private static func read(_ url: URL, sequence: UInt64, parameters: HNSWParameters) throws -> [Segment] {
-    let bytes = try readWhole(url)
+    let bytes = try DurableFiles.read(url)
     guard bytes.count >= magic.count + 16 else { throw StorageError("the file is truncated") }
     let body = bytes.count - 4
     var trailer = BinaryReader(bytes, offset: body)
@@ -180,26 +180,6 @@ enum GraphFile {
         parameters: parameters)
     }
     return Segment(counterpart: counterpart, version: version, index: index)
-  }
-
-  /// The file's bytes, read in one allocation.
-  private static func readWhole(_ url: URL) throws -> [UInt8] {
-    let fd = Glibc.open(url.path, O_RDONLY)
-    guard fd >= 0 else { throw StorageError("cannot open: \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    var status = stat()
-    guard fstat(fd, &status) == 0, let size = Int(exactly: status.st_size) else { throw StorageError("cannot stat") }
-    var bytes = [UInt8](repeating: 0, count: size)
-    var done = 0
-    try bytes.withUnsafeMutableBytes { raw in
-      while done < size {
-        let n = Glibc.read(fd, raw.baseAddress! + done, size - done)
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { throw StorageError("cannot read: \(String(cString: strerror(errno)))") }
-        done += n
-      }
-    }
-    return bytes
   }
 }
 
