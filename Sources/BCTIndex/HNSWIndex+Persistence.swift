@@ -61,6 +61,9 @@ extension HNSWIndex {
   public static func reading(
     graph bytes: UnsafeRawBufferPointer, ids: [String?], dimension: Int, parameters: HNSWParameters
   ) throws -> HNSWIndex {
+    guard dimension >= 1, parameters.problem == nil else {
+      throw GraphError(description: "saved for a dimension of \(dimension)\(parameters.problem.map { " (\($0))" } ?? "")")
+    }
     var error = [CChar](repeating: 0, count: 256)
     guard let pointer = chnsw_deserialize(
       bytes.baseAddress, bytes.count, dimension, parameters.m, parameters.efConstruction, parameters.seed,

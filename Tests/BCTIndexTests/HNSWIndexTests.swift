@@ -192,7 +192,7 @@ struct HNSWIndexTests {
     #expect("\(read(Array(bytes.dropLast(7)))!)".contains("truncated"))
     #expect(read(Array(bytes) + [0]) != nil, "trailing bytes")
     #expect(read([UInt8](repeating: 0, count: 64)) != nil)
-    #expect(read(bytes, m: 16) != nil && read(bytes, dimension: 9) != nil)
+    #expect(read(bytes, m: 16) != nil && read(bytes, dimension: 9) != nil && read(bytes, dimension: 0) != nil)
     var table = hnsw.labelTable
     table[5] = nil
     #expect("\(read(bytes, ids: table)!)".contains("label table"))

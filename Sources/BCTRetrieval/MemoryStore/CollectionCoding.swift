@@ -242,6 +242,8 @@ extension CollectionState {
         guard let other = doc.counterpart, other.version == segment.version else { return nil }
         return (doc.id, other.vector)
       }
+      // Writers save only segments holding vectors; an empty one stands for nothing.
+      guard !expected.isEmpty else { continue }
       let free = (segment.counterpart ? counterpart : index).segment(of: segment.version) == nil
       guard free, !segment.counterpart || shadow != nil, segment.index.holdsExactly(expected) else {
         note(problem: "the saved \(copy) graph of \(segment.version) does not hold exactly the snapshot's vectors; rebuilt")
