@@ -661,8 +661,8 @@ public final class MilvusCollectionStore: CollectionStore {
       sources = control.searched.filter { control.present.contains($0.key) }.map { ($0.key, $0.value) }
       target = control.other[plan.target]
     } else {
-      // Documents without a raw input keep their version in place.
-      filter = Self.hasInput(true)
+      // Documents without a raw input keep their version in place, unless a transform moves them.
+      filter = TransformLabel.parse(plan.target) == nil ? Self.hasInput(true) : "\(Self.hasInput(true)) or \(Self.hasInput(false))"
       let versions = UpgradeRules.sourceVersions(plan, searched: control.present)
       sources = control.searched.filter { versions.contains($0.key) }.map { ($0.key, $0.value) }
       target = control.searched[plan.target]

@@ -39,6 +39,25 @@ extension Fixtures {
     return repo
   }
 
+  /// The trained fixture's v1 and v2 (v2 natively certified against v1) with v2's
+  /// document transform to v1 (affine), its certificate passing: a pair a transform
+  /// backfill moves in place.
+  public static func nativelyCertifiedWithTransform() async throws -> URL {
+    try await nativeTransformBuild.value
+  }
+
+  private static let nativeTransformBuild = Task<URL, any Error> {
+    let repo = temporaryFolder("bct-native-transform")
+    let trained = try await trainedRepository()
+    for version in ["v1", "v2"] {
+      try FileManager.default.copyItem(at: trained.appendingPathComponent(version), to: repo.appendingPathComponent(version))
+    }
+    try await run(["adapt", "--old", repo.appendingPathComponent("v1").path, "--new", repo.appendingPathComponent("v2").path,
+                   "--directions", "document", "--kinds", "affine", "--resamples", "200"])
+    try passAdapterCertificates(in: repo.appendingPathComponent("v2"))
+    return repo
+  }
+
   /// Rewrites the certificates of the adapters the version in `folder` holds so that
   /// they pass (bounds 2 points above a 0.5-point margin), figures kept.
   public static func passAdapterCertificates(in folder: URL) throws {

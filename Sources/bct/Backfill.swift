@@ -23,7 +23,7 @@ struct Backfill: AsyncParsableCommand {
   @Flag(help: "Stop the running backfill at the next batch (start it again to resume).") var stop = false
   @Flag(help: "Drop the previous embeddings of a switched shadow upgrade now.") var finalize = false
   @Flag(help: "Abandon the shadow upgrade: searches return to the previous embeddings, nothing is lost.") var rollback = false
-  @Flag(help: "Move by the target's certified document transform (bct adapt) applied to the stored vectors: no re-embedding, documents stored only as embeddings move too; always a shadow upgrade.")
+  @Flag(help: "Move by the target's certified document transform (bct adapt) applied to the stored vectors: no re-embedding, documents stored only as embeddings move too; in place where the target is certified natively against the documents' version, a shadow upgrade otherwise.")
   var transform = false
 
   func validate() throws {

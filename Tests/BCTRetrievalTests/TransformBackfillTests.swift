@@ -103,6 +103,15 @@ struct TransformBackfillTests {
       } catch let error as RPCError {
         #expect(error.code == .failedPrecondition && error.message.contains("no raw input"), "\(error)")
       }
+      // In place needs v1 and w1<-v1 searched together, which w1 (another lineage) is not certified for.
+      do {
+        var inPlace = Self.transformRequest(rate: 0)
+        inPlace.mode = .inPlace
+        _ = try await client.backfill(inPlace)
+        Issue.record("an in-place transform started across lineages")
+      } catch let error as RPCError {
+        #expect(error.code == .failedPrecondition, "\(error)")
+      }
       let sample = Array(0..<8) + Array(300..<308)
       let inputs = Matrix(rows: sample.count, columns: 784, values: sample.flatMap { RetrievalProcessTests.test.inputs.row($0) })
       let v1 = try await encoderClient.embed(inputs, rowShape: [1, 28, 28], version: "v1").embeddings

@@ -73,13 +73,16 @@ public struct RetrievalService: Bct_V1_Retrieval.ServiceProtocol {
     return StreamingServerResponse { writer in
       var last: Bct_V1_BackfillProgress?
       while true {
+        let seen = backfiller.changeCount
         let progress = try await ErrorStatus.mapping { try await backfiller.progress() }
         if progress != last {
           try await writer.write(progress)
           last = progress
         }
         if !follow || progress.state != .running { break }
-        try await Task.sleep(for: .milliseconds(200))
+        // Counts every 200 ms; the end (or any change of state) at once.
+        await backfiller.waitForChange(after: seen, upTo: .milliseconds(200))
+        try Task.checkCancellation()
       }
       return [:]
     }

@@ -35,6 +35,8 @@ public final class Backfiller: Service, Sendable {
   private let defaultGraceSeconds: Double
   private let logger: Logger
   private let status = Mutex(Status())
+  /// Notified when a backfill is asked for and when one changes state, target or message.
+  private let changes = WakeSignal()
   private let countCache = Mutex(CountCache())
   /// Pending ids read from the store at a time.
   static let queueLength = 65_536
@@ -65,7 +67,8 @@ public final class Backfiller: Service, Sendable {
     public var mode: UpgradeMode?
     /// Seconds the previous copy is kept after a shadow switch (0: default).
     public var graceSeconds: Double = 0
-    /// Move by the target's document transform instead of re-embedding (always shadow).
+    /// Move by the target's document transform instead of re-embedding (in place only where
+    /// the target is certified natively against the source).
     public var transform = false
 
     /// A request to move to `target`.
@@ -81,6 +84,26 @@ public final class Backfiller: Service, Sendable {
       self.transform = transform
     }
   }
+
+  /// Applies `change` to the status; wakes the runner and progress followers when
+  /// the state, target or message moved.
+  private func update(_ change: (inout Status) -> Void) {
+    let moved = status.withLock { status in
+      let before = (status.state, status.target, status.message)
+      change(&status)
+      return before != (status.state, status.target, status.message)
+    }
+    if moved { changes.notify() }
+  }
+
+  /// Returns at the next change of the backfill's state, target or message after
+  /// `seen` (a `changeCount` read before the look), or after `timeout`.
+  public func waitForChange(after seen: UInt64, upTo timeout: Duration) async {
+    await changes.wait(after: seen, upTo: timeout)
+  }
+
+  /// How many changes `waitForChange` has seen so far.
+  public var changeCount: UInt64 { changes.generation }
 
   /// Starts a backfill, or joins the one already running to the same target.
   public func start(_ request: Request, table: ModelTable) async throws {
@@ -101,32 +124,33 @@ public final class Backfiller: Service, Sendable {
     guard request.graceSeconds >= 0, request.graceSeconds.isFinite else {
       throw RetrievalError.invalidArgument(field: "grace_seconds", message: "grace_seconds must be 0 (the server default) or more")
     }
-    if request.transform && request.mode == .inPlace {
-      throw RetrievalError.invalidArgument(field: "mode", message: "a transform backfill is always a shadow upgrade; leave mode AUTO or SHADOW")
-    }
     let batchSize = request.batchSize == 0 ? defaultBatchSize : request.batchSize
     let policy = VersionPolicy(table: table)
     let grace = request.graceSeconds == 0 ? defaultGraceSeconds : request.graceSeconds
     let (_, (mode, reason, moved)) = try await store.commit(reading: ViewQuery(withoutInputOutside: "")) { view in
       let moved = request.transform ? try DocumentTransformer.label(target: target, view: view, table: table) : target
       let plan = BackfillPlan(target: moved, batchSize: batchSize, rate: request.rate)
+      // A transform moves in place only where the target's queries are certified natively against
+      // the source (they search both while it runs); AUTO picks a shadow upgrade otherwise.
+      let requested = !request.transform || request.mode != nil
+        ? request.mode : (policy.certified(moved, against: view.searched) ? .inPlace : .shadow)
       let decided = try UpgradeRules.start(
-        plan, requested: request.transform ? .shadow : request.mode, graceSeconds: grace, view: view, policy: policy,
-        needsInputs: !request.transform)
+        plan, requested: requested, graceSeconds: grace, view: view, policy: policy, needsInputs: !request.transform)
       return (decided.mutations, (decided.mode, decided.reason, moved))
     }
     if !reason.isEmpty { logger.info("backfill started", metadata: ["target": "\(moved)", "mode": "\(mode.rawValue)", "reason": "\(reason)"]) }
-    status.withLock { status in
+    update { status in
       if status.target != moved || status.state != .running {
         status = Status(state: .running, target: moved, shadow: mode == .shadow, started: .now)
       }
     }
+    changes.notify()
   }
 
   /// Drops the previous copy of a switched shadow upgrade now.
   public func finalize() async throws {
     try await store.commit(reading: ViewQuery(sizes: true)) { view in try UpgradeRules.finalize(view) }
-    status.withLock { $0.message = "finalized: previous embeddings dropped" }
+    update { $0.message = "finalized: previous embeddings dropped" }
     AllocatorTuning.trim()
     logger.info("shadow upgrade finalized")
   }
@@ -145,7 +169,7 @@ public final class Backfiller: Service, Sendable {
       let decided = try UpgradeRules.rollback(view)
       return (decided.mutations, decided.target)
     }
-    status.withLock { $0 = Status(state: .stopped, target: target, shadow: true, message: "rolled back: searches use the previous version again") }
+    update { $0 = Status(state: .stopped, target: target, shadow: true, message: "rolled back: searches use the previous version again") }
     AllocatorTuning.trim()
     logger.info("shadow upgrade rolled back", metadata: ["target": "\(target)"])
   }
@@ -232,6 +256,7 @@ public final class Backfiller: Service, Sendable {
   public func run() async throws {
     while !Task.isCancelled && !Task.isShuttingDownGracefully {
       let plan: BackfillPlan?
+      let seen = changes.generation
       do {
         plan = try await store.view(ViewQuery()).backfill
       } catch {
@@ -243,8 +268,8 @@ public final class Backfiller: Service, Sendable {
         await execute(plan)
       } else {
         await finalizeIfGraceEnded()
-        // Idle: `start` logs the plan before it returns, so a short poll picks it up.
-        try? await Task.sleep(for: .milliseconds(200))
+        // Idle: `start` logs the plan, then wakes this loop; the poll is the fallback.
+        await changes.wait(after: seen, upTo: .milliseconds(200))
       }
     }
   }
@@ -285,7 +310,7 @@ public final class Backfiller: Service, Sendable {
   }
 
   private func execute(_ plan: BackfillPlan) async {
-    status.withLock { status in
+    update { status in
       if status.target != plan.target || status.state != .running {
         status = Status(state: .running, target: plan.target, shadow: plan.shadow, message: "", started: .now)
       }
@@ -299,7 +324,7 @@ public final class Backfiller: Service, Sendable {
         guard let next = try await nextBatch(plan, queue: &queue, skipped: skipped) else { return }
         batch = next
       } catch {
-        status.withLock { $0.message = "waiting for the store: \(error)" }
+        update { $0.message = "waiting for the store: \(error)" }
         logger.warning("backfill waiting for the store", metadata: ["error": "\(error)"])
         try? await Task.sleep(for: .seconds(1))
         continue
@@ -323,12 +348,12 @@ public final class Backfiller: Service, Sendable {
   /// Whether the loop goes on: not after a shutdown or a stop request (which it records).
   private func continues(_ plan: BackfillPlan) async -> Bool {
     if Task.isShuttingDownGracefully || Task.isCancelled {
-      status.withLock { $0.state = .stopped; $0.message = "stopped by shutdown; resumes on restart" }
+      update { $0.state = .stopped; $0.message = "stopped by shutdown; resumes on restart" }
       return false
     }
     guard status.withLock({ $0.stopRequested }) else { return true }
     _ = try? await store.commit(.setBackfill(nil))
-    status.withLock { $0.state = .stopped; $0.stopRequested = false; $0.message = "stopped on request; start it again to resume" }
+    update { $0.state = .stopped; $0.stopRequested = false; $0.message = "stopped on request; start it again to resume" }
     logger.info("backfill stopped on request", metadata: ["target": "\(plan.target)"])
     return false
   }
@@ -363,7 +388,7 @@ public final class Backfiller: Service, Sendable {
         try state.checkDimensions(current.map { VersionedVector(version: $0.version, vector: $0.vector) })
         return current.isEmpty ? [] : [plan.shadow ? .shadowEmbed(current) : .reembed(current)]
       }
-      status.withLock { $0.reembedded += items.count; $0.message = "" }
+      update { $0.reembedded += items.count; $0.message = "" }
       let pause = plan.pause(after: items.count) - (ContinuousClock.now - started).inSeconds
       if pause > 0 { _ = await waitForPace(seconds: pause, plan: plan) }
       return .next
@@ -380,10 +405,10 @@ public final class Backfiller: Service, Sendable {
       return .end
     case _ where Task.isCancelled || Task.isShuttingDownGracefully:
       // The encoder call was cut by shutdown: the plan stays in the log and resumes on restart.
-      status.withLock { $0.state = .stopped; $0.message = "stopped by shutdown; resumes on restart" }
+      update { $0.state = .stopped; $0.message = "stopped by shutdown; resumes on restart" }
       return .end
     case let error as EncoderError where error.isTransient:
-      status.withLock { $0.message = "waiting for the encoder: \(error)" }
+      update { $0.message = "waiting for the encoder: \(error)" }
       logger.warning("backfill waiting for the encoder", metadata: ["error": "\(error)"])
       try? await Task.sleep(for: .seconds(1))
       return .next
@@ -443,14 +468,14 @@ public final class Backfiller: Service, Sendable {
           guard let mutations = UpgradeRules.switchShadow(plan, view: view, at: Date().timeIntervalSince1970) else { throw CancellationError() }
           return mutations
         }
-        status.withLock { $0.state = .completed; $0.message = "switched: searches use \(plan.target); previous embeddings kept for the grace period (finalize or roll back)" }
+        update { $0.state = .completed; $0.message = "switched: searches use \(plan.target); previous embeddings kept for the grace period (finalize or roll back)" }
         logger.info("shadow upgrade switched", metadata: ["target": "\(plan.target)"])
       } else {
         try await store.commit { state in
           guard state.backfill == plan else { throw CancellationError() }
           return [.setDocumentVersion(plan.target), .setBackfill(nil)]
         }
-        status.withLock { $0.state = .completed; $0.message = skipped == 0 ? "" : "\(skipped) documents have no raw input and keep their version" }
+        update { $0.state = .completed; $0.message = skipped == 0 ? "" : "\(skipped) documents have no raw input and keep their version" }
         AllocatorTuning.trim()
         logger.info("backfill completed", metadata: ["target": "\(plan.target)", "skipped": "\(skipped)"])
       }
@@ -472,7 +497,7 @@ public final class Backfiller: Service, Sendable {
   }
 
   private func fail(_ plan: BackfillPlan, _ message: String) async {
-    status.withLock { $0.state = .failed; $0.message = message }
+    update { $0.state = .failed; $0.message = message }
     logger.error("backfill failed", metadata: ["target": "\(plan.target)", "error": "\(message)"])
     _ = try? await store.commit(.setBackfill(nil))
   }

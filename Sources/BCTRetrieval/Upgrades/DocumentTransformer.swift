@@ -15,13 +15,16 @@ final class DocumentTransformer: Sendable {
   }
 
   /// The target of a transform backfill to `target` over `view`: the label
-  /// "target<-source" of the one version the documents are searched at, checked
+  /// "target<-source" of the one version the documents are searched at (beside
+  /// that label itself, when an in-place transform was cut short), checked
   /// against the encoder's listing.
   static func label(target: String, view: CollectionView, table: ModelTable) throws(RetrievalError) -> String {
     if let shadow = view.shadow, let parsed = TransformLabel.parse(shadow.target), parsed.target == target {
       return shadow.target
     }
-    guard view.searched.count == 1, let source = view.searched.first, TransformLabel.parse(source) == nil else {
+    let moved = view.searched.filter { TransformLabel.parse($0)?.target == target }
+    let sources = Set(view.searched.filter { !moved.contains($0) } + moved.compactMap { TransformLabel.parse($0)?.source })
+    guard sources.count == 1, let source = sources.first, TransformLabel.parse(source) == nil else {
       throw .transformNeedsOneSource(target: target, searched: view.searched)
     }
     let label = TransformLabel.make(target: target, source: source)

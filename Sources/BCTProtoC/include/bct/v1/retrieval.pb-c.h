@@ -841,7 +841,9 @@ struct  Bct__V1__BackfillRequest
    * Move the index to target_version by its document transform T (from the one
    * version the documents are searched at; `bct adapt`), applied to the stored
    * vectors: no raw input and no embedding call, so documents stored only as
-   * embeddings move too. Always a shadow upgrade (switch, grace, finalize,
+   * embeddings move too. In place (mode AUTO or IN_PLACE) when target_version
+   * is certified natively against that version, since its queries then search
+   * both while it moves; otherwise a shadow upgrade (switch, grace, finalize,
    * rollback as usual). FAILED_PRECONDITION unless the encoder lists the
    * transformed-documents mode as certified and usable. The vectors are kept
    * under the version "TARGET<-SOURCE" (Stats counts them apart); an ordinary
