@@ -31,9 +31,12 @@ public struct FlatIndex: VectorIndex {
   public mutating func add(ids newIDs: [String], vectors: Matrix, keys newKeys: [Int]?) {
     precondition(vectors.columns == dimension && vectors.rows == newIDs.count, "add needs one \(dimension)-vector per id")
     precondition(newKeys == nil || newKeys!.count == newIDs.count, "one key per id")
+    // Room for every new row at once, growing geometrically (an exact reserve per batch would copy every time).
+    let needed = storage.count + vectors.values.count
+    if storage.capacity < needed { storage.reserveCapacity(max(needed, storage.capacity * 2)) }
     vectors.values.withUnsafeBufferPointer { source in
       for (row, id) in newIDs.enumerated() {
-        let vector = source[(row * dimension)..<((row + 1) * dimension)]
+        let vector = UnsafeBufferPointer(rebasing: source[(row * dimension)..<((row + 1) * dimension)])
         let key = newKeys?[row] ?? -1
         if let slot = slots[id] {
           storage.replaceSubrange((slot * dimension)..<((slot + 1) * dimension), with: vector)

@@ -68,8 +68,7 @@ public struct VersionedIndex: Sendable {
   public mutating func upsert(ids: [String], vectors: Matrix, version: String, keys: [Int]? = nil) {
     var moving: [String: [String]] = [:]
     for id in ids {
-      if let old = versionOf[id], old != version { moving[old, default: []].append(id) }
-      versionOf[id] = version
+      if let old = versionOf.updateValue(version, forKey: id), old != version { moving[old, default: []].append(id) }
     }
     for (old, moved) in moving { removeAndReclaim(moved, from: old) }
     if segments[version] == nil { segments[version] = kind.make(dimension: vectors.columns) }

@@ -23,8 +23,14 @@ public struct BinaryWriter: Sendable {
   /// Appends a count-prefixed float32 array.
   public mutating func write(_ floats: [Float]) {
     write(UInt32(floats.count))
-    bytes.reserveCapacity(bytes.count + floats.count * 4)
+    // Geometric growth: an exact reserve for each of thousands of vectors would copy the buffer each time.
+    let needed = bytes.count + floats.count * 4
+    if bytes.capacity < needed { bytes.reserveCapacity(max(needed, bytes.capacity * 2)) }
+    #if _endian(little)
+    floats.withUnsafeBytes { bytes.append(contentsOf: $0) }
+    #else
     for value in floats { write(value.bitPattern) }
+    #endif
   }
 
   /// Appends a count-prefixed array of integers (as UInt32).
@@ -105,9 +111,19 @@ public struct BinaryReader {
   public mutating func readFloats() throws -> [Float] {
     let count = Int(try read(UInt32.self))
     guard remaining >= count * 4 else { throw StorageError("truncated float array of \(count) at offset \(offset)") }
+    #if _endian(little)
+    defer { offset += count * 4 }
+    return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+      bytes.withUnsafeBytes { source in
+        UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + count * 4)]))
+      }
+      initialized = count
+    }
+    #else
     var values = [Float](repeating: 0, count: count)
     for i in 0..<count { values[i] = Float(bitPattern: try read(UInt32.self)) }
     return values
+    #endif
   }
 
   /// Reads a count-prefixed integer array.

@@ -200,19 +200,27 @@ public final class DurableLog: Sendable {
 
   /// Appends one record; under `always` it is on disk when this returns.
   public func append(sequence: UInt64, payload: [UInt8]) throws {
-    var body = BinaryWriter()
-    body.write(sequence)
-    body.append(payload)
-    var record = BinaryWriter()
-    record.write(UInt32(body.bytes.count))
-    record.write(crc32(body.bytes))
-    record.append(body.bytes)
+    // The record is length, CRC, then the body (sequence and payload); the payload is
+    // written from where it is, not copied behind a header (a backfill batch is megabytes).
+    var sequenceBytes = BinaryWriter()
+    sequenceBytes.write(sequence)
+    let crc = payload.withUnsafeBytes { payload in
+      sequenceBytes.bytes.withUnsafeBytes { crc32(payload, continuing: crc32($0)) }
+    }
+    guard let length = UInt32(exactly: sequenceBytes.bytes.count + payload.count) else {
+      throw StorageError("a log record of \(payload.count) bytes is over the format's 4 GiB")
+    }
+    var header = BinaryWriter()
+    header.write(length)
+    header.write(crc)
+    header.append(sequenceBytes.bytes)
     try state.withLock { state in
       guard state.descriptor >= 0 else { throw StorageError("the log is not open") }
       if let failure = state.failure { throw StorageError("the log refuses writes since \(failure); restart the service to recover from what is on disk") }
       let start = state.size
       do {
-        try Self.writeAll(operations, state.descriptor, record.bytes)
+        try Self.writeAll(operations, state.descriptor, header.bytes)
+        try Self.writeAll(operations, state.descriptor, payload)
       } catch {
         // Cut the partial record off; if that fails, no later record may follow it.
         if operations.truncate(state.descriptor, start) != 0 {
@@ -220,7 +228,7 @@ public final class DurableLog: Sendable {
         }
         throw error
       }
-      state.size = start + off_t(record.bytes.count)
+      state.size = start + off_t(header.bytes.count + payload.count)
       state.dirty = true
       if policy == .always {
         guard operations.fsync(state.descriptor) == 0 else {

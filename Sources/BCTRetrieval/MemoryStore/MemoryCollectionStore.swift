@@ -58,7 +58,9 @@ extension DocumentStore: CollectionStore {
     read { state in
       if plan.shadow {
         guard let upgrade = state.shadow, !upgrade.switched, upgrade.target == plan.target else { return [] }
-        return Array(state.documents.keys.lazy.filter { state.needs($0, plan) && !skipping.contains($0) }.prefix(limit))
+        // Every searched vector is a document's; one lookup each says whether its target vector exists.
+        return Array(state.index.versions.lazy.flatMap { state.index.ids(of: $0) }
+          .filter { state.counterpart.version(of: $0) != plan.target && !skipping.contains($0) }.prefix(limit))
       }
       return Array(UpgradeRules.sourceVersions(plan, searched: state.index.versions).lazy.flatMap { state.index.ids(of: $0) }
         .filter { !skipping.contains($0) }.prefix(limit))
@@ -98,7 +100,10 @@ extension CollectionState {
     }
     var withoutInput = 0
     if let outside = query.withoutInputOutside {
-      withoutInput = documents.filter { $0.value.input.isEmpty && (outside.isEmpty || index.version(of: $0.key) != outside) }.count
+      // Counted in place: a filtered copy of a large catalogue cost more than the backfill it reports on.
+      for (id, body) in documents where body.input.isEmpty && (outside.isEmpty || index.version(of: id) != outside) {
+        withoutInput += 1
+      }
     }
     let pending = query.pendingFor.map { plan in documents.keys.contains { needs($0, plan) } } ?? false
     return CollectionView(

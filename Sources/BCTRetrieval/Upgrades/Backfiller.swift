@@ -39,7 +39,7 @@ public final class Backfiller: Service, Sendable {
   private let changes = WakeSignal()
   private let countCache = Mutex(CountCache())
   /// Pending ids read from the store at a time.
-  static let queueLength = 65_536
+  static let queueLength = 262_144
 
   /// A backfiller over `store`, embedding through `encoder`; a switched shadow
   /// upgrade keeps the previous copy `defaultGraceSeconds` unless its request said otherwise.
@@ -245,12 +245,17 @@ public final class Backfiller: Service, Sendable {
   }
 
   private static func count(store: any CollectionStore, target: String) async throws -> ProgressCounts {
-    let view = try await store.view(ViewQuery(withoutInputOutside: target, sizes: true))
+    let view = try await store.view(ViewQuery(sizes: true))
     if let upgrade = view.shadow, upgrade.target == target {
       let shadow = CollectionReport.shadowStatus(view)
       return ProgressCounts(done: Int(shadow.shadowDocuments), total: view.documentCount, skipped: 0, shadow: shadow)
     }
-    return ProgressCounts(done: view.searchedCounts[target] ?? 0, total: view.documentCount, skipped: view.withoutInput)
+    // Only a re-embedding in place skips documents (those without a raw input); counting them reads every document.
+    guard TransformLabel.parse(target) == nil else {
+      return ProgressCounts(done: view.searchedCounts[target] ?? 0, total: view.documentCount, skipped: 0)
+    }
+    let skipped = try await store.view(ViewQuery(withoutInputOutside: target)).withoutInput
+    return ProgressCounts(done: view.searchedCounts[target] ?? 0, total: view.documentCount, skipped: skipped)
   }
 
   public func run() async throws {
