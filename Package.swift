@@ -363,7 +363,7 @@ let package = Package(
     ),
     .testTarget(
       name: "BCTEvaluationTests",
-      dependencies: ["BCTEvaluation", "BCTModelRepository", "BCTNumerics", "BCTTestSupport"]
+      dependencies: ["BCTEvaluation", "BCTModelRepository", "BCTNumerics", "BCTRuntime", "BCTTestSupport"]
     ),
     .testTarget(
       name: "BCTAdaptersTests",

@@ -1,6 +1,7 @@
 @testable import BCTEvaluation
 import BCTModelRepository
 import BCTNumerics
+import BCTRuntime
 import Foundation
 import Testing
 
@@ -112,20 +113,23 @@ struct CertificateBoundsTests {
   }
 
   @Test("coverage: over many independent data sets, the 90% lower bound falls below the true gain about 90% of the time")
-  func coverage() {
-    // The true gain at this size: the mean estimate over many independent data sets.
+  func coverage() async throws {
+    // The true gain at this size: the mean estimate over many independent data sets. Seconds of
+    // computation, so off the concurrency pool (on 2 cores it would stall the other tests' RPCs).
     let count = 300
-    let seeds = 0..<120
-    var estimates: [[Double]] = Array(repeating: [], count: 4)
-    var lowers: [[Double]] = Array(repeating: [], count: 4)
-    for seed in seeds {
-      let evaluation = SyntheticPair(count: count, seed: UInt64(seed) + 100, oldNoise: 1.3, newNoise: 1.0).evaluation
-      let bounds = CriterionBootstrap.draw(evaluation, resamples: 300, seed: UInt64(seed))
-        .bounds(for: evaluation, confidence: 0.9, catalogueSize: count)
-      for s in 0..<4 {
-        estimates[s].append(bounds.steps[s].estimatePoints)
-        lowers[s].append(bounds.steps[s].lowerBoundPoints)
+    let (estimates, lowers) = try await onDedicatedThread {
+      var estimates: [[Double]] = Array(repeating: [], count: 4)
+      var lowers: [[Double]] = Array(repeating: [], count: 4)
+      for seed in 0..<120 {
+        let evaluation = SyntheticPair(count: count, seed: UInt64(seed) + 100, oldNoise: 1.3, newNoise: 1.0).evaluation
+        let bounds = CriterionBootstrap.draw(evaluation, resamples: 300, seed: UInt64(seed))
+          .bounds(for: evaluation, confidence: 0.9, catalogueSize: count)
+        for s in 0..<4 {
+          estimates[s].append(bounds.steps[s].estimatePoints)
+          lowers[s].append(bounds.steps[s].lowerBoundPoints)
+        }
       }
+      return (estimates, lowers)
     }
     for s in 0..<4 {
       let truth = estimates[s].reduce(0, +) / Double(estimates[s].count)
@@ -136,8 +140,8 @@ struct CertificateBoundsTests {
   }
 
   @Test("a pair with a small gain and a large variance is refused; the same kind of pair with a small variance is certified")
-  func varianceDecides() {
-    func certificate(count: Int) -> CompatibilityCertificate {
+  func varianceDecides() async throws {
+    @Sendable func certificate(count: Int) -> CompatibilityCertificate {
       let evaluation = SyntheticPair(count: count, seed: 11, oldNoise: 1.3, newNoise: 1.0).evaluation
       let bounds = CriterionBootstrap.draw(evaluation, resamples: 300, seed: 0)
         .bounds(for: evaluation, confidence: 0.95, catalogueSize: count)
@@ -145,8 +149,7 @@ struct CertificateBoundsTests {
         oldVersion: "v1", oldHeadFingerprint: "h", top1: evaluation.top1, meanAveragePrecision: evaluation.meanAveragePrecision,
         bounds: bounds, marginPoints: 0.5, dataset: "synthetic", split: "validation", examples: count, issuedAt: "t")
     }
-    let small = certificate(count: 150)
-    let large = certificate(count: 3_000)
+    let (small, large) = try await onDedicatedThread { (certificate(count: 150), certificate(count: 3_000)) }
     for (a, b) in zip(small.bounds!.steps, large.bounds!.steps) {
       #expect(a.estimatePoints > 0.5 && b.estimatePoints > 0.5, "\(a.name): both gains exceed the margin (\(a.estimatePoints), \(b.estimatePoints))")
     }
