@@ -17,6 +17,9 @@ public struct VersionInfo: Codable, Sendable, Equatable {
   /// Older versions this version's queries may search through its query adapter P
   /// (certified and usable), each with the sha256 of P's file; nil when none.
   public var queryAdapters: [String: String]?
+  /// For a transform label ("TARGET<-SOURCE"): the sha256 of the file of the
+  /// target's document transform T from the source; nil otherwise.
+  public var transformFileSha256: String?
 
   /// Whether the encoder embeds raw inputs with it (false for an external version,
   /// whose embeddings are computed elsewhere: it lists no input shape).

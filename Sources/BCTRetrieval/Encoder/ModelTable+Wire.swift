@@ -22,7 +22,7 @@ extension ModelTable {
     for model in response.models {
       for adapter in model.adapters where adapter.usable && adapter.certificate.verdict == .certified {
         switch adapter.mode {
-        case .transformedDocuments: addTransformLabel(target: model.version, source: adapter.oldVersion)
+        case .transformedDocuments: addTransformLabel(target: model.version, source: adapter.oldVersion, fileSha256: adapter.fileSha256)
         case .queryAdapted: addQueryAdapter(holder: model.version, old: adapter.oldVersion, fileSha256: adapter.fileSha256)
         default: continue
         }
@@ -40,7 +40,7 @@ extension ModelTable {
 
   /// Lists "TARGET<-SOURCE" (`TransformLabel`) as a version in the target's space:
   /// its dimension, input shape and relations, certified with the target itself.
-  mutating func addTransformLabel(target: String, source: String) {
+  mutating func addTransformLabel(target: String, source: String, fileSha256: String) {
     guard versions[source] != nil, var info = versions[target],
           TransformLabel.parse(target) == nil, TransformLabel.parse(source) == nil
     else { return }
@@ -48,6 +48,8 @@ extension ModelTable {
     info.version = label
     info.relations[target] = .certified
     info.certificates = [:]
+    info.queryAdapters = nil
+    info.transformFileSha256 = fileSha256
     versions[label] = info
     versions[target]?.relations[label] = .certified
   }

@@ -1,7 +1,6 @@
 import BCTAdapters
 import BCTCollection
 import BCTNumerics
-import Synchronization
 
 /// Search mode QUERY_ADAPTED for queries that reach the retrieval service: query
 /// vectors of a version mapped into an older version's space by the query adapter P
@@ -9,31 +8,21 @@ import Synchronization
 /// file the encoder applies for `Embed.target_version`). A fetched adapter is kept
 /// until the encoder's listing names another file for it.
 final class QueryAdaptation: Sendable {
-  private let encoder: any EmbeddingProvider
-  private let kept = Mutex([String: (fileSha256: String, adapter: EmbeddingAdapter)]())
+  private let adapters: AdapterCache
 
   init(encoder: any EmbeddingProvider) {
-    self.encoder = encoder
+    self.adapters = AdapterCache(encoder: encoder)
   }
 
   /// `vectors` of `holder`, L2-normalised, mapped by P into `old`'s space (unit rows).
   func map(
     _ vectors: Matrix, from holder: String, to old: String, fileSha256: String, deadline: ContinuousClock.Instant?
   ) async throws -> Matrix {
-    let adapter = try await adapter(holder: holder, old: old, fileSha256: fileSha256, deadline: deadline)
+    let adapter = try await adapters.adapter(holder: holder, old: old, direction: .query, fileSha256: fileSha256, deadline: deadline)
     guard adapter.inputDim == vectors.columns else {
       throw RetrievalError.queryDimensionMismatch(query: holder, dimension: vectors.columns, document: old, held: adapter.inputDim)
     }
     return adapter.apply(vectors.l2NormalizedRows())
   }
 
-  private func adapter(
-    holder: String, old: String, fileSha256: String, deadline: ContinuousClock.Instant?
-  ) async throws -> EmbeddingAdapter {
-    let key = "\(holder)\u{0}\(old)"
-    if let entry = kept.withLock({ $0[key] }), entry.fileSha256 == fileSha256 { return entry.adapter }
-    let fetched = try await encoder.adapter(holder: holder, old: old, direction: .query, deadline: deadline)
-    kept.withLock { $0[key] = (fileSha256, fetched) }
-    return fetched
-  }
 }

@@ -1,17 +1,18 @@
 import BCTAdapters
 import BCTCollection
 import BCTNumerics
-import Synchronization
 
 /// The transform backfill's one step: stored source vectors mapped by the target's
 /// document transform T into the target's space (a GEMM, no raw input, no
-/// embedding call). T is fetched from the encoder once per label and kept.
+/// embedding call). T is fetched from the encoder and kept until the listing names
+/// another file for it (a re-fit).
 final class DocumentTransformer: Sendable {
   private let encoder: any EmbeddingProvider
-  private let adapters = Mutex([String: EmbeddingAdapter]())
+  private let adapters: AdapterCache
 
   init(encoder: any EmbeddingProvider) {
     self.encoder = encoder
+    self.adapters = AdapterCache(encoder: encoder)
   }
 
   /// The target of a transform backfill to `target` over `view`: the label
@@ -44,7 +45,9 @@ final class DocumentTransformer: Sendable {
     if let other = moving.first(where: { $0.version != source }) {
       throw RetrievalError.transformSourceMismatch(document: other.id, version: other.version, source: source)
     }
-    let transform = try await adapter(target: target, source: source, label: label)
+    let table = try await encoder.models(deadline: .now + .seconds(30))
+    guard let sha = table.versions[label]?.transformFileSha256 else { throw RetrievalError.transformNotCertified(target: target, source: source) }
+    let transform = try await adapters.adapter(holder: target, old: source, direction: .document, fileSha256: sha, deadline: .now + .seconds(30))
     guard let width = moving.first?.vector.count, width == transform.inputDim, moving.allSatisfy({ $0.vector.count == width }) else {
       throw RetrievalError.dimensionConflict(version: source, dimension: moving.first?.vector.count ?? 0, held: transform.inputDim)
     }
@@ -55,10 +58,4 @@ final class DocumentTransformer: Sendable {
     return items
   }
 
-  private func adapter(target: String, source: String, label: String) async throws -> EmbeddingAdapter {
-    if let kept = adapters.withLock({ $0[label] }) { return kept }
-    let fetched = try await encoder.adapter(holder: target, old: source, direction: .document, deadline: .now + .seconds(30))
-    adapters.withLock { $0[label] = fetched }
-    return fetched
-  }
 }
