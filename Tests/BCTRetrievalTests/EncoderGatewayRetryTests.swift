@@ -1,6 +1,6 @@
 import BCTClient
 import BCTProto
-import BCTRetrieval
+@testable import BCTRetrieval
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -15,12 +15,12 @@ import Testing
 @Suite("Encoder calls: grpc-swift retries, deadlines, outages")
 struct EncoderGatewayRetryTests {
   /// An encoder whose ListModels answers UNAVAILABLE `failures` times, then an empty listing
-  /// (a held one only once the test opens `gate`).
+  /// (a held one only once the test fires `gate`).
   struct FlakyEncoder: Bct_V1_Encoder.SimpleServiceProtocol {
     let failures: Int
     var holds = false
     let calls = CallCounter()
-    let gate = Gate()
+    let gate = OneShotSignal()
 
     func listModels(request: Bct_V1_ListModelsRequest, context: ServerContext) async throws -> Bct_V1_ListModelsResponse {
       let call = calls.next()
@@ -35,30 +35,6 @@ struct EncoderGatewayRetryTests {
 
     func getAdapter(request: Bct_V1_GetAdapterRequest, context: ServerContext) async throws -> Bct_V1_GetAdapterResponse {
       throw RPCError(code: .unimplemented, message: "not in this test")
-    }
-  }
-
-  /// Holds its waiters until opened; once open, lets every waiter through at once.
-  final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func wait() async {
-      await withCheckedContinuation { continuation in
-        let resumeNow = state.withLock { state in
-          if !state.open { state.waiters.append(continuation) }
-          return state.open
-        }
-        if resumeNow { continuation.resume() }
-      }
-    }
-
-    func open() {
-      let waiters = state.withLock { state in
-        state.open = true
-        defer { state.waiters = [] }
-        return state.waiters
-      }
-      for waiter in waiters { waiter.resume() }
     }
   }
 
@@ -80,9 +56,9 @@ struct EncoderGatewayRetryTests {
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try? await server.serve() }
       let port = try #require(try await server.listeningAddress?.ipv4?.port)
-      defer { encoder.gate.open() }
+      defer { encoder.gate.fire() }
       try await withGateway(port: port, attempts: attempts) { gateway in
-        defer { encoder.gate.open() }
+        defer { encoder.gate.fire() }
         try await body(gateway)
       }
       group.cancelAll()

@@ -16,16 +16,6 @@ import Testing
 struct InPlaceTransformTests {
   static let label = "v2<-v1"
 
-  static func request(rate: Double, mode: Bct_V1_BackfillMode = .auto) -> Bct_V1_BackfillRequest {
-    var request = Bct_V1_BackfillRequest()
-    request.targetVersion = "v2"
-    request.transform = true
-    request.batchSize = 10
-    request.maxDocumentsPerSecond = rate
-    request.mode = mode
-    return request
-  }
-
   @Test("v1 documents move to v2's space in place by T (equal to NumPy's); searches span both spaces meanwhile; kill -9 resumes", arguments: StoreKind.allCases)
   func inPlace(store: StoreKind) async throws {
     try await store.with { arguments in try await inPlace(storeArguments: arguments) }
@@ -42,7 +32,7 @@ struct InPlaceTransformTests {
       try await TransformBackfillTests.index(client, encoderClient)
       let inputs = Matrix(rows: sample.count, columns: 784, values: sample.flatMap { RetrievalProcessTests.test.inputs.row($0) })
       let v1 = try await encoderClient.embed(inputs, rowShape: [1, 28, 28], version: "v1").embeddings
-      let started = Task { try await client.backfill(Self.request(rate: 100)) }
+      let started = Task { try await client.backfill(TransformBackfillTests.transformRequest(rate: 100, to: "v2")) }
       let end = ContinuousClock.now + .seconds(60)
       var moved = 0
       while moved < 30 && ContinuousClock.now < end {
@@ -63,7 +53,7 @@ struct InPlaceTransformTests {
     defer { Task { await resumed.kill9() } }
     let expected = try await TransformBackfillTests.numpyTransform(v1, adapter: repo.appendingPathComponent("v2/adapter-document-v1.safetensors"))
     try await RetrievalProcessTests.withClients(resumed.port, { client, _ in
-      let last = try await client.backfill(Self.request(rate: 0))
+      let last = try await client.backfill(TransformBackfillTests.transformRequest(rate: 0, to: "v2"))
       #expect(last?.state == .completed && last?.mode == .inPlace, "\(String(describing: last))")
       let after = try await client.stats()
       #expect(after.documents == 340 && !after.hasShadow, "\(after.versions.map { "\($0.modelVersion): \($0.documents)" })")

@@ -70,9 +70,11 @@ struct TransformBackfillTests {
     #expect(raw.results.allSatisfy { $0.hits.count == 5 })
   }
 
-  static func transformRequest(rate: Double) -> Bct_V1_BackfillRequest {
+  /// A transform backfill to `target` in batches of 10 at `rate` documents/s (0: unlimited).
+  static func transformRequest(rate: Double, to target: String = "w1", mode: Bct_V1_BackfillMode = .auto) -> Bct_V1_BackfillRequest {
     var request = Bct_V1_BackfillRequest()
-    request.targetVersion = "w1"
+    request.mode = mode
+    request.targetVersion = target
     request.transform = true
     request.batchSize = 10
     request.maxDocumentsPerSecond = rate
@@ -105,9 +107,7 @@ struct TransformBackfillTests {
       }
       // In place needs v1 and w1<-v1 searched together, which w1 (another lineage) is not certified for.
       do {
-        var inPlace = Self.transformRequest(rate: 0)
-        inPlace.mode = .inPlace
-        _ = try await client.backfill(inPlace)
+        _ = try await client.backfill(Self.transformRequest(rate: 0, mode: .inPlace))
         Issue.record("an in-place transform started across lineages")
       } catch let error as RPCError {
         #expect(error.code == .failedPrecondition, "\(error)")
