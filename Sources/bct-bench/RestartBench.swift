@@ -61,16 +61,18 @@ struct RestartBench: AsyncParsableCommand {
       let started = ContinuousClock.now
       return withExtendedLifetime(state.detached()) { (ContinuousClock.now - started).inSeconds }
     }
-    let same = Self.answers(loaded, queryRows) == before
+    let after = Self.answers(loaded, queryRows)
+    let same = zip(after, before).filter { $0.0 == $0.1 }.count
     var exact = FlatIndex(dimension: vectors.columns)
     exact.add(ids: ids, vectors: vectors)
     let truth = exact.search(queryRows, k: 10).map { Set($0.map(\.id)) }
-    let recall = Self.recall(Self.answers(loaded, queryRows), truth)
+    let recall = Self.recall(after, truth)
 
     var result: [String: Any] = [
       "count": vectors.rows, "dimension": vectors.columns, "m": m, "ef_construction": efConstruction, "log_tail": tail,
       "build_seconds": buildSeconds, "files": files, "restart_with_graph_seconds": loadSeconds, "graphs_loaded": adopted, "snapshot_copy_seconds": copySeconds,
-      "same_answers_after_restart": same, "recall_at_10": recall,
+      "same_answers_after_restart": same, "queries": queryRows.rows, "recall_at_10": recall,
+      "recall_before_restart": Self.recall(before, truth),
     ]
     if !skipRebuild {
       for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where name.hasPrefix("graphs-") {
