@@ -58,12 +58,16 @@ extension DocumentStore: CollectionStore {
     read { state in
       if plan.shadow {
         guard let upgrade = state.shadow, !upgrade.switched, upgrade.target == plan.target else { return [] }
-        // Every searched vector is a document's; one lookup each says whether its target vector exists.
-        return Array(state.index.versions.lazy.flatMap { state.index.ids(of: $0) }
-          .filter { state.counterpart.version(of: $0) != plan.target && !skipping.contains($0) }.prefix(limit))
       }
-      return Array(UpgradeRules.sourceVersions(plan, searched: state.index.versions).lazy.flatMap { state.index.ids(of: $0) }
-        .filter { !skipping.contains($0) }.prefix(limit))
+      // Each searched vector is a document's, read by version, so only a shadow plan looks anything up
+      // (whether the other copy holds the target vector already).
+      return Array(UpgradeRules.sourceVersions(plan, searched: state.index.versions).lazy
+        .flatMap { version in state.index.ids(of: version).lazy.map { (version: version, id: $0) } }
+        .filter { document in
+          !skipping.contains(document.id) && UpgradeRules.needsTarget(
+            version: document.version, counterpart: plan.shadow ? state.counterpart.version(of: document.id) : nil, plan: plan)
+        }
+        .map(\.id).prefix(limit))
     }
   }
 

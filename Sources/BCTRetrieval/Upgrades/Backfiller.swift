@@ -139,11 +139,12 @@ public final class Backfiller: Service, Sendable {
       return (decided.mutations, (decided.mode, decided.reason, moved))
     }
     if !reason.isEmpty { logger.info("backfill started", metadata: ["target": "\(moved)", "mode": "\(mode.rawValue)", "reason": "\(reason)"]) }
-    update { status in
+    status.withLock { status in
       if status.target != moved || status.state != .running {
         status = Status(state: .running, target: moved, shadow: mode == .shadow, started: .now)
       }
     }
+    // Always: the runner may be idle even when the status already says running (a joined plan).
     changes.notify()
   }
 
