@@ -37,9 +37,10 @@ let package = Package(
       pkgConfig: "openblas",
       providers: [.apt(["libopenblas-dev"])]
     ),
-    /// hnswlib (Debian `libhnswlib-dev`, header-only C++) behind a small `extern "C"`
-    /// surface: an HNSW graph over inner product. Optimised even in debug builds
-    /// (tests build 20k-node graphs) and with AVX for hnswlib's distance kernels.
+    /// bct's HNSW graph over inner product (C++, Malkov & Yashunin's algorithms, a
+    /// node per label, striped locks) behind a small `extern "C"` surface. Optimised
+    /// even in debug builds (tests build 20k-node graphs); AVX, with AVX2 and AVX-512
+    /// distance kernels chosen at run time.
     .target(
       name: "CHNSW",
       cxxSettings: [.define("NDEBUG"), .unsafeFlags(["-O3", "-mavx"])]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Approximate search, one run, same vectors: bct's HNSWIndex (hnswlib) vs faiss-cpu
+# Approximate search, one run, same vectors: bct's HNSWIndex (its own graph) vs faiss-cpu
 # IndexHNSWFlat with the same M and efConstruction (pip, in the bench venv), inner
 # product, k=10. Three data sets: random unit vectors (COUNT x 128, default 1M; uniform
 # on the sphere, the hardest case for any graph index: recall stays low at every ef),
@@ -35,7 +35,7 @@ agree = np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(o["first_truth"],
 print(f"\n== {name}: {o['count']:,} x {o['dimension']}, M={o['m']}, efConstruction={o['ef_construction']}, k={o['k']}; faiss-cpu {f['faiss']}")
 print(f"exact ground truth agrees with Faiss's: {agree:.3f}")
 print(f"build: bct {o['build_seconds']:.1f} s, faiss {f['build_seconds']:.1f} s -> bct/faiss {o['build_seconds'] / f['build_seconds']:.2f}x (target <= 1.5x)")
-print(f"memory per vector: bct {o['memory_bytes_per_vector']:.0f} B (hnswlib's graph and tables, the id tables), faiss {f['memory_bytes_per_vector']:.0f} B (serialised) -> {o['memory_bytes_per_vector'] / f['memory_bytes_per_vector']:.2f}x")
+print(f"memory per vector: bct {o['memory_bytes_per_vector']:.0f} B (graph, striped locks, visited lists, id tables), faiss {f['memory_bytes_per_vector']:.0f} B (serialised) -> {o['memory_bytes_per_vector'] / f['memory_bytes_per_vector']:.2f}x")
 print(f"{'ef':>5} {'recall bct':>11} {'recall faiss':>13} {'QPS bct':>9} {'QPS faiss':>10} {'ratio':>7}")
 for a, b in zip(o["results"], f["results"]):
     print(f"{a['ef']:5d} {a['recall']:11.4f} {b['recall']:13.4f} {a['qps_1']:9.0f} {b['qps_1']:10.0f} {a['qps_1'] / b['qps_1']:6.2f}x")

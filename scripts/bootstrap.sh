@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing. Swift itself is expected on PATH.
 set -euo pipefail
 
-packages=(libopenblas-dev libprotobuf-c-dev zlib1g-dev pkg-config libhnswlib-dev dataset-fashion-mnist)
+packages=(libopenblas-dev libprotobuf-c-dev zlib1g-dev pkg-config dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -34,13 +34,14 @@ public struct HNSWParameters: Sendable, Hashable {
   }
 }
 
-/// Approximate inner-product search on hnswlib's HNSW graph (Debian
-/// `libhnswlib-dev`, through the `CHNSW` C surface).
+/// Approximate inner-product search on bct's HNSW graph (`CHNSW`: Malkov &
+/// Yashunin's algorithms, a node per label, striped locks, no label map), with the
+/// ids in a compact `LabelTable`.
 ///
 /// Each id owns a label (a slot); removing an id marks its node deleted (never
 /// returned, still a routing node) and frees the label, and the next new id takes
-/// that label over, replacing the node's vector and relinking it: hnswlib 0.6's
-/// mark-deleted plus replace. Each vector is kept once, in the graph: `vector(for:)`
+/// that label over, replacing the node's vector and relinking it (mark-deleted plus
+/// replace, as hnswlib does). Each vector is kept once, in the graph: `vector(for:)`
 /// reads it there. A copy shares the graph until either side changes, which then
 /// clones it (a memory copy, no relinking); `detached()` clones at once, so that a
 /// snapshot encodes a frozen graph while this one keeps changing. Bulk adds insert
@@ -50,8 +51,7 @@ public struct HNSWIndex: VectorIndex {
   /// The graph's settings.
   public let parameters: HNSWParameters
   private var graph: HNSWGraph?
-  private var labels: [String: Int] = [:]
-  private var idAt: [String?] = []
+  private var table = LabelTable()
   private var freeLabels: [Int] = []
   /// Each label's key (-1: none), and how many live labels have none.
   private var keyAt: [Int] = []
@@ -71,39 +71,40 @@ public struct HNSWIndex: VectorIndex {
     self.init(dimension: dimension, parameters: parameters)
     var live = 0
     for (label, id) in ids.enumerated() {
+      _ = table.appendLabel(reserving: ids.count - label - 1)
       guard let id else {
         freeLabels.append(label)
         continue
       }
-      guard labels.updateValue(label, forKey: id) == nil, chnsw_vector(graph.pointer, UInt64(label)) != nil else { return nil }
+      guard table.label(of: id) == nil, chnsw_vector(graph.pointer, UInt64(label)) != nil else { return nil }
+      table.assign(id, to: label)
       live += 1
     }
     guard live == chnsw_count(graph.pointer) - chnsw_deleted_count(graph.pointer) else { return nil }
     freeLabels.reverse()
-    idAt = ids
     keyAt = Array(repeating: -1, count: ids.count)
     unkeyed = live
     self.graph = graph
   }
 
-  public var count: Int { labels.count }
-  var idAtTable: [String?] { idAt }
+  public var count: Int { table.count }
+  var idAtTable: [String?] { table.ids }
   var graphPointer: OpaquePointer? { graph?.pointer }
   var graphObject: HNSWGraph? { graph }
-  func label(of id: String) -> Int? { labels[id] }
-  public var vectorBytes: Int { labels.count * dimension * MemoryLayout<Float>.size }
-  public var allIDs: [String] { idAt.compactMap { $0 } }
+  func label(of id: String) -> Int? { table.label(of: id) }
+  public var vectorBytes: Int { table.count * dimension * MemoryLayout<Float>.size }
+  public var allIDs: [String] { table.ids.compactMap { $0 } }
 
   public var description: IndexDescription {
     let graphBytes = graph.map { chnsw_memory_bytes($0.pointer) } ?? 0
-    let tables = idAt.capacity * 16 + keyAt.capacity * 8 + freeLabels.capacity * 8 + labels.capacity * 24
+    let tables = table.bytes + keyAt.capacity * MemoryLayout<Int>.stride + freeLabels.capacity * MemoryLayout<Int>.stride
     return IndexDescription(
       kind: "hnsw", hnsw: parameters, memoryBytes: graphBytes + tables,
       deletedNodes: graph.map { chnsw_deleted_count($0.pointer) } ?? 0)
   }
 
   public func vector(for id: String) -> [Float]? {
-    guard let label = labels[id], let graph, let stored = chnsw_vector(graph.pointer, UInt64(label)) else { return nil }
+    guard let label = table.label(of: id), let graph, let stored = chnsw_vector(graph.pointer, UInt64(label)) else { return nil }
     return Array(UnsafeBufferPointer(start: stored, count: dimension))
   }
 
@@ -119,10 +120,10 @@ public struct HNSWIndex: VectorIndex {
   /// removals that no new id reuses. Rebuilding at each halving costs about
   /// one build of the segment in all.
   public func compacted() -> (any VectorIndex)? {
-    guard freeLabels.count >= 1024, freeLabels.count > labels.count else { return nil }
+    guard freeLabels.count >= 1024, freeLabels.count > table.count else { return nil }
     var copy = HNSWIndex(dimension: dimension, parameters: parameters)
     let (ids, vectors) = liveVectors
-    if !ids.isEmpty { copy.add(ids: ids, vectors: vectors, keys: unkeyed == 0 ? ids.map { keyAt[labels[$0]!] } : nil) }
+    if !ids.isEmpty { copy.add(ids: ids, vectors: vectors, keys: unkeyed == 0 ? ids.map { keyAt[table.label(of: $0)!] } : nil) }
     return copy
   }
 
@@ -133,8 +134,8 @@ public struct HNSWIndex: VectorIndex {
     for (row, id) in newIDs.enumerated() { lastRow[id] = row }
     let graph = uniqueGraph(extra: lastRow.count)
     // Nodes already in the graph (a replaced id, a freed node taken over) are
-    // relinked one at a time: hnswlib 0.6 counts un-deletes in a plain integer and
-    // shares one generator across updates, so only new nodes are added in parallel.
+    // relinked one at a time (a relink rewrites the node's own lists, and its old
+    // neighbours' links to it stay), so only new nodes are added in parallel.
     // An id given the vector it holds keeps its node (only its key changes).
     var work: [(label: Int, row: Int)] = []
     var relinks: [(label: Int, row: Int)] = []
@@ -142,7 +143,7 @@ public struct HNSWIndex: VectorIndex {
     vectors.values.withUnsafeBufferPointer { source in
       for (row, id) in newIDs.enumerated() where lastRow[id] == row {
         let label: Int
-        if let held = labels[id] {
+        if let held = table.label(of: id) {
           label = held
           if keyAt[label] < 0 { unkeyed -= 1 }
           if !graph.holds(source.baseAddress! + row * dimension, label: label, dimension: dimension) { relinks.append((label, row)) }
@@ -150,13 +151,12 @@ public struct HNSWIndex: VectorIndex {
           label = free
           relinks.append((label, row))
         } else {
-          label = idAt.count
-          idAt.append(nil)
+          label = table.appendLabel(reserving: lastRow.count - work.count - 1)
+          if keyAt.capacity < table.ids.capacity { keyAt.reserveCapacity(table.ids.capacity) }
           keyAt.append(-1)
           work.append((label, row))
         }
-        labels[id] = label
-        idAt[label] = id
+        if table.ids[label] == nil { table.assign(id, to: label) }
         keyAt[label] = newKeys?[row] ?? -1
         if keyAt[label] < 0 { unkeyed += 1 }
       }
@@ -172,7 +172,7 @@ public struct HNSWIndex: VectorIndex {
 
   public mutating func setKeys(_ key: (String) -> Int?) {
     unkeyed = 0
-    for (label, id) in idAt.enumerated() {
+    for (label, id) in table.ids.enumerated() {
       keyAt[label] = id.flatMap(key) ?? -1
       if id != nil && keyAt[label] < 0 { unkeyed += 1 }
     }
@@ -183,9 +183,8 @@ public struct HNSWIndex: VectorIndex {
     var count = 0
     let graph = uniqueGraph(extra: 0)
     for id in removed {
-      guard let label = labels.removeValue(forKey: id) else { continue }
+      guard let label = table.remove(id) else { continue }
       count += 1
-      idAt[label] = nil
       if keyAt[label] < 0 { unkeyed -= 1 }
       keyAt[label] = -1
       freeLabels.append(label)
@@ -200,13 +199,14 @@ public struct HNSWIndex: VectorIndex {
   public func search(_ queries: Matrix, into selections: inout [TopK], options: SearchOptions, filter: IDFilter?) {
     precondition(queries.columns == dimension, "queries have \(queries.columns) dimensions, the index \(dimension)")
     precondition(selections.count == queries.rows, "one selection per query")
-    guard let graph, !labels.isEmpty, queries.rows > 0 else { return }
+    guard let graph, table.count > 0, queries.rows > 0 else { return }
     let ef = max(1, options.efSearch ?? parameters.efSearch)
     if let filter, prefersExact(passing: filter.count, ef: max(ef, selections.first?.k ?? 0)) {
-      let picked = keyBits(filter).map { bits in idAt.indices.filter { idAt[$0] != nil && bits.contains(keyAt[$0]) } }
-        ?? filter.ids.compactMap { labels[$0] }
+      let ids = table.ids
+      let picked = keyBits(filter).map { bits in ids.indices.filter { ids[$0] != nil && bits.contains(keyAt[$0]) } }
+        ?? filter.ids.compactMap { table.label(of: $0) }
       ExactScan.gathered(
-        rows: picked, dimension: dimension, vector: { chnsw_vector(graph.pointer, UInt64($0))! }, id: { idAt[$0] ?? "" },
+        rows: picked, dimension: dimension, vector: { chnsw_vector(graph.pointer, UInt64($0))! }, id: { ids[$0] ?? "" },
         queries: queries, into: &selections, blockSize: 4096)
       return
     }
@@ -220,7 +220,7 @@ public struct HNSWIndex: VectorIndex {
 
   /// The filtered graph walk whatever the planner would choose (tests and benchmarks).
   func searchWalking(_ queries: Matrix, into selections: inout [TopK], options: SearchOptions, filter: IDFilter) {
-    guard let graph, !labels.isEmpty else { return }
+    guard let graph, table.count > 0 else { return }
     walk(graph, queries, ef: max(1, options.efSearch ?? parameters.efSearch), into: &selections, filter: filter)
   }
 
@@ -249,7 +249,7 @@ public struct HNSWIndex: VectorIndex {
 
   private func walk(_ graph: HNSWGraph, _ queries: Matrix, ef: Int, into selections: inout [TopK], filter: IDFilter?) {
     let d = dimension
-    let ids = idAt
+    let ids = table.ids
     let keys = filter.flatMap(keyBits).map { (bits: $0, at: keyAt) }
     queries.values.withUnsafeBufferPointer { q in
       selections.withUnsafeMutableBufferPointer { sel in
@@ -270,7 +270,7 @@ public struct HNSWIndex: VectorIndex {
               }
             }
             for j in 0..<n {
-              if let id = idAt[Int(found[j])] { sel[i].offer(score: scores[j], id: id) }
+              if let id = ids[Int(found[j])] { sel[i].offer(score: scores[j], id: id) }
             }
           }
         }
@@ -290,9 +290,9 @@ public struct HNSWIndex: VectorIndex {
     if graph == nil {
       graph = HNSWGraph(dimension: dimension, capacity: max(1024, extra), parameters: parameters)
     } else if !isKnownUniquelyReferenced(&graph) {
-      graph = graph!.clone(capacity: idAt.count + extra)
+      graph = graph!.clone(capacity: table.ids.count + extra)
     }
-    graph!.reserve(idAt.count + extra)
+    graph!.reserve(table.ids.count + extra)
     return graph!
   }
 }
@@ -330,8 +330,9 @@ struct HNSWFilterGate {
   }
 }
 
-/// Owns one hnswlib graph. Concurrent adds of distinct labels and concurrent
-/// searches are safe (hnswlib locks per node); `reserve` and mark-deleted run
+/// Owns one graph. Concurrent adds of distinct new labels are safe, and so are
+/// concurrent searches, but not the two at once (the value type's exclusive
+/// access keeps them apart); `reserve` and mark-deleted run
 /// with no add or search at once (callers hold the index exclusively then).
 final class HNSWGraph: @unchecked Sendable {
   let pointer: OpaquePointer
@@ -343,7 +344,7 @@ final class HNSWGraph: @unchecked Sendable {
   init(dimension: Int, capacity: Int, parameters: HNSWParameters) {
     var error = [CChar](repeating: 0, count: 256)
     guard let made = chnsw_create(dimension, capacity, parameters.m, parameters.efConstruction, parameters.seed, &error, error.count) else {
-      fatalError("hnswlib could not allocate a graph of \(capacity) nodes: \(Self.text(error))")
+      fatalError("could not allocate a graph of \(capacity) nodes: \(Self.text(error))")
     }
     pointer = made
   }
@@ -358,7 +359,7 @@ final class HNSWGraph: @unchecked Sendable {
   func clone(capacity: Int) -> HNSWGraph {
     var error = [CChar](repeating: 0, count: 256)
     guard let copy = chnsw_clone(pointer, capacity, &error, error.count) else {
-      fatalError("hnswlib could not copy a graph of \(chnsw_count(pointer)) nodes: \(Self.text(error))")
+      fatalError("could not copy a graph of \(chnsw_count(pointer)) nodes: \(Self.text(error))")
     }
     return HNSWGraph(adopting: copy)
   }
@@ -369,13 +370,14 @@ final class HNSWGraph: @unchecked Sendable {
     return memcmp(stored, vector, dimension * MemoryLayout<Float>.size) == 0
   }
 
-  /// Grows room (doubling) so that `needed` nodes fit.
+  /// Grows room (by a quarter at least, so that growing stays linear in all) so
+  /// that `needed` nodes fit.
   func reserve(_ needed: Int) {
     let capacity = chnsw_capacity(pointer)
     guard needed > capacity else { return }
     var error = [CChar](repeating: 0, count: 256)
-    guard chnsw_reserve(pointer, max(needed, capacity * 2), &error, error.count) == 0 else {
-      fatalError("hnswlib could not grow the graph to \(needed) nodes: \(Self.text(error))")
+    guard chnsw_reserve(pointer, max(needed, capacity + capacity / 4), &error, error.count) == 0 else {
+      fatalError("could not grow the graph to \(needed) nodes: \(Self.text(error))")
     }
   }
 
@@ -383,7 +385,7 @@ final class HNSWGraph: @unchecked Sendable {
   func add(_ vector: UnsafePointer<Float>, label: Int) {
     var error = [CChar](repeating: 0, count: 256)
     guard chnsw_add(pointer, vector, UInt64(label), &error, error.count) == 0 else {
-      fatalError("hnswlib refused node \(label): \(Self.text(error))")
+      fatalError("the graph refused node \(label): \(Self.text(error))")
     }
   }
 }

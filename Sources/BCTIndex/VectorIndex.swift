@@ -114,7 +114,7 @@ extension VectorIndex {
 public enum IndexKind: Sendable, Equatable {
   /// Exact inner product (`FlatIndex`).
   case flat
-  /// Approximate, hnswlib's graph (`HNSWIndex`).
+  /// Approximate, bct's HNSW graph (`HNSWIndex`).
   case hnsw(HNSWParameters)
   /// Exact scores of candidates found in a compressed scan (`QuantizedFlatIndex`).
   case quantized(VectorEncoding)

@@ -8,8 +8,9 @@
 extern "C" {
 #endif
 
-/// An HNSW graph over inner product (Debian's hnswlib, header-only C++), reached
-/// from Swift through this C surface. Labels are the caller's slot numbers.
+/// bct's HNSW graph over inner product (hnsw.cpp), reached from Swift through this
+/// C surface. Labels are the caller's slot numbers and are the graph's node numbers:
+/// they must stay below the room `chnsw_reserve` made.
 typedef struct chnsw_graph chnsw_graph;
 
 /// A graph of `dimension`-long vectors with room for `capacity` nodes; NULL on
@@ -81,9 +82,9 @@ size_t chnsw_capacity(const chnsw_graph *graph);
 /// Nodes marked deleted.
 size_t chnsw_deleted_count(const chnsw_graph *graph);
 
-/// Bytes the graph holds: the level-0 block (links, vectors, labels), the upper
-/// levels' link lists, and hnswlib's per-node tables (link-list pointer, level,
-/// lock) and its label hash map.
+/// Bytes the graph holds: the level-0 block (link counts, links, vectors) for its
+/// room, each node's level, flags and upper-links pointer, the upper levels' link
+/// lists (as allocated), the striped locks and the searches' visited lists.
 size_t chnsw_memory_bytes(const chnsw_graph *graph);
 
 #ifdef __cplusplus
