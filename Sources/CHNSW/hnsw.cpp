@@ -323,25 +323,35 @@ void link_back(chnsw_graph &g, Node neighbour, Node node, int level) {
 }
 
 // Links `node` (its vector and level already written) into levels min(level, top)
-// down to 0, searching from `entry` (algorithm 1's second phase).
+// down to 0, searching from `entry` (algorithm 1's second phase). Every level's
+// neighbours are chosen and written into the node's own lists before any other node
+// links to it: a parallel insert that reached the node early would otherwise start
+// from its still empty lower lists, and the links it added there would be
+// overwritten.
 void connect(chnsw_graph &g, Node node, int level, Node entry, int top) {
   const float *vector = g.vector(node);
   Node current = top > level ? descend<true>(g, vector, entry, top, level) : entry;
-  for (int l = std::min(level, top); l >= 0; l--) {
+  int highest = std::min(level, top);
+  std::vector<std::vector<Scored>> chosen(static_cast<size_t>(highest) + 1);
+  for (int l = highest; l >= 0; l--) {
     Farthest found = search_level<true>(g, vector, current, g.ef_construction, l, [&](Node other) { return other != node; });
     std::vector<Scored> candidates;
     candidates.reserve(found.size());
     for (; !found.empty(); found.pop()) candidates.push_back(found.top());
     if (candidates.empty()) continue;
-    std::vector<Scored> kept = select_neighbours(g, std::move(candidates), g.m);
-    {
-      std::lock_guard<std::mutex> guard(g.lock_of(node));
+    chosen[l] = select_neighbours(g, std::move(candidates), g.m);
+    current = chosen[l].front().second;
+  }
+  {
+    std::lock_guard<std::mutex> guard(g.lock_of(node));
+    for (int l = highest; l >= 0; l--) {
       Node *list = g.links(node, l);
-      for (size_t i = 0; i < kept.size(); i++) list[1 + i] = kept[i].second;
-      list[0] = static_cast<Node>(kept.size());
+      for (size_t i = 0; i < chosen[l].size(); i++) list[1 + i] = chosen[l][i].second;
+      list[0] = static_cast<Node>(chosen[l].size());
     }
-    for (const Scored &neighbour : kept) link_back(g, neighbour.second, node, l);
-    current = kept.front().second;
+  }
+  for (int l = highest; l >= 0; l--) {
+    for (const Scored &neighbour : chosen[l]) link_back(g, neighbour.second, node, l);
   }
 }
 
