@@ -162,9 +162,14 @@ public struct HNSWIndex: VectorIndex {
       }
       let d = dimension
       for (label, row) in relinks { graph.add(source.baseAddress! + row * d, label: label) }
-      work.withUnsafeBufferPointer { items in
-        parallelChunks(items.count, minimumChunk: 256) { range in
-          for i in range { graph.add(source.baseAddress! + items[i].row * d, label: items[i].label) }
+      // New nodes go in level by level from the top, each level in parallel (as Faiss
+      // builds): the upper levels exist before the crowd of level-0 nodes searches them.
+      let byLevel = Dictionary(grouping: work) { Int(chnsw_level_for(graph.pointer, UInt64($0.label))) }
+      for level in byLevel.keys.sorted(by: >) {
+        byLevel[level]!.withUnsafeBufferPointer { items in
+          parallelChunks(items.count, minimumChunk: 256) { range in
+            for i in range { graph.add(source.baseAddress! + items[i].row * d, label: items[i].label) }
+          }
         }
       }
     }

@@ -451,6 +451,10 @@ int chnsw_add(chnsw_graph *graph, const float *vector, uint64_t label, char *err
   }
 }
 
+int chnsw_level_for(const chnsw_graph *graph, uint64_t label) {
+  return graph->draw_level(static_cast<Node>(label));
+}
+
 int chnsw_mark_deleted(chnsw_graph *graph, uint64_t label) {
   if (label >= graph->high.load() || !graph->live(static_cast<Node>(label))) return 1;
   graph->flags[label] |= flag_deleted;

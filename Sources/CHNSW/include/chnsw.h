@@ -29,6 +29,9 @@ int chnsw_reserve(chnsw_graph *graph, size_t capacity, char *error, size_t error
 /// threads at once with distinct labels. 0 on success.
 int chnsw_add(chnsw_graph *graph, const float *vector, uint64_t label, char *error, size_t error_length);
 
+/// The level a new node under `label` gets (drawn from the seed and the label alone).
+int chnsw_level_for(const chnsw_graph *graph, uint64_t label);
+
 /// Marks `label` deleted: it is never returned, but stays a routing node until
 /// replaced. 0 on success, 1 when the label is unknown or already deleted.
 int chnsw_mark_deleted(chnsw_graph *graph, uint64_t label);
