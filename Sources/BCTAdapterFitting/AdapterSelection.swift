@@ -17,6 +17,8 @@ public struct AdapterSelection: Sendable {
   public var ridges: [Float] = [1e-4, 1e-3, 1e-2, 1e-1]
   /// Most epochs of the residual MLP; the best epoch on the selection split is kept.
   public var maximumEpochs = 6
+  /// Weights of the residual MLP's class term tried (labelled pairs), each a candidate.
+  public var classWeights: [Float] = [0.1, 1]
   /// Share of the calibration pairs held out to choose on.
   public var selectionFraction = 0.1
   /// Seed of the selection split and the MLP's training.
@@ -66,8 +68,11 @@ public struct AdapterSelection: Sendable {
       if bestAffine.map({ candidate.score > $0.score }) ?? true { bestAffine = (a, ridge, candidate.score) }
     }
     if kinds.contains(.mlp), let start = bestAffine {
-      candidates.append(mlpCandidate(
-        start: start, fitPairs: (fitPairs.0, fitPairs.1, fitLabels), all: (source, target, labels), selection: selection))
+      for classWeight in itemsAreTheirOwnClass ? [classWeights.first ?? 0.1] : classWeights {
+        candidates.append(mlpCandidate(
+          start: start, classWeight: classWeight, fitPairs: (fitPairs.0, fitPairs.1, fitLabels),
+          all: (source, target, labels), selection: selection))
+      }
     }
     guard let best = candidates.max(by: { $0.0.score < $1.0.score }), let adapter = best.refit() else { return nil }
     return Outcome(adapter: adapter, chosen: best.0, candidates: candidates.map(\.0))
@@ -76,16 +81,16 @@ public struct AdapterSelection: Sendable {
   /// The MLP trained from the best affine map, its best epoch on the selection split,
   /// and how to retrain it on every pair for that many epochs.
   private func mlpCandidate(
-    start: (adapter: EmbeddingAdapter, ridge: Float, score: Double), fitPairs: (Matrix, Matrix, [Int]),
+    start: (adapter: EmbeddingAdapter, ridge: Float, score: Double), classWeight: Float, fitPairs: (Matrix, Matrix, [Int]),
     all: (Matrix, Matrix, [Int]), selection: Selection
   ) -> (Candidate, refit: () -> EmbeddingAdapter?) {
-    let trainer = ResidualMLPFit(seed: seed)
+    let trainer = ResidualMLPFit(seed: seed, classWeight: classWeight)
     var best: Candidate?
     var bestEpoch = 0
     _ = trainer.train(
       source: fitPairs.0, target: fitPairs.1, labels: fitPairs.2, from: start.adapter, epochs: max(1, maximumEpochs)
     ) { epoch, adapter in
-      let candidate = selection.score(adapter, setting: "ridge \(start.ridge), epochs \(epoch)")
+      let candidate = selection.score(adapter, setting: "ridge \(start.ridge), class weight \(classWeight), epochs \(epoch)")
       if best.map({ candidate.score > $0.score }) ?? true { (best, bestEpoch) = (candidate, epoch) }
     }
     let epochs = bestEpoch

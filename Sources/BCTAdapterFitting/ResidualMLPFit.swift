@@ -21,13 +21,17 @@ public struct ResidualMLPFit: Sendable {
   public var temperature: Float = 0.05
   /// Temperature of the class term.
   public var classTemperature: Float = 0.1
-  /// Weight of the two contrastive terms beside the L2 regression onto the targets.
+  /// Weight of the instance term beside the L2 regression onto the targets.
   public var contrastiveWeight: Float = 0.1
+  /// Weight of the class term (labelled pairs only): larger pulls mapped rows toward
+  /// their class's region of the target space, away from imitating each target.
+  public var classWeight: Float = 0.1
   /// Seed of the branch's initialisation and of the batch order.
   public var seed: UInt64 = 0
 
-  public init(seed: UInt64 = 0) {
+  public init(seed: UInt64 = 0, classWeight: Float = 0.1) {
     self.seed = seed
+    self.classWeight = classWeight
   }
 
   /// Trains from `start` (an affine adapter) for `epochs` passes over the pairs,
@@ -74,7 +78,7 @@ public struct ResidualMLPFit: Sendable {
     dMapped.add(Losses.infoNCE(queries: mapped, keys: y, temperature: temperature).queries, scaledBy: contrastiveWeight)
     if let labels {
       let classTerm = Losses.crossModelContrastive(new: mapped, old: y, labels: labels, temperature: classTemperature)
-      dMapped.add(classTerm.gradient, scaledBy: contrastiveWeight)
+      dMapped.add(classTerm.gradient, scaledBy: classWeight)
     }
     let dRaw = l2NormalizeBackward(normalized: mapped, norms: norms, gradient: dMapped)
     let dLinear = BLAS.matmul(x, dRaw, transposeA: .transposed)

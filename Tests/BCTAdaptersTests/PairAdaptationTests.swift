@@ -54,6 +54,21 @@ import Testing
     }
   }
 
+  @Test("the residual MLP is tried at each class-term weight, each a candidate chosen on the selection split")
+  func mlpCandidatesPerClassWeight() throws {
+    let pairs = Self.embeddings(count: 1500, oldNoise: 1.4, newNoise: 1.0, items: 3)
+    var selection = AdapterSelection(kinds: [.mlp], seed: 0)
+    selection.maximumEpochs = 2
+    let outcome = try #require(selection.fit(direction: .query, old: pairs.old, new: pairs.new, labels: pairs.labels))
+    #expect(outcome.candidates.map(\.setting).map { $0.contains("class weight 0.1") } == [true, false])
+    #expect(outcome.candidates.map(\.setting).map { $0.contains("class weight 1.0") } == [false, true])
+    #expect(outcome.chosen.score == outcome.candidates.map(\.score).max())
+    var ownClass = selection
+    ownClass.itemsAreTheirOwnClass = true
+    let perPair = try #require(ownClass.fit(direction: .query, old: pairs.old, new: pairs.new, labels: Array(0..<1500)))
+    #expect(perPair.candidates.count == 1, "items without classes: the class term has nothing to weigh")
+  }
+
   @Test func aTinyUpgradeIsRefusedInEveryMode() throws {
     for item in Self.fit(oldNoise: 1.2, newNoise: 1.19, kinds: [.procrustes, .affine]) {
       #expect(item.certificate.verdict == .uncertified, "\(item.direction): \(item.certificate.summary(newVersion: "v2"))")
