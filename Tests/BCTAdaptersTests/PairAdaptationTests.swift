@@ -54,7 +54,7 @@ import Testing
     }
   }
 
-  @Test("the residual MLP is tried at each class-term weight, each a candidate chosen on the selection split")
+  @Test("the query adapter's MLP is tried at each class-term weight (the transform at the first), each a candidate")
   func mlpCandidatesPerClassWeight() throws {
     let pairs = Self.embeddings(count: 1500, oldNoise: 1.4, newNoise: 1.0, items: 3)
     var selection = AdapterSelection(kinds: [.mlp], seed: 0)
@@ -67,6 +67,8 @@ import Testing
     ownClass.itemsAreTheirOwnClass = true
     let perPair = try #require(ownClass.fit(direction: .query, old: pairs.old, new: pairs.new, labels: Array(0..<1500)))
     #expect(perPair.candidates.count == 1, "items without classes: the class term has nothing to weigh")
+    let transform = try #require(selection.fit(direction: .document, old: pairs.old, new: pairs.new, labels: pairs.labels))
+    #expect(transform.candidates.map(\.setting).allSatisfy { $0.contains("class weight 0.1") }, "documents: no strong class term")
   }
 
   @Test func aTinyUpgradeIsRefusedInEveryMode() throws {
