@@ -186,7 +186,10 @@ Visited *chnsw_graph::acquire_visited() {
     }
   }
   if (!taken) taken.reset(new Visited());
-  if (taken->tags.size() < capacity) taken->tags.assign(capacity, 0), taken->current = 0;
+  if (taken->tags.size() < capacity) {
+    taken->tags.assign(capacity, 0);
+    taken->current = 0;
+  }
   if (++taken->current == 0) {
     std::fill(taken->tags.begin(), taken->tags.end(), 0);
     taken->current = 1;
@@ -200,12 +203,20 @@ void chnsw_graph::release_visited(Visited *visited) {
 }
 
 namespace {
-// A node's link list at `level`, copied under its lock (inserts run in parallel).
-size_t read_links(const chnsw_graph &g, Node node, int level, Node *out) {
-  std::lock_guard<std::mutex> guard(g.lock_of(node));
+// A node's links at `level` and their number. `Locked` copies them into `buffer`
+// (room for 2M) under the node's lock, as inserts running in parallel need; else
+// they are read in place.
+template <bool Locked>
+const Node *links_of(const chnsw_graph &g, Node node, int level, std::vector<Node> &buffer, size_t &size) {
   const Node *list = g.links(node, level);
-  std::memcpy(out, list + 1, list[0] * sizeof(Node));
-  return list[0];
+  if (!Locked) {
+    size = list[0];
+    return list + 1;
+  }
+  std::lock_guard<std::mutex> guard(g.lock_of(node));
+  size = list[0];
+  std::memcpy(buffer.data(), list + 1, size * sizeof(Node));
+  return buffer.data();
 }
 
 // Greedy descent from `current` through levels `top` down to `bottom` (exclusive):
@@ -217,16 +228,8 @@ Node descend(const chnsw_graph &g, const float *query, Node current, int top, in
   for (int level = top; level > bottom; level--) {
     for (bool moved = true; moved;) {
       moved = false;
-      const Node *neighbours;
       size_t size;
-      if (Locked) {
-        size = read_links(g, current, level, buffer.data());
-        neighbours = buffer.data();
-      } else {
-        const Node *list = g.links(current, level);
-        size = list[0];
-        neighbours = list + 1;
-      }
+      const Node *neighbours = links_of<Locked>(g, current, level, buffer, size);
       for (size_t i = 0; i < size; i++) {
         float distance = g.between(query, neighbours[i]);
         if (distance < best) best = distance, current = neighbours[i], moved = true;
@@ -255,16 +258,8 @@ Farthest search_level(const chnsw_graph &g, const float *query, Node entry, size
     Scored nearest = frontier.top();
     if (results.size() >= ef && nearest.first > results.top().first) break;
     frontier.pop();
-    const Node *neighbours;
     size_t size;
-    if (Locked) {
-      size = read_links(g, nearest.second, level, buffer.data());
-      neighbours = buffer.data();
-    } else {
-      const Node *list = g.links(nearest.second, level);
-      size = list[0];
-      neighbours = list + 1;
-    }
+    const Node *neighbours = links_of<Locked>(g, nearest.second, level, buffer, size);
     for (size_t i = 0; i < size; i++) {
       Node node = neighbours[i];
       if (tags[node] == tag) continue;
