@@ -13,7 +13,7 @@ extension CertificateReport {
     if let chosen {
       let falseCount = outcome(confidence: chosen.confidence, margin: chosen.margin, methods: nil, validationSide: true).falseCertificates
       lines.append(String(
-        format: "Chosen on the validation side (fewest false certificates over all methods, then the highest power of %@, then of all methods, then 95%%/0.5 point where nothing separates them): confidence %g, margin %g point",
+        format: "Chosen on the validation side (fewest false certificates over all methods, then the highest power of %@'s upgrade paths, then of all methods, then 95%%/0.5 point where nothing separates them): confidence %g, margin %g point",
         study.defaultMethod, chosen.confidence, chosen.margin)
         + (falseCount.isEmpty ? "." : "; even it certifies \(falseCount.count) pair(s) that fail on half B: \(falseCount.joined(separator: ", "))."))
     }
@@ -29,6 +29,13 @@ extension CertificateReport {
           + Self.power(o).padding(toLength: 15, withPad: " ", startingAt: 0)
           + (o.falseCertificates.isEmpty ? "none" : o.falseCertificates.joined(separator: ", ")))
       }
+      let base = study.defaultMethod
+      let paths = pathOutcome(confidence: chosen.confidence, margin: chosen.margin, base: base, validationSide: false)
+      lines.append("\(base) upgrade paths (per old/new pair: certified when any of \(base), \(base)+query, \(base)+transform in this report is):")
+      lines.append("paths".padding(toLength: 23, withPad: " ", startingAt: 0)
+        + "\(paths.certified)/\(paths.pairs)".padding(toLength: 11, withPad: " ", startingAt: 0)
+        + Self.power(paths).padding(toLength: 15, withPad: " ", startingAt: 0)
+        + (paths.falseCertificates.isEmpty ? "none" : paths.falseCertificates.joined(separator: ", ")))
     }
     lines.append("Every setting on test:")
     lines += grid(validationSide: false)
@@ -36,13 +43,14 @@ extension CertificateReport {
     return lines
   }
 
-  /// One row per (confidence, margin): certified, false certificates, power of the default method and of all.
+  /// One row per (confidence, margin): certified, false certificates, power of the
+  /// default method's upgrade paths and of all methods.
   private func grid(validationSide: Bool) -> [String] {
     let method = report.certification.defaultMethod
-    var lines = ["  confidence  margin  certified  false  power \(method.padding(toLength: 14, withPad: " ", startingAt: 0))power all"]
+    var lines = ["  confidence  margin  certified  false  power \((method + " paths").padding(toLength: 14, withPad: " ", startingAt: 0))power all"]
     for s in settings {
       let all = outcome(confidence: s.confidence, margin: s.margin, methods: nil, validationSide: validationSide)
-      let mine = outcome(confidence: s.confidence, margin: s.margin, methods: [method], validationSide: validationSide)
+      let mine = pathOutcome(confidence: s.confidence, margin: s.margin, base: method, validationSide: validationSide)
       lines.append(String(format: "  %10.3f  %6.2f  ", s.confidence, s.margin)
         + "\(all.certified)/\(all.pairs)".padding(toLength: 11, withPad: " ", startingAt: 0)
         + "\(all.falseCertificates.count)".padding(toLength: 7, withPad: " ", startingAt: 0)

@@ -37,23 +37,59 @@ public struct CertificateReport: Sendable {
             t.holds && m.holds)
   }
 
+  /// The check of one record: its four step gains and whether the strict criterion
+  /// holds, on half B of the validation split when `validationSide`, else on test.
+  func check(_ record: PairCertification, validationSide: Bool) -> (gains: [Double], holds: Bool)? {
+    validationSide ? (record.halfCheckGains, record.halfCheckGains.allSatisfy { $0 > 0 }) : testCheck(record.pair)
+  }
+
   /// Certificates at (`confidence`, `margin`) for `methods` (nil = all): on half A
   /// checked on half B when `validationSide`, else on the whole validation split checked on test.
   public func outcome(confidence: Double, margin: Double, methods: Set<String>?, validationSide: Bool) -> Outcome {
     var outcome = Outcome()
     for record in report.certifications where methods?.contains(record.pair.method) ?? true {
-      let check: (gains: [Double], holds: Bool)
-      if validationSide {
-        check = (record.halfCheckGains, record.halfCheckGains.allSatisfy { $0 > 0 })
-      } else {
-        guard let test = testCheck(record.pair) else { continue }
-        check = test
-      }
+      guard let check = check(record, validationSide: validationSide) else { continue }
       let certified = record.certified(confidence: confidence, margin: margin, half: validationSide)
       outcome.pairs += 1
       if certified { outcome.certified += 1 }
       if certified && !check.holds { outcome.falseCertificates.append("\(record.pair.method) \(record.pair.label)") }
       if check.gains.allSatisfy({ $0 >= report.certification.powerThresholdPoints }) {
+        outcome.eligible += 1
+        if certified { outcome.eligibleCertified += 1 }
+      }
+    }
+    return outcome
+  }
+
+  /// The method names of `base`'s upgrade paths: its native search and the adapter modes fitted on it.
+  static func pathMethods(of base: String) -> Set<String> {
+    [base, base + "+query", base + "+transform"]
+  }
+
+  /// Certificates of `base`'s upgrade paths, one unit per old/new pair as the
+  /// services see it: the pair is certified when any of its modes (native,
+  /// query-adapted, transformed documents) is, a false certificate when a certified
+  /// mode fails its check, and counts toward power when any mode holds by the
+  /// power threshold on every step.
+  public func pathOutcome(confidence: Double, margin: Double, base: String, validationSide: Bool) -> Outcome {
+    let methods = Self.pathMethods(of: base)
+    var byPair: [String: [PairCertification]] = [:]
+    for record in report.certifications where methods.contains(record.pair.method) {
+      byPair[record.pair.label, default: []].append(record)
+    }
+    var outcome = Outcome()
+    for (label, records) in byPair.sorted(by: { $0.key < $1.key }) {
+      var (certified, eligible) = (false, false)
+      for record in records {
+        guard let check = check(record, validationSide: validationSide) else { continue }
+        let modeCertified = record.certified(confidence: confidence, margin: margin, half: validationSide)
+        certified = certified || modeCertified
+        if modeCertified && !check.holds { outcome.falseCertificates.append("\(record.pair.method) \(label)") }
+        eligible = eligible || check.gains.allSatisfy { $0 >= report.certification.powerThresholdPoints }
+      }
+      outcome.pairs += 1
+      if certified { outcome.certified += 1 }
+      if eligible {
         outcome.eligible += 1
         if certified { outcome.eligibleCertified += 1 }
       }
@@ -68,16 +104,17 @@ public struct CertificateReport: Sendable {
 
   /// The default setting chosen on the validation side only: the fewest false
   /// certificates over all methods (none, where a setting has none), then the
-  /// highest power of the default method, then the highest power over all methods;
+  /// highest power of the default method's upgrade paths (native and adapted), then
+  /// the highest power over all methods;
   /// where the evidence does not separate settings, the conventional 95% and 0.5
   /// point fixed before the study, then the higher confidence and margin.
   public var chosen: (confidence: Double, margin: Double)? {
-    let defaultMethod: Set<String> = [report.certification.defaultMethod]
+    let base = report.certification.defaultMethod
     return settings.max { a, b in
       func key(_ s: (confidence: Double, margin: Double)) -> [Double] {
         let all = outcome(confidence: s.confidence, margin: s.margin, methods: nil, validationSide: true)
         return [-Double(all.falseCertificates.count),
-                outcome(confidence: s.confidence, margin: s.margin, methods: defaultMethod, validationSide: true).power ?? -1,
+                pathOutcome(confidence: s.confidence, margin: s.margin, base: base, validationSide: true).power ?? -1,
                 all.power ?? -1, s.confidence == 0.95 && s.margin == 0.5 ? 1 : 0, s.confidence, s.margin]
       }
       return key(a).lexicographicallyPrecedes(key(b))

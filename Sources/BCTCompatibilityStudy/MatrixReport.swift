@@ -37,16 +37,20 @@ public struct MatrixReport: Sendable, Codable {
     self.cells = cells
   }
 
-  /// The reports of runs over different scenarios as one, if they agree on
-  /// methods, seeds, epochs, splits and certification settings.
+  /// The reports of runs over different scenarios or methods (objectives and
+  /// adapter modes) as one, if they agree on seeds, epochs, splits and
+  /// certification settings.
   public static func merging(_ reports: [MatrixReport]) -> MatrixReport? {
     guard var combined = reports.first else { return nil }
     for report in reports.dropFirst() {
-      guard report.methods == combined.methods, report.seeds == combined.seeds, report.epochs == combined.epochs,
+      guard report.seeds == combined.seeds, report.epochs == combined.epochs,
             report.cnnEpochs == combined.cnnEpochs, report.certification == combined.certification,
             report.validationExamples == combined.validationExamples, report.testExamples == combined.testExamples
       else { return nil }
       combined.scenarios += report.scenarios.filter { !combined.scenarios.contains($0) }
+      combined.methods += report.methods.filter { !combined.methods.contains($0) }
+      let adapters = (combined.adapterMethods ?? []) + (report.adapterMethods ?? []).filter { !(combined.adapterMethods ?? []).contains($0) }
+      combined.adapterMethods = adapters.isEmpty ? nil : adapters
       combined.cells += report.cells
       combined.certifications += report.certifications
     }

@@ -86,78 +86,32 @@ struct Adapt: AsyncParsableCommand {
     if let threads { BLAS.setThreadCount(threads) }
     let pair = try oldEmbeddings == nil ? trainedPair() : externalPair()
     let started = Date()
-    let adaptation = PairAdaptation(
-      selection: AdapterSelection(kinds: try parsedKinds(), seed: fitSeed), settings: certification.settings)
-    let old = (pair.old.version, pair.old.manifest.head.fingerprint)
-    let fitted: [PairAdaptation.Fitted]
-    switch pair.validation {
-    case .classes(let validation):
-      fitted = adaptation.fit(
-        directions: try parsedDirections(), old: old, calibration: pair.calibration, certification: validation,
-        dataset: pair.dataset, split: pair.split)
-    case .qrels(let validation):
-      fitted = adaptation.fit(
-        directions: try parsedDirections(), old: old, calibration: pair.calibration, qrels: validation,
-        dataset: pair.dataset, split: pair.split)
-    }
-    let installer = AdapterInstaller(
-      calibration: pair.calibrationDescription, calibrationExamples: pair.calibration.labels.count,
-      oldWeightsSha256: pair.old.weightsDigest, newWeightsSha256: pair.new.weightsDigest)
-    _ = try installer.install(
-      fitted, oldVersion: pair.old.version, fitSeed: fitSeed, into: URL(fileURLWithPath: new), manifest: pair.new.manifest)
-    print(AdaptReport.render(
-      fitted, old: pair.old.version, new: pair.new.version, calibrationExamples: pair.calibration.labels.count))
+    print(try pair.fitAndInstall(
+      directions: try parsedDirections(), kinds: try parsedKinds(), fitSeed: fitSeed, settings: certification.settings,
+      into: URL(fileURLWithPath: new)))
     print(String(format: "fitted and certified in %.1f s; adapters written to %@", Date().timeIntervalSince(started), new))
   }
 
-  /// The two versions and their paired embeddings: calibration pairs to fit and
-  /// choose on, and the validation split to certify on.
-  struct Pair {
-    var old: StoredVersion
-    var new: StoredVersion
-    var calibration: PairAdaptation.Embeddings
-    var validation: Validation
-    var dataset: String
-    var split: String
-    var calibrationDescription: String
-  }
-
-  /// What the modes are certified on: items judged by class, or queries and documents judged by qrels.
-  enum Validation {
-    case classes(PairAdaptation.Embeddings)
-    case qrels(QrelsPairs.Validation)
-  }
-
   /// Two trained versions, embedding the training data (less the validation split) themselves.
-  func trainedPair() throws -> Pair {
+  func trainedPair() throws -> AdaptationPair {
     let oldVersion = try ModelVersion.load(from: URL(fileURLWithPath: old))
     let newVersion = try ModelVersion.load(from: URL(fileURLWithPath: new))
-    guard oldVersion.backbone.inputShape == newVersion.backbone.inputShape else {
-      throw ValidationError("\(oldVersion.version) takes inputs \(oldVersion.backbone.inputShape), \(newVersion.version) \(newVersion.backbone.inputShape): they cannot embed the same items")
-    }
     guard let fraction = valFraction ?? newVersion.manifest.training.validation?.fraction else {
       throw ValidationError("\(newVersion.version) was trained without a validation split; give --val-fraction (and --val-seed) to hold one out")
     }
     let seed = valSeed ?? newVersion.manifest.training.validation?.seed ?? 0
     let (calibration, held) = try data.source.load(.train).validationSplit(fraction: fraction, seed: seed)
-    let served = newVersion.manifest.training.classes.map { held.keepingClasses(Set($0)) } ?? held
-    let split = CompatibilityCertifier.validationSplitDescription(fraction: fraction, seed: seed)
-    func embeddings(_ data: Dataset) -> PairAdaptation.Embeddings {
-      .init(old: oldVersion.backbone.embed(data.inputs).l2NormalizedRows(),
-            new: newVersion.backbone.embed(data.inputs).l2NormalizedRows(), labels: data.labels)
-    }
-    return Pair(
-      old: .trained(oldVersion), new: .trained(newVersion), calibration: embeddings(calibration),
-      validation: .classes(embeddings(served)), dataset: held.name, split: split,
-      calibrationDescription: "\(calibration.name) less the \(split)")
+    return try AdaptationPair.trained(
+      old: oldVersion, new: newVersion, calibration: calibration, held: held,
+      split: CompatibilityCertifier.validationSplitDescription(fraction: fraction, seed: seed))
   }
 
   /// Two external versions (created when missing) and their embeddings from files.
-  func externalPair() throws -> Pair {
+  func externalPair() throws -> AdaptationPair {
     guard let oldEmbeddings, let newEmbeddings else { throw ValidationError("--old-embeddings and --new-embeddings go together") }
     let (fraction, seed) = (valFraction ?? 0.2, valSeed ?? 0)
     let calibration: PairAdaptation.Embeddings
-    let validation: Validation
+    let validation: AdaptationPair.Validation
     let pairs: EmbeddingPairs
     var split = String(format: "validation split (%g%% of the rows, seed %llu)", fraction * 100, seed)
     if let ids, let queries, let documents, let qrels {
@@ -179,7 +133,7 @@ struct Adapt: AsyncParsableCommand {
     let newVersion = try ExternalVersion.loadOrCreate(
       in: URL(fileURLWithPath: new), embeddingDim: pairs.new.columns, description: newDescription, fingerprint: nil,
       calibration: pairs.new.values)
-    return Pair(
+    return AdaptationPair(
       old: .external(oldVersion), new: .external(newVersion), calibration: calibration, validation: validation,
       dataset: URL(fileURLWithPath: newEmbeddings).lastPathComponent, split: split,
       calibrationDescription: "\(oldEmbeddings) / \(newEmbeddings) less the \(split)")

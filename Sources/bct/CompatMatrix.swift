@@ -59,7 +59,7 @@ struct CompatMatrix: AsyncParsableCommand {
         try JSONDecoder().decode(MatrixReport.self, from: Data(contentsOf: URL(fileURLWithPath: String(file))))
       }
       guard let combined = MatrixReport.merging(reports) else {
-        throw ValidationError("--merge: the reports differ in methods, seeds, epochs or certification settings")
+        throw ValidationError("--merge: the reports differ in seeds, epochs, splits or certification settings")
       }
       print(combined.rendered())
       try writeJSON(combined)

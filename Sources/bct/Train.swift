@@ -1,4 +1,5 @@
 import ArgumentParser
+import BCTAdapters
 import BCTData
 import BCTEvaluation
 import BCTModel
@@ -19,7 +20,11 @@ struct Train: AsyncParsableCommand {
       the training data, taken before --classes and --fraction) is never trained on; \
       with --old the new version is certified on it against --old and every other \
       version of the lineage in the repository (--old's folder's parent): the manifest \
-      gets a compatibility section and compatible_with lists the certified versions.
+      gets a compatibility section and compatible_with lists the certified versions. \
+      Then, unless --no-adapters, the query adapter and the document transform to \
+      --old are fitted on the new version's training examples and each mode is \
+      certified on the same split, as bct adapt does: an upgrade refused natively can \
+      still take a certified path (query-adapted search or a transform backfill).
       """)
 
   @Option(help: "Backbone architecture: mlp or cnn.") var arch: String = "mlp"
@@ -69,6 +74,8 @@ struct Train: AsyncParsableCommand {
   @Option(help: "Model repository holding the lineage's older versions (default: --old's parent folder).")
   var repository: String?
   @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
+  @Flag(inversion: .prefixedNo, help: "With --old: also fit and certify the query adapter and the document transform to it (as bct adapt).")
+  var adapters = true
   @Flag(help: "Replace an existing model in --out.") var force = false
   @OptionGroup var data: DataOptions
 
@@ -154,6 +161,24 @@ struct Train: AsyncParsableCommand {
     }
     try model.save(to: outURL)
     print("saved \(name) to \(out) (head \(model.manifest.head.fingerprint.prefix(12)), lineage \(model.manifest.lineage.prefix(12)), \(String(format: "%.1f", model.manifest.training.seconds)) s)")
+    if adapters, let oldVersion, validation.count > 1 {
+      try fitAdapters(old: oldVersion, folder: outURL, calibration: train, held: validation)
+    }
+  }
+
+  /// Fits and certifies the query adapter and the document transform to `old` on
+  /// the new version's training examples (`calibration`), certified on `held`, and
+  /// writes them into the saved version's `folder`.
+  private func fitAdapters(old: ModelVersion, folder: URL, calibration: Dataset, held: Dataset) throws {
+    let started = Date()
+    let pair = try AdaptationPair.trained(
+      old: old, new: try ModelVersion.load(from: folder), calibration: calibration, held: held,
+      split: CompatibilityCertifier.validationSplitDescription(fraction: valFraction, seed: valSeed))
+    print(try pair.fitAndInstall(
+      directions: [.query, .document], kinds: AdapterKind.allCases, fitSeed: seed, settings: certification.settings,
+      into: folder))
+    print(String(format: "adapters to %@ fitted and certified in %.1f s (--no-adapters skips them)", old.version,
+                 Date().timeIntervalSince(started)))
   }
 
   /// The new version's manifest with certificates against `old` and every other

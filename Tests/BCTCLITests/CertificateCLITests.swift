@@ -57,10 +57,16 @@ struct CertificateCLITests {
     Self.expectConsistent(c21)
     #expect((v2["compatible_with"] as? [String]) == (c21["verdict"] as? String == "certified" ? ["v1"] : []))
     #expect(result.output.contains(c21["verdict"] as? String == "certified" ? "v2 vs v1: certified" : "v2 vs v1: NOT certified"))
+    // ...and fits both adapters to v1, each mode certified on the same validation split.
+    let adapters = v2["adapters"] as? [[String: Any]] ?? []
+    #expect(Set(adapters.compactMap { $0["direction"] as? String }) == ["query", "document"], "\(v2)")
+    #expect(adapters.allSatisfy { $0["old_version"] as? String == "v1" && $0["certificate"] != nil }, "\(adapters)")
+    #expect(result.output.contains("adapters to v1 fitted and certified"), "\(result)")
 
     // A third generation trained against v2 is certified against v2 and v1 (found in the repository).
-    result = try await Fixtures.command(["train"] + common + ["--seed", "2", "--old", repo.appendingPathComponent("v2").path, "--out", repo.appendingPathComponent("v3").path])
-    #expect(result.status == 0, "\(result)")
+    result = try await Fixtures.command(["train"] + common + ["--seed", "2", "--old", repo.appendingPathComponent("v2").path, "--out", repo.appendingPathComponent("v3").path, "--no-adapters"])
+    #expect(result.status == 0 && !result.output.contains("adapters to"), "\(result)")
+    #expect(try Self.manifest(repo.appendingPathComponent("v3"))["adapters"] == nil)
     let v3 = try Self.certificates(Self.manifest(repo.appendingPathComponent("v3")))
     #expect(Set(v3.compactMap { $0["old_version"] as? String }) == ["v1", "v2"])
     v3.forEach { Self.expectConsistent($0) }

@@ -95,6 +95,44 @@ struct MatrixReportTests {
     #expect(text.contains("Chosen on the validation side") && text.contains("confidence 0.95, margin 0 point"))
   }
 
+  @Test("upgrade paths: a pair counts once, certified when any mode is; a failing certified mode is a false certificate")
+  func upgradePaths() throws {
+    func record(_ method: String, seed: UInt64, certified: Bool) -> PairCertification {
+      let verdict = [PairCertification.Verdict(confidence: 0.95, marginPoints: 0.5, certified: certified)]
+      return PairCertification(
+        pair: .init(scenario: "b", seed: seed, method: method, old: "g1", new: "g2"),
+        bounds: CertificateBounds(method: "m", resamples: 1, confidence: 0.95, seed: 0, catalogueSize: 10, steps: [], galleryCurve: []),
+        verdicts: verdict, halfVerdicts: verdict, halfCheckGains: [2, 2, 2, 2])
+    }
+    let holds = (0.80, 0.83, 0.86, 0.87)
+    // Seed 0: native refused, transform certified and holds by >= 1 point -> a certified path.
+    // Seed 1: native refused and holds by >= 1 point, the query mode certified but failing on test.
+    // Seed 2: nothing certified, nothing holds by 1 point.
+    let objectives = MatrixReport(
+      scenarios: [Scenario.dataRefresh], methods: [StudyMethod.named("hybrid")!], seeds: [0, 1, 2], epochs: 1, cnnEpochs: 1,
+      marginPoints: 0.5, validationExamples: 10, testExamples: 10,
+      cells: Self.cells(method: "hybrid", seed: 0, val: holds, test: (0.80, 0.79, 0.84, 0.85))
+        + Self.cells(method: "hybrid", seed: 1, val: holds, test: (0.80, 0.82, 0.84, 0.85))
+        + Self.cells(method: "hybrid", seed: 2, val: holds, test: (0.80, 0.805, 0.81, 0.85)),
+      certifications: [0, 1, 2].map { record("hybrid", seed: $0, certified: false) })
+    var adapters = MatrixReport(
+      scenarios: [Scenario.dataRefresh], methods: [], seeds: [0, 1, 2], epochs: 1, cnnEpochs: 1, marginPoints: 0.5,
+      validationExamples: 10, testExamples: 10,
+      cells: Self.cells(method: "hybrid+transform", seed: 0, val: holds, test: (0.80, 0.82, 0.84, 0.85))
+        + Self.cells(method: "hybrid+query", seed: 1, val: holds, test: (0.80, 0.79, 0.84, 0.85)),
+      certifications: [record("hybrid+transform", seed: 0, certified: true), record("hybrid+query", seed: 1, certified: true)])
+    adapters.adapterMethods = ["hybrid+query", "hybrid+transform"]
+    let merged = try #require(MatrixReport.merging([objectives, adapters]))
+    #expect(merged.methodNames == ["hybrid", "hybrid+query", "hybrid+transform"])
+    let paths = CertificateReport(merged).pathOutcome(confidence: 0.95, margin: 0.5, base: "hybrid", validationSide: false)
+    #expect(paths.pairs == 3 && paths.certified == 2)
+    #expect(paths.falseCertificates == ["hybrid+query b seed 1 g1->g2"])
+    #expect(paths.eligible == 2 && paths.eligibleCertified == 2, "seeds 0 and 1 each hold by 1 point in some mode")
+    let native = CertificateReport(merged).outcome(confidence: 0.95, margin: 0.5, methods: ["hybrid"], validationSide: false)
+    #expect(native.certified == 0 && native.eligible == 1 && native.power == 0)
+    #expect(merged.rendered().contains("hybrid upgrade paths"))
+  }
+
   @Test("a tiny run trains every generation, caches the models and reports every pair on both splits")
   func tinyRun() throws {
     var generator = SeededGenerator(seed: 5)
