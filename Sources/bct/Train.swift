@@ -109,6 +109,37 @@ struct Train: AsyncParsableCommand {
     if !force, FileManager.default.fileExists(atPath: outURL.appendingPathComponent("manifest.json").path) {
       throw ValidationError("\(out) already holds a model; pass --force to replace it")
     }
+    let config = try configuration()
+    let oldVersion = try old.map { try ModelVersion.load(from: URL(fileURLWithPath: $0)) }
+    let (trainPart, validation) = try data.source.load(.train).validationSplit(fraction: valFraction, seed: valSeed)
+    var train = trainPart
+    let classList = try classes.map(parseClasses)
+    if let classList { train = train.keepingClasses(Set(classList)) }
+    train = train.fraction(fraction, seed: splitSeed)
+    let name = version ?? outURL.lastPathComponent
+    let objective = oldVersion == nil ? "fresh lineage" : "compatible with \(oldVersion!.version) (\(compat))"
+    ProgressBar.write("bct train: \(name) = \(arch) on \(train.count) examples of \(data.source.name) (\(validation.count) held out for validation), \(objective)\n")
+
+    var bar = ProgressBar()
+    let trainer = Trainer(configuration: config)
+    let validationInfo = validation.count > 0
+      ? Manifest.ValidationInfo(fraction: valFraction, seed: valSeed, examples: validation.count) : nil
+    var model = try trainer.train(
+      on: train, old: oldVersion,
+      run: .init(version: name, dataset: data.source.name, classes: classList, fraction: fraction, validation: validationInfo)
+    ) { bar.show($0) }
+    if let oldVersion, model.manifest.lineage == oldVersion.manifest.lineage {
+      model.manifest = try certify(model, old: oldVersion, validation: validation)
+    }
+    try model.save(to: outURL)
+    print("saved \(name) to \(out) (head \(model.manifest.head.fingerprint.prefix(12)), lineage \(model.manifest.lineage.prefix(12)), \(String(format: "%.1f", model.manifest.training.seconds)) s)")
+    if adapters, let oldVersion, validation.count > 1 {
+      try fitAdapters(old: oldVersion, folder: outURL, calibration: train, held: validation)
+    }
+  }
+
+  /// The training configuration the flags describe.
+  private func configuration() throws -> TrainingConfiguration {
     var config = TrainingConfiguration()
     var parameters: [String: String] = [:]
     if let hidden { parameters["hidden"] = hidden }
@@ -137,33 +168,7 @@ struct Train: AsyncParsableCommand {
     config.infoNCEWeight = infonceWeight
     config.temperature = temperature
     config.queueSize = queueSize
-
-    let oldVersion = try old.map { try ModelVersion.load(from: URL(fileURLWithPath: $0)) }
-    let (trainPart, validation) = try data.source.load(.train).validationSplit(fraction: valFraction, seed: valSeed)
-    var train = trainPart
-    let classList = try classes.map(parseClasses)
-    if let classList { train = train.keepingClasses(Set(classList)) }
-    train = train.fraction(fraction, seed: splitSeed)
-    let name = version ?? outURL.lastPathComponent
-    let objective = oldVersion == nil ? "fresh lineage" : "compatible with \(oldVersion!.version) (\(compat))"
-    ProgressBar.write("bct train: \(name) = \(arch) on \(train.count) examples of \(data.source.name) (\(validation.count) held out for validation), \(objective)\n")
-
-    var bar = ProgressBar()
-    let trainer = Trainer(configuration: config)
-    let validationInfo = validation.count > 0
-      ? Manifest.ValidationInfo(fraction: valFraction, seed: valSeed, examples: validation.count) : nil
-    var model = try trainer.train(
-      on: train, old: oldVersion,
-      run: .init(version: name, dataset: data.source.name, classes: classList, fraction: fraction, validation: validationInfo)
-    ) { bar.show($0) }
-    if let oldVersion, model.manifest.lineage == oldVersion.manifest.lineage {
-      model.manifest = try certify(model, old: oldVersion, validation: validation)
-    }
-    try model.save(to: outURL)
-    print("saved \(name) to \(out) (head \(model.manifest.head.fingerprint.prefix(12)), lineage \(model.manifest.lineage.prefix(12)), \(String(format: "%.1f", model.manifest.training.seconds)) s)")
-    if adapters, let oldVersion, validation.count > 1 {
-      try fitAdapters(old: oldVersion, folder: outURL, calibration: train, held: validation)
-    }
+    return config
   }
 
   /// Fits and certifies the query adapter and the document transform to `old` on
