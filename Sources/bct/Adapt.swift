@@ -147,11 +147,11 @@ enum AdaptReport {
     for item in fitted {
       let arrow = item.direction == .query ? "\(new) -> \(old) (query adapter P)" : "\(old) -> \(new) (document transform T)"
       lines.append("\(arrow), fitted on \(calibrationExamples) calibration pairs; selection split, cross-model %:")
-      lines.append("    kind        setting                      top-1    mAP")
+      lines.append("    kind        setting                                     top-1    mAP")
       for c in item.outcome.candidates {
         let mark = c == item.outcome.chosen ? " <- chosen" : ""
         lines.append("    " + c.kind.padding(toLength: 10, withPad: " ", startingAt: 0) + "  "
-          + c.setting.padding(toLength: 26, withPad: " ", startingAt: 0)
+          + c.setting.padding(toLength: max(42, c.setting.count), withPad: " ", startingAt: 0)
           + String(format: "  %5.1f  %5.1f", c.top1 * 100, c.meanAveragePrecision * 100) + mark)
       }
       let mode = item.direction == .query ? "query-adapted" : "transformed documents"

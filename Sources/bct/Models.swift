@@ -24,7 +24,9 @@ struct Models: AsyncParsableCommand {
               "mean_average_precision": [c.meanAveragePrecision.oldOld, c.meanAveragePrecision.newOld, c.meanAveragePrecision.newNew],
               "margin_points": c.marginPoints, "split": c.split, "examples": Int(c.examples), "reasons": c.reasons,
               "bounds": c.hasBounds ? boundsJSON(c.bounds) : NSNull()] as [String: Any]
-           }] as [String: Any]
+           },
+           "adapters": m.adapters.map(adapterJSON),
+           "certified_modes": m.certifiedModes.mapValues { $0.modes.map(modeName) }] as [String: Any]
         }])
         return
       }
@@ -41,7 +43,41 @@ struct Models: AsyncParsableCommand {
         print("    " + (c.hasBounds ? boundsText(c.bounds, margin: c.marginPoints) : "no confidence bounds"))
         for reason in c.reasons { print("    - \(reason)") }
       }
+      printAdapters(listing.models)
     }
+  }
+
+  /// Each version's adapters (mode, kind, widths, verdict, usable) and its certified modes with each other version.
+  private func printAdapters(_ models: [Bct_V1_ModelInfo]) {
+    guard models.contains(where: { !$0.adapters.isEmpty }) else { return }
+    print("\nadapters (B's query adapter P: B -> A, document transform T: A -> B):")
+    for m in models {
+      for a in m.adapters {
+        let verdict = a.certificate.verdict == .certified ? "certified" : "NOT certified"
+        print("  \(m.version) -> \(a.oldVersion) \(modeName(a.mode)): \(a.kind) \(a.inputDim)->\(a.outputDim), \(verdict), "
+          + (a.usable ? "usable" : "not usable: \(a.problem)"))
+      }
+      for (old, modes) in m.certifiedModes.sorted(by: { $0.key < $1.key }) where !modes.modes.isEmpty {
+        print("  \(m.version) with \(old): certified and usable modes \(modes.modes.map(modeName).joined(separator: ", "))")
+      }
+    }
+  }
+}
+
+/// An adapter as JSON.
+func adapterJSON(_ a: Bct_V1_AdapterInfo) -> [String: Any] {
+  ["old_version": a.oldVersion, "mode": modeName(a.mode), "kind": a.kind, "input_dim": Int(a.inputDim),
+   "output_dim": Int(a.outputDim), "verdict": a.certificate.verdict == .certified ? "certified" : "uncertified",
+   "usable": a.usable, "problem": a.problem, "file_sha256": a.fileSha256]
+}
+
+/// A search mode as text.
+func modeName(_ mode: Bct_V1_SearchMode) -> String {
+  switch mode {
+  case .native: return "native"
+  case .queryAdapted: return "query-adapted"
+  case .transformedDocuments: return "transformed documents"
+  default: return "unknown"
   }
 }
 

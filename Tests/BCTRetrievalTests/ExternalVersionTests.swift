@@ -162,6 +162,14 @@ struct ExternalVersionTests {
 
     let models = try await bct("models", "--json")
     #expect(models.status == 0 && models.output.contains("\"kind\":\"external\""), "\(models)")
+    let listed = try #require(try JSONSerialization.jsonObject(with: Data(models.output.utf8)) as? [String: Any])
+    let extB = try #require((listed["models"] as? [[String: Any]])?.first { $0["version"] as? String == "ext-b" })
+    let listedAdapters = extB["adapters"] as? [[String: Any]] ?? []
+    #expect(Set(listedAdapters.compactMap { $0["mode"] as? String }) == ["query-adapted", "transformed documents"], "\(extB)")
+    #expect(listedAdapters.allSatisfy { $0["old_version"] as? String == "ext-a" && $0["usable"] as? Bool == true })
+    #expect((extB["certified_modes"] as? [String: [String]])?["ext-a"]?.contains("query-adapted") == true, "\(extB)")
+    let table = try await bct("models")
+    #expect(table.output.contains("ext-b -> ext-a query-adapted: ") && table.output.contains("ext-b with ext-a: certified and usable modes"), "\(table)")
     try await RetrievalProcessTests.withClients(retrieval.port, { _, encoderClient in
       let refused = await Fixtures.rpcError {
         try await encoderClient.embed(RetrievalProcessTests.test.inputs.rows(0..<2), rowShape: [1, 28, 28], version: "ext-a")
