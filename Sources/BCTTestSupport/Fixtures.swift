@@ -17,6 +17,9 @@ public enum Fixtures {
   /// the 50% level (the point estimates: +2.5/+4.2 top-1, +7.6/+4.2 mAP), margin 0,
   /// for a 3,000-document catalogue. It stands for "a pair the certificate passed".
   ///
+  /// Trained with `--no-adapters`: the fixture is the native path; the adapter
+  /// fixtures (Fixtures+Adapters) add the adapters they need explicitly.
+  ///
   /// Built once per test process; awaiting it suspends instead of blocking a thread of
   /// the concurrency pool (with 2 cores, a blocked pool stalls every other test's RPCs).
   public static func trainedRepository() async throws -> URL {
@@ -28,7 +31,7 @@ public enum Fixtures {
     let v1 = repo.appendingPathComponent("v1").path
     try await run(["train", "--arch", "mlp", "--epochs", "2", "--fraction", "0.05", "--val-fraction", "0.05", "--seed", "0", "--out", v1])
     try await run(["train", "--arch", "mlp", "--epochs", "3", "--fraction", "0.3", "--val-fraction", "0.05", "--seed", "1",
-                   "--old", v1, "--margin", "0", "--confidence", "0.5", "--catalogue-size", "3000",
+                   "--old", v1, "--margin", "0", "--confidence", "0.5", "--catalogue-size", "3000", "--no-adapters",
                    "--out", repo.appendingPathComponent("v2").path])
     return repo
   }
@@ -43,7 +46,7 @@ public enum Fixtures {
       try FileManager.default.copyItem(at: trained.appendingPathComponent(version), to: repo.appendingPathComponent(version))
     }
     try await run(["train", "--arch", "mlp", "--epochs", "2", "--fraction", "0.2", "--val-fraction", "0.05", "--seed", "2", "--hidden", "128",
-                   "--old", repo.appendingPathComponent("v2").path, "--margin", "50", "--catalogue-size", "3000",
+                   "--old", repo.appendingPathComponent("v2").path, "--margin", "50", "--catalogue-size", "3000", "--no-adapters",
                    "--out", repo.appendingPathComponent("v3").path])
     return repo
   }
