@@ -46,19 +46,8 @@ public struct CertificateReport: Sendable {
   /// Certificates at (`confidence`, `margin`) for `methods` (nil = all): on half A
   /// checked on half B when `validationSide`, else on the whole validation split checked on test.
   public func outcome(confidence: Double, margin: Double, methods: Set<String>?, validationSide: Bool) -> Outcome {
-    var outcome = Outcome()
-    for record in report.certifications where methods?.contains(record.pair.method) ?? true {
-      guard let check = check(record, validationSide: validationSide) else { continue }
-      let certified = record.certified(confidence: confidence, margin: margin, half: validationSide)
-      outcome.pairs += 1
-      if certified { outcome.certified += 1 }
-      if certified && !check.holds { outcome.falseCertificates.append("\(record.pair.method) \(record.pair.label)") }
-      if check.gains.allSatisfy({ $0 >= report.certification.powerThresholdPoints }) {
-        outcome.eligible += 1
-        if certified { outcome.eligibleCertified += 1 }
-      }
-    }
-    return outcome
+    let records = report.certifications.filter { methods?.contains($0.pair.method) ?? true }
+    return tally(records.map { [$0] }, confidence: confidence, margin: margin, validationSide: validationSide)
   }
 
   /// The method names of `base`'s upgrade paths: its native search and the adapter modes fitted on it.
@@ -73,20 +62,28 @@ public struct CertificateReport: Sendable {
   /// power threshold on every step.
   public func pathOutcome(confidence: Double, margin: Double, base: String, validationSide: Bool) -> Outcome {
     let methods = Self.pathMethods(of: base)
-    var byPair: [String: [PairCertification]] = [:]
-    for record in report.certifications where methods.contains(record.pair.method) {
-      byPair[record.pair.label, default: []].append(record)
-    }
+    let byPair = Dictionary(grouping: report.certifications.filter { methods.contains($0.pair.method) }, by: \.pair.label)
+    let groups = byPair.sorted { $0.key < $1.key }.map(\.value)
+    return tally(groups, confidence: confidence, margin: margin, validationSide: validationSide)
+  }
+
+  /// Counts each group of records (the modes of one unit) as one pair: certified when
+  /// any record is, eligible when any holds by the power threshold on every step, and
+  /// a false certificate for every certified record whose check fails. A group none of
+  /// whose records can be checked is left out.
+  private func tally(_ groups: [[PairCertification]], confidence: Double, margin: Double, validationSide: Bool) -> Outcome {
     var outcome = Outcome()
-    for (label, records) in byPair.sorted(by: { $0.key < $1.key }) {
-      var (certified, eligible) = (false, false)
+    for records in groups {
+      var (checked, certified, eligible) = (false, false, false)
       for record in records {
         guard let check = check(record, validationSide: validationSide) else { continue }
         let modeCertified = record.certified(confidence: confidence, margin: margin, half: validationSide)
+        checked = true
         certified = certified || modeCertified
-        if modeCertified && !check.holds { outcome.falseCertificates.append("\(record.pair.method) \(label)") }
+        if modeCertified && !check.holds { outcome.falseCertificates.append("\(record.pair.method) \(record.pair.label)") }
         eligible = eligible || check.gains.allSatisfy { $0 >= report.certification.powerThresholdPoints }
       }
+      guard checked else { continue }
       outcome.pairs += 1
       if certified { outcome.certified += 1 }
       if eligible {
