@@ -49,7 +49,8 @@ public struct MatrixReport: Sendable, Codable {
       else { return nil }
       combined.scenarios += report.scenarios.filter { !combined.scenarios.contains($0) }
       combined.methods += report.methods.filter { !combined.methods.contains($0) }
-      let adapters = (combined.adapterMethods ?? []) + (report.adapterMethods ?? []).filter { !(combined.adapterMethods ?? []).contains($0) }
+      let known = combined.adapterMethods ?? []
+      let adapters = known + (report.adapterMethods ?? []).filter { !known.contains($0) }
       combined.adapterMethods = adapters.isEmpty ? nil : adapters
       combined.cells += report.cells
       combined.certifications += report.certifications

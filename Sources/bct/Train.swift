@@ -134,7 +134,7 @@ struct Train: AsyncParsableCommand {
     try model.save(to: outURL)
     print("saved \(name) to \(out) (head \(model.manifest.head.fingerprint.prefix(12)), lineage \(model.manifest.lineage.prefix(12)), \(String(format: "%.1f", model.manifest.training.seconds)) s)")
     if adapters, let oldVersion, validation.count > 1 {
-      try fitAdapters(old: oldVersion, folder: outURL, calibration: train, held: validation)
+      try fitAdapters(old: oldVersion, new: model, folder: outURL, calibration: train, held: validation)
     }
   }
 
@@ -173,11 +173,11 @@ struct Train: AsyncParsableCommand {
 
   /// Fits and certifies the query adapter and the document transform to `old` on
   /// the new version's training examples (`calibration`), certified on `held`, and
-  /// writes them into the saved version's `folder`.
-  private func fitAdapters(old: ModelVersion, folder: URL, calibration: Dataset, held: Dataset) throws {
+  /// writes them into `folder`, where `new` was just saved.
+  private func fitAdapters(old: ModelVersion, new: ModelVersion, folder: URL, calibration: Dataset, held: Dataset) throws {
     let started = Date()
     let pair = try AdaptationPair.trained(
-      old: old, new: try ModelVersion.load(from: folder), calibration: calibration, held: held,
+      old: old, new: new, calibration: calibration, held: held,
       split: CompatibilityCertifier.validationSplitDescription(fraction: valFraction, seed: valSeed))
     print(try pair.fitAndInstall(
       directions: [.query, .document], kinds: AdapterKind.allCases, fitSeed: seed, settings: certification.settings,
