@@ -24,10 +24,14 @@ public struct EmbeddingPairs: Sendable {
     guard file.values.count == old.rows, file.shape.count == 1 || (file.shape.count == 2 && file.shape[1] == 1) else {
       throw DataError(path: labelsPath, "shape \(file.shape); expected one label per row ([\(old.rows)])")
     }
-    guard let bad = file.values.firstIndex(where: { !($0 >= 0 && $0 < 1e7 && $0.rounded() == $0) }) else {
-      return EmbeddingPairs(old: old, new: new, labels: file.values.map { Int($0) })
+    if let bad = file.values.firstIndex(where: { !($0 >= 0 && $0 < 1e7 && $0.rounded() == $0) }) {
+      throw DataError(path: labelsPath, "label \(file.values[bad]) at row \(bad) is not a class number (an integer 0 to 9,999,999)")
     }
-    throw DataError(path: labelsPath, "label \(file.values[bad]) at row \(bad) is not a class number (an integer 0 to 9,999,999)")
+    let labels = file.values.map { Int($0) }
+    guard Set(labels).count < labels.count else {
+      throw DataError(path: labelsPath, "every row has a label of its own, so no item is relevant to another; give items of one class the same label")
+    }
+    return EmbeddingPairs(old: old, new: new, labels: labels)
   }
 
   private static func embeddings(_ path: String) throws -> Matrix {

@@ -49,6 +49,10 @@ public struct QrelsPairs: Sendable {
     }
     let (queryRows, documentRows) = (try rows(queries), try rows(documents))
     let (judgments, ignored) = try judgments(qrels, queryRows: queryRows, documentRows: documentRows, ids: ids)
+    let judged = judgments.grades.filter { !$0.isEmpty }.count
+    guard judged >= 2 else {
+      throw DataError(path: qrels, "\(judged) queries of \(queries) have a relevant (grade > 0) document of \(documents); at least 2 are needed to fit and certify")
+    }
     return QrelsPairs(
       pairs: unlabelled, queryRows: queryRows, documentRows: documentRows, judgments: judgments, ignoredJudgments: ignored)
   }

@@ -62,6 +62,9 @@ struct Adapt: AsyncParsableCommand {
     guard embeddings.isEmpty == (labels == nil && perPair.isEmpty), labels == nil || perPair.isEmpty else {
       throw ValidationError("with --old-embeddings and --new-embeddings, give either --labels or --ids/--queries/--documents/--qrels (and neither without them)")
     }
+    guard URL(fileURLWithPath: old).standardizedFileURL != URL(fileURLWithPath: new).standardizedFileURL else {
+      throw ValidationError("--old and --new are the same folder: adapters connect two different versions")
+    }
     _ = try parsedDirections()
     _ = try parsedKinds()
     if let valFraction, !(valFraction > 0 && valFraction <= 0.5) { throw ValidationError("--val-fraction must be in (0, 0.5]") }
@@ -89,7 +92,7 @@ struct Adapt: AsyncParsableCommand {
     print(try pair.fitAndInstall(
       directions: try parsedDirections(), kinds: try parsedKinds(), fitSeed: fitSeed, settings: certification.settings,
       into: URL(fileURLWithPath: new)))
-    print(String(format: "fitted and certified in %.1f s; adapters written to %@", Date().timeIntervalSince(started), new))
+    print(String(format: "fitted and checked in %.1f s (verdicts above); adapters written to %@", Date().timeIntervalSince(started), new))
   }
 
   /// Two trained versions, embedding the training data (less the validation split) themselves.

@@ -50,6 +50,9 @@ struct AdaptationPair {
     directions: [AdapterDirection], kinds: [AdapterKind], fitSeed: UInt64, settings: CompatibilityCertifier.Settings,
     into folder: URL
   ) throws -> String {
+    guard old.version != new.version else {
+      throw ValidationError("the old and the new version are both \(old.version): adapters connect two different versions")
+    }
     let adaptation = PairAdaptation(selection: AdapterSelection(kinds: kinds, seed: fitSeed), settings: settings)
     let oldKey = (old.version, old.manifest.head.fingerprint)
     let fitted: [PairAdaptation.Fitted]

@@ -91,6 +91,11 @@ struct Train: AsyncParsableCommand {
     guard cosineScale > 0, ractTemperature > 0, ractWeight >= 0, selfContrastiveWeight >= 0, instanceWeight >= 0 else {
       throw ValidationError("--cosine-scale and --ract-temperature must be > 0, --ract-weight, --self-contrastive-weight and --instance-weight >= 0")
     }
+    if let old {
+      guard URL(fileURLWithPath: old).standardizedFileURL != URL(fileURLWithPath: out).standardizedFileURL else {
+        throw ValidationError("--old and --out are the same folder: train the new version into a folder of its own")
+      }
+    }
     guard ClassifierHead.Kind(rawValue: head) != nil else { throw ValidationError("--head must be linear or etf") }
     guard fraction > 0, fraction <= 1 else { throw ValidationError("--fraction must be in (0, 1], got \(fraction)") }
     guard epochs > 0, batchSize > 0, embeddingDim > 0 else {
@@ -117,6 +122,9 @@ struct Train: AsyncParsableCommand {
     if let classList { train = train.keepingClasses(Set(classList)) }
     train = train.fraction(fraction, seed: splitSeed)
     let name = version ?? outURL.lastPathComponent
+    if let oldVersion, oldVersion.version == name {
+      throw ValidationError("the new version would be named \(name), as --old is; name it with --out or --model-version")
+    }
     let objective = oldVersion == nil ? "fresh lineage" : "compatible with \(oldVersion!.version) (\(compat))"
     ProgressBar.write("bct train: \(name) = \(arch) on \(train.count) examples of \(data.source.name) (\(validation.count) held out for validation), \(objective)\n")
 
@@ -182,7 +190,7 @@ struct Train: AsyncParsableCommand {
     print(try pair.fitAndInstall(
       directions: [.query, .document], kinds: AdapterKind.allCases, fitSeed: seed, settings: certification.settings,
       into: folder))
-    print(String(format: "adapters to %@ fitted and certified in %.1f s (--no-adapters skips them)", old.version,
+    print(String(format: "adapters to %@ fitted and checked in %.1f s (--no-adapters skips them)", old.version,
                  Date().timeIntervalSince(started)))
   }
 

@@ -36,6 +36,7 @@ struct EmbeddingPairsTests {
       (try Self.write([4, 2], [1, 0, .nan, 1, 1, 1, 2, 2]), labels, "not finite"),
       (old, try Self.write([4], [0, 1.5, 0, 1]), "not a class number"),
       (old, try Self.write([3], [0, 1, 0]), "one label per row"),
+      (old, try Self.write([4], [0, 1, 2, 3]), "a label of its own"),
     ] {
       #expect { try EmbeddingPairs.read(old: old, new: new, labels: labelsPath) } throws: { "\($0)".contains(reason) }
     }

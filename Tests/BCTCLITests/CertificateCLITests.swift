@@ -61,7 +61,14 @@ struct CertificateCLITests {
     let adapters = v2["adapters"] as? [[String: Any]] ?? []
     #expect(Set(adapters.compactMap { $0["direction"] as? String }) == ["query", "document"], "\(v2)")
     #expect(adapters.allSatisfy { $0["old_version"] as? String == "v1" && $0["certificate"] != nil }, "\(adapters)")
-    #expect(result.output.contains("adapters to v1 fitted and certified"), "\(result)")
+    #expect(result.output.contains("adapters to v1 fitted and checked"), "\(result)")
+
+    // A version trained into --old's own folder, or under --old's name, is refused; v1 stays as it was.
+    for out in [["--out", repo.appendingPathComponent("v1").path, "--force"], ["--out", repo.appendingPathComponent("v9").path, "--model-version", "v1"]] {
+      let refused = try await Fixtures.command(["train"] + common + ["--old", repo.appendingPathComponent("v1").path] + out)
+      #expect(refused.status != 0 && (refused.error.contains("same folder") || refused.error.contains("as --old is")), "\(refused)")
+    }
+    #expect(try Self.manifest(repo.appendingPathComponent("v1"))["created_at"] as? String == v1["created_at"] as? String)
 
     // A third generation trained against v2 is certified against v2 and v1 (found in the repository).
     result = try await Fixtures.command(["train"] + common + ["--seed", "2", "--old", repo.appendingPathComponent("v2").path, "--out", repo.appendingPathComponent("v3").path, "--no-adapters"])

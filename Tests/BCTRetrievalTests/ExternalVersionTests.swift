@@ -148,6 +148,21 @@ struct ExternalVersionTests {
       "--ids", "i.txt", "--queries", "q.txt", "--documents", "d.txt", "--qrels", "r.tsv",
     ])
     #expect(mixed.status != 0 && mixed.error.contains("either --labels or"), "\(mixed)")
+    // Judgments that leave fewer than 2 queries with a relevant document, and one folder as both versions, are refused.
+    let unjudged = ["query-id\tcorpus-id\tscore", "r0\tr300\t0", "r1\tr301\t1"]
+    try Data(unjudged.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: files.path("unjudged.tsv")))
+    let refused = [
+      ["--qrels", files.path("unjudged.tsv"), "--new", repo.appendingPathComponent("qc").path],
+      ["--qrels", files.path("qrels.tsv"), "--new", repo.appendingPathComponent("qa").path],
+    ]
+    for (extra, reason) in zip(refused, ["1 queries of", "the same folder"]) {
+      let result = try await Fixtures.command([
+        "adapt", "--old", repo.appendingPathComponent("qa").path, "--old-embeddings", files.path("old.npy"),
+        "--new-embeddings", files.path("new.npy"), "--ids", files.path("ids.txt"), "--queries", files.path("queries.txt"),
+        "--documents", files.path("documents.txt"),
+      ] + extra)
+      #expect(result.status != 0 && result.error.contains(reason), "\(result)")
+    }
     // Per-pair files without --qrels are refused; a plain bct eval is not affected by them.
     let stray = try await Fixtures.command(["eval", "--models", "a", "--ids", "i.txt"])
     #expect(stray.status != 0 && stray.error.contains("go with --qrels"), "\(stray)")
