@@ -63,7 +63,13 @@ public struct EmbeddingAdapter: Sendable, Equatable {
     return (output, hidden)
   }
 
-  /// Why the adapter cannot be used, if it cannot: shapes that do not fit, or a non-finite weight.
+  /// The largest weight magnitude an adapter may hold. Adapters map unit vectors to
+  /// unit vectors, so fitted weights stay far below it; with it, no input of at most
+  /// 65,536 unit-bounded values can overflow a Float through either layer.
+  public static let weightLimit: Float = 1e6
+
+  /// Why the adapter cannot be used, if it cannot: shapes that do not fit, or a
+  /// non-finite or out-of-range weight (one that could overflow a mapped vector).
   public var problem: String? {
     if linear.rows < 1 || linear.columns < 1 { return "an adapter needs a non-empty linear map" }
     if bias.rows != 1 || bias.columns != outputDim { return "the bias has \(bias.values.count) values for \(outputDim) outputs" }
@@ -73,11 +79,17 @@ public struct EmbeddingAdapter: Sendable, Equatable {
         || residual.outer.rows != h || residual.outer.columns != outputDim || h < 1 {
         return "the residual branch's shapes do not fit a \(inputDim) -> \(outputDim) adapter"
       }
-      if !(residual.inner.isFinite && residual.innerBias.isFinite && residual.outer.isFinite) {
-        return "the residual branch holds a non-finite weight"
+      if ![residual.inner, residual.innerBias, residual.outer].allSatisfy(Self.weightsInRange) {
+        return "the residual branch holds a non-finite weight or one beyond ±1e6"
       }
     }
-    if !(linear.isFinite && bias.isFinite) { return "the linear map holds a non-finite weight" }
+    if !(Self.weightsInRange(linear) && Self.weightsInRange(bias)) {
+      return "the linear map holds a non-finite weight or one beyond ±1e6"
+    }
     return nil
+  }
+
+  private static func weightsInRange(_ m: Matrix) -> Bool {
+    m.values.allSatisfy { abs($0) <= weightLimit }
   }
 }

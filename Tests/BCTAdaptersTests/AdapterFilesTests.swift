@@ -74,6 +74,9 @@ import Testing
       ["linear": .init(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])],
       ["linear": .init(shape: [2, 3], values: [1, 2, 3, 4, 5, 6]), "bias": .init(shape: [2], values: [0, 0])],
       ["linear": .init(shape: [2, 1], values: [.nan, 1]), "bias": .init(shape: [1], values: [0])],
+      // Finite, but large enough to overflow a mapped vector into infinities (NaN once normalised).
+      ["linear": .init(shape: [2, 1], values: [3e38, 3e38]), "bias": .init(shape: [1], values: [0])],
+      ["linear": .init(shape: [2, 1], values: [1, 1]), "bias": .init(shape: [1], values: [-2e6])],
     ]
     for tensors in cases {
       #expect(throws: (any Error).self) { try AdapterFiles.decode(Safetensors.encode(tensors, metadata: ["kind": "affine"])) }

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The ceiling of a document transform between two versions of a model repository:
-# embeds the built-in training and test splits with both (bct-encoder + bct embed)
-# and runs transform-ceiling.py (Debian's python3-torch) on them.
-#   scripts/research/transform-ceiling.sh MODELS OLD NEW [PORT]
-# e.g. after `bct compat-matrix --adapters independent --out /tmp/cm`:
-#   scripts/research/transform-ceiling.sh /tmp/cm/f/seed0 g1 g2-independent
+# A research study of the document transform between two versions of a model
+# repository: embeds the built-in training and test splits with both (bct-encoder +
+# bct embed) and runs STUDY.py (Debian's python3-torch) on them.
+#   scripts/research/study.sh STUDY MODELS OLD NEW [PORT]
+# STUDY: transform-ceiling (how far any map of the old embedding goes) or
+# side-information (what FCT's second, self-supervised vector adds). E.g. after
+# `bct compat-matrix --adapters independent --out /tmp/cm`:
+#   scripts/research/study.sh transform-ceiling /tmp/cm/f/seed0 g1 g2-independent
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-models=$1 old=$2 new=$3 port=${4:-50091}
+study=$1 models=$2 old=$3 new=$4 port=${5:-50091}
+[ -f "scripts/research/$study.py" ] || { echo "unknown study: $study" >&2; exit 1; }
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" 2>/dev/null || {
   echo "needs Debian's python3-torch: apt-get install -y python3-torch" >&2; exit 1; }
 swift build -c release --product bct-encoder >/dev/null && swift build -c release --product bct >/dev/null
@@ -22,4 +25,4 @@ for version in "$old" "$new"; do
       --out "$out/$version-$split.npy" --deadline 300 >/dev/null
   done
 done
-/usr/bin/python3 scripts/research/transform-ceiling.py "$out" "$old" "$new"
+/usr/bin/python3 "scripts/research/$study.py" "$out" "$old" "$new"
