@@ -1,4 +1,20 @@
 #!/usr/bin/env python3
+"""How far can any map of old embeddings go? The ceiling of a document transform T.
+
+Reads train/test embeddings of an old and a new version (unit rows, as
+`bct embed --split train|test` writes them), carves bct's validation split
+(10%, seed 0; the same rows `bct train` and `bct compat-matrix` hold out), and
+prints old/old, new queries on T(old) documents, and new/new on it, top-1 and
+mAP by class, with G = (cross - old/old) / (new/new - old/old), for:
+
+  - the ridge affine T fitted on the training split less validation (bct's fit);
+  - the same affine T fitted on the validation split itself (in-sample);
+  - a 128-1024-1024-128 MLP fitted on the validation split itself for 60 epochs
+    (L2 onto the new embeddings; it memorises those very documents).
+
+The in-sample fits are ceilings, not methods: no map of the old embedding alone,
+linear or not, does better on those documents than one fitted to them.
+Research only (Debian's python3-torch); the product does not use it.
 """
 import sys
 
