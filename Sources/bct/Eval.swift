@@ -68,6 +68,9 @@ struct Eval: AsyncParsableCommand {
       ? try data.source.load(.test)
       : try data.source.load(.train).validationSplit(fraction: valFraction, seed: valSeed).validation
     if let limit, limit < test.count { test = test.subset(Array(0..<limit), name: "\(test.name)[:\(limit)]") }
+    guard Set(test.labels).count < test.count else {
+      throw ValidationError("no two of the \(test.count) evaluation items (\(test.name)) share a label, so no document is relevant to any query; evaluate on data where classes repeat")
+    }
     if let mismatch = versions.first(where: { $0.backbone.inputShape != test.sampleShape }) {
       throw ValidationError("\(mismatch.version) takes inputs \(mismatch.backbone.inputShape) but the test data has \(test.sampleShape)")
     }

@@ -93,6 +93,10 @@ struct CertificateCLITests {
       #expect(result.status != 0 && !result.error.isEmpty, "\(bad): \(result)")
     }
 
+    // Two items of two classes (the first test images): nothing is relevant to anything.
+    result = try await bct("eval", "--models", repo.appendingPathComponent("v2").path, "--limit", "2")
+    #expect(result.status != 0 && result.error.contains("share a label"), "\(result)")
+
     result = try await bct("train", "--arch", "mlp", "--val-fraction", "0.9", "--out", repo.appendingPathComponent("x").path)
     #expect(result.status != 0 && result.error.contains("--val-fraction must be in [0, 0.5]"), "\(result)")
   }
