@@ -60,6 +60,10 @@ extension RetrievalError: CustomStringConvertible {
       "\(field): \(version) is an external version: its embeddings are computed outside bct, so raw inputs cannot be embedded with it; send its embeddings instead"
     case .transformNotCertified(let target, let source):
       "the encoder lists no certified, usable document transform from \(source) to \(target); fit one with bct adapt --old <\(source)> --new <\(target)> (its certificate must pass), or backfill by re-embedding"
+    case .transformUncertified(let target, let source):
+      "the document transform from \(source) to \(target) is usable but NOT certified (bct models shows why); set allow_uncertified (bct backfill --transform --allow-uncertified) to move into a shadow copy you can roll back within the grace period, or backfill by re-embedding"
+    case .uncertifiedTransformInPlace(let target, let source):
+      "the document transform from \(source) to \(target) is NOT certified, so it moves only into a shadow copy (searches keep \(source) until the switch); leave mode AUTO or SHADOW"
     case .transformSourceMismatch(let document, let version, let source):
       "document \(document) is of version \(version), not \(source): the transform cannot move it; roll the upgrade back, re-upsert or delete it"
     case .noShadowToFinalize:

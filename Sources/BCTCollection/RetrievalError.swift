@@ -57,6 +57,10 @@ public enum RetrievalError: Error, Sendable, Equatable {
   case transformNeedsOneSource(target: String, searched: [String])
   /// No certified, usable document transform from the source to the target (FAILED_PRECONDITION).
   case transformNotCertified(target: String, source: String)
+  /// A transform backfill by a usable but uncertified transform, without the operator's consent (FAILED_PRECONDITION).
+  case transformUncertified(target: String, source: String)
+  /// An uncertified transform asked to move in place (FAILED_PRECONDITION).
+  case uncertifiedTransformInPlace(target: String, source: String)
   /// A document of another version than the transform's source (FAILED_PRECONDITION).
   case transformSourceMismatch(document: String, version: String, source: String)
   /// Finalize without a shadow upgrade (FAILED_PRECONDITION).

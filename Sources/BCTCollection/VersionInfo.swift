@@ -20,6 +20,10 @@ public struct VersionInfo: Codable, Sendable, Equatable {
   /// For a transform label ("TARGET<-SOURCE"): the sha256 of the file of the
   /// target's document transform T from the source; nil otherwise.
   public var transformFileSha256: String?
+  /// For a transform label: true when the encoder lists that transform as usable but
+  /// NOT certified (only a backfill that names `allow_uncertified` moves by it); nil
+  /// for a certified one (and in tables cached before the field existed).
+  public var uncertifiedTransform: Bool?
 
   /// Whether the encoder embeds raw inputs with it (false for an external version,
   /// whose embeddings are computed elsewhere: it lists no input shape).

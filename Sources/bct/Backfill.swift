@@ -25,11 +25,14 @@ struct Backfill: AsyncParsableCommand {
   @Flag(help: "Abandon the shadow upgrade: searches return to the previous embeddings, nothing is lost.") var rollback = false
   @Flag(help: "Move by the target's certified document transform (bct adapt) applied to the stored vectors: no re-embedding, documents stored only as embeddings move too; in place where the target is certified natively against the documents' version, a shadow upgrade otherwise.")
   var transform = false
+  @Flag(help: "With --transform: move by a transform that is usable but NOT certified, on your word; always a shadow upgrade you can roll back within the grace period.")
+  var allowUncertified = false
 
   func validate() throws {
     guard ["auto", "in-place", "shadow"].contains(mode) else { throw ValidationError("--mode must be auto, in-place or shadow") }
     guard [stop, finalize, rollback].filter({ $0 }).count <= 1 else { throw ValidationError("--stop, --finalize and --rollback exclude each other") }
     guard !to.isEmpty || finalize || rollback else { throw ValidationError("--to is required to start a backfill") }
+    guard !allowUncertified || transform else { throw ValidationError("--allow-uncertified goes with --transform") }
   }
 
   func run() async throws {
@@ -42,6 +45,7 @@ struct Backfill: AsyncParsableCommand {
       request.finalize = finalize
       request.rollback = rollback
       request.transform = transform
+      request.allowUncertified = allowUncertified
       request.graceSeconds = grace
       request.mode = mode == "shadow" ? .shadow : mode == "in-place" ? .inPlace : .auto
       let json = connection.json

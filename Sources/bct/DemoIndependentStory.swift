@@ -20,6 +20,9 @@ extension Demo {
     /// u1 queries on the transformed documents, or why the transform backfill was refused.
     var transformed: Result<Quality, DemoRefusal>
     var transformSeconds: Double
+    /// Why the certified transform backfill was refused, when the demo then moved the
+    /// catalogue by T on the operator's word (allow_uncertified) and rolled it back.
+    var uncertifiedRefusal: DemoRefusal?
     /// u1 queries after an ordinary backfill re-embedded every document with u1.
     var reembedded: Quality
     var reembedSeconds: Double
@@ -51,39 +54,35 @@ extension Demo {
 
   /// Story 3 through `client` on an empty index: v1 documents, u1 queries refused
   /// natively, searched through P if certified, the catalogue moved by T (a transform
-  /// backfill) if certified, then re-embedded with u1 for comparison.
+  /// backfill: kept when certified; otherwise moved on the operator's word into a
+  /// shadow copy, measured, and rolled back), then re-embedded with u1 for comparison.
   func independentStory(_ client: RetrievalClient, test: Dataset, count: Int) async throws -> IndependentStory {
     _ = try await index(client, test: test, count: count, version: "v1")
     let before = try await measure(client, test: test, count: count, version: "v1")
     let adapted = await refusable { try await measure(client, test: test, count: count, version: "u1") }
-    let start = ProgressBar.seconds()
-    var transform = Bct_V1_BackfillRequest()
-    transform.targetVersion = "u1"
-    transform.transform = true
-    transform.batchSize = 1024
-    let moved = await refusable { () -> Double in
-      let last = try await client.backfill(transform) { progress in
-        var bar = ProgressBar()
-        bar.update(label: "transform backfill to u1", done: Int(progress.done), total: Int(progress.total),
-                   detail: ProgressBar.rate(progress, since: start), finished: progress.state != .running)
-      }
-      guard last?.state == .completed else { throw DemoRefusal(message: "the transform backfill ended \(String(describing: last?.state))") }
-      return ProgressBar.seconds() - start
+    var moved = await transformBackfill(client, allowUncertified: false)
+    var uncertifiedRefusal: DemoRefusal?
+    if case .failure(let refusal) = moved, refusal.message.contains("allow_uncertified") {
+      uncertifiedRefusal = refusal
+      moved = await transformBackfill(client, allowUncertified: true)
     }
     let transformed = await refusable { () -> Quality in
       _ = try moved.get()
       return try await measure(client, test: test, count: count, version: "u1")
     }
     if case .success = moved {
-      var finalize = Bct_V1_BackfillRequest()
-      finalize.finalize = true
-      _ = try await client.backfill(finalize)
+      // Kept when certified; rolled back within the grace period when it was not: the
+      // decision rests on the certificate's validation figures, never on these test ones.
+      var decision = Bct_V1_BackfillRequest()
+      if uncertifiedRefusal == nil { decision.finalize = true } else { decision.rollback = true }
+      _ = try await client.backfill(decision)
     }
     let reembedStart = ProgressBar.seconds()
     var reembed = Bct_V1_BackfillRequest()
     reembed.targetVersion = "u1"
     reembed.batchSize = 256
-    if case .failure = moved { reembed.mode = .shadow }
+    // Across lineages a re-embedding backfill must be a shadow upgrade, unless T already moved the index.
+    if uncertifiedRefusal != nil || (try? moved.get()) == nil { reembed.mode = .shadow }
     let last = try await client.backfill(reembed) { progress in
       var bar = ProgressBar()
       bar.update(label: "re-embedding backfill to u1", done: Int(progress.done), total: Int(progress.total),
@@ -93,8 +92,28 @@ extension Demo {
     let reembedSeconds = ProgressBar.seconds() - reembedStart
     return IndependentStory(
       documents: count, before: before, adapted: adapted, transformed: transformed,
-      transformSeconds: (try? moved.get()) ?? 0, reembedded: try await measure(client, test: test, count: count, version: "u1"),
-      reembedSeconds: reembedSeconds)
+      transformSeconds: (try? moved.get()) ?? 0, uncertifiedRefusal: uncertifiedRefusal,
+      reembedded: try await measure(client, test: test, count: count, version: "u1"), reembedSeconds: reembedSeconds)
+  }
+
+  /// A transform backfill to u1 with a progress bar: its seconds, or the refusal.
+  private func transformBackfill(_ client: RetrievalClient, allowUncertified: Bool) async -> Result<Double, DemoRefusal> {
+    var transform = Bct_V1_BackfillRequest()
+    transform.targetVersion = "u1"
+    transform.transform = true
+    transform.allowUncertified = allowUncertified
+    transform.batchSize = 1024
+    let start = ProgressBar.seconds()
+    let label = allowUncertified ? "transform backfill to u1 (allow_uncertified, shadow)" : "transform backfill to u1"
+    return await refusable { () -> Double in
+      let last = try await client.backfill(transform) { progress in
+        var bar = ProgressBar()
+        bar.update(label: label, done: Int(progress.done), total: Int(progress.total),
+                   detail: ProgressBar.rate(progress, since: start), finished: progress.state != .running)
+      }
+      guard last?.state == .completed else { throw DemoRefusal(message: "the transform backfill ended \(String(describing: last?.state))") }
+      return ProgressBar.seconds() - start
+    }
   }
 
   /// `body`'s value, or the services' refusal (an RPC error) as a value.
@@ -122,13 +141,19 @@ extension Demo {
     let certificates = (u1.manifest.adapters ?? []).filter { $0.oldVersion == "v1" }.map { record in
       "  \(record.direction == "query" ? "query-adapted" : "transformed documents") (\(record.kind)): " + record.certificate.summary(newVersion: "u1")
     }
-    let refusals = [story.adapted, story.transformed].compactMap { result -> String? in
-      if case .failure(let refusal) = result { return "  refused: " + refusal.message }
+    let refusals = ([story.adapted, story.transformed].compactMap { result -> DemoRefusal? in
+      if case .failure(let refusal) = result { return refusal }
       return nil
-    }
-    let moved = if case .success = story.transformed {
-      "The transform backfill moved \(story.documents) documents in \(String(format: "%.2f", story.transformSeconds)) s (no image re-read, no model run)"
-    } else {
+    } + [story.uncertifiedRefusal].compactMap { $0 }).map { "  refused: " + $0.message }
+    let seconds = String(format: "%.2f", story.transformSeconds)
+    let moved = switch (story.transformed, story.uncertifiedRefusal) {
+    case (.success, nil):
+      "The transform backfill moved \(story.documents) documents in \(seconds) s (no image re-read, no model run)"
+    case (.success, .some):
+      "The certificate refused the transform, so the demo moved the catalogue by T on the operator's word "
+        + "(allow_uncertified: a shadow upgrade) in \(seconds) s (no image re-read, no model run), measured it, "
+        + "and rolled it back within the grace period, as the certificate's validation figures decide"
+    case (.failure, _):
       "The certificate refused the transform backfill, so the catalogue could move to u1 only by re-embedding"
     }
     print("""
@@ -142,7 +167,9 @@ extension Demo {
       |--------------------------------------------------------|---------------|-------|
       | M(Q1,D1)    v1 queries on v1 documents                 | \(pct(story.before.top1))         | \(pct(story.before.top5)) |
       \(row("M(P(Q2),D1) u1 queries mapped by P, v1 documents      ", story.adapted))
-      \(row("M(Q2,T(D1)) u1 queries, documents moved by T          ", story.transformed))
+      \(row(story.uncertifiedRefusal == nil
+        ? "M(Q2,T(D1)) u1 queries, documents moved by T          " : "M(Q2,T(D1)) u1 queries, moved by T (uncertified)      ",
+        story.transformed))
       | M(Q2,D2)    after re-embedding every document with u1  | \(pct(story.reembedded.top1))         | \(pct(story.reembedded.top5)) |
 
       \(moved); re-embedding them with u1 took \(String(format: "%.1f", story.reembedSeconds)) s.

@@ -68,9 +68,7 @@ struct Eval: AsyncParsableCommand {
       ? try data.source.load(.test)
       : try data.source.load(.train).validationSplit(fraction: valFraction, seed: valSeed).validation
     if let limit, limit < test.count { test = test.subset(Array(0..<limit), name: "\(test.name)[:\(limit)]") }
-    guard Set(test.labels).count < test.count else {
-      throw ValidationError("no two of the \(test.count) evaluation items (\(test.name)) share a label, so no document is relevant to any query; evaluate on data where classes repeat")
-    }
+    try Self.requireRelevance(test)
     if let mismatch = versions.first(where: { $0.backbone.inputShape != test.sampleShape }) {
       throw ValidationError("\(mismatch.version) takes inputs \(mismatch.backbone.inputShape) but the test data has \(test.sampleShape)")
     }
@@ -111,6 +109,13 @@ struct Eval: AsyncParsableCommand {
     }
     if certify && !json {
       print(certificateLines.isEmpty ? "\nno two versions of one lineage among --models: nothing to certify" : "\nCertificates:\n" + certificateLines.joined(separator: "\n"))
+    }
+  }
+
+  /// Throws when no two items of `data` share a label: nothing would be relevant to anything.
+  static func requireRelevance(_ data: Dataset) throws {
+    guard Set(data.labels).count < data.count else {
+      throw ValidationError("no two of the \(data.count) evaluation items (\(data.name)) share a label, so no document is relevant to any query; evaluate on data where classes repeat")
     }
   }
 

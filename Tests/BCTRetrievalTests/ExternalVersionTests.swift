@@ -92,6 +92,84 @@ struct ExternalVersionTests {
       document: try AdapterFiles.load(try #require(new.manifest.adapter(for: "ext-a", direction: "document")), in: b, old: old.weightsDigest, new: new.weightsDigest)))
   }
 
+  @Test("an uncertified transform moves the catalogue only on allow_uncertified, only into a shadow copy, and rolls back")
+  func uncertifiedTransformBackfill() async throws {
+    let files = try await Self.exported.value
+    let repo = Fixtures.temporaryFolder("bct-external-uncertified")
+    let (a, b) = (repo.appendingPathComponent("ext-a"), repo.appendingPathComponent("ext-b"))
+    let adapt = try await Fixtures.command([
+      "adapt", "--old", a.path, "--new", b.path, "--old-embeddings", files.path("old.npy"), "--new-embeddings", files.path("new.npy"),
+      "--labels", files.path("labels.npy"), "--kinds", "procrustes,affine", "--directions", "document", "--resamples", "200",
+      "--margin", "100",
+    ])
+    try #require(adapt.status == 0 && adapt.output.contains("NOT certified"), "\(adapt)")
+    let (old, new) = (try ExternalVersion.load(from: a), try ExternalVersion.load(from: b))
+    let transform = try AdapterFiles.load(
+      try #require(new.manifest.adapter(for: "ext-a", direction: "document")), in: b, old: old.weightsDigest, new: new.weightsDigest)
+    let encoder = try await Fixtures.startEncoder(repo)
+    let data = Fixtures.temporaryFolder("bct-external-uncertified-data")
+    let retrieval = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: data)
+    defer { Task { await retrieval.kill9(); await encoder.kill9() } }
+    let env = ["BCT_ENCODER": "127.0.0.1:\(encoder.port)", "BCT_RETRIEVAL": "127.0.0.1:\(retrieval.port)"]
+    func bct(_ arguments: String...) async throws -> CommandResult { try await Fixtures.command(arguments, environment: env) }
+    var result = try await bct("index", "--file", files.path("catalogue-old.npy"), "--embeddings", "--model-version", "ext-a", "--id-prefix", "test-")
+    try #require(result.status == 0, "\(result)")
+
+    result = try await bct("backfill", "--to", "ext-b", "--transform")
+    #expect(result.status != 0 && result.error.contains("NOT certified") && result.error.contains("--allow-uncertified"), "\(result)")
+    result = try await bct("backfill", "--to", "ext-b", "--transform", "--allow-uncertified", "--mode", "in-place")
+    #expect(result.status != 0 && result.error.contains("only into a shadow copy"), "\(result)")
+    result = try await bct("backfill", "--to", "ext-b", "--allow-uncertified")
+    #expect(result.status != 0 && result.error.contains("goes with --transform"), "\(result)")
+
+    // On the operator's word: a shadow upgrade, then the switch; searches are exact over T(old).
+    result = try await bct("backfill", "--to", "ext-b", "--transform", "--allow-uncertified")
+    try #require(result.status == 0, "\(result)")
+    let catalogue = try Self.matrix(files.path("catalogue-old.npy")).l2NormalizedRows()
+    let queries = try Self.matrix(files.path("queries-new.npy"))
+    result = try await bct("search", "--file", files.path("queries-new.npy"), "--embeddings", "--model-version", "ext-b", "-k", "5", "--json")
+    try #require(result.status == 0, "\(result)")
+    let moved = try Self.hits(result.output)
+    #expect(moved.space == "ext-b")
+    #expect(moved.ids == Self.exactTop(queries.l2NormalizedRows(), transform.apply(catalogue), k: 5))
+
+    // Rolled back within the grace period: the old vectors are searched again, unchanged.
+    result = try await bct("backfill", "--rollback")
+    try #require(result.status == 0, "\(result)")
+    result = try await bct(
+      "search", "--file", files.path("catalogue-old.npy"), "--range", "0-19", "--embeddings", "--model-version", "ext-a", "-k", "1", "--json")
+    try #require(result.status == 0, "\(result)")
+    let restored = try Self.hits(result.output)
+    #expect(restored.space == "ext-a" && restored.ids == (0..<20).map { ["test-\($0)"] }, "\(result)")
+
+    // The word is not remembered across a crash: the resumed fill stops until it is given again.
+    var request = Bct_V1_BackfillRequest()
+    (request.targetVersion, request.transform, request.allowUncertified, request.maxDocumentsPerSecond) = ("ext-b", true, true, 20)
+    try await RetrievalProcessTests.withClients(retrieval.port, { client, _ in
+      let started = Task { [request] in try await client.backfill(request) }
+      let end = ContinuousClock.now + .seconds(30)
+      while try await client.stats().shadow.shadowDocuments < 20 && ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(20)) }
+      started.cancel()
+    }, encoderPort: encoder.port)
+    await retrieval.kill9()
+    let resumed = try await Fixtures.startRetrieval(encoderPort: encoder.port, dataDirectory: data)
+    defer { Task { await resumed.kill9() } }
+    try await RetrievalProcessTests.withClients(resumed.port, { client, _ in
+      var stats = try await client.stats()
+      let end = ContinuousClock.now + .seconds(30)
+      while stats.backfill.state != .failed && ContinuousClock.now < end {
+        try await Task.sleep(for: .milliseconds(50))
+        stats = try await client.stats()
+      }
+      #expect(stats.backfill.state == .failed && stats.backfill.message.contains("allow_uncertified"), "\(stats.backfill)")
+      #expect(stats.shadow.targetVersion == "ext-b<-ext-a" && stats.shadow.shadowDocuments < 300, "\(stats.shadow)")
+      request.maxDocumentsPerSecond = 0
+      let last = try await client.backfill(request)
+      #expect(last?.state == .completed, "\(String(describing: last))")
+      #expect(try await client.stats().documentVersion == "ext-b<-ext-a")
+    }, encoderPort: encoder.port)
+  }
+
   @Test("adapt with per-pair relevance (ids, queries, documents, qrels) certifies each mode on recall@10 and nDCG@10")
   func qrelsAdapt() async throws {
     let files = try await Self.exported.value

@@ -32,19 +32,22 @@ import Testing
     for plain in ["v1", "<-v1", "w1<-", ""] { #expect(TransformLabel.parse(plain) == nil, "\(plain)") }
   }
 
-  @Test func theLabelIsInTheTargetsSpaceOnlyWhenCertifiedAndUsable() throws {
+  @Test func theLabelIsInTheTargetsSpaceWhenUsableAndMarkedWhenUncertified() throws {
     let table = ModelTable(Self.listing(usable: true, certified: true))
     let label = try #require(table.versions["w1<-v1"])
-    #expect(label.dimension == 96 && label.inputShape == [1, 28, 28])
+    #expect(label.dimension == 96 && label.inputShape == [1, 28, 28] && label.uncertifiedTransform == nil)
     let policy = VersionPolicy(table: table)
     #expect(policy.relation("w1", "w1<-v1") == .certified)
     #expect(policy.relation("v1", "w1<-v1") == .incompatible)
     #expect(policy.relation("x1", "w1<-v1") == .incompatible)
     #expect(try policy.defaultQueryVersion(documents: ["w1<-v1"]) == "w1")
-    for (usable, certified) in [(false, true), (true, false)] {
-      let without = ModelTable(Self.listing(usable: usable, certified: certified))
-      #expect(without.versions["w1<-v1"] == nil)
-      #expect(VersionPolicy(table: without).relation("w1", "w1<-v1") == .incompatible)
-    }
+    // An unusable transform is not listed at all; a usable, uncertified one is listed
+    // (an index switched to it on the operator's word stays searchable), marked so.
+    let unusable = ModelTable(Self.listing(usable: false, certified: true))
+    #expect(unusable.versions["w1<-v1"] == nil)
+    #expect(VersionPolicy(table: unusable).relation("w1", "w1<-v1") == .incompatible)
+    let uncertified = ModelTable(Self.listing(usable: true, certified: false))
+    #expect(uncertified.versions["w1<-v1"]?.uncertifiedTransform == true)
+    #expect(VersionPolicy(table: uncertified).relation("v1", "w1<-v1") == .incompatible)
   }
 }

@@ -875,6 +875,15 @@ public nonisolated struct Bct_V1_BackfillRequest: Sendable {
   /// The collection; empty means "default".
   public var collection: String = String()
 
+  /// With transform: move by a document transform the encoder lists as usable but
+  /// NOT certified, on the operator's word. Always a shadow upgrade (IN_PLACE is
+  /// FAILED_PRECONDITION): searches keep the source's vectors until the switch, then
+  /// serve the uncertified mode; keep it (finalize) or roll back within the grace
+  /// period. The consent is not remembered across a restart of the retrieval
+  /// service: a resumed fill stops (FAILED_PRECONDITION) until the request is sent
+  /// again with it.
+  public var allowUncertified: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2466,7 +2475,7 @@ nonisolated extension Bct_V1_ShadowStatus: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Bct_V1_BackfillRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BackfillRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}target_version\0\u{3}batch_size\0\u{3}max_documents_per_second\0\u{1}stop\0\u{1}mode\0\u{3}grace_seconds\0\u{1}finalize\0\u{1}rollback\0\u{1}transform\0\u{1}collection\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}target_version\0\u{3}batch_size\0\u{3}max_documents_per_second\0\u{1}stop\0\u{1}mode\0\u{3}grace_seconds\0\u{1}finalize\0\u{1}rollback\0\u{1}transform\0\u{1}collection\0\u{3}allow_uncertified\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2484,6 +2493,7 @@ nonisolated extension Bct_V1_BackfillRequest: SwiftProtobuf.Message, SwiftProtob
       case 8: try { try decoder.decodeSingularBoolField(value: &self.rollback) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.transform) }()
       case 10: try { try decoder.decodeSingularStringField(value: &self.collection) }()
+      case 11: try { try decoder.decodeSingularBoolField(value: &self.allowUncertified) }()
       default: break
       }
     }
@@ -2520,6 +2530,9 @@ nonisolated extension Bct_V1_BackfillRequest: SwiftProtobuf.Message, SwiftProtob
     if !self.collection.isEmpty {
       try visitor.visitSingularStringField(value: self.collection, fieldNumber: 10)
     }
+    if self.allowUncertified != false {
+      try visitor.visitSingularBoolField(value: self.allowUncertified, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2534,6 +2547,7 @@ nonisolated extension Bct_V1_BackfillRequest: SwiftProtobuf.Message, SwiftProtob
     if lhs.rollback != rhs.rollback {return false}
     if lhs.transform != rhs.transform {return false}
     if lhs.collection != rhs.collection {return false}
+    if lhs.allowUncertified != rhs.allowUncertified {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

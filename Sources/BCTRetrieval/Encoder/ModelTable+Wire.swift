@@ -20,10 +20,12 @@ extension ModelTable {
         certificates: Dictionary(model.certificates.map { ($0.oldVersion, CertificateQuote($0)) }) { _, last in last })
     }
     for model in response.models {
-      for adapter in model.adapters where adapter.usable && adapter.certificate.verdict == .certified {
+      for adapter in model.adapters where adapter.usable {
+        let certified = adapter.certificate.verdict == .certified
         switch adapter.mode {
-        case .transformedDocuments: addTransformLabel(target: model.version, source: adapter.oldVersion, fileSha256: adapter.fileSha256)
-        case .queryAdapted: addQueryAdapter(holder: model.version, old: adapter.oldVersion, fileSha256: adapter.fileSha256)
+        case .transformedDocuments:
+          addTransformLabel(target: model.version, source: adapter.oldVersion, fileSha256: adapter.fileSha256, certified: certified)
+        case .queryAdapted where certified: addQueryAdapter(holder: model.version, old: adapter.oldVersion, fileSha256: adapter.fileSha256)
         default: continue
         }
       }
@@ -40,7 +42,10 @@ extension ModelTable {
 
   /// Lists "TARGET<-SOURCE" (`TransformLabel`) as a version in the target's space:
   /// its dimension, input shape and relations, certified with the target itself.
-  mutating func addTransformLabel(target: String, source: String, fileSha256: String) {
+  /// An uncertified transform is listed too, marked so (`uncertifiedTransform`): a
+  /// backfill moves by it only on the operator's word, into a shadow copy, and an
+  /// index that was switched to it must still be searchable.
+  mutating func addTransformLabel(target: String, source: String, fileSha256: String, certified: Bool = true) {
     guard versions[source] != nil, var info = versions[target],
           TransformLabel.parse(target) == nil, TransformLabel.parse(source) == nil
     else { return }
@@ -50,6 +55,7 @@ extension ModelTable {
     info.certificates = [:]
     info.queryAdapters = nil
     info.transformFileSha256 = fileSha256
+    info.uncertifiedTransform = certified ? nil : true
     versions[label] = info
     versions[target]?.relations[label] = .certified
   }

@@ -38,7 +38,7 @@ extension RetrievalError {
     case .storeFailed: .internalError
     case .noCertifiedQueryVersion, .notCertified, .incompatible, .crossLineageNeedsShadow, .inPlaceNotCertified,
       .dimensionConflict, .queryDimensionMismatch, .shadowInProgress, .alreadySwitched, .backfillRunning,
-      .inputsMissing, .externalVersion, .transformNeedsOneSource, .transformNotCertified, .transformSourceMismatch, .noShadowToFinalize, .notSwitched, .noBackfillRunning, .noShadowToRollBack,
+      .inputsMissing, .externalVersion, .transformNeedsOneSource, .transformNotCertified, .transformUncertified, .uncertifiedTransformInPlace, .transformSourceMismatch, .noShadowToFinalize, .notSwitched, .noBackfillRunning, .noShadowToRollBack,
       .shadowWithoutDocumentVersion, .shadowFixesVersions, .shadowEmbeddingVersion, .shadowNeedsInput,
       .readOnly, .storeRefused, .filterUnsupported, .defaultCollectionPermanent:
       .failedPrecondition

@@ -38,6 +38,9 @@ public final class Backfiller: Service, Sendable {
   /// Notified when a backfill is asked for and when one changes state, target or message.
   private let changes = WakeSignal()
   private let countCache = Mutex(CountCache())
+  /// Transform labels this process was told to move by although uncertified
+  /// (`allow_uncertified`); not persisted, so a restart asks for the word again.
+  private let consented = Mutex(Set<String>())
   /// Pending ids read from the store at a time.
   static let queueLength = 262_144
 
@@ -70,11 +73,13 @@ public final class Backfiller: Service, Sendable {
     /// Move by the target's document transform instead of re-embedding (in place only where
     /// the target is certified natively against the source).
     public var transform = false
+    /// With `transform`: move by a usable but uncertified transform, into a shadow copy only.
+    public var allowUncertified = false
 
     /// A request to move to `target`.
     public init(
       target: String, batchSize: Int = 0, rate: Double = 0, mode: UpgradeMode? = nil, graceSeconds: Double = 0,
-      transform: Bool = false
+      transform: Bool = false, allowUncertified: Bool = false
     ) {
       self.target = target
       self.batchSize = batchSize
@@ -82,6 +87,7 @@ public final class Backfiller: Service, Sendable {
       self.mode = mode
       self.graceSeconds = graceSeconds
       self.transform = transform
+      self.allowUncertified = allowUncertified
     }
   }
 
@@ -128,15 +134,25 @@ public final class Backfiller: Service, Sendable {
     let policy = VersionPolicy(table: table)
     let grace = request.graceSeconds == 0 ? defaultGraceSeconds : request.graceSeconds
     let (_, (mode, reason, moved)) = try await store.commit(reading: ViewQuery(withoutInputOutside: "")) { view in
-      let moved = request.transform ? try DocumentTransformer.label(target: target, view: view, table: table) : target
+      let moved = request.transform
+        ? try DocumentTransformer.label(target: target, view: view, table: table, allowUncertified: request.allowUncertified) : target
       let plan = BackfillPlan(target: moved, batchSize: batchSize, rate: request.rate)
+      let uncertified = request.transform && table.versions[moved]?.uncertifiedTransform == true
+      if uncertified, request.mode == .inPlace, let (to, from) = TransformLabel.parse(moved) {
+        throw RetrievalError.uncertifiedTransformInPlace(target: to, source: from)
+      }
       // A transform moves in place only where the target's queries are certified natively against
-      // the source (they search both while it runs); AUTO picks a shadow upgrade otherwise.
+      // the source (they search both while it runs) and the transform itself is certified; AUTO
+      // picks a shadow upgrade otherwise.
       let requested = !request.transform || request.mode != nil
-        ? request.mode : (policy.certified(moved, against: view.searched) ? .inPlace : .shadow)
+        ? request.mode : (!uncertified && policy.certified(moved, against: view.searched) ? .inPlace : .shadow)
       let decided = try UpgradeRules.start(
         plan, requested: requested, graceSeconds: grace, view: view, policy: policy, needsInputs: !request.transform)
       return (decided.mutations, (decided.mode, decided.reason, moved))
+    }
+    if request.transform, request.allowUncertified, table.versions[moved]?.uncertifiedTransform == true {
+      consented.withLock { _ = $0.insert(moved) }
+      logger.warning("transform backfill by an uncertified transform, on the request's allow_uncertified", metadata: ["target": "\(moved)"])
     }
     if !reason.isEmpty { logger.info("backfill started", metadata: ["target": "\(moved)", "mode": "\(mode.rawValue)", "reason": "\(reason)"]) }
     status.withLock { status in
@@ -387,7 +403,8 @@ public final class Backfiller: Service, Sendable {
     let started = ContinuousClock.now
     do {
       let items = TransformLabel.parse(plan.target) != nil
-        ? try await transformer.vectors(batch, label: plan.target) : try await embed(batch, to: plan.target)
+        ? try await transformer.vectors(batch, label: plan.target, allowUncertified: consented.withLock { $0.contains(plan.target) })
+        : try await embed(batch, to: plan.target)
       try await store.commit(reading: ViewQuery(ids: items.map(\.id))) { state in
         guard state.backfill == plan else { throw CancellationError() }
         let current = items.filter { state.documents[$0.id]?.generation == generations[$0.id] }
@@ -538,7 +555,8 @@ extension Backfiller {
     }
     let table = try await encoder.models(deadline: deadline)
     try await start(Request(target: request.targetVersion, batchSize: Int(request.batchSize), rate: request.maxDocumentsPerSecond,
-                      mode: mode, graceSeconds: request.graceSeconds, transform: request.transform), table: table)
+                      mode: mode, graceSeconds: request.graceSeconds, transform: request.transform,
+                      allowUncertified: request.allowUncertified), table: table)
     return true
   }
 }

@@ -17,25 +17,41 @@ final class DocumentTransformer: Sendable {
 
   /// The target of a transform backfill to `target` over `view`: the label
   /// "target<-source" of the one version the documents are searched at (beside
-  /// that label itself, when an in-place transform was cut short), checked
-  /// against the encoder's listing.
-  static func label(target: String, view: CollectionView, table: ModelTable) throws(RetrievalError) -> String {
+  /// that label itself, when an in-place transform was cut short; or the shadow
+  /// upgrade's, when one is under way), checked against the encoder's listing: the
+  /// transform must be usable, and certified unless `allowUncertified`.
+  static func label(
+    target: String, view: CollectionView, table: ModelTable, allowUncertified: Bool
+  ) throws(RetrievalError) -> String {
+    let label: String
     if let shadow = view.shadow, let parsed = TransformLabel.parse(shadow.target), parsed.target == target {
-      return shadow.target
+      label = shadow.target
+    } else {
+      let moved = view.searched.filter { TransformLabel.parse($0)?.target == target }
+      let sources = Set(view.searched.filter { !moved.contains($0) } + moved.compactMap { TransformLabel.parse($0)?.source })
+      guard sources.count == 1, let source = sources.first, TransformLabel.parse(source) == nil else {
+        throw .transformNeedsOneSource(target: target, searched: view.searched)
+      }
+      label = TransformLabel.make(target: target, source: source)
     }
-    let moved = view.searched.filter { TransformLabel.parse($0)?.target == target }
-    let sources = Set(view.searched.filter { !moved.contains($0) } + moved.compactMap { TransformLabel.parse($0)?.source })
-    guard sources.count == 1, let source = sources.first, TransformLabel.parse(source) == nil else {
-      throw .transformNeedsOneSource(target: target, searched: view.searched)
-    }
-    let label = TransformLabel.make(target: target, source: source)
-    guard table.versions[label] != nil else { throw .transformNotCertified(target: target, source: source) }
+    try check(label, in: table, allowUncertified: allowUncertified)
     return label
   }
 
+  /// Throws unless the encoder lists the transform of `label` as usable, and
+  /// certified or consented to.
+  static func check(_ label: String, in table: ModelTable, allowUncertified: Bool) throws(RetrievalError) {
+    let (target, source) = TransformLabel.parse(label) ?? (label, "?")
+    guard let info = table.versions[label], info.transformFileSha256 != nil else {
+      throw .transformNotCertified(target: target, source: source)
+    }
+    guard info.uncertifiedTransform != true || allowUncertified else { throw .transformUncertified(target: target, source: source) }
+  }
+
   /// Vectors of `docs` under `label`: copied for documents already there, T applied
-  /// to the stored vectors of the label's source otherwise.
-  func vectors(_ docs: [StoredDocument], label: String) async throws -> [Mutation.Reembedded] {
+  /// to the stored vectors of the label's source otherwise. The transform is checked
+  /// against the listing again (it may have been re-fitted or lost its certificate).
+  func vectors(_ docs: [StoredDocument], label: String, allowUncertified: Bool) async throws -> [Mutation.Reembedded] {
     guard let (target, source) = TransformLabel.parse(label) else {
       throw RetrievalError.transformNotCertified(target: label, source: "?")
     }
@@ -46,6 +62,7 @@ final class DocumentTransformer: Sendable {
       throw RetrievalError.transformSourceMismatch(document: other.id, version: other.version, source: source)
     }
     let table = try await encoder.models(deadline: .now + .seconds(30))
+    try Self.check(label, in: table, allowUncertified: allowUncertified)
     guard let sha = table.versions[label]?.transformFileSha256 else { throw RetrievalError.transformNotCertified(target: target, source: source) }
     let transform = try await adapters.adapter(holder: target, old: source, direction: .document, fileSha256: sha, deadline: .now + .seconds(30))
     guard let width = moving.first?.vector.count, width == transform.inputDim, moving.allSatisfy({ $0.vector.count == width }) else {

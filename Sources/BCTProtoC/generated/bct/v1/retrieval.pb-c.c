@@ -3344,7 +3344,7 @@ const ProtobufCMessageDescriptor bct__v1__shadow_status__descriptor =
   (ProtobufCMessageInit) bct__v1__shadow_status__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor bct__v1__backfill_request__field_descriptors[10] =
+static const ProtobufCFieldDescriptor bct__v1__backfill_request__field_descriptors[11] =
 {
   {
     "target_version",
@@ -3466,8 +3466,21 @@ static const ProtobufCFieldDescriptor bct__v1__backfill_request__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "allow_uncertified",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Bct__V1__BackfillRequest, allow_uncertified),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bct__v1__backfill_request__field_indices_by_name[] = {
+  10,   /* field[10] = allow_uncertified */
   1,   /* field[1] = batch_size */
   9,   /* field[9] = collection */
   6,   /* field[6] = finalize */
@@ -3482,7 +3495,7 @@ static const unsigned bct__v1__backfill_request__field_indices_by_name[] = {
 static const ProtobufCIntRange bct__v1__backfill_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor bct__v1__backfill_request__descriptor =
 {
@@ -3492,7 +3505,7 @@ const ProtobufCMessageDescriptor bct__v1__backfill_request__descriptor =
   "Bct__V1__BackfillRequest",
   "bct.v1",
   sizeof(Bct__V1__BackfillRequest),
-  10,
+  11,
   bct__v1__backfill_request__field_descriptors,
   bct__v1__backfill_request__field_indices_by_name,
   1,  bct__v1__backfill_request__number_ranges,

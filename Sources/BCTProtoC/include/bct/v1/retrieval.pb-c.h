@@ -854,10 +854,20 @@ struct  Bct__V1__BackfillRequest
    * The collection; empty means "default".
    */
   char *collection;
+  /*
+   * With transform: move by a document transform the encoder lists as usable but
+   * NOT certified, on the operator's word. Always a shadow upgrade (IN_PLACE is
+   * FAILED_PRECONDITION): searches keep the source's vectors until the switch, then
+   * serve the uncertified mode; keep it (finalize) or roll back within the grace
+   * period. The consent is not remembered across a restart of the retrieval
+   * service: a resumed fill stops (FAILED_PRECONDITION) until the request is sent
+   * again with it.
+   */
+  protobuf_c_boolean allow_uncertified;
 };
 #define BCT__V1__BACKFILL_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bct__v1__backfill_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, BCT__V1__BACKFILL_MODE__BACKFILL_MODE_AUTO, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, BCT__V1__BACKFILL_MODE__BACKFILL_MODE_AUTO, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0 }
 
 
 /*
