@@ -47,6 +47,21 @@ struct ExternalVersionTests {
     return files
   }
 
+  /// `bct adapt` between external versions ext-a and ext-b of a new repository, from
+  /// the exported files (class labels; Procrustes and affine kinds), with `extra` options.
+  static func adaptExternal(
+    _ name: String, _ extra: [String]
+  ) async throws -> (files: Files, repo: URL, a: URL, b: URL, result: CommandResult) {
+    let files = try await exported.value
+    let repo = Fixtures.temporaryFolder(name)
+    let (a, b) = (repo.appendingPathComponent("ext-a"), repo.appendingPathComponent("ext-b"))
+    let result = try await Fixtures.command([
+      "adapt", "--old", a.path, "--new", b.path, "--old-embeddings", files.path("old.npy"), "--new-embeddings", files.path("new.npy"),
+      "--labels", files.path("labels.npy"), "--kinds", "procrustes,affine", "--resamples", "200",
+    ] + extra)
+    return (files, repo, a, b, result)
+  }
+
   static func matrix(_ path: String) throws -> Matrix {
     let file = try ArrayFile.read(path: path)
     return Matrix(rows: file.shape[0], columns: file.shape[1], values: file.values)
@@ -63,15 +78,8 @@ struct ExternalVersionTests {
 
   @Test("adapt creates external versions from .npy; the services store and search their embeddings, refuse raw inputs, map queries by P and move documents by T")
   func npyEndToEnd() async throws {
-    let files = try await Self.exported.value
-    let repo = Fixtures.temporaryFolder("bct-external-repo")
-    let (a, b) = (repo.appendingPathComponent("ext-a"), repo.appendingPathComponent("ext-b"))
-    let adapt = try await Fixtures.command([
-      "adapt", "--old", a.path, "--new", b.path, "--old-embeddings", files.path("old.npy"),
-      "--new-embeddings", files.path("new.npy"), "--labels", files.path("labels.npy"),
-      "--old-description", "the old model", "--kinds", "procrustes,affine", "--resamples", "200", "--margin", "0",
-      "--confidence", "0.5", "--catalogue-size", "3000",
-    ])
+    let (files, repo, a, b, adapt) = try await Self.adaptExternal(
+      "bct-external-repo", ["--old-description", "the old model", "--margin", "0", "--confidence", "0.5", "--catalogue-size", "3000"])
     try #require(adapt.status == 0, "\(adapt)")
     #expect(adapt.output.contains("query adapter P") && adapt.output.contains("document transform T"), "\(adapt.output)")
     let (old, new) = (try ExternalVersion.load(from: a), try ExternalVersion.load(from: b))
@@ -94,14 +102,7 @@ struct ExternalVersionTests {
 
   @Test("an uncertified transform moves the catalogue only on allow_uncertified, only into a shadow copy, and rolls back")
   func uncertifiedTransformBackfill() async throws {
-    let files = try await Self.exported.value
-    let repo = Fixtures.temporaryFolder("bct-external-uncertified")
-    let (a, b) = (repo.appendingPathComponent("ext-a"), repo.appendingPathComponent("ext-b"))
-    let adapt = try await Fixtures.command([
-      "adapt", "--old", a.path, "--new", b.path, "--old-embeddings", files.path("old.npy"), "--new-embeddings", files.path("new.npy"),
-      "--labels", files.path("labels.npy"), "--kinds", "procrustes,affine", "--directions", "document", "--resamples", "200",
-      "--margin", "100",
-    ])
+    let (files, repo, a, b, adapt) = try await Self.adaptExternal("bct-external-uncertified", ["--directions", "document", "--margin", "100"])
     try #require(adapt.status == 0 && adapt.output.contains("NOT certified"), "\(adapt)")
     let (old, new) = (try ExternalVersion.load(from: a), try ExternalVersion.load(from: b))
     let transform = try AdapterFiles.load(
