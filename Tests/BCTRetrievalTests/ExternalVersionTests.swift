@@ -128,20 +128,15 @@ struct ExternalVersionTests {
     try #require(result.status == 0, "\(result)")
     let catalogue = try Self.matrix(files.path("catalogue-old.npy")).l2NormalizedRows()
     let queries = try Self.matrix(files.path("queries-new.npy"))
-    result = try await bct("search", "--file", files.path("queries-new.npy"), "--embeddings", "--model-version", "ext-b", "-k", "5", "--json")
-    try #require(result.status == 0, "\(result)")
-    let moved = try Self.hits(result.output)
+    let moved = try await Self.search(env, files.path("queries-new.npy"), version: "ext-b")
     #expect(moved.space == "ext-b")
     #expect(moved.ids == Self.exactTop(queries.l2NormalizedRows(), transform.apply(catalogue), k: 5))
 
     // Rolled back within the grace period: the old vectors are searched again, unchanged.
     result = try await bct("backfill", "--rollback")
     try #require(result.status == 0, "\(result)")
-    result = try await bct(
-      "search", "--file", files.path("catalogue-old.npy"), "--range", "0-19", "--embeddings", "--model-version", "ext-a", "-k", "1", "--json")
-    try #require(result.status == 0, "\(result)")
-    let restored = try Self.hits(result.output)
-    #expect(restored.space == "ext-a" && restored.ids == (0..<20).map { ["test-\($0)"] }, "\(result)")
+    let restored = try await Self.search(env, files.path("catalogue-old.npy"), version: "ext-a", k: 1, range: "0-19")
+    #expect(restored.space == "ext-a" && restored.ids == (0..<20).map { ["test-\($0)"] }, "\(restored)")
 
     // The word is not remembered across a crash: the resumed fill stops until it is given again.
     var request = Bct_V1_BackfillRequest()
@@ -279,9 +274,7 @@ struct ExternalVersionTests {
     // Query-adapted: ext-b queries mapped by P into ext-a's space, as exact search with P applied here.
     let catalogue = try Self.matrix(files.path("catalogue-old.npy")).l2NormalizedRows()
     let queries = try Self.matrix(files.path("queries-new.npy"))
-    result = try await bct("search", "--file", files.path("queries-new.npy"), "--embeddings", "--model-version", "ext-b", "-k", "5", "--json")
-    try #require(result.status == 0, "\(result)")
-    let adapted = try Self.hits(result.output)
+    let adapted = try await Self.search(env, files.path("queries-new.npy"), version: "ext-b")
     #expect(adapted.space == "ext-a")
     #expect(adapted.ids == Self.exactTop(adapters.query.apply(queries.l2NormalizedRows()), catalogue, k: 5))
 
@@ -290,10 +283,21 @@ struct ExternalVersionTests {
     #expect(result.status != 0 && result.error.contains("external version"), "\(result)")
     result = try await bct("backfill", "--to", "ext-b", "--transform")
     #expect(result.status == 0, "\(result)")
-    result = try await bct("search", "--file", files.path("queries-new.npy"), "--embeddings", "--model-version", "ext-b", "-k", "5", "--json")
-    let moved = try Self.hits(result.output)
+    let moved = try await Self.search(env, files.path("queries-new.npy"), version: "ext-b")
     #expect(moved.space == "ext-b")
     #expect(moved.ids == Self.exactTop(queries.l2NormalizedRows(), adapters.document.apply(catalogue), k: 5))
+  }
+
+  /// `bct search --json` of the query embeddings in `file` by `version` (rows `range`
+  /// when given) through the services in `environment`: the query space and ids.
+  static func search(
+    _ environment: [String: String], _ file: String, version: String, k: Int = 5, range: String? = nil
+  ) async throws -> (space: String, ids: [[String]]) {
+    let rows = range.map { ["--range", $0] } ?? []
+    let result = try await Fixtures.command(
+      ["search", "--file", file, "--embeddings", "--model-version", version, "-k", "\(k)", "--json"] + rows, environment: environment)
+    try #require(result.status == 0, "\(result)")
+    return try hits(result.output)
   }
 
   /// The query space and the ids per query of `bct search --json`.
