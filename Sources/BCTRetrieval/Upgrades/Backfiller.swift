@@ -133,7 +133,7 @@ public final class Backfiller: Service, Sendable {
     let batchSize = request.batchSize == 0 ? defaultBatchSize : request.batchSize
     let policy = VersionPolicy(table: table)
     let grace = request.graceSeconds == 0 ? defaultGraceSeconds : request.graceSeconds
-    let (_, (mode, reason, moved)) = try await store.commit(reading: ViewQuery(withoutInputOutside: "")) { view in
+    let (_, (mode, reason, moved, uncertified)) = try await store.commit(reading: ViewQuery(withoutInputOutside: "")) { view in
       let moved = request.transform
         ? try DocumentTransformer.label(target: target, view: view, table: table, allowUncertified: request.allowUncertified) : target
       let plan = BackfillPlan(target: moved, batchSize: batchSize, rate: request.rate)
@@ -148,9 +148,9 @@ public final class Backfiller: Service, Sendable {
         ? request.mode : (!uncertified && policy.certified(moved, against: view.searched) ? .inPlace : .shadow)
       let decided = try UpgradeRules.start(
         plan, requested: requested, graceSeconds: grace, view: view, policy: policy, needsInputs: !request.transform)
-      return (decided.mutations, (decided.mode, decided.reason, moved))
+      return (decided.mutations, (decided.mode, decided.reason, moved, uncertified))
     }
-    if request.transform, request.allowUncertified, table.versions[moved]?.uncertifiedTransform == true {
+    if uncertified {
       consented.withLock { _ = $0.insert(moved) }
       logger.warning("transform backfill by an uncertified transform, on the request's allow_uncertified", metadata: ["target": "\(moved)"])
     }

@@ -34,18 +34,19 @@ final class DocumentTransformer: Sendable {
       }
       label = TransformLabel.make(target: target, source: source)
     }
-    try check(label, in: table, allowUncertified: allowUncertified)
+    _ = try transformFile(label, in: table, allowUncertified: allowUncertified)
     return label
   }
 
-  /// Throws unless the encoder lists the transform of `label` as usable, and
-  /// certified or consented to.
-  static func check(_ label: String, in table: ModelTable, allowUncertified: Bool) throws(RetrievalError) {
+  /// The sha256 of the file of `label`'s transform; throws unless the encoder lists
+  /// that transform as usable, and certified or consented to.
+  static func transformFile(_ label: String, in table: ModelTable, allowUncertified: Bool) throws(RetrievalError) -> String {
     let (target, source) = TransformLabel.parse(label) ?? (label, "?")
-    guard let info = table.versions[label], info.transformFileSha256 != nil else {
+    guard let info = table.versions[label], let sha = info.transformFileSha256 else {
       throw .transformNotCertified(target: target, source: source)
     }
     guard info.uncertifiedTransform != true || allowUncertified else { throw .transformUncertified(target: target, source: source) }
+    return sha
   }
 
   /// Vectors of `docs` under `label`: copied for documents already there, T applied
@@ -62,8 +63,7 @@ final class DocumentTransformer: Sendable {
       throw RetrievalError.transformSourceMismatch(document: other.id, version: other.version, source: source)
     }
     let table = try await encoder.models(deadline: .now + .seconds(30))
-    try Self.check(label, in: table, allowUncertified: allowUncertified)
-    guard let sha = table.versions[label]?.transformFileSha256 else { throw RetrievalError.transformNotCertified(target: target, source: source) }
+    let sha = try Self.transformFile(label, in: table, allowUncertified: allowUncertified)
     let transform = try await adapters.adapter(holder: target, old: source, direction: .document, fileSha256: sha, deadline: .now + .seconds(30))
     guard let width = moving.first?.vector.count, width == transform.inputDim, moving.allSatisfy({ $0.vector.count == width }) else {
       throw RetrievalError.dimensionConflict(version: source, dimension: moving.first?.vector.count ?? 0, held: transform.inputDim)
